@@ -1,0 +1,679 @@
+/*
+ * arca — a content-addressed cache for idempotent pipelines.
+ *
+ * This is the public API of libarca. Everything here is prefixed arca_ /
+ * ARCA_. Conventions (see docs/api.md):
+ *
+ *  - Functions return int: 0 (ARCA_OK) on success or a negative ARCA_E*
+ *    code. arca_strerror() names a code; arca_errmsg() gives the detailed
+ *    message of the last failure on the calling thread ("what and where").
+ *    Decide by the code, never by parsing the message.
+ *  - Output parameters come first. What is returned through an out pointer
+ *    belongs to the caller and is released with the matching _free/_close,
+ *    all of which accept NULL.
+ *  - Sizes are in bytes, durations in milliseconds, times in seconds since
+ *    the Unix epoch (UTC).
+ *  - Digests are SHA-256 (FIPS 180-4), written as 64 lowercase hex
+ *    characters and never truncated.
+ *
+ * A store handle is not thread-safe: use one handle per thread (several
+ * handles, in one process or many, may share one store directory).
+ */
+#ifndef ARCA_ARCA_H
+#define ARCA_ARCA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ARCA_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Result codes. Each number is assigned once and never reused; a retired
+ * code keeps its number as a placeholder.
+ */
+enum {
+	ARCA_OK = 0,
+	ARCA_ENOTFOUND = -1,    /* no such blob, action or entry (a miss) */
+	ARCA_EEXISTS = -2,      /* the thing to create already exists */
+	ARCA_ECORRUPT = -3,     /* stored bytes do not match their digest */
+	ARCA_EBUSY = -4,        /* locked by another process/handle */
+	ARCA_ETIMEOUT = -5,     /* a bounded wait ran out */
+	ARCA_EFULL = -6,        /* no space left on the device or over limit */
+	ARCA_EIO = -7,          /* an I/O or database error */
+	ARCA_EINVAL = -8,       /* invalid argument or malformed input */
+	ARCA_ENOMEM = -9,       /* out of memory */
+	ARCA_EUNAVAILABLE = -10,/* a backend/tier cannot be reached */
+	ARCA_EFATAL = -11,      /* the handle hit an unrecoverable write error
+	                           and refuses further writes; reopen it */
+	ARCA_EPERM = -12        /* permission denied / read-only location */
+};
+
+/**
+ * Name a result code.
+ *
+ * @param[in] code  an ARCA_* code (0 or negative).
+ * @return a static, never-NULL English string ("digest mismatch", ...);
+ *         "unknown error" for a number that is not a code.
+ */
+const char *arca_strerror(int code);
+
+/**
+ * The detailed message of the last failed arca_* call on this thread,
+ * e.g. "blob 3f2a… in blobs/3f/3f2a…: digest mismatch".
+ *
+ * @return a thread-local string owned by libarca, valid until the next
+ *         arca_* call on this thread; "" when nothing failed yet.
+ */
+const char *arca_errmsg(void);
+
+/* ------------------------------------------------------------------ */
+/* Digests and buffers                                                  */
+/* ------------------------------------------------------------------ */
+
+#define ARCA_DIGEST_SIZE 32   /* bytes of a SHA-256 digest */
+#define ARCA_DIGEST_HEXLEN 64 /* characters of its hex form, without NUL */
+
+/** A SHA-256 digest (raw bytes). */
+typedef struct arca_digest {
+	unsigned char bytes[ARCA_DIGEST_SIZE];
+} arca_digest;
+
+/**
+ * Digest a buffer with SHA-256 (OpenSSL libcrypto).
+ *
+ * @param[out] out   the digest.
+ * @param[in]  data  bytes to hash; may be NULL when len is 0.
+ * @param[in]  len   number of bytes.
+ * @return 0, or ARCA_ENOMEM / ARCA_EIO (libcrypto failure).
+ */
+int arca_digest_buffer(arca_digest *out, const void *data, size_t len);
+
+/**
+ * Digest a file's content, reading it in streaming fashion.
+ *
+ * @param[out] out       the digest.
+ * @param[out] size_out  the file's size in bytes; may be NULL.
+ * @param[in]  path      file to read.
+ * @return 0; ARCA_ENOTFOUND if the file does not exist; ARCA_EPERM if it
+ *         cannot be read; ARCA_EINVAL if it is not a regular file;
+ *         ARCA_EIO on a read error.
+ */
+int arca_digest_file(arca_digest *out, uint64_t *size_out, const char *path);
+
+/**
+ * Write a digest as 64 lowercase hex characters plus a NUL.
+ *
+ * @param[out] out  at least ARCA_DIGEST_HEXLEN + 1 bytes.
+ * @param[in]  d    the digest.
+ */
+void arca_digest_to_hex(char *out, const arca_digest *d);
+
+/**
+ * Parse exactly 64 hex characters (either case) into a digest.
+ *
+ * @param[out] out  the digest.
+ * @param[in]  hex  NUL-terminated string.
+ * @return 0, or ARCA_EINVAL if hex is not 64 hex characters.
+ */
+int arca_digest_from_hex(arca_digest *out, const char *hex);
+
+/** Compare two digests: 1 when equal, 0 otherwise. */
+int arca_digest_equal(const arca_digest *a, const arca_digest *b);
+
+/** A byte buffer returned by libarca; release with arca_buf_free(). */
+typedef struct arca_buf {
+	unsigned char *data; /* malloc'd; NUL-terminated for convenience */
+	size_t size;         /* bytes, not counting the terminating NUL */
+} arca_buf;
+
+#define ARCA_BUF_INIT { NULL, 0 }
+
+/** Free a buffer's data and reset it to empty. Accepts NULL. */
+void arca_buf_free(arca_buf *buf);
+
+/* ------------------------------------------------------------------ */
+/* Store                                                                */
+/* ------------------------------------------------------------------ */
+
+/** An open store: the local tier (SQLite index + blob files). */
+typedef struct arca_store arca_store;
+
+#define ARCA_OPTIONS_VERSION 1
+#define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
+#define ARCA_DEFAULT_BUSY_TIMEOUT_MS 30000
+
+/**
+ * Options for arca_store_open(). Initialise with ARCA_OPTIONS_INIT;
+ * fields are only ever appended.
+ */
+typedef struct arca_options {
+	unsigned int version;     /* ARCA_OPTIONS_VERSION */
+	/* Blobs of at most this many bytes live inside the SQLite index;
+	 * larger ones are files blobs/<2 hex>/<digest>. */
+	uint64_t inline_threshold;
+	/* How long to wait for another process's lock, in ms. */
+	unsigned int busy_timeout_ms;
+	/* Non-zero: open without creating anything; writes fail ARCA_EPERM. */
+	int read_only;
+} arca_options;
+
+#define ARCA_OPTIONS_INIT \
+	{ ARCA_OPTIONS_VERSION, ARCA_DEFAULT_INLINE_THRESHOLD, \
+	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0 }
+
+/**
+ * The default store directory: $ARCA_DIR if set and non-empty, else
+ * ${XDG_CACHE_HOME:-$HOME/.cache}/arca.
+ *
+ * @param[out] out  malloc'd path; the caller frees it with free().
+ * @return 0; ARCA_EINVAL when neither ARCA_DIR, XDG_CACHE_HOME nor HOME
+ *         is set; ARCA_ENOMEM.
+ */
+int arca_store_default_dir(char **out);
+
+/**
+ * Open (creating on first use) the store in directory dir: index.db
+ * (SQLite, WAL), blobs/, tmp/ and quarantine/. Temporary files left in
+ * tmp/ by writers that have died are removed.
+ *
+ * @param[out] out   the handle; close it with arca_store_close().
+ * @param[in]  dir   store directory; NULL means arca_store_default_dir().
+ * @param[in]  opts  options, or NULL for defaults.
+ * @return 0; ARCA_EINVAL (bad options version, dir is not a directory);
+ *         ARCA_EPERM (cannot create or write dir); ARCA_EBUSY (the index
+ *         stayed locked past busy_timeout_ms); ARCA_ECORRUPT (index.db is
+ *         not an arca index); ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_store_open(arca_store **out, const char *dir,
+		const arca_options *opts);
+
+/** Close a store handle and free it. Accepts NULL. */
+void arca_store_close(arca_store *store);
+
+/** The store's directory (owned by the handle). */
+const char *arca_store_path(const arca_store *store);
+
+/* ------------------------------------------------------------------ */
+/* Blobs (CAS)                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Store bytes as a blob; identical content is stored once.
+ *
+ * @param[out] out    the blob's digest; may be NULL.
+ * @param[in]  store  open store.
+ * @param[in]  data   bytes; may be NULL when len is 0.
+ * @param[in]  len    number of bytes.
+ * @return 0; ARCA_EFULL (no space); ARCA_EPERM (read-only store);
+ *         ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_blob_put(arca_digest *out, arca_store *store,
+		const void *data, size_t len);
+
+/**
+ * Store a file's content as a blob. The file is read once: hashed while
+ * it is copied into tmp/, fsynced, renamed into blobs/ (or inserted in
+ * the index when small), and the directory fsynced, before the index row
+ * is committed.
+ *
+ * @param[out] out       the digest; may be NULL.
+ * @param[out] size_out  bytes stored; may be NULL.
+ * @param[in]  store     open store.
+ * @param[in]  path      regular file to read.
+ * @return as arca_blob_put(), plus ARCA_ENOTFOUND (no such file) and
+ *         ARCA_EINVAL (not a regular file).
+ */
+int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
+		arca_store *store, const char *path);
+
+/**
+ * Read a blob into memory, verifying its digest.
+ *
+ * On a digest mismatch the blob is moved to quarantine/, its index row
+ * and every action whose manifest it is are removed, and ARCA_ECORRUPT is
+ * returned: wrong bytes are never handed out.
+ *
+ * @param[out] out     the content (caller frees with arca_buf_free());
+ *                     left empty on error.
+ * @param[in]  store   open store.
+ * @param[in]  digest  the blob's digest.
+ * @return 0; ARCA_ENOTFOUND; ARCA_ECORRUPT; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest);
+
+/**
+ * Materialise a blob as the file at path, verified, atomically: the
+ * content is written to a temporary file in path's directory, checked
+ * against the digest, fsynced and renamed over path. On any error path is
+ * left as it was.
+ *
+ * @param[in] store   open store.
+ * @param[in] digest  the blob's digest.
+ * @param[in] path    destination file (its directory must exist).
+ * @param[in] mode    permission bits for the file (e.g. 0644).
+ * @return 0; ARCA_ENOTFOUND; ARCA_ECORRUPT (quarantined as for
+ *         arca_blob_get()); ARCA_EPERM (destination not writable);
+ *         ARCA_EFULL; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_blob_get_file(arca_store *store, const arca_digest *digest,
+		const char *path, unsigned int mode);
+
+/**
+ * Stream a blob, verified, to a file descriptor (for example stdout).
+ * Bytes are written as they are read, so on ARCA_ECORRUPT some bytes of
+ * a large file blob may already have been written: write to a pipe or
+ * file you can discard, or use arca_blob_get()/arca_blob_get_file()
+ * when no wrong byte may ever reach the destination. Inline blobs (at
+ * most inline_threshold bytes) are verified before any byte is written.
+ *
+ * @param[in] store   open store.
+ * @param[in] digest  the blob's digest.
+ * @param[in] fd      destination descriptor.
+ * @return as arca_blob_get().
+ */
+int arca_blob_write_fd(arca_store *store, const arca_digest *digest, int fd);
+
+/**
+ * Whether a blob is present, and its size, without reading it.
+ *
+ * @param[out] size_out  bytes; may be NULL.
+ * @return 0 if present; ARCA_ENOTFOUND; ARCA_EIO.
+ */
+int arca_blob_stat(uint64_t *size_out, arca_store *store,
+		const arca_digest *digest);
+
+/* ------------------------------------------------------------------ */
+/* Action keys                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * An action under construction: everything that determines a stage's
+ * result. Its key is SHA-256 over the canonical encoding specified in
+ * docs/action-key.md (version 1): tagged, length-prefixed fields, inputs,
+ * parameters and environment sorted by name, so that no two different
+ * actions encode to the same bytes.
+ */
+typedef struct arca_action arca_action;
+
+/**
+ * Create an action for a stage.
+ *
+ * @param[out] out    the action; free with arca_action_free().
+ * @param[in]  stage  stage name (non-empty UTF-8), copied.
+ * @return 0; ARCA_EINVAL (empty or NULL stage); ARCA_ENOMEM.
+ */
+int arca_action_new(arca_action **out, const char *stage);
+
+/** Free an action. Accepts NULL. */
+void arca_action_free(arca_action *action);
+
+/**
+ * Append one argument of the command's argv (order matters). Copied.
+ * @return 0; ARCA_EINVAL (NULL arg); ARCA_ENOMEM.
+ */
+int arca_action_add_arg(arca_action *action, const char *arg);
+
+/**
+ * Add an input: a logical name (e.g. the path as given) and the digest of
+ * its content. Names must be unique within the action.
+ * @return 0; ARCA_EEXISTS (duplicate name); ARCA_EINVAL; ARCA_ENOMEM.
+ */
+int arca_action_add_input(arca_action *action, const char *name,
+		const arca_digest *digest);
+
+/**
+ * Add a parameter NAME=VALUE (copied). Names are unique across plain and
+ * secret parameters.
+ * @return 0; ARCA_EEXISTS; ARCA_EINVAL (empty name); ARCA_ENOMEM.
+ */
+int arca_action_add_param(arca_action *action, const char *name,
+		const char *value);
+
+/**
+ * Add a secret parameter: only SHA-256(value) enters the key; the value
+ * itself is not kept by the action (nor ever written to a store). The name
+ * is kept and appears in manifests.
+ * @return as arca_action_add_param().
+ */
+int arca_action_add_secret_param(arca_action *action, const char *name,
+		const char *value);
+
+/**
+ * Add an environment variable the result depends on. value NULL means the
+ * variable is unset, which encodes differently from the empty string.
+ * @return 0; ARCA_EEXISTS; ARCA_EINVAL; ARCA_ENOMEM.
+ */
+int arca_action_add_env(arca_action *action, const char *name,
+		const char *value);
+
+/**
+ * Declare an output by its relative path. Unique within the action.
+ * @return 0; ARCA_EEXISTS; ARCA_EINVAL; ARCA_ENOMEM.
+ */
+int arca_action_add_output(arca_action *action, const char *path);
+
+/** Kinds of tool identity. */
+typedef enum arca_tool_kind {
+	ARCA_TOOL_NONE = 0,    /* not set */
+	ARCA_TOOL_DIGEST = 1,  /* the SHA-256 of the executable's file */
+	ARCA_TOOL_VERSION = 2  /* a version string declared by the user */
+} arca_tool_kind;
+
+/**
+ * Set the tool identity: for ARCA_TOOL_DIGEST, ident is the 64-hex digest
+ * of the executable; for ARCA_TOOL_VERSION, any string. Replaces an
+ * earlier identity.
+ * @return 0; ARCA_EINVAL (bad kind or digest); ARCA_ENOMEM.
+ */
+int arca_action_set_tool(arca_action *action, arca_tool_kind kind,
+		const char *ident);
+
+/**
+ * The canonical encoding (docs/action-key.md, version 1) whose SHA-256 is
+ * the action key. Exposed for test vectors and debugging.
+ *
+ * @param[out] out  the bytes; free with arca_buf_free().
+ * @return 0; ARCA_ENOMEM.
+ */
+int arca_action_encode(arca_buf *out, const arca_action *action);
+
+/**
+ * The action key: SHA-256 of arca_action_encode()'s bytes.
+ * @return 0; ARCA_ENOMEM; ARCA_EIO.
+ */
+int arca_action_key(arca_digest *out, const arca_action *action);
+
+/** The stage name (owned by the action). */
+const char *arca_action_stage(const arca_action *action);
+
+/* ------------------------------------------------------------------ */
+/* Manifests                                                            */
+/* ------------------------------------------------------------------ */
+
+/** One output of an action. */
+typedef struct arca_manifest_output {
+	char *path;          /* relative path as declared */
+	arca_digest digest;  /* content digest */
+	uint64_t size;       /* bytes */
+	unsigned int mode;   /* permission bits, e.g. 0644 */
+} arca_manifest_output;
+
+/** One input of an action. */
+typedef struct arca_manifest_input {
+	char *name;          /* logical name */
+	arca_digest digest;  /* content digest */
+} arca_manifest_input;
+
+/** A name/value pair (parameters, environment). */
+typedef struct arca_manifest_kv {
+	char *name;
+	char *value;         /* NULL: unset environment variable */
+} arca_manifest_kv;
+
+#define ARCA_MANIFEST_VERSION 1
+
+/**
+ * What an action produced, stored (as JSON) against its action key. All
+ * strings and arrays are malloc'd and owned by the manifest; release the
+ * whole with arca_manifest_free().
+ */
+typedef struct arca_manifest {
+	unsigned int version;          /* ARCA_MANIFEST_VERSION */
+	arca_digest key;               /* the action key */
+	char *stage;
+	char **argv;
+	size_t argc;
+	arca_manifest_input *inputs;
+	size_t n_inputs;
+	arca_manifest_kv *params;      /* non-secret parameters only */
+	size_t n_params;
+	char **secret_params;          /* names only; values never stored */
+	size_t n_secret_params;
+	arca_manifest_kv *env;
+	size_t n_env;
+	char *tool;                    /* "digest:<hex>" or "version:<s>", or NULL */
+	arca_manifest_output *outputs;
+	size_t n_outputs;
+	int exit_status;               /* the command's exit status */
+	arca_digest stdout_digest;
+	uint64_t stdout_size;          /* bytes */
+	arca_digest stderr_digest;
+	uint64_t stderr_size;          /* bytes */
+	uint64_t duration_ms;          /* wall time of the command */
+	int64_t created;               /* seconds since the epoch */
+} arca_manifest;
+
+/**
+ * Start a manifest from an action: copies key, stage, argv, inputs,
+ * non-secret parameters, secret parameter names, environment and tool.
+ *
+ * @param[out] out     the manifest; free with arca_manifest_free().
+ * @param[in]  action  the action (its key is computed here).
+ * @return 0; ARCA_ENOMEM; ARCA_EIO.
+ */
+int arca_manifest_from_action(arca_manifest **out, const arca_action *action);
+
+/**
+ * Append an output record (path copied).
+ * @return 0; ARCA_EINVAL; ARCA_ENOMEM.
+ */
+int arca_manifest_add_output(arca_manifest *m, const char *path,
+		const arca_digest *digest, uint64_t size, unsigned int mode);
+
+/** Free a manifest and everything it owns. Accepts NULL. */
+void arca_manifest_free(arca_manifest *m);
+
+/**
+ * Serialise a manifest as JSON (RFC 8259, via jansson), keys in a fixed
+ * order, so that equal manifests give equal bytes. The schema is
+ * documented in docs/manifest.md.
+ *
+ * @param[out] out  the JSON text; free with arca_buf_free().
+ * @return 0; ARCA_EINVAL (NULL fields that are required); ARCA_ENOMEM.
+ */
+int arca_manifest_to_json(arca_buf *out, const arca_manifest *m);
+
+/**
+ * Parse a manifest from JSON.
+ *
+ * @param[out] out   the manifest; free with arca_manifest_free().
+ * @param[in]  json  the text (need not be NUL-terminated).
+ * @param[in]  len   its length in bytes.
+ * @return 0; ARCA_EINVAL (not JSON, a missing or mistyped field, an
+ *         unknown version: arca_errmsg() names the field and position);
+ *         ARCA_ENOMEM.
+ */
+int arca_manifest_from_json(arca_manifest **out, const char *json, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Action cache                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Record a manifest against its action key (m->key). The manifest is
+ * stored as a blob and the index row that points to it is committed in
+ * one transaction, together with the rows that name the action's input
+ * digests and the blobs it references. Every blob it references (outputs,
+ * stdout, stderr) must already be in the store. Replaces an existing
+ * entry for the same key.
+ *
+ * @return 0; ARCA_EINVAL (a referenced blob is missing: arca_errmsg()
+ *         names it); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY;
+ *         ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_action_put(arca_store *store, const arca_manifest *m);
+
+/**
+ * Look up an action key. A hit updates the entry's last access time and
+ * hit count. The manifest blob is verified; the blobs it references are
+ * checked for presence (not re-hashed: that happens when they are read).
+ * An entry whose manifest is corrupt or unreadable, or that references a
+ * missing blob, is removed and reported as a miss.
+ *
+ * @param[out] out    the manifest; free with arca_manifest_free().
+ * @param[in]  store  open store.
+ * @param[in]  key    the action key.
+ * @return 0 (hit); ARCA_ENOTFOUND (miss); ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_action_get(arca_manifest **out, arca_store *store,
+		const arca_digest *key);
+
+/**
+ * Remove one action entry, and every blob only it referenced.
+ * @return 0; ARCA_ENOTFOUND; ARCA_EPERM; ARCA_EBUSY; ARCA_EIO.
+ */
+int arca_action_remove(arca_store *store, const arca_digest *key);
+
+/**
+ * Resolve a unique prefix (at least 4 hex characters) of an action key.
+ *
+ * @param[out] out     the full key.
+ * @param[in]  prefix  hex characters.
+ * @return 0; ARCA_ENOTFOUND (no key has this prefix); ARCA_EEXISTS (more
+ *         than one key has it: the prefix is ambiguous); ARCA_EINVAL (not
+ *         hex, or shorter than 4); ARCA_EIO.
+ */
+int arca_action_resolve(arca_digest *out, arca_store *store,
+		const char *prefix);
+
+/** What the index knows about an action entry. */
+typedef struct arca_action_info {
+	arca_digest key;
+	const char *stage;       /* valid during the callback only */
+	uint64_t size;           /* bytes of outputs + stdout + stderr */
+	int64_t created;         /* seconds since the epoch */
+	int64_t last_access;     /* seconds since the epoch */
+	uint64_t hits;           /* times served from the cache */
+	uint64_t duration_ms;    /* compute time the entry saves per hit */
+} arca_action_info;
+
+/**
+ * Callback for arca_action_list(); return non-zero to stop early (that
+ * value is returned by arca_action_list()).
+ */
+typedef int (*arca_action_cb)(const arca_action_info *info, void *ctx);
+
+/**
+ * List action entries, most recently created first.
+ *
+ * @param[in] store  open store.
+ * @param[in] stage  only this stage, or NULL for all.
+ * @param[in] cb     called once per entry.
+ * @param[in] ctx    passed through to cb.
+ * @return 0; cb's non-zero value; ARCA_EIO.
+ */
+int arca_action_list(arca_store *store, const char *stage,
+		arca_action_cb cb, void *ctx);
+
+/** Which entries arca_store_clear() removes. */
+typedef struct arca_clear_filter {
+	int all;                    /* non-zero: everything, blobs included */
+	const char *stage;          /* actions of this stage */
+	const arca_digest *input;   /* actions that used this input content */
+} arca_clear_filter;
+
+/**
+ * Remove action entries matching the filter (exactly one of all / stage /
+ * input must be set), and the blobs that only they referenced. With all,
+ * every blob is removed as well, including those put directly.
+ *
+ * @param[out] n_removed  number of actions removed; may be NULL.
+ * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
+ * @return 0; ARCA_EINVAL (no or several criteria); ARCA_EPERM; ARCA_EBUSY;
+ *         ARCA_EIO.
+ */
+int arca_store_clear(uint64_t *n_removed, uint64_t *bytes_freed,
+		arca_store *store, const arca_clear_filter *filter);
+
+/* ------------------------------------------------------------------ */
+/* Inspection, statistics, verification                                 */
+/* ------------------------------------------------------------------ */
+
+/** Totals of a store (arca_store_info()). */
+typedef struct arca_store_info {
+	uint64_t n_actions;
+	uint64_t n_blobs;
+	uint64_t n_inline;         /* blobs inside the index */
+	uint64_t n_files;          /* blobs as files */
+	uint64_t bytes_total;      /* bytes of all blobs */
+	uint64_t bytes_inline;
+	uint64_t bytes_files;
+	uint64_t n_quarantined;    /* files in quarantine/ */
+	uint64_t inline_threshold; /* bytes */
+} arca_store_info;
+
+/** @return 0; ARCA_EIO. */
+int arca_store_get_info(arca_store_info *out, arca_store *store);
+
+/** Counters kept by the store (per stage, and summed). */
+typedef struct arca_stats {
+	const char *stage;        /* NULL for the overall sum; valid during cb */
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t errors;          /* corrupt entries met, failed stores */
+	uint64_t bytes_read;      /* bytes restored from the cache */
+	uint64_t bytes_written;   /* bytes stored */
+	uint64_t saved_ms;        /* compute time saved by hits */
+} arca_stats;
+
+/** What happened, for arca_stats_record(). */
+typedef enum arca_event {
+	ARCA_EVENT_HIT = 1,
+	ARCA_EVENT_MISS = 2,
+	ARCA_EVENT_ERROR = 3
+} arca_event;
+
+/**
+ * Add one event to the stage's counters (today's row; the day is the UTC
+ * date).
+ *
+ * @param[in] store    open store.
+ * @param[in] stage    stage name.
+ * @param[in] event    hit, miss or error.
+ * @param[in] bytes    bytes read (hit) or written (miss).
+ * @param[in] saved_ms compute time saved (hit), else 0.
+ * @return 0; ARCA_EPERM; ARCA_EBUSY; ARCA_EIO.
+ */
+int arca_stats_record(arca_store *store, const char *stage, arca_event event,
+		uint64_t bytes, uint64_t saved_ms);
+
+/** Callback for arca_stats_list(); non-zero stops early. */
+typedef int (*arca_stats_cb)(const arca_stats *stats, void *ctx);
+
+/**
+ * Report the counters: first the overall sum (stage NULL), then one call
+ * per stage in name order.
+ * @return 0; cb's non-zero value; ARCA_EIO.
+ */
+int arca_stats_list(arca_store *store, arca_stats_cb cb, void *ctx);
+
+/** Callback for arca_store_verify(): one call per corrupt blob found. */
+typedef void (*arca_verify_cb)(const arca_digest *digest, const char *where,
+		void *ctx);
+
+/**
+ * Re-hash every blob. Corrupt ones (and missing blob files) are moved to
+ * quarantine/ (when there is anything to move), removed from the index
+ * together with the actions that reference them, and reported to cb.
+ *
+ * @param[out] n_checked  blobs checked; may be NULL.
+ * @param[out] n_corrupt  blobs found corrupt or missing; may be NULL.
+ * @param[in]  cb         may be NULL.
+ * @return 0 (whether or not anything was corrupt); ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
+		arca_store *store, arca_verify_cb cb, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ARCA_ARCA_H */

@@ -1,0 +1,186 @@
+/* SHA-256 digests through OpenSSL libcrypto's EVP interface. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+struct arca__hasher {
+	EVP_MD_CTX *ctx;
+};
+
+int arca__hasher_new(arca__hasher **out)
+{
+	arca__hasher *h = calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (h == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory for a hasher");
+	h->ctx = EVP_MD_CTX_new();
+	if (h->ctx == NULL) {
+		free(h);
+		return arca__error(ARCA_ENOMEM, "EVP_MD_CTX_new failed");
+	}
+	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+		arca__hasher_free(h);
+		return arca__error(ARCA_EIO, "EVP_DigestInit_ex(sha256) failed");
+	}
+	*out = h;
+	return 0;
+}
+
+int arca__hasher_update(arca__hasher *h, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (EVP_DigestUpdate(h->ctx, data, len) != 1)
+		return arca__error(ARCA_EIO, "EVP_DigestUpdate failed");
+	return 0;
+}
+
+int arca__hasher_final(arca__hasher *h, arca_digest *out)
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestFinal_ex(h->ctx, out->bytes, &n) != 1 ||
+			n != ARCA_DIGEST_SIZE)
+		return arca__error(ARCA_EIO, "EVP_DigestFinal_ex failed");
+	/* Ready for reuse. */
+	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+		return arca__error(ARCA_EIO, "EVP_DigestInit_ex(sha256) failed");
+	return 0;
+}
+
+void arca__hasher_free(arca__hasher *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	free(h);
+}
+
+int arca_digest_buffer(arca_digest *out, const void *data, size_t len)
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(len ? data : "", len, out->bytes, &n, EVP_sha256(),
+			NULL) != 1 || n != ARCA_DIGEST_SIZE)
+		return arca__error(ARCA_EIO, "EVP_Digest(sha256) failed");
+	return 0;
+}
+
+int arca_digest_file(arca_digest *out, uint64_t *size_out, const char *path)
+{
+	arca__hasher *h = NULL;
+	unsigned char *buf = NULL;
+	const size_t bufsize = 1 << 20;
+	uint64_t total = 0;
+	struct stat st;
+	int fd = -1, error;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return arca__error_errno(errno, "cannot open", path);
+	if (fstat(fd, &st) != 0) {
+		error = arca__error_errno(errno, "cannot stat", path);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+		goto cleanup;
+	}
+	if ((error = arca__hasher_new(&h)) < 0)
+		goto cleanup;
+	buf = malloc(bufsize);
+	if (buf == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory reading %s", path);
+		goto cleanup;
+	}
+	for (;;) {
+		n = read(fd, buf, bufsize);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			error = arca__error_errno(errno, "cannot read", path);
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
+			goto cleanup;
+		total += (uint64_t)n;
+	}
+	if ((error = arca__hasher_final(h, out)) < 0)
+		goto cleanup;
+	if (size_out != NULL)
+		*size_out = total;
+	error = 0;
+cleanup:
+	free(buf);
+	arca__hasher_free(h);
+	if (fd >= 0)
+		close(fd);
+	return error;
+}
+
+void arca_digest_to_hex(char *out, const arca_digest *d)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < ARCA_DIGEST_SIZE; i++) {
+		out[2 * i] = hex[d->bytes[i] >> 4];
+		out[2 * i + 1] = hex[d->bytes[i] & 0xf];
+	}
+	out[ARCA_DIGEST_HEXLEN] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int arca_digest_from_hex(arca_digest *out, const char *hex)
+{
+	size_t i;
+
+	if (hex == NULL || strlen(hex) != ARCA_DIGEST_HEXLEN)
+		return arca__error(ARCA_EINVAL,
+				"'%s': a digest is 64 hex characters",
+				hex ? hex : "(null)");
+	for (i = 0; i < ARCA_DIGEST_SIZE; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return arca__error(ARCA_EINVAL,
+					"'%s': not a hex digest", hex);
+		out->bytes[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int arca_digest_equal(const arca_digest *a, const arca_digest *b)
+{
+	return memcmp(a->bytes, b->bytes, ARCA_DIGEST_SIZE) == 0;
+}
+
+void arca_buf_free(arca_buf *buf)
+{
+	if (buf == NULL)
+		return;
+	free(buf->data);
+	buf->data = NULL;
+	buf->size = 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * Internal helpers shared by libarca's modules. Not installed; the CLI and
+ * server never include this file.
+ */
+#ifndef ARCA_INTERNAL_H
+#define ARCA_INTERNAL_H
+
+#include "arca/arca.h"
+
+#include <stdarg.h>
+
+#if defined(__GNUC__)
+#define ARCA__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ARCA__PRINTF(f, a)
+#endif
+
+/*
+ * Record the detailed message for the calling thread and return code, so
+ * that callers write `return arca__error(ARCA_EINVAL, "…", …);`.
+ */
+int arca__error(int code, const char *fmt, ...) ARCA__PRINTF(2, 3);
+
+/* Map an errno value to an ARCA_E* code (ENOSPC -> ARCA_EFULL, ...). */
+int arca__errno_code(int err);
+
+/* Record "<what> <path>: strerror(errno)" and return the mapped code. */
+int arca__error_errno(int err, const char *what, const char *path);
+
+/* Clear this thread's detailed message. */
+void arca__error_clear(void);
+
+/* malloc'd copy of s, NULL when s is NULL or allocation fails. */
+char *arca__strdup(const char *s);
+
+/* Duplicate, reporting ARCA_ENOMEM. */
+int arca__strdup_checked(char **out, const char *s);
+
+/* Streaming SHA-256 (OpenSSL EVP). */
+typedef struct arca__hasher arca__hasher;
+int arca__hasher_new(arca__hasher **out);
+int arca__hasher_update(arca__hasher *h, const void *data, size_t len);
+int arca__hasher_final(arca__hasher *h, arca_digest *out);
+void arca__hasher_free(arca__hasher *h);
+
+#endif /* ARCA_INTERNAL_H */
