@@ -1,0 +1,1503 @@
+/*
+ * The local tier: an SQLite index in WAL mode and blob files.
+ *
+ * Layout of a store directory:
+ *   index.db      SQLite index (schema below); small blobs live in it
+ *   blobs/ab/<d>  blobs larger than the inline threshold, read-only files
+ *   tmp/          files being written, each flock'ed by its live writer
+ *   quarantine/   blobs whose bytes no longer match their digest
+ *
+ * Invariants: an index row for a file blob is committed only after the
+ * file is durable (temp file fsynced, renamed, directory fsynced); a row is
+ * deleted before its file is unlinked; every read re-hashes the bytes.
+ */
+#include "local.h"
+
+#include "fsutil.h"
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define SCHEMA_VERSION "1"
+#define IO_CHUNK (1u << 20)
+#define MAX_INLINE_THRESHOLD (64u << 20)
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta("
+	"  name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	/* One row per blob; data holds the bytes of inline blobs. */
+	"CREATE TABLE IF NOT EXISTS blobs("
+	"  digest BLOB PRIMARY KEY,"
+	"  size INTEGER NOT NULL,"
+	"  inline INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  data BLOB);"
+	/* The action cache: key -> manifest blob, with what ls/stats need. */
+	"CREATE TABLE IF NOT EXISTS actions("
+	"  key BLOB PRIMARY KEY,"
+	"  stage TEXT NOT NULL,"
+	"  manifest BLOB NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  last_access INTEGER NOT NULL,"
+	"  hits INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS actions_stage ON actions(stage);"
+	/* Input content digests, so 'clear --input FILE' is a lookup. */
+	"CREATE TABLE IF NOT EXISTS action_inputs("
+	"  digest BLOB NOT NULL, key BLOB NOT NULL,"
+	"  PRIMARY KEY(digest, key)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS action_inputs_key ON action_inputs(key);"
+	/* Blobs an action references (manifest, outputs, stdout, stderr). */
+	"CREATE TABLE IF NOT EXISTS action_refs("
+	"  key BLOB NOT NULL, digest BLOB NOT NULL,"
+	"  PRIMARY KEY(key, digest)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS action_refs_digest ON action_refs(digest);"
+	/* Counters per UTC day (days since the epoch) and stage. */
+	"CREATE TABLE IF NOT EXISTS stats("
+	"  day INTEGER NOT NULL, stage TEXT NOT NULL,"
+	"  hits INTEGER NOT NULL DEFAULT 0, misses INTEGER NOT NULL DEFAULT 0,"
+	"  errors INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_read INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_written INTEGER NOT NULL DEFAULT 0,"
+	"  saved_ms INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY(day, stage)) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO meta(name, value) VALUES('schema', '"
+	SCHEMA_VERSION "');";
+
+struct arca__local {
+	arca_backend base; /* first member: the backend view */
+	char *dir;
+	char *blobs_dir;
+	char *tmp_dir;
+	char *quarantine_dir;
+	arca_options opts;
+	sqlite3 *db;
+	sqlite3_stmt *st_blob_get;
+	sqlite3_stmt *st_blob_stat;
+	sqlite3_stmt *st_blob_insert;
+	sqlite3_stmt *st_ac_get;
+	arca__hasher *hasher;
+	unsigned char *iobuf; /* IO_CHUNK bytes, reused by reads and writes */
+	int fatal;
+};
+
+/* A growable list of digests. */
+typedef struct digest_list {
+	arca_digest *items;
+	size_t n, cap;
+} digest_list;
+
+static int digest_list_push(digest_list *list, const void *bytes)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 16;
+		arca_digest *items = realloc(list->items, cap * sizeof(*items));
+
+		if (items == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		list->items = items;
+		list->cap = cap;
+	}
+	memcpy(list->items[list->n++].bytes, bytes, ARCA_DIGEST_SIZE);
+	return 0;
+}
+
+static void digest_list_free(digest_list *list)
+{
+	free(list->items);
+	list->items = NULL;
+	list->n = list->cap = 0;
+}
+
+static arca__local *local_of(arca_backend *b)
+{
+	return (arca__local *)b;
+}
+
+/* ---- SQLite helpers ------------------------------------------------ */
+
+static int sql_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE: return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return ARCA_EBUSY;
+	case SQLITE_FULL: return ARCA_EFULL;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_CANTOPEN: return ARCA_EPERM;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT: return ARCA_ECORRUPT;
+	case SQLITE_NOMEM: return ARCA_ENOMEM;
+	default: return ARCA_EIO;
+	}
+}
+
+static int sql_error(arca__local *l, int rc, const char *context)
+{
+	return arca__error(sql_code(rc), "%s/index.db: %s (%s)", l->dir,
+			l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc),
+			context);
+}
+
+static int sql_exec(arca__local *l, const char *sql)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sql_error(l, rc, sql);
+}
+
+static int sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql)
+{
+	int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
+
+	return rc == SQLITE_OK ? 0 : sql_error(l, rc, sql);
+}
+
+static int tx_begin(arca__local *l)
+{
+	return sql_exec(l, "BEGIN IMMEDIATE");
+}
+
+static int tx_commit(arca__local *l)
+{
+	return sql_exec(l, "COMMIT");
+}
+
+static void tx_rollback(arca__local *l)
+{
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Run a statement that takes one blob parameter and returns no rows. */
+static int sql_run_digest(arca__local *l, const char *sql,
+		const arca_digest *d)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = sql_prepare(l, &st, sql)) < 0)
+		return error;
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, sql);
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Collect column 0 (a digest) of every row of sql bound to d (or none). */
+static int sql_collect(arca__local *l, digest_list *out, const char *sql,
+		const void *bind, int bind_len)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = sql_prepare(l, &st, sql)) < 0)
+		return error;
+	if (bind != NULL && bind_len >= 0)
+		sqlite3_bind_blob(st, 1, bind, bind_len, SQLITE_STATIC);
+	else if (bind != NULL)
+		sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != ARCA_DIGEST_SIZE)
+			continue;
+		if ((error = digest_list_push(out,
+				sqlite3_column_blob(st, 0))) < 0)
+			goto cleanup;
+	}
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, sql);
+cleanup:
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* ---- paths --------------------------------------------------------- */
+
+static void blob_path(char *out, size_t outsize, const arca__local *l,
+		const arca_digest *d)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+
+	arca_digest_to_hex(hex, d);
+	snprintf(out, outsize, "%s/%.2s/%s", l->blobs_dir, hex, hex);
+}
+
+static int writable(arca__local *l)
+{
+	if (l->opts.read_only)
+		return arca__error(ARCA_EPERM, "%s: store opened read-only",
+				l->dir);
+	if (l->fatal)
+		return arca__error(ARCA_EFATAL,
+				"%s: an earlier write failed uncertainly; "
+				"reopen the store", l->dir);
+	return 0;
+}
+
+/* ---- removal of actions and blobs ----------------------------------- */
+
+/*
+ * Files to unlink once the transaction that deleted their rows commits:
+ * a crash in between leaves an orphan file, never a row without its file.
+ */
+typedef struct removal {
+	digest_list files;
+	uint64_t bytes;
+	uint64_t actions;
+} removal;
+
+static void removal_finish(arca__local *l, removal *r, int committed)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; committed && i < r->files.n; i++) {
+		blob_path(path, sizeof(path), l, &r->files.items[i]);
+		unlink(path);
+	}
+	digest_list_free(&r->files);
+}
+
+/* Delete blob rows in candidates that no action references any more. */
+static int free_unreferenced(arca__local *l, removal *r,
+		const digest_list *candidates)
+{
+	sqlite3_stmt *ref = NULL, *info = NULL, *del = NULL;
+	size_t i;
+	int error, rc;
+
+	if ((error = sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
+			"WHERE digest = ? LIMIT 1")) < 0 ||
+	    (error = sql_prepare(l, &info, "SELECT size, inline FROM blobs "
+			"WHERE digest = ?")) < 0 ||
+	    (error = sql_prepare(l, &del, "DELETE FROM blobs "
+			"WHERE digest = ?")) < 0)
+		goto cleanup;
+	for (i = 0; i < candidates->n; i++) {
+		const arca_digest *d = &candidates->items[i];
+
+		sqlite3_reset(ref);
+		sqlite3_bind_blob(ref, 1, d->bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		rc = sqlite3_step(ref);
+		if (rc == SQLITE_ROW)
+			continue;
+		if (rc != SQLITE_DONE) {
+			error = sql_error(l, rc, "looking up blob references");
+			goto cleanup;
+		}
+		sqlite3_reset(info);
+		sqlite3_bind_blob(info, 1, d->bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		rc = sqlite3_step(info);
+		if (rc == SQLITE_DONE)
+			continue;
+		if (rc != SQLITE_ROW) {
+			error = sql_error(l, rc, "reading a blob row");
+			goto cleanup;
+		}
+		r->bytes += (uint64_t)sqlite3_column_int64(info, 0);
+		if (!sqlite3_column_int(info, 1) &&
+				(error = digest_list_push(&r->files, d->bytes)) < 0)
+			goto cleanup;
+		sqlite3_reset(del);
+		sqlite3_bind_blob(del, 1, d->bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		if ((rc = sqlite3_step(del)) != SQLITE_DONE) {
+			error = sql_error(l, rc, "deleting a blob row");
+			goto cleanup;
+		}
+	}
+	error = 0;
+cleanup:
+	sqlite3_finalize(ref);
+	sqlite3_finalize(info);
+	sqlite3_finalize(del);
+	return error;
+}
+
+/* Delete an action's rows; its references are appended to refs. */
+static int delete_action_rows(arca__local *l, digest_list *refs,
+		const arca_digest *key, int *found)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	*found = 0;
+	if ((error = sql_collect(l, refs, "SELECT digest FROM action_refs "
+			"WHERE key = ?", key->bytes, ARCA_DIGEST_SIZE)) < 0)
+		return error;
+	if ((error = sql_run_digest(l, "DELETE FROM action_refs "
+			"WHERE key = ?", key)) < 0 ||
+	    (error = sql_run_digest(l, "DELETE FROM action_inputs "
+			"WHERE key = ?", key)) < 0)
+		return error;
+	if ((error = sql_prepare(l, &st, "DELETE FROM actions "
+			"WHERE key = ?")) < 0)
+		return error;
+	sqlite3_bind_blob(st, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		error = sql_error(l, sqlite3_errcode(l->db), "deleting an action");
+	else
+		*found = sqlite3_changes(l->db) > 0;
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Remove the actions in keys and the blobs only they referenced. In a
+ * transaction the caller holds. */
+static int remove_actions(arca__local *l, removal *r, const digest_list *keys)
+{
+	digest_list refs = { NULL, 0, 0 };
+	size_t i;
+	int error = 0, found;
+
+	for (i = 0; i < keys->n; i++) {
+		if ((error = delete_action_rows(l, &refs, &keys->items[i],
+				&found)) < 0)
+			goto cleanup;
+		r->actions += (uint64_t)found;
+	}
+	error = free_unreferenced(l, r, &refs);
+cleanup:
+	digest_list_free(&refs);
+	return error;
+}
+
+/*
+ * Drop a blob's row together with every action that references it (and
+ * what only those referenced). The blob's file, if any, has already been
+ * moved away or is missing.
+ */
+static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
+{
+	digest_list keys = { NULL, 0, 0 };
+	removal r = { { NULL, 0, 0 }, 0, 0 };
+	int error;
+
+	if ((error = tx_begin(l)) < 0)
+		return error;
+	if ((error = sql_collect(l, &keys, "SELECT key FROM action_refs "
+			"WHERE digest = ?", d->bytes, ARCA_DIGEST_SIZE)) < 0 ||
+	    (error = sql_collect(l, &keys, "SELECT key FROM actions "
+			"WHERE manifest = ?", d->bytes, ARCA_DIGEST_SIZE)) < 0 ||
+	    (error = remove_actions(l, &r, &keys)) < 0 ||
+	    (error = sql_run_digest(l, "DELETE FROM blobs WHERE digest = ?",
+			d)) < 0 ||
+	    (error = tx_commit(l)) < 0)
+		goto cleanup;
+cleanup:
+	if (error < 0)
+		tx_rollback(l);
+	removal_finish(l, &r, error == 0);
+	digest_list_free(&keys);
+	return error;
+}
+
+int arca__local_drop_blob(arca__local *l, const arca_digest *digest)
+{
+	char path[PATH_MAX];
+	int error;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = drop_blob_and_dependents(l, digest)) < 0)
+		return error;
+	blob_path(path, sizeof(path), l, digest);
+	unlink(path);
+	return 0;
+}
+
+/* Keep the bad bytes for inspection in quarantine/<hex>[.inline]. */
+static void quarantine_bytes(arca__local *l, const arca_digest *d,
+		const void *data, size_t len)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1], path[PATH_MAX];
+	int fd;
+
+	arca_digest_to_hex(hex, d);
+	snprintf(path, sizeof(path), "%s/%s.inline", l->quarantine_dir, hex);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return;
+	(void)arca__write_all(fd, data, len, path);
+	close(fd);
+}
+
+static void quarantine_file(arca__local *l, const arca_digest *d)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1], from[PATH_MAX], to[PATH_MAX];
+
+	arca_digest_to_hex(hex, d);
+	blob_path(from, sizeof(from), l, d);
+	snprintf(to, sizeof(to), "%s/%s", l->quarantine_dir, hex);
+	if (rename(from, to) != 0)
+		unlink(from);
+}
+
+/* ---- reading blobs -------------------------------------------------- */
+
+/*
+ * Stream blob d to sink, verifying it. *where (may be NULL) is set to a
+ * static description for messages. A corrupt blob is quarantined and
+ * dropped; a row whose file is missing is dropped and *missing set.
+ */
+static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
+		void *ctx, int *missing)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1], path[PATH_MAX];
+	sqlite3_stmt *st = l->st_blob_get;
+	arca_digest actual;
+	uint64_t size, total = 0;
+	int error = 0, rc, fd = -1, is_inline;
+
+	if (missing)
+		*missing = 0;
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		arca_digest_to_hex(hex, d);
+		return arca__error(ARCA_ENOTFOUND, "blob %s: not found", hex);
+	}
+	if (rc != SQLITE_ROW) {
+		error = sql_error(l, rc, "reading a blob");
+		sqlite3_reset(st);
+		return error;
+	}
+	size = (uint64_t)sqlite3_column_int64(st, 0);
+	is_inline = sqlite3_column_int(st, 1);
+
+	if (is_inline) {
+		const void *data = sqlite3_column_blob(st, 2);
+		size_t len = (size_t)sqlite3_column_bytes(st, 2);
+
+		if ((error = arca__hasher_update(l->hasher, data, len)) < 0 ||
+		    (error = arca__hasher_final(l->hasher, &actual)) < 0) {
+			sqlite3_reset(st);
+			return error;
+		}
+		if (len == size && arca_digest_equal(&actual, d)) {
+			error = sink ? sink(ctx, data, len) : 0;
+			sqlite3_reset(st);
+			return error;
+		}
+		quarantine_bytes(l, d, data, len);
+		sqlite3_reset(st);
+		arca_digest_to_hex(hex, d);
+		if (writable(l) == 0)
+			drop_blob_and_dependents(l, d);
+		return arca__error(ARCA_ECORRUPT,
+				"blob %s (inline in %s/index.db): digest mismatch;"
+				" quarantined", hex, l->dir);
+	}
+	sqlite3_reset(st);
+
+	blob_path(path, sizeof(path), l, d);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+
+		if (err == ENOENT) {
+			if (missing)
+				*missing = 1;
+			if (writable(l) == 0)
+				drop_blob_and_dependents(l, d);
+			arca_digest_to_hex(hex, d);
+			return arca__error(ARCA_ENOTFOUND,
+					"blob %s: file %s is missing", hex, path);
+		}
+		return arca__error_errno(err, "cannot open blob", path);
+	}
+	for (;;) {
+		ssize_t n = read(fd, l->iobuf, IO_CHUNK);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			error = arca__error_errno(errno, "cannot read blob", path);
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if ((error = arca__hasher_update(l->hasher, l->iobuf,
+				(size_t)n)) < 0)
+			goto cleanup;
+		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0) {
+			/* Leave the hasher clean for the next read. */
+			arca__hasher_final(l->hasher, &actual);
+			goto cleanup;
+		}
+	}
+	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
+		goto cleanup;
+	if (total != size || !arca_digest_equal(&actual, d)) {
+		close(fd);
+		fd = -1;
+		quarantine_file(l, d);
+		if (writable(l) == 0)
+			drop_blob_and_dependents(l, d);
+		arca_digest_to_hex(hex, d);
+		error = arca__error(ARCA_ECORRUPT,
+				"blob %s in %s: digest mismatch; quarantined",
+				hex, path);
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return error;
+}
+
+static int local_blob_get(arca_backend *b, const arca_digest *digest,
+		arca_sink_fn sink, void *ctx)
+{
+	return blob_read(local_of(b), digest, sink, ctx, NULL);
+}
+
+static int local_blob_stat(arca_backend *b, const arca_digest *digest,
+		uint64_t *size_out)
+{
+	arca__local *l = local_of(b);
+	sqlite3_stmt *st = l->st_blob_stat;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	int rc, error = 0;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, digest->bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (size_out)
+			*size_out = (uint64_t)sqlite3_column_int64(st, 0);
+		if (!sqlite3_column_int(st, 1)) {
+			char path[PATH_MAX];
+
+			blob_path(path, sizeof(path), l, digest);
+			if (access(path, F_OK) != 0) {
+				arca_digest_to_hex(hex, digest);
+				error = arca__error(ARCA_ENOTFOUND,
+						"blob %s: file %s is missing",
+						hex, path);
+			}
+		}
+	} else if (rc == SQLITE_DONE) {
+		arca_digest_to_hex(hex, digest);
+		error = arca__error(ARCA_ENOTFOUND, "blob %s: not found", hex);
+	} else {
+		error = sql_error(l, rc, "looking up a blob");
+	}
+	sqlite3_reset(st);
+	return error;
+}
+
+/* ---- writing blobs -------------------------------------------------- */
+
+static int insert_blob_row(arca__local *l, const arca_digest *d,
+		uint64_t size, const void *data)
+{
+	sqlite3_stmt *st = l->st_blob_insert;
+	int rc, error = 0;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	sqlite3_bind_int(st, 3, data != NULL);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	if (data != NULL)
+		sqlite3_bind_blob64(st, 5, size ? data : "", size,
+				SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		error = sql_error(l, rc, "inserting a blob row");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return error;
+}
+
+/*
+ * Move a finished temp file into blobs/: fsync it, make it read-only,
+ * rename it, fsync the directory. The caller still owns tmp_path.
+ */
+static int publish_file(arca__local *l, int fd, const char *tmp_path,
+		const arca_digest *d)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1], dir[PATH_MAX], path[PATH_MAX + 80];
+	int error, created = 0;
+
+	if (fchmod(fd, 0444) != 0)
+		return arca__error_errno(errno, "cannot chmod", tmp_path);
+	if (fsync(fd) != 0) {
+		int err = errno;
+
+		/* After a failed fsync the page cache state is unknown. */
+		if (err != ENOSPC && err != EDQUOT)
+			l->fatal = 1;
+		return arca__error_errno(err, "cannot fsync", tmp_path);
+	}
+	arca_digest_to_hex(hex, d);
+	snprintf(dir, sizeof(dir), "%s/%.2s", l->blobs_dir, hex);
+	if (mkdir(dir, 0755) == 0)
+		created = 1;
+	else if (errno != EEXIST)
+		return arca__error_errno(errno, "cannot create directory", dir);
+	if (created && (error = arca__fsync_dir(l->blobs_dir)) < 0)
+		return error;
+	snprintf(path, sizeof(path), "%s/%s", dir, hex);
+	if (rename(tmp_path, path) != 0)
+		return arca__error_errno(errno, "cannot rename into", path);
+	if ((error = arca__fsync_dir(dir)) < 0) {
+		l->fatal = 1;
+		return error;
+	}
+	return 0;
+}
+
+/* A file blob whose row exists and whose file is present. */
+static int have_file_blob(arca__local *l, const arca_digest *d)
+{
+	uint64_t size;
+
+	return local_blob_stat(&l->base, d, &size) == 0;
+}
+
+static int local_blob_put(arca_backend *b, arca_digest *out,
+		const void *data, size_t len)
+{
+	arca__local *l = local_of(b);
+	arca_digest d;
+	char *tmp_path = NULL;
+	int error, fd = -1;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = arca__hasher_update(l->hasher, data, len)) < 0 ||
+	    (error = arca__hasher_final(l->hasher, &d)) < 0)
+		return error;
+	if (out)
+		*out = d;
+	if (len <= l->opts.inline_threshold)
+		return insert_blob_row(l, &d, len, data);
+	if (have_file_blob(l, &d))
+		return 0;
+	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
+		return error;
+	if ((error = arca__write_all(fd, data, len, tmp_path)) < 0 ||
+	    (error = publish_file(l, fd, tmp_path, &d)) < 0 ||
+	    (error = insert_blob_row(l, &d, len, NULL)) < 0)
+		goto cleanup;
+cleanup:
+	if (error < 0)
+		unlink(tmp_path);
+	close(fd);
+	free(tmp_path);
+	return error;
+}
+
+static int local_blob_put_fd(arca_backend *b, arca_digest *out,
+		uint64_t *size_out, int src)
+{
+	arca__local *l = local_of(b);
+	size_t head_cap = (size_t)l->opts.inline_threshold + 1;
+	unsigned char *head = NULL;
+	char *tmp_path = NULL;
+	uint64_t total;
+	arca_digest d;
+	ssize_t n;
+	int error, fd = -1;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	/* Read one byte past the threshold to learn which side it is on. */
+	head = head_cap <= IO_CHUNK ? l->iobuf : malloc(head_cap);
+	if (head == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	n = arca__read_full(src, head, head_cap);
+	if (n < 0) {
+		error = arca__error_errno(errno, "cannot read", "input");
+		goto cleanup;
+	}
+	if ((size_t)n < head_cap) {
+		error = local_blob_put(b, out, head, (size_t)n);
+		if (error == 0 && size_out)
+			*size_out = (uint64_t)n;
+		goto cleanup;
+	}
+	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
+		goto cleanup;
+	total = (uint64_t)n;
+	if ((error = arca__hasher_update(l->hasher, head, (size_t)n)) < 0 ||
+	    (error = arca__write_all(fd, head, (size_t)n, tmp_path)) < 0)
+		goto cleanup;
+	for (;;) {
+		n = read(src, l->iobuf, IO_CHUNK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			error = arca__error_errno(errno, "cannot read", "input");
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if ((error = arca__hasher_update(l->hasher, l->iobuf,
+				(size_t)n)) < 0 ||
+		    (error = arca__write_all(fd, l->iobuf, (size_t)n,
+				tmp_path)) < 0)
+			goto cleanup;
+	}
+	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
+		goto cleanup;
+	if (!have_file_blob(l, &d)) {
+		if ((error = publish_file(l, fd, tmp_path, &d)) < 0 ||
+		    (error = insert_blob_row(l, &d, total, NULL)) < 0)
+			goto cleanup;
+	} else {
+		unlink(tmp_path);
+	}
+	if (out)
+		*out = d;
+	if (size_out)
+		*size_out = total;
+	error = 0;
+cleanup:
+	if (error < 0) {
+		arca__hasher_final(l->hasher, &d); /* reset for reuse */
+		if (tmp_path)
+			unlink(tmp_path);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(tmp_path);
+	if (head != l->iobuf)
+		free(head);
+	return error;
+}
+
+/* ---- the action cache ----------------------------------------------- */
+
+static int local_ac_get(arca_backend *b, const arca_digest *key,
+		arca_digest *manifest_out)
+{
+	arca__local *l = local_of(b);
+	sqlite3_stmt *st = l->st_ac_get;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	int rc, error = 0;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
+		memcpy(manifest_out->bytes, sqlite3_column_blob(st, 0),
+				ARCA_DIGEST_SIZE);
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		arca_digest_to_hex(hex, key);
+		error = arca__error(ARCA_ENOTFOUND, "action %s: not found", hex);
+	} else {
+		error = sql_error(l, rc, "looking up an action");
+	}
+	sqlite3_reset(st);
+	return error;
+}
+
+static int require_blob(arca__local *l, sqlite3_stmt *st,
+		const arca_digest *d, const char *what)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return sql_error(l, rc, "checking a referenced blob");
+	arca_digest_to_hex(hex, d);
+	return arca__error(ARCA_EINVAL, "%s blob %s is not in the store",
+			what, hex);
+}
+
+static int local_ac_put(arca_backend *b, const arca_digest *key,
+		const arca_digest *manifest, const arca_manifest *m)
+{
+	arca__local *l = local_of(b);
+	digest_list old_refs = { NULL, 0, 0 };
+	removal r = { { NULL, 0, 0 }, 0, 0 };
+	sqlite3_stmt *ins = NULL, *ref = NULL, *inp = NULL, *has = NULL;
+	uint64_t size = m->stdout_size + m->stderr_size;
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+	int error, found;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	for (i = 0; i < m->n_outputs; i++)
+		size += m->outputs[i].size;
+	if ((error = tx_begin(l)) < 0)
+		return error;
+	if ((error = sql_prepare(l, &has, "SELECT 1 FROM blobs "
+			"WHERE digest = ?")) < 0 ||
+	    (error = sql_prepare(l, &ins, "INSERT INTO actions(key, stage, "
+			"manifest, size, duration_ms, created, last_access, "
+			"hits) VALUES(?, ?, ?, ?, ?, ?, ?, 0)")) < 0 ||
+	    (error = sql_prepare(l, &ref, "INSERT OR IGNORE INTO "
+			"action_refs(key, digest) VALUES(?, ?)")) < 0 ||
+	    (error = sql_prepare(l, &inp, "INSERT OR IGNORE INTO "
+			"action_inputs(digest, key) VALUES(?, ?)")) < 0)
+		goto cleanup;
+	/* Checked inside the transaction: no concurrent removal can slip in
+	 * between the check and the row that depends on it. */
+	if ((error = require_blob(l, has, manifest, "manifest")) < 0 ||
+	    (error = require_blob(l, has, &m->stdout_digest, "stdout")) < 0 ||
+	    (error = require_blob(l, has, &m->stderr_digest, "stderr")) < 0)
+		goto cleanup;
+	for (i = 0; i < m->n_outputs; i++)
+		if ((error = require_blob(l, has, &m->outputs[i].digest,
+				m->outputs[i].path)) < 0)
+			goto cleanup;
+	if ((error = delete_action_rows(l, &old_refs, key, &found)) < 0)
+		goto cleanup;
+
+	sqlite3_bind_blob(ins, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, m->stage ? m->stage : "", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(ins, 3, manifest->bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 4, (sqlite3_int64)size);
+	sqlite3_bind_int64(ins, 5, (sqlite3_int64)m->duration_ms);
+	sqlite3_bind_int64(ins, 6, now);
+	sqlite3_bind_int64(ins, 7, now);
+	if (sqlite3_step(ins) != SQLITE_DONE) {
+		error = sql_error(l, sqlite3_errcode(l->db), "inserting an action");
+		goto cleanup;
+	}
+
+#define ADD_ROW(st, a, b_) do { \
+		sqlite3_reset(st); \
+		sqlite3_bind_blob(st, 1, (a), ARCA_DIGEST_SIZE, SQLITE_STATIC); \
+		sqlite3_bind_blob(st, 2, (b_), ARCA_DIGEST_SIZE, SQLITE_STATIC); \
+		if (sqlite3_step(st) != SQLITE_DONE) { \
+			error = sql_error(l, sqlite3_errcode(l->db), \
+					"indexing an action"); \
+			goto cleanup; \
+		} \
+	} while (0)
+	ADD_ROW(ref, key->bytes, manifest->bytes);
+	ADD_ROW(ref, key->bytes, m->stdout_digest.bytes);
+	ADD_ROW(ref, key->bytes, m->stderr_digest.bytes);
+	for (i = 0; i < m->n_outputs; i++)
+		ADD_ROW(ref, key->bytes, m->outputs[i].digest.bytes);
+	for (i = 0; i < m->n_inputs; i++)
+		ADD_ROW(inp, m->inputs[i].digest.bytes, key->bytes);
+#undef ADD_ROW
+
+	if ((error = free_unreferenced(l, &r, &old_refs)) < 0 ||
+	    (error = tx_commit(l)) < 0)
+		goto cleanup;
+cleanup:
+	sqlite3_finalize(has);
+	sqlite3_finalize(ins);
+	sqlite3_finalize(ref);
+	sqlite3_finalize(inp);
+	if (error < 0)
+		tx_rollback(l);
+	removal_finish(l, &r, error == 0);
+	digest_list_free(&old_refs);
+	return error;
+}
+
+static int local_ac_remove(arca_backend *b, const arca_digest *key)
+{
+	arca__local *l = local_of(b);
+	digest_list keys = { NULL, 0, 0 };
+	removal r = { { NULL, 0, 0 }, 0, 0 };
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	int error;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = digest_list_push(&keys, key->bytes)) < 0)
+		return error;
+	if ((error = tx_begin(l)) < 0)
+		goto cleanup;
+	if ((error = remove_actions(l, &r, &keys)) < 0)
+		goto cleanup;
+	if (r.actions == 0) {
+		arca_digest_to_hex(hex, key);
+		error = arca__error(ARCA_ENOTFOUND, "action %s: not found", hex);
+		goto cleanup;
+	}
+	error = tx_commit(l);
+cleanup:
+	if (error < 0)
+		tx_rollback(l);
+	removal_finish(l, &r, error == 0);
+	digest_list_free(&keys);
+	return error;
+}
+
+int arca__local_touch(arca__local *l, const arca_digest *key)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if (l->opts.read_only)
+		return 0;
+	if ((error = sql_prepare(l, &st, "UPDATE actions SET last_access = ?,"
+			" hits = hits + 1 WHERE key = ?")) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_blob(st, 2, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "updating an action");
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+static int hex_prefix_bound(arca_digest *out, const char *prefix, char pad)
+{
+	char full[ARCA_DIGEST_HEXLEN + 1];
+	size_t n = strlen(prefix);
+
+	memcpy(full, prefix, n);
+	memset(full + n, pad, ARCA_DIGEST_HEXLEN - n);
+	full[ARCA_DIGEST_HEXLEN] = '\0';
+	return arca_digest_from_hex(out, full);
+}
+
+int arca__local_resolve(arca__local *l, arca_digest *out, const char *prefix)
+{
+	sqlite3_stmt *st = NULL;
+	arca_digest lo, hi;
+	size_t n = prefix ? strlen(prefix) : 0;
+	int error, rc, count = 0;
+
+	if (n < 4 || n > ARCA_DIGEST_HEXLEN ||
+			strspn(prefix, "0123456789abcdefABCDEF") != n)
+		return arca__error(ARCA_EINVAL, "'%s': a key prefix is 4 to 64 "
+				"hex characters", prefix ? prefix : "");
+	if ((error = hex_prefix_bound(&lo, prefix, '0')) < 0 ||
+	    (error = hex_prefix_bound(&hi, prefix, 'f')) < 0)
+		return error;
+	if ((error = sql_prepare(l, &st, "SELECT key FROM actions WHERE "
+			"key BETWEEN ? AND ? ORDER BY key LIMIT 2")) < 0)
+		return error;
+	sqlite3_bind_blob(st, 1, lo.bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, hi.bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count++ == 0 &&
+				sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE)
+			memcpy(out->bytes, sqlite3_column_blob(st, 0),
+					ARCA_DIGEST_SIZE);
+	}
+	if (rc != SQLITE_DONE)
+		error = sql_error(l, rc, "resolving a key prefix");
+	else if (count == 0)
+		error = arca__error(ARCA_ENOTFOUND,
+				"no action key starts with '%s'", prefix);
+	else if (count > 1)
+		error = arca__error(ARCA_EEXISTS, "key prefix '%s' is "
+				"ambiguous: more than one action matches", prefix);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int arca__local_list(arca__local *l, const char *stage, arca_action_cb cb,
+		void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	arca_action_info info;
+	int error, rc;
+
+	if ((error = sql_prepare(l, &st, stage ?
+			"SELECT key, stage, size, created, last_access, hits, "
+			"duration_ms FROM actions WHERE stage = ? "
+			"ORDER BY created DESC, key" :
+			"SELECT key, stage, size, created, last_access, hits, "
+			"duration_ms FROM actions ORDER BY created DESC, key")) < 0)
+		return error;
+	if (stage)
+		sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != ARCA_DIGEST_SIZE)
+			continue;
+		memcpy(info.key.bytes, sqlite3_column_blob(st, 0),
+				ARCA_DIGEST_SIZE);
+		info.stage = (const char *)sqlite3_column_text(st, 1);
+		info.size = (uint64_t)sqlite3_column_int64(st, 2);
+		info.created = sqlite3_column_int64(st, 3);
+		info.last_access = sqlite3_column_int64(st, 4);
+		info.hits = (uint64_t)sqlite3_column_int64(st, 5);
+		info.duration_ms = (uint64_t)sqlite3_column_int64(st, 6);
+		if ((error = cb(&info, ctx)) != 0)
+			goto cleanup;
+	}
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "listing actions");
+cleanup:
+	sqlite3_finalize(st);
+	return error;
+}
+
+static void remove_all_blob_files(arca__local *l)
+{
+	DIR *top = opendir(l->blobs_dir);
+	struct dirent *e;
+
+	if (top == NULL)
+		return;
+	while ((e = readdir(top)) != NULL) {
+		char sub[PATH_MAX];
+		DIR *d;
+		struct dirent *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", l->blobs_dir, e->d_name);
+		d = opendir(sub);
+		if (d == NULL)
+			continue;
+		while ((f = readdir(d)) != NULL)
+			if (f->d_name[0] != '.')
+				unlinkat(dirfd(d), f->d_name, 0);
+		closedir(d);
+		rmdir(sub);
+	}
+	closedir(top);
+}
+
+static int clear_all(arca__local *l, removal *r)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	if ((error = sql_prepare(l, &st, "SELECT (SELECT count(*) FROM "
+			"actions), (SELECT coalesce(sum(size), 0) FROM blobs)")) < 0)
+		return error;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		r->actions = (uint64_t)sqlite3_column_int64(st, 0);
+		r->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return sql_exec(l, "DELETE FROM actions; DELETE FROM action_refs; "
+			"DELETE FROM action_inputs; DELETE FROM blobs;");
+}
+
+int arca__local_clear(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes_freed, const arca_clear_filter *filter)
+{
+	digest_list keys = { NULL, 0, 0 };
+	removal r = { { NULL, 0, 0 }, 0, 0 };
+	int error, criteria;
+
+	criteria = (filter && filter->all) + (filter && filter->stage) +
+		(filter && filter->input);
+	if (criteria != 1)
+		return arca__error(ARCA_EINVAL, "clear takes exactly one of: "
+				"all, a stage, an input");
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = tx_begin(l)) < 0)
+		return error;
+	if (filter->all)
+		error = clear_all(l, &r);
+	else if (filter->stage)
+		error = sql_collect(l, &keys, "SELECT key FROM actions "
+				"WHERE stage = ?", filter->stage, -1);
+	else
+		error = sql_collect(l, &keys, "SELECT key FROM action_inputs "
+				"WHERE digest = ?", filter->input->bytes,
+				ARCA_DIGEST_SIZE);
+	if (error < 0 || (!filter->all &&
+			(error = remove_actions(l, &r, &keys)) < 0) ||
+	    (error = tx_commit(l)) < 0)
+		goto cleanup;
+	if (filter->all)
+		remove_all_blob_files(l);
+	if (n_removed)
+		*n_removed = r.actions;
+	if (bytes_freed)
+		*bytes_freed = r.bytes;
+cleanup:
+	if (error < 0)
+		tx_rollback(l);
+	removal_finish(l, &r, error == 0);
+	digest_list_free(&keys);
+	return error;
+}
+
+int arca__local_info(arca__local *l, arca_store_info *out)
+{
+	sqlite3_stmt *st = NULL;
+	DIR *d;
+	struct dirent *e;
+	int error, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->inline_threshold = l->opts.inline_threshold;
+	if ((error = sql_prepare(l, &st, "SELECT inline, count(*), "
+			"coalesce(sum(size), 0) FROM blobs GROUP BY inline")) < 0)
+		return error;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
+		uint64_t bytes = (uint64_t)sqlite3_column_int64(st, 2);
+
+		if (sqlite3_column_int(st, 0)) {
+			out->n_inline = n;
+			out->bytes_inline = bytes;
+		} else {
+			out->n_files = n;
+			out->bytes_files = bytes;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_error(l, rc, "counting blobs");
+	out->n_blobs = out->n_inline + out->n_files;
+	out->bytes_total = out->bytes_inline + out->bytes_files;
+	if ((error = sql_prepare(l, &st, "SELECT count(*) FROM actions")) < 0)
+		return error;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		out->n_actions = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return sql_error(l, rc, "counting actions");
+	if ((d = opendir(l->quarantine_dir)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			out->n_quarantined += e->d_name[0] != '.';
+		closedir(d);
+	}
+	return 0;
+}
+
+int arca__local_stats_record(arca__local *l, const char *stage,
+		arca_event event, uint64_t bytes, uint64_t saved_ms)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if (stage == NULL || (event != ARCA_EVENT_HIT &&
+			event != ARCA_EVENT_MISS && event != ARCA_EVENT_ERROR))
+		return arca__error(ARCA_EINVAL, "stats: a stage and an event "
+				"are required");
+	if ((error = sql_prepare(l, &st, "INSERT INTO stats(day, stage, hits,"
+			" misses, errors, bytes_read, bytes_written, saved_ms) "
+			"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+			"ON CONFLICT(day, stage) DO UPDATE SET "
+			"hits = hits + ?3, misses = misses + ?4, "
+			"errors = errors + ?5, bytes_read = bytes_read + ?6, "
+			"bytes_written = bytes_written + ?7, "
+			"saved_ms = saved_ms + ?8")) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) / 86400));
+	sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, event == ARCA_EVENT_HIT);
+	sqlite3_bind_int(st, 4, event == ARCA_EVENT_MISS);
+	sqlite3_bind_int(st, 5, event == ARCA_EVENT_ERROR);
+	sqlite3_bind_int64(st, 6, event == ARCA_EVENT_HIT ?
+			(sqlite3_int64)bytes : 0);
+	sqlite3_bind_int64(st, 7, event == ARCA_EVENT_MISS ?
+			(sqlite3_int64)bytes : 0);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)saved_ms);
+	rc = sqlite3_step(st);
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "recording stats");
+	sqlite3_finalize(st);
+	return error;
+}
+
+static void stats_from_row(arca_stats *s, sqlite3_stmt *st, int first)
+{
+	s->hits = (uint64_t)sqlite3_column_int64(st, first);
+	s->misses = (uint64_t)sqlite3_column_int64(st, first + 1);
+	s->errors = (uint64_t)sqlite3_column_int64(st, first + 2);
+	s->bytes_read = (uint64_t)sqlite3_column_int64(st, first + 3);
+	s->bytes_written = (uint64_t)sqlite3_column_int64(st, first + 4);
+	s->saved_ms = (uint64_t)sqlite3_column_int64(st, first + 5);
+}
+
+int arca__local_stats_list(arca__local *l, arca_stats_cb cb, void *ctx)
+{
+	static const char sums[] = "coalesce(sum(hits), 0), "
+		"coalesce(sum(misses), 0), coalesce(sum(errors), 0), "
+		"coalesce(sum(bytes_read), 0), coalesce(sum(bytes_written), 0),"
+		" coalesce(sum(saved_ms), 0)";
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+	arca_stats s;
+	int error, rc;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM stats", sums);
+	if ((error = sql_prepare(l, &st, sql)) < 0)
+		return error;
+	memset(&s, 0, sizeof(s));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		stats_from_row(&s, st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return sql_error(l, rc, "reading stats");
+	if ((error = cb(&s, ctx)) != 0)
+		return error;
+	snprintf(sql, sizeof(sql), "SELECT stage, %s FROM stats "
+			"GROUP BY stage ORDER BY stage", sums);
+	if ((error = sql_prepare(l, &st, sql)) < 0)
+		return error;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s.stage = (const char *)sqlite3_column_text(st, 0);
+		stats_from_row(&s, st, 1);
+		if ((error = cb(&s, ctx)) != 0)
+			goto cleanup;
+	}
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "reading stats");
+cleanup:
+	sqlite3_finalize(st);
+	return error;
+}
+
+int arca__local_verify(arca__local *l, uint64_t *n_checked,
+		uint64_t *n_corrupt, arca_verify_cb cb, void *ctx)
+{
+	digest_list all = { NULL, 0, 0 };
+	uint64_t checked = 0, corrupt = 0;
+	size_t i;
+	int error;
+
+	if ((error = sql_collect(l, &all, "SELECT digest FROM blobs "
+			"ORDER BY digest", NULL, 0)) < 0)
+		goto cleanup;
+	for (i = 0; i < all.n; i++) {
+		char where[PATH_MAX];
+		int missing = 0, rc;
+
+		blob_path(where, sizeof(where), l, &all.items[i]);
+		rc = blob_read(l, &all.items[i], NULL, NULL, &missing);
+		if (rc == ARCA_ENOTFOUND && !missing)
+			continue; /* dropped meanwhile with a corrupt peer */
+		checked++;
+		if (rc == 0)
+			continue;
+		if (rc != ARCA_ECORRUPT && !missing) {
+			error = rc;
+			goto cleanup;
+		}
+		corrupt++;
+		if (cb) {
+			struct stat st;
+
+			/* Inline blobs have no file; say where they were. */
+			if (rc == ARCA_ECORRUPT && stat(where, &st) != 0 &&
+					!missing)
+				snprintf(where, sizeof(where),
+						"inline in %s/index.db", l->dir);
+			else if (missing)
+				strncat(where, " (missing)",
+						sizeof(where) - strlen(where) - 1);
+			cb(&all.items[i], where, ctx);
+		}
+	}
+	error = 0;
+cleanup:
+	if (n_checked)
+		*n_checked = checked;
+	if (n_corrupt)
+		*n_corrupt = corrupt;
+	digest_list_free(&all);
+	return error;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static void local_free(arca_backend *b)
+{
+	arca__local *l = local_of(b);
+
+	if (l == NULL)
+		return;
+	sqlite3_finalize(l->st_blob_get);
+	sqlite3_finalize(l->st_blob_stat);
+	sqlite3_finalize(l->st_blob_insert);
+	sqlite3_finalize(l->st_ac_get);
+	if (l->db)
+		sqlite3_close_v2(l->db);
+	arca__hasher_free(l->hasher);
+	free(l->iobuf);
+	free(l->dir);
+	free(l->blobs_dir);
+	free(l->tmp_dir);
+	free(l->quarantine_dir);
+	free(l);
+}
+
+static int check_schema(arca__local *l)
+{
+	sqlite3_stmt *st = NULL;
+	int error = 0, rc;
+
+	if ((error = sql_prepare(l, &st, "SELECT value FROM meta "
+			"WHERE name = 'schema'")) < 0)
+		return error;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0),
+			SCHEMA_VERSION) != 0)
+		error = arca__error(ARCA_ECORRUPT, "%s/index.db: unknown index "
+				"schema %s (this arca knows %s)", l->dir,
+				rc == SQLITE_ROW ?
+				(const char *)sqlite3_column_text(st, 0) : "(none)",
+				SCHEMA_VERSION);
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int open_db(arca__local *l)
+{
+	char *path = arca__path_join(l->dir, "index.db");
+	int flags = SQLITE_OPEN_NOMUTEX | (l->opts.read_only ?
+			SQLITE_OPEN_READONLY :
+			SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	int error, rc;
+
+	if (path == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	rc = sqlite3_open_v2(path, &l->db, flags, NULL);
+	free(path);
+	if (rc != SQLITE_OK)
+		return sql_error(l, rc, "opening the index");
+	sqlite3_busy_timeout(l->db, (int)l->opts.busy_timeout_ms);
+	sqlite3_extended_result_codes(l->db, 1);
+	if (!l->opts.read_only) {
+		/* synchronous=NORMAL in WAL mode: a crash may lose the last
+		 * commits but never corrupts the index (sqlite.org/wal.html). */
+		if ((error = sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
+		    (error = sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0 ||
+		    (error = tx_begin(l)) < 0)
+			return error;
+		if ((error = sql_exec(l, schema_sql)) < 0 ||
+		    (error = tx_commit(l)) < 0) {
+			tx_rollback(l);
+			return error;
+		}
+	}
+	if ((error = check_schema(l)) < 0)
+		return error;
+	if ((error = sql_prepare(l, &l->st_blob_get, "SELECT size, inline, "
+			"data FROM blobs WHERE digest = ?")) < 0 ||
+	    (error = sql_prepare(l, &l->st_blob_stat, "SELECT size, inline "
+			"FROM blobs WHERE digest = ?")) < 0 ||
+	    (error = sql_prepare(l, &l->st_ac_get, "SELECT manifest FROM "
+			"actions WHERE key = ?")) < 0)
+		return error;
+	if (!l->opts.read_only &&
+	    (error = sql_prepare(l, &l->st_blob_insert, "INSERT OR IGNORE "
+			"INTO blobs(digest, size, inline, created, data) "
+			"VALUES(?, ?, ?, ?, ?)")) < 0)
+		return error;
+	return 0;
+}
+
+int arca__local_open(arca__local **out, const char *dir,
+		const arca_options *opts)
+{
+	arca__local *l;
+	int error;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	l->base.version = ARCA_BACKEND_VERSION;
+	l->base.name = "local";
+	l->base.blob_get = local_blob_get;
+	l->base.blob_stat = local_blob_stat;
+	l->base.blob_put = local_blob_put;
+	l->base.blob_put_fd = local_blob_put_fd;
+	l->base.ac_get = local_ac_get;
+	l->base.ac_put = local_ac_put;
+	l->base.ac_remove = local_ac_remove;
+	l->base.free = local_free;
+	l->opts = *opts;
+	/* Paths under the store are built in PATH_MAX buffers. */
+	if (strlen(dir) > PATH_MAX - 256) {
+		error = arca__error(ARCA_EINVAL, "store path too long: %s", dir);
+		goto cleanup;
+	}
+	if (l->opts.inline_threshold > MAX_INLINE_THRESHOLD) {
+		error = arca__error(ARCA_EINVAL, "inline threshold %llu bytes "
+				"is above the maximum of %u",
+				(unsigned long long)l->opts.inline_threshold,
+				MAX_INLINE_THRESHOLD);
+		goto cleanup;
+	}
+	l->dir = arca__strdup(dir);
+	l->blobs_dir = arca__path_join(dir, "blobs");
+	l->tmp_dir = arca__path_join(dir, "tmp");
+	l->quarantine_dir = arca__path_join(dir, "quarantine");
+	l->iobuf = malloc(IO_CHUNK);
+	if (!l->dir || !l->blobs_dir || !l->tmp_dir || !l->quarantine_dir ||
+			!l->iobuf) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((error = arca__hasher_new(&l->hasher)) < 0)
+		goto cleanup;
+	if (!l->opts.read_only) {
+		if ((error = arca__mkdir_p(l->dir)) < 0 ||
+		    (error = arca__mkdir_p(l->blobs_dir)) < 0 ||
+		    (error = arca__mkdir_p(l->tmp_dir)) < 0 ||
+		    (error = arca__mkdir_p(l->quarantine_dir)) < 0)
+			goto cleanup;
+		if (access(l->dir, W_OK) != 0) {
+			error = arca__error_errno(errno, "cannot write to store",
+					l->dir);
+			goto cleanup;
+		}
+	} else {
+		struct stat st;
+
+		if (stat(l->dir, &st) != 0) {
+			error = arca__error_errno(errno, "cannot open store",
+					l->dir);
+			goto cleanup;
+		}
+	}
+	if ((error = open_db(l)) < 0)
+		goto cleanup;
+	if (!l->opts.read_only)
+		arca__sweep_tmp(l->tmp_dir);
+	*out = l;
+	return 0;
+cleanup:
+	local_free(&l->base);
+	return error;
+}
+
+arca_backend *arca__local_backend(arca__local *l)
+{
+	return &l->base;
+}
+
+const char *arca__local_path(const arca__local *l)
+{
+	return l->dir;
+}

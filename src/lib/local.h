@@ -1,0 +1,42 @@
+/*
+ * The local tier: an SQLite index (WAL) plus blob files, implementing
+ * struct arca_backend, and the index queries only a local store can answer
+ * (listing, clearing, statistics, verification). Internal.
+ */
+#ifndef ARCA_LOCAL_H
+#define ARCA_LOCAL_H
+
+#include "arca/arca.h"
+#include "arca/sys/backend.h"
+
+typedef struct arca__local arca__local;
+
+/* Open or create the local store in dir (see arca_store_open). */
+int arca__local_open(arca__local **out, const char *dir,
+		const arca_options *opts);
+
+/* The backend view of the local store; freeing it closes the store. */
+arca_backend *arca__local_backend(arca__local *l);
+
+const char *arca__local_path(const arca__local *l);
+
+/* Note a hit on an action entry: last access time and hit count. */
+int arca__local_touch(arca__local *l, const arca_digest *key);
+
+/* Remove a blob's index row (and file) with every action that refers to
+ * it, without quarantining it: used when a referenced blob is missing. */
+int arca__local_drop_blob(arca__local *l, const arca_digest *digest);
+
+int arca__local_resolve(arca__local *l, arca_digest *out, const char *prefix);
+int arca__local_list(arca__local *l, const char *stage, arca_action_cb cb,
+		void *ctx);
+int arca__local_clear(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes_freed, const arca_clear_filter *filter);
+int arca__local_info(arca__local *l, arca_store_info *out);
+int arca__local_stats_record(arca__local *l, const char *stage,
+		arca_event event, uint64_t bytes, uint64_t saved_ms);
+int arca__local_stats_list(arca__local *l, arca_stats_cb cb, void *ctx);
+int arca__local_verify(arca__local *l, uint64_t *n_checked,
+		uint64_t *n_corrupt, arca_verify_cb cb, void *ctx);
+
+#endif
