@@ -610,6 +610,7 @@ static int local_blob_stat(arca_backend *b, const arca_digest *digest,
 
 /* ---- writing blobs -------------------------------------------------- */
 
+/* data is the content of an inline blob, or NULL for a file blob. */
 static int insert_blob_row(arca__local *l, const arca_digest *d,
 		uint64_t size, const void *data)
 {
@@ -696,7 +697,7 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 	if (out)
 		*out = d;
 	if (len <= l->opts.inline_threshold)
-		return insert_blob_row(l, &d, len, data);
+		return insert_blob_row(l, &d, len, len ? data : "");
 	if (have_file_blob(l, &d))
 		return 0;
 	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
