@@ -455,11 +455,16 @@ static void quarantine_file(arca__local *l, const arca_digest *d)
 
 /*
  * Stream blob d to sink, verifying it. *where (may be NULL) is set to a
- * static description for messages. A corrupt blob is quarantined and
- * dropped; a row whose file is missing is dropped and *missing set.
+ * A corrupt blob is quarantined and dropped; a row whose file is missing
+ * is dropped. ri (may be NULL) says which of these happened.
  */
+typedef struct read_info {
+	int missing;   /* the index row named a file that is gone */
+	int is_inline; /* the blob lives in the index */
+} read_info;
+
 static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
-		void *ctx, int *missing)
+		void *ctx, read_info *ri)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1], path[PATH_MAX];
 	sqlite3_stmt *st = l->st_blob_get;
@@ -467,8 +472,11 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	uint64_t size, total = 0;
 	int error = 0, rc, fd = -1, is_inline;
 
-	if (missing)
-		*missing = 0;
+	read_info unused;
+
+	if (ri == NULL)
+		ri = &unused;
+	ri->missing = ri->is_inline = 0;
 	sqlite3_reset(st);
 	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -483,7 +491,7 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		return error;
 	}
 	size = (uint64_t)sqlite3_column_int64(st, 0);
-	is_inline = sqlite3_column_int(st, 1);
+	is_inline = ri->is_inline = sqlite3_column_int(st, 1);
 
 	if (is_inline) {
 		const void *data = sqlite3_column_blob(st, 2);
@@ -516,8 +524,7 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		int err = errno;
 
 		if (err == ENOENT) {
-			if (missing)
-				*missing = 1;
+			ri->missing = 1;
 			if (writable(l) == 0)
 				drop_blob_and_dependents(l, d);
 			arca_digest_to_hex(hex, d);
@@ -1289,34 +1296,32 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 			"ORDER BY digest", NULL, 0)) < 0)
 		goto cleanup;
 	for (i = 0; i < all.n; i++) {
-		char where[PATH_MAX];
-		int missing = 0, rc;
+		char where[PATH_MAX + 16];
+		read_info ri;
+		int rc;
 
-		blob_path(where, sizeof(where), l, &all.items[i]);
-		rc = blob_read(l, &all.items[i], NULL, NULL, &missing);
-		if (rc == ARCA_ENOTFOUND && !missing)
+		rc = blob_read(l, &all.items[i], NULL, NULL, &ri);
+		if (rc == ARCA_ENOTFOUND && !ri.missing)
 			continue; /* dropped meanwhile with a corrupt peer */
 		checked++;
 		if (rc == 0)
 			continue;
-		if (rc != ARCA_ECORRUPT && !missing) {
+		if (rc != ARCA_ECORRUPT && !ri.missing) {
 			error = rc;
 			goto cleanup;
 		}
 		corrupt++;
-		if (cb) {
-			struct stat st;
-
-			/* Inline blobs have no file; say where they were. */
-			if (rc == ARCA_ECORRUPT && stat(where, &st) != 0 &&
-					!missing)
-				snprintf(where, sizeof(where),
-						"inline in %s/index.db", l->dir);
-			else if (missing)
-				strncat(where, " (missing)",
-						sizeof(where) - strlen(where) - 1);
-			cb(&all.items[i], where, ctx);
+		if (cb == NULL)
+			continue;
+		if (ri.is_inline) {
+			snprintf(where, sizeof(where), "inline in %s/index.db",
+					l->dir);
+		} else {
+			blob_path(where, PATH_MAX, l, &all.items[i]);
+			if (ri.missing)
+				strcat(where, " (missing)");
 		}
+		cb(&all.items[i], where, ctx);
 	}
 	error = 0;
 cleanup:
