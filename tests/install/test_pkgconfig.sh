@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `cmake --install` puts the library, headers, CLI and arca.pc in a prefix,
+# and a program built with `pkg-config --cflags --libs arca` links and runs.
+set -euo pipefail
+build=$(dirname "$ARCA")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0 fail=0
+check() { if "$@"; then pass=$((pass + 1)); else echo "FAIL: $*"; fail=$((fail + 1)); fi; }
+
+cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
+libdir=$(ls -d "$work"/prefix/lib*/ | head -1)
+check test -f "$work/prefix/include/arca/arca.h"
+check test -f "$work/prefix/include/arca/sys/backend.h"
+check test -x "$work/prefix/bin/arca"
+check test -f "$libdir/pkgconfig/arca.pc"
+check test -e "$libdir/libarca.so"
+check test -f "$libdir/libarca.a"
+
+cat > "$work/hello.c" <<'C'
+#include <arca/arca.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+	arca_store *s = NULL;
+	arca_digest d;
+	arca_buf b = ARCA_BUF_INIT;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	if (argc != 2 || arca_store_open(&s, argv[1], NULL) != 0)
+		return 1;
+	if (arca_blob_put(&d, s, "hello", 5) != 0 || arca_blob_get(&b, s, &d) != 0)
+		return 2;
+	arca_digest_to_hex(hex, &d);
+	printf("%s %.*s\n", hex, (int)b.size, (const char *)b.data);
+	arca_buf_free(&b);
+	arca_store_close(s);
+	return 0;
+}
+C
+san=
+grep -q '^ARCA_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" && san="-fsanitize=address,undefined"
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+# shellcheck disable=SC2046
+check cc $san -o "$work/hello" "$work/hello.c" $(pkg-config --cflags --libs arca)
+out=$(LD_LIBRARY_PATH="$libdir" "$work/hello" "$work/store" 2>&1 || true)
+check test "$out" = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 hello"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
