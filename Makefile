@@ -20,16 +20,18 @@ all: build
 bootstrap:
 	@scripts/bootstrap
 
+# The CMake-generated makefiles get their own -j$(JOBS), not this make's
+# jobserver (MAKEFLAGS replaced), which would warn about the forced -j.
 build: bootstrap
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
-	cmake --build $(BUILD) -j$(JOBS)
+	MAKEFLAGS=--no-print-directory cmake --build $(BUILD) -j$(JOBS)
 
 # The two passes run one after the other (the sanitizer pass is heavier and
 # the machine has two cores); either failing fails `make test`.
 test: build
 	ctest --test-dir $(BUILD) $(CTEST_FLAGS)
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DARCA_SANITIZE=ON
-	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	MAKEFLAGS=--no-print-directory cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) -E '^e2e\.'
 
