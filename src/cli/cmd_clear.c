@@ -1,0 +1,119 @@
+/* arca clear — remove every action, or those of a stage or an input. */
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: arca clear [--store DIR] (--all | --stage NAME | --input FILE)\n"
+		"\n"
+		"Remove cached actions, and the blobs only they referenced:\n"
+		"  --all          everything, including blobs stored with 'arca put'\n"
+		"  --stage NAME   every action of stage NAME\n"
+		"  --input FILE   every action that used FILE's current content as\n"
+		"                 an input (FILE is digested; its name does not matter)\n"
+		"Exactly one of them. Prints how many entries and bytes were removed.\n"
+		"\n"
+		"Exit status: 0 (also when nothing matched); 2 usage error; 3 FILE\n"
+		"not found; 5 store error.\n");
+}
+
+static int clear_main(int argc, char **argv, cli_global *g)
+{
+	enum { OPT_ALL = 0x200, OPT_STAGE, OPT_INPUT };
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "stage", required_argument, NULL, OPT_STAGE },
+		{ "input", required_argument, NULL, OPT_INPUT },
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{ "help", no_argument, NULL, CLI_OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	arca_store *store = NULL;
+	arca_clear_filter filter;
+	arca_digest input;
+	const char *input_path = NULL;
+	uint64_t n_removed = 0, bytes_freed = 0;
+	char size[32];
+	int c, n_criteria = 0, error, rc = CLI_EXIT_STORE;
+
+	memset(&filter, 0, sizeof(filter));
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ALL:
+			filter.all = 1;
+			n_criteria++;
+			break;
+		case OPT_STAGE:
+			filter.stage = optarg;
+			n_criteria++;
+			break;
+		case OPT_INPUT:
+			input_path = optarg;
+			n_criteria++;
+			break;
+		case CLI_OPT_STORE:
+			g->store_dir = optarg;
+			break;
+		case CLI_OPT_HELP:
+			usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_bad_option("clear", c, argv);
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error("clear", "unexpected argument '%s'", argv[optind]);
+	}
+	if (n_criteria != 1) {
+		return cli_usage_error("clear", "give exactly one of --all, "
+				"--stage NAME, --input FILE");
+	}
+	if (filter.stage != NULL && filter.stage[0] == '\0') {
+		cli_error("clear: --stage: empty stage name");
+		return CLI_EXIT_USAGE;
+	}
+	if (input_path != NULL) {
+		error = arca_digest_file(&input, NULL, input_path);
+		if (error == ARCA_ENOTFOUND) {
+			cli_error("clear: input '%s': %s", input_path,
+					strerror(ENOENT));
+			return CLI_EXIT_NOTFOUND;
+		}
+		if (error == ARCA_EINVAL) {
+			cli_error("clear: input '%s': not a regular file", input_path);
+			return CLI_EXIT_USAGE;
+		}
+		if (error < 0) {
+			cli_lib_error(error, "clear: input '%s'", input_path);
+			return CLI_EXIT_NOTFOUND;
+		}
+		filter.input = &input;
+	}
+	if (cli_open_store(&store, g) != 0)
+		return CLI_EXIT_STORE;
+
+	if ((error = arca_store_clear(&n_removed, &bytes_freed, store,
+			&filter)) < 0) {
+		cli_lib_error(error, "clear");
+		rc = cli_exit_code(error);
+		goto cleanup;
+	}
+	cli_human_size(size, sizeof(size), bytes_freed);
+	printf("removed %llu %s, %s freed\n", (unsigned long long)n_removed,
+			n_removed == 1 ? "entry" : "entries", size);
+	rc = CLI_EXIT_OK;
+
+cleanup:
+	arca_store_close(store);
+	return rc;
+}
+
+const cli_command cli_cmd_clear = {
+	"clear", "remove all actions, or a stage's, or an input's", clear_main,
+	usage
+};

@@ -1,0 +1,237 @@
+/* arca stats — hit/miss counters, overall and per stage. */
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Counters copied out of the callback (stage names are only lent). */
+typedef struct stats_row {
+	char *stage;             /* NULL for the overall sum */
+	arca_stats s;
+} stats_row;
+
+typedef struct stats_list {
+	stats_row *rows;
+	size_t n, cap;
+} stats_list;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: arca stats [--store DIR] [--json]\n"
+		"\n"
+		"Show the cache counters kept by 'arca run': hits, misses, errors\n"
+		"(corrupt entries met, failed stores), hit rate, bytes read from\n"
+		"and written to the cache, and the compute time hits saved;\n"
+		"overall, then one row per stage.\n"
+		"\n"
+		"Options:\n"
+		"  --json        one JSON object {\"overall\": {...}, \"stages\":\n"
+		"                [{\"stage\": ..., ...}]}; hit_rate is a fraction\n"
+		"                (null when there was no lookup)\n"
+		"  --store DIR   the store directory\n"
+		"  -h, --help    print this help\n"
+		"\n"
+		"Exit status: 0; 2 usage error; 5 store error.\n");
+}
+
+static int collect(const arca_stats *s, void *ctx)
+{
+	stats_list *l = ctx;
+	stats_row *r;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		stats_row *rows = realloc(l->rows, cap * sizeof(*rows));
+
+		if (rows == NULL)
+			return 1;
+		l->rows = rows;
+		l->cap = cap;
+	}
+	r = &l->rows[l->n];
+	r->stage = NULL;
+	if (s->stage != NULL && (r->stage = strdup(s->stage)) == NULL)
+		return 1;
+	r->s = *s;
+	r->s.stage = r->stage;
+	l->n++;
+	return 0;
+}
+
+/* Hit rate as a fraction, or -1 when there was no lookup. */
+static double hit_rate(const arca_stats *s)
+{
+	uint64_t lookups = s->hits + s->misses;
+
+	return lookups ? (double)s->hits / (double)lookups : -1.0;
+}
+
+static json_t *stats_json(const arca_stats *s)
+{
+	json_t *obj = json_object();
+	double rate = hit_rate(s);
+	int err = 0;
+
+	if (obj == NULL)
+		return NULL;
+	if (s->stage != NULL)
+		err |= cli_json_set(obj, "stage", json_string(s->stage));
+	err |= cli_json_set(obj, "hits", cli_json_u64(s->hits));
+	err |= cli_json_set(obj, "misses", cli_json_u64(s->misses));
+	err |= cli_json_set(obj, "errors", cli_json_u64(s->errors));
+	err |= cli_json_set(obj, "hit_rate",
+			rate < 0 ? json_null() : json_real(rate));
+	err |= cli_json_set(obj, "bytes_read", cli_json_u64(s->bytes_read));
+	err |= cli_json_set(obj, "bytes_written", cli_json_u64(s->bytes_written));
+	err |= cli_json_set(obj, "saved_ms", cli_json_u64(s->saved_ms));
+	if (err != 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static int print_json(const stats_list *l)
+{
+	json_t *root = json_object(), *stages = json_array();
+	arca_stats zero;
+	size_t i;
+	int err = 0, have_overall = 0;
+
+	memset(&zero, 0, sizeof(zero));
+	if (root == NULL || stages == NULL) {
+		json_decref(root);
+		json_decref(stages);
+		return cli_json_print(NULL);
+	}
+	for (i = 0; i < l->n; i++) {
+		if (l->rows[i].stage == NULL && !have_overall) {
+			err |= cli_json_set(root, "overall", stats_json(&l->rows[i].s));
+			have_overall = 1;
+		} else if (l->rows[i].stage != NULL) {
+			json_t *row = stats_json(&l->rows[i].s);
+
+			if (row == NULL || json_array_append_new(stages, row) < 0)
+				err = -1;
+		}
+	}
+	if (!have_overall)
+		err |= cli_json_set(root, "overall", stats_json(&zero));
+	err |= cli_json_set(root, "stages", stages);
+	if (err != 0) {
+		json_decref(root);
+		root = NULL;
+	}
+	return cli_json_print(root);
+}
+
+static void format_row(const arca_stats *s, const char *name, int name_w)
+{
+	char rate[16], rd[32], wr[32], saved[32];
+	double r = hit_rate(s);
+
+	if (r < 0)
+		snprintf(rate, sizeof(rate), "-");
+	else
+		snprintf(rate, sizeof(rate), "%.1f%%", r * 100.0);
+	cli_human_size(rd, sizeof(rd), s->bytes_read);
+	cli_human_size(wr, sizeof(wr), s->bytes_written);
+	cli_human_duration(saved, sizeof(saved), s->saved_ms);
+	printf("%-*s  %8llu  %8llu  %6llu  %8s  %10s  %10s  %10s\n", name_w, name,
+			(unsigned long long)s->hits, (unsigned long long)s->misses,
+			(unsigned long long)s->errors, rate, rd, wr, saved);
+}
+
+static int print_text(const stats_list *l)
+{
+	arca_stats zero;
+	const arca_stats *overall = NULL;
+	int name_w = 7;
+	size_t i;
+
+	memset(&zero, 0, sizeof(zero));
+	for (i = 0; i < l->n; i++) {
+		if (l->rows[i].stage == NULL) {
+			if (overall == NULL)
+				overall = &l->rows[i].s;
+		} else if ((int)strlen(l->rows[i].stage) > name_w) {
+			name_w = (int)strlen(l->rows[i].stage);
+		}
+	}
+	if (overall == NULL)
+		overall = &zero;
+	printf("%-*s  %8s  %8s  %6s  %8s  %10s  %10s  %10s\n", name_w, "STAGE",
+			"HITS", "MISSES", "ERRORS", "HIT RATE", "READ", "WRITTEN",
+			"SAVED");
+	for (i = 0; i < l->n; i++)
+		if (l->rows[i].stage != NULL)
+			format_row(&l->rows[i].s, l->rows[i].stage, name_w);
+	format_row(overall, "overall", name_w);
+	if (fflush(stdout) == EOF) {
+		cli_error("stdout: %s", strerror(errno));
+		return CLI_EXIT_STORE;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int stats_main(int argc, char **argv, cli_global *g)
+{
+	enum { OPT_JSON = 0x200 };
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{ "help", no_argument, NULL, CLI_OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	arca_store *store = NULL;
+	stats_list list = { NULL, 0, 0 };
+	int json = 0, c, error, rc = CLI_EXIT_STORE;
+	size_t i;
+
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			json = 1;
+			break;
+		case CLI_OPT_STORE:
+			g->store_dir = optarg;
+			break;
+		case CLI_OPT_HELP:
+			usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_bad_option("stats", c, argv);
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+	}
+	if (cli_open_store(&store, g) != 0)
+		return CLI_EXIT_STORE;
+
+	error = arca_stats_list(store, collect, &list);
+	if (error == 1) {
+		cli_error("stats: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	if (error < 0) {
+		cli_lib_error(error, "stats");
+		goto cleanup;
+	}
+	rc = json ? print_json(&list) : print_text(&list);
+
+cleanup:
+	for (i = 0; i < list.n; i++)
+		free(list.rows[i].stage);
+	free(list.rows);
+	arca_store_close(store);
+	return rc;
+}
+
+const cli_command cli_cmd_stats = {
+	"stats", "show hit/miss statistics", stats_main, usage
+};

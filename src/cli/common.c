@@ -1,0 +1,240 @@
+/* Helpers shared by the subcommands: errors, the store, formatting, JSON. */
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+	/* One fprintf per line so concurrent writers do not interleave. */
+	char line[4096];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, "arca: %s%s\n", prefix, line);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage("", fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+const char *cli_lib_detail(int code)
+{
+	const char *msg = arca_errmsg();
+
+	return (msg != NULL && msg[0] != '\0') ? msg : arca_strerror(code);
+}
+
+void cli_lib_error(int code, const char *fmt, ...)
+{
+	char what[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cli_error("%s: %s", what, cli_lib_detail(code));
+}
+
+int cli_exit_code(int code)
+{
+	switch (code) {
+	case ARCA_OK: return CLI_EXIT_OK;
+	case ARCA_ENOTFOUND: return CLI_EXIT_NOTFOUND;
+	case ARCA_ECORRUPT: return CLI_EXIT_CORRUPT;
+	case ARCA_EINVAL: return CLI_EXIT_USAGE;
+	default: return CLI_EXIT_STORE;
+	}
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (cmd != NULL)
+		cli_error("%s: %s (see 'arca help %s')", cmd, msg, cmd);
+	else
+		cli_error("%s (see 'arca --help')", msg);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+	/* getopt leaves optind just past the offending word. */
+	const char *word = (optind > 0) ? argv[optind - 1] : "?";
+
+	if (c == ':')
+		return cli_usage_error(cmd, "option '%s' requires an argument",
+				word);
+	if (optopt != 0 && optopt < 0x100)
+		return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+	return cli_usage_error(cmd, "unknown option '%s'", word);
+}
+
+int cli_open_store(arca_store **out, const cli_global *g)
+{
+	char *dir = NULL;
+	int error;
+
+	*out = NULL;
+	if (g->store_dir != NULL) {
+		if (g->store_dir[0] == '\0') {
+			cli_error("store: empty directory name");
+			return -1;
+		}
+		dir = strdup(g->store_dir);
+		if (dir == NULL) {
+			cli_error("store: %s", strerror(ENOMEM));
+			return -1;
+		}
+	} else if ((error = arca_store_default_dir(&dir)) < 0) {
+		cli_lib_error(error, "store: cannot choose a directory "
+				"(set ARCA_DIR or use --store)");
+		return -1;
+	}
+
+	if ((error = arca_store_open(out, dir, NULL)) < 0)
+		cli_lib_error(error, "store %s", dir);
+	free(dir);
+	return error < 0 ? -1 : 0;
+}
+
+void cli_human_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+		return;
+	}
+	v /= 1024.0;
+	while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+void cli_human_duration(char *buf, size_t len, uint64_t ms)
+{
+	unsigned long long s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, len, "%llu ms", (unsigned long long)ms);
+	else if (ms < 60000)
+		snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum %02llus", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%lluh %02llum", s / 3600, (s % 3600) / 60);
+}
+
+void cli_human_time(char *buf, size_t len, int64_t epoch)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (epoch <= 0 || localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(buf, len, "-");
+}
+
+int cli_parse_digest(arca_digest *out, const char *hex, const char *what)
+{
+	if (strlen(hex) != ARCA_DIGEST_HEXLEN ||
+	    arca_digest_from_hex(out, hex) < 0) {
+		cli_error("%s '%s': not a digest (64 hex characters expected)",
+				what, hex);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+json_t *cli_json_u64(uint64_t n)
+{
+	if (n > (uint64_t)LLONG_MAX)
+		n = (uint64_t)LLONG_MAX;
+	return json_integer((json_int_t)n);
+}
+
+int cli_json_set(json_t *obj, const char *key, json_t *v)
+{
+	if (v == NULL)
+		return -1;
+	return json_object_set_new(obj, key, v) == 0 ? 0 : -1;
+}
+
+int cli_json_print(json_t *v)
+{
+	char *text = NULL;
+	int error = CLI_EXIT_STORE;
+
+	if (v == NULL) {
+		cli_error("json: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text == NULL) {
+		cli_error("json: %s", strerror(ENOMEM));
+		goto cleanup;
+	}
+	if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF ||
+	    fflush(stdout) == EOF) {
+		cli_error("stdout: %s", strerror(errno));
+		goto cleanup;
+	}
+	error = CLI_EXIT_OK;
+
+cleanup:
+	free(text);
+	json_decref(v);
+	return error;
+}
+
+int cli_starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}

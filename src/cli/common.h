@@ -1,0 +1,145 @@
+/*
+ * Helpers shared by the arca command-line tool's subcommands.
+ *
+ * The CLI is a client of the public API only (include/arca/arca.h); it
+ * never includes src/lib/ headers.
+ */
+#ifndef ARCA_CLI_COMMON_H
+#define ARCA_CLI_COMMON_H
+
+#include "arca/arca.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* Exit codes shared by every subcommand (docs/cli.md). */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILED = 1,    /* verify found corruption; run: output missing */
+	CLI_EXIT_USAGE = 2,     /* unknown option, malformed argument */
+	CLI_EXIT_NOTFOUND = 3,  /* unknown digest, key or file */
+	CLI_EXIT_CORRUPT = 4,   /* get of a corrupt blob */
+	CLI_EXIT_STORE = 5,     /* cannot open/create/write the store, I/O */
+	CLI_EXIT_NOCOMMAND = 127 /* not an arca command */
+};
+
+/* `arca run` reports its own failures like GNU env/timeout do. */
+enum {
+	CLI_RUN_EXIT_ARCA = 125,        /* arca failed before CMD ran */
+	CLI_RUN_EXIT_NOEXEC = 126,      /* CMD found but not executable */
+	CLI_RUN_EXIT_NOTFOUND = 127,    /* CMD not found */
+	CLI_RUN_EXIT_SIGNAL = 128       /* plus the signal number */
+};
+
+/* What the global options set before a subcommand runs. */
+typedef struct cli_global {
+	const char *store_dir;  /* --store, or NULL for the default */
+} cli_global;
+
+/* A subcommand: cmd_<name>.c defines one of these. */
+typedef struct cli_command {
+	const char *name;
+	const char *summary;
+	/* argv[0] is the command's name; getopt state is fresh. */
+	int (*run)(int argc, char **argv, cli_global *g);
+	void (*usage)(FILE *out);
+} cli_command;
+
+extern const cli_command cli_cmd_run;
+extern const cli_command cli_cmd_put;
+extern const cli_command cli_cmd_get;
+extern const cli_command cli_cmd_ls;
+extern const cli_command cli_cmd_info;
+extern const cli_command cli_cmd_stats;
+extern const cli_command cli_cmd_rm;
+extern const cli_command cli_cmd_clear;
+extern const cli_command cli_cmd_verify;
+
+/* Long-option values shared by every subcommand's getopt_long table. */
+enum {
+	CLI_OPT_STORE = 0x100,
+	CLI_OPT_HELP = 'h'
+};
+
+/* Print "arca: <message>\n" to stderr. */
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* Print "arca: warning: <message>\n" to stderr. */
+void cli_warn(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/*
+ * Print "arca: <what>: <detail>" for a failed library call, the detail
+ * being arca_errmsg() or, when that is empty, arca_strerror(code).
+ */
+void cli_lib_error(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* The detail text for a library failure (see cli_lib_error). */
+const char *cli_lib_detail(int code);
+
+/*
+ * Map a library code to an exit code: not found 3, corrupt 4, invalid
+ * argument 2, anything else (I/O, permissions, full, busy...) 5.
+ */
+int cli_exit_code(int code);
+
+/*
+ * Report a getopt_long() failure (c is '?' or ':') for command cmd and
+ * point at its help. Returns CLI_EXIT_USAGE.
+ */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+/*
+ * Print one line "arca: CMD: <message> (see 'arca help CMD')" (without
+ * "CMD: " and with 'arca --help' when cmd is NULL) and return
+ * CLI_EXIT_USAGE.
+ */
+int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/*
+ * Open the store named by g (--store, else $ARCA_DIR, else the XDG
+ * default), creating it on first use. On failure prints one line and
+ * returns non-zero (the caller chooses its exit code); 0 on success.
+ */
+int cli_open_store(arca_store **out, const cli_global *g);
+
+/*
+ * Human forms: sizes in binary units ("512 B", "1.2 MiB"), durations
+ * ("850 ms", "41.2 s", "3m 07s", "2h 05m") and local times
+ * ("2024-05-01 14:03", "-" for 0).
+ */
+void cli_human_size(char *buf, size_t len, uint64_t bytes);
+void cli_human_duration(char *buf, size_t len, uint64_t ms);
+void cli_human_time(char *buf, size_t len, int64_t epoch);
+
+/* Parse a full 64-hex digest, printing an error naming what on failure. */
+int cli_parse_digest(arca_digest *out, const char *hex, const char *what);
+
+/* Write all of buf to fd, retrying short writes and EINTR. 0 or -1. */
+int cli_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * JSON output. cli_json_print() writes v (indented, with a final
+ * newline) to stdout and releases it; returns 0 or CLI_EXIT_STORE on an
+ * allocation or write failure. cli_json_u64() makes an integer (jansson's
+ * integers are signed 64-bit; larger values are clamped).
+ */
+int cli_json_print(json_t *v);
+json_t *cli_json_u64(uint64_t n);
+
+/*
+ * obj[key] = v, taking v's reference. Returns -1 when v is NULL (a failed
+ * allocation upstream) or the set fails, so callers accumulate failures
+ * with `err |= cli_json_set(...)`.
+ */
+int cli_json_set(json_t *obj, const char *key, json_t *v);
+
+/* Whether s begins with prefix. */
+int cli_starts_with(const char *s, const char *prefix);
+
+#endif /* ARCA_CLI_COMMON_H */

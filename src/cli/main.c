@@ -1,0 +1,139 @@
+/*
+ * arca — command-line front end: global options and the dispatch table.
+ * Each subcommand lives in its own cmd_<name>.c (as LMDB's tools do).
+ */
+#include "common.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_command *commands[] = {
+	&cli_cmd_run,
+	&cli_cmd_put,
+	&cli_cmd_get,
+	&cli_cmd_ls,
+	&cli_cmd_info,
+	&cli_cmd_stats,
+	&cli_cmd_rm,
+	&cli_cmd_clear,
+	&cli_cmd_verify,
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const cli_command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"Usage: arca [--store DIR] [--version] [--help] COMMAND [ARGS]\n"
+		"\n"
+		"A content-addressed cache that memoizes pipeline stages.\n"
+		"\n"
+		"Commands:\n");
+	for (i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i]->name,
+				commands[i]->summary);
+	fprintf(out,
+		"  %-8s %s\n"
+		"\n"
+		"Options (also accepted after COMMAND):\n"
+		"  --store DIR   the store directory; default $ARCA_DIR, else\n"
+		"                ${XDG_CACHE_HOME:-$HOME/.cache}/arca\n"
+		"  --version     print the version and exit\n"
+		"  -h, --help    print this help and exit\n"
+		"\n"
+		"Exit codes:\n"
+		"  0    success\n"
+		"  1    verify found corruption; run: CMD succeeded but a\n"
+		"       declared output is missing\n"
+		"  2    usage error (unknown option, malformed argument)\n"
+		"  3    not found (unknown digest, key or file)\n"
+		"  4    corrupt (get of a blob whose bytes do not match)\n"
+		"  5    store error (cannot open/create/write the store, I/O)\n"
+		"  127  unknown command\n"
+		"  run passes CMD's own status through, and otherwise uses\n"
+		"  125 (arca failed before CMD ran), 126 (CMD not executable),\n"
+		"  127 (CMD not found), 128+N (CMD killed by signal N),\n"
+		"  as GNU env and timeout do.\n"
+		"\n"
+		"See 'arca help COMMAND' and docs/cli.md.\n",
+		"help", "show help for a command");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const cli_command *cmd;
+
+	if (argc < 2) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if ((cmd = find_command(argv[1])) == NULL) {
+		return cli_usage_error(NULL, "help: unknown command '%s'",
+				argv[1]);
+	}
+	cmd->usage(stdout);
+	return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, CLI_OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	cli_global g = { NULL };
+	const cli_command *cmd;
+	int c;
+
+	opterr = 0;
+	/* '+': stop at the command name; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case CLI_OPT_STORE:
+			g.store_dir = optarg;
+			break;
+		case 'V':
+			printf("arca %s\n", ARCA_VERSION_STRING);
+			return CLI_EXIT_OK;
+		case CLI_OPT_HELP:
+			usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_bad_option(NULL, c, argv);
+		}
+	}
+
+	if (optind >= argc) {
+		return cli_usage_error(NULL, "no command given");
+	}
+	if (strcmp(argv[optind], "help") == 0)
+		return cmd_help(argc - optind, argv + optind);
+	if ((cmd = find_command(argv[optind])) == NULL) {
+		cli_usage_error(NULL, "'%s' is not an arca command",
+				argv[optind]);
+		return CLI_EXIT_NOCOMMAND;
+	}
+
+	argc -= optind;
+	argv += optind;
+	/* Reinitialise getopt (glibc: optind 0) for the subcommand. */
+	optind = 0;
+	opterr = 0;
+	return cmd->run(argc, argv, &g);
+}

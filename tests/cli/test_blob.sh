@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# arca put / arca get: round trips, unknown and corrupt blobs.
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+
+printf 'small blob\n' >small.txt
+: >empty.txt
+head -c 150000 /dev/urandom >big.bin   # > 100 KiB: stored as a file
+
+for f in small.txt empty.txt big.bin; do
+	run "$ARCA" put "$f"
+	check_rc "blob__put_${f}_exit_0" 0
+	want=$(sha256sum "$f" | cut -d' ' -f1)
+	assert_eq "blob__put_${f}_prints_sha256" "$want" "$OUT"
+	d=$OUT
+
+	"$ARCA" get "$d" >"got.$f" 2>"$ERR_FILE"
+	assert_eq "blob__get_${f}_stdout_exit_0" 0 "$?"
+	assert_files_eq "blob__get_${f}_stdout_roundtrip" "$f" "got.$f"
+
+	run "$ARCA" get "$d" -o "file.$f"
+	check_rc "blob__get_${f}_o_exit_0" 0
+	assert_files_eq "blob__get_${f}_o_roundtrip" "$f" "file.$f"
+done
+
+big=$(sha256sum big.bin | cut -d' ' -f1)
+if [ -n "$(blob_file "$big")" ]; then pass "blob__big_is_a_file"; else fail "blob__big_is_a_file" "no blobs/ file"; fi
+small=$(sha256sum small.txt | cut -d' ' -f1)
+if [ -z "$(blob_file "$small")" ]; then pass "blob__small_is_inline"; else fail "blob__small_is_inline" "found a blobs/ file"; fi
+
+# Putting the same content twice stores it once.
+run "$ARCA" info --json
+n1=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["blobs"])')
+run "$ARCA" put big.bin
+run "$ARCA" info --json
+n2=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["blobs"])')
+assert_eq "blob__put_dedup" "$n1" "$n2"
+
+# Several files: one digest per line, in order.
+run "$ARCA" put small.txt big.bin
+assert_eq "blob__put_several" "$(printf '%s\n%s' "$small" "$big")" "$OUT"
+
+# ---- errors -------------------------------------------------------------------
+unknown=$(printf 'not stored' | sha256sum | cut -d' ' -f1)
+run "$ARCA" get "$unknown"
+check_rc "blob__get_unknown_exit_3" 3
+assert_eq "blob__get_unknown_no_stdout" 0 "$(wc -c <"$OUT_FILE" | tr -d ' ')"
+assert_contains "blob__get_unknown_message" "$ERR" "arca: blob ${unknown:0:12}…: not found"
+run "$ARCA" get "$unknown" -o nothing.out
+check_rc "blob__get_unknown_o_exit_3" 3
+if [ -e nothing.out ]; then fail "blob__get_unknown_o_no_file" "file created"; else pass "blob__get_unknown_o_no_file"; fi
+
+run "$ARCA" get 3f2a
+check_rc "blob__get_prefix_rejected_exit_2" 2
+run "$ARCA" get zz"${unknown:2}"
+check_rc "blob__get_not_hex_exit_2" 2
+run "$ARCA" get
+check_rc "blob__get_no_digest_exit_2" 2
+run "$ARCA" put no-such-file
+check_rc "blob__put_missing_file_exit_3" 3
+assert_contains "blob__put_missing_file_message" "$ERR" "arca: no-such-file:"
+mkdir -p adir
+run "$ARCA" put adir
+check_rc "blob__put_directory_exit_2" 2
+run "$ARCA" put
+check_rc "blob__put_no_file_exit_2" 2
+
+# ---- a corrupt file blob: nothing written, exit 4, quarantined --------------------
+f=$(blob_file "$big")
+corrupt_file "$f"
+run "$ARCA" get "$big"
+check_rc "blob__get_corrupt_exit_4" 4
+assert_eq "blob__get_corrupt_writes_0_bytes" 0 "$(wc -c <"$OUT_FILE" | tr -d ' ')"
+assert_contains "blob__get_corrupt_message" "$ERR" "arca: blob ${big:0:12}…: corrupt (quarantined)"
+run "$ARCA" info --json
+q=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["quarantined"])')
+assert_eq "blob__get_corrupt_quarantined" 1 "$q"
+run "$ARCA" get "$big"
+check_rc "blob__get_after_quarantine_not_found_3" 3
+
+# Same with -o: the destination is left untouched.
+"$ARCA" put big.bin >/dev/null
+corrupt_file "$(blob_file "$big")" 1000
+echo "precious" >dest.bin
+run "$ARCA" get "$big" -o dest.bin
+check_rc "blob__get_o_corrupt_exit_4" 4
+assert_eq "blob__get_o_corrupt_leaves_dest" "precious" "$(cat dest.bin)"
+assert_eq "blob__get_o_corrupt_no_temp_left" "" "$(ls -A | grep -F 'dest.bin.' || true)"
+
+# Through a pipe too: not a byte reaches the reader.
+"$ARCA" put big.bin >/dev/null
+corrupt_file "$(blob_file "$big")" 140000
+n=$("$ARCA" get "$big" 2>/dev/null | wc -c | tr -d ' ')
+assert_eq "blob__get_corrupt_pipe_0_bytes" 0 "$n"
+
+finish
