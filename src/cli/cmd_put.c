@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *out)
 {
@@ -13,6 +14,8 @@ static void usage(FILE *out)
 		"\n"
 		"Store each FILE's content as a blob and print its digest (64 hex\n"
 		"characters), one line per file, in order.\n"
+		"\n"
+		"Every FILE is checked before anything is stored.\n"
 		"\n"
 		"Exit status: 0; 2 usage error (FILE is not a regular file);\n"
 		"3 FILE not found; 5 store error.\n"
@@ -48,19 +51,28 @@ static int put_main(int argc, char **argv, cli_global *g)
 	if (optind >= argc) {
 		return cli_usage_error("put", "no file given");
 	}
+	/* Check every FILE first: one bad FILE stores nothing. */
+	for (i = optind; i < argc; i++) {
+		struct stat st;
+
+		if (stat(argv[i], &st) < 0) {
+			cli_error("%s: %s", argv[i], strerror(errno));
+			return errno == ENOENT || errno == ENOTDIR ?
+				CLI_EXIT_NOTFOUND : CLI_EXIT_USAGE;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			cli_error("%s: not a regular file", argv[i]);
+			return CLI_EXIT_USAGE;
+		}
+	}
 	if (cli_open_store(&store, g) != 0)
 		return CLI_EXIT_STORE;
 
 	for (i = optind; i < argc; i++) {
 		error = arca_blob_put_file(&d, NULL, store, argv[i]);
 		if (error == ARCA_ENOTFOUND) {
-			cli_error("%s: No such file or directory", argv[i]);
+			cli_error("%s: %s", argv[i], strerror(ENOENT));
 			rc = CLI_EXIT_NOTFOUND;
-			goto cleanup;
-		}
-		if (error == ARCA_EINVAL) {
-			cli_error("%s: not a regular file", argv[i]);
-			rc = CLI_EXIT_USAGE;
 			goto cleanup;
 		}
 		if (error < 0) {

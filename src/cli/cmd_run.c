@@ -790,12 +790,11 @@ static int run_child(int *status_out, uint64_t *duration_ms,
 	start = now_ms();
 	pid = fork();
 	if (pid == 0) {
-		/* Child: default dispositions, then exec. */
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
+		/* Child: the dispositions arca was started with (a signal
+		 * ignored by nohup or a background job stays ignored). */
 		for (k = 0; k < N_FORWARDED; k++)
-			sigaction(forwarded[k], &sa, NULL);
-		sigaction(SIGPIPE, &sa, NULL);
+			sigaction(forwarded[k], &old[k], NULL);
+		sigaction(SIGPIPE, &old_pipe, NULL);
 		sigprocmask(SIG_SETMASK, &saved, NULL);
 		if (caps != NULL &&
 		    (dup2(pipes[0][1], STDOUT_FILENO) < 0 ||

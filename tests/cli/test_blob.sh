@@ -58,6 +58,15 @@ check_rc "blob__get_no_digest_exit_2" 2
 run "$ARCA" put no-such-file
 check_rc "blob__put_missing_file_exit_3" 3
 assert_contains "blob__put_missing_file_message" "$ERR" "arca: no-such-file:"
+# One bad FILE among good ones stores nothing.
+fresh_store
+printf 'never stored\n' >good.txt
+run "$ARCA" put good.txt no-such-file
+check_rc "blob__put_mixed_exit_3" 3
+assert_eq "blob__put_mixed_no_stdout" "" "$OUT"
+run "$ARCA" get "$(sha256sum good.txt | cut -d' ' -f1)"
+check_rc "blob__put_mixed_stored_nothing" 3
+"$ARCA" put big.bin >/dev/null
 mkdir -p adir
 run "$ARCA" put adir
 check_rc "blob__put_directory_exit_2" 2

@@ -84,7 +84,8 @@ assert_contains "cli__store_home_default" "$(cat "$TEST_TMP/home.out")" "\"locat
 # (Tests may run as root, where permission bits do not block writes.)
 echo "not a directory" >"$TEST_TMP/plainfile"
 bad="$TEST_TMP/plainfile/store"
-for cmd in "put /dev/null" "ls" "info" "stats" "verify" "clear --all" "rm abcd"; do
+printf 'x' >one.txt
+for cmd in "put one.txt" "ls" "info" "stats" "verify" "clear --all" "rm abcd"; do
 	set -- $cmd
 	name=$1
 	run "$ARCA" --store "$bad" "$@"
@@ -92,7 +93,6 @@ for cmd in "put /dev/null" "ls" "info" "stats" "verify" "clear --all" "rm abcd";
 	assert_eq "cli__unusable_store_${name}_one_line" 1 "$(printf '%s\n' "$ERR" | wc -l | tr -d ' ')"
 	assert_contains "cli__unusable_store_${name}_message" "$ERR" "arca: store $bad"
 done
-printf 'x' >one.txt
 d=$(sha256sum one.txt | cut -d' ' -f1)
 run "$ARCA" --store "$bad" get "$d"
 check_rc "cli__unusable_store_get_exit_5" 5

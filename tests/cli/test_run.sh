@@ -133,6 +133,60 @@ assert_eq "run__refresh_replaces_entry" 1 \
 run "$ARCA" run --refresh --no-cache -- true
 check_rc "run__refresh_and_no_cache_conflict_125" 125
 
+# ---- large streams: passed through live, captured, replayed byte-identical ----
+fresh_store
+python3 -c 'import os,sys; sys.stdout.buffer.write(os.urandom(1 << 20))' >stream.bin
+STREAM=("$ARCA" run --stage stream --in stream.bin -- sh -c 'cat stream.bin; head -c 200000 stream.bin >&2')
+"${STREAM[@]}" >s1.out 2>s1.err
+assert_eq "run__stream_miss_exit_0" 0 "$?"
+assert_files_eq "run__stream_miss_stdout_passthrough" stream.bin s1.out
+head -c 200000 stream.bin >stream.head
+"${STREAM[@]}" >s2.out 2>s2.err
+assert_eq "run__stream_hit_exit_0" 0 "$?"
+assert_files_eq "run__stream_hit_stdout_replay" stream.bin s2.out
+python3 - s1.err s2.err stream.head <<'PY' && pass "run__stream_stderr_replay" || fail "run__stream_stderr_replay" "stderr bodies differ"
+import sys
+def body(p):
+    b = open(p, "rb").read()
+    # drop arca's own status line(s) at the start / end
+    for prefix in (b"arca: miss ", b"arca: hit "):
+        if b.startswith(prefix):
+            b = b[b.index(b"\n") + 1:]
+    i = b.rfind(b"arca: ")
+    return b[:i] if i >= 0 else b
+want = open(sys.argv[3], "rb").read()
+sys.exit(0 if body(sys.argv[1]) == want and body(sys.argv[2]) == want else 1)
+PY
+grep -a -q 'arca: hit stream ' s2.err && pass "run__stream_hit_line" || fail "run__stream_hit_line" "$(tail -c 200 s2.err)"
+
+# ---- signals sent to arca reach CMD ------------------------------------------------
+for sig in TERM INT; do
+	rm -f started
+	# Background jobs start with SIGINT ignored; give arca default ones.
+	python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+		"$ARCA" run --stage sig$sig -- sh -c 'trap "echo got >caught; exit 9" '$sig'; touch started; i=0; while [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done' \
+		>/dev/null 2>"sig$sig.err" &
+	pid=$!
+	for i in $(seq 1 100); do [ -f started ] && break; sleep 0.05; done
+	kill -$sig $pid
+	wait $pid
+	rc=$?
+	assert_eq "run__sig${sig}_forwarded_child_status" 9 "$rc"
+	if [ -f caught ]; then pass "run__sig${sig}_child_caught_it"; else fail "run__sig${sig}_child_caught_it" "$(cat sig$sig.err)"; fi
+	rm -f caught
+done
+# A child that does not catch it dies of it: 128+N.
+rm -f started
+"$ARCA" run --stage sigdie -- sh -c 'touch started; exec sleep 30' >/dev/null 2>sigdie.err &
+pid=$!
+for i in $(seq 1 100); do [ -f started ] && break; sleep 0.05; done
+sleep 0.1
+kill -TERM $pid
+wait $pid
+assert_eq "run__sigterm_uncaught_exit_143" 143 "$?"
+run "$ARCA" ls --json
+assert_not_contains "run__signalled_not_cached" "$OUT" '"sig'
+
 # ---- --store after the command name, and before it --------------------------
 other="$TEST_TMP/other-store"
 rm -f count
