@@ -299,7 +299,8 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
  * result. Its key is SHA-256 over the canonical encoding specified in
  * docs/action-key.md (version 1): tagged, length-prefixed fields, inputs,
  * parameters and environment sorted by name, so that no two different
- * actions encode to the same bytes.
+ * actions encode to the same bytes. Every string must be valid UTF-8
+ * (manifests are JSON); others are refused with ARCA_EINVAL.
  */
 typedef struct arca_action arca_action;
 
@@ -340,8 +341,10 @@ int arca_action_add_param(arca_action *action, const char *name,
 /**
  * Add a secret parameter: only SHA-256(value) enters the key; the value
  * itself is not kept by the action (nor ever written to a store). The name
- * is kept and appears in manifests.
- * @return as arca_action_add_param().
+ * is kept and appears in manifests. Only random secrets (tokens) are
+ * protected: whoever can read the store can test guesses of a weak one
+ * against the key.
+ * @return as arca_action_add_param(), plus ARCA_EIO (libcrypto failure).
  */
 int arca_action_add_secret_param(arca_action *action, const char *name,
 		const char *value);
@@ -349,14 +352,17 @@ int arca_action_add_secret_param(arca_action *action, const char *name,
 /**
  * Add an environment variable the result depends on. value NULL means the
  * variable is unset, which encodes differently from the empty string.
- * @return 0; ARCA_EEXISTS; ARCA_EINVAL; ARCA_ENOMEM.
+ * @return 0; ARCA_EEXISTS; ARCA_EINVAL (empty name, or one containing
+ *         '='); ARCA_ENOMEM.
  */
 int arca_action_add_env(arca_action *action, const char *name,
 		const char *value);
 
 /**
  * Declare an output by its relative path. Unique within the action.
- * @return 0; ARCA_EEXISTS; ARCA_EINVAL; ARCA_ENOMEM.
+ * @return 0; ARCA_EEXISTS; ARCA_EINVAL (empty, absolute, or with a ".."
+ *         component: a manifest never writes outside the working
+ *         directory); ARCA_ENOMEM.
  */
 int arca_action_add_output(arca_action *action, const char *path);
 
@@ -369,8 +375,8 @@ typedef enum arca_tool_kind {
 
 /**
  * Set the tool identity: for ARCA_TOOL_DIGEST, ident is the 64-hex digest
- * of the executable; for ARCA_TOOL_VERSION, any string. Replaces an
- * earlier identity.
+ * of the executable; for ARCA_TOOL_VERSION, any string; ARCA_TOOL_NONE
+ * clears the identity (ident is ignored). Replaces an earlier identity.
  * @return 0; ARCA_EINVAL (bad kind or digest); ARCA_ENOMEM.
  */
 int arca_action_set_tool(arca_action *action, arca_tool_kind kind,
@@ -463,7 +469,8 @@ int arca_manifest_from_action(arca_manifest **out, const arca_action *action);
 
 /**
  * Append an output record (path copied).
- * @return 0; ARCA_EINVAL; ARCA_ENOMEM.
+ * @return 0; ARCA_EINVAL (unsafe or duplicate path, mode above 07777,
+ *         size above INT64_MAX); ARCA_ENOMEM.
  */
 int arca_manifest_add_output(arca_manifest *m, const char *path,
 		const arca_digest *digest, uint64_t size, unsigned int mode);
@@ -474,7 +481,8 @@ void arca_manifest_free(arca_manifest *m);
 /**
  * Serialise a manifest as JSON (RFC 8259, via jansson), keys in a fixed
  * order, so that equal manifests give equal bytes. The schema is
- * documented in docs/manifest.md.
+ * documented in docs/manifest.md. Sizes and durations are limited to
+ * INT64_MAX (JSON integers as jansson holds them).
  *
  * @param[out] out  the JSON text; free with arca_buf_free().
  * @return 0; ARCA_EINVAL (NULL fields that are required); ARCA_ENOMEM.

@@ -43,4 +43,10 @@ int arca__hasher_update(arca__hasher *h, const void *data, size_t len);
 int arca__hasher_final(arca__hasher *h, arca_digest *out);
 void arca__hasher_free(arca__hasher *h);
 
+/*
+ * 1 when json is a manifest of a later format version than this arca reads
+ * (another arca sharing the store wrote it: leave it alone), else 0.
+ */
+int arca__manifest_is_newer(const char *json, size_t len);
+
 #endif /* ARCA_INTERNAL_H */

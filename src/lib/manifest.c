@@ -928,3 +928,14 @@ cleanup:
 	json_decref(root);
 	return error;
 }
+
+int arca__manifest_is_newer(const char *json, size_t len)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *v = root ? json_object_get(root, "version") : NULL;
+	int newer = v != NULL && json_is_integer(v) &&
+		json_integer_value(v) > ARCA_MANIFEST_VERSION;
+
+	json_decref(root);
+	return newer;
+}

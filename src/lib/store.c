@@ -343,6 +343,12 @@ int arca_action_get(arca_manifest **out, arca_store *store,
 				"missing; treated as a miss", hex, mhex);
 		goto cleanup;
 	}
+	if (error == ARCA_EINVAL &&
+			arca__manifest_is_newer((const char *)json.data, json.size)) {
+		error = arca__error(ARCA_ENOTFOUND, "action %s: manifest written "
+				"by a newer arca; treated as a miss", hex);
+		goto cleanup;
+	}
 	if (error == ARCA_EINVAL) {
 		char msg[512];
 

@@ -205,6 +205,34 @@ static void test_ac__corrupt_manifest_is_a_miss(void **state)
 	free(qdir);
 }
 
+static void test_ac__newer_manifest_is_left_alone(void **state)
+{
+	fixture_store *f = *state;
+	arca_digest key = record(f->store, "s", "i", "o", NULL);
+	const char v2[] = "{\"version\":2,\"something\":\"new\"}";
+	char *db_path = fixture_path("%s/index.db", f->dir);
+	arca_manifest *m = NULL;
+	arca_digest d;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(arca_blob_put(&d, f->store, v2, strlen(v2)), 0);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE actions SET manifest "
+			"= ? WHERE key = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, d.bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, key.bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* A miss for this arca, but the entry stays for the newer one. */
+	assert_int_equal(arca_action_get(&m, f->store, &key), ARCA_ENOTFOUND);
+	assert_non_null(strstr(arca_errmsg(), "newer"));
+	assert_int_equal(list_count(f->store, NULL), 1);
+	assert_int_equal(arca_blob_stat(NULL, f->store, &d), 0);
+	free(db_path);
+}
+
 static void test_ac__corrupt_output_drops_its_actions(void **state)
 {
 	fixture_store *f = *state;
@@ -503,6 +531,7 @@ int main(void)
 		T(test_ac__put_refuses_missing_blobs),
 		T(test_ac__hit_updates_access_and_hits),
 		T(test_ac__corrupt_manifest_is_a_miss),
+		T(test_ac__newer_manifest_is_left_alone),
 		T(test_ac__corrupt_output_drops_its_actions),
 		T(test_ac__remove_and_resolve),
 		T(test_ac__ambiguous_prefix),
