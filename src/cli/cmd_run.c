@@ -90,9 +90,17 @@ static void usage(FILE *out)
 		"      --param level=8 -- flac -8 -f -o talk.flac talk.wav\n");
 }
 
-static int run_error(const char *fmt, const char *arg)
+/* Out of memory before CMD ran. */
+static int run_enomem(void)
 {
-	cli_error(fmt, arg);
+	cli_error("run: %s", strerror(ENOMEM));
+	return CLI_RUN_EXIT_ARCA;
+}
+
+/* A usage error of arca run: one line, exit 125. */
+static int run_usage(const char *msg)
+{
+	cli_usage_error("run", "%s", msg);
 	return CLI_RUN_EXIT_ARCA;
 }
 
@@ -140,7 +148,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 	o->secrets = calloc(n, sizeof(*o->secrets));
 	o->envs = calloc(n, sizeof(*o->envs));
 	if (!o->inputs || !o->outputs || !o->params || !o->secrets || !o->envs)
-		return run_error("run: %s", strerror(ENOMEM));
+		return run_enomem();
 
 	/* '+': the first non-option word is CMD; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
@@ -184,17 +192,14 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		}
 	}
 
-	if (optind >= argc) {
-		cli_usage_error("run", "no command given");
-		return CLI_RUN_EXIT_ARCA;
-	}
+	if (optind >= argc)
+		return run_usage("no command given");
 	if (argv[optind][0] == '\0')
-		return run_error("run: empty command name%s", "");
+		return run_usage("empty command name");
 	if (o->no_cache && o->refresh)
-		return run_error("run: --no-cache and --refresh exclude each "
-				"other%s", "");
+		return run_usage("--no-cache and --refresh exclude each other");
 	if (o->stage != NULL && o->stage[0] == '\0')
-		return run_error("run: --stage: empty stage name%s", "");
+		return run_usage("--stage: empty stage name");
 	o->cmd_argv = argv + optind;
 	return -1;
 }
@@ -249,7 +254,7 @@ static int resolve_command(char **out, const char *cmd)
 			return rc;
 		}
 		if ((*out = strdup(cmd)) == NULL)
-			return run_error("run: %s", strerror(ENOMEM));
+			return run_enomem();
 		return 0;
 	}
 
@@ -265,7 +270,7 @@ static int resolve_command(char **out, const char *cmd)
 		/* An empty element means the current directory. */
 		candidate = malloc(dirlen + strlen(cmd) + 3);
 		if (candidate == NULL)
-			return run_error("run: %s", strerror(ENOMEM));
+			return run_enomem();
 		if (dirlen == 0)
 			sprintf(candidate, "./%s", cmd);
 		else
