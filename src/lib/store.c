@@ -154,7 +154,8 @@ static int mem_sink_write(void *ctx, const void *data, size_t len)
 		m->buf.data = p;
 		m->cap = cap;
 	}
-	memcpy(m->buf.data + m->buf.size, data, len);
+	if (len > 0) /* SQLite hands out NULL for an empty blob */
+		memcpy(m->buf.data + m->buf.size, data, len);
 	m->buf.size += len;
 	m->buf.data[m->buf.size] = '\0';
 	return 0;
