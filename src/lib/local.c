@@ -185,6 +185,14 @@ static void tx_rollback(arca__local *l)
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Reset st, bind digest d as its one parameter, and step it once. */
+static int step_digest(sqlite3_stmt *st, const arca_digest *d)
+{
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	return sqlite3_step(st);
+}
+
 /* Run a statement that takes one blob parameter and returns no rows. */
 static int sql_run_digest(arca__local *l, const char *sql,
 		const arca_digest *d)
@@ -292,20 +300,14 @@ static int free_unreferenced(arca__local *l, removal *r,
 	for (i = 0; i < candidates->n; i++) {
 		const arca_digest *d = &candidates->items[i];
 
-		sqlite3_reset(ref);
-		sqlite3_bind_blob(ref, 1, d->bytes, ARCA_DIGEST_SIZE,
-				SQLITE_STATIC);
-		rc = sqlite3_step(ref);
+		rc = step_digest(ref, d);
 		if (rc == SQLITE_ROW)
 			continue;
 		if (rc != SQLITE_DONE) {
 			error = sql_error(l, rc, "looking up blob references");
 			goto cleanup;
 		}
-		sqlite3_reset(info);
-		sqlite3_bind_blob(info, 1, d->bytes, ARCA_DIGEST_SIZE,
-				SQLITE_STATIC);
-		rc = sqlite3_step(info);
+		rc = step_digest(info, d);
 		if (rc == SQLITE_DONE)
 			continue;
 		if (rc != SQLITE_ROW) {
@@ -316,10 +318,7 @@ static int free_unreferenced(arca__local *l, removal *r,
 		if (!sqlite3_column_int(info, 1) &&
 				(error = digest_list_push(&r->files, d->bytes)) < 0)
 			goto cleanup;
-		sqlite3_reset(del);
-		sqlite3_bind_blob(del, 1, d->bytes, ARCA_DIGEST_SIZE,
-				SQLITE_STATIC);
-		if ((rc = sqlite3_step(del)) != SQLITE_DONE) {
+		if ((rc = step_digest(del, d)) != SQLITE_DONE) {
 			error = sql_error(l, rc, "deleting a blob row");
 			goto cleanup;
 		}
@@ -477,9 +476,7 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	if (ri == NULL)
 		ri = &unused;
 	ri->missing = ri->is_inline = 0;
-	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = step_digest(st, d);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
 		arca_digest_to_hex(hex, d);
@@ -587,10 +584,7 @@ static int local_blob_stat(arca_backend *b, const arca_digest *digest,
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int rc, error = 0;
 
-	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, digest->bytes, ARCA_DIGEST_SIZE,
-			SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = step_digest(st, digest);
 	if (rc == SQLITE_ROW) {
 		if (size_out)
 			*size_out = (uint64_t)sqlite3_column_int64(st, 0);
@@ -811,9 +805,7 @@ static int local_ac_get(arca_backend *b, const arca_digest *key,
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int rc, error = 0;
 
-	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = step_digest(st, key);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
 		memcpy(manifest_out->bytes, sqlite3_column_blob(st, 0),
 				ARCA_DIGEST_SIZE);
@@ -833,9 +825,7 @@ static int require_blob(arca__local *l, sqlite3_stmt *st,
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int rc;
 
-	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = step_digest(st, d);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 0;
