@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Run arca's store benchmark (bench_store) next to the anchor benchmarks of
+# shared/bench-anchors, REPEAT rounds in one work directory, then print the
+# median of every figure and arca's ratios to the anchors. See bench/README.md.
+#
+# Usage: bench/run.sh [BUILD_DIR]
+#   BUILD_DIR       a configured and built tree holding bench/bench_store;
+#                   else $ARCA_BUILD, else the directory of $ARCA (the CLI
+#                   path `make bench` passes), else <repo>/build.
+# Environment:
+#   REPEAT=3        rounds
+#   N=10000         W1 values (also passed to the anchors)
+#   ARCA_ANCHORS    the anchors (default <repo>/../shared/bench-anchors)
+#   ARCA_BENCH_WORK work directory to use and keep (default: a fresh one
+#                   under ${TMPDIR:-/tmp}, removed at the end). It holds a
+#                   256 MiB big.bin and the anchors' node_modules; results
+#                   depend on its file system (tmpfs makes fsync free).
+#   ARCA_BENCH_STRICT=1  exit 1 when a target is missed
+# The whole output is also saved as bench/out/run-<date>.txt.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ $# -ge 1 ]]; then
+  build=$1
+elif [[ -n ${ARCA_BUILD:-} ]]; then
+  build=$ARCA_BUILD
+elif [[ -n ${ARCA:-} ]]; then
+  build=$(dirname "$ARCA")
+else
+  build=$repo/build
+fi
+anchors=${ARCA_ANCHORS:-$repo/../shared/bench-anchors}
+REPEAT=${REPEAT:-3}
+export N=${N:-10000}
+
+die() { echo "bench/run.sh: $*" >&2; exit 1; }
+
+bench_store=$build/bench/bench_store
+[[ -x $bench_store ]] || die "no $bench_store: build first (make build, or cmake --build $build)"
+[[ -x $anchors/run.sh ]] || die "no anchors in $anchors (set ARCA_ANCHORS)"
+anchors=$(cd "$anchors" && pwd)
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive number"
+missing=()
+for cmd in cc node npm bc awk; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+done
+/usr/bin/python3 -c 'import diskcache' 2>/dev/null || missing+=(python3-diskcache)
+[[ -f /usr/include/sqlite3.h ]] || missing+=(libsqlite3-dev)
+((${#missing[@]} == 0)) || die "missing ${missing[*]}: run scripts/bootstrap"
+
+if [[ -n ${ARCA_BENCH_WORK:-} ]]; then
+  work=$ARCA_BENCH_WORK
+  mkdir -p "$work"
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/arca-bench.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+fi
+work=$(cd "$work" && pwd)
+
+main() {
+  set -e
+  results=$work/results.txt
+  : > "$results"
+
+  echo "# arca store benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "# $(nproc) cores, $(uname -sr), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")," \
+    "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "# arca $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')," \
+    "N=$N, REPEAT=$REPEAT, work dir $work ($(findmnt -n -o FSTYPE -T "$work" 2>/dev/null ||
+      stat -f -c %T "$work"))"
+
+  for ((round = 1; round <= REPEAT; round++)); do
+    echo "## round $round"
+    # The anchors' run.sh creates big.bin (and installs cacache) on its first
+    # run; arca then stores the same file.
+    "$anchors/run.sh" "$work" > "$work/round.txt" 2> "$work/round.err" ||
+      { cat "$work/round.err" >&2; die "anchors failed in round $round"; }
+    "$bench_store" "$work/arca" "$N" "$work/big.bin" >> "$work/round.txt"
+    rm -rf "$work/arca"
+    # The anchors' cp+sync also flushes whatever cacache left dirty just
+    # before it; this copy starts from a clean page cache (information).
+    sync
+    t0=$(date +%s.%N); cp "$work/big.bin" "$work/big.cp"; sync; t1=$(date +%s.%N)
+    echo "cp+sync_clean big_put_s=$(echo "$t1 - $t0" | bc)" >> "$work/round.txt"
+    rm -f "$work/big.cp"
+    # Only the result lines: "<system> key=value ..."
+    grep -E '^[^ ]+( [a-z_]+=[0-9.]+)+$' "$work/round.txt" > "$work/lines.txt"
+    cat "$work/lines.txt"
+    sed "s/^/$round /" "$work/lines.txt" >> "$results"
+  done
+
+  # results.txt: "<round> <system> key=value ...". Medians per system and key,
+  # in the order the figures first appeared; then the ratios.
+  awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" '
+  function median(list,    v, n, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++)              # insertion sort, n is small
+      for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+        t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+      }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  {
+    sys = $2
+    if (!(sys in seen)) { seen[sys] = 1; systems[++nsys] = sys }
+    for (f = 3; f <= NF; f++) {
+      split($f, kv, "=")
+      k = sys SUBSEP kv[1]
+      if (!(k in vals)) { keys[sys] = keys[sys] " " kv[1] }
+      vals[k] = vals[k] " " (kv[2] + 0)
+      per_round[$1 SUBSEP k] = kv[2] + 0
+    }
+  }
+  function fig(sys, key) { return med[sys SUBSEP key] }
+  # The ratio of the medians; then, to show the spread, the ratio within
+  # each round (both sides ran minutes apart at most, under similar load).
+  function ratio(label, key, a, b, target,    x, verdict, r, ka, kb, rounds_s) {
+    if (fig(a, key) == "" || fig(b, key) == "" || fig(b, key) == 0) {
+      printf "%-28s %6s\n", label, "n/a"
+      if (target != "") { misses++ }
+      return
+    }
+    x = fig(a, key) / fig(b, key)
+    verdict = ""
+    if (target != "") {
+      verdict = sprintf("target <= %.2f %s", target,
+          x <= target + 0 ? "PASS" : "MISS")
+      if (x > target + 0) misses++
+    }
+    rounds_s = ""
+    for (r = 1; r <= rounds; r++) {
+      ka = r SUBSEP a SUBSEP key; kb = r SUBSEP b SUBSEP key
+      if ((ka in per_round) && (kb in per_round) && per_round[kb] != 0)
+        rounds_s = rounds_s sprintf(" %.2f", per_round[ka] / per_round[kb])
+    }
+    printf "%-28s %6.2f  %-22s (rounds:%s)\n", label, x, verdict, rounds_s
+  }
+  END {
+    printf "\n## medians of %d rounds\n", rounds
+    for (s = 1; s <= nsys; s++) {
+      sys = systems[s]
+      line = sys
+      n = split(substr(keys[sys], 2), ks, " ")
+      for (i = 1; i <= n; i++) {
+        m = median(vals[sys SUBSEP ks[i]])
+        med[sys SUBSEP ks[i]] = m
+        line = line " " ks[i] "=" m
+      }
+      print line
+    }
+    print "\n## ratios, arca / anchor (lower is better)"
+    misses = 0
+    ratio("W1 get  arca/diskcache", "small_get_us", "arca", "diskcache", "0.7")
+    ratio("W1 put  arca/diskcache", "small_put_us", "arca", "diskcache", "1.0")
+    ratio("W2 put  arca/cp+sync", "big_put_s", "arca", "cp+sync", "1.2")
+    print "# for information"
+    ratio("W2 put  arca/cp+sync_clean", "big_put_s", "arca", "cp+sync_clean", "")
+    ratio("W2 put  arca/diskcache", "big_put_s", "arca", "diskcache", "")
+    ratio("W2 get  arca/diskcache", "big_get_s", "arca", "diskcache", "")
+    ratio("W1 get  arca/cacache", "small_get_us", "arca", "cacache", "")
+    ratio("W1 put  arca/cacache", "small_put_us", "arca", "cacache", "")
+    ratio("W2 put  arca/cacache", "big_put_s", "arca", "cacache", "")
+    ratio("W2 get  arca/cacache", "big_get_s", "arca", "cacache", "")
+    ratio("W1 get  arca/sqlite_raw", "small_get_us", "arca", "sqlite_raw", "")
+    ratio("W1 put  arca/sqlite_raw", "small_put_us", "arca", "sqlite_raw", "")
+    printf "\n%s\n", misses ? misses " target(s) missed" : "all targets met"
+    exit (strict && misses) ? 3 : 0
+  }' "$results"
+}
+
+outdir=$repo/bench/out
+log=/dev/null
+if mkdir -p "$outdir" 2>/dev/null; then
+  log=$outdir/run-$(date -u +%Y%m%dT%H%M%SZ).txt
+fi
+set +e
+main 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+[[ $log == /dev/null ]] || echo "(saved in ${log#"$repo"/})"
+((rc == 3)) && exit 1
+exit "$rc"
