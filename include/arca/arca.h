@@ -252,8 +252,10 @@ int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest);
 /**
  * Materialise a blob as the file at path, verified, atomically: the
  * content is written to a temporary file in path's directory, checked
- * against the digest, fsynced and renamed over path. On any error path is
- * left as it was.
+ * against the digest and renamed over path. On any error path is left as
+ * it was. The file is not fsynced (the store's copy is the durable one):
+ * after a power cut it may be missing or truncated, and running the stage
+ * again restores it.
  *
  * @param[in] store   open store.
  * @param[in] digest  the blob's digest.

@@ -141,7 +141,8 @@ static int mem_sink_write(void *ctx, const void *data, size_t len)
 	mem_sink *m = ctx;
 
 	if (m->buf.size + len + 1 > m->cap) {
-		size_t cap = m->cap ? m->cap : 4096;
+		/* The first chunk sets the size: exact for inline blobs. */
+		size_t cap = m->cap ? m->cap : len + 1;
 		unsigned char *p;
 
 		while (cap < m->buf.size + len + 1)
@@ -164,23 +165,13 @@ static int mem_sink_write(void *ctx, const void *data, size_t len)
 int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
 {
 	mem_sink m = { ARCA_BUF_INIT, 0 };
-	uint64_t size = 0;
 	int error;
 
 	out->data = NULL;
 	out->size = 0;
-	/* Size the buffer once when the backend can tell the size. */
-	if (store->backend->blob_stat &&
-			store->backend->blob_stat(store->backend, digest,
-				&size) == 0 && size < SIZE_MAX) {
-		m.buf.data = malloc((size_t)size + 1);
-		if (m.buf.data == NULL)
-			return arca__error(ARCA_ENOMEM, "out of memory for a "
-					"blob of %llu bytes",
-					(unsigned long long)size);
-		m.cap = (size_t)size + 1;
-		m.buf.data[0] = '\0';
-	}
+	/* No size query first: an inline blob arrives in one sink call, sized
+	 * exactly, and a second index lookup would double the cost of small
+	 * reads. */
 	error = store->backend->blob_get(store->backend, digest,
 			mem_sink_write, &m);
 	if (error < 0) {
