@@ -94,8 +94,29 @@ int cli_bad_option(const char *cmd, int c, char **argv)
 	return cli_usage_error(cmd, "unknown option '%s'", word);
 }
 
+/* Options from the environment: ARCA_INLINE_THRESHOLD (bytes). */
+static int cli_store_options(arca_options *opts)
+{
+	const char *v = getenv("ARCA_INLINE_THRESHOLD");
+	char *end = NULL;
+	unsigned long long n;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || v[0] == '-') {
+		cli_error("ARCA_INLINE_THRESHOLD='%s': expected a number of "
+				"bytes", v);
+		return -1;
+	}
+	opts->inline_threshold = n;
+	return 0;
+}
+
 int cli_open_store(arca_store **out, const cli_global *g)
 {
+	arca_options opts = ARCA_OPTIONS_INIT;
 	char *dir = NULL;
 	int error;
 
@@ -116,7 +137,11 @@ int cli_open_store(arca_store **out, const cli_global *g)
 		return -1;
 	}
 
-	if ((error = arca_store_open(out, dir, NULL)) < 0)
+	if (cli_store_options(&opts) < 0) {
+		free(dir);
+		return -1;
+	}
+	if ((error = arca_store_open(out, dir, &opts)) < 0)
 		cli_lib_error(error, "store %s", dir);
 	free(dir);
 	return error < 0 ? -1 : 0;

@@ -101,4 +101,20 @@ corrupt_file "$(blob_file "$big")" 140000
 n=$("$ARCA" get "$big" 2>/dev/null | wc -c | tr -d ' ')
 assert_eq "blob__get_corrupt_pipe_0_bytes" 0 "$n"
 
+# ARCA_INLINE_THRESHOLD moves the inline/file boundary; a bad value is refused.
+head -c 64 /dev/urandom >sixty-four.bin
+head -c 65 /dev/urandom >sixty-five.bin
+for f in sixty-four.bin sixty-five.bin; do
+	ARCA_INLINE_THRESHOLD=64 "$ARCA" put "$f" >/dev/null 2>"$ERR_FILE"
+	assert_eq "blob__threshold_put_${f}_exit_0" 0 "$?"
+done
+d64=$(sha256sum sixty-four.bin | cut -d' ' -f1)
+d65=$(sha256sum sixty-five.bin | cut -d' ' -f1)
+if [ -z "$(blob_file "$d64")" ]; then pass "blob__threshold_64_inline"; else fail "blob__threshold_64_inline" "found a blobs/ file"; fi
+if [ -n "$(blob_file "$d65")" ]; then pass "blob__threshold_65_file"; else fail "blob__threshold_65_file" "no blobs/ file"; fi
+ARCA_INLINE_THRESHOLD=lots "$ARCA" put small.txt >/dev/null 2>"$ERR_FILE"
+rc=$?
+assert_eq "blob__threshold_bad_value_fails" 5 "$rc"
+assert_contains "blob__threshold_bad_value_named" "$(cat "$ERR_FILE")" "ARCA_INLINE_THRESHOLD='lots'"
+
 finish
