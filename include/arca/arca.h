@@ -682,6 +682,102 @@ typedef void (*arca_verify_cb)(const arca_digest *digest, const char *where,
 int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
 		arca_store *store, arca_verify_cb cb, void *ctx);
 
+/* ------------------------------------------------------------------ */
+/* Progress                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Progress of a long operation (a download, hashing a large file).
+ *
+ * @param[in] ctx    the caller's context.
+ * @param[in] done   bytes processed so far.
+ * @param[in] total  bytes expected in all, or 0 when unknown.
+ */
+typedef void (*arca_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/**
+ * arca_digest_file() that reports progress to fn (may be NULL) as it
+ * reads. Same parameters, return codes and errors.
+ */
+int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
+		const char *path, arca_progress_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* URL inputs                                                           */
+/* ------------------------------------------------------------------ */
+
+#define ARCA_FETCH_OPTIONS_VERSION 1
+#define ARCA_DEFAULT_MAX_AGE_S 86400
+
+/**
+ * Options for arca_fetch(). Initialise with ARCA_FETCH_OPTIONS_INIT;
+ * fields are only ever appended.
+ */
+typedef struct arca_fetch_options {
+	unsigned int version;      /* ARCA_FETCH_OPTIONS_VERSION */
+	/* The cached body is fresh for this many seconds after it was last
+	 * fetched or revalidated: no request is made. 0: always revalidate. */
+	int64_t max_age_s;
+	/* When > 0, replaces max_age_s: the cached body is fresh while the
+	 * clock is in the same time bucket (floor(now / time_bucket_s)) as the
+	 * last fetch or revalidation. */
+	int64_t time_bucket_s;
+	/* Non-zero: when the server cannot be reached, fail instead of using
+	 * a stale cached copy (stale-if-error, RFC 5861). */
+	int no_stale;
+	/* Give up a transfer after this many ms; 0 means 300000. */
+	unsigned int timeout_ms;
+	/* Called as the body arrives; may be NULL. */
+	arca_progress_fn progress;
+	void *progress_ctx;
+} arca_fetch_options;
+
+#define ARCA_FETCH_OPTIONS_INIT \
+	{ ARCA_FETCH_OPTIONS_VERSION, ARCA_DEFAULT_MAX_AGE_S, 0, 0, 0, NULL, NULL }
+
+/** How arca_fetch() got its answer. */
+typedef enum arca_fetch_status {
+	ARCA_FETCH_FRESH = 1,        /* cached and fresh: no request made */
+	ARCA_FETCH_NOT_MODIFIED = 2, /* revalidated: the server said 304 */
+	ARCA_FETCH_DOWNLOADED = 3,   /* a new body (200) was stored */
+	ARCA_FETCH_STALE = 4         /* server unreachable; cached copy used */
+} arca_fetch_status;
+
+/** The outcome of arca_fetch(). */
+typedef struct arca_fetch_result {
+	arca_digest digest;          /* the body's digest (a blob in the store) */
+	uint64_t size;               /* its size in bytes */
+	arca_fetch_status status;
+	int http_status;             /* 200, 304, or 0 when no request was made
+	                                or none was answered */
+	int64_t fetched_at;          /* seconds since the epoch of the last
+	                                download or revalidation */
+} arca_fetch_result;
+
+/**
+ * Fetch a URL through the cache, with HTTP validators (RFC 9110 section
+ * 13.1, RFC 9111): the body is stored as a blob, its ETag and
+ * Last-Modified are kept with the URL's entry in the index. Within the
+ * freshness rule of opts the cached body is returned without touching the
+ * network; after it a conditional request (If-None-Match /
+ * If-Modified-Since) is made, a 304 keeps the cached body, a 200 stores
+ * the new one. The body is downloaded into the store's tmp/ and only
+ * published once complete (a dropped connection leaves no entry).
+ * Uses libcurl; http and https URLs only.
+ *
+ * @param[out] out    the result.
+ * @param[in]  store  open store.
+ * @param[in]  url    the URL.
+ * @param[in]  opts   options, or NULL for defaults.
+ * @return 0 (out->status says how); ARCA_EINVAL (not an http(s) URL, bad
+ *         options); ARCA_EUNAVAILABLE (cannot connect, DNS, an HTTP error
+ *         status, a cut transfer) when there is no cached copy or
+ *         opts->no_stale is set: arca_errmsg() names the URL and cause;
+ *         ARCA_ETIMEOUT; ARCA_EFULL; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_fetch(arca_fetch_result *out, arca_store *store, const char *url,
+		const arca_fetch_options *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,6 +76,12 @@ int arca_digest_buffer(arca_digest *out, const void *data, size_t len)
 
 int arca_digest_file(arca_digest *out, uint64_t *size_out, const char *path)
 {
+	return arca_digest_file_progress(out, size_out, path, NULL, NULL);
+}
+
+int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
+		const char *path, arca_progress_fn fn, void *ctx)
+{
 	arca__hasher *h = NULL;
 	unsigned char *buf = NULL;
 	const size_t bufsize = 1 << 20;
@@ -115,6 +121,8 @@ int arca_digest_file(arca_digest *out, uint64_t *size_out, const char *path)
 		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
 			goto cleanup;
 		total += (uint64_t)n;
+		if (fn)
+			fn(ctx, total, (uint64_t)st.st_size);
 	}
 	if ((error = arca__hasher_final(h, out)) < 0)
 		goto cleanup;

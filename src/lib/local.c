@@ -74,6 +74,15 @@ static const char schema_sql[] =
 	"  bytes_written INTEGER NOT NULL DEFAULT 0,"
 	"  saved_ms INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY(day, stage)) WITHOUT ROWID;"
+	/* URL inputs: the body's blob and the validators to revalidate it. */
+	"CREATE TABLE IF NOT EXISTS urls("
+	"  url TEXT PRIMARY KEY,"
+	"  digest BLOB NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  etag TEXT,"
+	"  last_modified TEXT,"
+	"  fetched_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS urls_digest ON urls(digest);"
 	"INSERT OR IGNORE INTO meta(name, value) VALUES('schema', '"
 	SCHEMA_VERSION "');";
 
@@ -292,7 +301,8 @@ static int free_unreferenced(arca__local *l, removal *r,
 	int error, rc;
 
 	if ((error = sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
-			"WHERE digest = ? LIMIT 1")) < 0 ||
+			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
+			"WHERE digest = ?1 LIMIT 1")) < 0 ||
 	    (error = sql_prepare(l, &info, "SELECT size, inline FROM blobs "
 			"WHERE digest = ?")) < 0 ||
 	    (error = sql_prepare(l, &del, "DELETE FROM blobs "
@@ -1108,7 +1118,8 @@ static int clear_all(arca__local *l, removal *r)
 	}
 	sqlite3_finalize(st);
 	return sql_exec(l, "DELETE FROM actions; DELETE FROM action_refs; "
-			"DELETE FROM action_inputs; DELETE FROM blobs;");
+			"DELETE FROM action_inputs; DELETE FROM urls; "
+			"DELETE FROM blobs;");
 }
 
 int arca__local_clear(arca__local *l, uint64_t *n_removed,
@@ -1329,6 +1340,125 @@ cleanup:
 	if (n_corrupt)
 		*n_corrupt = corrupt;
 	digest_list_free(&all);
+	return error;
+}
+
+/* ---- URL entries --------------------------------------------------------- */
+
+void arca__url_entry_free(arca__url_entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->etag);
+	free(e->last_modified);
+	e->etag = e->last_modified = NULL;
+}
+
+int arca__local_url_get(arca__local *l, const char *url, arca__url_entry *out)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = sql_prepare(l, &st, "SELECT digest, size, etag, "
+			"last_modified, fetched_at FROM urls WHERE url = ?")) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
+		memcpy(out->digest.bytes, sqlite3_column_blob(st, 0),
+				ARCA_DIGEST_SIZE);
+		out->size = (uint64_t)sqlite3_column_int64(st, 1);
+		out->etag = arca__strdup((const char *)sqlite3_column_text(st, 2));
+		out->last_modified = arca__strdup(
+				(const char *)sqlite3_column_text(st, 3));
+		out->fetched_at = sqlite3_column_int64(st, 4);
+		if ((sqlite3_column_type(st, 2) != SQLITE_NULL && !out->etag) ||
+		    (sqlite3_column_type(st, 3) != SQLITE_NULL &&
+				!out->last_modified)) {
+			arca__url_entry_free(out);
+			error = arca__error(ARCA_ENOMEM, "out of memory");
+		}
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		error = arca__error(ARCA_ENOTFOUND, "%s: not in the cache", url);
+	} else {
+		error = sql_error(l, rc, "looking up a URL");
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+int arca__local_url_put(arca__local *l, const char *url,
+		const arca__url_entry *e)
+{
+	sqlite3_stmt *st = NULL, *has = NULL;
+	int error, rc;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = tx_begin(l)) < 0)
+		return error;
+	/* The body must be present when the row that names it commits. */
+	if ((error = sql_prepare(l, &has, "SELECT 1 FROM blobs "
+			"WHERE digest = ?")) < 0 ||
+	    (error = require_blob(l, has, &e->digest, url)) < 0 ||
+	    (error = sql_prepare(l, &st, "INSERT OR REPLACE INTO urls(url, "
+			"digest, size, etag, last_modified, fetched_at) "
+			"VALUES(?, ?, ?, ?, ?, ?)")) < 0)
+		goto cleanup;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, e->digest.bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)e->size);
+	if (e->etag)
+		sqlite3_bind_text(st, 4, e->etag, -1, SQLITE_STATIC);
+	if (e->last_modified)
+		sqlite3_bind_text(st, 5, e->last_modified, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, e->fetched_at);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		error = sql_error(l, rc, "recording a URL");
+		goto cleanup;
+	}
+	error = tx_commit(l);
+cleanup:
+	sqlite3_finalize(has);
+	sqlite3_finalize(st);
+	if (error < 0)
+		tx_rollback(l);
+	return error;
+}
+
+int arca__local_url_touch(arca__local *l, const char *url, int64_t fetched_at)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = sql_prepare(l, &st, "UPDATE urls SET fetched_at = ? "
+			"WHERE url = ?")) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, fetched_at);
+	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "updating a URL");
+	sqlite3_finalize(st);
+	return error;
+}
+
+int arca__local_url_remove(arca__local *l, const char *url)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = writable(l)) < 0)
+		return error;
+	if ((error = sql_prepare(l, &st, "DELETE FROM urls WHERE url = ?")) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "removing a URL");
+	sqlite3_finalize(st);
 	return error;
 }
 

@@ -39,4 +39,27 @@ int arca__local_stats_list(arca__local *l, arca_stats_cb cb, void *ctx);
 int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		uint64_t *n_corrupt, arca_verify_cb cb, void *ctx);
 
+/* A URL's cached body and validators (RFC 9110 section 8.8). */
+typedef struct arca__url_entry {
+	arca_digest digest;   /* the body's blob */
+	uint64_t size;        /* bytes */
+	char *etag;           /* ETag as the server sent it, or NULL */
+	char *last_modified;  /* Last-Modified as sent, or NULL */
+	int64_t fetched_at;   /* seconds since the epoch of the last 200/304 */
+} arca__url_entry;
+
+void arca__url_entry_free(arca__url_entry *e);
+/* ARCA_ENOTFOUND when the URL has no entry; out's strings are malloc'd. */
+int arca__local_url_get(arca__local *l, const char *url, arca__url_entry *out);
+/* Insert or replace; the body blob must already be in the store
+ * (ARCA_EINVAL otherwise). */
+int arca__local_url_put(arca__local *l, const char *url,
+		const arca__url_entry *e);
+/* After a 304: the entry is fresh again from fetched_at. */
+int arca__local_url_touch(arca__local *l, const char *url, int64_t fetched_at);
+int arca__local_url_remove(arca__local *l, const char *url);
+
+/* The local tier of a store (store.c). */
+arca__local *arca__store_local(arca_store *store);
+
 #endif

@@ -22,6 +22,11 @@ struct arca_store {
 	arca_backend *backend; /* the local tier's backend view */
 };
 
+arca__local *arca__store_local(arca_store *store)
+{
+	return store->local;
+}
+
 int arca_store_default_dir(char **out)
 {
 	const char *env = getenv("ARCA_DIR");
