@@ -537,6 +537,14 @@ int arca_action_get(arca_manifest **out, arca_store *store,
 		const arca_digest *key);
 
 /**
+ * arca_action_get() for inspection: the same checks and return codes, but
+ * the entry's last access time and hit count are left alone (for status
+ * reports and listings that must not count as use).
+ */
+int arca_action_peek(arca_manifest **out, arca_store *store,
+		const arca_digest *key);
+
+/**
  * Remove one action entry, and every blob only it referenced.
  * @return 0; ARCA_ENOTFOUND; ARCA_EPERM; ARCA_EBUSY; ARCA_EIO.
  */

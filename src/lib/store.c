@@ -303,8 +303,8 @@ static int check_references(arca_store *store, const arca_manifest *m,
 	return 0;
 }
 
-int arca_action_get(arca_manifest **out, arca_store *store,
-		const arca_digest *key)
+static int action_lookup(arca_manifest **out, arca_store *store,
+		const arca_digest *key, int touch)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	arca_buf json = ARCA_BUF_INIT;
@@ -357,13 +357,26 @@ int arca_action_get(arca_manifest **out, arca_store *store,
 	}
 	if (error < 0)
 		goto cleanup;
-	arca__local_touch(store->local, key);
+	if (touch)
+		arca__local_touch(store->local, key);
 	*out = m;
 	m = NULL;
 cleanup:
 	arca_manifest_free(m);
 	arca_buf_free(&json);
 	return error;
+}
+
+int arca_action_get(arca_manifest **out, arca_store *store,
+		const arca_digest *key)
+{
+	return action_lookup(out, store, key, 1);
+}
+
+int arca_action_peek(arca_manifest **out, arca_store *store,
+		const arca_digest *key)
+{
+	return action_lookup(out, store, key, 0);
 }
 
 int arca_action_remove(arca_store *store, const arca_digest *key)

@@ -141,6 +141,12 @@ static void test_ac__hit_updates_access_and_hits(void **state)
 
 	assert_int_equal(arca_action_list(f->store, NULL, get_hits, &hits), 0);
 	assert_int_equal(hits, 0);
+	/* Peeking is not a hit. */
+	assert_int_equal(arca_action_peek(&m, f->store, &key), 0);
+	assert_string_equal(m->stage, "s");
+	arca_manifest_free(m);
+	assert_int_equal(arca_action_list(f->store, NULL, get_hits, &hits), 0);
+	assert_int_equal(hits, 0);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(arca_action_get(&m, f->store, &key), 0);
 		arca_manifest_free(m);
