@@ -745,16 +745,14 @@ static int get_path(char **out, parse_ctx *c, int line, const char *s,
  * among the stage's params (so that every value that reaches the command
  * also enters the action key).
  */
-static int check_refs(parse_ctx *c, const cli_stage_def *st, int line,
-		const char *s)
+static int check_refs(parse_ctx *c, const cli_stage_def *st,
+		const strmap *params, int line, const char *s)
 {
 	const char *p = s;
 	shown a, b;
 
 	while ((p = strchr(p, '$')) != NULL) {
 		const char *name, *end;
-		size_t i;
-		int known = 0;
 
 		if (p[1] == '$' && p[2] == '{') {
 			p += 3;
@@ -775,11 +773,7 @@ static int check_refs(parse_ctx *c, const cli_stage_def *st, int line,
 					"bad parameter reference '${%s}' in 'cmd' of stage '%s': names are [A-Za-z0-9_.-]+",
 					show(&a, name, (size_t)(end - name)),
 					shows(&b, st->name));
-		for (i = 0; i < st->n_params && !known; i++)
-			known = strlen(st->params[i]) == (size_t)(end - name) &&
-				memcmp(st->params[i], name,
-				(size_t)(end - name)) == 0;
-		if (!known)
+		if (strmap_get(params, name, (size_t)(end - name)) == NULL)
 			return fail(c, line,
 					"'cmd' of stage '%s' uses ${%s}, which is not in its 'params'",
 					shows(&a, st->name),
@@ -1162,6 +1156,37 @@ cleanup:
 	return error;
 }
 
+/* check_refs on the command (a string, or each item of a list). */
+static int check_cmd_refs(parse_ctx *c, const cli_stage_def *st,
+		const node *cmd)
+{
+	strmap params = { NULL, 0 };
+	size_t i;
+	int error = -1, added;
+
+	if (strmap_init(&params, st->n_params) < 0) {
+		fail_nomem(c);
+		goto cleanup;
+	}
+	for (i = 0; i < st->n_params; i++)
+		strmap_add(&params, st->params[i], strlen(st->params[i]), i, 0,
+				&added);
+	if (st->cmd != NULL) {
+		if (check_refs(c, st, &params, st->cmd_line, st->cmd) < 0)
+			goto cleanup;
+	} else {
+		for (i = 0; i < st->cmd_argc; i++)
+			if (check_refs(c, st, &params, cmd->kids[i]->line,
+					st->cmd_argv[i]) < 0)
+				goto cleanup;
+	}
+	error = 0;
+
+cleanup:
+	strmap_free(&params);
+	return error;
+}
+
 static int parse_stage(parse_ctx *c, cli_stage_def *st, const node *k,
 		const node *v)
 {
@@ -1237,12 +1262,7 @@ static int parse_stage(parse_ctx *c, cli_stage_def *st, const node *k,
 	if (cmd == NULL)
 		return fail(c, k->line, "stage '%s' has no 'cmd'",
 				shows(&a, st->name));
-	if (st->cmd != NULL)
-		return check_refs(c, st, st->cmd_line, st->cmd);
-	for (i = 0; i < st->cmd_argc; i++)
-		if (check_refs(c, st, cmd->kids[i]->line, st->cmd_argv[i]) < 0)
-			return -1;
-	return 0;
+	return check_cmd_refs(c, st, cmd);
 }
 
 static int parse_stages(parse_ctx *c, cli_pipeline *p, const node *v)
@@ -1405,7 +1425,8 @@ int cli_pipeline_parse(cli_pipeline **out, const char *name,
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
 	c.name = name ? name : "(pipeline)";
-	c.text = text;
+	/* libyaml wants a non-NULL string even when it is empty. */
+	c.text = text ? text : "";
 	c.len = text ? len : 0;
 	c.err = err;
 	c.errlen = errlen;

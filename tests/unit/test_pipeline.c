@@ -353,6 +353,16 @@ static void test_pipeline__empty_and_no_stages(void **state)
 	parse_fails("just words\n", "t.yaml:1: ", "must be a mapping with 'stages'");
 	parse_fails("\n\nstages:\n  s: x\n", "t.yaml:4: ",
 			"stage 's' must be a mapping");
+	{
+		cli_pipeline *p = (cli_pipeline *)&p;
+		char err[ERRLEN];
+
+		assert_int_equal(cli_pipeline_parse(&p, NULL, NULL, 0, err,
+				sizeof(err)), -1);
+		assert_null(p);
+		assert_string_equal(err,
+				"(pipeline):1: empty pipeline file: no 'stages' mapping");
+	}
 }
 
 static void test_pipeline__malformed_yaml(void **state)
@@ -1182,6 +1192,94 @@ static void test_pipeline__every_prefix(void **state)
 	}
 }
 
+/*
+ * Many stages: a chain written last-first, then closed into one long
+ * cycle. Lookups are hashed, so this takes milliseconds, and the cycle's
+ * message is cut to the caller's buffer.
+ */
+static void test_pipeline__large(void **state)
+{
+	const size_t n = 20000;
+	size_t cap = n * 80 + 64, len = 0, i, *order = NULL;
+	char *yaml = malloc(cap), err[ERRLEN];
+	cli_pipeline *p;
+
+	(void)state;
+	assert_non_null(yaml);
+	len += (size_t)snprintf(yaml + len, cap - len, "stages:\n");
+	for (i = n; i-- > 0;) {
+		if (i == 0)
+			len += (size_t)snprintf(yaml + len, cap - len,
+					"  s0: {cmd: x, outs: [o0]}\n");
+		else
+			len += (size_t)snprintf(yaml + len, cap - len,
+					"  s%zu: {cmd: x, deps: [o%zu], outs: [o%zu]}\n",
+					i, i - 1, i);
+	}
+	p = parse_ok(yaml);
+	assert_int_equal(p->n_stages, n);
+	assert_int_equal(cli_pipeline_plan(&order, p, err, sizeof(err)), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(order[i], n - 1 - i);
+	free(order);
+	cli_pipeline_free(p);
+
+	/* s0 now reads the last stage's output. */
+	len = (size_t)(strstr(yaml, "  s0: ") - yaml);
+	snprintf(yaml + len, cap - len,
+			"  s0: {cmd: x, deps: [o%zu], outs: [o0]}\n", n - 1);
+	p = parse_ok(yaml);
+	assert_int_equal(cli_pipeline_plan(&order, p, err, sizeof(err)), -1);
+	assert_null(order);
+	assert_one_line_with(err, "t.yaml:2: ", "cycle: s19999 -> s0 -> s1 -> ",
+			NULL);
+	assert_int_equal(strlen(err), sizeof(err) - 1);
+	cli_pipeline_free(p);
+	free(yaml);
+}
+
+/* The example of docs/pipeline.md parses and plans as the text says. */
+static void test_pipeline__docs_example(void **state)
+{
+	char *doc_path = fixture_path("%s/docs/pipeline.md", ARCA_SOURCE_DIR);
+	char *dir = fixture_tempdir(), *name, *start, *end;
+	unsigned char *doc;
+	size_t len;
+	cli_pipeline *p;
+	char *names;
+
+	(void)state;
+	doc = fixture_read_file(doc_path, &len);
+	assert_non_null(doc);
+	start = strstr((char *)doc, "```yaml\n");
+	assert_non_null(start);
+	start += strlen("```yaml\n");
+	end = strstr(start, "```");
+	assert_non_null(end);
+	*end = '\0';
+
+	name = fixture_path("%s/arca.yaml", dir);
+	p = parse_named(name, start);
+	assert_int_equal(p->n_stages, 4);
+	assert_string_equal(p->stages[0].deps[0].url,
+			"http://127.0.0.1:8000/recording.flac");
+	assert_string_equal(p->stages[0].deps[0].path, "recording.flac");
+	assert_int_equal(p->stages[0].deps[0].max_age_s, 3600);
+	assert_int_equal(p->stages[1].cmd_argc, 3);
+	assert_int_equal(p->stages[2].optional, 1);
+	assert_int_equal(p->stages[3].cache, 0);
+	assert_true(cli_pipeline_producer(p, "speakers.rttm")->optional);
+	names = plan_names(p);
+	assert_string_equal(names, "transcode transcribe diarize format");
+	free(names);
+	cli_pipeline_free(p);
+
+	fixture_rmdir(dir);
+	free(name);
+	free(doc);
+	free(doc_path);
+}
+
 /* ------------------------------------------------------------------ */
 /* Allocation failures                                                  */
 /* ------------------------------------------------------------------ */
@@ -1375,6 +1473,8 @@ int main(void)
 		cmocka_unit_test(test_pipeline__substitute_long),
 		cmocka_unit_test(test_pipeline__load),
 		cmocka_unit_test(test_pipeline__every_prefix),
+		cmocka_unit_test(test_pipeline__large),
+		cmocka_unit_test(test_pipeline__docs_example),
 #ifdef HAVE_TORTURE
 		cmocka_unit_test(test_pipeline__out_of_memory),
 #endif
