@@ -21,8 +21,9 @@ typedef struct cli_dep {
 	char *url;         /* http(s) URL, or NULL for a file */
 	int64_t max_age_s; /* URL freshness override in seconds; -1: default */
 	int64_t time_bucket_s; /* URL time bucket in seconds; 0: none */
-	int optional;      /* may be absent at run time (`optional: true` on the
-	                      dep, or an output of an optional stage) */
+	int optional;      /* may be absent at run time: `optional: true` on the
+	                      dep. (A dep on an optional stage's output keeps
+	                      this as written; see cli_pipeline_plan.) */
 	int line;          /* line in the pipeline file */
 } cli_dep;
 
@@ -72,11 +73,16 @@ typedef struct cli_pipeline {
 /*
  * Parse a pipeline from memory. name is used in messages (the file name).
  * Checks the shape and types of every key; unknown keys are errors.
+ * p->path is a copy of name ("(pipeline)" when NULL) and p->dir its
+ * directory ("." when it has no slash). Paths come back normalised
+ * ("./a//b" is "a/b"). Every ${name} in cmd is checked here: well formed,
+ * and listed in the stage's params. At most 16 MiB of text; anchors,
+ * aliases and tags are refused (docs/pipeline.md).
  */
 int cli_pipeline_parse(cli_pipeline **out, const char *name,
 		const char *text, size_t len, char *err, size_t errlen);
 
-/* Read and parse a pipeline file. */
+/* Read and parse a pipeline file ("cannot read FILE: <strerror>"). */
 int cli_pipeline_load(cli_pipeline **out, const char *path, char *err,
 		size_t errlen);
 
@@ -96,7 +102,9 @@ const cli_stage_def *cli_pipeline_producer(const cli_pipeline *p,
  * two stages declaring one output, a dependency that is neither a file
  * that exists (relative to p->dir) nor an output of a stage (unless the
  * dep is optional). *order is a malloc'd array of n_stages indexes into
- * p->stages.
+ * p->stages. Among ready stages the first in the file goes first. p is
+ * not modified: a dep on an optional stage's output keeps dep->optional
+ * as written; the runner asks cli_pipeline_producer(p, path)->optional.
  */
 int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 		size_t errlen);
@@ -104,7 +112,8 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 /*
  * Substitute ${name} in text with params (names[i] -> values[i]).
  * "$${" is a literal "${". An unknown name is an error naming it. *out is
- * malloc'd.
+ * malloc'd. The message has no FILE:LINE; prefix it with the stage's
+ * cmd_line.
  */
 int cli_pipeline_substitute(char **out, const char *text,
 		char *const *names, char *const *values, size_t n, char *err,
