@@ -756,8 +756,10 @@ typedef struct arca_fetch_result {
 	arca_digest digest;          /* the body's digest (a blob in the store) */
 	uint64_t size;               /* its size in bytes */
 	arca_fetch_status status;
-	int http_status;             /* 200, 304, or 0 when no request was made
-	                                or none was answered */
+	int http_status;             /* the final status: 200, 304, the error
+	                                status behind a stale result, or 0
+	                                when no request was made or none was
+	                                answered */
 	int64_t fetched_at;          /* seconds since the epoch of the last
 	                                download or revalidation */
 } arca_fetch_result;
@@ -772,6 +774,9 @@ typedef struct arca_fetch_result {
  * the new one. The body is downloaded into the store's tmp/ and only
  * published once complete (a dropped connection leaves no entry).
  * Uses libcurl; http and https URLs only.
+ *
+ * With ARCA_FETCH_STALE, arca_errmsg() says why the server could not be
+ * used (as for ARCA_EUNAVAILABLE), for the caller's warning.
  *
  * @param[out] out    the result.
  * @param[in]  store  open store.
