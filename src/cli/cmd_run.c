@@ -1,28 +1,15 @@
 /*
- * arca run — the stage runner: compute the action key of a command, and
- * either restore its outputs from the cache (a hit) or run it, passing
- * its output through live while capturing it, and store the result when
- * it succeeded and produced every declared output (a miss).
+ * arca run — one command as a cached stage. This file reads the options;
+ * the runner itself (key, hit, miss, store) is src/cli/stage.c.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* pipe2, mkostemp */
-#endif
 #include "common.h"
+#include "stage.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 typedef struct run_opts {
 	const char *stage;
@@ -41,16 +28,6 @@ typedef struct run_opts {
 	int refresh;
 	char **cmd_argv;          /* NULL-terminated */
 } run_opts;
-
-/* Results of restoring a hit. */
-enum {
-	RESTORE_OK = 0,
-	RESTORE_STALE = 1,  /* entry corrupt or incomplete: recompute */
-	RESTORE_FAILED = 2  /* could not write the outputs: give up */
-};
-
-/* The child, for the signal handler. */
-static volatile sig_atomic_t child_pid;
 
 static void usage(FILE *out)
 {
@@ -215,112 +192,24 @@ static const char *default_stage(const char *cmd)
 }
 
 /* --------------------------------------------------------------------- */
-/* Finding CMD                                                             */
+/* From options to a stage spec                                            */
 /* --------------------------------------------------------------------- */
-
-/* 0 executable regular file; 126 exists but unusable; 127 missing. */
-static int check_executable(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;
-	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
-		return 126;
-	return 0;
-}
 
 /*
- * Resolve CMD as execvp() would: used directly when it contains '/',
- * else searched in $PATH. On failure prints the reason and returns the
- * exit code (125, 126 or 127).
+ * Split a raw NAME=VALUE of --param (or --secret-param) into p, pointing
+ * into raw (the name is copied, as it needs a terminator). Names must be
+ * unique across both kinds: earlier holds the n parameters already seen.
+ * Returns 0 or 125 after printing why.
  */
-static int resolve_command(char **out, const char *cmd)
-{
-	const char *path = getenv("PATH");
-	const char *p, *end;
-	char *candidate = NULL;
-	int seen_noexec = 0, rc;
-
-	*out = NULL;
-	if (strchr(cmd, '/') != NULL) {
-		rc = check_executable(cmd);
-		if (rc == 127) {
-			cli_error("command not found: %s", cmd);
-			return rc;
-		}
-		if (rc == 126) {
-			cli_error("command not executable: %s", cmd);
-			return rc;
-		}
-		if ((*out = strdup(cmd)) == NULL)
-			return run_enomem();
-		return 0;
-	}
-
-	if (path == NULL)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (p = path;; p = end + 1) {
-		size_t dirlen;
-
-		end = strchr(p, ':');
-		if (end == NULL)
-			end = p + strlen(p);
-		dirlen = (size_t)(end - p);
-		/* An empty element means the current directory. */
-		candidate = malloc(dirlen + strlen(cmd) + 3);
-		if (candidate == NULL)
-			return run_enomem();
-		if (dirlen == 0)
-			sprintf(candidate, "./%s", cmd);
-		else
-			sprintf(candidate, "%.*s/%s", (int)dirlen, p, cmd);
-		rc = check_executable(candidate);
-		if (rc == 0) {
-			*out = candidate;
-			return 0;
-		}
-		if (rc == 126 && access(candidate, F_OK) == 0) {
-			struct stat st;
-
-			/* A directory of that name is not a near miss. */
-			if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode))
-				seen_noexec = 1;
-		}
-		free(candidate);
-		candidate = NULL;
-		if (*end == '\0')
-			break;
-	}
-	if (seen_noexec) {
-		cli_error("command not executable: %s", cmd);
-		return CLI_RUN_EXIT_NOEXEC;
-	}
-	cli_error("command not found: %s", cmd);
-	return CLI_RUN_EXIT_NOTFOUND;
-}
-
-/* --------------------------------------------------------------------- */
-/* The action                                                              */
-/* --------------------------------------------------------------------- */
-
-static const char *file_detail(int code)
-{
-	switch (code) {
-	case ARCA_ENOTFOUND: return strerror(ENOENT);
-	case ARCA_EPERM: return strerror(EACCES);
-	case ARCA_EINVAL: return "not a regular file";
-	default: return cli_lib_detail(code);
-	}
-}
-
-static int add_param(arca_action *action, const char *raw, int secret)
+static int split_param(cli_stage_param *p, const char *raw, int secret,
+		const cli_stage_param *earlier, size_t n)
 {
 	const char *opt = secret ? "--secret-param" : "--param";
 	const char *eq = strchr(raw, '=');
-	char *name = NULL;
-	int error, rc = CLI_RUN_EXIT_ARCA;
+	char *name;
+	size_t i;
 
+	p->name = p->value = NULL;
 	if (eq == NULL || eq == raw) {
 		/* A secret's argument may be the secret itself: never echo it. */
 		if (secret)
@@ -330,618 +219,102 @@ static int add_param(arca_action *action, const char *raw, int secret)
 			cli_error("%s '%s': expected NAME=VALUE", opt, raw);
 		else
 			cli_error("%s '%s': empty parameter name", opt, raw);
-		goto cleanup;
+		return CLI_RUN_EXIT_ARCA;
 	}
-	if ((name = strndup(raw, (size_t)(eq - raw))) == NULL) {
-		cli_error("run: %s", strerror(ENOMEM));
-		goto cleanup;
+	if ((name = strndup(raw, (size_t)(eq - raw))) == NULL)
+		return run_enomem();
+	for (i = 0; i < n; i++) {
+		if (strcmp(earlier[i].name, name) == 0) {
+			cli_error("%s '%s': parameter given more than once", opt,
+					name);
+			free(name);
+			return CLI_RUN_EXIT_ARCA;
+		}
 	}
-	error = secret ? arca_action_add_secret_param(action, name, eq + 1)
-		: arca_action_add_param(action, name, eq + 1);
-	if (error == ARCA_EEXISTS) {
-		cli_error("%s '%s': parameter given more than once", opt, name);
-		goto cleanup;
-	}
-	if (error < 0) {
-		cli_lib_error(error, "%s '%s'", opt, name);
-		goto cleanup;
-	}
-	rc = 0;
-
-cleanup:
-	free(name);
-	return rc;
+	p->name = name;
+	p->value = eq + 1;
+	return 0;
 }
 
-/*
- * Build the action and its key. tool_path is CMD's resolved executable,
- * or NULL when --tool-version names the tool. Returns 0 or 125.
- */
-static int build_action(arca_action **out, arca_digest *key,
-		const run_opts *o, const char *stage, const char *tool_path)
+/* Build the spec from the options. Returns 0 or 125 after printing why. */
+static int make_spec(cli_stage_spec *spec, cli_stage_input **inputs_out,
+		cli_stage_param **params_out, const run_opts *o, const char *stage)
 {
-	arca_action *action = NULL;
-	arca_digest d;
-	char hex[ARCA_DIGEST_HEXLEN + 1];
-	size_t i;
-	int error, rc = CLI_RUN_EXIT_ARCA;
+	cli_stage_input *inputs = NULL;
+	cli_stage_param *params = NULL;
+	size_t i, j, n = 0;
+	int rc;
 
-	*out = NULL;
-	if ((error = arca_action_new(&action, stage)) < 0) {
-		cli_lib_error(error, "stage '%s'", stage);
-		goto cleanup;
+	*inputs_out = NULL;
+	*params_out = NULL;
+	memset(spec, 0, sizeof(*spec));
+	inputs = calloc(o->n_inputs + 1, sizeof(*inputs));
+	params = calloc(o->n_params + o->n_secrets + 1, sizeof(*params));
+	if (inputs == NULL || params == NULL) {
+		free(inputs);
+		free(params);
+		return run_enomem();
 	}
-	for (i = 0; o->cmd_argv[i] != NULL; i++) {
-		if ((error = arca_action_add_arg(action, o->cmd_argv[i])) < 0) {
-			cli_lib_error(error, "argument '%s'", o->cmd_argv[i]);
-			goto cleanup;
-		}
-	}
+	*inputs_out = inputs;
+	*params_out = params;
 	for (i = 0; i < o->n_inputs; i++) {
-		const char *in = o->inputs[i];
-
-		if ((error = arca_digest_file(&d, NULL, in)) < 0) {
-			cli_error("input '%s': %s", in, file_detail(error));
-			goto cleanup;
-		}
-		error = arca_action_add_input(action, in, &d);
-		if (error == ARCA_EEXISTS) {
-			cli_error("input '%s': given more than once", in);
-			goto cleanup;
-		}
-		if (error < 0) {
-			cli_lib_error(error, "input '%s'", in);
-			goto cleanup;
-		}
+		inputs[i].name = o->inputs[i];
+		inputs[i].path = o->inputs[i];
 	}
-	for (i = 0; i < o->n_params; i++)
-		if (add_param(action, o->params[i], 0) != 0)
-			goto cleanup;
-	for (i = 0; i < o->n_secrets; i++)
-		if (add_param(action, o->secrets[i], 1) != 0)
-			goto cleanup;
+	for (i = 0; i < o->n_params; i++, n++)
+		if ((rc = split_param(&params[n], o->params[i], 0, params, n)) != 0)
+			return rc;
+	for (i = 0; i < o->n_secrets; i++, n++)
+		if ((rc = split_param(&params[n], o->secrets[i], 1, params, n)) != 0)
+			return rc;
 	for (i = 0; i < o->n_envs; i++) {
 		const char *name = o->envs[i];
 
 		if (name[0] == '\0' || strchr(name, '=') != NULL) {
 			cli_error("--env '%s': expected a variable name", name);
-			goto cleanup;
+			return CLI_RUN_EXIT_ARCA;
 		}
-		error = arca_action_add_env(action, name, getenv(name));
-		if (error == ARCA_EEXISTS) {
-			cli_error("--env '%s': given more than once", name);
-			goto cleanup;
-		}
-		if (error < 0) {
-			cli_lib_error(error, "--env '%s'", name);
-			goto cleanup;
+		for (j = 0; j < i; j++) {
+			if (strcmp(o->envs[j], name) == 0) {
+				cli_error("--env '%s': given more than once", name);
+				return CLI_RUN_EXIT_ARCA;
+			}
 		}
 	}
 	for (i = 0; i < o->n_outputs; i++) {
-		const char *path = o->outputs[i];
-
-		if (path[0] == '\0') {
+		if (o->outputs[i][0] == '\0') {
 			cli_error("--out: empty path");
-			goto cleanup;
-		}
-		error = arca_action_add_output(action, path);
-		if (error == ARCA_EEXISTS) {
-			cli_error("output '%s': given more than once", path);
-			goto cleanup;
-		}
-		if (error < 0) {
-			cli_lib_error(error, "output '%s'", path);
-			goto cleanup;
+			return CLI_RUN_EXIT_ARCA;
 		}
 	}
-	if (tool_path == NULL) {
-		error = arca_action_set_tool(action, ARCA_TOOL_VERSION,
-				o->tool_version);
-	} else {
-		if ((error = arca_digest_file(&d, NULL, tool_path)) < 0) {
-			cli_error("command '%s': cannot read it to identify the "
-					"tool (%s); use --tool-version", tool_path,
-					file_detail(error));
-			goto cleanup;
-		}
-		arca_digest_to_hex(hex, &d);
-		error = arca_action_set_tool(action, ARCA_TOOL_DIGEST, hex);
-	}
-	if (error < 0) {
-		cli_lib_error(error, "tool identity");
-		goto cleanup;
-	}
-	if ((error = arca_action_key(key, action)) < 0) {
-		cli_lib_error(error, "action key");
-		goto cleanup;
-	}
-	*out = action;
-	action = NULL;
-	rc = 0;
 
-cleanup:
-	arca_action_free(action);
-	return rc;
-}
-
-/* --------------------------------------------------------------------- */
-/* Restoring a hit                                                         */
-/* --------------------------------------------------------------------- */
-
-/* mkdir -p of path's parent directory. 0 or -1 with errno. */
-static int make_parent_dirs(const char *path)
-{
-	char *dir = strdup(path);
-	char *p;
-	int rc = -1;
-
-	if (dir == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if ((p = strrchr(dir, '/')) == NULL || p == dir) {
-		rc = 0;
-		goto cleanup;
-	}
-	*p = '\0';
-	for (p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			goto cleanup;
-		*p = '/';
-	}
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-		goto cleanup;
-	rc = 0;
-
-cleanup:
-	free(dir);
-	return rc;
-}
-
-/* A fresh, reserved temp name next to path: DIR/.BASE.arca-XXXXXX. */
-static char *temp_next_to(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-	const char *base = slash ? slash + 1 : path;
-	char *tmp = malloc(dirlen + strlen(base) + sizeof(".arca-XXXXXX") + 2);
-	int fd;
-
-	if (tmp == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	sprintf(tmp, "%.*s.%s.arca-XXXXXX", (int)dirlen, path, base);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		free(tmp);
-		return NULL;
-	}
-	close(fd);
-	return tmp;
-}
-
-static const arca_manifest_output *find_output(const arca_manifest *m,
-		const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_outputs; i++)
-		if (m->outputs[i].path != NULL && strcmp(m->outputs[i].path, path) == 0)
-			return &m->outputs[i];
-	return NULL;
-}
-
-/*
- * Materialise every declared output into a temp file next to it, fetch
- * stdout and stderr, and only when all of that succeeded rename the
- * outputs into place and replay the streams: all or nothing.
- */
-static int restore_hit(uint64_t *bytes_out, arca_store *store,
-		const run_opts *o, const arca_manifest *m)
-{
-	char **temps = NULL;
-	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
-	uint64_t bytes = 0;
-	size_t i;
-	int error, rc = RESTORE_FAILED;
-
-	*bytes_out = 0;
-	if ((temps = calloc(o->n_outputs + 1, sizeof(*temps))) == NULL) {
-		cli_error("run: %s", strerror(ENOMEM));
-		goto cleanup;
-	}
-	for (i = 0; i < o->n_outputs; i++) {
-		const char *path = o->outputs[i];
-		const arca_manifest_output *mo = find_output(m, path);
-
-		if (mo == NULL) {
-			rc = RESTORE_STALE;
-			goto cleanup;
-		}
-		if (make_parent_dirs(path) < 0) {
-			cli_error("output '%s': cannot create its directory: %s",
-					path, strerror(errno));
-			goto cleanup;
-		}
-		if ((temps[i] = temp_next_to(path)) == NULL) {
-			cli_error("output '%s': cannot create a temporary file "
-					"next to it: %s", path, strerror(errno));
-			goto cleanup;
-		}
-		error = arca_blob_get_file(store, &mo->digest, temps[i],
-				mo->mode & 07777);
-		if (error == ARCA_ECORRUPT || error == ARCA_ENOTFOUND) {
-			rc = RESTORE_STALE;
-			goto cleanup;
-		}
-		if (error < 0) {
-			cli_lib_error(error, "output '%s'", path);
-			goto cleanup;
-		}
-		bytes += mo->size;
-	}
-
-	error = arca_blob_get(&out_buf, store, &m->stdout_digest);
-	if (error == 0)
-		error = arca_blob_get(&err_buf, store, &m->stderr_digest);
-	if (error == ARCA_ECORRUPT || error == ARCA_ENOTFOUND) {
-		rc = RESTORE_STALE;
-		goto cleanup;
-	}
-	if (error < 0) {
-		cli_lib_error(error, "captured output");
-		goto cleanup;
-	}
-
-	for (i = 0; i < o->n_outputs; i++) {
-		if (rename(temps[i], o->outputs[i]) < 0) {
-			cli_error("output '%s': %s", o->outputs[i], strerror(errno));
-			goto cleanup;
-		}
-		free(temps[i]);
-		temps[i] = NULL;
-	}
-
-	/* The streams go where the user pointed them; a closed pipe is fine. */
-	fflush(stdout);
-	(void)cli_write_all(STDOUT_FILENO, out_buf.data, out_buf.size);
-	(void)cli_write_all(STDERR_FILENO, err_buf.data, err_buf.size);
-	bytes += out_buf.size + err_buf.size;
-	*bytes_out = bytes;
-	rc = RESTORE_OK;
-
-cleanup:
-	if (temps != NULL) {
-		for (i = 0; i < o->n_outputs; i++) {
-			if (temps[i] != NULL)
-				unlink(temps[i]);
-			free(temps[i]);
-		}
-		free(temps);
-	}
-	arca_buf_free(&out_buf);
-	arca_buf_free(&err_buf);
-	return rc;
-}
-
-/* --------------------------------------------------------------------- */
-/* Running CMD                                                             */
-/* --------------------------------------------------------------------- */
-
-static void forward_signal(int sig, siginfo_t *info, void *uctx)
-{
-	pid_t pid = (pid_t)child_pid;
-
-	(void)uctx;
-	/*
-	 * A terminal's ^C (si_code SI_KERNEL) already reached the child,
-	 * which shares our process group; forward only what was sent to
-	 * arca alone (kill, timeout, a supervisor).
-	 */
-	if (pid > 0 && (info == NULL || info->si_code != SI_KERNEL))
-		kill(pid, sig);
-}
-
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
-#define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
-
-typedef struct capture {
-	int fd;        /* temp file, -1 when not capturing */
-	char *path;
-	int error;     /* errno of a failed capture write, else 0 */
-} capture;
-
-static void capture_close(capture *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	if (c->path != NULL)
-		unlink(c->path);
-	free(c->path);
-	c->fd = -1;
-	c->path = NULL;
-}
-
-static int capture_open(capture *c, const char *what)
-{
-	const char *dir = getenv("TMPDIR");
-
-	c->fd = -1;
-	c->error = 0;
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	if ((c->path = malloc(strlen(dir) + strlen(what) + 20)) == NULL) {
-		cli_error("run: %s", strerror(ENOMEM));
-		return -1;
-	}
-	sprintf(c->path, "%s/arca-%s.XXXXXX", dir, what);
-	if ((c->fd = mkostemp(c->path, O_CLOEXEC)) < 0) {
-		cli_error("run: cannot create a temporary file in %s: %s", dir,
-				strerror(errno));
-		free(c->path);
-		c->path = NULL;
-		return -1;
-	}
+	spec->stage = stage;
+	spec->argv = o->cmd_argv;
+	spec->inputs = inputs;
+	spec->n_inputs = o->n_inputs;
+	spec->outputs = o->outputs;
+	spec->n_outputs = o->n_outputs;
+	spec->params = params;
+	spec->n_params = o->n_params;
+	spec->secret_params = params + o->n_params;
+	spec->n_secret_params = o->n_secrets;
+	spec->env = o->envs;
+	spec->n_env = o->n_envs;
+	spec->tool_version = o->tool_version;
+	spec->no_cache = o->no_cache;
+	spec->refresh = o->refresh;
 	return 0;
 }
 
-/*
- * Copy the child's stdout and stderr pipes to our own fds 1 and 2 and,
- * when capturing, to the capture files, until both pipes close.
- */
-static void tee_loop(int pipes[2], capture *caps)
+static void free_params(cli_stage_param *params, size_t n)
 {
-	static const int real[2] = { STDOUT_FILENO, STDERR_FILENO };
-	struct pollfd pfd[2];
-	int pass[2] = { 1, 1 };
-	int open_count = 2, i;
-	char buf[65536];
-
-	for (i = 0; i < 2; i++) {
-		pfd[i].fd = pipes[i];
-		pfd[i].events = POLLIN;
-		pfd[i].revents = 0;
-	}
-	while (open_count > 0) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (i = 0; i < 2; i++) {
-			ssize_t n;
-
-			if (pfd[i].fd < 0 || pfd[i].revents == 0)
-				continue;
-			n = read(pfd[i].fd, buf, sizeof(buf));
-			if (n < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (n <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				open_count--;
-				continue;
-			}
-			/* A reader that went away (EPIPE) stops the pass-through only. */
-			if (pass[i] && cli_write_all(real[i], buf, (size_t)n) < 0)
-				pass[i] = 0;
-			if (caps != NULL && caps[i].fd >= 0 && caps[i].error == 0 &&
-			    cli_write_all(caps[i].fd, buf, (size_t)n) < 0)
-				caps[i].error = errno;
-		}
-	}
-	for (i = 0; i < 2; i++)
-		if (pfd[i].fd >= 0)
-			close(pfd[i].fd);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/*
- * Run CMD (its resolved path, with argv as given). With caps, stdout and
- * stderr go through pipes and are teed into caps[0] and caps[1];
- * without, the child inherits our fds. SIGINT, SIGTERM and SIGHUP sent to
- * arca are forwarded to the child. Returns 0 and the child's status as
- * an exit code (128+N for signal N), or 125 if it could not be started.
- */
-static int run_child(int *status_out, uint64_t *duration_ms,
-		const char *path, char **argv, capture *caps)
-{
-	struct sigaction sa, old[N_FORWARDED], old_pipe;
-	sigset_t block, saved;
-	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
-	uint64_t start;
-	pid_t pid;
-	int status = 0, i, rc = CLI_RUN_EXIT_ARCA;
-	size_t k;
-
-	*status_out = 0;
-	*duration_ms = 0;
-	if (caps != NULL) {
-		for (i = 0; i < 2; i++) {
-			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-				cli_error("run: pipe: %s", strerror(errno));
-				goto cleanup;
-			}
-		}
-	}
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = forward_signal;
-	sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: poll/waitpid see EINTR */
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	for (k = 0; k < N_FORWARDED; k++)
-		sigaddset(&block, forwarded[k]);
-
-	/* Block until child_pid is known, so no early signal is lost. */
-	sigprocmask(SIG_BLOCK, &block, &saved);
-	for (k = 0; k < N_FORWARDED; k++)
-		sigaction(forwarded[k], &sa, &old[k]);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, &old_pipe);
-
-	fflush(NULL);
-	start = now_ms();
-	pid = fork();
-	if (pid == 0) {
-		/* Child: the dispositions arca was started with (a signal
-		 * ignored by nohup or a background job stays ignored). */
-		for (k = 0; k < N_FORWARDED; k++)
-			sigaction(forwarded[k], &old[k], NULL);
-		sigaction(SIGPIPE, &old_pipe, NULL);
-		sigprocmask(SIG_SETMASK, &saved, NULL);
-		if (caps != NULL &&
-		    (dup2(pipes[0][1], STDOUT_FILENO) < 0 ||
-		     dup2(pipes[1][1], STDERR_FILENO) < 0))
-			_exit(CLI_RUN_EXIT_ARCA);
-		execv(path, argv);
-		i = errno;
-		fprintf(stderr, "arca: cannot execute %s: %s\n", path, strerror(i));
-		_exit(i == ENOENT ? CLI_RUN_EXIT_NOTFOUND : CLI_RUN_EXIT_NOEXEC);
-	}
-	if (pid < 0) {
-		i = errno;
-		sigprocmask(SIG_SETMASK, &saved, NULL);
-		cli_error("run: fork: %s", strerror(i));
-		goto restore;
-	}
-	child_pid = (sig_atomic_t)pid;
-	sigprocmask(SIG_SETMASK, &saved, NULL);
-
-	if (caps != NULL) {
-		close(pipes[0][1]);
-		close(pipes[1][1]);
-		pipes[0][1] = pipes[1][1] = -1;
-		{
-			int rd[2] = { pipes[0][0], pipes[1][0] };
-
-			tee_loop(rd, caps);
-			pipes[0][0] = pipes[1][0] = -1;
-		}
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			cli_error("run: waitpid: %s", strerror(errno));
-			goto restore;
-		}
-	}
-	*duration_ms = now_ms() - start;
-	if (WIFEXITED(status))
-		*status_out = WEXITSTATUS(status);
-	else if (WIFSIGNALED(status))
-		*status_out = CLI_RUN_EXIT_SIGNAL + WTERMSIG(status);
-	else
-		*status_out = CLI_RUN_EXIT_ARCA;
-	rc = 0;
-
-restore:
-	child_pid = 0;
-	for (k = 0; k < N_FORWARDED; k++)
-		sigaction(forwarded[k], &old[k], NULL);
-	sigaction(SIGPIPE, &old_pipe, NULL);
-
-cleanup:
-	for (i = 0; i < 2; i++) {
-		if (pipes[i][0] >= 0)
-			close(pipes[i][0]);
-		if (pipes[i][1] >= 0)
-			close(pipes[i][1]);
-	}
-	return rc;
-}
-
-/* --------------------------------------------------------------------- */
-/* Storing a miss                                                          */
-/* --------------------------------------------------------------------- */
-
-/*
- * Store the outputs and captures, then the manifest. Returns 0, or a
- * library code after printing the warning (the run itself succeeded).
- */
-static int store_result(uint64_t *bytes_out, arca_store *store,
-		const arca_action *action, const run_opts *o, const char *stage,
-		int status, uint64_t duration_ms, const capture *caps)
-{
-	arca_manifest *m = NULL;
-	arca_digest d;
-	uint64_t size, bytes = 0;
-	struct stat st;
-	size_t i;
-	int error;
-
-	*bytes_out = 0;
-	if ((error = arca_manifest_from_action(&m, action)) < 0) {
-		cli_warn("could not cache %s: manifest: %s", stage,
-				cli_lib_detail(error));
-		goto cleanup;
-	}
-	for (i = 0; i < o->n_outputs; i++) {
-		const char *path = o->outputs[i];
-
-		if (stat(path, &st) < 0) {
-			error = ARCA_ENOTFOUND;
-			cli_warn("could not cache %s: output '%s': %s", stage, path,
-					strerror(errno));
-			goto cleanup;
-		}
-		if ((error = arca_blob_put_file(&d, &size, store, path)) < 0 ||
-		    (error = arca_manifest_add_output(m, path, &d, size,
-				(unsigned int)(st.st_mode & 0777))) < 0) {
-			cli_warn("could not cache %s: output '%s': %s", stage, path,
-					cli_lib_detail(error));
-			goto cleanup;
-		}
-		bytes += size;
-	}
-	if ((error = arca_blob_put_file(&m->stdout_digest, &m->stdout_size,
-			store, caps[0].path)) < 0 ||
-	    (error = arca_blob_put_file(&m->stderr_digest, &m->stderr_size,
-			store, caps[1].path)) < 0) {
-		cli_warn("could not cache %s: captured output: %s", stage,
-				cli_lib_detail(error));
-		goto cleanup;
-	}
-	bytes += m->stdout_size + m->stderr_size;
-	m->exit_status = status;
-	m->duration_ms = duration_ms;
-	if (m->created == 0)
-		m->created = (int64_t)time(NULL);
-	if ((error = arca_action_put(store, m)) < 0) {
-		cli_warn("could not cache %s: %s", stage, cli_lib_detail(error));
-		goto cleanup;
-	}
-	*bytes_out = bytes;
-
-cleanup:
-	arca_manifest_free(m);
-	return error;
-}
-
-/* The declared outputs exist as regular files; names the first that does not. */
-static int check_outputs(const run_opts *o, const char *stage)
-{
-	struct stat st;
 	size_t i;
 
-	for (i = 0; i < o->n_outputs; i++) {
-		if (stat(o->outputs[i], &st) < 0 || !S_ISREG(st.st_mode)) {
-			cli_error("%s: declared output '%s' was not produced; "
-					"nothing cached", stage, o->outputs[i]);
-			return -1;
-		}
-	}
-	return 0;
+	if (params == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free((char *)params[i].name);
+	free(params);
 }
 
 /* --------------------------------------------------------------------- */
@@ -951,134 +324,36 @@ static int check_outputs(const run_opts *o, const char *stage)
 static int run_main(int argc, char **argv, cli_global *g)
 {
 	run_opts o;
+	cli_stage_spec spec;
+	cli_stage_input *inputs = NULL;
+	cli_stage_param *params = NULL;
+	cli_stage *st = NULL;
+	cli_stage_result result;
 	arca_store *store = NULL;
-	arca_action *action = NULL;
-	arca_manifest *m = NULL;
-	arca_digest key;
-	char *cmd_path = NULL;
-	char keyhex[ARCA_DIGEST_HEXLEN + 1], key8[9], dur[32];
 	const char *stage;
-	capture caps[2] = { { -1, NULL, 0 }, { -1, NULL, 0 } };
-	uint64_t bytes = 0, duration_ms = 0;
-	int status = 0, error, rc;
+	int rc;
 
 	memset(&o, 0, sizeof(o));
 	if ((rc = parse_opts(&o, argc, argv, g)) >= 0)
 		goto cleanup;
 	stage = o.stage != NULL ? o.stage : default_stage(o.cmd_argv[0]);
-
-	/* With --tool-version CMD is only needed on a miss: a hit restores
-	 * outputs even where the tool is not installed. */
-	if (o.tool_version == NULL &&
-	    (rc = resolve_command(&cmd_path, o.cmd_argv[0])) != 0)
+	if ((rc = make_spec(&spec, &inputs, &params, &o, stage)) != 0)
 		goto cleanup;
-	if ((rc = build_action(&action, &key, &o, stage, cmd_path)) != 0)
+	if ((rc = cli_stage_prepare(&st, &spec)) != 0)
 		goto cleanup;
-	arca_digest_to_hex(keyhex, &key);
-	memcpy(key8, keyhex, 8);
-	key8[8] = '\0';
-
-	if (o.no_cache) {
-		/* Plain pass-through: no lookup, no capture, nothing stored. */
-		if (cmd_path == NULL &&
-		    (rc = resolve_command(&cmd_path, o.cmd_argv[0])) != 0)
-			goto cleanup;
-		if ((rc = run_child(&status, &duration_ms, cmd_path, o.cmd_argv,
-				NULL)) == 0)
-			rc = status;
-		goto cleanup;
-	}
-
-	if (cli_open_store(&store, g) != 0) {
+	/* --no-cache does not open the store: it works where the store is
+	 * unusable. */
+	if (!o.no_cache && cli_open_store(&store, g) != 0) {
 		rc = CLI_RUN_EXIT_ARCA;
 		goto cleanup;
 	}
-
-	if (!o.refresh) {
-		error = arca_action_get(&m, store, &key);
-		if (error == 0) {
-			rc = restore_hit(&bytes, store, &o, m);
-			if (rc == RESTORE_OK) {
-				cli_human_duration(dur, sizeof(dur), m->duration_ms);
-				cli_error("hit %s %s (saved %s)", stage, key8, dur);
-				if ((error = arca_stats_record(store, stage,
-						ARCA_EVENT_HIT, bytes,
-						m->duration_ms)) < 0)
-					cli_warn("stats: %s", cli_lib_detail(error));
-				rc = m->exit_status;
-				goto cleanup;
-			}
-			if (rc == RESTORE_FAILED) {
-				rc = CLI_RUN_EXIT_ARCA;
-				goto cleanup;
-			}
-			/* Stale: drop the entry (the library may already have). */
-			error = arca_action_remove(store, &key);
-			if (error < 0 && error != ARCA_ENOTFOUND)
-				cli_warn("cannot remove the entry for %s %s: %s",
-						stage, key8, cli_lib_detail(error));
-			(void)arca_stats_record(store, stage, ARCA_EVENT_ERROR, 0, 0);
-			cli_error("cached entry for %s %s is corrupt; recomputing",
-					stage, key8);
-		} else if (error != ARCA_ENOTFOUND) {
-			cli_warn("cache lookup for %s %s failed: %s; running it",
-					stage, key8, cli_lib_detail(error));
-			(void)arca_stats_record(store, stage, ARCA_EVENT_ERROR, 0, 0);
-		}
-		arca_manifest_free(m);
-		m = NULL;
-	}
-
-	if (cmd_path == NULL &&
-	    (rc = resolve_command(&cmd_path, o.cmd_argv[0])) != 0)
-		goto cleanup;
-	cli_error("%s %s %s", o.refresh ? "refresh" : "miss", stage, key8);
-	if (capture_open(&caps[0], "stdout") < 0 ||
-	    capture_open(&caps[1], "stderr") < 0) {
-		rc = CLI_RUN_EXIT_ARCA;
-		goto cleanup;
-	}
-	if ((rc = run_child(&status, &duration_ms, cmd_path, o.cmd_argv,
-			caps)) != 0)
-		goto cleanup;
-	rc = status;
-
-	if (status != 0) {
-		cli_error("%s failed with status %d; nothing cached", stage, status);
-		(void)arca_stats_record(store, stage, ARCA_EVENT_MISS, 0, 0);
-		goto cleanup;
-	}
-	if (check_outputs(&o, stage) < 0) {
-		(void)arca_stats_record(store, stage, ARCA_EVENT_MISS, 0, 0);
-		rc = CLI_EXIT_FAILED;
-		goto cleanup;
-	}
-	if (caps[0].error != 0 || caps[1].error != 0) {
-		cli_warn("could not cache %s: capturing its output: %s", stage,
-				strerror(caps[0].error ? caps[0].error : caps[1].error));
-		(void)arca_stats_record(store, stage, ARCA_EVENT_MISS, 0, 0);
-		(void)arca_stats_record(store, stage, ARCA_EVENT_ERROR, 0, 0);
-		goto cleanup;
-	}
-	if (store_result(&bytes, store, action, &o, stage, status, duration_ms,
-			caps) < 0) {
-		(void)arca_stats_record(store, stage, ARCA_EVENT_MISS, 0, 0);
-		(void)arca_stats_record(store, stage, ARCA_EVENT_ERROR, 0, 0);
-		goto cleanup;
-	}
-	if ((error = arca_stats_record(store, stage, ARCA_EVENT_MISS, bytes,
-			0)) < 0)
-		cli_warn("stats: %s", cli_lib_detail(error));
-	cli_human_duration(dur, sizeof(dur), duration_ms);
-	cli_error("stored %s %s (ran %s)", stage, key8, dur);
+	rc = cli_stage_execute(&result, st, store);
 
 cleanup:
-	capture_close(&caps[0]);
-	capture_close(&caps[1]);
-	arca_manifest_free(m);
-	arca_action_free(action);
+	cli_stage_free(st);
 	arca_store_close(store);
-	free(cmd_path);
+	free_params(params, o.n_params + o.n_secrets);
+	free(inputs);
 	free_opts(&o);
 	return rc;
 }
