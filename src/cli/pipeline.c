@@ -511,11 +511,14 @@ static int build_tree(node **out, parse_ctx *c)
 				goto cleanup;
 			}
 			break;
-		case YAML_ALIAS_EVENT:
+		case YAML_ALIAS_EVENT: {
+			shown a;
+
 			fail(c, line,
 					"anchors and aliases are not supported (alias '*%s'); write the value out",
-					(const char *)ev.data.alias.anchor);
+					shows(&a, (const char *)ev.data.alias.anchor));
 			goto cleanup;
+		}
 		case YAML_SCALAR_EVENT:
 			if (check_props(c, line, ev.data.scalar.anchor,
 					ev.data.scalar.tag) < 0)
@@ -1013,7 +1016,9 @@ static int parse_dep_map(parse_ctx *c, cli_stage_def *st, cli_dep *d,
 	size_t i;
 	shown a, b;
 
-	if (check_keys(c, m, "in a dependency") < 0)
+	snprintf(what, sizeof(what), "in a dependency of stage '%s'",
+			shows(&a, st->name));
+	if (check_keys(c, m, what) < 0)
 		return -1;
 	for (i = 0; i + 1 < m->n; i += 2) {
 		const node *k = m->kids[i], *v = m->kids[i + 1];

@@ -400,7 +400,7 @@ static void test_pipeline__anchors_tags_nesting(void **state)
 	parse_fails("stages:\n  a: &base\n    cmd: x\n  b: *base\n", "t.yaml:2: ",
 			"anchors and aliases are not supported (anchor '&base')");
 	parse_fails("x: 1\nstages:\n  b: *base\n", "t.yaml:3: ",
-			"anchors and aliases are not supported");
+			"anchors and aliases are not supported (alias '*base')");
 	parse_fails("stages:\n  a:\n    cmd: !!str x\n", "t.yaml:3: ",
 			"YAML tags are not supported");
 	parse_fails("stages: !custom\n  a: {cmd: x}\n", "t.yaml:1: ",
@@ -443,7 +443,7 @@ static void test_pipeline__unknown_and_duplicate_keys(void **state)
 	stage_fails("    cmd: y\n", "t.yaml:4: ",
 			"duplicate key 'cmd' in stage 's' (first at line 3)");
 	stage_fails("    deps:\n      - {path: a,\n         path: b}\n", "t.yaml:6: ",
-			"duplicate key 'path' in a dependency");
+			"duplicate key 'path' in a dependency of stage 's' (first at line 5)");
 	parse_fails("params:\n  a: 1\n  a: 2\nstages: {s: {cmd: x}}\n",
 			"t.yaml:3: ", "duplicate key 'a' in 'params' (first at line 2)");
 	parse_fails("stages:\n  s:\n    cmd: x\n  t:\n    cmd: y\n  s:\n    cmd: z\n",
