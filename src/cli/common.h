@@ -26,6 +26,7 @@ enum {
 	CLI_EXIT_NOTFOUND = 3,  /* unknown digest, key or file */
 	CLI_EXIT_CORRUPT = 4,   /* get of a corrupt blob */
 	CLI_EXIT_STORE = 5,     /* cannot open/create/write the store, I/O */
+	CLI_EXIT_UNAVAILABLE = 6, /* a URL could not be fetched, no usable copy */
 	CLI_EXIT_NOCOMMAND = 127 /* not an arca command */
 };
 
@@ -60,6 +61,7 @@ extern const cli_command cli_cmd_stats;
 extern const cli_command cli_cmd_rm;
 extern const cli_command cli_cmd_clear;
 extern const cli_command cli_cmd_verify;
+extern const cli_command cli_cmd_fetch;
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {

@@ -19,6 +19,7 @@ static const cli_command *commands[] = {
 	&cli_cmd_rm,
 	&cli_cmd_clear,
 	&cli_cmd_verify,
+	&cli_cmd_fetch,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -63,6 +64,7 @@ static void usage(FILE *out)
 		"  3    not found (unknown digest, key or file)\n"
 		"  4    corrupt (get of a blob whose bytes do not match)\n"
 		"  5    store error (cannot open/create/write the store, I/O)\n"
+		"  6    fetch: the URL could not be fetched, no usable cached copy\n"
 		"  127  unknown command\n"
 		"  run passes CMD's own status through, and otherwise uses\n"
 		"  125 (arca failed before CMD ran), 126 (CMD not executable),\n"
