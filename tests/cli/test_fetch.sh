@@ -203,14 +203,21 @@ print(o["status"], o["digest"], o["size"])')"
 head -c 8000000 /dev/urandom >"$ROOT/large.bin"
 run fetch "$U/large.bin"
 assert_not_contains "fetch__no_bar_when_not_a_tty" "$ERR" $'\r'
-# The second fetch is fresh (no bar): a new store for the TTY case.
+# The second fetch is fresh (no bar): a new store for the TTY case, which
+# script(1) (util-linux) runs on a pseudo-terminal.
 fresh_store
-script -qec "timeout 60 '$ARCA' fetch '$U/large.bin' >/dev/null" /dev/null \
-	</dev/null >"$TEST_TMP/tty" 2>&1
-tty_out=$(cat "$TEST_TMP/tty")
-assert_contains "fetch__bar_on_a_tty" "$tty_out" "fetch large.bin  "
-assert_contains "fetch__bar_total" "$tty_out" "/ 7.6 MiB"
-assert_contains "fetch__bar_then_result" "$tty_out" "downloaded 7.6 MiB (200)"
+if command -v script >/dev/null 2>&1 &&
+	script -qec true /dev/null </dev/null >/dev/null 2>&1; then
+	script -qec "timeout 60 '$ARCA' fetch '$U/large.bin' >/dev/null" \
+		/dev/null </dev/null >"$TEST_TMP/tty" 2>&1
+	tty_out=$(cat "$TEST_TMP/tty")
+	assert_contains "fetch__bar_on_a_tty" "$tty_out" "fetch large.bin  "
+	assert_contains "fetch__bar_total" "$tty_out" "/ 7.6 MiB"
+	assert_contains "fetch__bar_erased" "$tty_out" $'\r\033[Karca: fetch '
+	assert_contains "fetch__bar_then_result" "$tty_out" "downloaded 7.6 MiB (200)"
+else
+	echo "skip - fetch__bar_on_a_tty (no script(1) or no pseudo-terminal)"
+fi
 
 # ---- the server goes away ------------------------------------------------
 
