@@ -62,6 +62,7 @@ extern const cli_command cli_cmd_rm;
 extern const cli_command cli_cmd_clear;
 extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_fetch;
+extern const cli_command cli_cmd_repro;
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {

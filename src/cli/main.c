@@ -20,6 +20,7 @@ static const cli_command *commands[] = {
 	&cli_cmd_clear,
 	&cli_cmd_verify,
 	&cli_cmd_fetch,
+	&cli_cmd_repro,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
