@@ -63,6 +63,7 @@ extern const cli_command cli_cmd_clear;
 extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_fetch;
 extern const cli_command cli_cmd_repro;
+extern const cli_command cli_cmd_status;
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {

@@ -21,6 +21,7 @@ static const cli_command *commands[] = {
 	&cli_cmd_verify,
 	&cli_cmd_fetch,
 	&cli_cmd_repro,
+	&cli_cmd_status,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

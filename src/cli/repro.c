@@ -826,10 +826,24 @@ static int add_phrase(char ***list, size_t *n, const char *fmt, ...)
 	return 0;
 }
 
-static int first_key_cb(const arca_action_info *info, void *ctx)
+/* The keys of a stage's most recent entries (those created in the same
+ * second as the newest). */
+#define LATEST_MAX 64
+typedef struct latest {
+	arca_digest keys[LATEST_MAX];
+	size_t n;
+	int64_t created;
+} latest;
+
+static int latest_cb(const arca_action_info *info, void *ctx)
 {
-	*(arca_digest *)ctx = info->key;
-	return 1;
+	latest *l = ctx;
+
+	if (l->n > 0 && info->created != l->created)
+		return 1;
+	l->created = info->created;
+	l->keys[l->n++] = info->key;
+	return l->n == LATEST_MAX;
 }
 
 static const arca_manifest_kv *find_kv(const arca_manifest_kv *kv, size_t n,
@@ -995,34 +1009,26 @@ static int diff_manifests(cli_prediction *pr, const arca_manifest *cur,
 	return 0;
 }
 
-/* Why a stage whose key is not cached would run. */
-static int explain_miss(cli_prediction *pr, arca_store *store,
+/*
+ * Diff cur against the cached run key into pr. 0; 1 when the entry is
+ * gone; -1 out of memory.
+ */
+static int diff_entry(cli_prediction *pr, arca_store *store,
 		const cli_pipeline *p, const cli_stage_def *def,
-		const cli_params *params, const cli_stage *st,
-		const cli_stage_spec *spec)
+		const cli_params *params, const arca_manifest *cur,
+		const cli_stage_spec *spec, const arca_digest *key)
 {
-	arca_manifest *prev = NULL, *cur = NULL;
+	arca_manifest *prev = NULL;
 	cli_params then;
 	char **then_argv = NULL;
-	arca_digest last;
 	size_t i;
-	int error, rc = -1;
+	int rc = -1;
 
 	memset(&then, 0, sizeof(then));
-
-	memset(&last, 0, sizeof(last));
-	error = arca_action_list(store, def->name, first_key_cb, &last);
-	if (error == 0 || (error != 1 && error < 0)) {
-		/* No entry for the stage (or none readable). */
-		rc = add_phrase(&pr->reasons, &pr->n_reasons, "never run");
+	if (arca_action_peek(&prev, store, key) < 0) {
+		rc = 1;
 		goto cleanup;
 	}
-	if (arca_action_peek(&prev, store, &last) < 0) {
-		rc = add_phrase(&pr->reasons, &pr->n_reasons, "never run");
-		goto cleanup;
-	}
-	if (arca_manifest_from_action(&cur, cli_stage_action(st)) < 0)
-		goto cleanup;
 	/* The command as it read then: the current cmd with the param
 	 * values of the previous run. */
 	for (i = 0; i < params->n; i++)
@@ -1043,7 +1049,60 @@ cleanup:
 	free_argv(then_argv);
 	cli_params_free(&then);
 	arca_manifest_free(prev);
+	return rc;
+}
+
+/*
+ * Why a stage whose key is not cached would run: how the action differs
+ * from the stage's most recent cached run (of several created in the
+ * same second, the one with the fewest differences).
+ */
+static int explain_miss(cli_prediction *pr, arca_store *store,
+		const cli_pipeline *p, const cli_stage_def *def,
+		const cli_params *params, const cli_stage *st,
+		const cli_stage_spec *spec)
+{
+	arca_manifest *cur = NULL;
+	cli_prediction best, one;
+	latest *l = NULL;
+	size_t i;
+	int have = 0, error, rc = -1;
+
+	memset(&best, 0, sizeof(best));
+	memset(&one, 0, sizeof(one));
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    arca_manifest_from_action(&cur, cli_stage_action(st)) < 0)
+		goto cleanup;
+	error = arca_action_list(store, def->name, latest_cb, l);
+	for (i = 0; error >= 0 && i < l->n; i++) {
+		if ((error = diff_entry(&one, store, p, def, params, cur, spec,
+				&l->keys[i])) < 0)
+			goto cleanup;
+		if (error == 0 && (!have || one.n_reasons < best.n_reasons)) {
+			cli_prediction_free(&best);
+			best = one;
+			memset(&one, 0, sizeof(one));
+			have = 1;
+		}
+		cli_prediction_free(&one);
+		error = 0;
+	}
+	if (!have) {
+		/* No entry for the stage (or none readable). */
+		rc = add_phrase(&pr->reasons, &pr->n_reasons, "never run");
+		goto cleanup;
+	}
+	for (i = 0; i < best.n_reasons; i++)
+		if (add_phrase(&pr->reasons, &pr->n_reasons, "%s",
+				best.reasons[i]) < 0)
+			goto cleanup;
+	rc = 0;
+
+cleanup:
+	cli_prediction_free(&best);
+	cli_prediction_free(&one);
 	arca_manifest_free(cur);
+	free(l);
 	return rc;
 }
 

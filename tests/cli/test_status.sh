@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# arca status: up to date or would run, and why, for each kind of change;
+# nothing runs, no hit is counted, no URL is requested.
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+
+runs() { if [ -f count ]; then wc -l <count | tr -d ' '; else echo 0; fi; }
+status() { run timeout 60 "$ARCA" status "$@"; }
+repro() { run timeout 120 "$ARCA" repro "$@"; }
+hits() {
+	"$ARCA" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["overall"]["hits"])'
+}
+
+write_pipeline() {  # CMD-OF-PREP TOOL-VERSION EXTRA-OUTS EXTRA-DEPS
+	cat >arca.yaml <<EOF
+params:
+  greeting: hello
+stages:
+  prep:
+    cmd: echo prep >>count; tr a-z A-Z <in.txt >prep.out $1
+    deps: [in.txt$4]
+    outs: [prep.out$3]
+    env: [ARCA_T_VAR]
+    tool_version: "$2"
+  greet:
+    cmd: echo greet >>count; { cat prep.out; echo \${greeting}; } >greet.out
+    deps: [prep.out, {path: maybe.txt, optional: true}]
+    params: [greeting]
+    outs: [greet.out]
+  fmt:
+    cmd: echo fmt >>count; cat greet.out >fmt.out
+    deps: [greet.out]
+    outs: [fmt.out]
+    cache: false
+EOF
+}
+write_pipeline "" v1 "" ""
+echo "some input" >in.txt
+export ARCA_T_VAR=first-value
+
+# ---- never run -----------------------------------------------------------
+status
+check_rc "status__never_run_exit_1" 1
+assert_contains "status__never_run" "$OUT" "prep: would run
+    never run"
+assert_contains "status__dependency_first" "$OUT" "greet: would run
+    a dependency would run first: prep (its output 'prep.out' may still be the old one)"
+assert_contains "status__cache_false" "$OUT" "fmt: always runs (cache: false)"
+assert_eq "status__runs_nothing" 0 "$(runs)"
+
+# ---- up to date, no hit counted -----------------------------------------
+repro
+check_rc "status__repro_exit_0" 0
+n=$(runs)
+h=$(hits)
+status
+check_rc "status__up_to_date_exit_0" 0
+assert_eq "status__up_to_date" "prep: up to date
+greet: up to date
+fmt: always runs (cache: false)" "$OUT"
+assert_eq "status__counts_no_hit" "$h" "$(hits)"
+assert_eq "status__up_to_date_runs_nothing" "$n" "$(runs)"
+
+# ---- each kind of change -------------------------------------------------
+echo "other input" >in.txt
+status
+check_rc "status__input_changed_exit_1" 1
+assert_contains "status__input_changed" "$OUT" "prep: would run
+    input 'in.txt' changed"
+assert_contains "status__input_changed_downstream" "$OUT" "greet: would run
+    a dependency would run first: prep"
+echo "some input" >in.txt
+
+status -p greeting=bonjour
+assert_eq "status__param_changed" "prep: up to date
+greet: would run
+    param 'greeting' changed (hello -> bonjour)
+fmt: always runs (cache: false)" "$OUT"
+echo "greeting: hallo" >params.yaml
+status
+assert_contains "status__param_from_params_file" "$OUT" "param 'greeting' changed (hello -> hallo)"
+rm params.yaml
+
+ARCA_T_VAR=a-secret-looking-value status
+assert_contains "status__env_changed" "$OUT" "prep: would run
+    env 'ARCA_T_VAR' changed"
+assert_not_contains "status__env_value_not_shown" "$OUT" "a-secret-looking-value"
+(unset ARCA_T_VAR; "$ARCA" status >"$TEST_TMP/unset.out")
+assert_contains "status__env_unset" "$(cat "$TEST_TMP/unset.out")" "env 'ARCA_T_VAR' changed"
+
+write_pipeline "" v2 "" ""
+status
+assert_contains "status__tool_changed" "$OUT" "prep: would run
+    tool changed"
+
+write_pipeline "; echo x >prep.extra" v1 ", prep.extra" ""
+status
+assert_contains "status__command_and_outputs_changed" "$OUT" "prep: would run
+    command changed
+    outputs changed"
+
+echo "more" >more.txt
+write_pipeline "" v1 "" ", more.txt"
+status
+assert_contains "status__new_input" "$OUT" "prep: would run
+    new input 'more.txt'"
+sleep 1   # the entry compared with is the most recent: created later
+repro
+write_pipeline "" v1 "" ""
+echo "third input" >in.txt
+status
+assert_contains "status__input_removed" "$OUT" "
+    input 'more.txt' removed"
+echo "some input" >in.txt
+
+# An optional dep that appears, then goes away again.
+echo maybe >maybe.txt
+status
+assert_contains "status__optional_dep_appears" "$OUT" "greet: would run
+    new input 'maybe.txt'"
+sleep 1
+repro -p greeting=opt
+rm maybe.txt
+status -p greeting=opt
+assert_contains "status__optional_dep_gone" "$OUT" "greet: would run
+    input 'maybe.txt' removed"
+status
+check_rc "status__back_to_up_to_date" 0
+
+# ---- errors ----------------------------------------------------------------
+cat >bad.yaml <<'EOF'
+stages:
+  a:
+    cmd: echo ${lang}
+    params: [lang]
+EOF
+status bad.yaml
+check_rc "status__unknown_param_exit_2" 2
+assert_contains "status__unknown_param_line" "$ERR" "arca: bad.yaml:4: stage 'a': unknown param 'lang'"
+printf 'stages:\n  a: [\n' >bad.yaml
+status bad.yaml
+check_rc "status__malformed_exit_2" 2
+assert_contains "status__malformed_line" "$ERR" "arca: bad.yaml:"
+status nosuch.yaml
+check_rc "status__missing_file_exit_2" 2
+status a.yaml b.yaml
+check_rc "status__two_files_exit_2" 2
+
+# ---- URL deps: no request, cached digest, revalidation note -----------------
+SERVER_PY=${ARCA_SRC:+$ARCA_SRC/tests/http_server.py}
+[ -n "$SERVER_PY" ] || SERVER_PY=$(dirname "$0")/../http_server.py
+unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
+SRV=$TEST_TMP/srv
+mkdir -p "$SRV/root"
+python3 "$SERVER_PY" --root "$SRV/root" --port-file "$SRV/port" \
+	--log "$SRV/log" --lifetime 300 &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; cleanup_test_tmp' EXIT
+for i in $(seq 100); do [ -s "$SRV/port" ] && break; sleep 0.1; done
+PORT=$(cat "$SRV/port" 2>/dev/null)
+[ -n "$PORT" ] || { echo "cannot start $SERVER_PY" >&2; exit 2; }
+requests() { if [ -f "$SRV/log" ]; then wc -l <"$SRV/log" | tr -d ' '; else echo 0; fi; }
+
+mkdir url && cd url || exit 2
+printf 'remote\n' >"$SRV/root/r.txt"
+cat >arca.yaml <<EOF
+stages:
+  use:
+    cmd: cat r.txt >use.out
+    deps:
+      - url: http://127.0.0.1:$PORT/r.txt
+        max_age: 0
+    outs: [use.out]
+EOF
+status
+check_rc "status__url_not_cached_exit_1" 1
+assert_contains "status__url_not_cached" "$OUT" "use: would run
+    url http://127.0.0.1:$PORT/r.txt not cached"
+assert_eq "status__url_not_cached_no_request" 0 "$(requests)"
+repro
+check_rc "status__url_repro_exit_0" 0
+n=$(requests)
+status
+check_rc "status__url_cached_exit_0" 0
+assert_contains "status__url_up_to_date" "$OUT" "use: up to date
+    note: url http://127.0.0.1:$PORT/r.txt would be revalidated (fetched "
+assert_eq "status__url_no_request" "$n" "$(requests)"
+cd .. || exit 2
+
+finish
