@@ -93,7 +93,7 @@ static int is_pipeline_file(const char *arg)
 
 static void free_opts(repro_opts *o)
 {
-	free(o->base.kv);
+	free((void *)o->base.kv);
 	free(o->force);
 }
 
@@ -235,7 +235,7 @@ static int dry_run(const cli_pipeline *p, const size_t *order,
 		size_t i = order[k];
 		const cli_stage_def *def = &p->stages[i];
 		const char *why = NULL;
-		char line[4096];
+		char line[4096] = "";
 		size_t len = 0;
 
 		if (!selected[i])

@@ -140,7 +140,7 @@ cleanup:
 	cli_pipeline_free(p);
 	free(order);
 	free(would);
-	free(o.kv);
+	free((void *)o.kv);
 	return rc;
 }
 

@@ -102,7 +102,7 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 			cli_usage_error(cmd, "-p '%s': expected NAME=VALUE", arg);
 			return -1;
 		}
-		o->kv[o->n_kv++] = (char *)arg;
+		o->kv[o->n_kv++] = arg;
 		return 1;
 	case 'P':
 		o->params_file = arg;

@@ -28,7 +28,7 @@ typedef struct cli_params {
 typedef struct cli_repro_opts {
 	const char *file;          /* the pipeline file */
 	const char *params_file;   /* --params, or NULL for the default */
-	char **kv;                 /* -p NAME=VALUE, as given */
+	const char **kv;           /* -p NAME=VALUE, as given */
 	size_t n_kv;
 } cli_repro_opts;
 

@@ -323,6 +323,12 @@ assert_contains "repro__url_fresh_line" "$ERR" ": fresh (fetched "
 assert_eq "repro__url_fresh_stage_hits" "" "$(ran)"
 
 write_url_pipeline 0
+repro --dry-run
+check_rc "repro__url_dry_run_exit_0" 0
+assert_contains "repro__url_dry_run_would_revalidate" "$ERR" \
+	"arca: url http://127.0.0.1:$PORT/data.txt would be revalidated (fetched "
+assert_contains "repro__url_dry_run_would_hit" "$ERR" "arca: stage use: would hit"
+assert_eq "repro__url_dry_run_no_request" 1 "$(requests /data.txt)"
 repro
 assert_eq "repro__url_revalidated_request" 2 "$(requests /data.txt)"
 assert_contains "repro__url_304_line" "$ERR" "not modified (304)"
