@@ -714,7 +714,7 @@ int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
 /* URL inputs                                                           */
 /* ------------------------------------------------------------------ */
 
-#define ARCA_FETCH_OPTIONS_VERSION 1
+#define ARCA_FETCH_OPTIONS_VERSION 2
 #define ARCA_DEFAULT_MAX_AGE_S 86400
 
 /**
@@ -738,10 +738,16 @@ typedef struct arca_fetch_options {
 	/* Called as the body arrives; may be NULL. */
 	arca_progress_fn progress;
 	void *progress_ctx;
+	/* Non-zero: make no request (for status reports and dry runs). A
+	 * cached copy comes back with ARCA_FETCH_FRESH when it is fresh by
+	 * the rule above and ARCA_FETCH_STALE when a request would have been
+	 * made; without one, ARCA_ENOTFOUND. (Version 2.) */
+	int offline;
 } arca_fetch_options;
 
 #define ARCA_FETCH_OPTIONS_INIT \
-	{ ARCA_FETCH_OPTIONS_VERSION, ARCA_DEFAULT_MAX_AGE_S, 0, 0, 0, NULL, NULL }
+	{ ARCA_FETCH_OPTIONS_VERSION, ARCA_DEFAULT_MAX_AGE_S, 0, 0, 0, NULL, \
+	  NULL, 0 }
 
 /** How arca_fetch() got its answer. */
 typedef enum arca_fetch_status {

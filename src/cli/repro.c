@@ -523,50 +523,25 @@ static void url_rule(arca_fetch_options *opts, const cli_dep *dep)
 	opts->time_bucket_s = dep->time_bucket_s > 0 ? dep->time_bucket_s : 0;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/*
- * What the cache holds for a URL dep, without a request. The public API
- * has no offline lookup yet, so: when the body's file is missing or its
- * content is not in the store, the URL counts as not cached; otherwise
- * arca_fetch() with an unbounded max-age answers from the cache (fresh),
- * and the dep's own rule decides whether a run would revalidate.
- */
+/* What the cache holds for a URL dep, and whether it is fresh by the dep's
+ * rule, without a request. */
 static int url_peek(cli_url_state *us, arca_digest *digest,
 		arca_store *store, const cli_dep *dep)
 {
 	arca_fetch_options opts = ARCA_FETCH_OPTIONS_INIT;
 	arca_fetch_result res;
-	arca_digest d;
-	int64_t now;
-	int error;
 
 	memset(us, 0, sizeof(*us));
 	us->dep = dep;
-	if (arca_digest_file(&d, NULL, dep->path) < 0 ||
-	    arca_blob_stat(NULL, store, &d) < 0)
-		return 0;
-	opts.max_age_s = INT64_MAX;
-	error = arca_fetch(&res, store, dep->url, &opts);
-	if (error < 0 || res.status != ARCA_FETCH_FRESH)
+	url_rule(&opts, dep);
+	opts.offline = 1;
+	/* Offline: answers from the cache, never the network. */
+	if (arca_fetch(&res, store, dep->url, &opts) < 0)
 		return 0;
 	*digest = res.digest;
 	us->cached = 1;
 	us->fetched_at = res.fetched_at;
-	opts = (arca_fetch_options)ARCA_FETCH_OPTIONS_INIT;
-	url_rule(&opts, dep);
-	now = (int64_t)time(NULL);
-	if (opts.time_bucket_s > 0)
-		us->fresh = floor_div(now, opts.time_bucket_s) ==
-			floor_div(res.fetched_at, opts.time_bucket_s);
-	else
-		us->fresh = (now > res.fetched_at ? now - res.fetched_at : 0) <
-			opts.max_age_s;
+	us->fresh = res.status == ARCA_FETCH_FRESH;
 	return 0;
 }
 

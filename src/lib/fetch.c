@@ -245,10 +245,11 @@ typedef enum failure {
 
 static int check_options(const arca_fetch_options *opts)
 {
-	if (opts->version != ARCA_FETCH_OPTIONS_VERSION)
+	/* Version 1 is version 2 without `offline` at the end. */
+	if (opts->version != 1 && opts->version != ARCA_FETCH_OPTIONS_VERSION)
 		return arca__error(ARCA_EINVAL, "arca_fetch_options version %u "
-				"is not supported (expected %u)", opts->version,
-				ARCA_FETCH_OPTIONS_VERSION);
+				"is not supported (expected 1 or %u)",
+				opts->version, ARCA_FETCH_OPTIONS_VERSION);
 	if (opts->max_age_s < 0)
 		return arca__error(ARCA_EINVAL, "max_age_s is negative");
 	if (opts->time_bucket_s < 0)
@@ -394,12 +395,19 @@ int arca_fetch(arca_fetch_result *out, arca_store *store, const char *url,
 	arca__error_clear();
 
 	now = (int64_t)time(NULL);
-	if (have_copy && is_fresh(opts, entry.fetched_at, now)) {
+	if (have_copy && (is_fresh(opts, entry.fetched_at, now) ||
+			(opts->version >= 2 && opts->offline))) {
 		out->digest = entry.digest;
 		out->size = size;
-		out->status = ARCA_FETCH_FRESH;
+		out->status = is_fresh(opts, entry.fetched_at, now) ?
+			ARCA_FETCH_FRESH : ARCA_FETCH_STALE;
 		out->fetched_at = entry.fetched_at;
 		error = 0;
+		goto cleanup;
+	}
+	if (opts->version >= 2 && opts->offline) {
+		error = arca__error(ARCA_ENOTFOUND, "%s: not in the cache "
+				"(offline)", url);
 		goto cleanup;
 	}
 

@@ -261,6 +261,38 @@ static void test_fetch__download_then_fresh_makes_no_request(void **state)
 	free(url);
 }
 
+static void test_fetch__offline_never_makes_a_request(void **state)
+{
+	fixture_store *f = *state;
+	arca_fetch_options opts = ARCA_FETCH_OPTIONS_INIT;
+	arca_fetch_result r;
+	char *url = url_of(&server, "/offline.txt");
+	char *unknown = url_of(&server, "/never-fetched.txt");
+
+	serve(&server, "offline.txt", "offline body");
+	opts.offline = 1;
+	/* Nothing cached: a miss, and the server is not asked. */
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), ARCA_ENOTFOUND);
+	assert_int_equal(count_requests(&server, "/offline.txt", NULL, 0), 0);
+	assert_int_equal(arca_fetch(&r, f->store, url, NULL), 0);
+	assert_int_equal(count_requests(&server, "/offline.txt", NULL, 0), 1);
+	/* Fresh by the rule: FRESH; due for revalidation: STALE; no request. */
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
+	assert_int_equal(r.status, ARCA_FETCH_FRESH);
+	opts.max_age_s = 0;
+	age_entry(f->store, url, r.fetched_at - 10);
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
+	assert_int_equal(r.status, ARCA_FETCH_STALE);
+	assert_blob_is(f->store, &r.digest, "offline body");
+	assert_int_equal(arca_fetch(&r, f->store, unknown, &opts),
+			ARCA_ENOTFOUND);
+	assert_int_equal(count_requests(&server, "/offline.txt", NULL, 0), 1);
+	assert_int_equal(count_requests(&server, "/never-fetched.txt", NULL, 0),
+			0);
+	free(url);
+	free(unknown);
+}
+
 static void test_fetch__revalidation_304_keeps_the_body(void **state)
 {
 	fixture_store *f = *state;
@@ -664,6 +696,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_store_setup, \
 		fixture_store_teardown)
 		T(test_fetch__download_then_fresh_makes_no_request),
+		T(test_fetch__offline_never_makes_a_request),
 		T(test_fetch__revalidation_304_keeps_the_body),
 		T(test_fetch__if_modified_since_without_etag),
 		T(test_fetch__changed_content_is_downloaded),
