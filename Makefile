@@ -33,7 +33,7 @@ test: build
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DARCA_SANITIZE=ON
 	MAKEFLAGS=--no-print-directory cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) -E '^e2e\.'
+	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) -E '^(e2e|fuzz)\.'
 
 demo: build
 	ARCA=$(CURDIR)/$(BUILD)/arca examples/transcribe/demo
