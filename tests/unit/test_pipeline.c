@@ -1238,6 +1238,25 @@ static void test_pipeline__large(void **state)
 	free(yaml);
 }
 
+/* The reference pipeline file parses and plans. */
+static void test_pipeline__example_file(void **state)
+{
+	char *path = fixture_path("%s/examples/transcribe/arca.yaml",
+			ARCA_SOURCE_DIR);
+	cli_pipeline *p = NULL;
+	char err[ERRLEN], *names;
+
+	(void)state;
+	if (cli_pipeline_load(&p, path, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_true(cli_pipeline_stage(p, "diarize")->optional);
+	names = plan_names(p);
+	assert_string_equal(names, "transcode transcribe diarize format");
+	free(names);
+	cli_pipeline_free(p);
+	free(path);
+}
+
 /* The example of docs/pipeline.md parses and plans as the text says. */
 static void test_pipeline__docs_example(void **state)
 {
@@ -1266,6 +1285,7 @@ static void test_pipeline__docs_example(void **state)
 	assert_string_equal(p->stages[0].deps[0].path, "recording.flac");
 	assert_int_equal(p->stages[0].deps[0].max_age_s, 3600);
 	assert_int_equal(p->stages[1].cmd_argc, 3);
+	assert_string_equal(p->stages[1].params[0], "recognizer");
 	assert_int_equal(p->stages[2].optional, 1);
 	assert_int_equal(p->stages[3].cache, 0);
 	assert_true(cli_pipeline_producer(p, "speakers.rttm")->optional);
@@ -1475,6 +1495,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline__every_prefix),
 		cmocka_unit_test(test_pipeline__large),
 		cmocka_unit_test(test_pipeline__docs_example),
+		cmocka_unit_test(test_pipeline__example_file),
 #ifdef HAVE_TORTURE
 		cmocka_unit_test(test_pipeline__out_of_memory),
 #endif
