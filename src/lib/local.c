@@ -12,6 +12,7 @@
  * deleted before its file is unlinked; every read re-hashes the bytes.
  */
 #include "local.h"
+#include "local_sql.h"
 
 #include "fsutil.h"
 #include "internal.h"
@@ -86,30 +87,9 @@ static const char schema_sql[] =
 	"INSERT OR IGNORE INTO meta(name, value) VALUES('schema', '"
 	SCHEMA_VERSION "');";
 
-struct arca__local {
-	arca_backend base; /* first member: the backend view */
-	char *dir;
-	char *blobs_dir;
-	char *tmp_dir;
-	char *quarantine_dir;
-	arca_options opts;
-	sqlite3 *db;
-	sqlite3_stmt *st_blob_get;
-	sqlite3_stmt *st_blob_stat;
-	sqlite3_stmt *st_blob_insert;
-	sqlite3_stmt *st_ac_get;
-	arca__hasher *hasher;
-	unsigned char *iobuf; /* IO_CHUNK bytes, reused by reads and writes */
-	int fatal;
-};
 
-/* A growable list of digests. */
-typedef struct digest_list {
-	arca_digest *items;
-	size_t n, cap;
-} digest_list;
 
-static int digest_list_push(digest_list *list, const void *bytes)
+int arca__digest_list_push(arca__digest_list *list, const void *bytes)
 {
 	if (list->n == list->cap) {
 		size_t cap = list->cap ? list->cap * 2 : 16;
@@ -124,7 +104,7 @@ static int digest_list_push(digest_list *list, const void *bytes)
 	return 0;
 }
 
-static void digest_list_free(digest_list *list)
+void arca__digest_list_free(arca__digest_list *list)
 {
 	free(list->items);
 	list->items = NULL;
@@ -158,45 +138,45 @@ static int sql_code(int rc)
 	}
 }
 
-static int sql_error(arca__local *l, int rc, const char *context)
+int arca__sql_error(arca__local *l, int rc, const char *context)
 {
 	return arca__error(sql_code(rc), "%s/index.db: %s (%s)", l->dir,
 			l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc),
 			context);
 }
 
-static int sql_exec(arca__local *l, const char *sql)
+int arca__sql_exec(arca__local *l, const char *sql)
 {
 	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_error(l, rc, sql);
+	return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
 }
 
-static int sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql)
+int arca__sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql)
 {
 	int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_error(l, rc, sql);
+	return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
 }
 
-static int tx_begin(arca__local *l)
+int arca__tx_begin(arca__local *l)
 {
-	return sql_exec(l, "BEGIN IMMEDIATE");
+	return arca__sql_exec(l, "BEGIN IMMEDIATE");
 }
 
-static int tx_commit(arca__local *l)
+int arca__tx_commit(arca__local *l)
 {
-	return sql_exec(l, "COMMIT");
+	return arca__sql_exec(l, "COMMIT");
 }
 
-static void tx_rollback(arca__local *l)
+void arca__tx_rollback(arca__local *l)
 {
 	if (!sqlite3_get_autocommit(l->db))
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* Reset st, bind digest d as its one parameter, and step it once. */
-static int step_digest(sqlite3_stmt *st, const arca_digest *d)
+int arca__step_digest(sqlite3_stmt *st, const arca_digest *d)
 {
 	sqlite3_reset(st);
 	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
@@ -204,29 +184,29 @@ static int step_digest(sqlite3_stmt *st, const arca_digest *d)
 }
 
 /* Run a statement that takes one blob parameter and returns no rows. */
-static int sql_run_digest(arca__local *l, const char *sql,
+int arca__sql_run_digest(arca__local *l, const char *sql,
 		const arca_digest *d)
 {
 	sqlite3_stmt *st = NULL;
 	int error, rc;
 
-	if ((error = sql_prepare(l, &st, sql)) < 0)
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
 	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, sql);
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, sql);
 	sqlite3_finalize(st);
 	return error;
 }
 
 /* Collect column 0 (a digest) of every row of sql bound to d (or none). */
-static int sql_collect(arca__local *l, digest_list *out, const char *sql,
+int arca__sql_collect(arca__local *l, arca__digest_list *out, const char *sql,
 		const void *bind, int bind_len)
 {
 	sqlite3_stmt *st = NULL;
 	int error, rc;
 
-	if ((error = sql_prepare(l, &st, sql)) < 0)
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
 	if (bind != NULL && bind_len >= 0)
 		sqlite3_bind_blob(st, 1, bind, bind_len, SQLITE_STATIC);
@@ -235,11 +215,11 @@ static int sql_collect(arca__local *l, digest_list *out, const char *sql,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 0) != ARCA_DIGEST_SIZE)
 			continue;
-		if ((error = digest_list_push(out,
+		if ((error = arca__digest_list_push(out,
 				sqlite3_column_blob(st, 0))) < 0)
 			goto cleanup;
 	}
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, sql);
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, sql);
 cleanup:
 	sqlite3_finalize(st);
 	return error;
@@ -247,7 +227,7 @@ cleanup:
 
 /* ---- paths --------------------------------------------------------- */
 
-static void blob_path(char *out, size_t outsize, const arca__local *l,
+void arca__blob_path(char *out, size_t outsize, const arca__local *l,
 		const arca_digest *d)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1];
@@ -256,7 +236,7 @@ static void blob_path(char *out, size_t outsize, const arca__local *l,
 	snprintf(out, outsize, "%s/%.2s/%s", l->blobs_dir, hex, hex);
 }
 
-static int writable(arca__local *l)
+int arca__writable(arca__local *l)
 {
 	if (l->opts.read_only)
 		return arca__error(ARCA_EPERM, "%s: store opened read-only",
@@ -270,67 +250,58 @@ static int writable(arca__local *l)
 
 /* ---- removal of actions and blobs ----------------------------------- */
 
-/*
- * Files to unlink once the transaction that deleted their rows commits:
- * a crash in between leaves an orphan file, never a row without its file.
- */
-typedef struct removal {
-	digest_list files;
-	uint64_t bytes;
-	uint64_t actions;
-} removal;
 
-static void removal_finish(arca__local *l, removal *r, int committed)
+void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
 {
 	char path[PATH_MAX];
 	size_t i;
 
 	for (i = 0; committed && i < r->files.n; i++) {
-		blob_path(path, sizeof(path), l, &r->files.items[i]);
+		arca__blob_path(path, sizeof(path), l, &r->files.items[i]);
 		unlink(path);
 	}
-	digest_list_free(&r->files);
+	arca__digest_list_free(&r->files);
 }
 
 /* Delete blob rows in candidates that no action references any more. */
-static int free_unreferenced(arca__local *l, removal *r,
-		const digest_list *candidates)
+int arca__free_unreferenced(arca__local *l, arca__removal *r,
+		const arca__digest_list *candidates)
 {
 	sqlite3_stmt *ref = NULL, *info = NULL, *del = NULL;
 	size_t i;
 	int error, rc;
 
-	if ((error = sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
+	if ((error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
 			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
 			"WHERE digest = ?1 LIMIT 1")) < 0 ||
-	    (error = sql_prepare(l, &info, "SELECT size, inline FROM blobs "
+	    (error = arca__sql_prepare(l, &info, "SELECT size, inline FROM blobs "
 			"WHERE digest = ?")) < 0 ||
-	    (error = sql_prepare(l, &del, "DELETE FROM blobs "
+	    (error = arca__sql_prepare(l, &del, "DELETE FROM blobs "
 			"WHERE digest = ?")) < 0)
 		goto cleanup;
 	for (i = 0; i < candidates->n; i++) {
 		const arca_digest *d = &candidates->items[i];
 
-		rc = step_digest(ref, d);
+		rc = arca__step_digest(ref, d);
 		if (rc == SQLITE_ROW)
 			continue;
 		if (rc != SQLITE_DONE) {
-			error = sql_error(l, rc, "looking up blob references");
+			error = arca__sql_error(l, rc, "looking up blob references");
 			goto cleanup;
 		}
-		rc = step_digest(info, d);
+		rc = arca__step_digest(info, d);
 		if (rc == SQLITE_DONE)
 			continue;
 		if (rc != SQLITE_ROW) {
-			error = sql_error(l, rc, "reading a blob row");
+			error = arca__sql_error(l, rc, "reading a blob row");
 			goto cleanup;
 		}
 		r->bytes += (uint64_t)sqlite3_column_int64(info, 0);
 		if (!sqlite3_column_int(info, 1) &&
-				(error = digest_list_push(&r->files, d->bytes)) < 0)
+				(error = arca__digest_list_push(&r->files, d->bytes)) < 0)
 			goto cleanup;
-		if ((rc = step_digest(del, d)) != SQLITE_DONE) {
-			error = sql_error(l, rc, "deleting a blob row");
+		if ((rc = arca__step_digest(del, d)) != SQLITE_DONE) {
+			error = arca__sql_error(l, rc, "deleting a blob row");
 			goto cleanup;
 		}
 	}
@@ -343,27 +314,27 @@ cleanup:
 }
 
 /* Delete an action's rows; its references are appended to refs. */
-static int delete_action_rows(arca__local *l, digest_list *refs,
+static int delete_action_rows(arca__local *l, arca__digest_list *refs,
 		const arca_digest *key, int *found)
 {
 	sqlite3_stmt *st = NULL;
 	int error;
 
 	*found = 0;
-	if ((error = sql_collect(l, refs, "SELECT digest FROM action_refs "
+	if ((error = arca__sql_collect(l, refs, "SELECT digest FROM action_refs "
 			"WHERE key = ?", key->bytes, ARCA_DIGEST_SIZE)) < 0)
 		return error;
-	if ((error = sql_run_digest(l, "DELETE FROM action_refs "
+	if ((error = arca__sql_run_digest(l, "DELETE FROM action_refs "
 			"WHERE key = ?", key)) < 0 ||
-	    (error = sql_run_digest(l, "DELETE FROM action_inputs "
+	    (error = arca__sql_run_digest(l, "DELETE FROM action_inputs "
 			"WHERE key = ?", key)) < 0)
 		return error;
-	if ((error = sql_prepare(l, &st, "DELETE FROM actions "
+	if ((error = arca__sql_prepare(l, &st, "DELETE FROM actions "
 			"WHERE key = ?")) < 0)
 		return error;
 	sqlite3_bind_blob(st, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		error = sql_error(l, sqlite3_errcode(l->db), "deleting an action");
+		error = arca__sql_error(l, sqlite3_errcode(l->db), "deleting an action");
 	else
 		*found = sqlite3_changes(l->db) > 0;
 	sqlite3_finalize(st);
@@ -372,9 +343,9 @@ static int delete_action_rows(arca__local *l, digest_list *refs,
 
 /* Remove the actions in keys and the blobs only they referenced. In a
  * transaction the caller holds. */
-static int remove_actions(arca__local *l, removal *r, const digest_list *keys)
+int arca__remove_actions(arca__local *l, arca__removal *r, const arca__digest_list *keys)
 {
-	digest_list refs = { NULL, 0, 0 };
+	arca__digest_list refs = { NULL, 0, 0 };
 	size_t i;
 	int error = 0, found;
 
@@ -384,9 +355,9 @@ static int remove_actions(arca__local *l, removal *r, const digest_list *keys)
 			goto cleanup;
 		r->actions += (uint64_t)found;
 	}
-	error = free_unreferenced(l, r, &refs);
+	error = arca__free_unreferenced(l, r, &refs);
 cleanup:
-	digest_list_free(&refs);
+	arca__digest_list_free(&refs);
 	return error;
 }
 
@@ -397,26 +368,26 @@ cleanup:
  */
 static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
 {
-	digest_list keys = { NULL, 0, 0 };
-	removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__digest_list keys = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	int error;
 
-	if ((error = tx_begin(l)) < 0)
+	if ((error = arca__tx_begin(l)) < 0)
 		return error;
-	if ((error = sql_collect(l, &keys, "SELECT key FROM action_refs "
+	if ((error = arca__sql_collect(l, &keys, "SELECT key FROM action_refs "
 			"WHERE digest = ?", d->bytes, ARCA_DIGEST_SIZE)) < 0 ||
-	    (error = sql_collect(l, &keys, "SELECT key FROM actions "
+	    (error = arca__sql_collect(l, &keys, "SELECT key FROM actions "
 			"WHERE manifest = ?", d->bytes, ARCA_DIGEST_SIZE)) < 0 ||
-	    (error = remove_actions(l, &r, &keys)) < 0 ||
-	    (error = sql_run_digest(l, "DELETE FROM blobs WHERE digest = ?",
+	    (error = arca__remove_actions(l, &r, &keys)) < 0 ||
+	    (error = arca__sql_run_digest(l, "DELETE FROM blobs WHERE digest = ?",
 			d)) < 0 ||
-	    (error = tx_commit(l)) < 0)
+	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 cleanup:
 	if (error < 0)
-		tx_rollback(l);
-	removal_finish(l, &r, error == 0);
-	digest_list_free(&keys);
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&keys);
 	return error;
 }
 
@@ -425,11 +396,11 @@ int arca__local_drop_blob(arca__local *l, const arca_digest *digest)
 	char path[PATH_MAX];
 	int error;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
 	if ((error = drop_blob_and_dependents(l, digest)) < 0)
 		return error;
-	blob_path(path, sizeof(path), l, digest);
+	arca__blob_path(path, sizeof(path), l, digest);
 	unlink(path);
 	return 0;
 }
@@ -455,7 +426,7 @@ static void quarantine_file(arca__local *l, const arca_digest *d)
 	char hex[ARCA_DIGEST_HEXLEN + 1], from[PATH_MAX], to[PATH_MAX];
 
 	arca_digest_to_hex(hex, d);
-	blob_path(from, sizeof(from), l, d);
+	arca__blob_path(from, sizeof(from), l, d);
 	snprintf(to, sizeof(to), "%s/%s", l->quarantine_dir, hex);
 	if (rename(from, to) != 0)
 		unlink(from);
@@ -487,14 +458,14 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	if (ri == NULL)
 		ri = &unused;
 	ri->missing = ri->is_inline = 0;
-	rc = step_digest(st, d);
+	rc = arca__step_digest(st, d);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
 		arca_digest_to_hex(hex, d);
 		return arca__error(ARCA_ENOTFOUND, "blob %s: not found", hex);
 	}
 	if (rc != SQLITE_ROW) {
-		error = sql_error(l, rc, "reading a blob");
+		error = arca__sql_error(l, rc, "reading a blob");
 		sqlite3_reset(st);
 		return error;
 	}
@@ -518,7 +489,7 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		quarantine_bytes(l, d, data, len);
 		sqlite3_reset(st);
 		arca_digest_to_hex(hex, d);
-		if (writable(l) == 0)
+		if (arca__writable(l) == 0)
 			drop_blob_and_dependents(l, d);
 		return arca__error(ARCA_ECORRUPT,
 				"blob %s (inline in %s/index.db): digest mismatch;"
@@ -526,14 +497,14 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	}
 	sqlite3_reset(st);
 
-	blob_path(path, sizeof(path), l, d);
+	arca__blob_path(path, sizeof(path), l, d);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int err = errno;
 
 		if (err == ENOENT) {
 			ri->missing = 1;
-			if (writable(l) == 0)
+			if (arca__writable(l) == 0)
 				drop_blob_and_dependents(l, d);
 			arca_digest_to_hex(hex, d);
 			return arca__error(ARCA_ENOTFOUND,
@@ -568,7 +539,7 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		close(fd);
 		fd = -1;
 		quarantine_file(l, d);
-		if (writable(l) == 0)
+		if (arca__writable(l) == 0)
 			drop_blob_and_dependents(l, d);
 		arca_digest_to_hex(hex, d);
 		error = arca__error(ARCA_ECORRUPT,
@@ -595,14 +566,14 @@ static int local_blob_stat(arca_backend *b, const arca_digest *digest,
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int rc, error = 0;
 
-	rc = step_digest(st, digest);
+	rc = arca__step_digest(st, digest);
 	if (rc == SQLITE_ROW) {
 		if (size_out)
 			*size_out = (uint64_t)sqlite3_column_int64(st, 0);
 		if (!sqlite3_column_int(st, 1)) {
 			char path[PATH_MAX];
 
-			blob_path(path, sizeof(path), l, digest);
+			arca__blob_path(path, sizeof(path), l, digest);
 			if (access(path, F_OK) != 0) {
 				arca_digest_to_hex(hex, digest);
 				error = arca__error(ARCA_ENOTFOUND,
@@ -614,7 +585,7 @@ static int local_blob_stat(arca_backend *b, const arca_digest *digest,
 		arca_digest_to_hex(hex, digest);
 		error = arca__error(ARCA_ENOTFOUND, "blob %s: not found", hex);
 	} else {
-		error = sql_error(l, rc, "looking up a blob");
+		error = arca__sql_error(l, rc, "looking up a blob");
 	}
 	sqlite3_reset(st);
 	return error;
@@ -641,7 +612,7 @@ static int insert_blob_row(arca__local *l, const arca_digest *d,
 		sqlite3_bind_null(st, 5);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		error = sql_error(l, rc, "inserting a blob row");
+		error = arca__sql_error(l, rc, "inserting a blob row");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return error;
@@ -701,7 +672,7 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 	char *tmp_path = NULL;
 	int error, fd = -1;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
 	if ((error = arca__hasher_update(l->hasher, data, len)) < 0 ||
 	    (error = arca__hasher_final(l->hasher, &d)) < 0)
@@ -738,7 +709,7 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	ssize_t n;
 	int error, fd = -1;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
 	/* Read one byte past the threshold to learn which side it is on. */
 	head = head_cap <= IO_CHUNK ? l->iobuf : malloc(head_cap);
@@ -824,7 +795,7 @@ static int local_ac_get(arca_backend *b, const arca_digest *key,
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int rc, error = 0;
 
-	rc = step_digest(st, key);
+	rc = arca__step_digest(st, key);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
 		memcpy(manifest_out->bytes, sqlite3_column_blob(st, 0),
 				ARCA_DIGEST_SIZE);
@@ -832,7 +803,7 @@ static int local_ac_get(arca_backend *b, const arca_digest *key,
 		arca_digest_to_hex(hex, key);
 		error = arca__error(ARCA_ENOTFOUND, "action %s: not found", hex);
 	} else {
-		error = sql_error(l, rc, "looking up an action");
+		error = arca__sql_error(l, rc, "looking up an action");
 	}
 	sqlite3_reset(st);
 	return error;
@@ -844,12 +815,12 @@ static int require_blob(arca__local *l, sqlite3_stmt *st,
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int rc;
 
-	rc = step_digest(st, d);
+	rc = arca__step_digest(st, d);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc != SQLITE_DONE)
-		return sql_error(l, rc, "checking a referenced blob");
+		return arca__sql_error(l, rc, "checking a referenced blob");
 	arca_digest_to_hex(hex, d);
 	return arca__error(ARCA_EINVAL, "%s blob %s is not in the store",
 			what, hex);
@@ -859,28 +830,28 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 		const arca_digest *manifest, const arca_manifest *m)
 {
 	arca__local *l = local_of(b);
-	digest_list old_refs = { NULL, 0, 0 };
-	removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__digest_list old_refs = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	sqlite3_stmt *ins = NULL, *ref = NULL, *inp = NULL, *has = NULL;
 	uint64_t size = m->stdout_size + m->stderr_size;
 	int64_t now = (int64_t)time(NULL);
 	size_t i;
 	int error, found;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
 	for (i = 0; i < m->n_outputs; i++)
 		size += m->outputs[i].size;
-	if ((error = tx_begin(l)) < 0)
+	if ((error = arca__tx_begin(l)) < 0)
 		return error;
-	if ((error = sql_prepare(l, &has, "SELECT 1 FROM blobs "
+	if ((error = arca__sql_prepare(l, &has, "SELECT 1 FROM blobs "
 			"WHERE digest = ?")) < 0 ||
-	    (error = sql_prepare(l, &ins, "INSERT INTO actions(key, stage, "
+	    (error = arca__sql_prepare(l, &ins, "INSERT INTO actions(key, stage, "
 			"manifest, size, duration_ms, created, last_access, "
 			"hits) VALUES(?, ?, ?, ?, ?, ?, ?, 0)")) < 0 ||
-	    (error = sql_prepare(l, &ref, "INSERT OR IGNORE INTO "
+	    (error = arca__sql_prepare(l, &ref, "INSERT OR IGNORE INTO "
 			"action_refs(key, digest) VALUES(?, ?)")) < 0 ||
-	    (error = sql_prepare(l, &inp, "INSERT OR IGNORE INTO "
+	    (error = arca__sql_prepare(l, &inp, "INSERT OR IGNORE INTO "
 			"action_inputs(digest, key) VALUES(?, ?)")) < 0)
 		goto cleanup;
 	/* Checked inside the transaction: no concurrent removal can slip in
@@ -905,7 +876,7 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 	sqlite3_bind_int64(ins, 6, now);
 	sqlite3_bind_int64(ins, 7, now);
 	if (sqlite3_step(ins) != SQLITE_DONE) {
-		error = sql_error(l, sqlite3_errcode(l->db), "inserting an action");
+		error = arca__sql_error(l, sqlite3_errcode(l->db), "inserting an action");
 		goto cleanup;
 	}
 
@@ -914,7 +885,7 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 		sqlite3_bind_blob(st, 1, (a), ARCA_DIGEST_SIZE, SQLITE_STATIC); \
 		sqlite3_bind_blob(st, 2, (b_), ARCA_DIGEST_SIZE, SQLITE_STATIC); \
 		if (sqlite3_step(st) != SQLITE_DONE) { \
-			error = sql_error(l, sqlite3_errcode(l->db), \
+			error = arca__sql_error(l, sqlite3_errcode(l->db), \
 					"indexing an action"); \
 			goto cleanup; \
 		} \
@@ -928,8 +899,8 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 		ADD_ROW(inp, m->inputs[i].digest.bytes, key->bytes);
 #undef ADD_ROW
 
-	if ((error = free_unreferenced(l, &r, &old_refs)) < 0 ||
-	    (error = tx_commit(l)) < 0)
+	if ((error = arca__free_unreferenced(l, &r, &old_refs)) < 0 ||
+	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 cleanup:
 	sqlite3_finalize(has);
@@ -937,39 +908,39 @@ cleanup:
 	sqlite3_finalize(ref);
 	sqlite3_finalize(inp);
 	if (error < 0)
-		tx_rollback(l);
-	removal_finish(l, &r, error == 0);
-	digest_list_free(&old_refs);
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&old_refs);
 	return error;
 }
 
 static int local_ac_remove(arca_backend *b, const arca_digest *key)
 {
 	arca__local *l = local_of(b);
-	digest_list keys = { NULL, 0, 0 };
-	removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__digest_list keys = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int error;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = digest_list_push(&keys, key->bytes)) < 0)
+	if ((error = arca__digest_list_push(&keys, key->bytes)) < 0)
 		return error;
-	if ((error = tx_begin(l)) < 0)
+	if ((error = arca__tx_begin(l)) < 0)
 		goto cleanup;
-	if ((error = remove_actions(l, &r, &keys)) < 0)
+	if ((error = arca__remove_actions(l, &r, &keys)) < 0)
 		goto cleanup;
 	if (r.actions == 0) {
 		arca_digest_to_hex(hex, key);
 		error = arca__error(ARCA_ENOTFOUND, "action %s: not found", hex);
 		goto cleanup;
 	}
-	error = tx_commit(l);
+	error = arca__tx_commit(l);
 cleanup:
 	if (error < 0)
-		tx_rollback(l);
-	removal_finish(l, &r, error == 0);
-	digest_list_free(&keys);
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&keys);
 	return error;
 }
 
@@ -980,13 +951,13 @@ int arca__local_touch(arca__local *l, const arca_digest *key)
 
 	if (l->opts.read_only)
 		return 0;
-	if ((error = sql_prepare(l, &st, "UPDATE actions SET last_access = ?,"
+	if ((error = arca__sql_prepare(l, &st, "UPDATE actions SET last_access = ?,"
 			" hits = hits + 1 WHERE key = ?")) < 0)
 		return error;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_blob(st, 2, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "updating an action");
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "updating an action");
 	sqlite3_finalize(st);
 	return error;
 }
@@ -1018,7 +989,7 @@ int arca__local_resolve(arca__local *l, arca_digest *out, const char *prefix)
 	if ((error = hex_prefix_bound(&lo, prefix, '0')) < 0 ||
 	    (error = hex_prefix_bound(&hi, prefix, 'f')) < 0)
 		return error;
-	if ((error = sql_prepare(l, &st, "SELECT key FROM actions WHERE "
+	if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions WHERE "
 			"key BETWEEN ? AND ? ORDER BY key LIMIT 2")) < 0)
 		return error;
 	sqlite3_bind_blob(st, 1, lo.bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
@@ -1030,7 +1001,7 @@ int arca__local_resolve(arca__local *l, arca_digest *out, const char *prefix)
 					ARCA_DIGEST_SIZE);
 	}
 	if (rc != SQLITE_DONE)
-		error = sql_error(l, rc, "resolving a key prefix");
+		error = arca__sql_error(l, rc, "resolving a key prefix");
 	else if (count == 0)
 		error = arca__error(ARCA_ENOTFOUND,
 				"no action key starts with '%s'", prefix);
@@ -1048,7 +1019,7 @@ int arca__local_list(arca__local *l, const char *stage, arca_action_cb cb,
 	arca_action_info info;
 	int error, rc;
 
-	if ((error = sql_prepare(l, &st, stage ?
+	if ((error = arca__sql_prepare(l, &st, stage ?
 			"SELECT key, stage, size, created, last_access, hits, "
 			"duration_ms FROM actions WHERE stage = ? "
 			"ORDER BY created DESC, key" :
@@ -1071,7 +1042,7 @@ int arca__local_list(arca__local *l, const char *stage, arca_action_cb cb,
 		if ((error = cb(&info, ctx)) != 0)
 			goto cleanup;
 	}
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "listing actions");
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "listing actions");
 cleanup:
 	sqlite3_finalize(st);
 	return error;
@@ -1104,12 +1075,12 @@ static void remove_all_blob_files(arca__local *l)
 	closedir(top);
 }
 
-static int clear_all(arca__local *l, removal *r)
+static int clear_all(arca__local *l, arca__removal *r)
 {
 	sqlite3_stmt *st = NULL;
 	int error;
 
-	if ((error = sql_prepare(l, &st, "SELECT (SELECT count(*) FROM "
+	if ((error = arca__sql_prepare(l, &st, "SELECT (SELECT count(*) FROM "
 			"actions), (SELECT coalesce(sum(size), 0) FROM blobs)")) < 0)
 		return error;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -1117,7 +1088,7 @@ static int clear_all(arca__local *l, removal *r)
 		r->bytes = (uint64_t)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
-	return sql_exec(l, "DELETE FROM actions; DELETE FROM action_refs; "
+	return arca__sql_exec(l, "DELETE FROM actions; DELETE FROM action_refs; "
 			"DELETE FROM action_inputs; DELETE FROM urls; "
 			"DELETE FROM blobs;");
 }
@@ -1125,8 +1096,8 @@ static int clear_all(arca__local *l, removal *r)
 int arca__local_clear(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *filter)
 {
-	digest_list keys = { NULL, 0, 0 };
-	removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__digest_list keys = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	int error, criteria;
 
 	criteria = (filter && filter->all) + (filter && filter->stage) +
@@ -1134,22 +1105,22 @@ int arca__local_clear(arca__local *l, uint64_t *n_removed,
 	if (criteria != 1)
 		return arca__error(ARCA_EINVAL, "clear takes exactly one of: "
 				"all, a stage, an input");
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = tx_begin(l)) < 0)
+	if ((error = arca__tx_begin(l)) < 0)
 		return error;
 	if (filter->all)
 		error = clear_all(l, &r);
 	else if (filter->stage)
-		error = sql_collect(l, &keys, "SELECT key FROM actions "
+		error = arca__sql_collect(l, &keys, "SELECT key FROM actions "
 				"WHERE stage = ?", filter->stage, -1);
 	else
-		error = sql_collect(l, &keys, "SELECT key FROM action_inputs "
+		error = arca__sql_collect(l, &keys, "SELECT key FROM action_inputs "
 				"WHERE digest = ?", filter->input->bytes,
 				ARCA_DIGEST_SIZE);
 	if (error < 0 || (!filter->all &&
-			(error = remove_actions(l, &r, &keys)) < 0) ||
-	    (error = tx_commit(l)) < 0)
+			(error = arca__remove_actions(l, &r, &keys)) < 0) ||
+	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 	if (filter->all)
 		remove_all_blob_files(l);
@@ -1159,9 +1130,9 @@ int arca__local_clear(arca__local *l, uint64_t *n_removed,
 		*bytes_freed = r.bytes;
 cleanup:
 	if (error < 0)
-		tx_rollback(l);
-	removal_finish(l, &r, error == 0);
-	digest_list_free(&keys);
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&keys);
 	return error;
 }
 
@@ -1174,7 +1145,7 @@ int arca__local_info(arca__local *l, arca_store_info *out)
 
 	memset(out, 0, sizeof(*out));
 	out->inline_threshold = l->opts.inline_threshold;
-	if ((error = sql_prepare(l, &st, "SELECT inline, count(*), "
+	if ((error = arca__sql_prepare(l, &st, "SELECT inline, count(*), "
 			"coalesce(sum(size), 0) FROM blobs GROUP BY inline")) < 0)
 		return error;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1191,16 +1162,16 @@ int arca__local_info(arca__local *l, arca_store_info *out)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return sql_error(l, rc, "counting blobs");
+		return arca__sql_error(l, rc, "counting blobs");
 	out->n_blobs = out->n_inline + out->n_files;
 	out->bytes_total = out->bytes_inline + out->bytes_files;
-	if ((error = sql_prepare(l, &st, "SELECT count(*) FROM actions")) < 0)
+	if ((error = arca__sql_prepare(l, &st, "SELECT count(*) FROM actions")) < 0)
 		return error;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		out->n_actions = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
-		return sql_error(l, rc, "counting actions");
+		return arca__sql_error(l, rc, "counting actions");
 	if ((d = opendir(l->quarantine_dir)) != NULL) {
 		while ((e = readdir(d)) != NULL)
 			out->n_quarantined += e->d_name[0] != '.';
@@ -1215,13 +1186,13 @@ int arca__local_stats_record(arca__local *l, const char *stage,
 	sqlite3_stmt *st = NULL;
 	int error, rc;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
 	if (stage == NULL || (event != ARCA_EVENT_HIT &&
 			event != ARCA_EVENT_MISS && event != ARCA_EVENT_ERROR))
 		return arca__error(ARCA_EINVAL, "stats: a stage and an event "
 				"are required");
-	if ((error = sql_prepare(l, &st, "INSERT INTO stats(day, stage, hits,"
+	if ((error = arca__sql_prepare(l, &st, "INSERT INTO stats(day, stage, hits,"
 			" misses, errors, bytes_read, bytes_written, saved_ms) "
 			"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
 			"ON CONFLICT(day, stage) DO UPDATE SET "
@@ -1241,7 +1212,7 @@ int arca__local_stats_record(arca__local *l, const char *stage,
 			(sqlite3_int64)bytes : 0);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)saved_ms);
 	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "recording stats");
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "recording stats");
 	sqlite3_finalize(st);
 	return error;
 }
@@ -1268,19 +1239,19 @@ int arca__local_stats_list(arca__local *l, arca_stats_cb cb, void *ctx)
 	int error, rc;
 
 	snprintf(sql, sizeof(sql), "SELECT %s FROM stats", sums);
-	if ((error = sql_prepare(l, &st, sql)) < 0)
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
 	memset(&s, 0, sizeof(s));
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		stats_from_row(&s, st, 0);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
-		return sql_error(l, rc, "reading stats");
+		return arca__sql_error(l, rc, "reading stats");
 	if ((error = cb(&s, ctx)) != 0)
 		return error;
 	snprintf(sql, sizeof(sql), "SELECT stage, %s FROM stats "
 			"GROUP BY stage ORDER BY stage", sums);
-	if ((error = sql_prepare(l, &st, sql)) < 0)
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		s.stage = (const char *)sqlite3_column_text(st, 0);
@@ -1288,7 +1259,7 @@ int arca__local_stats_list(arca__local *l, arca_stats_cb cb, void *ctx)
 		if ((error = cb(&s, ctx)) != 0)
 			goto cleanup;
 	}
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "reading stats");
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "reading stats");
 cleanup:
 	sqlite3_finalize(st);
 	return error;
@@ -1297,12 +1268,12 @@ cleanup:
 int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		uint64_t *n_corrupt, arca_verify_cb cb, void *ctx)
 {
-	digest_list all = { NULL, 0, 0 };
+	arca__digest_list all = { NULL, 0, 0 };
 	uint64_t checked = 0, corrupt = 0;
 	size_t i;
 	int error;
 
-	if ((error = sql_collect(l, &all, "SELECT digest FROM blobs "
+	if ((error = arca__sql_collect(l, &all, "SELECT digest FROM blobs "
 			"ORDER BY digest", NULL, 0)) < 0)
 		goto cleanup;
 	for (i = 0; i < all.n; i++) {
@@ -1327,7 +1298,7 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 			snprintf(where, sizeof(where), "inline in %s/index.db",
 					l->dir);
 		} else {
-			blob_path(where, PATH_MAX, l, &all.items[i]);
+			arca__blob_path(where, PATH_MAX, l, &all.items[i]);
 			if (ri.missing)
 				strcat(where, " (missing)");
 		}
@@ -1339,7 +1310,7 @@ cleanup:
 		*n_checked = checked;
 	if (n_corrupt)
 		*n_corrupt = corrupt;
-	digest_list_free(&all);
+	arca__digest_list_free(&all);
 	return error;
 }
 
@@ -1360,7 +1331,7 @@ int arca__local_url_get(arca__local *l, const char *url, arca__url_entry *out)
 	int error, rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = sql_prepare(l, &st, "SELECT digest, size, etag, "
+	if ((error = arca__sql_prepare(l, &st, "SELECT digest, size, etag, "
 			"last_modified, fetched_at FROM urls WHERE url = ?")) < 0)
 		return error;
 	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
@@ -1382,7 +1353,7 @@ int arca__local_url_get(arca__local *l, const char *url, arca__url_entry *out)
 	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
 		error = arca__error(ARCA_ENOTFOUND, "%s: not in the cache", url);
 	} else {
-		error = sql_error(l, rc, "looking up a URL");
+		error = arca__sql_error(l, rc, "looking up a URL");
 	}
 	sqlite3_finalize(st);
 	return error;
@@ -1394,15 +1365,15 @@ int arca__local_url_put(arca__local *l, const char *url,
 	sqlite3_stmt *st = NULL, *has = NULL;
 	int error, rc;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = tx_begin(l)) < 0)
+	if ((error = arca__tx_begin(l)) < 0)
 		return error;
 	/* The body must be present when the row that names it commits. */
-	if ((error = sql_prepare(l, &has, "SELECT 1 FROM blobs "
+	if ((error = arca__sql_prepare(l, &has, "SELECT 1 FROM blobs "
 			"WHERE digest = ?")) < 0 ||
 	    (error = require_blob(l, has, &e->digest, url)) < 0 ||
-	    (error = sql_prepare(l, &st, "INSERT OR REPLACE INTO urls(url, "
+	    (error = arca__sql_prepare(l, &st, "INSERT OR REPLACE INTO urls(url, "
 			"digest, size, etag, last_modified, fetched_at) "
 			"VALUES(?, ?, ?, ?, ?, ?)")) < 0)
 		goto cleanup;
@@ -1416,15 +1387,15 @@ int arca__local_url_put(arca__local *l, const char *url,
 		sqlite3_bind_text(st, 5, e->last_modified, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, e->fetched_at);
 	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		error = sql_error(l, rc, "recording a URL");
+		error = arca__sql_error(l, rc, "recording a URL");
 		goto cleanup;
 	}
-	error = tx_commit(l);
+	error = arca__tx_commit(l);
 cleanup:
 	sqlite3_finalize(has);
 	sqlite3_finalize(st);
 	if (error < 0)
-		tx_rollback(l);
+		arca__tx_rollback(l);
 	return error;
 }
 
@@ -1433,15 +1404,15 @@ int arca__local_url_touch(arca__local *l, const char *url, int64_t fetched_at)
 	sqlite3_stmt *st = NULL;
 	int error, rc;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = sql_prepare(l, &st, "UPDATE urls SET fetched_at = ? "
+	if ((error = arca__sql_prepare(l, &st, "UPDATE urls SET fetched_at = ? "
 			"WHERE url = ?")) < 0)
 		return error;
 	sqlite3_bind_int64(st, 1, fetched_at);
 	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "updating a URL");
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "updating a URL");
 	sqlite3_finalize(st);
 	return error;
 }
@@ -1451,13 +1422,13 @@ int arca__local_url_remove(arca__local *l, const char *url)
 	sqlite3_stmt *st = NULL;
 	int error, rc;
 
-	if ((error = writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = sql_prepare(l, &st, "DELETE FROM urls WHERE url = ?")) < 0)
+	if ((error = arca__sql_prepare(l, &st, "DELETE FROM urls WHERE url = ?")) < 0)
 		return error;
 	sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : sql_error(l, rc, "removing a URL");
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "removing a URL");
 	sqlite3_finalize(st);
 	return error;
 }
@@ -1490,7 +1461,7 @@ static int check_schema(arca__local *l)
 	sqlite3_stmt *st = NULL;
 	int error = 0, rc;
 
-	if ((error = sql_prepare(l, &st, "SELECT value FROM meta "
+	if ((error = arca__sql_prepare(l, &st, "SELECT value FROM meta "
 			"WHERE name = 'schema'")) < 0)
 		return error;
 	rc = sqlite3_step(st);
@@ -1518,37 +1489,37 @@ static int open_db(arca__local *l)
 	rc = sqlite3_open_v2(path, &l->db, flags, NULL);
 	free(path);
 	if (rc != SQLITE_OK)
-		return sql_error(l, rc, "opening the index");
+		return arca__sql_error(l, rc, "opening the index");
 	sqlite3_busy_timeout(l->db, (int)l->opts.busy_timeout_ms);
 	sqlite3_extended_result_codes(l->db, 1);
 	/* SQLite's default 2 MiB page cache holds ~1,500 inline 1 KiB blobs;
 	 * random reads past that cost a pread(2) each (bench/README.md). */
-	if ((error = sql_exec(l, "PRAGMA cache_size=-16384")) < 0)
+	if ((error = arca__sql_exec(l, "PRAGMA cache_size=-16384")) < 0)
 		return error;
 	if (!l->opts.read_only) {
 		/* synchronous=NORMAL in WAL mode: a crash may lose the last
 		 * commits but never corrupts the index (sqlite.org/wal.html). */
-		if ((error = sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
-		    (error = sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0 ||
-		    (error = tx_begin(l)) < 0)
+		if ((error = arca__sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
+		    (error = arca__sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0 ||
+		    (error = arca__tx_begin(l)) < 0)
 			return error;
-		if ((error = sql_exec(l, schema_sql)) < 0 ||
-		    (error = tx_commit(l)) < 0) {
-			tx_rollback(l);
+		if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
+		    (error = arca__tx_commit(l)) < 0) {
+			arca__tx_rollback(l);
 			return error;
 		}
 	}
 	if ((error = check_schema(l)) < 0)
 		return error;
-	if ((error = sql_prepare(l, &l->st_blob_get, "SELECT size, inline, "
+	if ((error = arca__sql_prepare(l, &l->st_blob_get, "SELECT size, inline, "
 			"data FROM blobs WHERE digest = ?")) < 0 ||
-	    (error = sql_prepare(l, &l->st_blob_stat, "SELECT size, inline "
+	    (error = arca__sql_prepare(l, &l->st_blob_stat, "SELECT size, inline "
 			"FROM blobs WHERE digest = ?")) < 0 ||
-	    (error = sql_prepare(l, &l->st_ac_get, "SELECT manifest FROM "
+	    (error = arca__sql_prepare(l, &l->st_ac_get, "SELECT manifest FROM "
 			"actions WHERE key = ?")) < 0)
 		return error;
 	if (!l->opts.read_only &&
-	    (error = sql_prepare(l, &l->st_blob_insert, "INSERT OR IGNORE "
+	    (error = arca__sql_prepare(l, &l->st_blob_insert, "INSERT OR IGNORE "
 			"INTO blobs(digest, size, inline, created, data) "
 			"VALUES(?, ?, ?, ?, ?)")) < 0)
 		return error;

@@ -1,0 +1,88 @@
+/*
+ * The local store's internals, shared by the modules that work on its index
+ * (local.c, and the lifecycle modules: eviction, TTL, tags, gc, leases).
+ * Internal: never installed, never included by the CLI.
+ *
+ * Conventions: functions return 0 or an ARCA_E* code with arca_errmsg()
+ * set; arca__tx_begin() takes SQLite's write lock (BEGIN IMMEDIATE); work
+ * done "in a transaction the caller holds" must run between begin and
+ * commit/rollback.
+ */
+#ifndef ARCA_LOCAL_SQL_H
+#define ARCA_LOCAL_SQL_H
+
+#include "local.h"
+#include "internal.h"
+
+#include <sqlite3.h>
+
+struct arca__local {
+	arca_backend base; /* first member: the backend view */
+	char *dir;
+	char *blobs_dir;
+	char *tmp_dir;
+	char *quarantine_dir;
+	arca_options opts;
+	sqlite3 *db;
+	sqlite3_stmt *st_blob_get;
+	sqlite3_stmt *st_blob_stat;
+	sqlite3_stmt *st_blob_insert;
+	sqlite3_stmt *st_ac_get;
+	arca__hasher *hasher;
+	unsigned char *iobuf; /* IO_CHUNK bytes, reused by reads and writes */
+	int fatal;
+};
+
+/* A growable list of digests. */
+typedef struct arca__digest_list {
+	arca_digest *items;
+	size_t n, cap;
+} arca__digest_list;
+
+int arca__digest_list_push(arca__digest_list *list, const void *bytes);
+void arca__digest_list_free(arca__digest_list *list);
+
+/* Map an SQLite result to an ARCA_E* code and record the message. */
+int arca__sql_error(arca__local *l, int rc, const char *context);
+int arca__sql_exec(arca__local *l, const char *sql);
+int arca__sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql);
+int arca__tx_begin(arca__local *l);
+int arca__tx_commit(arca__local *l);
+void arca__tx_rollback(arca__local *l);
+/* Reset st, bind digest d as its one parameter, and step it once. */
+int arca__step_digest(sqlite3_stmt *st, const arca_digest *d);
+/* Run a statement with one digest parameter that returns no rows. */
+int arca__sql_run_digest(arca__local *l, const char *sql,
+		const arca_digest *d);
+/* Collect column 0 (a digest) of every row; bind is a blob of bind_len
+ * bytes, text when bind_len < 0, or nothing when NULL. */
+int arca__sql_collect(arca__local *l, arca__digest_list *out,
+		const char *sql, const void *bind, int bind_len);
+/* blobs/ab/<hex> of digest d. */
+void arca__blob_path(char *out, size_t outsize, const arca__local *l,
+		const arca_digest *d);
+/* 0 when the handle may write; ARCA_EPERM (read-only) or ARCA_EFATAL. */
+int arca__writable(arca__local *l);
+
+/*
+ * Files to unlink once the transaction that deleted their rows commits:
+ * a crash in between leaves an orphan file, never a row without its file.
+ */
+typedef struct arca__removal {
+	arca__digest_list files;
+	uint64_t bytes;
+	uint64_t actions;
+} arca__removal;
+
+/* Unlink the files of blobs whose rows were deleted, once committed. */
+void arca__removal_finish(arca__local *l, arca__removal *r, int committed);
+/* Delete the blob rows among candidates that no action or URL references.
+ * In a transaction the caller holds. */
+int arca__free_unreferenced(arca__local *l, arca__removal *r,
+		const arca__digest_list *candidates);
+/* Remove the actions in keys and the blobs only they referenced. In a
+ * transaction the caller holds. */
+int arca__remove_actions(arca__local *l, arca__removal *r,
+		const arca__digest_list *keys);
+
+#endif
