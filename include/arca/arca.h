@@ -146,7 +146,7 @@ void arca_buf_free(arca_buf *buf);
 /** An open store: the local tier (SQLite index + blob files). */
 typedef struct arca_store arca_store;
 
-#define ARCA_OPTIONS_VERSION 1
+#define ARCA_OPTIONS_VERSION 2
 #define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
 #define ARCA_DEFAULT_BUSY_TIMEOUT_MS 30000
 
@@ -163,11 +163,25 @@ typedef struct arca_options {
 	unsigned int busy_timeout_ms;
 	/* Non-zero: open without creating anything; writes fail ARCA_EPERM. */
 	int read_only;
+	/* (Version 2.) Size limit of the store in bytes (all blobs); 0 means
+	 * no limit. Past it, least recently used entries are evicted down to
+	 * low_watermark_pct percent of it. */
+	uint64_t max_size;
+	/* Where eviction stops, in percent of max_size (1..100). */
+	unsigned int low_watermark_pct;
+	/* How long to wait for another process's lease on an action key
+	 * before computing anyway, in ms. */
+	unsigned int lock_timeout_ms;
 } arca_options;
+
+#define ARCA_DEFAULT_MAX_SIZE ((uint64_t)10 << 30)   /* 10 GiB */
+#define ARCA_DEFAULT_LOW_WATERMARK_PCT 90
+#define ARCA_DEFAULT_LOCK_TIMEOUT_MS (10u * 60 * 1000) /* 10 minutes */
 
 #define ARCA_OPTIONS_INIT \
 	{ ARCA_OPTIONS_VERSION, ARCA_DEFAULT_INLINE_THRESHOLD, \
-	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0 }
+	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0, ARCA_DEFAULT_MAX_SIZE, \
+	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS }
 
 /**
  * The default store directory: $ARCA_DIR if set and non-empty, else

@@ -30,7 +30,8 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION "1"
+/* Version 1 is created by schema_sql; migrations[] take it to the latest. */
+#define SCHEMA_VERSION "2"
 #define IO_CHUNK (1u << 20)
 #define WRITEBACK_CHUNK (8u << 20)
 #define MAX_INLINE_THRESHOLD (64u << 20)
@@ -84,8 +85,30 @@ static const char schema_sql[] =
 	"  last_modified TEXT,"
 	"  fetched_at INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS urls_digest ON urls(digest);"
-	"INSERT OR IGNORE INTO meta(name, value) VALUES('schema', '"
-	SCHEMA_VERSION "');";
+	"INSERT OR IGNORE INTO meta(name, value) VALUES('schema', '1');";
+
+/* migrations[i] takes schema i + 1 to i + 2, in the transaction of open. */
+static const char *const migrations[] = {
+	/* 2: capacity and lifecycle (LRU eviction, TTL, tags, evictions). */
+	"ALTER TABLE blobs ADD COLUMN last_access INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE blobs SET last_access = created;"
+	"ALTER TABLE actions ADD COLUMN expires INTEGER;"
+	"CREATE INDEX IF NOT EXISTS actions_lru ON actions(last_access);"
+	"CREATE INDEX IF NOT EXISTS actions_expires ON actions(expires) "
+	"  WHERE expires IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS blobs_lru ON blobs(last_access);"
+	"CREATE TABLE IF NOT EXISTS action_tags("
+	"  tag TEXT NOT NULL, key BLOB NOT NULL,"
+	"  PRIMARY KEY(tag, key)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS action_tags_key ON action_tags(key);"
+	"CREATE TABLE IF NOT EXISTS blob_tags("
+	"  tag TEXT NOT NULL, digest BLOB NOT NULL,"
+	"  PRIMARY KEY(tag, digest)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS blob_tags_digest ON blob_tags(digest);"
+	"ALTER TABLE stats ADD COLUMN evictions INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE stats ADD COLUMN bytes_evicted INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE meta SET value = '2' WHERE name = 'schema';",
+};
 
 
 
@@ -1467,12 +1490,93 @@ static int check_schema(arca__local *l)
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0),
 			SCHEMA_VERSION) != 0)
-		error = arca__error(ARCA_ECORRUPT, "%s/index.db: unknown index "
-				"schema %s (this arca knows %s)", l->dir,
+		error = arca__error(ARCA_ECORRUPT, "%s/index.db: index schema "
+				"%s, this arca uses %s (a read-only open cannot "
+				"upgrade it; a newer arca may have written it)", l->dir,
 				rc == SQLITE_ROW ?
 				(const char *)sqlite3_column_text(st, 0) : "(none)",
 				SCHEMA_VERSION);
 	sqlite3_finalize(st);
+	return error;
+}
+
+/* Bring the index to SCHEMA_VERSION. In the transaction of open_db. */
+static int migrate(arca__local *l)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc, version = 0;
+	size_t i;
+
+	if ((error = arca__sql_prepare(l, &st, "SELECT value FROM meta "
+			"WHERE name = 'schema'")) < 0)
+		return error;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		version = atoi((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	for (i = (size_t)(version > 0 ? version - 1 : 0);
+			version > 0 && i < sizeof(migrations) / sizeof(*migrations);
+			i++)
+		if ((error = arca__sql_exec(l, migrations[i])) < 0)
+			return error;
+	return 0;
+}
+
+/* Create or migrate the schema: WAL mode, tables, migrations. */
+static int init_db(arca__local *l)
+{
+	int error;
+
+	/* synchronous=NORMAL in WAL mode: a crash may lose the last commits
+	 * but never corrupts the index (sqlite.org/wal.html). */
+	if ((error = arca__sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
+	    (error = arca__sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0 ||
+	    (error = arca__tx_begin(l)) < 0)
+		return error;
+	if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
+	    (error = migrate(l)) < 0 ||
+	    (error = arca__tx_commit(l)) < 0) {
+		arca__tx_rollback(l);
+		return error;
+	}
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * init_db, retried with backoff while another process holds the lock:
+ * the very first opens of an empty directory race for journal_mode=WAL
+ * and the schema, and SQLite does not always call the busy handler there.
+ */
+static int init_db_retrying(arca__local *l)
+{
+	uint64_t deadline = now_ms() + l->opts.busy_timeout_ms;
+	unsigned int pause_ms = 1;
+	int error;
+
+	for (;;) {
+		error = init_db(l);
+		if (error != ARCA_EBUSY || now_ms() >= deadline)
+			break;
+		{
+			struct timespec ts = { 0, (long)(pause_ms +
+				(unsigned int)rand() % (pause_ms + 1)) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		if (pause_ms < 64)
+			pause_ms *= 2;
+	}
+	if (error == ARCA_EBUSY)
+		return arca__error(ARCA_EBUSY, "%s/index.db: still locked by "
+				"another process after %u ms", l->dir,
+				l->opts.busy_timeout_ms);
 	return error;
 }
 
@@ -1496,19 +1600,8 @@ static int open_db(arca__local *l)
 	 * random reads past that cost a pread(2) each (bench/README.md). */
 	if ((error = arca__sql_exec(l, "PRAGMA cache_size=-16384")) < 0)
 		return error;
-	if (!l->opts.read_only) {
-		/* synchronous=NORMAL in WAL mode: a crash may lose the last
-		 * commits but never corrupts the index (sqlite.org/wal.html). */
-		if ((error = arca__sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
-		    (error = arca__sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0 ||
-		    (error = arca__tx_begin(l)) < 0)
-			return error;
-		if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
-		    (error = arca__tx_commit(l)) < 0) {
-			arca__tx_rollback(l);
-			return error;
-		}
-	}
+	if (!l->opts.read_only && (error = init_db_retrying(l)) < 0)
+		return error;
 	if ((error = check_schema(l)) < 0)
 		return error;
 	if ((error = arca__sql_prepare(l, &l->st_blob_get, "SELECT size, inline, "
@@ -1520,8 +1613,8 @@ static int open_db(arca__local *l)
 		return error;
 	if (!l->opts.read_only &&
 	    (error = arca__sql_prepare(l, &l->st_blob_insert, "INSERT OR IGNORE "
-			"INTO blobs(digest, size, inline, created, data) "
-			"VALUES(?, ?, ?, ?, ?)")) < 0)
+			"INTO blobs(digest, size, inline, created, data, "
+			"last_access) VALUES(?1, ?2, ?3, ?4, ?5, ?4)")) < 0)
 		return error;
 	return 0;
 }

@@ -61,12 +61,24 @@ int arca_store_open(arca_store **out, const char *dir,
 
 	*out = NULL;
 	arca__error_clear();
-	if (opts == NULL)
-		opts = &defaults;
-	if (opts->version != ARCA_OPTIONS_VERSION)
+	if (opts != NULL && opts->version != 1 &&
+			opts->version != ARCA_OPTIONS_VERSION)
 		return arca__error(ARCA_EINVAL, "arca_options version %u is not "
-				"supported (expected %u)", opts->version,
+				"supported (expected 1 or %u)", opts->version,
 				ARCA_OPTIONS_VERSION);
+	/* A version 1 struct ends before max_size: take the rest from the
+	 * defaults. */
+	if (opts != NULL && opts->version == 1) {
+		defaults.inline_threshold = opts->inline_threshold;
+		defaults.busy_timeout_ms = opts->busy_timeout_ms;
+		defaults.read_only = opts->read_only;
+		opts = &defaults;
+	} else if (opts == NULL) {
+		opts = &defaults;
+	}
+	if (opts->low_watermark_pct < 1 || opts->low_watermark_pct > 100)
+		return arca__error(ARCA_EINVAL, "low watermark %u%% is not "
+				"between 1 and 100", opts->low_watermark_pct);
 	if (dir == NULL) {
 		if ((error = arca_store_default_dir(&default_dir)) < 0)
 			return error;
