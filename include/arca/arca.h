@@ -811,6 +811,152 @@ typedef struct arca_fetch_result {
 int arca_fetch(arca_fetch_result *out, arca_store *store, const char *url,
 		const arca_fetch_options *opts);
 
+/* ------------------------------------------------------------------ */
+/* Leases and single-flight                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A lease is the right to compute one action key. At most one holder has
+ * a given key's lease at a time, across processes and across the threads
+ * of one process (each thread using its own store handle). It is a lock
+ * file leases/<hex key> in the store directory held with flock(2): the
+ * kernel drops it when its holder exits or is killed, so the lease of a
+ * dead holder is free at once, without waiting out a timeout. Leases are
+ * local to the machine (flock on a network file system is not reliable).
+ */
+typedef struct arca_lease arca_lease;
+
+/**
+ * Take the lease on an action key, waiting while another holder has it.
+ * The wait polls (without blocking in the kernel) with a backoff from
+ * 1 ms growing to 50 ms between attempts.
+ *
+ * @param[out] out         the lease; give it back with
+ *                         arca_lease_release(). NULL on error.
+ * @param[in]  store       open store (creates leases/ on first use).
+ * @param[in]  key         the action key.
+ * @param[in]  timeout_ms  how long to wait at most, in milliseconds; 0
+ *                         means the store's lock_timeout_ms option
+ *                         (ARCA_DEFAULT_LOCK_TIMEOUT_MS unless set).
+ * @return 0; ARCA_ETIMEOUT (another holder kept it past timeout_ms: the
+ *         caller should compute without the lease rather than hang);
+ *         ARCA_EPERM (leases/ cannot be created or written, e.g. a
+ *         read-only store); ARCA_EFULL; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_lease_acquire(arca_lease **out, arca_store *store,
+		const arca_digest *key, unsigned int timeout_ms);
+
+/**
+ * Take the lease on an action key only if it is free now, without
+ * waiting (for a caller that wants to say it is about to wait).
+ *
+ * @param[out] out    the lease, or NULL on error.
+ * @param[in]  store  open store.
+ * @param[in]  key    the action key.
+ * @return 0; ARCA_EBUSY (another holder has it); otherwise as
+ *         arca_lease_acquire().
+ */
+int arca_lease_try_acquire(arca_lease **out, arca_store *store,
+		const arca_digest *key);
+
+/**
+ * Whether some holder has the lease on an action key, in this process
+ * (through another handle or lease) or another. The answer may be stale
+ * by the time it is used; callers that must not disturb a writer (eviction)
+ * treat "held" as "leave it alone". Creates nothing.
+ *
+ * @param[in] store  open store.
+ * @param[in] key    the action key.
+ * @return 1 held; 0 free; ARCA_EIO or ARCA_EPERM when the lock file
+ *         cannot be examined (treat as held).
+ */
+int arca_lease_is_held(arca_store *store, const arca_digest *key);
+
+/**
+ * Give a lease back and free it. The lock file is removed first, then
+ * unlocked; a waiter that had opened the old file notices and retries on
+ * a new one. Accepts NULL.
+ */
+void arca_lease_release(arca_lease *lease);
+
+/**
+ * Compute callback for arca_get_or_compute(): produce the manifest of the
+ * action (its key field set to the key asked for), after storing every
+ * blob it references (outputs, stdout, stderr) with arca_blob_put() or
+ * arca_blob_put_file(). Returns 0 with *out set (the manifest then belongs
+ * to libarca), or a negative code, returned to the caller as is.
+ */
+typedef int (*arca_compute_fn)(arca_manifest **out, void *ctx);
+
+#define ARCA_COMPUTE_OPTIONS_VERSION 1
+
+/**
+ * Options for arca_get_or_compute(). Initialise with
+ * ARCA_COMPUTE_OPTIONS_INIT; fields are only ever appended.
+ */
+typedef struct arca_compute_options {
+	unsigned int version;         /* ARCA_COMPUTE_OPTIONS_VERSION */
+	/* How long to wait for another holder's lease, in ms; 0 means the
+	 * store's lock_timeout_ms. */
+	unsigned int lock_timeout_ms;
+	/* Probabilistic early recomputation of entries that expire (XFetch,
+	 * Vattani, Chierichetti and Lowenstein, "Optimal Probabilistic Cache
+	 * Stampede Prevention", VLDB 2015; the method python-diskcache's
+	 * memoize_stampede uses). A hit on an entry with an expiry time is
+	 * treated as a miss when
+	 *     now - duration * early_beta * ln(U) >= expires
+	 * with duration the entry's compute time in seconds and U uniform in
+	 * (0, 1]: the closer to expiry and the longer the computation, the
+	 * likelier one caller refreshes it early, so that it never expires
+	 * under a crowd. 1.0 is the paper's optimum; larger values recompute
+	 * earlier; 0.0 turns it off. */
+	double early_beta;
+} arca_compute_options;
+
+#define ARCA_COMPUTE_OPTIONS_INIT { ARCA_COMPUTE_OPTIONS_VERSION, 0, 0.0 }
+
+/**
+ * Single-flight memoisation: return the manifest stored for key, or
+ * compute it exactly once however many processes and threads ask at the
+ * same time.
+ *
+ * A hit is returned at once. On a miss the key's lease is taken (waiting
+ * at most opts->lock_timeout_ms); once it is held the key is looked up
+ * again, because the holder that was waited for has usually stored the
+ * result (a hit, *computed 0). Otherwise compute is called, the manifest
+ * it returns is stored with arca_action_put(), and the lease is released.
+ * When the wait times out, compute is called without the lease (and its
+ * result stored), rather than hanging on a stuck holder.
+ *
+ * With opts->early_beta > 0, a hit on an entry that has an expiry time
+ * may be refreshed early (see arca_compute_options): the caller that
+ * draws it recomputes if it gets the lease without waiting; if someone
+ * else is already refreshing, the current entry is returned.
+ *
+ * @param[out] out       the manifest; free with arca_manifest_free().
+ *                       NULL on error, except after a storing failure
+ *                       (see below).
+ * @param[out] computed  1 when compute was called by this call, else 0;
+ *                       may be NULL.
+ * @param[in]  store     open store (this thread's handle).
+ * @param[in]  key       the action key.
+ * @param[in]  compute   called at most once, on this thread.
+ * @param[in]  ctx       passed to compute.
+ * @param[in]  opts      options, or NULL for defaults.
+ * @return 0; compute's own negative code (nothing stored); ARCA_EINVAL
+ *         (bad options version, compute returned no manifest or one for
+ *         another key); lookup errors (ARCA_EIO, ARCA_ENOMEM); lease
+ *         errors other than ARCA_ETIMEOUT (ARCA_EPERM, ARCA_EIO). When
+ *         storing the computed manifest fails (ARCA_EFULL, ARCA_EPERM,
+ *         ARCA_EINVAL for a referenced blob that is missing, ARCA_EIO),
+ *         that code is returned and *out still holds the manifest, for
+ *         the caller to use and free.
+ */
+int arca_get_or_compute(arca_manifest **out, int *computed,
+		arca_store *store, const arca_digest *key,
+		arca_compute_fn compute, void *ctx,
+		const arca_compute_options *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,415 @@
+/*
+ * Leases (one computation per action key) and single-flight memoisation.
+ *
+ * A lease is leases/<hex key> locked with flock(2). flock locks belong to
+ * an open file description, so two handles of one process conflict just as
+ * two processes do, and the kernel drops the lock when the last descriptor
+ * goes, that is when the holder exits or is SIGKILLed: no stale lease
+ * survives its holder, so waiting is only ever for a live computation.
+ *
+ * The holder unlinks the lock file before unlocking it, so that leases/
+ * does not fill up with one file per key ever computed. A waiter may have
+ * opened the old file and get its lock after the unlink; it then holds a
+ * lock on a file nobody else can find, so after every successful flock
+ * the acquirer checks that the path still names the inode it locked, and
+ * starts over when it does not.
+ *
+ * The descriptor is O_CLOEXEC: a command the holder forks and execs must
+ * not inherit the lock (it would outlive a killed holder).
+ */
+#include "lease.h"
+
+#include "internal.h"
+#include "local_sql.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEASE_BACKOFF_MIN_MS 1
+#define LEASE_BACKOFF_MAX_MS 50
+
+struct arca_lease {
+	int fd;
+	char *path;
+};
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* leases/ and leases/<hex key> of the store, malloc'd. */
+static int lease_paths(char **dir_out, char **path_out, arca_store *store,
+		const arca_digest *key)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	const char *base = arca_store_path(store);
+
+	*dir_out = NULL;
+	*path_out = NULL;
+	arca_digest_to_hex(hex, key);
+	if (asprintf(dir_out, "%s/leases", base) < 0) {
+		*dir_out = NULL;
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	}
+	if (asprintf(path_out, "%s/%s", *dir_out, hex) < 0) {
+		*path_out = NULL;
+		free(*dir_out);
+		*dir_out = NULL;
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Open (creating) the lock file, creating leases/ the first time. */
+static int open_lock_file(int *fd_out, const char *dir, const char *path)
+{
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			return arca__error_errno(errno, "cannot create", dir);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	}
+	if (fd < 0)
+		return arca__error_errno(errno, "cannot open lease", path);
+	*fd_out = fd;
+	return 0;
+}
+
+/*
+ * One attempt: 0 with *fd_out locked on the file path names; ARCA_EBUSY
+ * when another holder has it; 1 when the file was replaced under us (try
+ * again at once); another code on error.
+ */
+static int try_lock(int *fd_out, const char *dir, const char *path)
+{
+	struct stat fst, pst;
+	int fd = -1, error;
+
+	*fd_out = -1;
+	if ((error = open_lock_file(&fd, dir, path)) < 0)
+		return error;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EWOULDBLOCK || err == EINTR)
+			return ARCA_EBUSY;
+		return arca__error_errno(err, "cannot lock lease", path);
+	}
+	if (fstat(fd, &fst) != 0) {
+		error = arca__error_errno(errno, "cannot stat lease", path);
+		close(fd);
+		return error;
+	}
+	if (stat(path, &pst) != 0 || pst.st_dev != fst.st_dev ||
+			pst.st_ino != fst.st_ino) {
+		/* Released (unlinked) between our open and our flock. */
+		close(fd);
+		return 1;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/*
+ * Take the lease: wait up to timeout_ms, or make one attempt when
+ * try_once (ARCA_EBUSY then).
+ */
+static int lease_take(arca_lease **out, arca_store *store,
+		const arca_digest *key, unsigned int timeout_ms, int try_once)
+{
+	char *dir = NULL, *path = NULL;
+	arca_lease *lease = NULL;
+	unsigned int pause_ms = LEASE_BACKOFF_MIN_MS;
+	uint64_t start, elapsed;
+	int fd = -1, error;
+
+	*out = NULL;
+	if (store == NULL || key == NULL)
+		return arca__error(ARCA_EINVAL, "no store or key");
+	if (timeout_ms == 0)
+		timeout_ms = arca__store_local(store)->opts.lock_timeout_ms;
+	if ((error = lease_paths(&dir, &path, store, key)) < 0)
+		goto cleanup;
+	start = monotonic_ms();
+	for (;;) {
+		error = try_lock(&fd, dir, path);
+		if (error == 1)
+			continue;
+		if (error != ARCA_EBUSY)
+			break;
+		if (try_once) {
+			error = arca__error(ARCA_EBUSY, "lease %s is held by "
+					"another process or handle", path);
+			goto cleanup;
+		}
+		elapsed = monotonic_ms() - start;
+		if (elapsed >= timeout_ms) {
+			error = arca__error(ARCA_ETIMEOUT, "lease %s still held "
+					"after %u ms", path, timeout_ms);
+			goto cleanup;
+		}
+		if (pause_ms > timeout_ms - elapsed)
+			pause_ms = (unsigned int)(timeout_ms - elapsed);
+		sleep_ms(pause_ms);
+		pause_ms *= 2;
+		if (pause_ms > LEASE_BACKOFF_MAX_MS)
+			pause_ms = LEASE_BACKOFF_MAX_MS;
+	}
+	if (error < 0)
+		goto cleanup;
+	if ((lease = calloc(1, sizeof(*lease))) == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	lease->fd = fd;
+	lease->path = path;
+	fd = -1;
+	path = NULL;
+	*out = lease;
+	error = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	free(dir);
+	return error;
+}
+
+int arca_lease_acquire(arca_lease **out, arca_store *store,
+		const arca_digest *key, unsigned int timeout_ms)
+{
+	return lease_take(out, store, key, timeout_ms, 0);
+}
+
+int arca_lease_try_acquire(arca_lease **out, arca_store *store,
+		const arca_digest *key)
+{
+	return lease_take(out, store, key, 0, 1);
+}
+
+int arca_lease_is_held(arca_store *store, const arca_digest *key)
+{
+	char *dir = NULL, *path = NULL;
+	int fd = -1, error;
+
+	if ((error = lease_paths(&dir, &path, store, key)) < 0)
+		return error;
+	/* Never create the file: a free lease usually has none. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		error = errno == ENOENT ? 0 :
+			arca__error_errno(errno, "cannot open lease", path);
+		goto cleanup;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		error = 0;
+	} else if (errno == EWOULDBLOCK) {
+		error = 1;
+	} else {
+		error = arca__error_errno(errno, "cannot lock lease", path);
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	free(dir);
+	return error;
+}
+
+void arca_lease_release(arca_lease *lease)
+{
+	if (lease == NULL)
+		return;
+	/* Unlink while still holding the lock: only the holder removes the
+	 * file, so the path cannot name someone else's lock here. */
+	(void)unlink(lease->path);
+	close(lease->fd);
+	free(lease->path);
+	free(lease);
+}
+
+/* ---- probabilistic early recomputation ------------------------------- */
+
+int arca__xfetch_due(int64_t now, int64_t expires, uint64_t duration_ms,
+		double beta, double u)
+{
+	double delta = (double)duration_ms / 1000.0;
+
+	if (!(beta > 0.0) || !(u > 0.0) || u > 1.0)
+		return 0;
+	/* -ln(u) >= 0: the gap grows with the computation's length. */
+	return (double)now - delta * beta * log(u) >= (double)expires;
+}
+
+static double default_random(void)
+{
+	const char *env = getenv("ARCA_TEST_XFETCH_U");
+	uint64_t r = 0;
+
+	if (env != NULL && *env != '\0') {
+		char *end = NULL;
+		double u = strtod(env, &end);
+
+		if (end != env && *end == '\0' && u > 0.0 && u <= 1.0)
+			return u;
+	}
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint64_t)monotonic_ms() * 0x9E3779B97F4A7C15ull;
+	/* 53 random bits, shifted into (0, 1]. */
+	return ((double)(r >> 11) + 1.0) / 9007199254740992.0;
+}
+
+double (*arca__xfetch_random)(void) = default_random;
+
+/* 1 when the hit on key should be refreshed early (errors: 0). */
+static int early_refresh_due(arca_store *store, const arca_digest *key,
+		double beta)
+{
+	static const char sql[] =
+		"SELECT expires, duration_ms FROM actions WHERE key = ?";
+	arca__local *l = arca__store_local(store);
+	sqlite3_stmt *st = NULL;
+	int64_t expires;
+	uint64_t duration_ms;
+	int due = 0;
+
+	if (!(beta > 0.0))
+		return 0;
+	if (arca__sql_prepare(l, &st, sql) < 0)
+		return 0;
+	if (arca__step_digest(st, key) == SQLITE_ROW &&
+			sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		expires = (int64_t)sqlite3_column_int64(st, 0);
+		duration_ms = (uint64_t)sqlite3_column_int64(st, 1);
+		due = arca__xfetch_due((int64_t)time(NULL), expires,
+				duration_ms, beta, arca__xfetch_random());
+	}
+	sqlite3_finalize(st);
+	return due;
+}
+
+/* ---- single-flight ------------------------------------------------------ */
+
+/* Call compute and store what it returns. *out is set whenever compute
+ * gave a manifest for key, even if storing it failed. */
+static int compute_and_store(arca_manifest **out, arca_store *store,
+		const arca_digest *key, arca_compute_fn compute, void *ctx)
+{
+	arca_manifest *m = NULL;
+	int error;
+
+	*out = NULL;
+	if ((error = compute(&m, ctx)) < 0) {
+		arca_manifest_free(m);
+		return error;
+	}
+	if (m == NULL)
+		return arca__error(ARCA_EINVAL, "the compute callback returned "
+				"no manifest");
+	if (!arca_digest_equal(&m->key, key)) {
+		arca_manifest_free(m);
+		return arca__error(ARCA_EINVAL, "the compute callback returned "
+				"the manifest of another action key");
+	}
+	error = arca_action_put(store, m);
+	*out = m;
+	return error;
+}
+
+int arca_get_or_compute(arca_manifest **out, int *computed,
+		arca_store *store, const arca_digest *key,
+		arca_compute_fn compute, void *ctx,
+		const arca_compute_options *opts)
+{
+	arca_compute_options defaults = ARCA_COMPUTE_OPTIONS_INIT;
+	arca_manifest *m = NULL, *fresh = NULL;
+	arca_lease *lease = NULL;
+	int error;
+
+	*out = NULL;
+	if (computed != NULL)
+		*computed = 0;
+	if (opts == NULL)
+		opts = &defaults;
+	if (opts->version != ARCA_COMPUTE_OPTIONS_VERSION)
+		return arca__error(ARCA_EINVAL, "arca_compute_options version %u "
+				"is not supported (expected %u)", opts->version,
+				ARCA_COMPUTE_OPTIONS_VERSION);
+	if (store == NULL || key == NULL || compute == NULL)
+		return arca__error(ARCA_EINVAL, "no store, key or callback");
+
+	error = arca_action_get(&m, store, key);
+	if (error == 0) {
+		if (!early_refresh_due(store, key, opts->early_beta))
+			goto done;
+		/* Refresh early only if nobody else is: a crowd keeps using
+		 * the current entry meanwhile. */
+		if (arca_lease_try_acquire(&lease, store, key) < 0) {
+			error = 0;
+			goto done;
+		}
+		error = compute_and_store(&fresh, store, key, compute, ctx);
+		if (computed != NULL)
+			*computed = 1;
+		if (fresh == NULL) {
+			/* Compute failed; the entry still valid is kept. */
+			goto cleanup;
+		}
+		arca_manifest_free(m);
+		m = fresh;
+		goto done;
+	}
+	if (error != ARCA_ENOTFOUND)
+		goto cleanup;
+
+	error = arca_lease_acquire(&lease, store, key, opts->lock_timeout_ms);
+	if (error < 0 && error != ARCA_ETIMEOUT)
+		goto cleanup;
+	if (error == 0) {
+		/* The holder we waited for has usually stored the result. */
+		error = arca_action_get(&m, store, key);
+		if (error == 0)
+			goto done;
+		if (error != ARCA_ENOTFOUND)
+			goto cleanup;
+	}
+	error = compute_and_store(&m, store, key, compute, ctx);
+	if (computed != NULL)
+		*computed = 1;
+	if (m == NULL)
+		goto cleanup;
+done:
+	*out = m;
+	m = NULL;
+cleanup:
+	arca_lease_release(lease);
+	arca_manifest_free(m);
+	return error;
+}
