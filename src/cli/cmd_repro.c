@@ -40,7 +40,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: arca repro [FILE] [STAGE...] [-p NAME=VALUE]... [--params FILE]\n"
 		"                  [--force STAGE]... [--no-cache | --refresh]\n"
-		"                  [--dry-run] [--no-stale] [--store DIR]\n"
+		"                  [--dry-run] [--no-stale] [--lock-timeout SECS]\n"
+		"                  [--store DIR]\n"
 		"\n"
 		"Run the stages of the pipeline FILE (default arca.yaml) in\n"
 		"dependency order, each cached as 'arca run' caches one command:\n"
@@ -64,6 +65,9 @@ static void usage(FILE *out)
 		"                     fetch nothing\n"
 		"  --no-stale         fail a URL dep whose server cannot be reached\n"
 		"                     instead of using a stale cached copy\n"
+		"  --lock-timeout SECS  wait at most SECS for another process\n"
+		"                     computing the same stage, then run it anyway\n"
+		"                     (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
 		"  --store DIR        the store directory\n"
 		"  -h, --help         print this help\n"
 		"\n"
@@ -102,7 +106,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 {
 	enum {
 		OPT_PARAMS = 'P', OPT_FORCE = 0x200, OPT_NO_CACHE, OPT_REFRESH,
-		OPT_DRY_RUN, OPT_NO_STALE
+		OPT_DRY_RUN, OPT_NO_STALE, OPT_LOCK_TIMEOUT = 0x280
 	};
 	static const struct option longopts[] = {
 		{ "param", required_argument, NULL, 'p' },
@@ -112,6 +116,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "refresh", no_argument, NULL, OPT_REFRESH },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "no-stale", no_argument, NULL, OPT_NO_STALE },
+		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -146,6 +151,11 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 			break;
 		case OPT_NO_STALE:
 			o->no_stale = 1;
+			break;
+		case OPT_LOCK_TIMEOUT:
+			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
+					"--lock-timeout") < 0)
+				return CLI_EXIT_USAGE;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;

@@ -54,6 +54,9 @@ static void usage(FILE *out)
 		"                       digest of CMD's executable\n"
 		"  --no-cache           just run CMD: no lookup, nothing stored\n"
 		"  --refresh            skip the lookup, run CMD and replace the entry\n"
+		"  --lock-timeout SECS  on a miss another process is computing, wait\n"
+		"                       at most SECS for it, then run CMD anyway\n"
+		"                       (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
 		"  --store DIR          the store directory\n"
 		"  -h, --help           print this help\n"
 		"\n"
@@ -99,7 +102,8 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 {
 	enum {
 		OPT_STAGE = 0x200, OPT_IN, OPT_OUT, OPT_PARAM, OPT_SECRET,
-		OPT_ENV, OPT_TOOL_VERSION, OPT_NO_CACHE, OPT_REFRESH
+		OPT_ENV, OPT_TOOL_VERSION, OPT_NO_CACHE, OPT_REFRESH,
+		OPT_LOCK_TIMEOUT = 0x280
 	};
 	static const struct option longopts[] = {
 		{ "stage", required_argument, NULL, OPT_STAGE },
@@ -111,6 +115,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "tool-version", required_argument, NULL, OPT_TOOL_VERSION },
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 		{ "refresh", no_argument, NULL, OPT_REFRESH },
+		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -156,6 +161,11 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 			break;
 		case OPT_REFRESH:
 			o->refresh = 1;
+			break;
+		case OPT_LOCK_TIMEOUT:
+			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
+					"--lock-timeout") < 0)
+				return CLI_RUN_EXIT_ARCA;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;

@@ -114,6 +114,26 @@ static int cli_store_options(arca_options *opts)
 	return 0;
 }
 
+int cli_parse_lock_timeout(unsigned int *ms, const char *text,
+		const char *what)
+{
+	char *end = NULL;
+	double s;
+
+	errno = 0;
+	s = strtod(text, &end);
+	if (errno != 0 || end == text || *end != '\0' || !(s > 0.0) ||
+	    s > 86400.0) {
+		cli_error("%s '%s': expected a number of seconds (more than 0, "
+				"at most 86400)", what, text);
+		return -1;
+	}
+	*ms = (unsigned int)(s * 1000.0 + 0.5);
+	if (*ms == 0)
+		*ms = 1;
+	return 0;
+}
+
 int cli_open_store(arca_store **out, const cli_global *g)
 {
 	arca_options opts = ARCA_OPTIONS_INIT;
@@ -141,6 +161,23 @@ int cli_open_store(arca_store **out, const cli_global *g)
 		free(dir);
 		return -1;
 	}
+	/*
+	 * The lease wait (docs/cli.md, "Many processes"): the library's
+	 * default, then ARCA_LOCK_TIMEOUT (seconds), then --lock-timeout.
+	 * A config file key belongs between the default and the environment.
+	 */
+	{
+		const char *v = getenv("ARCA_LOCK_TIMEOUT");
+
+		if (v != NULL && *v != '\0' &&
+		    cli_parse_lock_timeout(&opts.lock_timeout_ms, v,
+				"ARCA_LOCK_TIMEOUT") < 0) {
+			free(dir);
+			return -1;
+		}
+	}
+	if (g->lock_timeout_ms != 0)
+		opts.lock_timeout_ms = g->lock_timeout_ms;
 	if ((error = arca_store_open(out, dir, &opts)) < 0)
 		cli_lib_error(error, "store %s", dir);
 	free(dir);

@@ -41,6 +41,9 @@ enum {
 /* What the global options set before a subcommand runs. */
 typedef struct cli_global {
 	const char *store_dir;  /* --store, or NULL for the default */
+	/* --lock-timeout of run/repro, in ms; 0: not given (then
+	 * ARCA_LOCK_TIMEOUT, else the library's default). */
+	unsigned int lock_timeout_ms;
 } cli_global;
 
 /* A subcommand: cmd_<name>.c defines one of these. */
@@ -111,6 +114,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
  * returns non-zero (the caller chooses its exit code); 0 on success.
  */
 int cli_open_store(arca_store **out, const cli_global *g);
+
+/*
+ * Parse a lock timeout in seconds ("30", "0.5"; more than 0, at most a
+ * day, with a millisecond resolution) into *ms. On a malformed value
+ * prints one line naming what and returns -1; 0 otherwise.
+ */
+int cli_parse_lock_timeout(unsigned int *ms, const char *text,
+		const char *what);
 
 /*
  * Human forms: sizes in binary units ("512 B", "1.2 MiB"), durations

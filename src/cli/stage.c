@@ -908,6 +908,50 @@ cleanup:
 	return served;
 }
 
+/*
+ * Single-flight (docs/cli.md, "Many processes"): take the key's lease
+ * before running a miss, so that of many processes asking for the same
+ * stage one runs it and the others wait, then hit. Returns as
+ * serve_hit(): 1 when the result another process stored while we waited
+ * was served, -1 when serving it failed, 0 to run the command with
+ * *lease held, or with *lease NULL when the wait timed out or the lease
+ * could not be taken (the stage then runs anyway).
+ */
+static int take_lease(arca_lease **lease, int *rc, cli_stage_result *result,
+		arca_store *store, const cli_stage *st, const char *key8)
+{
+	const cli_stage_spec *o = st->spec;
+	uint64_t t0;
+	double waited_s;
+	int error;
+
+	*lease = NULL;
+	error = arca_lease_try_acquire(lease, store, &st->key);
+	if (error == ARCA_EBUSY) {
+		cli_error("waiting for %s %s (another process is computing it)",
+				o->stage, key8);
+		t0 = now_ms();
+		error = arca_lease_acquire(lease, store, &st->key, 0);
+		if (error == ARCA_ETIMEOUT) {
+			/* Tenths of a second, rounded down so that the
+			 * timeout itself shows: "1", "0.5", "600". */
+			waited_s = (double)((now_ms() - t0) / 100) / 10.0;
+			cli_error("gave up waiting for %s %s after %g s; "
+					"computing anyway", o->stage, key8, waited_s);
+			return 0;
+		}
+	}
+	if (error < 0) {
+		cli_warn("cannot take the lease for %s %s: %s; running it "
+				"without", o->stage, key8, cli_lib_detail(error));
+		return 0;
+	}
+	/* Whoever held the lease before us has usually stored the result. */
+	if (o->refresh)
+		return 0;
+	return serve_hit(rc, result, store, st, key8);
+}
+
 int cli_stage_execute(cli_stage_result *result, cli_stage *st,
 		arca_store *store)
 {
@@ -915,6 +959,7 @@ int cli_stage_execute(cli_stage_result *result, cli_stage *st,
 	const char *stage = o->stage;
 	char keyhex[ARCA_DIGEST_HEXLEN + 1], key8[9], dur[32];
 	capture caps[2] = { { -1, NULL, 0 }, { -1, NULL, 0 } };
+	arca_lease *lease = NULL;
 	uint64_t bytes = 0, duration_ms = 0;
 	int status = 0, error, saved = -1, rc;
 
@@ -949,6 +994,8 @@ int cli_stage_execute(cli_stage_result *result, cli_stage *st,
 		if (served != 0)
 			goto cleanup;
 	}
+	if (take_lease(&lease, &rc, result, store, st, key8) != 0)
+		goto cleanup;
 
 	if (st->cmd_path == NULL &&
 	    (rc = cli_stage_resolve_command(&st->cmd_path, o->argv[0], 0)) != 0)
@@ -1001,6 +1048,9 @@ int cli_stage_execute(cli_stage_result *result, cli_stage *st,
 	result->outcome = CLI_STAGE_STORED;
 
 cleanup:
+	/* After the result is stored (or the run failed): waiters look up
+	 * again as soon as it is released. */
+	arca_lease_release(lease);
 	capture_close(&caps[0]);
 	capture_close(&caps[1]);
 	leave_workdir(saved);
