@@ -163,7 +163,15 @@ static int sql_code(int rc)
 
 int arca__sql_error(arca__local *l, int rc, const char *context)
 {
-	return arca__error(sql_code(rc), "%s/index.db: %s (%s)", l->dir,
+	int code = sql_code(rc);
+
+	/* SQLite reports a wal-index or journal it cannot extend on a full
+	 * disk as an I/O error; the errno behind it says "full". */
+	if ((rc & 0xff) == SQLITE_IOERR && l->db &&
+	    (sqlite3_system_errno(l->db) == ENOSPC ||
+	     sqlite3_system_errno(l->db) == EDQUOT))
+		code = ARCA_EFULL;
+	return arca__error(code, "%s/index.db: %s (%s)", l->dir,
 			l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc),
 			context);
 }
@@ -1596,6 +1604,15 @@ static int open_db(arca__local *l)
 		return arca__sql_error(l, rc, "opening the index");
 	sqlite3_busy_timeout(l->db, (int)l->opts.busy_timeout_ms);
 	sqlite3_extended_result_codes(l->db, 1);
+	/* Keep index.db-wal and -shm when the last handle closes, so that
+	 * opening the store on a full disk needs no new space (the wal-index
+	 * alone takes 32 KiB) and reads keep working there. */
+	if (!l->opts.read_only) {
+		int persist = 1;
+
+		sqlite3_file_control(l->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+				&persist);
+	}
 	/* SQLite's default 2 MiB page cache holds ~1,500 inline 1 KiB blobs;
 	 * random reads past that cost a pread(2) each (bench/README.md). */
 	if ((error = arca__sql_exec(l, "PRAGMA cache_size=-16384")) < 0)
