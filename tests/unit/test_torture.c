@@ -2,7 +2,8 @@
  * Crash safety under SIGKILL: writers put blobs and record actions in one
  * store while being killed at random moments; after each kill the store
  * must open, verify clean, hold every blob and action the writers reported
- * as committed (byte-correct), and keep nothing in tmp/.
+ * as committed (byte-correct), keep nothing in tmp/, and no lease of a
+ * killed writer may block a new acquire.
  *
  * ARCA_TORTURE_ITERATIONS sets the number of kills (default 200, 40 under
  * AddressSanitizer); ARCA_TORTURE_SEED replays a run (the seed is printed).
@@ -41,7 +42,10 @@
 #define MAX_FILE_BLOB (1024 * 1024)
 #define INLINE_MAX ARCA_DEFAULT_INLINE_THRESHOLD
 
-enum { REC_BLOB = 1, REC_ACTION = 2 };
+enum { REC_BLOB = 1, REC_ACTION = 2, REC_LEASE = 3 };
+
+/* How long a new acquire may wait for a dead writer's lease, in ms. */
+#define LEASE_TIMEOUT_MS 100
 
 /*
  * One line of the writers' log, appended with a single write() after the
@@ -51,12 +55,14 @@ typedef struct torture_rec {
 	uint32_t kind;
 	uint32_t size;        /* REC_BLOB: bytes */
 	uint64_t seed;        /* REC_BLOB: the content is gen(seed, size) */
-	arca_digest digest;   /* the blob, or the action key */
+	arca_digest digest;   /* the blob, or the action key (REC_ACTION,
+	                         REC_LEASE: logged before the acquire) */
 } torture_rec;
 
 typedef struct torture_totals {
 	unsigned long blobs_checked;
 	unsigned long actions_checked;
+	unsigned long leases_checked;
 	unsigned long bytes_checked;
 	unsigned long writers_killed;
 	unsigned long tmp_left;   /* temp files the kills left for the sweep */
@@ -103,12 +109,17 @@ static int log_append(int fd, const torture_rec *rec)
 	return write(fd, rec, sizeof(*rec)) == (ssize_t)sizeof(*rec) ? 0 : -1;
 }
 
-/* Record an action whose outputs are the given blobs. */
-static int writer_record(arca_store *s, uint64_t seed,
+/*
+ * Record an action whose outputs are the given blobs, holding its lease as
+ * `arca run` does (the key is logged before the lease is taken).
+ */
+static int writer_record(arca_store *s, int log_fd, uint64_t seed,
 		const torture_rec *outs, size_t n_outs, arca_digest *key)
 {
 	arca_action *a = NULL;
 	arca_manifest *m = NULL;
+	arca_lease *lease = NULL;
+	torture_rec intent;
 	arca_digest empty, in;
 	char name[64];
 	size_t i;
@@ -129,6 +140,15 @@ static int writer_record(arca_store *s, uint64_t seed,
 	}
 	if ((error = arca_manifest_from_action(&m, a)) < 0)
 		goto cleanup;
+	memset(&intent, 0, sizeof(intent));
+	intent.kind = REC_LEASE;
+	intent.digest = m->key;
+	if (log_append(log_fd, &intent) < 0) {
+		error = ARCA_EIO;
+		goto cleanup;
+	}
+	if ((error = arca_lease_acquire(&lease, s, &m->key, 0)) < 0)
+		goto cleanup;
 	for (i = 0; i < n_outs; i++) {
 		snprintf(name, sizeof(name), "out%zu", i);
 		if ((error = arca_manifest_add_output(m, name,
@@ -144,6 +164,7 @@ static int writer_record(arca_store *s, uint64_t seed,
 		goto cleanup;
 	*key = m->key;
 cleanup:
+	arca_lease_release(lease);
 	arca_manifest_free(m);
 	arca_action_free(a);
 	return error;
@@ -218,7 +239,7 @@ static void writer_main(const char *dir, const char *work, int log_fd,
 			memset(&act, 0, sizeof(act));
 			act.kind = REC_ACTION;
 			act.seed = splitmix64(&rng);
-			if (writer_record(s, act.seed, recent,
+			if (writer_record(s, log_fd, act.seed, recent,
 					n_recent < 3 ? n_recent : 3,
 					&act.digest) < 0) {
 				fprintf(stderr, "writer: action: %s\n",
@@ -320,6 +341,16 @@ static void check_store(const char *dir, const char *log_path,
 			arca_buf_free(&b);
 			t->blobs_checked++;
 			t->bytes_checked += rec.size;
+		} else if (rec.kind == REC_LEASE) {
+			arca_lease *lease = NULL;
+			int rc = arca_lease_acquire(&lease, s, &rec.digest,
+					LEASE_TIMEOUT_MS);
+
+			if (rc != 0)
+				fprintf(stderr, "lease: %s\n", arca_errmsg());
+			assert_int_equal(rc, 0);
+			arca_lease_release(lease);
+			t->leases_checked++;
 		} else {
 			arca_manifest *m = NULL;
 			size_t k;
@@ -420,11 +451,13 @@ static void test_torture__sigkill_writers(void **state)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(stderr, "torture: %lu writers killed, %lu blob checks "
-			"(%.1f MiB), %lu action checks, 0 corrupt; %lu temp files of "
-			"killed writers, all swept; %.1f s\n",
+			"(%.1f MiB), %lu action checks, %lu leases free within "
+			"%d ms, 0 corrupt; %lu temp files of killed writers, all "
+			"swept; %.1f s\n",
 			t.writers_killed, t.blobs_checked,
 			(double)t.bytes_checked / (1024.0 * 1024.0),
-			t.actions_checked, t.tmp_left,
+			t.actions_checked, t.leases_checked, LEASE_TIMEOUT_MS,
+			t.tmp_left,
 			(double)(t1.tv_sec - t0.tv_sec) +
 			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	assert_true(t.blobs_checked > 0);
