@@ -89,6 +89,13 @@ main() {
     sed "s/^/$round /" "$work/lines.txt" >> "$results"
   done
 
+  # Many processes on one store (single-flight, concurrent writers); once,
+  # not per round, and outside the medians: it has no anchor.
+  echo "## concurrency (bench/bench_concurrency.sh)"
+  "$repo/bench/bench_concurrency.sh" "$build/arca" "$work/concurrency" ||
+    die "bench_concurrency.sh failed"
+  rm -rf "$work/concurrency"
+
   # results.txt: "<round> <system> key=value ...". Medians per system and key,
   # in the order the figures first appeared; then the ratios.
   awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" '
