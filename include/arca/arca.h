@@ -610,12 +610,20 @@ typedef struct arca_clear_filter {
 	int all;                    /* non-zero: everything, blobs included */
 	const char *stage;          /* actions of this stage */
 	const arca_digest *input;   /* actions that used this input content */
+	/* Appended fields (zero: unused). */
+	const char *tag;            /* actions and blobs carrying this tag */
+	int64_t older_than_s;       /* actions last used more than this many
+	                             * seconds ago (> 0) */
+	const char *key_prefix;     /* actions whose key starts with these hex
+	                             * characters (1 to 64) */
 } arca_clear_filter;
 
 /**
  * Remove action entries matching the filter (exactly one of all / stage /
- * input must be set), and the blobs that only they referenced. With all,
- * every blob is removed as well, including those put directly.
+ * input / tag / older_than_s / key_prefix must be set), and the blobs that
+ * only they referenced. With all, every blob is removed as well, including
+ * those put directly; with tag, blobs put with that tag (arca_blob_tag())
+ * are removed too when nothing references them.
  *
  * @param[out] n_removed  number of actions removed; may be NULL.
  * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
@@ -703,6 +711,192 @@ typedef void (*arca_verify_cb)(const arca_digest *digest, const char *where,
  */
 int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
 		arca_store *store, arca_verify_cb cb, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Capacity and lifecycle: size limit, eviction, TTL, tags, gc           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The store's size is the sum of the sizes of all its blobs (inline and
+ * files), kept as a counter in the index and updated in the same
+ * transaction as the blobs, so reading it costs one row.
+ *
+ * Eviction removes least recently used entries: actions by their last
+ * hit (or creation), with the blobs only they referenced, and blobs that
+ * no action or URL references, by their last read or put. Never evicted:
+ * anything used within the grace period (10 minutes; the environment
+ * variable ARCA_GRACE_PERIOD, in seconds, changes it), since it may
+ * belong to a stage being stored right now; and actions whose lease is
+ * held (arca_lease_is_held()). Its cost grows with what it removes: it
+ * walks the LRU indexes from the oldest entry and stops when done.
+ *
+ * Automatic eviction: after a put (arca_blob_put(), arca_blob_put_file(),
+ * arca_action_put()) that leaves the store above arca_options.max_size,
+ * entries are evicted down to low_watermark_pct percent of it. A failure
+ * there does not fail the put.
+ *
+ * Last-access times are written in batches (every 256 hits or reads, 2 s
+ * after the first pending one, and at arca_store_close()), and a blob's
+ * at most once a minute, so a hit does not cost a write transaction.
+ */
+
+/**
+ * The store's size and limit.
+ *
+ * @param[out] bytes     bytes of all blobs; may be NULL.
+ * @param[out] max_size  the limit the store was opened with, in bytes (0:
+ *                       none); may be NULL.
+ * @param[in]  store     open store.
+ * @return 0; ARCA_EBUSY; ARCA_EIO.
+ */
+int arca_store_usage(uint64_t *bytes, uint64_t *max_size, arca_store *store);
+
+/**
+ * Bytes that eviction cannot remove now because they were used within
+ * the grace period (leased actions not included).
+ *
+ * @param[out] bytes  bytes of recently used blobs.
+ * @return 0; ARCA_EBUSY; ARCA_EIO.
+ */
+int arca_store_pinned(uint64_t *bytes, arca_store *store);
+
+/**
+ * Evict least recently used entries until the store holds at most
+ * target_bytes (see above for the order and what is never evicted). When
+ * everything left is pinned the call still succeeds: compare
+ * arca_store_usage() with the target to know.
+ *
+ * @param[out] n_evicted    actions and unreferenced blobs evicted; may be
+ *                          NULL.
+ * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
+ * @param[in]  store        open store (writable).
+ * @param[in]  target_bytes the size to get down to, in bytes.
+ * @return 0; ARCA_EPERM (read-only); ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO;
+ *         ARCA_ENOMEM.
+ */
+int arca_store_evict(uint64_t *n_evicted, uint64_t *bytes_freed,
+		arca_store *store, uint64_t target_bytes);
+
+#define ARCA_PUT_OPTIONS_VERSION 1
+
+/**
+ * Options for arca_action_put_ex(). Initialise with ARCA_PUT_OPTIONS_INIT;
+ * fields are only ever appended.
+ */
+typedef struct arca_put_options {
+	unsigned int version;     /* ARCA_PUT_OPTIONS_VERSION */
+	/* Time to live in seconds from now; 0: the entry does not expire.
+	 * An expired entry is a miss and is removed by arca_store_gc(). */
+	uint64_t ttl_s;
+	/* Tags to attach (arca_store_clear() by tag); n_tags strings. */
+	const char *const *tags;
+	size_t n_tags;
+} arca_put_options;
+
+#define ARCA_PUT_OPTIONS_INIT { ARCA_PUT_OPTIONS_VERSION, 0, NULL, 0 }
+
+/**
+ * arca_action_put() with a TTL and tags. The entry, its expiry time and
+ * its tags are committed in one transaction after the manifest is stored.
+ *
+ * @param[in] store  open store.
+ * @param[in] m      the manifest (m->key is the action key).
+ * @param[in] opts   options, or NULL (then exactly arca_action_put()).
+ * @return as arca_action_put(); ARCA_EINVAL also for a bad options
+ *         version or an empty tag.
+ */
+int arca_action_put_ex(arca_store *store, const arca_manifest *m,
+		const arca_put_options *opts);
+
+#define ARCA_GET_OPTIONS_VERSION 1
+
+/** Options for arca_action_get_ex(); ARCA_GET_OPTIONS_INIT. */
+typedef struct arca_get_options {
+	unsigned int version;     /* ARCA_GET_OPTIONS_VERSION */
+	/* Non-zero: an entry created more than max_age_s seconds ago is a
+	 * miss (left in the store). */
+	uint64_t max_age_s;
+	/* Non-zero: as arca_action_peek() (no last-access update). */
+	int peek;
+} arca_get_options;
+
+#define ARCA_GET_OPTIONS_INIT { ARCA_GET_OPTIONS_VERSION, 0, 0 }
+
+/**
+ * arca_action_get() with a freshness bound.
+ *
+ * @param[out] out    the manifest; free with arca_manifest_free().
+ * @param[in]  store  open store.
+ * @param[in]  key    the action key.
+ * @param[in]  opts   options, or NULL for arca_action_get().
+ * @return 0 (hit); ARCA_ENOTFOUND (miss, expired, or older than
+ *         max_age_s); ARCA_EINVAL (bad options version); ARCA_EIO;
+ *         ARCA_ENOMEM.
+ */
+int arca_action_get_ex(arca_manifest **out, arca_store *store,
+		const arca_digest *key, const arca_get_options *opts);
+
+/**
+ * Attach a tag to a blob already in the store (`arca put --tag`), so
+ * that arca_store_clear() with that tag removes it.
+ *
+ * @return 0; ARCA_ENOTFOUND (no such blob); ARCA_EINVAL (empty tag);
+ *         ARCA_EPERM; ARCA_EBUSY; ARCA_EIO.
+ */
+int arca_blob_tag(arca_store *store, const arca_digest *digest,
+		const char *tag);
+
+/** What arca_store_gc() removed, by kind. Bytes are on-disk sizes. */
+typedef struct arca_gc_report {
+	uint64_t expired_actions;    /* actions past their TTL */
+	uint64_t expired_bytes;      /* blobs only they referenced */
+	uint64_t unreferenced_blobs; /* blobs nothing references, past the
+	                              * grace period */
+	uint64_t unreferenced_bytes;
+	uint64_t orphan_files;       /* files in blobs/ without an index row */
+	uint64_t orphan_bytes;
+	uint64_t temp_files;         /* tmp/ files of dead writers */
+	uint64_t temp_bytes;
+	uint64_t stale_leases;       /* leases/ files nobody holds */
+} arca_gc_report;
+
+/**
+ * Collect garbage: expired actions (with the blobs only they
+ * referenced), blobs that no action or URL references and that were not
+ * used within the grace period, files under blobs/ that have no index row
+ * (a walk of blobs/: run it now and then, not on every put), temp files
+ * of writers that died, and lease files nobody holds.
+ *
+ * @param[out] out    what was removed; may be NULL.
+ * @param[in]  store  open store (writable).
+ * @return 0; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_store_gc(arca_gc_report *out, arca_store *store);
+
+/** One UTC day of counters, summed over stages (arca_stats_days()). */
+typedef struct arca_day_stats {
+	int64_t day;              /* days since the epoch (UTC) */
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t errors;
+	uint64_t evictions;       /* entries evicted for the size limit */
+	uint64_t bytes_evicted;
+	uint64_t bytes_read;      /* restored from the cache */
+	uint64_t bytes_written;   /* stored */
+	uint64_t saved_ms;        /* compute time saved by hits */
+} arca_day_stats;
+
+/** Callback for arca_stats_days(); non-zero stops early. */
+typedef int (*arca_day_stats_cb)(const arca_day_stats *stats, void *ctx);
+
+/**
+ * Report the counters of the last `days` UTC days (today included), one
+ * call per day that has any, oldest first.
+ *
+ * @return 0; cb's non-zero value; ARCA_EINVAL (days is 0); ARCA_EIO.
+ */
+int arca_stats_days(arca_store *store, unsigned int days,
+		arca_day_stats_cb cb, void *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Progress                                                             */

@@ -31,7 +31,7 @@
 #include <sqlite3.h>
 
 /* Version 1 is created by schema_sql; migrations[] take it to the latest. */
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 #define IO_CHUNK (1u << 20)
 #define WRITEBACK_CHUNK (8u << 20)
 #define MAX_INLINE_THRESHOLD (64u << 20)
@@ -108,6 +108,21 @@ static const char *const migrations[] = {
 	"ALTER TABLE stats ADD COLUMN evictions INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE stats ADD COLUMN bytes_evicted INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE meta SET value = '2' WHERE name = 'schema';",
+	/* 3: the bytes of all blobs kept in meta('usage') by triggers, in the
+	 * statement that changes them, so eviction never sums the table; tags
+	 * go with their action or blob. */
+	"INSERT OR REPLACE INTO meta(name, value) VALUES('usage',"
+	"  (SELECT coalesce(sum(size), 0) FROM blobs));"
+	"CREATE TRIGGER IF NOT EXISTS blobs_usage_insert AFTER INSERT ON blobs "
+	"  BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + NEW.size"
+	"  WHERE name = 'usage'; END;"
+	"CREATE TRIGGER IF NOT EXISTS blobs_usage_delete AFTER DELETE ON blobs "
+	"  BEGIN UPDATE meta SET value = CAST(value AS INTEGER) - OLD.size"
+	"  WHERE name = 'usage';"
+	"  DELETE FROM blob_tags WHERE digest = OLD.digest; END;"
+	"CREATE TRIGGER IF NOT EXISTS actions_tags_delete AFTER DELETE ON actions "
+	"  BEGIN DELETE FROM action_tags WHERE key = OLD.key; END;"
+	"UPDATE meta SET value = '3' WHERE name = 'schema';",
 };
 
 
@@ -712,8 +727,10 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 		*out = d;
 	if (len <= l->opts.inline_threshold)
 		return insert_blob_row(l, &d, len, len ? data : "");
+	/* Already present: the upsert marks it used now, so that eviction's
+	 * grace period protects it until the action naming it is stored. */
 	if (have_file_blob(l, &d))
-		return 0;
+		return insert_blob_row(l, &d, len, NULL);
 	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
 		return error;
 	if ((error = arca__write_all(fd, data, len, tmp_path)) < 0 ||
@@ -796,6 +813,8 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 			goto cleanup;
 	} else {
 		unlink(tmp_path);
+		if ((error = insert_blob_row(l, &d, total, NULL)) < 0)
+			goto cleanup;
 	}
 	if (out)
 		*out = d;
@@ -827,7 +846,13 @@ static int local_ac_get(arca_backend *b, const arca_digest *key,
 	int rc, error = 0;
 
 	rc = arca__step_digest(st, key);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL &&
+			sqlite3_column_int64(st, 1) <= (sqlite3_int64)time(NULL)) {
+		/* Past its TTL: a miss; gc or the next put removes it. */
+		arca_digest_to_hex(hex, key);
+		error = arca__error(ARCA_ENOTFOUND, "action %s: expired", hex);
+	} else if (rc == SQLITE_ROW &&
+			sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
 		memcpy(manifest_out->bytes, sqlite3_column_blob(st, 0),
 				ARCA_DIGEST_SIZE);
 	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
@@ -972,24 +997,6 @@ cleanup:
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&keys);
-	return error;
-}
-
-int arca__local_touch(arca__local *l, const arca_digest *key)
-{
-	sqlite3_stmt *st = NULL;
-	int error, rc;
-
-	if (l->opts.read_only)
-		return 0;
-	if ((error = arca__sql_prepare(l, &st, "UPDATE actions SET last_access = ?,"
-			" hits = hits + 1 WHERE key = ?")) < 0)
-		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	sqlite3_bind_blob(st, 2, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "updating an action");
-	sqlite3_finalize(st);
 	return error;
 }
 
@@ -1472,6 +1479,10 @@ static void local_free(arca_backend *b)
 
 	if (l == NULL)
 		return;
+	/* Pending hits are written now (evict.c batches them). */
+	if (l->db)
+		arca__access_flush(l);
+	arca__access_free(l);
 	sqlite3_finalize(l->st_blob_get);
 	sqlite3_finalize(l->st_blob_stat);
 	sqlite3_finalize(l->st_blob_insert);
@@ -1625,13 +1636,16 @@ static int open_db(arca__local *l)
 			"data FROM blobs WHERE digest = ?")) < 0 ||
 	    (error = arca__sql_prepare(l, &l->st_blob_stat, "SELECT size, inline "
 			"FROM blobs WHERE digest = ?")) < 0 ||
-	    (error = arca__sql_prepare(l, &l->st_ac_get, "SELECT manifest FROM "
-			"actions WHERE key = ?")) < 0)
+	    (error = arca__sql_prepare(l, &l->st_ac_get, "SELECT manifest, "
+			"expires FROM actions WHERE key = ?")) < 0)
 		return error;
 	if (!l->opts.read_only &&
-	    (error = arca__sql_prepare(l, &l->st_blob_insert, "INSERT OR IGNORE "
+	    (error = arca__sql_prepare(l, &l->st_blob_insert, "INSERT "
 			"INTO blobs(digest, size, inline, created, data, "
-			"last_access) VALUES(?1, ?2, ?3, ?4, ?5, ?4)")) < 0)
+			"last_access) VALUES(?1, ?2, ?3, ?4, ?5, ?4) "
+			"ON CONFLICT(digest) DO UPDATE SET last_access = "
+			"excluded.last_access WHERE last_access < "
+			"excluded.last_access")) < 0)
 		return error;
 	return 0;
 }

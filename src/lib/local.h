@@ -62,4 +62,12 @@ int arca__local_url_remove(arca__local *l, const char *url);
 /* The local tier of a store (store.c). */
 arca__local *arca__store_local(arca_store *store);
 
+/* After a put: evict down to the low watermark when over max_size
+ * (evict.c). Errors are recorded but do not fail the put. */
+int arca__store_evict_auto(arca_store *store);
+
+/* arca_store_clear() by tag, age or key prefix (lifecycle.c). */
+int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes_freed, const arca_clear_filter *filter);
+
 #endif

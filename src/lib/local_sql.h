@@ -31,6 +31,8 @@ struct arca__local {
 	arca__hasher *hasher;
 	unsigned char *iobuf; /* IO_CHUNK bytes, reused by reads and writes */
 	int fatal;
+	/* evict.c: hits and blob reads not yet written to the index. */
+	struct arca__access *access;
 };
 
 /* A growable list of digests. */
@@ -84,5 +86,15 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
  * transaction the caller holds. */
 int arca__remove_actions(arca__local *l, arca__removal *r,
 		const arca__digest_list *keys);
+
+/*
+ * Last-access bookkeeping (evict.c). A hit or a blob read is noted in
+ * memory and written in one transaction when 256 are pending, 2 s after
+ * the oldest, and at close: a hit costs no write transaction of its own.
+ */
+int arca__access_note_blob(arca__local *l, const arca_digest *digest);
+/* Write what is pending; errors are recorded but the notes are dropped. */
+int arca__access_flush(arca__local *l);
+void arca__access_free(arca__local *l);
 
 #endif

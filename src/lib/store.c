@@ -8,6 +8,7 @@
 
 #include "fsutil.h"
 #include "local.h"
+#include "local_sql.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,11 @@ const char *arca_store_path(const arca_store *store)
 int arca_blob_put(arca_digest *out, arca_store *store,
 		const void *data, size_t len)
 {
-	return store->backend->blob_put(store->backend, out, data, len);
+	int error = store->backend->blob_put(store->backend, out, data, len);
+
+	if (error == 0)
+		arca__store_evict_auto(store);
+	return error;
 }
 
 int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
@@ -144,6 +149,8 @@ int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
 				size_out, fd);
 	}
 	close(fd);
+	if (error == 0)
+		arca__store_evict_auto(store);
 	return error;
 }
 
@@ -198,6 +205,7 @@ int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
 	if (m.buf.data == NULL && (m.buf.data = calloc(1, 1)) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	*out = m.buf;
+	(void)arca__access_note_blob(store->local, digest);
 	return 0;
 }
 
@@ -286,6 +294,8 @@ int arca_action_put(arca_store *store, const arca_manifest *m)
 		goto cleanup;
 	error = store->backend->ac_put(store->backend, &m->key,
 			&manifest_digest, m);
+	if (error == 0)
+		arca__store_evict_auto(store);
 cleanup:
 	arca_buf_free(&json);
 	return error;
@@ -405,12 +415,28 @@ int arca_action_resolve(arca_digest *out, arca_store *store,
 int arca_action_list(arca_store *store, const char *stage,
 		arca_action_cb cb, void *ctx)
 {
+	/* Listings show this handle's own pending hits. */
+	(void)arca__access_flush(store->local);
 	return arca__local_list(store->local, stage, cb, ctx);
 }
 
 int arca_store_clear(uint64_t *n_removed, uint64_t *bytes_freed,
 		arca_store *store, const arca_clear_filter *filter)
 {
+	int extra;
+
+	if (filter == NULL)
+		return arca__error(ARCA_EINVAL, "no clear filter");
+	extra = (filter->tag != NULL) + (filter->older_than_s != 0) +
+		(filter->key_prefix != NULL);
+	if (extra > 0) {
+		if (extra > 1 || filter->all || filter->stage || filter->input)
+			return arca__error(ARCA_EINVAL, "clear takes exactly one "
+					"of: all, a stage, an input, a tag, an "
+					"age, a key prefix");
+		return arca__lifecycle_clear(store->local, n_removed,
+				bytes_freed, filter);
+	}
 	return arca__local_clear(store->local, n_removed, bytes_freed, filter);
 }
 

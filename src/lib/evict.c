@@ -1,0 +1,584 @@
+/*
+ * Capacity: the store's size, LRU eviction down to the low watermark, and
+ * batched last-access updates.
+ *
+ * The bytes of all blobs are kept in meta('usage') by triggers on blobs
+ * (schema 3, local.c), so reading the size is one row. Eviction walks the
+ * two LRU indexes (actions_lru, blobs_lru) from the oldest and stops once
+ * enough is freed: its cost grows with what it evicts, never with the
+ * store's size, and it never lists blobs/.
+ *
+ * What is never evicted: anything used (stored, read, hit) within the
+ * grace period (default 10 minutes; it may belong to a stage being stored
+ * right now), and actions whose lease is held by a live process.
+ */
+#include "local_sql.h"
+
+#include "fsutil.h"
+#include "internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ACCESS_BATCH 256
+#define ACCESS_DELAY_MS 2000
+#define BLOB_TOUCH_RESOLUTION_S 60
+#define DEFAULT_GRACE_S 600
+
+/*
+ * The lease module (lease.c) answers whether a live process holds the
+ * lease of an action key. Referenced weakly so that eviction builds and
+ * runs before (or without) it: with no lease module nothing is leased.
+ */
+extern int arca_lease_is_held(arca_store *store, const arca_digest *key)
+	__attribute__((weak));
+
+struct arca__access {
+	arca__digest_list keys;   /* action hits */
+	arca__digest_list blobs;  /* blob reads */
+	uint64_t first_ms;        /* monotonic time of the oldest note */
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Seconds: $ARCA_GRACE_PERIOD (for tests and tuning), else 10 minutes. */
+static int64_t grace_s(void)
+{
+	const char *v = getenv("ARCA_GRACE_PERIOD");
+	char *end = NULL;
+	long long n;
+
+	if (v == NULL || *v == '\0')
+		return DEFAULT_GRACE_S;
+	n = strtoll(v, &end, 10);
+	if (end == v || *end != '\0' || n < 0)
+		return DEFAULT_GRACE_S;
+	return (int64_t)n;
+}
+
+/* ---- batched last access ------------------------------------------- */
+
+static int access_get(arca__local *l, struct arca__access **out)
+{
+	if (l->access == NULL) {
+		l->access = calloc(1, sizeof(*l->access));
+		if (l->access == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+	}
+	*out = l->access;
+	return 0;
+}
+
+static int access_note(arca__local *l, int is_key, const arca_digest *d)
+{
+	struct arca__access *a;
+	int error;
+
+	if (l->opts.read_only)
+		return 0;
+	if ((error = access_get(l, &a)) < 0)
+		return error;
+	if (a->keys.n + a->blobs.n == 0)
+		a->first_ms = mono_ms();
+	if ((error = arca__digest_list_push(is_key ? &a->keys : &a->blobs,
+			d->bytes)) < 0)
+		return error;
+	if (a->keys.n + a->blobs.n >= ACCESS_BATCH ||
+			mono_ms() - a->first_ms >= ACCESS_DELAY_MS)
+		return arca__access_flush(l);
+	return 0;
+}
+
+int arca__local_touch(arca__local *l, const arca_digest *key)
+{
+	return access_note(l, 1, key);
+}
+
+int arca__access_note_blob(arca__local *l, const arca_digest *digest)
+{
+	return access_note(l, 0, digest);
+}
+
+int arca__access_flush(arca__local *l)
+{
+	struct arca__access *a = l->access;
+	sqlite3_stmt *hit = NULL, *refs = NULL, *blob = NULL;
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+	int error;
+
+	if (a == NULL || a->keys.n + a->blobs.n == 0)
+		return 0;
+	if (l->opts.read_only || l->fatal) {
+		error = 0;
+		goto done;
+	}
+	if ((error = arca__tx_begin(l)) < 0)
+		goto done;
+	/* A blob's last access moves at most once a minute: most reads of a
+	 * hot blob then cost no page write. */
+	if ((error = arca__sql_prepare(l, &hit, "UPDATE actions SET "
+			"last_access = ?1, hits = hits + 1 WHERE key = ?2")) < 0 ||
+	    (error = arca__sql_prepare(l, &refs, "UPDATE blobs SET "
+			"last_access = ?1 WHERE last_access < ?1 - ?3 AND digest IN "
+			"(SELECT digest FROM action_refs WHERE key = ?2)")) < 0 ||
+	    (error = arca__sql_prepare(l, &blob, "UPDATE blobs SET "
+			"last_access = ?1 WHERE digest = ?2 AND "
+			"last_access < ?1 - ?3")) < 0)
+		goto cleanup;
+	for (i = 0; i < a->keys.n + a->blobs.n; i++) {
+		int is_key = i < a->keys.n;
+		const arca_digest *d = is_key ? &a->keys.items[i] :
+			&a->blobs.items[i - a->keys.n];
+		sqlite3_stmt *sts[2] = { is_key ? hit : blob,
+			is_key ? refs : NULL };
+		size_t j;
+
+		for (j = 0; j < 2 && sts[j] != NULL; j++) {
+			int rc;
+
+			sqlite3_reset(sts[j]);
+			sqlite3_bind_int64(sts[j], 1, now);
+			sqlite3_bind_blob(sts[j], 2, d->bytes, ARCA_DIGEST_SIZE,
+					SQLITE_STATIC);
+			if (sts[j] != hit)
+				sqlite3_bind_int(sts[j], 3,
+						BLOB_TOUCH_RESOLUTION_S);
+			if ((rc = sqlite3_step(sts[j])) != SQLITE_DONE) {
+				error = arca__sql_error(l, rc,
+						"recording last access");
+				goto cleanup;
+			}
+		}
+	}
+	error = arca__tx_commit(l);
+cleanup:
+	sqlite3_finalize(hit);
+	sqlite3_finalize(refs);
+	sqlite3_finalize(blob);
+	if (error < 0)
+		arca__tx_rollback(l);
+done:
+	a->keys.n = a->blobs.n = 0;
+	return error;
+}
+
+void arca__access_free(arca__local *l)
+{
+	if (l->access == NULL)
+		return;
+	arca__digest_list_free(&l->access->keys);
+	arca__digest_list_free(&l->access->blobs);
+	free(l->access);
+	l->access = NULL;
+}
+
+/* ---- usage ------------------------------------------------------------ */
+
+static int read_usage(arca__local *l, uint64_t *bytes)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	*bytes = 0;
+	if ((error = arca__sql_prepare(l, &st, "SELECT CAST(value AS INTEGER) "
+			"FROM meta WHERE name = 'usage'")) < 0)
+		return error;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+
+		*bytes = v > 0 ? (uint64_t)v : 0;
+		error = 0;
+	} else if (rc == SQLITE_DONE) {
+		error = 0;
+	} else {
+		error = arca__sql_error(l, rc, "reading the store's size");
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+int arca_store_usage(uint64_t *bytes, uint64_t *max_size, arca_store *store)
+{
+	arca__local *l = arca__store_local(store);
+	uint64_t b;
+	int error;
+
+	if ((error = read_usage(l, &b)) < 0)
+		return error;
+	if (bytes)
+		*bytes = b;
+	if (max_size)
+		*max_size = l->opts.max_size;
+	return 0;
+}
+
+int arca_store_pinned(uint64_t *bytes, arca_store *store)
+{
+	arca__local *l = arca__store_local(store);
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	*bytes = 0;
+	/* blobs_lru: only the young rows are visited. */
+	if ((error = arca__sql_prepare(l, &st, "SELECT coalesce(sum(size), 0) "
+			"FROM blobs WHERE last_access > ?")) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) - grace_s()));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*bytes = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		error = arca__sql_error(l, rc, "summing recent blobs");
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* ---- eviction ----------------------------------------------------------- */
+
+/* The statements eviction runs once per entry, prepared once. */
+typedef struct evictor {
+	arca__local *l;
+	arca_store *store;
+	int64_t cutoff;           /* used at or before this: evictable */
+	int64_t day;
+	sqlite3_stmt *next_action, *next_blob;
+	sqlite3_stmt *refs, *del_refs, *del_inputs, *del_action;
+	sqlite3_stmt *is_ref, *blob_row, *del_blob, *stats;
+	arca__digest_list cands;
+	arca__removal r;
+	uint64_t n, bytes, pinned_actions;
+} evictor;
+
+static int ev_prepare(evictor *e)
+{
+	arca__local *l = e->l;
+	int error;
+
+	if ((error = arca__sql_prepare(l, &e->next_action, "SELECT key, "
+			"last_access, stage FROM actions WHERE (last_access, key) > "
+			"(?1, ?2) AND last_access <= ?3 ORDER BY last_access, key "
+			"LIMIT 1")) < 0 ||
+	    /* Unreferenced blobs no newer than ?3 after the cursor (?1, ?2). */
+	    (error = arca__sql_prepare(l, &e->next_blob, "SELECT rowid, digest, "
+			"last_access, size, inline FROM blobs AS b WHERE "
+			"(last_access, rowid) > (?1, ?2) AND last_access <= ?3 AND "
+			"NOT EXISTS (SELECT 1 FROM action_refs AS r "
+			"WHERE r.digest = b.digest) AND NOT EXISTS (SELECT 1 "
+			"FROM urls AS u WHERE u.digest = b.digest) "
+			"ORDER BY last_access, rowid LIMIT 1")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->refs, "SELECT digest FROM "
+			"action_refs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->del_refs, "DELETE FROM "
+			"action_refs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->del_inputs, "DELETE FROM "
+			"action_inputs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->del_action, "DELETE FROM actions "
+			"WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->is_ref, "SELECT 1 FROM action_refs "
+			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
+			"WHERE digest = ?1 LIMIT 1")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->blob_row, "SELECT size, inline, "
+			"last_access FROM blobs WHERE digest = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->del_blob, "DELETE FROM blobs "
+			"WHERE digest = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &e->stats, "INSERT INTO stats(day, "
+			"stage, evictions, bytes_evicted) VALUES(?1, ?2, 1, ?3) "
+			"ON CONFLICT(day, stage) DO UPDATE SET evictions = "
+			"evictions + 1, bytes_evicted = bytes_evicted + ?3")) < 0)
+		return error;
+	return 0;
+}
+
+static void ev_finalize(evictor *e)
+{
+	sqlite3_stmt **all[] = { &e->next_action, &e->next_blob, &e->refs,
+		&e->del_refs, &e->del_inputs, &e->del_action, &e->is_ref,
+		&e->blob_row, &e->del_blob, &e->stats };
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(*all); i++) {
+		sqlite3_finalize(*all[i]);
+		*all[i] = NULL;
+	}
+	arca__digest_list_free(&e->cands);
+}
+
+static int ev_step_done(evictor *e, sqlite3_stmt *st, const arca_digest *d,
+		const char *what)
+{
+	int rc = arca__step_digest(st, d);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : arca__sql_error(e->l, rc, what);
+}
+
+static int ev_count(evictor *e, const char *stage, uint64_t bytes)
+{
+	int rc;
+
+	sqlite3_reset(e->stats);
+	sqlite3_bind_int64(e->stats, 1, e->day);
+	sqlite3_bind_text(e->stats, 2, stage, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(e->stats, 3, (sqlite3_int64)bytes);
+	rc = sqlite3_step(e->stats);
+	sqlite3_reset(e->stats);
+	return rc == SQLITE_DONE ? 0 :
+		arca__sql_error(e->l, rc, "counting an eviction");
+}
+
+/*
+ * Delete blob d if nothing references it and it was last used before the
+ * cutoff; adds its size to *freed.
+ */
+static int ev_free_blob(evictor *e, const arca_digest *d, uint64_t *freed)
+{
+	int rc, is_inline;
+	uint64_t size;
+	int error;
+
+	rc = arca__step_digest(e->is_ref, d);
+	sqlite3_reset(e->is_ref);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return arca__sql_error(e->l, rc, "looking up blob references");
+	rc = arca__step_digest(e->blob_row, d);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(e->blob_row);
+		return rc == SQLITE_DONE ? 0 :
+			arca__sql_error(e->l, rc, "reading a blob row");
+	}
+	size = (uint64_t)sqlite3_column_int64(e->blob_row, 0);
+	is_inline = sqlite3_column_int(e->blob_row, 1);
+	if (sqlite3_column_int64(e->blob_row, 2) > e->cutoff) {
+		/* Young: maybe the output of a stage being stored now. */
+		sqlite3_reset(e->blob_row);
+		return 0;
+	}
+	sqlite3_reset(e->blob_row);
+	if (!is_inline &&
+			(error = arca__digest_list_push(&e->r.files, d->bytes)) < 0)
+		return error;
+	if ((error = ev_step_done(e, e->del_blob, d, "deleting a blob")) < 0)
+		return error;
+	*freed += size;
+	return 0;
+}
+
+static int ev_action(evictor *e, const arca_digest *key, const char *stage)
+{
+	uint64_t freed = 0;
+	size_t i;
+	int error, rc;
+
+	e->cands.n = 0;
+	sqlite3_reset(e->refs);
+	sqlite3_bind_blob(e->refs, 1, key->bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	while ((rc = sqlite3_step(e->refs)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(e->refs, 0) == ARCA_DIGEST_SIZE &&
+		    (error = arca__digest_list_push(&e->cands,
+				sqlite3_column_blob(e->refs, 0))) < 0) {
+			sqlite3_reset(e->refs);
+			return error;
+		}
+	sqlite3_reset(e->refs);
+	if (rc != SQLITE_DONE)
+		return arca__sql_error(e->l, rc, "reading action references");
+	if ((error = ev_step_done(e, e->del_refs, key, "evicting an action")) < 0 ||
+	    (error = ev_step_done(e, e->del_inputs, key, "evicting an action")) < 0 ||
+	    (error = ev_step_done(e, e->del_action, key, "evicting an action")) < 0)
+		return error;
+	for (i = 0; i < e->cands.n; i++)
+		if ((error = ev_free_blob(e, &e->cands.items[i], &freed)) < 0)
+			return error;
+	e->n++;
+	e->bytes += freed;
+	return ev_count(e, stage, freed);
+}
+
+static int lease_held(evictor *e, const arca_digest *key)
+{
+	/* Call site of the lease module (src/lib/lease.c). */
+	if (arca_lease_is_held == NULL || e->store == NULL)
+		return 0;
+	return arca_lease_is_held(e->store, key) > 0;
+}
+
+/*
+ * Evict in LRU order until usage is at most target. Two cursors walk the
+ * LRU indexes; an unreferenced blob is only looked for up to the last
+ * access of the next action candidate, so the blob walk never runs ahead
+ * of what is being evicted.
+ */
+static int ev_run(evictor *e, uint64_t usage, uint64_t target)
+{
+	arca_digest akey, bdigest;
+	char astage[256];
+	int64_t a_la = INT64_MIN, b_la = INT64_MIN, b_rowid = INT64_MIN;
+	int have_action = 0, actions_done = 0, error, rc;
+
+	memset(&akey, 0, sizeof(akey));
+	while (usage > target) {
+		int64_t bound;
+
+		if (!have_action && !actions_done) {
+			sqlite3_stmt *st = e->next_action;
+
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, a_la);
+			sqlite3_bind_blob(st, 2, akey.bytes, ARCA_DIGEST_SIZE,
+					SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 3, e->cutoff);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW &&
+			    sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
+				const char *stage = (const char *)
+					sqlite3_column_text(st, 2);
+
+				memcpy(akey.bytes, sqlite3_column_blob(st, 0),
+						ARCA_DIGEST_SIZE);
+				a_la = sqlite3_column_int64(st, 1);
+				snprintf(astage, sizeof(astage), "%s",
+						stage ? stage : "");
+				have_action = 1;
+			} else if (rc == SQLITE_DONE) {
+				actions_done = 1;
+			} else if (rc != SQLITE_ROW) {
+				sqlite3_reset(st);
+				return arca__sql_error(e->l, rc,
+						"walking the action LRU");
+			}
+			sqlite3_reset(st);
+		}
+		bound = have_action ? a_la : e->cutoff;
+		sqlite3_reset(e->next_blob);
+		sqlite3_bind_int64(e->next_blob, 1, b_la);
+		sqlite3_bind_int64(e->next_blob, 2, b_rowid);
+		sqlite3_bind_int64(e->next_blob, 3, bound);
+		rc = sqlite3_step(e->next_blob);
+		if (rc == SQLITE_ROW) {
+			uint64_t size = (uint64_t)sqlite3_column_int64(
+					e->next_blob, 3);
+			int is_inline = sqlite3_column_int(e->next_blob, 4);
+
+			b_rowid = sqlite3_column_int64(e->next_blob, 0);
+			b_la = sqlite3_column_int64(e->next_blob, 2);
+			memcpy(bdigest.bytes, sqlite3_column_blob(e->next_blob, 1),
+					ARCA_DIGEST_SIZE);
+			sqlite3_reset(e->next_blob);
+			if (!is_inline && (error = arca__digest_list_push(
+					&e->r.files, bdigest.bytes)) < 0)
+				return error;
+			if ((error = ev_step_done(e, e->del_blob, &bdigest,
+					"evicting a blob")) < 0 ||
+			    (error = ev_count(e, "", size)) < 0)
+				return error;
+			e->n++;
+			e->bytes += size;
+			usage = usage > size ? usage - size : 0;
+			continue;
+		}
+		sqlite3_reset(e->next_blob);
+		if (rc != SQLITE_DONE)
+			return arca__sql_error(e->l, rc, "walking the blob LRU");
+		/* Nothing unreferenced up to bound: later scans start past it
+		 * (blobs the actions below free are deleted with them). */
+		b_la = bound;
+		b_rowid = INT64_MAX;
+		if (!have_action)
+			break;
+		have_action = 0;
+		if (lease_held(e, &akey)) {
+			e->pinned_actions++;
+			continue;
+		}
+		{
+			uint64_t before = e->bytes;
+
+			if ((error = ev_action(e, &akey, astage)) < 0)
+				return error;
+			usage = usage > e->bytes - before ?
+				usage - (e->bytes - before) : 0;
+		}
+	}
+	return 0;
+}
+
+static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
+		uint64_t target)
+{
+	arca__local *l = arca__store_local(store);
+	evictor e;
+	uint64_t usage;
+	int error;
+
+	memset(&e, 0, sizeof(e));
+	e.l = l;
+	e.store = store;
+	if (n_out)
+		*n_out = 0;
+	if (bytes_out)
+		*bytes_out = 0;
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	/* The LRU order must include the hits of this handle. */
+	(void)arca__access_flush(l);
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	/* Read inside the write transaction: no other writer moves it. */
+	if ((error = read_usage(l, &usage)) < 0)
+		goto cleanup;
+	if (usage <= target)
+		goto commit;
+	e.cutoff = (int64_t)time(NULL) - grace_s();
+	e.day = (int64_t)time(NULL) / 86400;
+	if ((error = ev_prepare(&e)) < 0 ||
+	    (error = ev_run(&e, usage, target)) < 0)
+		goto cleanup;
+commit:
+	ev_finalize(&e);
+	if ((error = arca__tx_commit(l)) < 0)
+		goto cleanup;
+	if (n_out)
+		*n_out = e.n;
+	if (bytes_out)
+		*bytes_out = e.bytes;
+cleanup:
+	ev_finalize(&e);
+	if (error < 0)
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &e.r, error == 0);
+	return error;
+}
+
+int arca_store_evict(uint64_t *n_evicted, uint64_t *bytes_freed,
+		arca_store *store, uint64_t target_bytes)
+{
+	return evict(store, n_evicted, bytes_freed, target_bytes);
+}
+
+int arca__store_evict_auto(arca_store *store)
+{
+	arca__local *l = arca__store_local(store);
+	uint64_t usage;
+
+	if (l->opts.max_size == 0 || l->opts.read_only)
+		return 0;
+	if (read_usage(l, &usage) < 0 || usage <= l->opts.max_size)
+		return 0;
+	return evict(store, NULL, NULL,
+			l->opts.max_size / 100 * l->opts.low_watermark_pct +
+			l->opts.max_size % 100 * l->opts.low_watermark_pct / 100);
+}

@@ -1,0 +1,504 @@
+/*
+ * Lifecycle of entries: TTL and freshness bounds, tags, clearing by tag,
+ * age or key prefix, garbage collection, and per-day statistics.
+ */
+#include "local_sql.h"
+
+#include "fsutil.h"
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Same default as evict.c: entries used this recently are left alone. */
+static int64_t gc_grace_s(void)
+{
+	const char *v = getenv("ARCA_GRACE_PERIOD");
+	char *end = NULL;
+	long long n;
+
+	if (v == NULL || *v == '\0')
+		return 600;
+	n = strtoll(v, &end, 10);
+	return (end == v || *end != '\0' || n < 0) ? 600 : (int64_t)n;
+}
+
+/* ---- put and get with options -------------------------------------- */
+
+static int bind_run(arca__local *l, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, what);
+}
+
+int arca_action_put_ex(arca_store *store, const arca_manifest *m,
+		const arca_put_options *opts)
+{
+	arca__local *l = arca__store_local(store);
+	sqlite3_stmt *exp = NULL, *tag = NULL;
+	size_t i;
+	int error;
+
+	if (opts != NULL && opts->version != ARCA_PUT_OPTIONS_VERSION)
+		return arca__error(ARCA_EINVAL, "arca_put_options version %u is "
+				"not supported (expected %u)", opts->version,
+				ARCA_PUT_OPTIONS_VERSION);
+	if (m == NULL)
+		return arca__error(ARCA_EINVAL, "no manifest");
+	for (i = 0; opts != NULL && i < opts->n_tags; i++)
+		if (opts->tags[i] == NULL || opts->tags[i][0] == '\0')
+			return arca__error(ARCA_EINVAL, "empty tag");
+	if ((error = arca_action_put(store, m)) < 0 || opts == NULL ||
+			(opts->ttl_s == 0 && opts->n_tags == 0))
+		return error;
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	if ((error = arca__sql_prepare(l, &exp, "UPDATE actions SET expires = "
+			"created + ?1 WHERE key = ?2")) < 0 ||
+	    (error = arca__sql_prepare(l, &tag, "INSERT OR IGNORE INTO "
+			"action_tags(tag, key) SELECT ?1, key FROM actions "
+			"WHERE key = ?2")) < 0)
+		goto cleanup;
+	if (opts->ttl_s > 0) {
+		sqlite3_bind_int64(exp, 1, opts->ttl_s > INT64_MAX / 2 ?
+				INT64_MAX / 2 : (sqlite3_int64)opts->ttl_s);
+		sqlite3_bind_blob(exp, 2, m->key.bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		if ((error = bind_run(l, exp, "setting a TTL")) < 0)
+			goto cleanup;
+	}
+	for (i = 0; i < opts->n_tags; i++) {
+		sqlite3_bind_text(tag, 1, opts->tags[i], -1, SQLITE_STATIC);
+		sqlite3_bind_blob(tag, 2, m->key.bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		if ((error = bind_run(l, tag, "tagging an action")) < 0)
+			goto cleanup;
+	}
+	error = arca__tx_commit(l);
+cleanup:
+	sqlite3_finalize(exp);
+	sqlite3_finalize(tag);
+	if (error < 0)
+		arca__tx_rollback(l);
+	return error;
+}
+
+int arca_action_get_ex(arca_manifest **out, arca_store *store,
+		const arca_digest *key, const arca_get_options *opts)
+{
+	arca__local *l = arca__store_local(store);
+	sqlite3_stmt *st = NULL;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	int error, rc;
+
+	*out = NULL;
+	if (opts != NULL && opts->version != ARCA_GET_OPTIONS_VERSION)
+		return arca__error(ARCA_EINVAL, "arca_get_options version %u is "
+				"not supported (expected %u)", opts->version,
+				ARCA_GET_OPTIONS_VERSION);
+	if (opts != NULL && opts->max_age_s > 0) {
+		if ((error = arca__sql_prepare(l, &st, "SELECT created FROM "
+				"actions WHERE key = ?")) < 0)
+			return error;
+		rc = arca__step_digest(st, key);
+		if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) +
+				(sqlite3_int64)opts->max_age_s <
+				(sqlite3_int64)time(NULL)) {
+			arca_digest_to_hex(hex, key);
+			error = arca__error(ARCA_ENOTFOUND, "action %s: older "
+					"than %llu s", hex,
+					(unsigned long long)opts->max_age_s);
+		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			error = arca__sql_error(l, rc, "looking up an action");
+		}
+		sqlite3_finalize(st);
+		if (error < 0)
+			return error;
+	}
+	return (opts != NULL && opts->peek) ? arca_action_peek(out, store, key) :
+		arca_action_get(out, store, key);
+}
+
+int arca_blob_tag(arca_store *store, const arca_digest *digest,
+		const char *tag)
+{
+	arca__local *l = arca__store_local(store);
+	sqlite3_stmt *st = NULL;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	int error, rc;
+
+	if (tag == NULL || *tag == '\0')
+		return arca__error(ARCA_EINVAL, "empty tag");
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	if ((error = arca__sql_prepare(l, &st, "INSERT OR IGNORE INTO "
+			"blob_tags(tag, digest) SELECT ?1, digest FROM blobs "
+			"WHERE digest = ?2")) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, digest->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		error = arca__sql_error(l, rc, "tagging a blob");
+	} else if (sqlite3_changes(l->db) == 0) {
+		/* Either already tagged or not there: tell them apart. */
+		sqlite3_finalize(st);
+		st = NULL;
+		if (arca_blob_stat(NULL, store, digest) < 0) {
+			arca_digest_to_hex(hex, digest);
+			error = arca__error(ARCA_ENOTFOUND, "blob %s: not found",
+					hex);
+		}
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* ---- clearing by tag, age or key prefix ---------------------------- */
+
+static int hex_bound(arca_digest *out, const char *prefix, char pad)
+{
+	char full[ARCA_DIGEST_HEXLEN + 1];
+	size_t n = strlen(prefix);
+
+	memcpy(full, prefix, n);
+	memset(full + n, pad, ARCA_DIGEST_HEXLEN - n);
+	full[ARCA_DIGEST_HEXLEN] = '\0';
+	return arca_digest_from_hex(out, full);
+}
+
+int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes_freed, const arca_clear_filter *f)
+{
+	arca__digest_list keys = { NULL, 0, 0 }, blobs = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if (f->key_prefix != NULL) {
+		size_t n = strlen(f->key_prefix);
+
+		if (n == 0 || n > ARCA_DIGEST_HEXLEN ||
+		    strspn(f->key_prefix, "0123456789abcdefABCDEF") != n)
+			return arca__error(ARCA_EINVAL, "'%s': a key prefix is 1 "
+					"to 64 hex characters", f->key_prefix);
+	}
+	if (f->older_than_s < 0)
+		return arca__error(ARCA_EINVAL, "older-than: negative age");
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	(void)arca__access_flush(l);
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	if (f->tag != NULL) {
+		if ((error = arca__sql_collect(l, &keys, "SELECT key FROM "
+				"action_tags WHERE tag = ?", f->tag, -1)) < 0 ||
+		    (error = arca__sql_collect(l, &blobs, "SELECT digest FROM "
+				"blob_tags WHERE tag = ?", f->tag, -1)) < 0)
+			goto cleanup;
+	} else if (f->older_than_s > 0) {
+		int64_t cutoff = (int64_t)time(NULL) - f->older_than_s;
+
+		if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions "
+				"WHERE last_access < ?")) < 0)
+			goto cleanup;
+		sqlite3_bind_int64(st, 1, cutoff);
+	} else {
+		arca_digest lo, hi;
+
+		if ((error = hex_bound(&lo, f->key_prefix, '0')) < 0 ||
+		    (error = hex_bound(&hi, f->key_prefix, 'f')) < 0 ||
+		    (error = arca__sql_prepare(l, &st, "SELECT key FROM actions "
+				"WHERE key BETWEEN ? AND ?")) < 0)
+			goto cleanup;
+		sqlite3_bind_blob(st, 1, lo.bytes, ARCA_DIGEST_SIZE,
+				SQLITE_TRANSIENT);
+		sqlite3_bind_blob(st, 2, hi.bytes, ARCA_DIGEST_SIZE,
+				SQLITE_TRANSIENT);
+	}
+	if (st != NULL) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
+			    (error = arca__digest_list_push(&keys,
+					sqlite3_column_blob(st, 0))) < 0)
+				goto cleanup;
+		if (rc != SQLITE_DONE) {
+			error = arca__sql_error(l, rc, "selecting actions");
+			goto cleanup;
+		}
+	}
+	if ((error = arca__remove_actions(l, &r, &keys)) < 0 ||
+	    (blobs.n > 0 &&
+		(error = arca__free_unreferenced(l, &r, &blobs)) < 0) ||
+	    (error = arca__tx_commit(l)) < 0)
+		goto cleanup;
+	if (n_removed)
+		*n_removed = r.actions;
+	if (bytes_freed)
+		*bytes_freed = r.bytes;
+cleanup:
+	sqlite3_finalize(st);
+	if (error < 0)
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&keys);
+	arca__digest_list_free(&blobs);
+	return error;
+}
+
+/* ---- gc ------------------------------------------------------------------ */
+
+static int gc_expired(arca__local *l, arca_gc_report *rep)
+{
+	arca__digest_list keys = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	/* actions_expires: a partial index of the rows with a TTL. */
+	if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions WHERE "
+			"expires IS NOT NULL AND expires <= ?")) < 0)
+		goto cleanup;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
+		    (error = arca__digest_list_push(&keys,
+				sqlite3_column_blob(st, 0))) < 0)
+			goto cleanup;
+	if (rc != SQLITE_DONE) {
+		error = arca__sql_error(l, rc, "selecting expired actions");
+		goto cleanup;
+	}
+	if ((error = arca__remove_actions(l, &r, &keys)) < 0 ||
+	    (error = arca__tx_commit(l)) < 0)
+		goto cleanup;
+	rep->expired_actions += r.actions;
+	rep->expired_bytes += r.bytes;
+cleanup:
+	sqlite3_finalize(st);
+	if (error < 0)
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&keys);
+	return error;
+}
+
+static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
+{
+	arca__digest_list cands = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	if ((error = arca__sql_prepare(l, &st, "SELECT digest FROM blobs AS b "
+			"WHERE last_access <= ? AND NOT EXISTS (SELECT 1 FROM "
+			"action_refs AS r WHERE r.digest = b.digest) AND NOT "
+			"EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
+			"b.digest)")) < 0)
+		goto cleanup;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) - gc_grace_s()));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
+		    (error = arca__digest_list_push(&cands,
+				sqlite3_column_blob(st, 0))) < 0)
+			goto cleanup;
+	if (rc != SQLITE_DONE) {
+		error = arca__sql_error(l, rc, "selecting unreferenced blobs");
+		goto cleanup;
+	}
+	if ((error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
+	    (error = arca__tx_commit(l)) < 0)
+		goto cleanup;
+	rep->unreferenced_blobs += cands.n;
+	rep->unreferenced_bytes += r.bytes;
+cleanup:
+	sqlite3_finalize(st);
+	if (error < 0)
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, error == 0);
+	arca__digest_list_free(&cands);
+	return error;
+}
+
+/*
+ * Files in blobs/ with no index row. A file is published (renamed) before
+ * its row commits, so a file younger than the grace period may be a
+ * writer's between those two steps: it is left alone.
+ */
+static int gc_orphans(arca__local *l, arca_gc_report *rep)
+{
+	sqlite3_stmt *st = NULL;
+	DIR *top = NULL;
+	struct dirent *e;
+	int64_t cutoff = (int64_t)time(NULL) - gc_grace_s();
+	int error;
+
+	if ((error = arca__sql_prepare(l, &st, "SELECT 1 FROM blobs "
+			"WHERE digest = ?")) < 0)
+		return error;
+	if ((top = opendir(l->blobs_dir)) == NULL) {
+		error = errno == ENOENT ? 0 :
+			arca__error_errno(errno, "cannot list", l->blobs_dir);
+		goto cleanup;
+	}
+	while ((e = readdir(top)) != NULL) {
+		char sub[PATH_MAX];
+		struct dirent *f;
+		DIR *d;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", l->blobs_dir, e->d_name);
+		if ((d = opendir(sub)) == NULL)
+			continue;
+		while ((f = readdir(d)) != NULL) {
+			struct stat sb;
+			arca_digest dg;
+			int rc;
+
+			if (f->d_name[0] == '.' ||
+			    fstatat(dirfd(d), f->d_name, &sb,
+					AT_SYMLINK_NOFOLLOW) != 0 ||
+			    (int64_t)sb.st_mtime > cutoff)
+				continue;
+			if (strlen(f->d_name) == ARCA_DIGEST_HEXLEN &&
+			    arca_digest_from_hex(&dg, f->d_name) == 0) {
+				rc = arca__step_digest(st, &dg);
+				sqlite3_reset(st);
+				if (rc == SQLITE_ROW)
+					continue;
+				if (rc != SQLITE_DONE) {
+					closedir(d);
+					error = arca__sql_error(l, rc,
+							"looking up a blob");
+					goto cleanup;
+				}
+			}
+			if (unlinkat(dirfd(d), f->d_name, 0) == 0) {
+				rep->orphan_files++;
+				rep->orphan_bytes += (uint64_t)sb.st_size;
+			}
+		}
+		closedir(d);
+	}
+	error = 0;
+cleanup:
+	if (top)
+		closedir(top);
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Files in dir that no live process holds a flock on. */
+static void sweep_unlocked(const char *dir, uint64_t *n, uint64_t *bytes)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct stat sb;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC |
+				O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    unlinkat(dirfd(d), e->d_name, 0) == 0) {
+			(*n)++;
+			if (bytes)
+				*bytes += (uint64_t)sb.st_size;
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+int arca_store_gc(arca_gc_report *out, arca_store *store)
+{
+	arca__local *l = arca__store_local(store);
+	arca_gc_report rep;
+	char *leases = NULL;
+	int error;
+
+	memset(&rep, 0, sizeof(rep));
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	(void)arca__access_flush(l);
+	if ((error = gc_expired(l, &rep)) < 0 ||
+	    (error = gc_unreferenced(l, &rep)) < 0 ||
+	    (error = gc_orphans(l, &rep)) < 0)
+		goto cleanup;
+	sweep_unlocked(l->tmp_dir, &rep.temp_files, &rep.temp_bytes);
+	if ((leases = arca__path_join(l->dir, "leases")) == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	sweep_unlocked(leases, &rep.stale_leases, NULL);
+cleanup:
+	free(leases);
+	if (out)
+		*out = rep;
+	return error;
+}
+
+/* ---- per-day statistics ---------------------------------------------- */
+
+int arca_stats_days(arca_store *store, unsigned int days,
+		arca_day_stats_cb cb, void *ctx)
+{
+	arca__local *l = arca__store_local(store);
+	sqlite3_stmt *st = NULL;
+	arca_day_stats s;
+	int error, rc;
+
+	if (days == 0)
+		return arca__error(ARCA_EINVAL, "stats: at least one day");
+	if ((error = arca__sql_prepare(l, &st, "SELECT day, sum(hits), "
+			"sum(misses), sum(errors), sum(evictions), "
+			"sum(bytes_evicted), sum(bytes_read), sum(bytes_written), "
+			"sum(saved_ms) FROM stats WHERE day > ? GROUP BY day "
+			"ORDER BY day")) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) / 86400) -
+			(sqlite3_int64)days);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s.day = sqlite3_column_int64(st, 0);
+		s.hits = (uint64_t)sqlite3_column_int64(st, 1);
+		s.misses = (uint64_t)sqlite3_column_int64(st, 2);
+		s.errors = (uint64_t)sqlite3_column_int64(st, 3);
+		s.evictions = (uint64_t)sqlite3_column_int64(st, 4);
+		s.bytes_evicted = (uint64_t)sqlite3_column_int64(st, 5);
+		s.bytes_read = (uint64_t)sqlite3_column_int64(st, 6);
+		s.bytes_written = (uint64_t)sqlite3_column_int64(st, 7);
+		s.saved_ms = (uint64_t)sqlite3_column_int64(st, 8);
+		if ((error = cb(&s, ctx)) != 0)
+			goto cleanup;
+	}
+	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "reading stats");
+cleanup:
+	sqlite3_finalize(st);
+	return error;
+}
