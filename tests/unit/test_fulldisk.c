@@ -1,0 +1,163 @@
+/*
+ * The library on a full disk: a store on a 4 MiB tmpfs (mounted here,
+ * which needs root; skipped otherwise). Puts fail ARCA_EFULL and leave no
+ * temp file; the store reopens and reads on the full disk; once space is
+ * freed, puts work again.
+ */
+#include "fixture.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BLOB_SIZE (300 * 1024)
+
+typedef struct fulldisk {
+	char *mnt;
+	char *dir;
+	int mounted;
+} fulldisk;
+
+static int setup(void **state)
+{
+	fulldisk *f = calloc(1, sizeof(*f));
+	char *cmd;
+
+	if (f == NULL)
+		return -1;
+	f->mnt = fixture_tempdir();
+	f->dir = fixture_path("%s/store", f->mnt);
+	cmd = fixture_path("mount -t tmpfs -o size=4m tmpfs '%s' 2>/dev/null",
+			f->mnt);
+	f->mounted = getuid() == 0 && system(cmd) == 0;
+	free(cmd);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fulldisk *f = *state;
+	char *cmd;
+
+	if (f == NULL)
+		return 0;
+	if (f->mounted) {
+		cmd = fixture_path("umount '%s' || umount -l '%s'", f->mnt,
+				f->mnt);
+		if (system(cmd) != 0)
+			fprintf(stderr, "warning: cannot unmount %s\n", f->mnt);
+		free(cmd);
+	}
+	free(f->dir);
+	fixture_rmdir(f->mnt);
+	free(f);
+	return 0;
+}
+
+static unsigned count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void fill(unsigned char *buf, size_t len, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static void test_fulldisk__efull_then_recovers(void **state)
+{
+	fulldisk *f = *state;
+	unsigned char *buf = malloc(BLOB_SIZE);
+	char *tmp_dir = fixture_path("%s/tmp", f->dir);
+	char *filler = NULL;
+	arca_store *s = NULL;
+	arca_digest first, d;
+	arca_buf b = ARCA_BUF_INIT;
+	unsigned n;
+	int rc = 0;
+
+	assert_non_null(buf);
+	if (!f->mounted) {
+		fprintf(stderr, "SKIP - cannot mount a tmpfs (needs root)\n");
+		free(buf);
+		free(tmp_dir);
+		skip();
+	}
+	assert_int_equal(arca_store_open(&s, f->dir, NULL), 0);
+	for (n = 0; n < 40; n++) {
+		fill(buf, BLOB_SIZE, n);
+		rc = arca_blob_put(n ? &d : &first, s, buf, BLOB_SIZE);
+		if (rc < 0)
+			break;
+	}
+	fprintf(stderr, "fulldisk: %u blobs of %d bytes fit, then: %s\n", n,
+			BLOB_SIZE, arca_errmsg());
+	assert_true(n > 0 && n < 40);
+	assert_int_equal(rc, ARCA_EFULL);
+	assert_int_equal(count_entries(tmp_dir), 0);
+
+	/* Take the last bytes, so that inline blobs cannot fit either. */
+	filler = fixture_path("%s/filler", f->mnt);
+	{
+		char *cmd = fixture_path("dd if=/dev/zero of='%s' bs=4k "
+				"2>/dev/null", filler);
+
+		(void)system(cmd);
+		free(cmd);
+	}
+	fill(buf, 2000, 999);
+	assert_int_equal(arca_blob_put(&d, s, buf, 2000), ARCA_EFULL);
+	assert_int_equal(arca_blob_put_file(&d, NULL, s, filler), ARCA_EFULL);
+	assert_int_equal(count_entries(tmp_dir), 0);
+
+	/* Not a byte free: the store still reopens and reads. */
+	arca_store_close(s);
+	s = NULL;
+	rc = arca_store_open(&s, f->dir, NULL);
+	if (rc < 0)
+		fprintf(stderr, "open on a full disk: %s\n", arca_errmsg());
+	assert_int_equal(rc, 0);
+	assert_int_equal(arca_blob_get(&b, s, &first), 0);
+	fill(buf, BLOB_SIZE, 0);
+	assert_int_equal(b.size, BLOB_SIZE);
+	assert_memory_equal(b.data, buf, BLOB_SIZE);
+	arca_buf_free(&b);
+
+	/* Space freed: writes work again. */
+	assert_int_equal(unlink(filler), 0);
+	fill(buf, 2000, 999);
+	assert_int_equal(arca_blob_put(&d, s, buf, 2000), 0);
+	assert_int_equal(arca_blob_get(&b, s, &d), 0);
+	assert_memory_equal(b.data, buf, 2000);
+	arca_buf_free(&b);
+
+	arca_store_close(s);
+	free(filler);
+	free(tmp_dir);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+				test_fulldisk__efull_then_recovers,
+				setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
