@@ -9,7 +9,7 @@
 MNT="$TEST_TMP/tmpfs"
 mkdir -p "$MNT"
 if ! mount -t tmpfs -o size=4m tmpfs "$MNT" 2>"$TEST_TMP/mount.err"; then
-	echo "SKIP - cannot mount a tmpfs (needs root): $(cat "$TEST_TMP/mount.err")"
+	echo "SKIP - cannot mount a tmpfs (needs root): $(tr -s "\n" " " <"$TEST_TMP/mount.err")"
 	echo "0 passed, 0 failed, 1 skipped"
 	exit 0
 fi
