@@ -1,4 +1,5 @@
-/* arca clear — remove every action, or those of a stage or an input. */
+/* arca clear — remove every action, or those of a stage, an input, a tag,
+ * an age or a key prefix. */
 #include "common.h"
 
 #include <errno.h>
@@ -9,13 +10,19 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: arca clear [--store DIR] (--all | --stage NAME | --input FILE)\n"
+		"Usage: arca clear [--store DIR] (--all | --stage NAME | --input FILE |\n"
+		"                  --tag T | --older-than DURATION | KEYPREFIX)\n"
 		"\n"
 		"Remove cached actions, and the blobs only they referenced:\n"
 		"  --all          everything, including blobs stored with 'arca put'\n"
 		"  --stage NAME   every action of stage NAME\n"
 		"  --input FILE   every action that used FILE's current content as\n"
 		"                 an input (FILE is digested; its name does not matter)\n"
+		"  --tag T        every action run with --tag T, and the blobs put\n"
+		"                 with --tag T that nothing else references\n"
+		"  --older-than DURATION  every action not used (hit or stored) for\n"
+		"                 DURATION (30s, 10m, 2h, 7d)\n"
+		"  KEYPREFIX      every action whose key starts with these hex digits\n"
 		"Exactly one of them. Prints how many entries and bytes were removed.\n"
 		"\n"
 		"Exit status: 0 (also when nothing matched); 2 usage error; 3 FILE\n"
@@ -24,11 +31,13 @@ static void usage(FILE *out)
 
 static int clear_main(int argc, char **argv, cli_global *g)
 {
-	enum { OPT_ALL = 0x200, OPT_STAGE, OPT_INPUT };
+	enum { OPT_ALL = 0x200, OPT_STAGE, OPT_INPUT, OPT_TAG, OPT_OLDER };
 	static const struct option longopts[] = {
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "stage", required_argument, NULL, OPT_STAGE },
 		{ "input", required_argument, NULL, OPT_INPUT },
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "older-than", required_argument, NULL, OPT_OLDER },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -56,6 +65,25 @@ static int clear_main(int argc, char **argv, cli_global *g)
 			input_path = optarg;
 			n_criteria++;
 			break;
+		case OPT_TAG:
+			if (optarg[0] == '\0')
+				return cli_usage_error("clear", "--tag: empty tag");
+			filter.tag = optarg;
+			n_criteria++;
+			break;
+		case OPT_OLDER: {
+			uint64_t s;
+
+			if (cli_parse_duration(&s, optarg) < 0 || s == 0 ||
+			    s > (uint64_t)INT64_MAX) {
+				cli_error("clear: --older-than '%s': expected a "
+						"duration (30s, 10m, 2h, 7d)", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			filter.older_than_s = (int64_t)s;
+			n_criteria++;
+			break;
+		}
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
 			break;
@@ -67,11 +95,22 @@ static int clear_main(int argc, char **argv, cli_global *g)
 		}
 	}
 	if (optind < argc) {
-		return cli_usage_error("clear", "unexpected argument '%s'", argv[optind]);
+		size_t n = strlen(argv[optind]);
+
+		if (optind + 1 < argc)
+			return cli_usage_error("clear", "unexpected argument "
+					"'%s'", argv[optind + 1]);
+		if (n == 0 || n > ARCA_DIGEST_HEXLEN ||
+		    strspn(argv[optind], "0123456789abcdefABCDEF") != n)
+			return cli_usage_error("clear", "'%s' is not a key prefix "
+					"(1 to 64 hex digits)", argv[optind]);
+		filter.key_prefix = argv[optind];
+		n_criteria++;
 	}
 	if (n_criteria != 1) {
 		return cli_usage_error("clear", "give exactly one of --all, "
-				"--stage NAME, --input FILE");
+				"--stage NAME, --input FILE, --tag T, "
+				"--older-than DURATION, KEYPREFIX");
 	}
 	if (filter.stage != NULL && filter.stage[0] == '\0') {
 		cli_error("clear: --stage: empty stage name");
@@ -114,6 +153,7 @@ cleanup:
 }
 
 const cli_command cli_cmd_clear = {
-	"clear", "remove all actions, or a stage's, or an input's", clear_main,
+	"clear", "remove all actions, or by stage, input, tag, age or key",
+	clear_main,
 	usage
 };

@@ -4,18 +4,20 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: arca put [--store DIR] FILE...\n"
+		"Usage: arca put [--store DIR] [--tag T]... FILE...\n"
 		"\n"
 		"Store each FILE's content as a blob and print its digest (64 hex\n"
 		"characters), one line per file, in order.\n"
 		"\n"
-		"Every FILE is checked before anything is stored.\n"
+		"Every FILE is checked before anything is stored. --tag T (repeatable)\n"
+		"tags the blobs, so that 'arca clear --tag T' removes them.\n"
 		"\n"
 		"Exit status: 0; 2 usage error (FILE is not a regular file);\n"
 		"3 FILE not found; 5 store error.\n"
@@ -26,7 +28,9 @@ static void usage(FILE *out)
 
 static int put_main(int argc, char **argv, cli_global *g)
 {
+	enum { OPT_TAG = 0x200 };
 	static const struct option longopts[] = {
+		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -34,21 +38,37 @@ static int put_main(int argc, char **argv, cli_global *g)
 	arca_store *store = NULL;
 	arca_digest d;
 	char hex[ARCA_DIGEST_HEXLEN + 1];
+	const char **tags = NULL;
+	size_t n_tags = 0, t;
 	int c, i, error, rc = CLI_EXIT_OK;
 
+	if ((tags = calloc((size_t)argc + 1, sizeof(*tags))) == NULL) {
+		cli_error("put: %s", strerror(ENOMEM));
+		return CLI_EXIT_STORE;
+	}
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
+		case OPT_TAG:
+			if (optarg[0] == '\0') {
+				free(tags);
+				return cli_usage_error("put", "--tag: empty tag");
+			}
+			tags[n_tags++] = optarg;
+			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
 			break;
 		case CLI_OPT_HELP:
+			free(tags);
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
+			free(tags);
 			return cli_bad_option("put", c, argv);
 		}
 	}
 	if (optind >= argc) {
+		free(tags);
 		return cli_usage_error("put", "no file given");
 	}
 	/* Check every FILE first: one bad FILE stores nothing. */
@@ -56,17 +76,23 @@ static int put_main(int argc, char **argv, cli_global *g)
 		struct stat st;
 
 		if (stat(argv[i], &st) < 0) {
-			cli_error("%s: %s", argv[i], strerror(errno));
-			return errno == ENOENT || errno == ENOTDIR ?
+			int err = errno;
+
+			cli_error("%s: %s", argv[i], strerror(err));
+			free(tags);
+			return err == ENOENT || err == ENOTDIR ?
 				CLI_EXIT_NOTFOUND : CLI_EXIT_USAGE;
 		}
 		if (!S_ISREG(st.st_mode)) {
 			cli_error("%s: not a regular file", argv[i]);
+			free(tags);
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (cli_open_store(&store, g) != 0)
+	if (cli_open_store(&store, g) != 0) {
+		free(tags);
 		return CLI_EXIT_STORE;
+	}
 
 	for (i = optind; i < argc; i++) {
 		error = arca_blob_put_file(&d, NULL, store, argv[i]);
@@ -80,6 +106,13 @@ static int put_main(int argc, char **argv, cli_global *g)
 			rc = CLI_EXIT_STORE;
 			goto cleanup;
 		}
+		for (t = 0; t < n_tags; t++)
+			if ((error = arca_blob_tag(store, &d, tags[t])) < 0) {
+				cli_lib_error(error, "%s: tag '%s'", argv[i],
+						tags[t]);
+				rc = cli_exit_code(error);
+				goto cleanup;
+			}
 		arca_digest_to_hex(hex, &d);
 		printf("%s\n", hex);
 	}
@@ -90,6 +123,7 @@ static int put_main(int argc, char **argv, cli_global *g)
 
 cleanup:
 	arca_store_close(store);
+	free(tags);
 	return rc;
 }
 

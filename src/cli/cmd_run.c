@@ -27,6 +27,10 @@ typedef struct run_opts {
 	int no_cache;
 	int refresh;
 	char **cmd_argv;          /* NULL-terminated */
+	uint64_t ttl_s;           /* --ttl; 0: the configured default */
+	uint64_t max_age_s;       /* --max-age; 0: any age */
+	const char **tags;        /* --tag */
+	size_t n_tags;
 } run_opts;
 
 static void usage(FILE *out)
@@ -54,6 +58,12 @@ static void usage(FILE *out)
 		"                       digest of CMD's executable\n"
 		"  --no-cache           just run CMD: no lookup, nothing stored\n"
 		"  --refresh            skip the lookup, run CMD and replace the entry\n"
+		"  --ttl DURATION       the stored result expires after DURATION\n"
+		"                       (30s, 10m, 2h, 7d; default: ttl in\n"
+		"                       config.yaml or $ARCA_TTL, else never)\n"
+		"  --max-age DURATION   a cached result older than DURATION is a miss\n"
+		"  --tag T              tag the stored result (repeatable; see\n"
+		"                       'arca clear --tag')\n"
 		"  --lock-timeout SECS  on a miss another process is computing, wait\n"
 		"                       at most SECS for it, then run CMD anyway\n"
 		"                       (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
@@ -95,6 +105,7 @@ static void free_opts(run_opts *o)
 	free(o->params);
 	free(o->secrets);
 	free(o->envs);
+	free(o->tags);
 }
 
 /* Returns -1 to continue, else an exit code. */
@@ -103,7 +114,8 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 	enum {
 		OPT_STAGE = 0x200, OPT_IN, OPT_OUT, OPT_PARAM, OPT_SECRET,
 		OPT_ENV, OPT_TOOL_VERSION, OPT_NO_CACHE, OPT_REFRESH,
-		OPT_LOCK_TIMEOUT = 0x280
+		OPT_LOCK_TIMEOUT = 0x280,
+		OPT_TTL = 0x2a0, OPT_MAX_AGE, OPT_TAG
 	};
 	static const struct option longopts[] = {
 		{ "stage", required_argument, NULL, OPT_STAGE },
@@ -116,6 +128,9 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 		{ "refresh", no_argument, NULL, OPT_REFRESH },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "max-age", required_argument, NULL, OPT_MAX_AGE },
+		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -129,7 +144,9 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 	o->params = calloc(n, sizeof(*o->params));
 	o->secrets = calloc(n, sizeof(*o->secrets));
 	o->envs = calloc(n, sizeof(*o->envs));
-	if (!o->inputs || !o->outputs || !o->params || !o->secrets || !o->envs)
+	o->tags = calloc(n, sizeof(*o->tags));
+	if (!o->inputs || !o->outputs || !o->params || !o->secrets ||
+	    !o->envs || !o->tags)
 		return run_enomem();
 
 	/* '+': the first non-option word is CMD; its options are its own. */
@@ -166,6 +183,22 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
 					"--lock-timeout") < 0)
 				return CLI_RUN_EXIT_ARCA;
+			break;
+		case OPT_TTL:
+		case OPT_MAX_AGE:
+			if (cli_parse_duration(c == OPT_TTL ? &o->ttl_s :
+					&o->max_age_s, optarg) < 0 ||
+			    (c == OPT_TTL && o->ttl_s == 0)) {
+				cli_error("run: %s '%s': expected a duration "
+						"(30s, 10m, 2h, 7d)", c == OPT_TTL ?
+						"--ttl" : "--max-age", optarg);
+				return CLI_RUN_EXIT_ARCA;
+			}
+			break;
+		case OPT_TAG:
+			if (optarg[0] == '\0')
+				return run_usage("--tag: empty tag");
+			o->tags[o->n_tags++] = optarg;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
@@ -313,6 +346,10 @@ static int make_spec(cli_stage_spec *spec, cli_stage_input **inputs_out,
 	spec->tool_version = o->tool_version;
 	spec->no_cache = o->no_cache;
 	spec->refresh = o->refresh;
+	spec->ttl_s = o->ttl_s;
+	spec->max_age_s = o->max_age_s;
+	spec->tags = o->tags;
+	spec->n_tags = o->n_tags;
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Counters copied out of the callback (stage names are only lent). */
 typedef struct stats_row {
@@ -21,7 +22,7 @@ typedef struct stats_list {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: arca stats [--store DIR] [--json]\n"
+		"Usage: arca stats [--store DIR] [--json] [--days N]\n"
 		"\n"
 		"Show the cache counters kept by 'arca run': hits, misses, errors\n"
 		"(corrupt entries met, failed stores), hit rate, bytes read from\n"
@@ -32,6 +33,11 @@ static void usage(FILE *out)
 		"  --json        one JSON object {\"overall\": {...}, \"stages\":\n"
 		"                [{\"stage\": ..., ...}]}; hit_rate is a fraction\n"
 		"                (null when there was no lookup)\n"
+		"  --days N      one row per UTC day of the last N days (today\n"
+		"                included; days without activity are left out):\n"
+		"                hits, misses, evictions, bytes read, written and\n"
+		"                evicted, time saved; with --json an object\n"
+		"                {\"days\": [{\"date\": \"YYYY-MM-DD\", ...}]}\n"
 		"  --store DIR   the store directory\n"
 		"  -h, --help    print this help\n"
 		"\n"
@@ -178,17 +184,105 @@ static int print_text(const stats_list *l)
 	return CLI_EXIT_OK;
 }
 
+/* --days: one row per day, printed as they come (oldest first). */
+typedef struct days_out {
+	int json;
+	json_t *days;
+	int err;
+} days_out;
+
+static int day_row(const arca_day_stats *s, void *ctx)
+{
+	days_out *d = ctx;
+	time_t t = (time_t)(s->day * 86400);
+	struct tm tm;
+	char date[16], rd[32], wr[32], ev[32], saved[32];
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
+		snprintf(date, sizeof(date), "?");
+	if (d->json) {
+		json_t *o = json_object();
+		int err = o == NULL;
+
+		if (o != NULL) {
+			err |= cli_json_set(o, "date", json_string(date));
+			err |= cli_json_set(o, "hits", cli_json_u64(s->hits));
+			err |= cli_json_set(o, "misses", cli_json_u64(s->misses));
+			err |= cli_json_set(o, "errors", cli_json_u64(s->errors));
+			err |= cli_json_set(o, "evictions",
+					cli_json_u64(s->evictions));
+			err |= cli_json_set(o, "bytes_read",
+					cli_json_u64(s->bytes_read));
+			err |= cli_json_set(o, "bytes_written",
+					cli_json_u64(s->bytes_written));
+			err |= cli_json_set(o, "bytes_evicted",
+					cli_json_u64(s->bytes_evicted));
+			err |= cli_json_set(o, "saved_ms",
+					cli_json_u64(s->saved_ms));
+		}
+		if (err || json_array_append_new(d->days, o) < 0)
+			d->err = 1;
+		return 0;
+	}
+	cli_human_size(rd, sizeof(rd), s->bytes_read);
+	cli_human_size(wr, sizeof(wr), s->bytes_written);
+	cli_human_size(ev, sizeof(ev), s->bytes_evicted);
+	cli_human_duration(saved, sizeof(saved), s->saved_ms);
+	printf("%-10s  %8llu  %8llu  %9llu  %10s  %10s  %10s  %10s\n", date,
+			(unsigned long long)s->hits,
+			(unsigned long long)s->misses,
+			(unsigned long long)s->evictions, rd, wr, ev, saved);
+	return 0;
+}
+
+static int print_days(arca_store *store, unsigned int days, int json)
+{
+	days_out d = { json, NULL, 0 };
+	int error;
+
+	if (json && (d.days = json_array()) == NULL)
+		return cli_json_print(NULL);
+	if (!json)
+		printf("%-10s  %8s  %8s  %9s  %10s  %10s  %10s  %10s\n", "DATE",
+				"HITS", "MISSES", "EVICTIONS", "READ", "WRITTEN",
+				"EVICTED", "SAVED");
+	if ((error = arca_stats_days(store, days, day_row, &d)) < 0) {
+		json_decref(d.days);
+		cli_lib_error(error, "stats");
+		return cli_exit_code(error);
+	}
+	if (json) {
+		json_t *root = json_object();
+
+		if (d.err || root == NULL ||
+		    cli_json_set(root, "days", d.days) < 0) {
+			json_decref(root);
+			return cli_json_print(NULL);
+		}
+		return cli_json_print(root);
+	}
+	if (fflush(stdout) == EOF) {
+		cli_error("stdout: %s", strerror(errno));
+		return CLI_EXIT_STORE;
+	}
+	return CLI_EXIT_OK;
+}
+
 static int stats_main(int argc, char **argv, cli_global *g)
 {
-	enum { OPT_JSON = 0x200 };
+	enum { OPT_JSON = 0x200, OPT_DAYS };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "days", required_argument, NULL, OPT_DAYS },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
 	arca_store *store = NULL;
 	stats_list list = { NULL, 0, 0 };
+	unsigned long days = 0;
+	char *end = NULL;
 	int json = 0, c, error, rc = CLI_EXIT_STORE;
 	size_t i;
 
@@ -196,6 +290,16 @@ static int stats_main(int argc, char **argv, cli_global *g)
 		switch (c) {
 		case OPT_JSON:
 			json = 1;
+			break;
+		case OPT_DAYS:
+			errno = 0;
+			days = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    optarg[0] == '-' || days == 0 || days > 36500) {
+				cli_error("stats: --days '%s': expected a number "
+						"of days from 1 to 36500", optarg);
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
@@ -212,6 +316,10 @@ static int stats_main(int argc, char **argv, cli_global *g)
 	}
 	if (cli_open_store(&store, g) != 0)
 		return CLI_EXIT_STORE;
+	if (days > 0) {
+		rc = print_days(store, (unsigned int)days, json);
+		goto cleanup;
+	}
 
 	error = arca_stats_list(store, collect, &list);
 	if (error == 1) {

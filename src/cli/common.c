@@ -134,9 +134,34 @@ int cli_parse_lock_timeout(unsigned int *ms, const char *text,
 	return 0;
 }
 
+/* Once per command: the store is past 80% of its limit. */
+static void warn_usage(arca_store *store)
+{
+	static int warned;
+	uint64_t bytes = 0, max = 0;
+	char limit[32];
+
+	if (warned || arca_store_usage(&bytes, &max, store) < 0 || max == 0 ||
+	    bytes <= max / 5 * 4 + max % 5 * 4 / 5)
+		return;
+	warned = 1;
+	cli_human_size(limit, sizeof(limit), max);
+	/* "10.0 GiB" reads better as "10 GiB". */
+	{
+		char *dot = strstr(limit, ".0 ");
+
+		if (dot != NULL)
+			memmove(dot, dot + 2, strlen(dot + 2) + 1);
+	}
+	cli_warn("the store is at %llu%% of its %s limit",
+			(unsigned long long)(max ? (uint64_t)((double)bytes * 100.0 /
+			(double)max) : 0), limit);
+}
+
 int cli_open_store(arca_store **out, const cli_global *g)
 {
 	arca_options opts = ARCA_OPTIONS_INIT;
+	cli_config config;
 	char *dir = NULL;
 	int error;
 
@@ -157,6 +182,20 @@ int cli_open_store(arca_store **out, const cli_global *g)
 		return -1;
 	}
 
+	/* config.yaml, then the environment, then flags (config.c). */
+	if (cli_config_load(&config, dir) < 0) {
+		/* A malformed setting is a usage error, whatever the command. */
+		free(dir);
+		exit(CLI_EXIT_USAGE);
+	}
+	if (config.has_max_size)
+		opts.max_size = config.max_size;
+	if (config.has_inline_threshold)
+		opts.inline_threshold = config.inline_threshold;
+	if (config.low_watermark_pct != 0)
+		opts.low_watermark_pct = config.low_watermark_pct;
+	if (config.lock_timeout_ms != 0)
+		opts.lock_timeout_ms = config.lock_timeout_ms;
 	if (cli_store_options(&opts) < 0) {
 		free(dir);
 		return -1;
@@ -180,6 +219,8 @@ int cli_open_store(arca_store **out, const cli_global *g)
 		opts.lock_timeout_ms = g->lock_timeout_ms;
 	if ((error = arca_store_open(out, dir, &opts)) < 0)
 		cli_lib_error(error, "store %s", dir);
+	else
+		warn_usage(*out);
 	free(dir);
 	return error < 0 ? -1 : 0;
 }

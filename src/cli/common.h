@@ -67,6 +67,8 @@ extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_fetch;
 extern const cli_command cli_cmd_repro;
 extern const cli_command cli_cmd_status;
+extern const cli_command cli_cmd_limit;
+extern const cli_command cli_cmd_gc;
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {
@@ -153,6 +155,40 @@ json_t *cli_json_u64(uint64_t n);
  * with `err |= cli_json_set(...)`.
  */
 int cli_json_set(json_t *obj, const char *key, json_t *v);
+
+/*
+ * The configuration (config.c): the store's config.yaml, else the user's
+ * ${XDG_CONFIG_HOME:-~/.config}/arca/config.yaml, then the environment
+ * (ARCA_MAX_SIZE, ARCA_TTL; ARCA_INLINE_THRESHOLD and ARCA_LOCK_TIMEOUT
+ * are applied by cli_open_store). A has_* of 0 or a 0 value: not set.
+ */
+typedef struct cli_config {
+	uint64_t max_size;
+	int has_max_size;
+	uint64_t inline_threshold;
+	int has_inline_threshold;
+	unsigned int low_watermark_pct;
+	unsigned int lock_timeout_ms;
+	uint64_t ttl_s;            /* default TTL of stage results */
+	int has_ttl;
+} cli_config;
+
+/* Load the configuration for store_dir. 0, or -1 after printing one line
+ * naming the file and line (or the variable). */
+int cli_config_load(cli_config *out, const char *store_dir);
+
+/* What the last cli_open_store() loaded (zeroes before). */
+const cli_config *cli_config_current(void);
+
+/* Set key to value in store_dir/config.yaml, keeping the other keys
+ * (written to a temp file, renamed into place). 0 or -1 (printed). */
+int cli_config_set(const char *store_dir, const char *key, const char *value);
+
+/* "10G", "500M", "1.5GiB", "4096" -> bytes (binary units). 0 or -1. */
+int cli_parse_size(uint64_t *out, const char *text);
+
+/* "90", "30s", "10m", "2h", "7d", "1w" -> seconds. 0 or -1. */
+int cli_parse_duration(uint64_t *out_s, const char *text);
 
 /* Whether s begins with prefix. */
 int cli_starts_with(const char *s, const char *prefix);

@@ -22,6 +22,8 @@ static const cli_command *commands[] = {
 	&cli_cmd_fetch,
 	&cli_cmd_repro,
 	&cli_cmd_status,
+	&cli_cmd_limit,
+	&cli_cmd_gc,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

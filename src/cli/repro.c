@@ -752,6 +752,8 @@ int cli_repro_stage_build(cli_repro_stage *rs, const cli_pipeline *p,
 	spec->tool_version = def->tool_version;
 	spec->tool_path = rs->tool_path;
 	spec->no_cache = !def->cache;
+	/* `ttl:` of the stage (else the configured default, in stage.c). */
+	spec->ttl_s = def->ttl_s > 0 ? (uint64_t)def->ttl_s : 0;
 	return 0;
 }
 

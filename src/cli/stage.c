@@ -761,7 +761,15 @@ static int store_result(uint64_t *bytes_out, arca_store *store,
 	m->duration_ms = duration_ms;
 	if (m->created == 0)
 		m->created = (int64_t)time(NULL);
-	if ((error = arca_action_put(store, m)) < 0) {
+	{
+		arca_put_options po = ARCA_PUT_OPTIONS_INIT;
+
+		po.ttl_s = o->ttl_s ? o->ttl_s : cli_config_current()->ttl_s;
+		po.tags = o->tags;
+		po.n_tags = o->n_tags;
+		error = arca_action_put_ex(store, m, &po);
+	}
+	if (error < 0) {
 		cli_warn("could not cache %s: %s", stage, cli_lib_detail(error));
 		goto cleanup;
 	}
@@ -867,7 +875,12 @@ static int serve_hit(int *rc, cli_stage_result *result, arca_store *store,
 	uint64_t bytes = 0;
 	int error, restored, served = 0;
 
-	error = arca_action_get(&m, store, &st->key);
+	{
+		arca_get_options go = ARCA_GET_OPTIONS_INIT;
+
+		go.max_age_s = o->max_age_s;
+		error = arca_action_get_ex(&m, store, &st->key, &go);
+	}
 	if (error == ARCA_ENOTFOUND)
 		goto cleanup;
 	if (error < 0) {

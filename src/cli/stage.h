@@ -67,6 +67,14 @@ typedef struct cli_stage_spec {
 	/* Reports progress while inputs are hashed; may be NULL. */
 	arca_progress_fn hash_progress;
 	void *hash_progress_ctx;
+	/* Lifecycle (--ttl, --max-age, --tag): the stored result expires
+	 * ttl_s seconds after it is stored (0: the configured default TTL,
+	 * if any); a cached result created more than max_age_s seconds ago
+	 * is a miss (0: any age); tags are attached to the stored result. */
+	uint64_t ttl_s;
+	uint64_t max_age_s;
+	const char *const *tags;
+	size_t n_tags;
 } cli_stage_spec;
 
 /* What cli_stage_execute() did. */

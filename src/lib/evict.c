@@ -483,7 +483,7 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 				return error;
 			if ((error = ev_step_done(e, e->del_blob, &bdigest,
 					"evicting a blob")) < 0 ||
-			    (error = ev_count(e, "", size)) < 0)
+			    (error = ev_count(e, "(blobs)", size)) < 0)
 				return error;
 			e->n++;
 			e->bytes += size;

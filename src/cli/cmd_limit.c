@@ -1,0 +1,147 @@
+/* arca limit — show or set the store's size limit. */
+#include "common.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: arca limit [--store DIR] [SIZE]\n"
+		"\n"
+		"Without SIZE, print the store's size limit and how much of it is\n"
+		"used. With SIZE (bytes, or with K, M, G, T in binary units: 500M,\n"
+		"10G; 0 for no limit), write max_size into the store's\n"
+		"config.yaml (other settings are kept) and evict least recently\n"
+		"used entries down to the low watermark of the new limit.\n"
+		"\n"
+		"Entries used within the grace period (10 minutes) and leased\n"
+		"actions are never evicted: a limit below what they hold is\n"
+		"refused, and nothing is changed.\n"
+		"\n"
+		"Exit status: 0; 1 the limit is below what is pinned; 2 usage error\n"
+		"(a malformed SIZE); 5 store error.\n");
+}
+
+static int show(arca_store *store)
+{
+	uint64_t bytes = 0, max = 0;
+	char used[32], limit[32];
+	int error;
+
+	if ((error = arca_store_usage(&bytes, &max, store)) < 0) {
+		cli_lib_error(error, "limit");
+		return cli_exit_code(error);
+	}
+	cli_human_size(used, sizeof(used), bytes);
+	if (max == 0) {
+		printf("limit: none\nused:  %s (%llu bytes)\n", used,
+				(unsigned long long)bytes);
+		return CLI_EXIT_OK;
+	}
+	cli_human_size(limit, sizeof(limit), max);
+	printf("limit: %s (%llu bytes)\nused:  %s (%llu bytes, %.0f%%)\n",
+			limit, (unsigned long long)max, used,
+			(unsigned long long)bytes,
+			(double)bytes * 100.0 / (double)max);
+	return CLI_EXIT_OK;
+}
+
+static int set(arca_store *store, const char *text, uint64_t max,
+		const char *dir)
+{
+	const cli_config *cfg = cli_config_current();
+	unsigned int pct = cfg->low_watermark_pct ? cfg->low_watermark_pct :
+		ARCA_DEFAULT_LOW_WATERMARK_PCT;
+	uint64_t bytes = 0, pinned = 0, n = 0, freed = 0;
+	char a[32], b[32];
+	int error;
+
+	if ((error = arca_store_usage(&bytes, NULL, store)) < 0 ||
+	    (error = arca_store_pinned(&pinned, store)) < 0) {
+		cli_lib_error(error, "limit");
+		return cli_exit_code(error);
+	}
+	if (max != 0 && pinned > max) {
+		cli_human_size(a, sizeof(a), max);
+		cli_human_size(b, sizeof(b), pinned);
+		cli_error("limit: %s is below the %s held by entries in use "
+				"(used within the grace period or leased); the "
+				"limit is unchanged", a, b);
+		return CLI_EXIT_FAILED;
+	}
+	if (cli_config_set(dir, "max_size", text) < 0)
+		return CLI_EXIT_STORE;
+	if (max != 0 && bytes > max) {
+		uint64_t target = (uint64_t)((double)max * pct / 100.0);
+
+		if ((error = arca_store_evict(&n, &freed, store, target)) < 0) {
+			cli_lib_error(error, "limit: evicting");
+			return cli_exit_code(error);
+		}
+		if ((error = arca_store_usage(&bytes, NULL, store)) < 0) {
+			cli_lib_error(error, "limit");
+			return cli_exit_code(error);
+		}
+		if (bytes > max) {
+			cli_human_size(a, sizeof(a), bytes);
+			cli_warn("limit: the store still holds %s: the rest is in "
+					"use (leased)", a);
+		}
+	}
+	cli_human_size(a, sizeof(a), max);
+	cli_human_size(b, sizeof(b), freed);
+	if (max == 0)
+		printf("limit: none\n");
+	else
+		printf("limit: %s (%llu bytes); evicted %llu %s, %s freed\n", a,
+				(unsigned long long)max, (unsigned long long)n,
+				n == 1 ? "entry" : "entries", b);
+	return CLI_EXIT_OK;
+}
+
+static int limit_main(int argc, char **argv, cli_global *g)
+{
+	static const struct option longopts[] = {
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{ "help", no_argument, NULL, CLI_OPT_HELP },
+		{ NULL, 0, NULL, 0 }
+	};
+	arca_store *store = NULL;
+	uint64_t max = 0;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case CLI_OPT_STORE:
+			g->store_dir = optarg;
+			break;
+		case CLI_OPT_HELP:
+			usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_bad_option("limit", c, argv);
+		}
+	}
+	if (argc - optind > 1)
+		return cli_usage_error("limit", "unexpected argument '%s'",
+				argv[optind + 1]);
+	if (optind < argc && cli_parse_size(&max, argv[optind]) < 0) {
+		cli_error("limit: '%s' is not a size (bytes, or with K, M, G, T: "
+				"500M, 10G)", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (cli_open_store(&store, g) != 0)
+		return CLI_EXIT_STORE;
+	rc = optind < argc ?
+		set(store, argv[optind], max, arca_store_path(store)) :
+		show(store);
+	arca_store_close(store);
+	return rc;
+}
+
+const cli_command cli_cmd_limit = {
+	"limit", "show or set the store's size limit", limit_main, usage
+};
