@@ -80,7 +80,7 @@ static int access_get(arca__local *l, struct arca__access **out)
 
 static int access_note(arca__local *l, int is_key, const arca_digest *d)
 {
-	struct arca__access *a;
+	struct arca__access *a = NULL;
 	int error;
 
 	if (l->opts.read_only)
