@@ -186,7 +186,9 @@ static int mem_sink_write(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
-int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
+/* note: count the read as a use of the blob (eviction's LRU). */
+static int blob_get_mem(arca_buf *out, arca_store *store,
+		const arca_digest *digest, int note)
 {
 	mem_sink m = { ARCA_BUF_INIT, 0 };
 	int error;
@@ -205,8 +207,14 @@ int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
 	if (m.buf.data == NULL && (m.buf.data = calloc(1, 1)) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	*out = m.buf;
-	(void)arca__access_note_blob(store->local, digest);
+	if (note)
+		(void)arca__access_note_blob(store->local, digest);
 	return 0;
+}
+
+int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
+{
+	return blob_get_mem(out, store, digest, 1);
 }
 
 typedef struct fd_sink {
@@ -340,7 +348,8 @@ static int action_lookup(arca_manifest **out, arca_store *store,
 	if ((error = store->backend->ac_get(store->backend, key,
 			&manifest_digest)) < 0)
 		return error;
-	error = arca_blob_get(&json, store, &manifest_digest);
+	/* A manifest is used with its action: the action's hit is noted. */
+	error = blob_get_mem(&json, store, &manifest_digest, 0);
 	if (error == ARCA_ECORRUPT || error == ARCA_ENOTFOUND) {
 		/* The local tier has already dropped the entry with its
 		 * manifest blob. */
