@@ -210,6 +210,27 @@ static void test_evict__grace_period_pins_recent_entries(void **state)
 	setenv("ARCA_GRACE_PERIOD", "0", 1);
 }
 
+static void test_evict__leased_action_is_kept(void **state)
+{
+	fixture_store *f = *state;
+	arca_digest keys[2];
+	arca_lease *lease = NULL;
+	uint64_t n = 0;
+
+	keys[0] = record(f->store, 1);
+	keys[1] = record(f->store, 2);
+	age_all(f->dir, keys, 2);
+	/* keys[0] is the oldest, but a live process is computing it. */
+	assert_int_equal(arca_lease_acquire(&lease, f->store, &keys[0], 1000), 0);
+	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
+	assert_int_equal(n, 1);
+	assert_true(present(f->store, &keys[0]));
+	assert_false(present(f->store, &keys[1]));
+	arca_lease_release(lease);
+	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
+	assert_false(present(f->store, &keys[0]));
+}
+
 static void test_evict__automatic_on_put(void **state)
 {
 	fixture_store *f = *state;
@@ -413,6 +434,7 @@ int main(void)
 		T(test_evict__lru_order_respected),
 		T(test_evict__shared_blob_of_survivor_kept),
 		T(test_evict__grace_period_pins_recent_entries),
+		T(test_evict__leased_action_is_kept),
 		T(test_evict__automatic_on_put),
 		T(test_evict__access_batched_until_close),
 		T(test_evict__walks_the_lru_index),
