@@ -42,11 +42,43 @@ static int bind_run(arca__local *l, sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, what);
 }
 
+int arca__apply_put_options(arca__local *l, const arca_digest *key,
+		const arca_put_options *opts)
+{
+	sqlite3_stmt *exp = NULL, *tag = NULL;
+	size_t i;
+	int error;
+
+	if ((error = arca__sql_prepare(l, &exp, "UPDATE actions SET expires = "
+			"created + ?1 WHERE key = ?2")) < 0 ||
+	    (error = arca__sql_prepare(l, &tag, "INSERT OR IGNORE INTO "
+			"action_tags(tag, key) VALUES(?1, ?2)")) < 0)
+		goto cleanup;
+	if (opts->ttl_s > 0) {
+		sqlite3_bind_int64(exp, 1, opts->ttl_s > INT64_MAX / 2 ?
+				INT64_MAX / 2 : (sqlite3_int64)opts->ttl_s);
+		sqlite3_bind_blob(exp, 2, key->bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		if ((error = bind_run(l, exp, "setting a TTL")) < 0)
+			goto cleanup;
+	}
+	for (i = 0; i < opts->n_tags; i++) {
+		sqlite3_bind_text(tag, 1, opts->tags[i], -1, SQLITE_STATIC);
+		sqlite3_bind_blob(tag, 2, key->bytes, ARCA_DIGEST_SIZE,
+				SQLITE_STATIC);
+		if ((error = bind_run(l, tag, "tagging an action")) < 0)
+			goto cleanup;
+	}
+cleanup:
+	sqlite3_finalize(exp);
+	sqlite3_finalize(tag);
+	return error;
+}
+
 int arca_action_put_ex(arca_store *store, const arca_manifest *m,
 		const arca_put_options *opts)
 {
 	arca__local *l = arca__store_local(store);
-	sqlite3_stmt *exp = NULL, *tag = NULL;
 	size_t i;
 	int error;
 
@@ -54,43 +86,14 @@ int arca_action_put_ex(arca_store *store, const arca_manifest *m,
 		return arca__error(ARCA_EINVAL, "arca_put_options version %u is "
 				"not supported (expected %u)", opts->version,
 				ARCA_PUT_OPTIONS_VERSION);
-	if (m == NULL)
-		return arca__error(ARCA_EINVAL, "no manifest");
 	for (i = 0; opts != NULL && i < opts->n_tags; i++)
-		if (opts->tags[i] == NULL || opts->tags[i][0] == '\0')
+		if (opts->tags == NULL || opts->tags[i] == NULL ||
+		    opts->tags[i][0] == '\0')
 			return arca__error(ARCA_EINVAL, "empty tag");
-	if ((error = arca_action_put(store, m)) < 0 || opts == NULL ||
-			(opts->ttl_s == 0 && opts->n_tags == 0))
-		return error;
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
-	if ((error = arca__sql_prepare(l, &exp, "UPDATE actions SET expires = "
-			"created + ?1 WHERE key = ?2")) < 0 ||
-	    (error = arca__sql_prepare(l, &tag, "INSERT OR IGNORE INTO "
-			"action_tags(tag, key) SELECT ?1, key FROM actions "
-			"WHERE key = ?2")) < 0)
-		goto cleanup;
-	if (opts->ttl_s > 0) {
-		sqlite3_bind_int64(exp, 1, opts->ttl_s > INT64_MAX / 2 ?
-				INT64_MAX / 2 : (sqlite3_int64)opts->ttl_s);
-		sqlite3_bind_blob(exp, 2, m->key.bytes, ARCA_DIGEST_SIZE,
-				SQLITE_STATIC);
-		if ((error = bind_run(l, exp, "setting a TTL")) < 0)
-			goto cleanup;
-	}
-	for (i = 0; i < opts->n_tags; i++) {
-		sqlite3_bind_text(tag, 1, opts->tags[i], -1, SQLITE_STATIC);
-		sqlite3_bind_blob(tag, 2, m->key.bytes, ARCA_DIGEST_SIZE,
-				SQLITE_STATIC);
-		if ((error = bind_run(l, tag, "tagging an action")) < 0)
-			goto cleanup;
-	}
-	error = arca__tx_commit(l);
-cleanup:
-	sqlite3_finalize(exp);
-	sqlite3_finalize(tag);
-	if (error < 0)
-		arca__tx_rollback(l);
+	if (opts != NULL && (opts->ttl_s > 0 || opts->n_tags > 0))
+		l->put_opts = opts;
+	error = arca_action_put(store, m);
+	l->put_opts = NULL;
 	return error;
 }
 

@@ -955,6 +955,10 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 		ADD_ROW(inp, m->inputs[i].digest.bytes, key->bytes);
 #undef ADD_ROW
 
+	/* TTL and tags (arca_action_put_ex) commit with the entry. */
+	if (l->put_opts != NULL &&
+	    (error = arca__apply_put_options(l, key, l->put_opts)) < 0)
+		goto cleanup;
 	if ((error = arca__free_unreferenced(l, &r, &old_refs)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;

@@ -33,6 +33,9 @@ struct arca__local {
 	int fatal;
 	/* evict.c: hits and blob reads not yet written to the index. */
 	struct arca__access *access;
+	/* lifecycle.c: TTL and tags of the action put in progress, applied
+	 * in its transaction by ac_put; NULL otherwise. */
+	const arca_put_options *put_opts;
 };
 
 /* A growable list of digests. */
@@ -96,5 +99,10 @@ int arca__access_note_blob(arca__local *l, const arca_digest *digest);
 /* Write what is pending; errors are recorded but the notes are dropped. */
 int arca__access_flush(arca__local *l);
 void arca__access_free(arca__local *l);
+
+/* Set the TTL and tags of opts on action key (lifecycle.c). In a
+ * transaction the caller holds. */
+int arca__apply_put_options(arca__local *l, const arca_digest *key,
+		const arca_put_options *opts);
 
 #endif
