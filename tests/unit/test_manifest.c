@@ -3,6 +3,7 @@
  * strict parser's refusals.
  */
 #include "fixture.h"
+#include "alloc_torture.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -628,86 +629,12 @@ static void test_manifest__add_output(void **state)
  * replaced through glibc's __libc_* entry points, so this runs on glibc
  * only and not under AddressSanitizer, which brings its own allocator.
  */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#ifdef ALLOC_TORTURE
 #define HAVE_TORTURE 1
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void __libc_free(void *p);
-
-static int torture_armed;
-static long torture_left;  /* allocations that still succeed */
-static long torture_live;  /* allocations minus frees while armed */
-static int torture_hit;    /* an allocation was refused */
-
-static int torture_refuse(void)
-{
-	if (!torture_armed)
-		return 0;
-	if (torture_left > 0) {
-		torture_left--;
-		return 0;
-	}
-	torture_hit = 1;
-	return 1;
-}
-
-void *malloc(size_t size)
-{
-	void *p;
-
-	if (torture_refuse())
-		return NULL;
-	p = __libc_malloc(size);
-	if (p != NULL && torture_armed)
-		torture_live++;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p;
-
-	if (torture_refuse())
-		return NULL;
-	p = __libc_calloc(n, size);
-	if (p != NULL && torture_armed)
-		torture_live++;
-	return p;
-}
-
-void *realloc(void *old, size_t size)
-{
-	void *p;
-
-	if (torture_refuse())
-		return NULL;
-	p = __libc_realloc(old, size);
-	if (p != NULL && old == NULL && torture_armed)
-		torture_live++;
-	return p;
-}
-
-void free(void *p)
-{
-	if (p != NULL && torture_armed)
-		torture_live--;
-	__libc_free(p);
-}
-
-static void torture_arm(long n)
-{
-	torture_left = n;
-	torture_live = 0;
-	torture_hit = 0;
-	torture_armed = 1;
-}
-
-static void torture_disarm(void)
-{
-	torture_armed = 0;
-}
+#define torture_arm alloc_torture_arm
+#define torture_disarm alloc_torture_disarm
+#define torture_live alloc_torture_live()
+#define torture_hit alloc_torture_hit()
 
 /* Build (and free) an action with every kind of field. */
 static int torture_build_action(arca_action **out)

@@ -5,6 +5,7 @@
  * allocation failures.
  */
 #include "fixture.h"
+#include "alloc_torture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1310,86 +1311,12 @@ static void test_pipeline__docs_example(void **state)
  * call succeeds. Each failed call must say "out of memory", return
  * nothing and free everything. glibc only, not under AddressSanitizer.
  */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#ifdef ALLOC_TORTURE
 #define HAVE_TORTURE 1
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void __libc_free(void *p);
-
-static int torture_armed;
-static long torture_left;
-static long torture_live;
-static int torture_hit;
-
-static int torture_refuse(void)
-{
-	if (!torture_armed)
-		return 0;
-	if (torture_left > 0) {
-		torture_left--;
-		return 0;
-	}
-	torture_hit = 1;
-	return 1;
-}
-
-void *malloc(size_t size)
-{
-	void *p;
-
-	if (torture_refuse())
-		return NULL;
-	p = __libc_malloc(size);
-	if (p != NULL && torture_armed)
-		torture_live++;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p;
-
-	if (torture_refuse())
-		return NULL;
-	p = __libc_calloc(n, size);
-	if (p != NULL && torture_armed)
-		torture_live++;
-	return p;
-}
-
-void *realloc(void *old, size_t size)
-{
-	void *p;
-
-	if (torture_refuse())
-		return NULL;
-	p = __libc_realloc(old, size);
-	if (p != NULL && old == NULL && torture_armed)
-		torture_live++;
-	return p;
-}
-
-void free(void *p)
-{
-	if (p != NULL && torture_armed)
-		torture_live--;
-	__libc_free(p);
-}
-
-static void torture_arm(long n)
-{
-	torture_left = n;
-	torture_live = 0;
-	torture_hit = 0;
-	torture_armed = 1;
-}
-
-static void torture_disarm(void)
-{
-	torture_armed = 0;
-}
+#define torture_arm alloc_torture_arm
+#define torture_disarm alloc_torture_disarm
+#define torture_live alloc_torture_live()
+#define torture_hit alloc_torture_hit()
 
 static void test_pipeline__out_of_memory(void **state)
 {
