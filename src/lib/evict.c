@@ -25,6 +25,9 @@
 
 #define ACCESS_BATCH 256
 #define ACCESS_DELAY_MS 2000
+/* Fold the hit log in at close while it is this short (a CLI run adds one
+ * row); longer logs wait for the next listing, eviction or gc. */
+#define ACCESS_APPLY_AT_CLOSE 4096
 #define BLOB_TOUCH_RESOLUTION_S 60
 #define DEFAULT_GRACE_S 600
 
@@ -117,6 +120,10 @@ int arca__access_flush(arca__local *l)
 	if ((error = arca__tx_begin(l)) < 0)
 		goto done;
 	/*
+	 * A hit is appended to access_log, not written into its action's row:
+	 * an append costs the same in a store of any size, where updating a
+	 * random row of a large table does not (bench/README.md, "Scale");
+	 * arca__access_apply() folds the log in when the order is needed.
 	 * A hit moves only its action in the LRU: the blobs it references
 	 * cannot be evicted while it lives, and go with it (bench/README.md,
 	 * "Scale": updating them too doubled the cost of a hit in a large
@@ -124,8 +131,8 @@ int arca__access_flush(arca__local *l)
 	 * + keeps SQLite from walking blobs_lru for the age test instead of
 	 * looking the digest up.
 	 */
-	if ((error = arca__sql_prepare(l, &hit, "UPDATE actions SET "
-			"last_access = ?1, hits = hits + 1 WHERE key = ?2")) < 0 ||
+	if ((error = arca__sql_prepare(l, &hit, "INSERT INTO access_log(t, "
+			"key) VALUES(?1, ?2)")) < 0 ||
 	    (error = arca__sql_prepare(l, &blob, "UPDATE blobs SET "
 			"last_access = ?1 WHERE digest = ?2 AND "
 			"+last_access < ?1 - ?3")) < 0)
@@ -157,6 +164,48 @@ cleanup:
 done:
 	a->keys.n = a->blobs.n = 0;
 	return error;
+}
+
+/* Rows in access_log, estimated from its rowids (no scan). */
+static int64_t access_log_rows(arca__local *l)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+
+	if (arca__sql_prepare(l, &st, "SELECT coalesce(max(rowid) - "
+			"min(rowid) + 1, 0) FROM access_log") < 0)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int arca__access_apply(arca__local *l)
+{
+	int error;
+
+	if ((error = arca__access_flush(l)) < 0)
+		return error;
+	if (l->opts.read_only || l->fatal || access_log_rows(l) == 0)
+		return 0;
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	if ((error = arca__sql_exec(l, "UPDATE actions SET "
+			"last_access = max(actions.last_access, a.t), "
+			"hits = actions.hits + a.n FROM (SELECT key, max(t) AS t, "
+			"count(*) AS n FROM access_log GROUP BY key) AS a "
+			"WHERE actions.key = a.key; DELETE FROM access_log;")) < 0 ||
+	    (error = arca__tx_commit(l)) < 0)
+		arca__tx_rollback(l);
+	return error;
+}
+
+void arca__access_close(arca__local *l)
+{
+	if (arca__access_flush(l) == 0 && !l->opts.read_only && !l->fatal &&
+			access_log_rows(l) <= ACCESS_APPLY_AT_CLOSE)
+		(void)arca__access_apply(l);
 }
 
 void arca__access_free(arca__local *l)
@@ -519,8 +568,8 @@ static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 		*bytes_out = 0;
 	if ((error = arca__writable(l)) < 0)
 		return error;
-	/* The LRU order must include the hits of this handle. */
-	(void)arca__access_flush(l);
+	/* The LRU order must include every logged hit. */
+	(void)arca__access_apply(l);
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
 	/* Read inside the write transaction: no other writer moves it. */

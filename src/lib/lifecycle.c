@@ -201,7 +201,7 @@ int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
 		return arca__error(ARCA_EINVAL, "older-than: negative age");
 	if ((error = arca__writable(l)) < 0)
 		return error;
-	(void)arca__access_flush(l);
+	(void)arca__access_apply(l);
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
 	if (f->tag != NULL) {
@@ -449,7 +449,7 @@ int arca_store_gc(arca_gc_report *out, arca_store *store)
 		memset(out, 0, sizeof(*out));
 	if ((error = arca__writable(l)) < 0)
 		return error;
-	(void)arca__access_flush(l);
+	(void)arca__access_apply(l);
 	if ((error = gc_expired(l, &rep)) < 0 ||
 	    (error = gc_unreferenced(l, &rep)) < 0 ||
 	    (error = gc_orphans(l, &rep)) < 0)

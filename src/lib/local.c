@@ -31,7 +31,7 @@
 #include <sqlite3.h>
 
 /* Version 1 is created by schema_sql; migrations[] take it to the latest. */
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 #define IO_CHUNK (1u << 20)
 #define WRITEBACK_CHUNK (8u << 20)
 #define MAX_INLINE_THRESHOLD (64u << 20)
@@ -123,6 +123,11 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER IF NOT EXISTS actions_tags_delete AFTER DELETE ON actions "
 	"  BEGIN DELETE FROM action_tags WHERE key = OLD.key; END;"
 	"UPDATE meta SET value = '3' WHERE name = 'schema';",
+	/* 4: hits are appended to access_log (cheap at any store size) and
+	 * applied to actions, sorted by key, when an LRU order is needed. */
+	"CREATE TABLE IF NOT EXISTS access_log("
+	"  key BLOB NOT NULL, t INTEGER NOT NULL);"
+	"UPDATE meta SET value = '4' WHERE name = 'schema';",
 };
 
 
@@ -1485,7 +1490,7 @@ static void local_free(arca_backend *b)
 		return;
 	/* Pending hits are written now (evict.c batches them). */
 	if (l->db)
-		arca__access_flush(l);
+		arca__access_close(l);
 	arca__access_free(l);
 	sqlite3_finalize(l->st_blob_get);
 	sqlite3_finalize(l->st_blob_stat);

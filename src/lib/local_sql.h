@@ -98,6 +98,12 @@ int arca__remove_actions(arca__local *l, arca__removal *r,
 int arca__access_note_blob(arca__local *l, const arca_digest *digest);
 /* Write what is pending; errors are recorded but the notes are dropped. */
 int arca__access_flush(arca__local *l);
+/* Flush, then fold access_log into actions.last_access / hits: before
+ * anything that reads the LRU order or hit counts (listing, eviction,
+ * gc, clear --older-than). */
+int arca__access_apply(arca__local *l);
+/* At close: flush, and apply too while the log is short. */
+void arca__access_close(arca__local *l);
 void arca__access_free(arca__local *l);
 
 /* Set the TTL and tags of opts on action key (lifecycle.c). In a

@@ -425,7 +425,7 @@ int arca_action_list(arca_store *store, const char *stage,
 		arca_action_cb cb, void *ctx)
 {
 	/* Listings show this handle's own pending hits. */
-	(void)arca__access_flush(store->local);
+	(void)arca__access_apply(store->local);
 	return arca__local_list(store->local, stage, cb, ctx);
 }
 

@@ -354,7 +354,7 @@ static void test_evict__migration_from_v1_keeps_data(void **state)
 	assert_int_equal(arca_store_open(&s, dir, NULL), 0);
 	db = open_index(dir);
 	assert_int_equal(query_int(db, "SELECT CAST(value AS INTEGER) FROM meta "
-			"WHERE name = 'schema'"), 3);
+			"WHERE name = 'schema'"), 4);
 	assert_int_equal(query_int(db, "SELECT last_access FROM blobs"), 5);
 	sqlite3_close(db);
 	assert_int_equal(arca_blob_get(&buf, s, &d), 0);
