@@ -464,7 +464,31 @@ int arca_fetch(arca_fetch_result *out, arca_store *store, const char *url,
 	}
 
 	if (status == 304) {
-		if ((error = arca__local_url_touch(local, key, now)) < 0)
+		char *etag = NULL, *last_modified = NULL;
+
+		/* RFC 9111 section 4.3.4: a 304 may carry newer validators;
+		 * keep them with the stored body. */
+		if ((error = response_header(&etag, t.curl, "ETag")) < 0 ||
+		    (error = response_header(&last_modified, t.curl,
+				"Last-Modified")) < 0) {
+			free(etag);
+			goto cleanup;
+		}
+		if (etag || last_modified) {
+			if (etag) {
+				free(entry.etag);
+				entry.etag = etag;
+			}
+			if (last_modified) {
+				free(entry.last_modified);
+				entry.last_modified = last_modified;
+			}
+			entry.fetched_at = now;
+			error = arca__local_url_put(local, key, &entry);
+		} else {
+			error = arca__local_url_touch(local, key, now);
+		}
+		if (error < 0)
 			goto cleanup;
 		out->digest = entry.digest;
 		out->size = size;

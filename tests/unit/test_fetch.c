@@ -326,6 +326,55 @@ static void test_fetch__revalidation_304_keeps_the_body(void **state)
 	free(url);
 }
 
+/* The IF-MODIFIED-SINCE field (the 5th) of a request log line. */
+static void ims_field(char *out, size_t size, const char *line)
+{
+	const char *p = line;
+	int i;
+
+	for (i = 0; i < 4 && p != NULL; i++) {
+		p = strchr(p, '\t');
+		if (p)
+			p++;
+	}
+	assert_non_null(p);
+	snprintf(out, size, "%.*s", (int)strcspn(p, "\t\r\n"), p);
+}
+
+static void test_fetch__validators_of_a_304_are_kept(void **state)
+{
+	fixture_store *f = *state;
+	arca_fetch_options opts = ARCA_FETCH_OPTIONS_INIT;
+	arca_fetch_result r;
+	char *url = url_of(&server, "/newer-lm.txt");
+	char line[1024], first[256], second[256];
+
+	serve(&server, "newer-lm.txt", "unchanged bytes");
+	set_mtime(&server, "newer-lm.txt", 1700000000);
+	assert_int_equal(arca_fetch(&r, f->store, url, NULL), 0);
+	assert_int_equal(r.status, ARCA_FETCH_DOWNLOADED);
+	/* Same bytes (same ETag), a later mtime: the 304 carries the newer
+	 * Last-Modified, which must be what the next request sends. */
+	set_mtime(&server, "newer-lm.txt", 1700100000);
+	opts.max_age_s = 0;
+	age_entry(f->store, url, r.fetched_at - 10);
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
+	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
+	assert_int_equal(count_requests(&server, "/newer-lm.txt", line,
+			sizeof(line)), 2);
+	ims_field(first, sizeof(first), line);
+	age_entry(f->store, url, r.fetched_at - 10);
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
+	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
+	assert_int_equal(count_requests(&server, "/newer-lm.txt", line,
+			sizeof(line)), 3);
+	ims_field(second, sizeof(second), line);
+	assert_string_not_equal(first, second);
+	assert_non_null(strstr(second, "2023"));
+	assert_blob_is(f->store, &r.digest, "unchanged bytes");
+	free(url);
+}
+
 static void test_fetch__if_modified_since_without_etag(void **state)
 {
 	fixture_store *f = *state;
@@ -698,6 +747,7 @@ int main(void)
 		T(test_fetch__download_then_fresh_makes_no_request),
 		T(test_fetch__offline_never_makes_a_request),
 		T(test_fetch__revalidation_304_keeps_the_body),
+		T(test_fetch__validators_of_a_304_are_kept),
 		T(test_fetch__if_modified_since_without_etag),
 		T(test_fetch__changed_content_is_downloaded),
 		T(test_fetch__max_age),
