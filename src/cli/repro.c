@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -224,6 +225,46 @@ static char *join_dir(const char *dir, const char *name)
 	return out;
 }
 
+/*
+ * ${name} in a URL dep takes the param's value (from any source; the URL
+ * itself is the input's name, so it is in the key). The result must still
+ * be an http(s) URL.
+ */
+static int substitute_urls(cli_pipeline *p, const cli_params *params)
+{
+	char err[ERRLEN];
+	size_t i, j;
+
+	for (i = 0; i < p->n_stages; i++) {
+		for (j = 0; j < p->stages[i].n_deps; j++) {
+			cli_dep *d = &p->stages[i].deps[j];
+			char *url = NULL;
+
+			if (d->url == NULL || strstr(d->url, "${") == NULL)
+				continue;
+			if (cli_pipeline_substitute(&url, d->url, params->names,
+					params->values, params->n, err,
+					sizeof(err)) < 0) {
+				fprintf(stderr, "arca: %s:%d: stage '%s': url: %s\n",
+						p->path, d->line, p->stages[i].name,
+						err);
+				return CLI_EXIT_USAGE;
+			}
+			if (strncasecmp(url, "http://", 7) != 0 &&
+			    strncasecmp(url, "https://", 8) != 0) {
+				fprintf(stderr, "arca: %s:%d: stage '%s': URL '%s' "
+						"must start with http:// or https://\n",
+						p->path, d->line, p->stages[i].name, url);
+				free(url);
+				return CLI_EXIT_USAGE;
+			}
+			free(d->url);
+			d->url = url;
+		}
+	}
+	return 0;
+}
+
 int cli_repro_load(cli_pipeline **out, size_t **order, cli_params *params,
 		const cli_repro_opts *o)
 {
@@ -272,6 +313,8 @@ int cli_repro_load(cli_pipeline **out, size_t **order, cli_params *params,
 			goto cleanup;
 		}
 	}
+	if ((rc = substitute_urls(p, params)) != 0)
+		goto cleanup;
 	*out = p;
 	p = NULL;
 	rc = 0;

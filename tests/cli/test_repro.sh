@@ -334,6 +334,31 @@ assert_eq "repro__url_revalidated_request" 2 "$(requests /data.txt)"
 assert_contains "repro__url_304_line" "$ERR" "not modified (304)"
 assert_eq "repro__url_304_downstream_hits" "" "$(ran)"
 
+# ${param} in a URL: the value is substituted before the fetch (and the
+# URL, with it, is in the key); an unknown name is an error with the line.
+mv arca.yaml arca.yaml.saved
+cat >arca.yaml <<'YAML'
+params:
+  host: 127.0.0.1:1
+stages:
+  use:
+    cmd: echo use >>count; tr a-z A-Z <data.txt >use.out
+    deps:
+      - url: http://${host}/data.txt
+        max_age: 1h
+    outs: [use.out]
+YAML
+before=$(requests /data.txt)
+repro -p host=127.0.0.1:$PORT
+check_rc "repro__url_param_exit_0" 0
+assert_contains "repro__url_param_substituted" "$ERR" "arca: url http://127.0.0.1:$PORT/data.txt: fresh"
+assert_eq "repro__url_param_same_entry_no_request" "$before" "$(requests /data.txt)"
+sed -i 's/[$]{host}/${hots}/' arca.yaml
+repro -p host=127.0.0.1:$PORT
+check_rc "repro__url_unknown_param_exit_2" 2
+assert_contains "repro__url_unknown_param_line" "$ERR" "arca.yaml:7: stage 'use': url: unknown parameter 'hots'"
+mv arca.yaml.saved arca.yaml
+
 printf 'remote two!\n' >"$SRV/root/data.txt"
 repro
 assert_eq "repro__url_changed_request" 3 "$(requests /data.txt)"

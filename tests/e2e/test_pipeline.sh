@@ -26,13 +26,14 @@ url=http://127.0.0.1:$port/recording.flac
 requests() { wc -l <"$srv/log" | tr -d ' '; }
 
 mkdir pipeline
-sed "s|http://127.0.0.1:8000/recording.flac|$url|" \
-	"$src/examples/transcribe/arca.yaml" >pipeline/arca.yaml
+cp "$src/examples/transcribe/arca.yaml" pipeline/arca.yaml
+# The URL is http://${host}/recording.flac: the host is a param.
+export ARCA_TEST_HOST=127.0.0.1:$port
 stages_ran() {  # the stages that computed, in order, from arca's lines
 	printf '%s\n' "$ERR" | awk '/^arca: stage [a-z]+: (ran|always runs)/ { sub(":", "", $3); printf "%s ", $3 }'
 }
 
-run "$ARCA" repro pipeline/arca.yaml
+run "$ARCA" repro -p host=$ARCA_TEST_HOST pipeline/arca.yaml
 check_rc "pipeline__cold_exit_0" 0
 assert_eq "pipeline__cold_every_stage_ran" "transcode transcribe diarize format " "$(stages_ran)"
 assert_eq "pipeline__cold_one_request" 1 "$(requests)"
@@ -41,7 +42,7 @@ assert_contains "pipeline__cold_speakers" "$(cat pipeline/transcript.md)" "**nar
 cp pipeline/transcript.md cold.md
 
 rm -f pipeline/*.wav pipeline/*.txt pipeline/*.rttm pipeline/*.md pipeline/*.flac
-run "$ARCA" repro pipeline/arca.yaml
+run "$ARCA" repro -p host=$ARCA_TEST_HOST pipeline/arca.yaml
 check_rc "pipeline__warm_exit_0" 0
 assert_eq "pipeline__warm_only_format_ran" "format " "$(stages_ran)"
 assert_eq "pipeline__warm_no_request" 1 "$(requests)"
@@ -50,14 +51,14 @@ for stage in transcode transcribe diarize; do
 done
 assert_files_eq "pipeline__warm_same_transcript" cold.md pipeline/transcript.md
 
-run "$ARCA" repro -p diarizer=none pipeline/arca.yaml
+run "$ARCA" repro -p host=$ARCA_TEST_HOST -p diarizer=none pipeline/arca.yaml
 check_rc "pipeline__degraded_exit_0" 0
 assert_contains "pipeline__degraded_named" "$ERR" "degraded (diarize)"
 assert_contains "pipeline__degraded_transcribe_hit" "$ERR" "arca: hit transcribe "
 assert_not_contains "pipeline__degraded_no_speakers" "$(cat pipeline/transcript.md)" "**narrator**"
 assert_contains "pipeline__degraded_still_words" "$(cat pipeline/transcript.md)" "young man"
 
-run "$ARCA" repro pipeline/arca.yaml
+run "$ARCA" repro -p host=$ARCA_TEST_HOST pipeline/arca.yaml
 check_rc "pipeline__recovered_exit_0" 0
 assert_eq "pipeline__recovered_nothing_but_format_recomputes" "format " "$(stages_ran)"
 assert_contains "pipeline__recovered_diarize_hit" "$ERR" "arca: hit diarize "
@@ -66,11 +67,11 @@ assert_files_eq "pipeline__recovered_transcript" cold.md pipeline/transcript.md
 # A diarizer never used before: only diarize (and the always-run format) compute.
 printf '#!/bin/sh\nexec diarize-single "$@"\n' >"$TEST_TMP/my-diarizer"
 chmod +x "$TEST_TMP/my-diarizer"
-run "$ARCA" repro -p diarizer="$TEST_TMP/my-diarizer" pipeline/arca.yaml
+run "$ARCA" repro -p host=$ARCA_TEST_HOST -p diarizer="$TEST_TMP/my-diarizer" pipeline/arca.yaml
 check_rc "pipeline__new_diarizer_exit_0" 0
 assert_eq "pipeline__new_diarizer_only_diarize_and_format" "diarize format " "$(stages_ran)"
 
-run "$ARCA" status pipeline/arca.yaml
+run "$ARCA" status -p host=$ARCA_TEST_HOST pipeline/arca.yaml
 check_rc "pipeline__status_up_to_date_exit_0" 0
 
 # The transcribe script takes a URL too, fetched through the same store.
