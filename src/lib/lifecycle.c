@@ -170,17 +170,6 @@ int arca_blob_tag(arca_store *store, const arca_digest *digest,
 
 /* ---- clearing by tag, age or key prefix ---------------------------- */
 
-static int hex_bound(arca_digest *out, const char *prefix, char pad)
-{
-	char full[ARCA_DIGEST_HEXLEN + 1];
-	size_t n = strlen(prefix);
-
-	memcpy(full, prefix, n);
-	memset(full + n, pad, ARCA_DIGEST_HEXLEN - n);
-	full[ARCA_DIGEST_HEXLEN] = '\0';
-	return arca_digest_from_hex(out, full);
-}
-
 int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *f)
 {
@@ -220,8 +209,8 @@ int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
 	} else {
 		arca_digest lo, hi;
 
-		if ((error = hex_bound(&lo, f->key_prefix, '0')) < 0 ||
-		    (error = hex_bound(&hi, f->key_prefix, 'f')) < 0 ||
+		if ((error = arca__hex_prefix_bound(&lo, f->key_prefix, '0')) < 0 ||
+		    (error = arca__hex_prefix_bound(&hi, f->key_prefix, 'f')) < 0 ||
 		    (error = arca__sql_prepare(l, &st, "SELECT key FROM actions "
 				"WHERE key BETWEEN ? AND ?")) < 0)
 			goto cleanup;

@@ -1011,7 +1011,7 @@ cleanup:
 
 /* ---- queries ---------------------------------------------------------- */
 
-static int hex_prefix_bound(arca_digest *out, const char *prefix, char pad)
+int arca__hex_prefix_bound(arca_digest *out, const char *prefix, char pad)
 {
 	char full[ARCA_DIGEST_HEXLEN + 1];
 	size_t n = strlen(prefix);
@@ -1033,8 +1033,8 @@ int arca__local_resolve(arca__local *l, arca_digest *out, const char *prefix)
 			strspn(prefix, "0123456789abcdefABCDEF") != n)
 		return arca__error(ARCA_EINVAL, "'%s': a key prefix is 4 to 64 "
 				"hex characters", prefix ? prefix : "");
-	if ((error = hex_prefix_bound(&lo, prefix, '0')) < 0 ||
-	    (error = hex_prefix_bound(&hi, prefix, 'f')) < 0)
+	if ((error = arca__hex_prefix_bound(&lo, prefix, '0')) < 0 ||
+	    (error = arca__hex_prefix_bound(&hi, prefix, 'f')) < 0)
 		return error;
 	if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions WHERE "
 			"key BETWEEN ? AND ? ORDER BY key LIMIT 2")) < 0)

@@ -66,6 +66,9 @@ int arca__sql_collect(arca__local *l, arca__digest_list *out,
 /* blobs/ab/<hex> of digest d. */
 void arca__blob_path(char *out, size_t outsize, const arca__local *l,
 		const arca_digest *d);
+/* The lowest (pad '0') or highest (pad 'f') digest starting with the hex
+ * prefix (at most 64 characters, already validated). */
+int arca__hex_prefix_bound(arca_digest *out, const char *prefix, char pad);
 /* 0 when the handle may write; ARCA_EPERM (read-only) or ARCA_EFATAL. */
 int arca__writable(arca__local *l);
 
