@@ -1282,7 +1282,7 @@ static void test_pipeline__docs_example(void **state)
 	p = parse_named(name, start);
 	assert_int_equal(p->n_stages, 4);
 	assert_string_equal(p->stages[0].deps[0].url,
-			"http://127.0.0.1:8000/recording.flac");
+			"http://${host}/recording.flac");
 	assert_string_equal(p->stages[0].deps[0].path, "recording.flac");
 	assert_int_equal(p->stages[0].deps[0].max_age_s, 3600);
 	assert_int_equal(p->stages[1].cmd_argc, 3);
