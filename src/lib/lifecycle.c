@@ -255,32 +255,20 @@ static int gc_expired(arca__local *l, arca_gc_report *rep)
 {
 	arca__digest_list keys = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	int error;
 
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
 	/* actions_expires: a partial index of the rows with a TTL. */
-	if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions WHERE "
-			"expires IS NOT NULL AND expires <= ?")) < 0)
-		goto cleanup;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
-		    (error = arca__digest_list_push(&keys,
-				sqlite3_column_blob(st, 0))) < 0)
-			goto cleanup;
-	if (rc != SQLITE_DONE) {
-		error = arca__sql_error(l, rc, "selecting expired actions");
-		goto cleanup;
-	}
-	if ((error = arca__remove_actions(l, &r, &keys)) < 0 ||
+	if ((error = arca__sql_collect_int64(l, &keys, "SELECT key FROM "
+			"actions WHERE expires IS NOT NULL AND expires <= ?",
+			(int64_t)time(NULL))) < 0 ||
+	    (error = arca__remove_actions(l, &r, &keys)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 	rep->expired_actions += r.actions;
 	rep->expired_bytes += r.bytes;
 cleanup:
-	sqlite3_finalize(st);
 	if (error < 0)
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, error == 0);
@@ -292,34 +280,21 @@ static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 {
 	arca__digest_list cands = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	int error;
 
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
-	if ((error = arca__sql_prepare(l, &st, "SELECT digest FROM blobs AS b "
-			"WHERE last_access <= ? AND NOT EXISTS (SELECT 1 FROM "
-			"action_refs AS r WHERE r.digest = b.digest) AND NOT "
-			"EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
-			"b.digest)")) < 0)
-		goto cleanup;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) - gc_grace_s()));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
-		    (error = arca__digest_list_push(&cands,
-				sqlite3_column_blob(st, 0))) < 0)
-			goto cleanup;
-	if (rc != SQLITE_DONE) {
-		error = arca__sql_error(l, rc, "selecting unreferenced blobs");
-		goto cleanup;
-	}
-	if ((error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
+	if ((error = arca__sql_collect_int64(l, &cands, "SELECT digest FROM "
+			"blobs AS b WHERE last_access <= ? AND NOT EXISTS "
+			"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest)"
+			" AND NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
+			"b.digest)", (int64_t)time(NULL) - gc_grace_s())) < 0 ||
+	    (error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 	rep->unreferenced_blobs += cands.n;
 	rep->unreferenced_bytes += r.bytes;
 cleanup:
-	sqlite3_finalize(st);
 	if (error < 0)
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, error == 0);

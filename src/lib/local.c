@@ -251,18 +251,12 @@ int arca__sql_run_digest(arca__local *l, const char *sql,
 }
 
 /* Collect column 0 (a digest) of every row of sql bound to d (or none). */
-int arca__sql_collect(arca__local *l, arca__digest_list *out, const char *sql,
-		const void *bind, int bind_len)
+/* Step st to its end, collecting column 0 (a digest); finalizes st. */
+static int collect_rows(arca__local *l, arca__digest_list *out,
+		sqlite3_stmt *st, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	int error = 0, rc;
 
-	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
-		return error;
-	if (bind != NULL && bind_len >= 0)
-		sqlite3_bind_blob(st, 1, bind, bind_len, SQLITE_STATIC);
-	else if (bind != NULL)
-		sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 0) != ARCA_DIGEST_SIZE)
 			continue;
@@ -274,6 +268,33 @@ int arca__sql_collect(arca__local *l, arca__digest_list *out, const char *sql,
 cleanup:
 	sqlite3_finalize(st);
 	return error;
+}
+
+int arca__sql_collect(arca__local *l, arca__digest_list *out, const char *sql,
+		const void *bind, int bind_len)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
+		return error;
+	if (bind != NULL && bind_len >= 0)
+		sqlite3_bind_blob(st, 1, bind, bind_len, SQLITE_STATIC);
+	else if (bind != NULL)
+		sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
+	return collect_rows(l, out, st, sql);
+}
+
+int arca__sql_collect_int64(arca__local *l, arca__digest_list *out,
+		const char *sql, int64_t bind)
+{
+	sqlite3_stmt *st = NULL;
+	int error;
+
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)bind);
+	return collect_rows(l, out, st, sql);
 }
 
 /* ---- paths --------------------------------------------------------- */

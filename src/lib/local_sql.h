@@ -63,6 +63,9 @@ int arca__sql_run_digest(arca__local *l, const char *sql,
  * bytes, text when bind_len < 0, or nothing when NULL. */
 int arca__sql_collect(arca__local *l, arca__digest_list *out,
 		const char *sql, const void *bind, int bind_len);
+/* The same with one integer parameter (a time, in seconds). */
+int arca__sql_collect_int64(arca__local *l, arca__digest_list *out,
+		const char *sql, int64_t bind);
 /* blobs/ab/<hex> of digest d. */
 void arca__blob_path(char *out, size_t outsize, const arca__local *l,
 		const arca_digest *d);
