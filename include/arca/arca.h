@@ -125,7 +125,10 @@ void arca_digest_to_hex(char *out, const arca_digest *d);
  */
 int arca_digest_from_hex(arca_digest *out, const char *hex);
 
-/** Compare two digests: 1 when equal, 0 otherwise. */
+/**
+ * Compare two digests.
+ * @return 1 when equal, 0 otherwise.
+ */
 int arca_digest_equal(const arca_digest *a, const arca_digest *b);
 
 /** A byte buffer returned by libarca; release with arca_buf_free(). */
@@ -840,6 +843,9 @@ int arca_action_get_ex(arca_manifest **out, arca_store *store,
  * Attach a tag to a blob already in the store (`arca put --tag`), so
  * that arca_store_clear() with that tag removes it.
  *
+ * @param[in] store   open store.
+ * @param[in] digest  the blob.
+ * @param[in] tag     the tag (copied; non-empty UTF-8).
  * @return 0; ARCA_ENOTFOUND (no such blob); ARCA_EINVAL (empty tag);
  *         ARCA_EPERM; ARCA_EBUSY; ARCA_EIO.
  */
