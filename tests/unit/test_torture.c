@@ -50,6 +50,10 @@ enum { REC_BLOB = 1, REC_ACTION = 2, REC_LEASE = 3 };
 /*
  * One line of the writers' log, appended with a single write() after the
  * call that committed it returned: what is in the log was committed.
+ * Records are 64 bytes, a divisor of the page size: Linux copies a write
+ * page by page and stops at a page boundary when a fatal signal is
+ * pending, so a SIGKILL can cut a record that straddles one (a 48-byte
+ * record did, 16 bytes into it).
  */
 typedef struct torture_rec {
 	uint32_t kind;
@@ -57,7 +61,10 @@ typedef struct torture_rec {
 	uint64_t seed;        /* REC_BLOB: the content is gen(seed, size) */
 	arca_digest digest;   /* the blob, or the action key (REC_ACTION,
 	                         REC_LEASE: logged before the acquire) */
+	unsigned char pad[16];
 } torture_rec;
+
+_Static_assert(sizeof(torture_rec) == 64, "a record divides a page");
 
 typedef struct torture_totals {
 	unsigned long blobs_checked;
