@@ -1300,6 +1300,42 @@ static void test_pipeline__docs_example(void **state)
 	free(doc_path);
 }
 
+/* NULL arguments are refused with ARCA_EINVAL, and a call that succeeds
+ * leaves no message behind. */
+static void test_pipeline__null_arguments(void **state)
+{
+	char *names[] = { "a" }, *out = (char *)&out;
+	arca_pipeline *p = NULL;
+	size_t *order = (size_t *)&order;
+
+	(void)state;
+	assert_int_equal(arca_pipeline_parse(NULL, "t.yaml", "x", 1),
+			ARCA_EINVAL);
+	assert_true(arca_errmsg()[0] != '\0');
+	assert_int_equal(arca_pipeline_load(NULL, "t.yaml"), ARCA_EINVAL);
+	assert_int_equal(arca_pipeline_load(&p, NULL), ARCA_EINVAL);
+	assert_null(p);
+	assert_int_equal(arca_pipeline_plan(&order, NULL), ARCA_EINVAL);
+	assert_int_equal(arca_pipeline_plan(NULL, NULL), ARCA_EINVAL);
+	assert_int_equal(arca_pipeline_substitute(&out, NULL, NULL, NULL, 0),
+			ARCA_EINVAL);
+	assert_null(out);
+	out = (char *)&out;
+	assert_int_equal(arca_pipeline_substitute(&out, "${a}", names, NULL,
+			1), ARCA_EINVAL);
+	assert_null(out);
+	assert_int_equal(arca_pipeline_substitute(NULL, "x", NULL, NULL, 0),
+			ARCA_EINVAL);
+	assert_null(arca_pipeline_stage_by_name(NULL, "s"));
+	assert_null(arca_pipeline_producer(NULL, "o"));
+
+	p = parse_ok("stages: {s: {cmd: x}}");
+	assert_string_equal(arca_errmsg(), "");
+	assert_null(arca_pipeline_stage_by_name(p, NULL));
+	assert_null(arca_pipeline_producer(p, NULL));
+	arca_pipeline_free(p);
+}
+
 /* ------------------------------------------------------------------ */
 /* Allocation failures                                                  */
 /* ------------------------------------------------------------------ */
@@ -1431,6 +1467,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline__large),
 		cmocka_unit_test(test_pipeline__docs_example),
 		cmocka_unit_test(test_pipeline__example_file),
+		cmocka_unit_test(test_pipeline__null_arguments),
 #ifdef HAVE_TORTURE
 		cmocka_unit_test(test_pipeline__out_of_memory),
 #endif
