@@ -852,7 +852,7 @@ static int parse_outs(parse_ctx *c, arca_pipeline_stage *st, const node *v)
 
 	if (check_string_list(c, st, v, "outs") < 0)
 		return -1;
-	if ((st->outs = calloc(v->n ? v->n : 1, sizeof(arca_pipeline_out))) == NULL ||
+	if ((st->outs = calloc(v->n ? v->n : 1, sizeof(*st->outs))) == NULL ||
 			strmap_init(&seen, v->n) < 0) {
 		fail_nomem(c);
 		goto cleanup;
@@ -999,8 +999,8 @@ static int check_url(parse_ctx *c, const arca_pipeline_stage *st, int line,
 	return 0;
 }
 
-static int parse_dep_map(parse_ctx *c, arca_pipeline_stage *st, arca_pipeline_dep *d,
-		const node *m)
+static int parse_dep_map(parse_ctx *c, arca_pipeline_stage *st,
+		arca_pipeline_dep *d, const node *m)
 {
 	const node *url = NULL, *path = NULL, *max_age = NULL,
 		*time_bucket = NULL;
@@ -1108,7 +1108,7 @@ static int parse_deps(parse_ctx *c, arca_pipeline_stage *st, const node *v)
 		return fail(c, v->line,
 				"'deps' of stage '%s' must be a list, not %s",
 				shows(&a, st->name), kind_name(v));
-	if ((st->deps = calloc(v->n ? v->n : 1, sizeof(arca_pipeline_dep))) == NULL ||
+	if ((st->deps = calloc(v->n ? v->n : 1, sizeof(*st->deps))) == NULL ||
 			strmap_init(&seen, v->n) < 0) {
 		fail_nomem(c);
 		goto cleanup;
@@ -1280,7 +1280,7 @@ static int parse_stages(parse_ctx *c, arca_pipeline *p, const node *v)
 		goto cleanup;
 	}
 	/* Keys are checked one by one below for a message naming stages. */
-	if ((p->stages = calloc(v->n / 2, sizeof(arca_pipeline_stage))) == NULL ||
+	if ((p->stages = calloc(v->n / 2, sizeof(*p->stages))) == NULL ||
 			strmap_init(&seen, v->n / 2) < 0) {
 		fail_nomem(c);
 		goto cleanup;
@@ -1767,7 +1767,8 @@ int arca_pipeline_plan(size_t **order, const arca_pipeline *p)
 					strlen(o->path), i, j, &added);
 
 			if (!added && e->a != i) {
-				const arca_pipeline_stage *other = &p->stages[e->a];
+				const arca_pipeline_stage *other =
+					&p->stages[e->a];
 
 				fail_at(ARCA_EINVAL, p->path, o->line,
 						"output '%s' of stage '%s' is also an output of stage '%s' (line %d)",
@@ -1794,7 +1795,8 @@ int arca_pipeline_plan(size_t **order, const arca_pipeline *p)
 				continue;
 			e = strmap_get(&outs, d->path, strlen(d->path));
 			if (e != NULL && e->a != i) {
-				const arca_pipeline_stage *other = &p->stages[e->a];
+				const arca_pipeline_stage *other =
+					&p->stages[e->a];
 
 				fail_at(ARCA_EINVAL, p->path, d->line,
 						"stage '%s' downloads a URL to '%s', which is also an output of stage '%s' (line %d)",
@@ -1807,7 +1809,8 @@ int arca_pipeline_plan(size_t **order, const arca_pipeline *p)
 					&added);
 			if (!added && strcmp(p->stages[e->a].deps[e->b].url,
 					d->url) != 0) {
-				const arca_pipeline_dep *od = &p->stages[e->a].deps[e->b];
+				const arca_pipeline_dep *od =
+					&p->stages[e->a].deps[e->b];
 
 				fail_at(ARCA_EINVAL, p->path, d->line,
 						"two URLs are downloaded to '%s': '%s' and '%s' (line %d)",
@@ -2016,7 +2019,8 @@ int arca_pipeline_substitute(char **out, const char *text,
 			while (len + piece_len + 1 > ncap)
 				ncap *= 2;
 			if ((nb = realloc(buf, ncap)) == NULL) {
-				error = arca__error(ARCA_ENOMEM, "out of memory");
+				error = arca__error(ARCA_ENOMEM,
+						"out of memory");
 				goto cleanup;
 			}
 			buf = nb;
