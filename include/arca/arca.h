@@ -1161,4 +1161,7 @@ int arca_get_or_compute(arca_manifest **out, int *computed,
 }
 #endif
 
+/* Pipeline files: arca_pipeline_* (parse, load, plan, substitute). */
+#include "arca/pipeline.h"
+
 #endif /* ARCA_ARCA_H */

@@ -184,13 +184,13 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
  * plan order, every stage that reads from one. Returns 0 or 2.
  */
 static int select_stages(unsigned char *selected, unsigned char *forced,
-		const cli_pipeline *p, const size_t *order, const repro_opts *o)
+		const arca_pipeline *p, const size_t *order, const repro_opts *o)
 {
-	const cli_stage_def *s;
+	const arca_pipeline_stage *s;
 	size_t i, j, k;
 
 	for (i = 0; i < o->n_stages; i++) {
-		if ((s = cli_pipeline_stage(p, o->stages[i])) == NULL)
+		if ((s = arca_pipeline_stage_by_name(p, o->stages[i])) == NULL)
 			return cli_usage_error("repro", "%s: no stage '%s'",
 					p->path, o->stages[i]);
 		selected[cli_repro_index(p, s)] = 1;
@@ -198,7 +198,7 @@ static int select_stages(unsigned char *selected, unsigned char *forced,
 	if (o->n_stages == 0)
 		memset(selected, 1, p->n_stages);
 	for (k = p->n_stages; k-- > 0;) {
-		const cli_stage_def *def = &p->stages[order[k]];
+		const arca_pipeline_stage *def = &p->stages[order[k]];
 
 		if (!selected[order[k]])
 			continue;
@@ -208,13 +208,13 @@ static int select_stages(unsigned char *selected, unsigned char *forced,
 				selected[cli_repro_index(p, s)] = 1;
 	}
 	for (i = 0; i < o->n_force; i++) {
-		if ((s = cli_pipeline_stage(p, o->force[i])) == NULL)
+		if ((s = arca_pipeline_stage_by_name(p, o->force[i])) == NULL)
 			return cli_usage_error("repro", "--force: %s: no stage '%s'",
 					p->path, o->force[i]);
 		forced[cli_repro_index(p, s)] = 1;
 	}
 	for (k = 0; k < p->n_stages; k++) {
-		const cli_stage_def *def = &p->stages[order[k]];
+		const arca_pipeline_stage *def = &p->stages[order[k]];
 
 		for (j = 0; j < def->n_deps && !forced[order[k]]; j++)
 			if ((s = cli_repro_upstream(p, def->deps[j].path,
@@ -228,7 +228,7 @@ static int select_stages(unsigned char *selected, unsigned char *forced,
 /* --dry-run                                                               */
 /* --------------------------------------------------------------------- */
 
-static int dry_run(const cli_pipeline *p, const size_t *order,
+static int dry_run(const arca_pipeline *p, const size_t *order,
 		const unsigned char *selected, const unsigned char *forced,
 		const cli_params *params, arca_store *store, const repro_opts *o)
 {
@@ -243,7 +243,7 @@ static int dry_run(const cli_pipeline *p, const size_t *order,
 	}
 	for (k = 0; k < p->n_stages; k++) {
 		size_t i = order[k];
-		const cli_stage_def *def = &p->stages[i];
+		const arca_pipeline_stage *def = &p->stages[i];
 		const char *why = NULL;
 		char line[4096] = "";
 		size_t len = 0;
@@ -295,7 +295,7 @@ cleanup:
  * An optional stage failed: its declared outputs must not survive from
  * an earlier run into the stages after it.
  */
-static void remove_outputs(const cli_stage_def *def)
+static void remove_outputs(const arca_pipeline_stage *def)
 {
 	size_t i;
 
@@ -319,8 +319,8 @@ static int add_degraded(repro_tally *t, const char *name)
 
 /* Run one stage; updates the tally. Returns 0 to go on, else the run's
  * exit status. */
-static int run_stage(repro_tally *t, const cli_pipeline *p,
-		const cli_stage_def *def, int forced, const cli_params *params,
+static int run_stage(repro_tally *t, const arca_pipeline *p,
+		const arca_pipeline_stage *def, int forced, const cli_params *params,
 		arca_store *store, const repro_opts *o)
 {
 	cli_repro_stage rs;
@@ -433,7 +433,7 @@ static int repro_main(int argc, char **argv, cli_global *g)
 {
 	repro_opts o;
 	repro_tally t;
-	cli_pipeline *p = NULL;
+	arca_pipeline *p = NULL;
 	cli_params params;
 	arca_store *store = NULL;
 	size_t *order = NULL, k;
@@ -486,7 +486,7 @@ static int repro_main(int argc, char **argv, cli_global *g)
 cleanup:
 	arca_store_close(store);
 	cli_params_free(&params);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	free(order);
 	free(selected);
 	free(forced);

@@ -50,7 +50,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 		{ NULL, 0, NULL, 0 }
 	};
 	cli_repro_opts o;
-	cli_pipeline *p = NULL;
+	arca_pipeline *p = NULL;
 	cli_params params;
 	cli_prediction pr;
 	arca_store *store = NULL;
@@ -106,7 +106,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 		goto cleanup;
 	}
 	for (k = 0; k < p->n_stages; k++) {
-		const cli_stage_def *def = &p->stages[order[k]];
+		const arca_pipeline_stage *def = &p->stages[order[k]];
 
 		if ((rc = cli_repro_predict(&pr, p, def, &params, store,
 				would)) != 0)
@@ -137,7 +137,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 cleanup:
 	arca_store_close(store);
 	cli_params_free(&params);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	free(order);
 	free(would);
 	free((void *)o.kv);

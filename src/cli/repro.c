@@ -18,8 +18,6 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define ERRLEN 1024
-
 static int repro_enomem(void)
 {
 	cli_error("%s", strerror(ENOMEM));
@@ -230,24 +228,22 @@ static char *join_dir(const char *dir, const char *name)
  * itself is the input's name, so it is in the key). The result must still
  * be an http(s) URL.
  */
-static int substitute_urls(cli_pipeline *p, const cli_params *params)
+static int substitute_urls(arca_pipeline *p, const cli_params *params)
 {
-	char err[ERRLEN];
 	size_t i, j;
 
 	for (i = 0; i < p->n_stages; i++) {
 		for (j = 0; j < p->stages[i].n_deps; j++) {
-			cli_dep *d = &p->stages[i].deps[j];
+			arca_pipeline_dep *d = &p->stages[i].deps[j];
 			char *url = NULL;
 
 			if (d->url == NULL || strstr(d->url, "${") == NULL)
 				continue;
-			if (cli_pipeline_substitute(&url, d->url, params->names,
-					params->values, params->n, err,
-					sizeof(err)) < 0) {
+			if (arca_pipeline_substitute(&url, d->url, params->names,
+					params->values, params->n) < 0) {
 				fprintf(stderr, "arca: %s:%d: stage '%s': url: %s\n",
 						p->path, d->line, p->stages[i].name,
-						err);
+						arca_errmsg());
 				return CLI_EXIT_USAGE;
 			}
 			if (strncasecmp(url, "http://", 7) != 0 &&
@@ -265,11 +261,10 @@ static int substitute_urls(cli_pipeline *p, const cli_params *params)
 	return 0;
 }
 
-int cli_repro_load(cli_pipeline **out, size_t **order, cli_params *params,
+int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 		const cli_repro_opts *o)
 {
-	cli_pipeline *p = NULL;
-	char err[ERRLEN];
+	arca_pipeline *p = NULL;
 	char *dflt = NULL;
 	struct stat st;
 	size_t i;
@@ -278,12 +273,12 @@ int cli_repro_load(cli_pipeline **out, size_t **order, cli_params *params,
 	*out = NULL;
 	*order = NULL;
 	memset(params, 0, sizeof(*params));
-	if (cli_pipeline_load(&p, o->file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "arca: %s\n", err);
+	if (arca_pipeline_load(&p, o->file) < 0) {
+		fprintf(stderr, "arca: %s\n", arca_errmsg());
 		goto cleanup;
 	}
-	if (cli_pipeline_plan(order, p, err, sizeof(err)) < 0) {
-		fprintf(stderr, "arca: %s\n", err);
+	if (arca_pipeline_plan(order, p) < 0) {
+		fprintf(stderr, "arca: %s\n", arca_errmsg());
 		goto cleanup;
 	}
 	for (i = 0; i < p->n_param_values; i++) {
@@ -326,7 +321,7 @@ cleanup:
 		cli_params_free(params);
 	}
 	free(dflt);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	return rc;
 }
 
@@ -335,7 +330,7 @@ cleanup:
  * substitution. -1 when one has no value (*missing names it).
  */
 static int stage_param_arrays(char ***names, char ***values, int *missing,
-		const cli_stage_def *def, const cli_params *params)
+		const arca_pipeline_stage *def, const cli_params *params)
 {
 	size_t i;
 
@@ -362,11 +357,10 @@ static int stage_param_arrays(char ***names, char ***values, int *missing,
  * NULL-terminated argv: a string becomes /bin/sh -c STRING. Prints and
  * returns 2 (unknown param, bad substitution) or 125 (memory).
  */
-static int stage_argv(char ***argv_out, const cli_pipeline *p,
-		const cli_stage_def *def, const cli_params *params)
+static int stage_argv(char ***argv_out, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const cli_params *params)
 {
 	char **names = NULL, **values = NULL, **argv = NULL;
-	char err[ERRLEN];
 	size_t i, n;
 	int missing, rc = CLI_EXIT_USAGE;
 
@@ -395,10 +389,10 @@ static int stage_argv(char ***argv_out, const cli_pipeline *p,
 	for (i = def->cmd != NULL ? 2 : 0; i < n; i++) {
 		const char *text = def->cmd != NULL ? def->cmd : def->cmd_argv[i];
 
-		if (cli_pipeline_substitute(&argv[i], text, names, values,
-				def->n_params, err, sizeof(err)) < 0) {
+		if (arca_pipeline_substitute(&argv[i], text, names, values,
+				def->n_params) < 0) {
 			cli_error("%s:%d: stage '%s': %s", p->path, def->cmd_line,
-					def->name, err);
+					def->name, arca_errmsg());
 			goto cleanup;
 		}
 	}
@@ -428,7 +422,7 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
-int cli_repro_check_params(const cli_pipeline *p, const cli_params *params,
+int cli_repro_check_params(const arca_pipeline *p, const cli_params *params,
 		const unsigned char *selected)
 {
 	char **argv = NULL;
@@ -451,7 +445,7 @@ int cli_repro_check_params(const cli_pipeline *p, const cli_params *params,
 /* --------------------------------------------------------------------- */
 
 int cli_repro_open(arca_store **store, const cli_global *g,
-		const cli_pipeline *p)
+		const arca_pipeline *p)
 {
 	cli_global abs = *g;
 	char *dir = NULL, *cwd = NULL, *joined = NULL;
@@ -502,16 +496,16 @@ cleanup:
 	return rc;
 }
 
-const cli_stage_def *cli_repro_upstream(const cli_pipeline *p,
-		const char *path, const cli_stage_def *self)
+const arca_pipeline_stage *cli_repro_upstream(const arca_pipeline *p,
+		const char *path, const arca_pipeline_stage *self)
 {
-	const cli_stage_def *up = cli_pipeline_producer(p, path);
+	const arca_pipeline_stage *up = arca_pipeline_producer(p, path);
 	size_t i, j;
 
 	if (up != NULL && up != self)
 		return up;
 	for (i = 0; i < p->n_stages; i++) {
-		const cli_stage_def *s = &p->stages[i];
+		const arca_pipeline_stage *s = &p->stages[i];
 
 		if (s == self)
 			continue;
@@ -523,7 +517,7 @@ const cli_stage_def *cli_repro_upstream(const cli_pipeline *p,
 	return NULL;
 }
 
-size_t cli_repro_index(const cli_pipeline *p, const cli_stage_def *def)
+size_t cli_repro_index(const arca_pipeline *p, const arca_pipeline_stage *def)
 {
 	return (size_t)(def - p->stages);
 }
@@ -559,7 +553,7 @@ static char *shell_tool(const char *cmd)
 }
 
 /* The freshness rule of a URL dep, as arca_fetch() applies it. */
-static void url_rule(arca_fetch_options *opts, const cli_dep *dep)
+static void url_rule(arca_fetch_options *opts, const arca_pipeline_dep *dep)
 {
 	if (dep->max_age_s >= 0)
 		opts->max_age_s = dep->max_age_s;
@@ -569,7 +563,7 @@ static void url_rule(arca_fetch_options *opts, const cli_dep *dep)
 /* What the cache holds for a URL dep, and whether it is fresh by the dep's
  * rule, without a request. */
 static int url_peek(cli_url_state *us, arca_digest *digest,
-		arca_store *store, const cli_dep *dep)
+		arca_store *store, const arca_pipeline_dep *dep)
 {
 	arca_fetch_options opts = ARCA_FETCH_OPTIONS_INIT;
 	arca_fetch_result res;
@@ -600,8 +594,8 @@ static void ago(char *buf, size_t len, int64_t then)
  * Fetch a URL dep through the cache and write its body at dep->path.
  * Prints one line saying how; returns 0 or 125 after an error line.
  */
-static int url_fetch(arca_digest *digest, const cli_pipeline *p,
-		const cli_stage_def *def, const cli_dep *dep, arca_store *store,
+static int url_fetch(arca_digest *digest, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const arca_pipeline_dep *dep, arca_store *store,
 		int no_stale)
 {
 	arca_fetch_options opts = ARCA_FETCH_OPTIONS_INIT;
@@ -684,16 +678,16 @@ void cli_repro_stage_free(cli_repro_stage *rs)
 
 /* Whether an absent dep may be absent: optional itself or made by an
  * optional stage. */
-static int dep_optional(const cli_pipeline *p, const cli_stage_def *def,
-		const cli_dep *dep)
+static int dep_optional(const arca_pipeline *p, const arca_pipeline_stage *def,
+		const arca_pipeline_dep *dep)
 {
-	const cli_stage_def *up = cli_repro_upstream(p, dep->path, def);
+	const arca_pipeline_stage *up = cli_repro_upstream(p, dep->path, def);
 
 	return dep->optional || (up != NULL && up->optional);
 }
 
-int cli_repro_stage_build(cli_repro_stage *rs, const cli_pipeline *p,
-		const cli_stage_def *def, const cli_params *params,
+int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const cli_params *params,
 		arca_store *store, cli_deps_mode mode, int no_stale)
 {
 	cli_stage_spec *spec = &rs->spec;
@@ -723,7 +717,7 @@ int cli_repro_stage_build(cli_repro_stage *rs, const cli_pipeline *p,
 		rs->params[n_par++].value = cli_params_get(params, def->params[i]);
 	}
 	for (i = 0; i < def->n_deps; i++) {
-		const cli_dep *dep = &def->deps[i];
+		const arca_pipeline_dep *dep = &def->deps[i];
 		cli_stage_input *in = &rs->inputs[n_in];
 
 		if (dep->url != NULL) {
@@ -1034,7 +1028,7 @@ static int diff_manifests(cli_prediction *pr, const arca_manifest *cur,
  * gone; -1 out of memory.
  */
 static int diff_entry(cli_prediction *pr, arca_store *store,
-		const cli_pipeline *p, const cli_stage_def *def,
+		const arca_pipeline *p, const arca_pipeline_stage *def,
 		const cli_params *params, const arca_manifest *cur,
 		const cli_stage_spec *spec, const arca_digest *key)
 {
@@ -1078,7 +1072,7 @@ cleanup:
  * same second, the one with the fewest differences).
  */
 static int explain_miss(cli_prediction *pr, arca_store *store,
-		const cli_pipeline *p, const cli_stage_def *def,
+		const arca_pipeline *p, const arca_pipeline_stage *def,
 		const cli_params *params, const cli_stage *st,
 		const cli_stage_spec *spec)
 {
@@ -1126,8 +1120,8 @@ cleanup:
 	return rc;
 }
 
-int cli_repro_predict(cli_prediction *out, const cli_pipeline *p,
-		const cli_stage_def *def, const cli_params *params,
+int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const cli_params *params,
 		arca_store *store, const unsigned char *upstream)
 {
 	cli_repro_stage rs;
@@ -1150,7 +1144,7 @@ int cli_repro_predict(cli_prediction *out, const cli_pipeline *p,
 	/* An upstream stage that would run may rewrite what this one reads:
 	 * its current output may still be the old one. */
 	for (i = 0; i < def->n_deps; i++) {
-		const cli_stage_def *up = cli_repro_upstream(p, def->deps[i].path,
+		const arca_pipeline_stage *up = cli_repro_upstream(p, def->deps[i].path,
 				def);
 		size_t u;
 
@@ -1165,7 +1159,7 @@ int cli_repro_predict(cli_prediction *out, const cli_pipeline *p,
 			goto enomem;
 	}
 	for (i = 0; i < rs.n_missing; i++) {
-		const cli_stage_def *up = cli_repro_upstream(p,
+		const arca_pipeline_stage *up = cli_repro_upstream(p,
 				rs.missing[i]->path, def);
 
 		if (up != NULL && upstream[cli_repro_index(p, up)])

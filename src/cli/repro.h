@@ -8,7 +8,6 @@
 #define ARCA_CLI_REPRO_H
 
 #include "common.h"
-#include "pipeline.h"
 #include "stage.h"
 
 #include <stddef.h>
@@ -45,7 +44,7 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
  * the params file (--params FILE, else params.yaml beside the pipeline
  * when it exists), then -p. Prints one line and returns 2 on any error.
  */
-int cli_repro_load(cli_pipeline **p, size_t **order, cli_params *params,
+int cli_repro_load(arca_pipeline **p, size_t **order, cli_params *params,
 		const cli_repro_opts *o);
 
 void cli_params_free(cli_params *params);
@@ -59,7 +58,7 @@ const char *cli_params_get(const cli_params *params, const char *name);
  * "FILE:LINE: stage 'x': unknown param 'y'" and returns 2 on the first
  * failure; 0 otherwise.
  */
-int cli_repro_check_params(const cli_pipeline *p, const cli_params *params,
+int cli_repro_check_params(const arca_pipeline *p, const cli_params *params,
 		const unsigned char *selected);
 
 /*
@@ -68,14 +67,14 @@ int cli_repro_check_params(const cli_pipeline *p, const cli_params *params,
  * non-zero on failure.
  */
 int cli_repro_open(arca_store **store, const cli_global *g,
-		const cli_pipeline *p);
+		const arca_pipeline *p);
 
 /*
  * The stage that writes path (as an output, or as the body of one of its
  * URL deps), other than self; NULL when none does.
  */
-const cli_stage_def *cli_repro_upstream(const cli_pipeline *p,
-		const char *path, const cli_stage_def *self);
+const arca_pipeline_stage *cli_repro_upstream(const arca_pipeline *p,
+		const char *path, const arca_pipeline_stage *self);
 
 /* How dependencies are resolved when a stage is built. */
 typedef enum cli_deps_mode {
@@ -87,7 +86,7 @@ typedef enum cli_deps_mode {
 
 /* A URL dep as the cache knows it (CLI_DEPS_PEEK). */
 typedef struct cli_url_state {
-	const cli_dep *dep;
+	const arca_pipeline_dep *dep;
 	int cached;           /* the store has a body for it */
 	int fresh;            /* ...and it is fresh: no request would be made */
 	int64_t fetched_at;   /* seconds since the epoch */
@@ -95,7 +94,7 @@ typedef struct cli_url_state {
 
 /* A pipeline stage ready for the runner. */
 typedef struct cli_repro_stage {
-	const cli_stage_def *def;
+	const arca_pipeline_stage *def;
 	cli_stage_spec spec;       /* points into the fields below */
 	char **argv;               /* owned, NULL-terminated */
 	char *tool_path;
@@ -107,7 +106,7 @@ typedef struct cli_repro_stage {
 	const char **outputs;
 	const char **env;
 	/* CLI_DEPS_PEEK: what could not be resolved. */
-	const cli_dep **missing;   /* required file deps that are absent */
+	const arca_pipeline_dep **missing;   /* required file deps that are absent */
 	size_t n_missing;
 	cli_url_state *urls;       /* every URL dep */
 	size_t n_urls;
@@ -122,8 +121,8 @@ typedef struct cli_repro_stage {
  * that cannot be fetched prints "FILE:LINE: ..." and returns 125. Runs
  * in the pipeline's directory (cli_repro_open). 0 on success.
  */
-int cli_repro_stage_build(cli_repro_stage *rs, const cli_pipeline *p,
-		const cli_stage_def *def, const cli_params *params,
+int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const cli_params *params,
 		arca_store *store, cli_deps_mode mode, int no_stale);
 
 void cli_repro_stage_free(cli_repro_stage *rs);
@@ -145,13 +144,13 @@ typedef struct cli_prediction {
  * outputs may still be old). Returns 0, or an exit code after printing
  * (out of memory, a store error).
  */
-int cli_repro_predict(cli_prediction *out, const cli_pipeline *p,
-		const cli_stage_def *def, const cli_params *params,
+int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const cli_params *params,
 		arca_store *store, const unsigned char *upstream);
 
 void cli_prediction_free(cli_prediction *pr);
 
 /* The index of def in p->stages. */
-size_t cli_repro_index(const cli_pipeline *p, const cli_stage_def *def);
+size_t cli_repro_index(const arca_pipeline *p, const arca_pipeline_stage *def);
 
 #endif /* ARCA_CLI_REPRO_H */

@@ -1,5 +1,7 @@
 /*
- * libFuzzer harness for the pipeline parser (src/cli/pipeline.c): parse
+ * libFuzzer harness for the pipeline parser (arca_pipeline_*, compiled
+ * from src/lib/pipeline.c with src/lib/error.c; only the public header is
+ * included here): parse
  * any bytes; on success plan the pipeline (its directory does not exist,
  * so file deps are looked up and not found) and substitute every
  * command; also substitute the input itself as text. Besides what ASan and
@@ -15,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "pipeline.h"
+#include "arca/arca.h"
 
 #define NAME "/nonexistent-arca-fuzz/arca.yaml"
 
@@ -53,33 +55,33 @@ static void check_path(const char *path)
 	}
 }
 
-static void substitute(const cli_pipeline *p, const char *text)
+static void substitute(const arca_pipeline *p, const char *text)
 {
-	char err[256], *out = NULL;
+	char *out = NULL;
+	const char *err;
 
-	if (cli_pipeline_substitute(&out, text, p->param_names,
-			p->param_values, p->n_param_values, err,
-			sizeof(err)) == 0) {
+	if (arca_pipeline_substitute(&out, text, p->param_names,
+			p->param_values, p->n_param_values) == 0) {
 		check(out != NULL, "substitute gave no string");
 		free(out);
 	} else {
+		err = arca_errmsg();
 		check(out == NULL, "substitute failed but gave a string");
 		check(strchr(err, '\n') == NULL && err[0] != '\0',
 				"substitute error is not one line");
 	}
 }
 
-static void check_pipeline(const cli_pipeline *p)
+static void check_pipeline(const arca_pipeline *p)
 {
 	size_t i, j, *order = NULL;
-	char err[512];
 
 	check(p->n_stages > 0, "no stages");
 	for (i = 0; i < p->n_stages; i++) {
-		const cli_stage_def *st = &p->stages[i];
+		const arca_pipeline_stage *st = &p->stages[i];
 
 		check(st->name && st->name[0], "stage without a name");
-		check(cli_pipeline_stage(p, st->name) == st,
+		check(arca_pipeline_stage_by_name(p, st->name) == st,
 				"stage lookup finds another stage");
 		check((st->cmd != NULL) != (st->cmd_argv != NULL),
 				"cmd and cmd_argv both or neither set");
@@ -90,7 +92,7 @@ static void check_pipeline(const cli_pipeline *p)
 		check(st->cmd_argv == NULL || st->cmd_argv[st->cmd_argc] == NULL,
 				"cmd_argv not NULL-terminated");
 		for (j = 0; j < st->n_deps; j++) {
-			const cli_dep *d = &st->deps[j];
+			const arca_pipeline_dep *d = &st->deps[j];
 
 			check_path(d->path);
 			check(d->url == NULL || strncasecmp(d->url, "http", 4) == 0,
@@ -100,13 +102,13 @@ static void check_pipeline(const cli_pipeline *p)
 		}
 		for (j = 0; j < st->n_outs; j++) {
 			check_path(st->outs[j].path);
-			check(cli_pipeline_producer(p, st->outs[j].path) != NULL,
+			check(arca_pipeline_producer(p, st->outs[j].path) != NULL,
 					"output without a producer");
 		}
 		check(st->ttl_s >= -1, "negative ttl");
 	}
 
-	if (cli_pipeline_plan(&order, p, err, sizeof(err)) == 0) {
+	if (arca_pipeline_plan(&order, p) == 0) {
 		unsigned char *seen = calloc(p->n_stages, 1);
 
 		check(order != NULL, "plan gave no order");
@@ -121,7 +123,7 @@ static void check_pipeline(const cli_pipeline *p)
 		free(order);
 	} else {
 		check(order == NULL, "plan failed but gave an order");
-		check_err(err, NAME);
+		check_err(arca_errmsg(), NAME);
 	}
 }
 
@@ -129,18 +131,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	cli_pipeline *p = NULL;
-	char err[512], *text;
+	arca_pipeline *p = NULL;
+	char *text;
 
-	if (cli_pipeline_parse(&p, NAME, (const char *)data, size, err,
-			sizeof(err)) == 0) {
+	if (arca_pipeline_parse(&p, NAME, (const char *)data, size) == 0) {
 		check(p != NULL, "parse gave no pipeline");
 		check_pipeline(p);
 	} else {
 		check(p == NULL, "parse failed but gave a pipeline");
-		check_err(err, NAME ":");
+		check_err(arca_errmsg(), NAME ":");
 	}
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	/* The input as a command line, with a few params. */
 	if ((text = malloc(size + 1)) != NULL) {
@@ -150,11 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		memcpy(text, data, size);
 		text[size] = '\0';
-		if (cli_pipeline_substitute(&out, text, names, values, 3, err,
-				sizeof(err)) == 0)
+		if (arca_pipeline_substitute(&out, text, names, values, 3) == 0)
 			free(out);
 		else
-			check(out == NULL && strchr(err, '\n') == NULL,
+			check(out == NULL && strchr(arca_errmsg(), '\n') == NULL,
 					"substitute error");
 		free(text);
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz the pipeline parser with libFuzzer for a bounded time.
 #
-# Compiles tests/fuzz/fuzz_pipeline.c with src/cli/pipeline.c under clang's
+# Compiles tests/fuzz/fuzz_pipeline.c with libarca's src/lib/pipeline.c and
+# src/lib/error.c (all the parser needs of the library) under clang's
 # -fsanitize=fuzzer,address,undefined into a temp dir and runs it on a copy
 # of the seed corpus (tests/fuzz/corpus/pipeline/) for ARCA_FUZZ_SECONDS
 # (default 30). Any crash, leak, UB, timeout (10 s per input) or RSS above
@@ -50,8 +51,9 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-	-D_GNU_SOURCE -Wall -Wextra -I"$src/src/cli" \
-	"$src/tests/fuzz/fuzz_pipeline.c" "$src/src/cli/pipeline.c" \
+	-D_GNU_SOURCE -Wall -Wextra -I"$src/include" -I"$src/src/lib" \
+	"$src/tests/fuzz/fuzz_pipeline.c" "$src/src/lib/pipeline.c" \
+	"$src/src/lib/error.c" \
 	$(pkg-config --cflags --libs yaml-0.1) \
 	-o "$tmp/fuzz_pipeline" >"$tmp/build.log" 2>&1; then
 	echo "FAIL - fuzz_pipeline: cannot build the fuzzer"

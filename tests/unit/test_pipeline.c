@@ -1,5 +1,5 @@
 /*
- * Pipeline files (src/cli/pipeline.c, docs/pipeline.md): the parser's
+ * Pipeline files (arca_pipeline_*, docs/pipeline.md): the parser's
  * fields and refusals with their FILE:LINE, the plan (order, cycles,
  * duplicate outputs, unknown dependencies), ${name} substitution, and
  * allocation failures.
@@ -13,28 +13,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pipeline.h"
+#include "arca/arca.h"
 
+/* The size of the caller's message buffer before arca_errmsg(). */
 #define ERRLEN 512
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 /* ------------------------------------------------------------------ */
 
-static cli_pipeline *parse_named(const char *name, const char *yaml)
+static arca_pipeline *parse_named(const char *name, const char *yaml)
 {
-	cli_pipeline *p = NULL;
-	char err[ERRLEN];
+	arca_pipeline *p = NULL;
 
-	if (cli_pipeline_parse(&p, name, yaml, strlen(yaml), err,
-			sizeof(err)) < 0)
-		fail_msg("unexpected parse error: %s\n--- input ---\n%s", err,
-				yaml);
+	if (arca_pipeline_parse(&p, name, yaml, strlen(yaml)) < 0)
+		fail_msg("unexpected parse error: %s\n--- input ---\n%s",
+				arca_errmsg(), yaml);
 	assert_non_null(p);
 	return p;
 }
 
-static cli_pipeline *parse_ok(const char *yaml)
+static arca_pipeline *parse_ok(const char *yaml)
 {
 	return parse_named("t.yaml", yaml);
 }
@@ -57,13 +56,12 @@ static void assert_one_line_with(const char *err, const char *prefix,
 static void parse_fails_len(const char *yaml, size_t len, const char *prefix,
 		const char *phrase)
 {
-	cli_pipeline *p = (cli_pipeline *)&p; /* must be set to NULL */
-	char err[ERRLEN];
+	arca_pipeline *p = (arca_pipeline *)&p; /* must be set to NULL */
 
-	assert_int_equal(cli_pipeline_parse(&p, "t.yaml", yaml, len, err,
-			sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_parse(&p, "t.yaml", yaml, len),
+			ARCA_EINVAL);
 	assert_null(p);
-	assert_one_line_with(err, prefix, phrase, yaml);
+	assert_one_line_with(arca_errmsg(), prefix, phrase, yaml);
 }
 
 static void parse_fails(const char *yaml, const char *prefix,
@@ -76,25 +74,24 @@ static void parse_fails(const char *yaml, const char *prefix,
 static void plan_fails(const char *name, const char *yaml,
 		const char *prefix, const char *phrase)
 {
-	cli_pipeline *p = parse_named(name, yaml);
+	arca_pipeline *p = parse_named(name, yaml);
 	size_t *order = (size_t *)&order;
-	char err[ERRLEN];
 
-	assert_int_equal(cli_pipeline_plan(&order, p, err, sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_plan(&order, p), ARCA_EINVAL);
 	assert_null(order);
-	assert_one_line_with(err, prefix, phrase, yaml);
-	cli_pipeline_free(p);
+	assert_one_line_with(arca_errmsg(), prefix, phrase, yaml);
+	arca_pipeline_free(p);
 }
 
 /* Plan must succeed; returns the stage names in order, space-separated. */
-static char *plan_names(const cli_pipeline *p)
+static char *plan_names(const arca_pipeline *p)
 {
 	size_t *order = NULL, i, len = 0;
-	char err[ERRLEN], *out = calloc(1, 4096);
+	char *out = calloc(1, 4096);
 
 	assert_non_null(out);
-	if (cli_pipeline_plan(&order, p, err, sizeof(err)) < 0)
-		fail_msg("unexpected plan error: %s", err);
+	if (arca_pipeline_plan(&order, p) < 0)
+		fail_msg("unexpected plan error: %s", arca_errmsg());
 	for (i = 0; i < p->n_stages; i++) {
 		len += (size_t)snprintf(out + len, 4096 - len, "%s%s",
 				i ? " " : "", p->stages[order[i]].name);
@@ -119,7 +116,7 @@ static void stage_fails(const char *lines, const char *prefix,
 	parse_fails(one_stage_with(buf, sizeof(buf), lines), prefix, phrase);
 }
 
-static cli_pipeline *stage_ok(const char *lines)
+static arca_pipeline *stage_ok(const char *lines)
 {
 	char buf[2048];
 
@@ -171,9 +168,9 @@ static const char full_yaml[] =
 
 static void test_pipeline__full(void **state)
 {
-	cli_pipeline *p;
-	const cli_stage_def *st;
-	const cli_dep *d;
+	arca_pipeline *p;
+	const arca_pipeline_stage *st;
+	const arca_pipeline_dep *d;
 
 	(void)state;
 	p = parse_named("dir/sub/arca.yaml", full_yaml);
@@ -267,18 +264,18 @@ static void test_pipeline__full(void **state)
 	assert_int_equal(st->cache, 1);
 	assert_int_equal(st->ttl_s, 90);
 
-	assert_ptr_equal(cli_pipeline_stage(p, "transcribe"), &p->stages[1]);
-	assert_null(cli_pipeline_stage(p, "format"));
-	assert_ptr_equal(cli_pipeline_producer(p, "logs/ps.log"), &p->stages[1]);
-	assert_ptr_equal(cli_pipeline_producer(p, "audio.wav"), &p->stages[0]);
-	assert_null(cli_pipeline_producer(p, "recording.flac"));
-	cli_pipeline_free(p);
+	assert_ptr_equal(arca_pipeline_stage_by_name(p, "transcribe"), &p->stages[1]);
+	assert_null(arca_pipeline_stage_by_name(p, "format"));
+	assert_ptr_equal(arca_pipeline_producer(p, "logs/ps.log"), &p->stages[1]);
+	assert_ptr_equal(arca_pipeline_producer(p, "audio.wav"), &p->stages[0]);
+	assert_null(arca_pipeline_producer(p, "recording.flac"));
+	arca_pipeline_free(p);
 }
 
 static void test_pipeline__defaults(void **state)
 {
-	cli_pipeline *p;
-	const cli_stage_def *st;
+	arca_pipeline *p;
+	const arca_pipeline_stage *st;
 
 	(void)state;
 	p = parse_ok("stages:\n  only:\n    cmd: \"true\"\n");
@@ -296,21 +293,21 @@ static void test_pipeline__defaults(void **state)
 	assert_int_equal(st->optional, 0);
 	assert_int_equal(st->cache, 1);
 	assert_int_equal(st->ttl_s, -1);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	/* Flow style, empty lists, every stage-name character. */
 	p = parse_ok("{stages: {A.z_0-9: {cmd: [x], deps: [], outs: [],"
 			" params: [], env: []}}}");
 	assert_string_equal(p->stages[0].name, "A.z_0-9");
 	assert_int_equal(p->stages[0].cmd_argc, 1);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	/* A block scalar command keeps its newlines. */
 	p = parse_ok("stages:\n  s:\n    cmd: |\n      a\n      b\n");
 	assert_string_equal(p->stages[0].cmd, "a\nb\n");
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
-	cli_pipeline_free(NULL);
+	arca_pipeline_free(NULL);
 }
 
 static void test_pipeline__dir_of_name(void **state)
@@ -327,12 +324,12 @@ static void test_pipeline__dir_of_name(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		cli_pipeline *p = parse_named(cases[i][0],
+		arca_pipeline *p = parse_named(cases[i][0],
 				"stages: {s: {cmd: x}}");
 
 		assert_string_equal(p->path, cases[i][0]);
 		assert_string_equal(p->dir, cases[i][1]);
-		cli_pipeline_free(p);
+		arca_pipeline_free(p);
 	}
 }
 
@@ -355,13 +352,12 @@ static void test_pipeline__empty_and_no_stages(void **state)
 	parse_fails("\n\nstages:\n  s: x\n", "t.yaml:4: ",
 			"stage 's' must be a mapping");
 	{
-		cli_pipeline *p = (cli_pipeline *)&p;
-		char err[ERRLEN];
+		arca_pipeline *p = (arca_pipeline *)&p;
 
-		assert_int_equal(cli_pipeline_parse(&p, NULL, NULL, 0, err,
-				sizeof(err)), -1);
+		assert_int_equal(arca_pipeline_parse(&p, NULL, NULL, 0),
+				ARCA_EINVAL);
 		assert_null(p);
-		assert_string_equal(err,
+		assert_string_equal(arca_errmsg(),
 				"(pipeline):1: empty pipeline file: no 'stages' mapping");
 	}
 }
@@ -416,16 +412,15 @@ static void test_pipeline__too_large(void **state)
 {
 	size_t len = (size_t)16 * 1024 * 1024 + 1;
 	char *big = malloc(len);
-	cli_pipeline *p = NULL;
-	char err[ERRLEN];
+	arca_pipeline *p = NULL;
 
 	(void)state;
 	assert_non_null(big);
 	memset(big, '#', len);
-	assert_int_equal(cli_pipeline_parse(&p, "big.yaml", big, len, err,
-			sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_parse(&p, "big.yaml", big, len),
+			ARCA_EINVAL);
 	assert_null(p);
-	assert_one_line_with(err, "big.yaml: ", "too large", NULL);
+	assert_one_line_with(arca_errmsg(), "big.yaml: ", "too large", NULL);
 	free(big);
 }
 
@@ -477,25 +472,29 @@ static void test_pipeline__stage_names(void **state)
 static void test_pipeline__long_names_are_cut(void **state)
 {
 	char yaml[1024], name[301];
-	cli_pipeline *p = NULL;
-	char err[ERRLEN];
+	arca_pipeline *p = NULL;
 
 	(void)state;
 	memset(name, 'x', 300);
 	name[300] = '\0';
 	snprintf(yaml, sizeof(yaml), "stages:\n  s:\n    cmd: x\n    %s: 1\n",
 			name);
-	assert_int_equal(cli_pipeline_parse(&p, "t.yaml", yaml, strlen(yaml),
-			err, sizeof(err)), -1);
-	assert_one_line_with(err, "t.yaml:4: ", "xxx...' in stage 's'", yaml);
-	assert_true(strlen(err) < 200);
+	assert_int_equal(arca_pipeline_parse(&p, "t.yaml", yaml, strlen(yaml)),
+			ARCA_EINVAL);
+	assert_one_line_with(arca_errmsg(), "t.yaml:4: ", "xxx...' in stage 's'",
+			yaml);
+	assert_true(strlen(arca_errmsg()) < 200);
 
-	/* An error longer than the buffer is cut, still NUL-terminated. */
-	assert_int_equal(cli_pipeline_parse(&p, "t.yaml", yaml, strlen(yaml),
-			err, 12), -1);
-	assert_string_equal(err, "t.yaml:4: u");
-	assert_int_equal(cli_pipeline_parse(&p, "t.yaml", yaml, strlen(yaml),
-			NULL, 0), -1);
+	/*
+	 * The message starts with FILE:LINE and the key (the library's
+	 * message buffer replaced the caller's; a message longer than it is
+	 * cut, as test_pipeline__large shows), and a second failure sets the
+	 * same message afresh.
+	 */
+	assert_int_equal(strncmp(arca_errmsg(), "t.yaml:4: u", 11), 0);
+	assert_int_equal(arca_pipeline_parse(&p, "t.yaml", yaml, strlen(yaml)),
+			ARCA_EINVAL);
+	assert_int_equal(strncmp(arca_errmsg(), "t.yaml:4: u", 11), 0);
 	assert_null(p);
 }
 
@@ -530,7 +529,7 @@ static void test_pipeline__cmd(void **state)
 
 static void test_pipeline__param_references(void **state)
 {
-	cli_pipeline *p;
+	arca_pipeline *p;
 
 	(void)state;
 	parse_fails("stages:\n  s:\n    cmd: echo ${lang}\n", "t.yaml:3: ",
@@ -547,7 +546,7 @@ static void test_pipeline__param_references(void **state)
 	p = parse_ok("stages:\n  s:\n    cmd: echo $${HOME} $$ $x ${a} $\n"
 			"    params: [a]\n");
 	assert_string_equal(p->stages[0].cmd, "echo $${HOME} $$ $x ${a} $");
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 }
 
 static void test_pipeline__lists(void **state)
@@ -596,18 +595,18 @@ static void test_pipeline__booleans(void **state)
 		"\"true\"", "'false'",
 	};
 	char lines[128];
-	cli_pipeline *p;
+	arca_pipeline *p;
 	size_t i;
 
 	(void)state;
 	p = stage_ok("    optional: true\n    cache: false\n");
 	assert_int_equal(p->stages[0].optional, 1);
 	assert_int_equal(p->stages[0].cache, 0);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	p = stage_ok("    optional: false\n    cache: true\n");
 	assert_int_equal(p->stages[0].optional, 0);
 	assert_int_equal(p->stages[0].cache, 1);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(lines, sizeof(lines), "    optional: %s\n", bad[i]);
@@ -645,7 +644,7 @@ static void test_pipeline__durations(void **state)
 		"\" 1h\"", "[1h]", "{a: 1}", "~",
 	};
 	char lines[512];
-	cli_pipeline *p;
+	arca_pipeline *p;
 	size_t i;
 
 	(void)state;
@@ -661,7 +660,7 @@ static void test_pipeline__durations(void **state)
 		assert_int_equal(p->stages[0].deps[0].max_age_s, good[i].seconds);
 		assert_int_equal(p->stages[0].deps[1].time_bucket_s,
 				strcmp(good[i].text, "0") ? good[i].seconds : 1);
-		cli_pipeline_free(p);
+		arca_pipeline_free(p);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(lines, sizeof(lines), "    ttl: %s\n", bad[i]);
@@ -702,7 +701,7 @@ static void test_pipeline__paths(void **state)
 		{ "\"\"", "empty path" },
 	};
 	char lines[160];
-	cli_pipeline *p;
+	arca_pipeline *p;
 	size_t i;
 
 	(void)state;
@@ -713,7 +712,7 @@ static void test_pipeline__paths(void **state)
 		p = stage_ok(lines);
 		assert_string_equal(p->stages[0].outs[0].path, good[i].norm);
 		assert_string_equal(p->stages[0].deps[0].path, good[i].norm);
-		cli_pipeline_free(p);
+		arca_pipeline_free(p);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(lines, sizeof(lines), "    outs:\n      - %s\n",
@@ -763,7 +762,7 @@ static void test_pipeline__urls(void **state)
 		{ "[a]", "'url' of a dependency of stage 's' must be a string" },
 	};
 	char lines[200];
-	cli_pipeline *p;
+	arca_pipeline *p;
 	size_t i;
 
 	(void)state;
@@ -773,7 +772,7 @@ static void test_pipeline__urls(void **state)
 		p = stage_ok(lines);
 		assert_string_equal(p->stages[0].deps[0].url, good[i].url);
 		assert_string_equal(p->stages[0].deps[0].path, good[i].path);
-		cli_pipeline_free(p);
+		arca_pipeline_free(p);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(lines, sizeof(lines), "    deps:\n      - url: %s\n",
@@ -783,7 +782,7 @@ static void test_pipeline__urls(void **state)
 	/* A URL with an explicit path needs no last component. */
 	p = stage_ok("    deps:\n      - url: http://h/\n        path: index.html\n");
 	assert_string_equal(p->stages[0].deps[0].path, "index.html");
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	stage_fails("    deps:\n      - path: a\n        max_age: 1h\n", "t.yaml:6: ",
 			"'max_age' in a dependency of stage 's' applies only to URL dependencies");
@@ -796,7 +795,7 @@ static void test_pipeline__urls(void **state)
 
 static void test_pipeline__params(void **state)
 {
-	cli_pipeline *p;
+	arca_pipeline *p;
 
 	(void)state;
 	p = parse_ok("params:\n  a.b-c_1: 3.5\n  yes_: yes\n  q: 'x y'\n"
@@ -806,11 +805,11 @@ static void test_pipeline__params(void **state)
 	assert_string_equal(p->param_values[0], "3.5");
 	assert_string_equal(p->param_values[1], "yes");
 	assert_string_equal(p->param_values[2], "x y");
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	p = parse_ok("params: {}\nstages: {s: {cmd: x}}\n");
 	assert_int_equal(p->n_param_values, 0);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	parse_fails("params: [a]\nstages: {s: {cmd: x}}\n", "t.yaml:1: ",
 			"'params' must be a mapping from names to values, not a list");
@@ -828,7 +827,7 @@ static void test_pipeline__params(void **state)
 
 static void test_pipeline__plan_order(void **state)
 {
-	cli_pipeline *p;
+	arca_pipeline *p;
 	char *names;
 
 	(void)state;
@@ -846,10 +845,10 @@ static void test_pipeline__plan_order(void **state)
 	assert_string_equal(names, "transcode diarize transcribe format");
 	free(names);
 	/* plan does not touch the pipeline: the optional stage's output
-	 * stays a plain dep; the runner asks cli_pipeline_producer. */
+	 * stays a plain dep; the runner asks arca_pipeline_producer. */
 	assert_int_equal(p->stages[0].deps[0].optional, 0);
-	assert_true(cli_pipeline_producer(p, "speakers.json")->optional);
-	cli_pipeline_free(p);
+	assert_true(arca_pipeline_producer(p, "speakers.json")->optional);
+	arca_pipeline_free(p);
 
 	/* Independent stages keep file order; a ready stage goes first. */
 	p = parse_ok("stages:\n"
@@ -860,7 +859,7 @@ static void test_pipeline__plan_order(void **state)
 	names = plan_names(p);
 	assert_string_equal(names, "b a c d");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	/* A diamond, and two deps on one producer. */
 	p = parse_ok("stages:\n"
@@ -871,7 +870,7 @@ static void test_pipeline__plan_order(void **state)
 	names = plan_names(p);
 	assert_string_equal(names, "top left right bottom");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 }
 
 static void test_pipeline__plan_cycles(void **state)
@@ -916,7 +915,7 @@ static void test_pipeline__plan_duplicate_outs(void **state)
 static void test_pipeline__plan_deps(void **state)
 {
 	char *dir = fixture_tempdir(), *name, *file, *sub, *names;
-	cli_pipeline *p;
+	arca_pipeline *p;
 	char yaml[512];
 
 	(void)state;
@@ -936,7 +935,7 @@ static void test_pipeline__plan_deps(void **state)
 	names = plan_names(p);
 	assert_string_equal(names, "a b");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	snprintf(yaml, sizeof(yaml), "stages:\n  s:\n    cmd: x\n"
 			"    deps: [input.txt, missing.txt]\n");
@@ -967,7 +966,7 @@ static void test_pipeline__plan_deps(void **state)
 
 static void test_pipeline__plan_url_paths(void **state)
 {
-	cli_pipeline *p;
+	arca_pipeline *p;
 	char *names;
 
 	(void)state;
@@ -981,27 +980,26 @@ static void test_pipeline__plan_url_paths(void **state)
 	names = plan_names(p);
 	assert_string_equal(names, "fetch get use again");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	/* Without an output of its own, a download still orders stages. */
 	p = parse_ok("stages:\n  t: {cmd: x, deps: [a]}\n"
 			"  s: {cmd: x, deps: [{url: 'http://h/a'}]}\n");
 	names = plan_names(p);
 	assert_string_equal(names, "s t");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 }
 
 static void test_pipeline__plan_empty(void **state)
 {
-	cli_pipeline p;
+	arca_pipeline p;
 	size_t *order = NULL;
-	char err[ERRLEN];
 
 	(void)state;
 	memset(&p, 0, sizeof(p));
 	p.path = (char *)"x.yaml";
 	p.dir = (char *)".";
-	assert_int_equal(cli_pipeline_plan(&order, &p, err, sizeof(err)), 0);
+	assert_int_equal(arca_pipeline_plan(&order, &p), 0);
 	assert_non_null(order);
 	free(order);
 }
@@ -1014,11 +1012,10 @@ static void sub_ok(const char *text, const char *want)
 {
 	char *names[] = { "lang", "rate", "empty", "a.b-c_d", "evil" };
 	char *values[] = { "en-us", "16000", "", "dotted", "${lang}" };
-	char err[ERRLEN], *out = NULL;
+	char *out = NULL;
 
-	if (cli_pipeline_substitute(&out, text, names, values, 5, err,
-			sizeof(err)) < 0)
-		fail_msg("substitute '%s': %s", text, err);
+	if (arca_pipeline_substitute(&out, text, names, values, 5) < 0)
+		fail_msg("substitute '%s': %s", text, arca_errmsg());
 	assert_string_equal(out, want);
 	free(out);
 }
@@ -1027,12 +1024,12 @@ static void sub_fails(const char *text, const char *phrase)
 {
 	char *names[] = { "lang" };
 	char *values[] = { "en-us" };
-	char err[ERRLEN], *out = (char *)&out;
+	char *out = (char *)&out;
 
-	assert_int_equal(cli_pipeline_substitute(&out, text, names, values, 1,
-			err, sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_substitute(&out, text, names, values, 1),
+			ARCA_EINVAL);
 	assert_null(out);
-	assert_one_line_with(err, "", phrase, text);
+	assert_one_line_with(arca_errmsg(), "", phrase, text);
 }
 
 static void test_pipeline__substitute(void **state)
@@ -1064,14 +1061,14 @@ static void test_pipeline__substitute(void **state)
 
 	/* n == 0 */
 	{
-		char err[ERRLEN], *out = NULL;
+		char *out = NULL;
 
-		assert_int_equal(cli_pipeline_substitute(&out, "plain $x", NULL,
-				NULL, 0, err, sizeof(err)), 0);
+		assert_int_equal(arca_pipeline_substitute(&out, "plain $x", NULL,
+				NULL, 0), 0);
 		assert_string_equal(out, "plain $x");
 		free(out);
-		assert_int_equal(cli_pipeline_substitute(&out, "${x}", NULL,
-				NULL, 0, err, sizeof(err)), -1);
+		assert_int_equal(arca_pipeline_substitute(&out, "${x}", NULL,
+				NULL, 0), ARCA_EINVAL);
 		assert_null(out);
 	}
 }
@@ -1080,7 +1077,7 @@ static void test_pipeline__substitute_long(void **state)
 {
 	char *names[] = { "v" };
 	char *values[1];
-	char err[ERRLEN], *out = NULL, *text, *big;
+	char *out = NULL, *text, *big;
 	size_t i;
 
 	(void)state;
@@ -1094,8 +1091,7 @@ static void test_pipeline__substitute_long(void **state)
 	for (i = 0; i < 1000; i++)
 		memcpy(text + 4 * i, "${v}", 4);
 	text[4000] = '\0';
-	assert_int_equal(cli_pipeline_substitute(&out, text, names, values, 1,
-			err, sizeof(err)), 0);
+	assert_int_equal(arca_pipeline_substitute(&out, text, names, values, 1), 0);
 	assert_int_equal(strlen(out), 10000000);
 	free(out);
 	free(text);
@@ -1109,52 +1105,53 @@ static void test_pipeline__substitute_long(void **state)
 static void test_pipeline__load(void **state)
 {
 	char *dir = fixture_tempdir(), *path, *big, *bad;
-	cli_pipeline *p = NULL;
-	char err[ERRLEN];
+	arca_pipeline *p = NULL;
 	FILE *f;
 
 	(void)state;
 	path = fixture_path("%s/arca.yaml", dir);
 	fixture_write_file(path, full_yaml, strlen(full_yaml));
-	assert_int_equal(cli_pipeline_load(&p, path, err, sizeof(err)), 0);
+	assert_int_equal(arca_pipeline_load(&p, path), 0);
 	assert_string_equal(p->path, path);
 	assert_string_equal(p->dir, dir);
 	assert_int_equal(p->n_stages, 2);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	/* Errors name the file as given. */
 	bad = fixture_path("%s/bad.yaml", dir);
 	fixture_write_file(bad, "stages:\n  s:\n    cmd: x\n    foo: 1\n", 35);
-	assert_int_equal(cli_pipeline_load(&p, bad, err, sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_load(&p, bad), ARCA_EINVAL);
 	assert_null(p);
 	{
 		char *prefix = fixture_path("%s:4: ", bad);
 
-		assert_one_line_with(err, prefix, "unknown key 'foo'", NULL);
+		assert_one_line_with(arca_errmsg(), prefix, "unknown key 'foo'",
+				NULL);
 		free(prefix);
 	}
 
 	free(path);
 	path = fixture_path("%s/missing.yaml", dir);
-	assert_int_equal(cli_pipeline_load(&p, path, err, sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_load(&p, path), ARCA_ENOTFOUND);
 	assert_null(p);
 	{
 		char *want = fixture_path("cannot read %s: No such file or directory",
 				path);
 
-		assert_string_equal(err, want);
+		assert_string_equal(arca_errmsg(), want);
 		free(want);
 	}
-	assert_int_equal(cli_pipeline_load(&p, dir, err, sizeof(err)), -1);
-	assert_one_line_with(err, "cannot read ", "Is a directory", NULL);
+	assert_int_equal(arca_pipeline_load(&p, dir), ARCA_EINVAL);
+	assert_one_line_with(arca_errmsg(), "cannot read ", "Is a directory",
+			NULL);
 
 	big = fixture_path("%s/big.yaml", dir);
 	f = fopen(big, "wb");
 	assert_non_null(f);
 	assert_int_equal(ftruncate(fileno(f), 16 * 1024 * 1024 + 1), 0);
 	assert_int_equal(fclose(f), 0);
-	assert_int_equal(cli_pipeline_load(&p, big, err, sizeof(err)), -1);
-	assert_one_line_with(err, big, "too large", NULL);
+	assert_int_equal(arca_pipeline_load(&p, big), ARCA_EINVAL);
+	assert_one_line_with(arca_errmsg(), big, "too large", NULL);
 	assert_null(p);
 
 	fixture_rmdir(dir);
@@ -1167,28 +1164,27 @@ static void test_pipeline__load(void **state)
 static void test_pipeline__every_prefix(void **state)
 {
 	size_t len = strlen(full_yaml), i;
-	char err[ERRLEN];
 
 	(void)state;
 	for (i = 0; i <= len; i++) {
-		cli_pipeline *p = NULL;
+		arca_pipeline *p = NULL;
 		char *copy = malloc(i ? i : 1);
 		int rc;
 
 		assert_non_null(copy);
 		memcpy(copy, full_yaml, i);
-		rc = cli_pipeline_parse(&p, "t.yaml", copy, i, err, sizeof(err));
+		rc = arca_pipeline_parse(&p, "t.yaml", copy, i);
 		if (rc == 0) {
 			size_t *order = NULL;
 
 			assert_non_null(p);
-			if (cli_pipeline_plan(&order, p, err, sizeof(err)) == 0)
+			if (arca_pipeline_plan(&order, p) == 0)
 				free(order);
 		} else {
 			assert_null(p);
-			assert_int_equal(strncmp(err, "t.yaml:", 7), 0);
+			assert_int_equal(strncmp(arca_errmsg(), "t.yaml:", 7), 0);
 		}
-		cli_pipeline_free(p);
+		arca_pipeline_free(p);
 		free(copy);
 	}
 }
@@ -1196,14 +1192,14 @@ static void test_pipeline__every_prefix(void **state)
 /*
  * Many stages: a chain written last-first, then closed into one long
  * cycle. Lookups are hashed, so this takes milliseconds, and the cycle's
- * message is cut to the caller's buffer.
+ * message is cut to the buffer of arca_errmsg().
  */
 static void test_pipeline__large(void **state)
 {
 	const size_t n = 20000;
 	size_t cap = n * 80 + 64, len = 0, i, *order = NULL;
-	char *yaml = malloc(cap), err[ERRLEN];
-	cli_pipeline *p;
+	char *yaml = malloc(cap);
+	arca_pipeline *p;
 
 	(void)state;
 	assert_non_null(yaml);
@@ -1219,23 +1215,26 @@ static void test_pipeline__large(void **state)
 	}
 	p = parse_ok(yaml);
 	assert_int_equal(p->n_stages, n);
-	assert_int_equal(cli_pipeline_plan(&order, p, err, sizeof(err)), 0);
+	assert_int_equal(arca_pipeline_plan(&order, p), 0);
 	for (i = 0; i < n; i++)
 		assert_int_equal(order[i], n - 1 - i);
 	free(order);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	/* s0 now reads the last stage's output. */
 	len = (size_t)(strstr(yaml, "  s0: ") - yaml);
 	snprintf(yaml + len, cap - len,
 			"  s0: {cmd: x, deps: [o%zu], outs: [o0]}\n", n - 1);
 	p = parse_ok(yaml);
-	assert_int_equal(cli_pipeline_plan(&order, p, err, sizeof(err)), -1);
+	assert_int_equal(arca_pipeline_plan(&order, p), ARCA_EINVAL);
 	assert_null(order);
-	assert_one_line_with(err, "t.yaml:2: ", "cycle: s19999 -> s0 -> s1 -> ",
-			NULL);
-	assert_int_equal(strlen(err), sizeof(err) - 1);
-	cli_pipeline_free(p);
+	assert_one_line_with(arca_errmsg(), "t.yaml:2: ",
+			"cycle: s19999 -> s0 -> s1 -> ", NULL);
+	/* Cut: longer than this test's old buffer, far shorter than the
+	 * whole cycle (about 140 KB of names). */
+	assert_true(strlen(arca_errmsg()) >= ERRLEN - 1);
+	assert_true(strlen(arca_errmsg()) < 4096);
+	arca_pipeline_free(p);
 	free(yaml);
 }
 
@@ -1244,17 +1243,17 @@ static void test_pipeline__example_file(void **state)
 {
 	char *path = fixture_path("%s/examples/transcribe/arca.yaml",
 			ARCA_SOURCE_DIR);
-	cli_pipeline *p = NULL;
-	char err[ERRLEN], *names;
+	arca_pipeline *p = NULL;
+	char *names;
 
 	(void)state;
-	if (cli_pipeline_load(&p, path, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
-	assert_true(cli_pipeline_stage(p, "diarize")->optional);
+	if (arca_pipeline_load(&p, path) < 0)
+		fail_msg("%s", arca_errmsg());
+	assert_true(arca_pipeline_stage_by_name(p, "diarize")->optional);
 	names = plan_names(p);
 	assert_string_equal(names, "transcode transcribe diarize format");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	free(path);
 }
 
@@ -1265,7 +1264,7 @@ static void test_pipeline__docs_example(void **state)
 	char *dir = fixture_tempdir(), *name, *start, *end;
 	unsigned char *doc;
 	size_t len;
-	cli_pipeline *p;
+	arca_pipeline *p;
 	char *names;
 
 	(void)state;
@@ -1289,16 +1288,52 @@ static void test_pipeline__docs_example(void **state)
 	assert_string_equal(p->stages[1].params[0], "recognizer");
 	assert_int_equal(p->stages[2].optional, 1);
 	assert_int_equal(p->stages[3].cache, 0);
-	assert_true(cli_pipeline_producer(p, "speakers.rttm")->optional);
+	assert_true(arca_pipeline_producer(p, "speakers.rttm")->optional);
 	names = plan_names(p);
 	assert_string_equal(names, "transcode transcribe diarize format");
 	free(names);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	fixture_rmdir(dir);
 	free(name);
 	free(doc);
 	free(doc_path);
+}
+
+/* NULL arguments are refused with ARCA_EINVAL, and a call that succeeds
+ * leaves no message behind. */
+static void test_pipeline__null_arguments(void **state)
+{
+	char *names[] = { "a" }, *out = (char *)&out;
+	arca_pipeline *p = NULL;
+	size_t *order = (size_t *)&order;
+
+	(void)state;
+	assert_int_equal(arca_pipeline_parse(NULL, "t.yaml", "x", 1),
+			ARCA_EINVAL);
+	assert_true(arca_errmsg()[0] != '\0');
+	assert_int_equal(arca_pipeline_load(NULL, "t.yaml"), ARCA_EINVAL);
+	assert_int_equal(arca_pipeline_load(&p, NULL), ARCA_EINVAL);
+	assert_null(p);
+	assert_int_equal(arca_pipeline_plan(&order, NULL), ARCA_EINVAL);
+	assert_int_equal(arca_pipeline_plan(NULL, NULL), ARCA_EINVAL);
+	assert_int_equal(arca_pipeline_substitute(&out, NULL, NULL, NULL, 0),
+			ARCA_EINVAL);
+	assert_null(out);
+	out = (char *)&out;
+	assert_int_equal(arca_pipeline_substitute(&out, "${a}", names, NULL,
+			1), ARCA_EINVAL);
+	assert_null(out);
+	assert_int_equal(arca_pipeline_substitute(NULL, "x", NULL, NULL, 0),
+			ARCA_EINVAL);
+	assert_null(arca_pipeline_stage_by_name(NULL, "s"));
+	assert_null(arca_pipeline_producer(NULL, "o"));
+
+	p = parse_ok("stages: {s: {cmd: x}}");
+	assert_string_equal(arca_errmsg(), "");
+	assert_null(arca_pipeline_stage_by_name(p, NULL));
+	assert_null(arca_pipeline_producer(p, NULL));
+	arca_pipeline_free(p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1327,8 +1362,8 @@ static void test_pipeline__out_of_memory(void **state)
 		"  c: {cmd: x, deps: [c.out], outs: [c.out]}\n";
 	char *names[] = { "rate", "lang" };
 	char *values[] = { "16000", "en-us" };
-	char err[ERRLEN], *out = NULL;
-	cli_pipeline *p = NULL, *cyc = NULL;
+	char *out = NULL;
+	arca_pipeline *p = NULL, *cyc = NULL;
 	size_t *order = NULL;
 	long n;
 	int rc;
@@ -1336,17 +1371,18 @@ static void test_pipeline__out_of_memory(void **state)
 	(void)state;
 	for (n = 0; ; n++) {
 		torture_arm(n);
-		rc = cli_pipeline_parse(&p, "t.yaml", full_yaml,
-				strlen(full_yaml), err, sizeof(err));
-		cli_pipeline_free(p);
+		rc = arca_pipeline_parse(&p, "t.yaml", full_yaml,
+				strlen(full_yaml));
+		arca_pipeline_free(p);
 		torture_disarm();
 		assert_int_equal(torture_live, 0);
 		if (!torture_hit) {
 			assert_int_equal(rc, 0);
 			break;
 		}
-		assert_int_equal(rc, -1);
-		assert_one_line_with(err, "t.yaml", "out of memory", NULL);
+		assert_int_equal(rc, ARCA_ENOMEM);
+		assert_one_line_with(arca_errmsg(), "t.yaml", "out of memory",
+				NULL);
 	}
 	print_message("parsing: %ld allocations\n", n);
 
@@ -1354,27 +1390,35 @@ static void test_pipeline__out_of_memory(void **state)
 	cyc = p;
 	for (n = 0; ; n++) {
 		torture_arm(n);
-		rc = cli_pipeline_plan(&order, cyc, err, sizeof(err));
+		rc = arca_pipeline_plan(&order, cyc);
 		free(order);
 		order = NULL;
 		torture_disarm();
 		assert_int_equal(torture_live, 0);
-		assert_int_equal(rc, -1);
+		assert_true(rc == ARCA_EINVAL || rc == ARCA_ENOMEM);
 		if (!torture_hit) {
-			assert_one_line_with(err, "t.yaml:4: ", "cycle: c -> c",
-					NULL);
+			assert_int_equal(rc, ARCA_EINVAL);
+			assert_one_line_with(arca_errmsg(), "t.yaml:4: ",
+					"cycle: c -> c", NULL);
 			break;
 		}
-		if (strstr(err, "out of memory") == NULL)
-			assert_one_line_with(err, "t.yaml:4: ", "cycle", NULL);
+		/* A cycle found but not named is still ARCA_EINVAL. */
+		if (strstr(arca_errmsg(), "out of memory") == NULL ||
+				strstr(arca_errmsg(), "naming them") != NULL) {
+			assert_int_equal(rc, ARCA_EINVAL);
+			assert_one_line_with(arca_errmsg(), "t.yaml:4: ", "cycle",
+					NULL);
+		} else {
+			assert_int_equal(rc, ARCA_ENOMEM);
+		}
 	}
 	print_message("planning: %ld allocations\n", n);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 
 	for (n = 0; ; n++) {
 		torture_arm(n);
-		rc = cli_pipeline_substitute(&out, "-r ${rate} -l ${lang} ${lang}",
-				names, values, 2, err, sizeof(err));
+		rc = arca_pipeline_substitute(&out, "-r ${rate} -l ${lang} ${lang}",
+				names, values, 2);
 		free(out);
 		out = NULL;
 		torture_disarm();
@@ -1383,8 +1427,8 @@ static void test_pipeline__out_of_memory(void **state)
 			assert_int_equal(rc, 0);
 			break;
 		}
-		assert_int_equal(rc, -1);
-		assert_string_equal(err, "out of memory");
+		assert_int_equal(rc, ARCA_ENOMEM);
+		assert_string_equal(arca_errmsg(), "out of memory");
 	}
 }
 #endif
@@ -1423,6 +1467,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline__large),
 		cmocka_unit_test(test_pipeline__docs_example),
 		cmocka_unit_test(test_pipeline__example_file),
+		cmocka_unit_test(test_pipeline__null_arguments),
 #ifdef HAVE_TORTURE
 		cmocka_unit_test(test_pipeline__out_of_memory),
 #endif

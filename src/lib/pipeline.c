@@ -1,17 +1,17 @@
 /*
- * Pipeline files (arca.yaml): parsing with libyaml's event API into a small
- * tree, checking that tree against the format of docs/pipeline.md, and
- * ordering the stages (the plan).
+ * Pipeline files (arca.yaml, include/arca/pipeline.h): parsing with
+ * libyaml's event API into a small tree, checking that tree against the
+ * format of docs/pipeline.md, and ordering the stages (the plan).
  *
  * libyaml does the YAML; this file only builds nodes from its events, so
  * that every value keeps the line it came from, and then walks them. Anchors,
  * aliases and explicit tags are refused rather than resolved: a pipeline
  * never needs them, and refusing them rules out alias expansion bombs.
  *
- * Self-contained on purpose (no common.c): the unit test and the libFuzzer
- * harness compile this file alone.
+ * It needs nothing of libarca but error.c (arca__error), so that the
+ * libFuzzer harness (tests/fuzz/) compiles the two alone.
  */
-#include "pipeline.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,12 +23,6 @@
 
 #include <yaml.h>
 
-#if defined(__GNUC__)
-#define PL_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PL_PRINTF(f, a)
-#endif
-
 /* Limits that keep hostile or broken files cheap to refuse. */
 #define PL_MAX_BYTES ((size_t)16 * 1024 * 1024) /* whole file */
 #define PL_MAX_DEPTH 32                         /* nested collections */
@@ -39,6 +33,10 @@
 
 /* How much of a user's string a message quotes. */
 #define PL_SHOW_MAX 64
+
+/* A message is composed here, then handed to arca__error (which keeps as
+ * much: error.c's buffer is as long). */
+#define PL_MSG_MAX 1024
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -83,52 +81,40 @@ static const char *shows(shown *b, const char *s)
 	return show(b, s, s ? strlen(s) : 0);
 }
 
-/* "NAME:LINE: message" (or "NAME: message" for line 0) into err. */
-static int vfail(char *err, size_t errlen, const char *name, int line,
-		const char *fmt, va_list ap)
+/*
+ * Record "NAME:LINE: message" (or "NAME: message" for line 0) as this
+ * thread's arca_errmsg() and return code.
+ */
+static int vfail(int code, const char *name, int line, const char *fmt,
+		va_list ap)
 {
+	char msg[PL_MSG_MAX];
 	int n;
 
-	if (err == NULL || errlen == 0)
-		return -1;
 	if (line > 0)
-		n = snprintf(err, errlen, "%s:%d: ", name, line);
+		n = snprintf(msg, sizeof(msg), "%s:%d: ", name, line);
 	else
-		n = snprintf(err, errlen, "%s: ", name);
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	return -1;
+		n = snprintf(msg, sizeof(msg), "%s: ", name);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(msg))
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	return arca__error(code, "%s", msg);
 }
 
-static int fail_at(char *err, size_t errlen, const char *name, int line,
-		const char *fmt, ...) PL_PRINTF(5, 6);
+static int fail_at(int code, const char *name, int line, const char *fmt,
+		...) ARCA__PRINTF(4, 5);
 
-static int fail_at(char *err, size_t errlen, const char *name, int line,
-		const char *fmt, ...)
+static int fail_at(int code, const char *name, int line, const char *fmt,
+		...)
 {
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	vfail(err, errlen, name, line, fmt, ap);
+	r = vfail(code, name, line, fmt, ap);
 	va_end(ap);
-	return -1;
-}
-
-/* A message without a file name (cli_pipeline_substitute). */
-static int fail_plain(char *err, size_t errlen, const char *fmt, ...)
-	PL_PRINTF(3, 4);
-
-static int fail_plain(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
+	return r;
 }
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -345,26 +331,32 @@ typedef struct parse_ctx {
 	const char *name;     /* the file, for messages */
 	const char *text;
 	size_t len;
-	char *err;
-	size_t errlen;
 	size_t n_nodes;
+	int code;             /* the ARCA_E* code of the first failure */
 } parse_ctx;
 
-static int fail(parse_ctx *c, int line, const char *fmt, ...) PL_PRINTF(3, 4);
+/*
+ * The parser's functions return -1 on failure; the code for the caller
+ * waits in c->code, the message in arca_errmsg(). Everything but memory
+ * is the file's fault: ARCA_EINVAL.
+ */
+static int fail(parse_ctx *c, int line, const char *fmt, ...)
+	ARCA__PRINTF(3, 4);
 
 static int fail(parse_ctx *c, int line, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vfail(c->err, c->errlen, c->name, line, fmt, ap);
+	c->code = vfail(ARCA_EINVAL, c->name, line, fmt, ap);
 	va_end(ap);
 	return -1;
 }
 
 static int fail_nomem(parse_ctx *c)
 {
-	return fail(c, 0, "out of memory");
+	c->code = fail_at(ARCA_ENOMEM, c->name, 0, "out of memory");
+	return -1;
 }
 
 /* libyaml's own description of what is wrong, with its line and column. */
@@ -748,7 +740,7 @@ static int get_path(char **out, parse_ctx *c, int line, const char *s,
  * among the stage's params (so that every value that reaches the command
  * also enters the action key).
  */
-static int check_refs(parse_ctx *c, const cli_stage_def *st,
+static int check_refs(parse_ctx *c, const arca_pipeline_stage *st,
 		const strmap *params, int line, const char *s)
 {
 	const char *p = s;
@@ -786,7 +778,7 @@ static int check_refs(parse_ctx *c, const cli_stage_def *st,
 	return 0;
 }
 
-static int parse_cmd(parse_ctx *c, cli_stage_def *st, const node *v)
+static int parse_cmd(parse_ctx *c, arca_pipeline_stage *st, const node *v)
 {
 	char what[128];
 	size_t i;
@@ -831,7 +823,7 @@ static int parse_cmd(parse_ctx *c, cli_stage_def *st, const node *v)
 }
 
 /* A list of strings (outs, params, env): check the shape first. */
-static int check_string_list(parse_ctx *c, const cli_stage_def *st,
+static int check_string_list(parse_ctx *c, const arca_pipeline_stage *st,
 		const node *v, const char *key)
 {
 	size_t i;
@@ -850,7 +842,7 @@ static int check_string_list(parse_ctx *c, const cli_stage_def *st,
 	return 0;
 }
 
-static int parse_outs(parse_ctx *c, cli_stage_def *st, const node *v)
+static int parse_outs(parse_ctx *c, arca_pipeline_stage *st, const node *v)
 {
 	strmap seen = { NULL, 0 };
 	char what[128];
@@ -860,7 +852,7 @@ static int parse_outs(parse_ctx *c, cli_stage_def *st, const node *v)
 
 	if (check_string_list(c, st, v, "outs") < 0)
 		return -1;
-	if ((st->outs = calloc(v->n ? v->n : 1, sizeof(cli_out))) == NULL ||
+	if ((st->outs = calloc(v->n ? v->n : 1, sizeof(*st->outs))) == NULL ||
 			strmap_init(&seen, v->n) < 0) {
 		fail_nomem(c);
 		goto cleanup;
@@ -868,7 +860,7 @@ static int parse_outs(parse_ctx *c, cli_stage_def *st, const node *v)
 	snprintf(what, sizeof(what), "output of stage '%s'",
 			shows(&a, st->name));
 	for (i = 0; i < v->n; i++) {
-		cli_out *o = &st->outs[i];
+		arca_pipeline_out *o = &st->outs[i];
 		strmap_entry *e;
 
 		o->line = v->kids[i]->line;
@@ -892,7 +884,7 @@ cleanup:
 	return error;
 }
 
-static int parse_names(parse_ctx *c, cli_stage_def *st, const node *v,
+static int parse_names(parse_ctx *c, arca_pipeline_stage *st, const node *v,
 		const char *key, int env)
 {
 	strmap seen = { NULL, 0 };
@@ -978,7 +970,7 @@ static int url_basename(const char **name, size_t *len, const char *url)
 	return *len > 0 ? 0 : -1;
 }
 
-static int check_url(parse_ctx *c, const cli_stage_def *st, int line,
+static int check_url(parse_ctx *c, const arca_pipeline_stage *st, int line,
 		const char *url)
 {
 	const char *host;
@@ -1007,8 +999,8 @@ static int check_url(parse_ctx *c, const cli_stage_def *st, int line,
 	return 0;
 }
 
-static int parse_dep_map(parse_ctx *c, cli_stage_def *st, cli_dep *d,
-		const node *m)
+static int parse_dep_map(parse_ctx *c, arca_pipeline_stage *st,
+		arca_pipeline_dep *d, const node *m)
 {
 	const node *url = NULL, *path = NULL, *max_age = NULL,
 		*time_bucket = NULL;
@@ -1104,7 +1096,7 @@ static int parse_dep_map(parse_ctx *c, cli_stage_def *st, cli_dep *d,
 	}
 }
 
-static int parse_deps(parse_ctx *c, cli_stage_def *st, const node *v)
+static int parse_deps(parse_ctx *c, arca_pipeline_stage *st, const node *v)
 {
 	strmap seen = { NULL, 0 };
 	char what[128];
@@ -1116,7 +1108,7 @@ static int parse_deps(parse_ctx *c, cli_stage_def *st, const node *v)
 		return fail(c, v->line,
 				"'deps' of stage '%s' must be a list, not %s",
 				shows(&a, st->name), kind_name(v));
-	if ((st->deps = calloc(v->n ? v->n : 1, sizeof(cli_dep))) == NULL ||
+	if ((st->deps = calloc(v->n ? v->n : 1, sizeof(*st->deps))) == NULL ||
 			strmap_init(&seen, v->n) < 0) {
 		fail_nomem(c);
 		goto cleanup;
@@ -1125,7 +1117,7 @@ static int parse_deps(parse_ctx *c, cli_stage_def *st, const node *v)
 			shows(&a, st->name));
 	for (i = 0; i < v->n; i++) {
 		const node *item = v->kids[i];
-		cli_dep *d = &st->deps[i];
+		arca_pipeline_dep *d = &st->deps[i];
 		strmap_entry *e;
 
 		d->line = item->line;
@@ -1162,7 +1154,7 @@ cleanup:
 }
 
 /* check_refs on the command (a string, or each item of a list). */
-static int check_cmd_refs(parse_ctx *c, const cli_stage_def *st,
+static int check_cmd_refs(parse_ctx *c, const arca_pipeline_stage *st,
 		const node *cmd)
 {
 	strmap params = { NULL, 0 };
@@ -1192,7 +1184,7 @@ cleanup:
 	return error;
 }
 
-static int parse_stage(parse_ctx *c, cli_stage_def *st, const node *k,
+static int parse_stage(parse_ctx *c, arca_pipeline_stage *st, const node *k,
 		const node *v)
 {
 	const node *cmd = NULL;
@@ -1270,7 +1262,7 @@ static int parse_stage(parse_ctx *c, cli_stage_def *st, const node *k,
 	return check_cmd_refs(c, st, cmd);
 }
 
-static int parse_stages(parse_ctx *c, cli_pipeline *p, const node *v)
+static int parse_stages(parse_ctx *c, arca_pipeline *p, const node *v)
 {
 	strmap seen = { NULL, 0 };
 	size_t i;
@@ -1288,14 +1280,14 @@ static int parse_stages(parse_ctx *c, cli_pipeline *p, const node *v)
 		goto cleanup;
 	}
 	/* Keys are checked one by one below for a message naming stages. */
-	if ((p->stages = calloc(v->n / 2, sizeof(cli_stage_def))) == NULL ||
+	if ((p->stages = calloc(v->n / 2, sizeof(*p->stages))) == NULL ||
 			strmap_init(&seen, v->n / 2) < 0) {
 		fail_nomem(c);
 		goto cleanup;
 	}
 	for (i = 0; i + 1 < v->n; i += 2) {
 		const node *k = v->kids[i];
-		cli_stage_def *st = &p->stages[p->n_stages];
+		arca_pipeline_stage *st = &p->stages[p->n_stages];
 		strmap_entry *e;
 
 		if (k->kind != NODE_SCALAR) {
@@ -1325,7 +1317,7 @@ cleanup:
 	return error;
 }
 
-static int parse_params(parse_ctx *c, cli_pipeline *p, const node *v)
+static int parse_params(parse_ctx *c, arca_pipeline *p, const node *v)
 {
 	size_t i;
 	shown a;
@@ -1359,7 +1351,7 @@ static int parse_params(parse_ctx *c, cli_pipeline *p, const node *v)
 		if ((p->param_names[j] = dup_mem(k->str, k->len)) == NULL ||
 				(p->param_values[j] = dup_mem(val->str,
 				val->len)) == NULL) {
-			/* Keep the arrays consistent for cli_pipeline_free. */
+			/* Keep the arrays consistent for arca_pipeline_free. */
 			p->n_param_values++;
 			return fail_nomem(c);
 		}
@@ -1368,7 +1360,7 @@ static int parse_params(parse_ctx *c, cli_pipeline *p, const node *v)
 	return 0;
 }
 
-static int parse_root(parse_ctx *c, cli_pipeline *p, const node *root)
+static int parse_root(parse_ctx *c, arca_pipeline *p, const node *root)
 {
 	const node *stages = NULL, *params = NULL;
 	size_t i;
@@ -1417,24 +1409,24 @@ static char *dir_of(const char *path)
 	return dup_mem(path, len);
 }
 
-int cli_pipeline_parse(cli_pipeline **out, const char *name,
-		const char *text, size_t len, char *err, size_t errlen)
+int arca_pipeline_parse(arca_pipeline **out, const char *name,
+		const char *text, size_t len)
 {
 	parse_ctx c;
-	cli_pipeline *p = NULL;
+	arca_pipeline *p = NULL;
 	node *root = NULL;
-	int error = -1;
+	int error = ARCA_EINVAL;
 
-	if (err && errlen)
-		err[0] = '\0';
+	arca__error_clear();
+	if (out == NULL)
+		return arca__error(ARCA_EINVAL,
+				"arca_pipeline_parse: NULL out pointer");
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
 	c.name = name ? name : "(pipeline)";
 	/* libyaml wants a non-NULL string even when it is empty. */
 	c.text = text ? text : "";
 	c.len = text ? len : 0;
-	c.err = err;
-	c.errlen = errlen;
 
 	if (c.len > PL_MAX_BYTES) {
 		fail(&c, 0, "too large (%zu bytes; the limit is %zu)", c.len,
@@ -1455,25 +1447,34 @@ int cli_pipeline_parse(cli_pipeline **out, const char *name,
 	error = 0;
 
 cleanup:
+	if (error != 0 && c.code != 0)
+		error = c.code;
 	node_free(root);
-	cli_pipeline_free(p);
+	arca_pipeline_free(p);
 	return error;
 }
 
-int cli_pipeline_load(cli_pipeline **out, const char *path, char *err,
-		size_t errlen)
+/* "cannot read PATH: <strerror>", with err's code. */
+static int fail_read(const char *path, int err)
+{
+	return arca__error(arca__errno_code(err), "cannot read %s: %s", path,
+			strerror(err));
+}
+
+int arca_pipeline_load(arca_pipeline **out, const char *path)
 {
 	FILE *f = NULL;
 	char *text = NULL;
 	size_t len = 0, cap = 0;
-	int error = -1;
+	int error;
 
+	arca__error_clear();
+	if (out == NULL || path == NULL)
+		return arca__error(ARCA_EINVAL,
+				"arca_pipeline_load: NULL argument");
 	*out = NULL;
-	if (err && errlen)
-		err[0] = '\0';
 	if ((f = fopen(path, "rb")) == NULL) {
-		fail_plain(err, errlen, "cannot read %s: %s", path,
-				strerror(errno));
+		error = fail_read(path, errno);
 		goto cleanup;
 	}
 	for (;;) {
@@ -1483,30 +1484,30 @@ int cli_pipeline_load(cli_pipeline **out, const char *path, char *err,
 			char *t;
 
 			if (cap > PL_MAX_BYTES) {
-				fail_at(err, errlen, path, 0,
+				error = fail_at(ARCA_EINVAL, path, 0,
 						"too large (the limit is %zu bytes)",
 						PL_MAX_BYTES);
 				goto cleanup;
 			}
 			cap = cap ? cap * 2 : 8192;
 			if ((t = realloc(text, cap + 1)) == NULL) {
-				fail_at(err, errlen, path, 0, "out of memory");
+				error = fail_at(ARCA_ENOMEM, path, 0,
+						"out of memory");
 				goto cleanup;
 			}
 			text = t;
 		}
+		errno = 0;
 		r = fread(text + len, 1, cap - len, f);
 		len += r;
 		if (r == 0)
 			break;
 	}
 	if (ferror(f)) {
-		fail_plain(err, errlen, "cannot read %s: %s", path,
-				strerror(errno ? errno : EIO));
+		error = fail_read(path, errno ? errno : EIO);
 		goto cleanup;
 	}
-	error = cli_pipeline_parse(out, path, text ? text : "", len, err,
-			errlen);
+	error = arca_pipeline_parse(out, path, text ? text : "", len);
 
 cleanup:
 	if (f)
@@ -1515,7 +1516,7 @@ cleanup:
 	return error;
 }
 
-static void stage_free(cli_stage_def *st)
+static void stage_free(arca_pipeline_stage *st)
 {
 	size_t i;
 
@@ -1542,7 +1543,7 @@ static void stage_free(cli_stage_def *st)
 	free(st->tool_version);
 }
 
-void cli_pipeline_free(cli_pipeline *p)
+void arca_pipeline_free(arca_pipeline *p)
 {
 	size_t i;
 
@@ -1562,8 +1563,8 @@ void cli_pipeline_free(cli_pipeline *p)
 	free(p);
 }
 
-const cli_stage_def *cli_pipeline_stage(const cli_pipeline *p,
-		const char *name)
+const arca_pipeline_stage *arca_pipeline_stage_by_name(
+		const arca_pipeline *p, const char *name)
 {
 	size_t i;
 
@@ -1575,7 +1576,7 @@ const cli_stage_def *cli_pipeline_stage(const cli_pipeline *p,
 	return NULL;
 }
 
-const cli_stage_def *cli_pipeline_producer(const cli_pipeline *p,
+const arca_pipeline_stage *arca_pipeline_producer(const arca_pipeline *p,
 		const char *path)
 {
 	size_t i, j;
@@ -1652,24 +1653,25 @@ static void msg_add(char **buf, size_t *len, size_t *cap, const char *s)
  * left-over stage has a left-over producer, so walking producers from any
  * of them must come back to a stage already seen: that loop is a cycle.
  */
-static int fail_cycle(const cli_pipeline *p, const plan_edge *edges,
+static int fail_cycle(const arca_pipeline *p, const plan_edge *edges,
 		const size_t *pred_start, const size_t *pred_edge,
-		const unsigned char *done, char *err, size_t errlen)
+		const unsigned char *done)
 {
 	size_t *pos = NULL, *walk = NULL, n = p->n_stages, steps = 0;
 	size_t v = 0, i, first, cyc_len, min_at;
 	char *msg = NULL;
 	size_t len = 0, cap = 0;
-	int error = -1;
+	int error = ARCA_EINVAL;
 	shown a;
 
 	while (v < n && done[v])
 		v++;
 	if (v == n)
-		return fail_at(err, errlen, p->path, 0, "cycle among stages");
+		return fail_at(ARCA_EINVAL, p->path, 0, "cycle among stages");
 	if ((pos = malloc(n * sizeof(*pos))) == NULL ||
 			(walk = malloc(n * sizeof(*walk))) == NULL) {
-		fail_at(err, errlen, p->path, p->stages[v].line,
+		/* Still a cycle (ARCA_EINVAL), only not named. */
+		fail_at(ARCA_EINVAL, p->path, p->stages[v].line,
 				"cycle among stages (out of memory naming them)");
 		goto cleanup;
 	}
@@ -1708,7 +1710,7 @@ static int fail_cycle(const cli_pipeline *p, const plan_edge *edges,
 		msg_add(&msg, &len, &cap,
 				shows(&a, p->stages[walk[first + k]].name));
 	}
-	fail_at(err, errlen, p->path, p->stages[walk[min_at]].line, "%s",
+	fail_at(ARCA_EINVAL, p->path, p->stages[walk[min_at]].line, "%s",
 			msg ? msg : "cycle among stages");
 
 cleanup:
@@ -1718,8 +1720,7 @@ cleanup:
 	return error;
 }
 
-int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
-		size_t errlen)
+int arca_pipeline_plan(size_t **order, const arca_pipeline *p)
 {
 	strmap outs = { NULL, 0 }, urls = { NULL, 0 };
 	plan_edge *edges = NULL;
@@ -1729,12 +1730,14 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 	size_t n, i, j, n_outs = 0, n_deps = 0, n_edges = 0, n_heap = 0,
 		n_ord = 0;
 	char *file = NULL;
-	int error = -1, added;
+	int error = ARCA_EINVAL, added;
 	shown a, b, c2;
 
+	arca__error_clear();
+	if (order == NULL || p == NULL)
+		return arca__error(ARCA_EINVAL,
+				"arca_pipeline_plan: NULL argument");
 	*order = NULL;
-	if (err && errlen)
-		err[0] = '\0';
 	n = p->n_stages;
 	for (i = 0; i < n; i++) {
 		n_outs += p->stages[i].n_outs;
@@ -1750,23 +1753,24 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 			(heap = calloc(n + 1, sizeof(size_t))) == NULL ||
 			(ord = calloc(n + 1, sizeof(size_t))) == NULL ||
 			(done = calloc(n + 1, 1)) == NULL) {
-		fail_at(err, errlen, p->path, 0, "out of memory");
+		error = fail_at(ARCA_ENOMEM, p->path, 0, "out of memory");
 		goto cleanup;
 	}
 
 	/* Every output has one producer. */
 	for (i = 0; i < n; i++) {
-		const cli_stage_def *st = &p->stages[i];
+		const arca_pipeline_stage *st = &p->stages[i];
 
 		for (j = 0; j < st->n_outs; j++) {
-			const cli_out *o = &st->outs[j];
+			const arca_pipeline_out *o = &st->outs[j];
 			strmap_entry *e = strmap_add(&outs, o->path,
 					strlen(o->path), i, j, &added);
 
 			if (!added && e->a != i) {
-				const cli_stage_def *other = &p->stages[e->a];
+				const arca_pipeline_stage *other =
+					&p->stages[e->a];
 
-				fail_at(err, errlen, p->path, o->line,
+				fail_at(ARCA_EINVAL, p->path, o->line,
 						"output '%s' of stage '%s' is also an output of stage '%s' (line %d)",
 						shows(&a, o->path), shows(&b, st->name),
 						shows(&c2, other->name),
@@ -1781,19 +1785,20 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 	 * it: no other stage may write there, and two URLs may not share it.
 	 */
 	for (i = 0; i < n; i++) {
-		const cli_stage_def *st = &p->stages[i];
+		const arca_pipeline_stage *st = &p->stages[i];
 
 		for (j = 0; j < st->n_deps; j++) {
-			const cli_dep *d = &st->deps[j];
+			const arca_pipeline_dep *d = &st->deps[j];
 			strmap_entry *e;
 
 			if (d->url == NULL)
 				continue;
 			e = strmap_get(&outs, d->path, strlen(d->path));
 			if (e != NULL && e->a != i) {
-				const cli_stage_def *other = &p->stages[e->a];
+				const arca_pipeline_stage *other =
+					&p->stages[e->a];
 
-				fail_at(err, errlen, p->path, d->line,
+				fail_at(ARCA_EINVAL, p->path, d->line,
 						"stage '%s' downloads a URL to '%s', which is also an output of stage '%s' (line %d)",
 						shows(&a, st->name), shows(&b, d->path),
 						shows(&c2, other->name),
@@ -1804,9 +1809,10 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 					&added);
 			if (!added && strcmp(p->stages[e->a].deps[e->b].url,
 					d->url) != 0) {
-				const cli_dep *od = &p->stages[e->a].deps[e->b];
+				const arca_pipeline_dep *od =
+					&p->stages[e->a].deps[e->b];
 
-				fail_at(err, errlen, p->path, d->line,
+				fail_at(ARCA_EINVAL, p->path, d->line,
 						"two URLs are downloaded to '%s': '%s' and '%s' (line %d)",
 						shows(&a, d->path), shows(&b, d->url),
 						shows(&c2, od->url), od->line);
@@ -1817,10 +1823,10 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 
 	/* Edges from producers; every other required dep must exist. */
 	for (i = 0; i < n; i++) {
-		const cli_stage_def *st = &p->stages[i];
+		const arca_pipeline_stage *st = &p->stages[i];
 
 		for (j = 0; j < st->n_deps; j++) {
-			const cli_dep *d = &st->deps[j];
+			const arca_pipeline_dep *d = &st->deps[j];
 			strmap_entry *e;
 			struct stat sb;
 
@@ -1844,18 +1850,19 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 			free(file);
 			if ((file = malloc(strlen(p->dir) + strlen(d->path) +
 					2)) == NULL) {
-				fail_at(err, errlen, p->path, 0, "out of memory");
+				error = fail_at(ARCA_ENOMEM, p->path, 0,
+						"out of memory");
 				goto cleanup;
 			}
 			sprintf(file, "%s/%s", p->dir, d->path);
 			if (stat(file, &sb) < 0) {
 				if (errno == ENOENT || errno == ENOTDIR)
-					fail_at(err, errlen, p->path, d->line,
+					fail_at(ARCA_EINVAL, p->path, d->line,
 							"unknown dependency '%s' of stage '%s': no such file and no stage outputs it",
 							shows(&a, d->path),
 							shows(&b, st->name));
 				else
-					fail_at(err, errlen, p->path, d->line,
+					fail_at(ARCA_EINVAL, p->path, d->line,
 							"dependency '%s' of stage '%s': %s",
 							shows(&a, d->path),
 							shows(&b, st->name),
@@ -1863,7 +1870,7 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 				goto cleanup;
 			}
 			if (!S_ISREG(sb.st_mode)) {
-				fail_at(err, errlen, p->path, d->line,
+				fail_at(ARCA_EINVAL, p->path, d->line,
 						"dependency '%s' of stage '%s' is not a regular file",
 						shows(&a, d->path), shows(&b, st->name));
 				goto cleanup;
@@ -1911,7 +1918,7 @@ int cli_pipeline_plan(size_t **order, const cli_pipeline *p, char *err,
 		}
 	}
 	if (n_ord < n) {
-		fail_cycle(p, edges, pred_start, pred_edge, done, err, errlen);
+		error = fail_cycle(p, edges, pred_start, pred_edge, done);
 		goto cleanup;
 	}
 
@@ -1937,22 +1944,27 @@ cleanup:
 
 /* ---- ${name} substitution ---------------------------------------------- */
 
-int cli_pipeline_substitute(char **out, const char *text,
-		char *const *names, char *const *values, size_t n, char *err,
-		size_t errlen)
+int arca_pipeline_substitute(char **out, const char *text,
+		char *const *names, char *const *values, size_t n)
 {
 	char *buf = NULL;
 	size_t len = 0, cap, i;
 	const char *s = text;
-	int error = -1;
+	int error = ARCA_EINVAL;
 	shown a;
 
+	arca__error_clear();
+	if (out == NULL || text == NULL || (n > 0 && (names == NULL ||
+			values == NULL))) {
+		if (out != NULL)
+			*out = NULL;
+		return arca__error(ARCA_EINVAL,
+				"arca_pipeline_substitute: NULL argument");
+	}
 	*out = NULL;
-	if (err && errlen)
-		err[0] = '\0';
 	cap = strlen(text) + 1;
 	if ((buf = malloc(cap)) == NULL) {
-		fail_plain(err, errlen, "out of memory");
+		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
 	while (*s) {
@@ -1969,14 +1981,14 @@ int cli_pipeline_substitute(char **out, const char *text,
 
 			end = strchr(name, '}');
 			if (end == NULL) {
-				fail_plain(err, errlen,
+				arca__error(ARCA_EINVAL,
 						"unterminated '${' in '%s' (write '$${' for a literal '${')",
 						shows(&a, text));
 				goto cleanup;
 			}
 			name_len = (size_t)(end - name);
 			if (!is_name(name, name_len)) {
-				fail_plain(err, errlen,
+				arca__error(ARCA_EINVAL,
 						"bad parameter reference '${%s}': names are [A-Za-z0-9_.-]+",
 						show(&a, name, name_len));
 				goto cleanup;
@@ -1990,7 +2002,7 @@ int cli_pipeline_substitute(char **out, const char *text,
 					break;
 				}
 			if (piece == NULL) {
-				fail_plain(err, errlen,
+				arca__error(ARCA_EINVAL,
 						"unknown parameter '%s' in '${%s}' (no value given; set it under 'params:' or with -p %s=VALUE)",
 						show(&a, name, name_len), a.s, a.s);
 				goto cleanup;
@@ -2007,7 +2019,8 @@ int cli_pipeline_substitute(char **out, const char *text,
 			while (len + piece_len + 1 > ncap)
 				ncap *= 2;
 			if ((nb = realloc(buf, ncap)) == NULL) {
-				fail_plain(err, errlen, "out of memory");
+				error = arca__error(ARCA_ENOMEM,
+						"out of memory");
 				goto cleanup;
 			}
 			buf = nb;
