@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "action.h"
 
 typedef struct pair {
 	const char *name;

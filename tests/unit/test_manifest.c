@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "action.h"
 
 #define HEX_AB "abababababababababababababababababababababababababababababababab"
 #define HEX_11 "1111111111111111111111111111111111111111111111111111111111111111"
