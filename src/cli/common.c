@@ -13,10 +13,13 @@
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
 	/* One fprintf per line so concurrent writers do not interleave. */
-	char line[4096];
+	char line[4096], escaped[CLI_ESCAPE_SIZE(sizeof(line))];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "arca: %s%s\n", prefix, line);
+	/* Names, paths and library details may hold control bytes: the
+	 * message stays one line and cannot drive the terminal. */
+	fprintf(stderr, "arca: %s%s\n", prefix,
+			cli_escape(escaped, sizeof(escaped), line));
 }
 
 void cli_error(const char *fmt, ...)
