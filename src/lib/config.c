@@ -33,6 +33,8 @@
 #define DURATION_HINT "expected a duration (90, 30s, 10m, 2h, 7d, 1w, 250ms)"
 #define MAX_DURATION_MS 1e15
 #define MAX_LOCK_TIMEOUT_MS (86400u * 1000u)
+/* As local.c's limit: an inline blob is read into memory whole. */
+#define MAX_INLINE_THRESHOLD ((uint64_t)64 << 20)
 
 /* ---- sizes and durations --------------------------------------------- */
 
@@ -281,6 +283,9 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 		if (arca_parse_size(&v, value) < 0)
 			return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
 					SIZE_HINT);
+		if (key[0] == 'i' && v > MAX_INLINE_THRESHOLD)
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
+					"expected a size of at most 64M");
 		if (key[0] == 'm') {
 			o->max_size = v;
 			*set |= ARCA_OPT_MAX_SIZE;
@@ -489,6 +494,12 @@ int arca_options_resolve(arca_options *out, const char *dir,
 	if (r.low_watermark_pct < 1 || r.low_watermark_pct > 100) {
 		error = arca__error(ARCA_EINVAL, "low watermark %u%% is not "
 				"between 1 and 100", r.low_watermark_pct);
+		goto cleanup;
+	}
+	if (r.inline_threshold > MAX_INLINE_THRESHOLD) {
+		error = arca__error(ARCA_EINVAL, "inline threshold %llu bytes is "
+				"above the maximum of 64 MiB",
+				(unsigned long long)r.inline_threshold);
 		goto cleanup;
 	}
 	if (r.lock_timeout_ms == 0 || r.lock_timeout_ms > MAX_LOCK_TIMEOUT_MS) {

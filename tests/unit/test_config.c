@@ -257,6 +257,10 @@ static void test_config__bad_env_named(void **state)
 	setenv("ARCA_INLINE_THRESHOLD", "lots", 1);
 	assert_int_equal(arca_store_open(&s, f->dir, NULL), ARCA_EINVAL);
 	assert_non_null(strstr(arca_errmsg(), "ARCA_INLINE_THRESHOLD='lots'"));
+	setenv("ARCA_INLINE_THRESHOLD", "65M", 1);
+	assert_int_equal(arca_store_open(&s, f->dir, NULL), ARCA_EINVAL);
+	assert_non_null(strstr(arca_errmsg(), "ARCA_INLINE_THRESHOLD='65M': "
+			"expected a size of at most 64M"));
 	unsetenv("ARCA_INLINE_THRESHOLD");
 	setenv("ARCA_TTL", "soon", 1);
 	assert_int_equal(arca_store_open(&s, f->dir, NULL), ARCA_EINVAL);
