@@ -245,12 +245,13 @@ int cli_open_store(arca_store **out, const cli_global *g)
 		opts.lock_timeout_ms = g->lock_timeout_ms;
 		opts.given |= ARCA_OPT_LOCK_TIMEOUT;
 	}
-	/* Resolved first so that a bad setting is told apart from a store
-	 * that cannot be opened: a usage error, whatever the command. */
+	/* Resolved first so that a bad (or unreadable) setting is told
+	 * apart from a store that cannot be opened: a usage error, whatever
+	 * the command (docs/cli.md, "Configuration"). */
 	if ((error = arca_options_resolve(&opts, dir, &opts)) < 0) {
 		cli_error("%s", cli_lib_detail(error));
 		free(dir);
-		exit(error == ARCA_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_STORE);
+		exit(CLI_EXIT_USAGE);
 	}
 	if ((error = arca_store_open(out, dir, &opts)) < 0) {
 		cli_lib_error(error, "store %s", dir);
