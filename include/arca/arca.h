@@ -149,18 +149,53 @@ void arca_buf_free(arca_buf *buf);
 /** An open store: the local tier (SQLite index + blob files). */
 typedef struct arca_store arca_store;
 
-#define ARCA_OPTIONS_VERSION 2
+#define ARCA_OPTIONS_VERSION 3
 #define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
 #define ARCA_DEFAULT_BUSY_TIMEOUT_MS 30000
+
+/*
+ * Bits of arca_options.given: the store policy fields a caller sets
+ * explicitly (see "Store policy" below).
+ */
+enum {
+	ARCA_OPT_INLINE_THRESHOLD = 1u << 0,
+	ARCA_OPT_MAX_SIZE = 1u << 1,
+	ARCA_OPT_LOW_WATERMARK = 1u << 2,
+	ARCA_OPT_LOCK_TIMEOUT = 1u << 3,
+	ARCA_OPT_DEFAULT_TTL = 1u << 4,
+	ARCA_OPT_ALL = 0x1fu
+};
 
 /**
  * Options for arca_store_open(). Initialise with ARCA_OPTIONS_INIT;
  * fields are only ever appended.
+ *
+ * Store policy. inline_threshold, max_size, low_watermark_pct,
+ * lock_timeout_ms and default_ttl_s are the store's policy. Each one is
+ * taken from the first of these that sets it (highest precedence first):
+ *
+ *  1. the caller: with a version 3 struct, a field whose bit is in
+ *     `given` or whose value differs from ARCA_OPTIONS_INIT's; a version
+ *     1 or 2 struct gives every field it contains (as before version 3);
+ *  2. the environment: ARCA_INLINE_THRESHOLD, ARCA_MAX_SIZE,
+ *     ARCA_LOCK_TIMEOUT, ARCA_TTL (when set and non-empty; sizes and
+ *     durations as arca_parse_size() and arca_parse_duration_ms() read
+ *     them; a bare number of ARCA_LOCK_TIMEOUT or ARCA_TTL is seconds);
+ *  3. a config file: DIR/config.yaml of the store if it exists, else
+ *     ${XDG_CONFIG_HOME:-$HOME/.config}/arca/config.yaml, a YAML mapping
+ *     with the keys inline_threshold, max_size, low_watermark (percent,
+ *     1..100, optionally with "%"), lock_timeout and ttl (docs/cli.md,
+ *     "Configuration"); an unknown key is an error;
+ *  4. the defaults of ARCA_OPTIONS_INIT.
+ *
+ * opts == NULL takes every policy field from 2-4. busy_timeout_ms and
+ * read_only are not policy: they are always the caller's (the defaults
+ * for NULL). arca_store_get_options() returns what applied.
  */
 typedef struct arca_options {
 	unsigned int version;     /* ARCA_OPTIONS_VERSION */
 	/* Blobs of at most this many bytes live inside the SQLite index;
-	 * larger ones are files blobs/<2 hex>/<digest>. */
+	 * larger ones are files blobs/<2 hex>/<digest>. At most 64 MiB. */
 	uint64_t inline_threshold;
 	/* How long to wait for another process's lock, in ms. */
 	unsigned int busy_timeout_ms;
@@ -173,18 +208,117 @@ typedef struct arca_options {
 	/* Where eviction stops, in percent of max_size (1..100). */
 	unsigned int low_watermark_pct;
 	/* How long to wait for another process's lease on an action key
-	 * before computing anyway, in ms. */
+	 * before computing anyway, in ms (more than 0, at most a day). */
 	unsigned int lock_timeout_ms;
+	/* (Version 3.) Default time to live of stage results, in seconds;
+	 * 0: they do not expire. The stage runner (arca run, arca repro)
+	 * applies it to a result stored without a TTL of its own;
+	 * arca_action_put_ex() does not. */
+	uint64_t default_ttl_s;
+	/* ARCA_OPT_* bits: policy fields the caller sets even when their
+	 * value equals the default (see above). */
+	unsigned int given;
 } arca_options;
 
 #define ARCA_DEFAULT_MAX_SIZE ((uint64_t)10 << 30)   /* 10 GiB */
 #define ARCA_DEFAULT_LOW_WATERMARK_PCT 90
 #define ARCA_DEFAULT_LOCK_TIMEOUT_MS (10u * 60 * 1000) /* 10 minutes */
+#define ARCA_DEFAULT_TTL_S 0                          /* no expiry */
 
 #define ARCA_OPTIONS_INIT \
 	{ ARCA_OPTIONS_VERSION, ARCA_DEFAULT_INLINE_THRESHOLD, \
 	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0, ARCA_DEFAULT_MAX_SIZE, \
-	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS }
+	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS, \
+	  ARCA_DEFAULT_TTL_S, 0 }
+
+/**
+ * The options arca_store_open(dir, opts) would apply: the caller's
+ * fields, the environment, the config file and the defaults, in that
+ * order (see arca_options). Opens and creates nothing; the store need not
+ * exist. Lets a front end tell a bad setting apart from a store that
+ * cannot be opened.
+ *
+ * @param[out] out   the effective options (version ARCA_OPTIONS_VERSION,
+ *                   given = ARCA_OPT_ALL, so passing it to
+ *                   arca_store_open() applies exactly these values).
+ * @param[in]  dir   store directory; NULL means arca_store_default_dir().
+ * @param[in]  opts  the caller's options, or NULL.
+ * @return 0; ARCA_EINVAL (bad options version or value; a config file
+ *         that is not valid YAML, has an unknown key or a bad value; a
+ *         bad environment variable: arca_errmsg() is one line naming the
+ *         file and line, "PATH:LINE: max_size 'lots': expected a size
+ *         ...", or the variable, "ARCA_TTL='soon': expected a duration
+ *         ..."); ARCA_EPERM / ARCA_EIO (the config file exists but cannot
+ *         be read); ARCA_ENOMEM.
+ */
+int arca_options_resolve(arca_options *out, const char *dir,
+		const arca_options *opts);
+
+/**
+ * The options a store was opened with, after config file and
+ * environment (see arca_options): what front ends and the stage runner
+ * apply, e.g. default_ttl_s.
+ *
+ * @param[out] out    filled completely (version ARCA_OPTIONS_VERSION,
+ *                    given = ARCA_OPT_ALL).
+ * @param[in]  store  open store.
+ * @return 0.
+ */
+int arca_store_get_options(arca_options *out, const arca_store *store);
+
+/**
+ * Set one key of the store's config file, DIR/config.yaml, keeping the
+ * others (and creating the file if needed). The value is checked as the
+ * key's reader checks it; the file is written to a temporary file,
+ * fsynced and renamed into place. Handles already open keep their
+ * options: the setting binds stores opened from then on.
+ *
+ * @param[in] dir    store directory (must exist).
+ * @param[in] key    max_size, low_watermark, inline_threshold,
+ *                   lock_timeout or ttl.
+ * @param[in] value  the value as written in the file ("10G", "7d").
+ * @return 0; ARCA_EINVAL (unknown key, bad value, or the existing file
+ *         is malformed: arca_errmsg() names file and line); ARCA_EPERM;
+ *         ARCA_EFULL; ARCA_EIO; ARCA_ENOMEM.
+ */
+int arca_config_set(const char *dir, const char *key, const char *value);
+
+/**
+ * Parse a duration. Grammar (no spaces, no sign):
+ *
+ *   duration = number [ unit ]
+ *   number   = digit+ [ "." digit+ ] | "." digit+
+ *   unit     = "ms" | "s" | "m" | "min" | "h" | "d" | "w"
+ *
+ * milliseconds, seconds, minutes, hours, days (86400 s), weeks (7 d); no
+ * unit means seconds. "90", "0.5", "30s", "10m", "2h", "7d", "1w",
+ * "250ms". A fraction of a millisecond is rounded up. Callers may refuse
+ * 0 where it makes no sense.
+ *
+ * @param[out] out_ms  the duration in milliseconds (unchanged on error).
+ * @param[in]  text    NUL-terminated text.
+ * @return 0; ARCA_EINVAL (malformed, or more than 10^15 ms, about 31,700
+ *         years; arca_errmsg() quotes text).
+ */
+int arca_parse_duration_ms(uint64_t *out_ms, const char *text);
+
+/**
+ * Parse a size in bytes. Grammar (case-insensitive units, no sign):
+ *
+ *   size   = number [ " " ] [ unit ]
+ *   number = digit+ [ "." digit+ ]
+ *   unit   = "B" | ( "K" | "M" | "G" | "T" | "P" | "E" ) [ "i" ] [ "B" ]
+ *
+ * Units are binary: K = 1024, M = 1024^2, ... ("100K", "10M", "1.5GiB",
+ * "4096"). A fraction needs a unit and the result is rounded down to a
+ * whole byte.
+ *
+ * @param[out] out_bytes  the size in bytes (unchanged on error).
+ * @param[in]  text       NUL-terminated text.
+ * @return 0; ARCA_EINVAL (malformed or not below 2^64; arca_errmsg()
+ *         quotes text).
+ */
+int arca_parse_size(uint64_t *out_bytes, const char *text);
 
 /**
  * The default store directory: $ARCA_DIR if set and non-empty, else
@@ -203,8 +337,10 @@ int arca_store_default_dir(char **out);
  *
  * @param[out] out   the handle; close it with arca_store_close().
  * @param[in]  dir   store directory; NULL means arca_store_default_dir().
- * @param[in]  opts  options, or NULL for defaults.
- * @return 0; ARCA_EINVAL (bad options version, dir is not a directory);
+ * @param[in]  opts  options, or NULL: store policy from the environment,
+ *                   the config file and the defaults (see arca_options).
+ * @return 0; ARCA_EINVAL (bad options version, dir is not a directory, a
+ *         bad setting as for arca_options_resolve());
  *         ARCA_EPERM (cannot create or write dir); ARCA_EBUSY (the index
  *         stayed locked past busy_timeout_ms); ARCA_ECORRUPT (index.db is
  *         not an arca index); ARCA_EIO; ARCA_ENOMEM.

@@ -77,7 +77,8 @@ static int clear_main(int argc, char **argv, cli_global *g)
 			if (cli_parse_duration(&s, optarg) < 0 || s == 0 ||
 			    s > (uint64_t)INT64_MAX) {
 				cli_error("clear: --older-than '%s': expected a "
-						"duration (30s, 10m, 2h, 7d)", optarg);
+						"duration of more than 0 (30s, 10m, "
+						"2h, 7d, 1w)", optarg);
 				return CLI_EXIT_USAGE;
 			}
 			filter.older_than_s = (int64_t)s;

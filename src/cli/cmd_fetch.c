@@ -63,33 +63,14 @@ static void usage(FILE *out)
 		"  arca fetch https://example.org/talk.flac -o talk.flac --max-age 1h\n");
 }
 
-/* A duration: integer seconds, or an integer with a unit s/m/h/d. */
+/* A duration (cli_parse_duration) in whole seconds, as an int64_t. */
 static int parse_duration(int64_t *out, const char *s)
 {
-	char *end = NULL;
-	long long n;
-	int64_t unit = 1;
+	uint64_t v;
 
-	if (s[0] < '0' || s[0] > '9')
+	if (cli_parse_duration(&v, s) < 0 || v > (uint64_t)INT64_MAX)
 		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno != 0 || end == s)
-		return -1;
-	if (*end != '\0') {
-		switch (*end) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		default: return -1;
-		}
-		if (end[1] != '\0')
-			return -1;
-	}
-	if (n > INT64_MAX / unit)
-		return -1;
-	*out = (int64_t)n * unit;
+	*out = (int64_t)v;
 	return 0;
 }
 
@@ -237,16 +218,16 @@ static int fetch_main(int argc, char **argv, cli_global *g)
 		case OPT_MAX_AGE:
 			if (parse_duration(&opts.max_age_s, optarg) < 0)
 				return cli_usage_error("fetch", "--max-age '%s': "
-						"not a duration (e.g. 90, 15m, "
-						"24h, 7d)", optarg);
+						"expected a duration (90, 15m, "
+						"24h, 7d, 1w)", optarg);
 			have_max_age = 1;
 			break;
 		case OPT_TIME_BUCKET:
 			if (parse_duration(&opts.time_bucket_s, optarg) < 0 ||
 			    opts.time_bucket_s == 0)
 				return cli_usage_error("fetch", "--time-bucket "
-						"'%s': not a positive duration "
-						"(e.g. 900, 15m, 1h)", optarg);
+						"'%s': expected a duration of "
+						"more than 0 (900, 15m, 1h)", optarg);
 			break;
 		case OPT_NO_STALE:
 			opts.no_stale = 1;

@@ -75,7 +75,7 @@ static int print_text(const char *location, const arca_store_info *info)
 	cli_human_size(in, sizeof(in), info->bytes_inline);
 	cli_human_size(files, sizeof(files), info->bytes_files);
 	cli_human_size(thr, sizeof(thr), info->inline_threshold);
-	printf("location:          %s\n", location);
+	printf("location:          %s\n", cli_esc(location));
 	printf("total size:        %s (%llu bytes)\n", total,
 			(unsigned long long)info->bytes_total);
 	printf("actions:           %llu\n", (unsigned long long)info->n_actions);

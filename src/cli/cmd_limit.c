@@ -13,7 +13,7 @@ static void usage(FILE *out)
 		"\n"
 		"Without SIZE, print the store's size limit and how much of it is\n"
 		"used. With SIZE (bytes, or with K, M, G, T in binary units: 500M,\n"
-		"10G; 0 for no limit), write max_size into the store's\n"
+		"10G, 1.5GiB; 0 for no limit), write max_size into the store's\n"
 		"config.yaml (other settings are kept) and evict least recently\n"
 		"used entries down to the low watermark of the new limit.\n"
 		"\n"
@@ -52,18 +52,19 @@ static int show(arca_store *store)
 static int set(arca_store *store, const char *text, uint64_t max,
 		const char *dir)
 {
-	const cli_config *cfg = cli_config_current();
-	unsigned int pct = cfg->low_watermark_pct ? cfg->low_watermark_pct :
-		ARCA_DEFAULT_LOW_WATERMARK_PCT;
+	arca_options opts = ARCA_OPTIONS_INIT;
+	unsigned int pct;
 	uint64_t bytes = 0, pinned = 0, n = 0, freed = 0;
 	char a[32], b[32];
 	int error;
 
-	if ((error = arca_store_usage(&bytes, NULL, store)) < 0 ||
+	if ((error = arca_store_get_options(&opts, store)) < 0 ||
+	    (error = arca_store_usage(&bytes, NULL, store)) < 0 ||
 	    (error = arca_store_pinned(&pinned, store)) < 0) {
 		cli_lib_error(error, "limit");
 		return cli_exit_code(error);
 	}
+	pct = opts.low_watermark_pct;
 	if (max != 0 && pinned > max) {
 		cli_human_size(a, sizeof(a), max);
 		cli_human_size(b, sizeof(b), pinned);
@@ -72,8 +73,11 @@ static int set(arca_store *store, const char *text, uint64_t max,
 				"limit is unchanged", a, b);
 		return CLI_EXIT_FAILED;
 	}
-	if (cli_config_set(dir, "max_size", text) < 0)
-		return CLI_EXIT_STORE;
+	/* The library reads it back for every opener (arca_options). */
+	if ((error = arca_config_set(dir, "max_size", text)) < 0) {
+		cli_lib_error(error, "limit: %s/config.yaml", dir);
+		return error == ARCA_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_STORE;
+	}
 	if (max != 0 && bytes > max) {
 		uint64_t target = (uint64_t)((double)max * pct / 100.0);
 
@@ -129,8 +133,8 @@ static int limit_main(int argc, char **argv, cli_global *g)
 		return cli_usage_error("limit", "unexpected argument '%s'",
 				argv[optind + 1]);
 	if (optind < argc && cli_parse_size(&max, argv[optind]) < 0) {
-		cli_error("limit: '%s' is not a size (bytes, or with K, M, G, T: "
-				"500M, 10G)", argv[optind]);
+		cli_error("limit: SIZE '%s': expected a size (bytes, or with K, "
+				"M, G, T: 500M, 10G)", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
 	if (cli_open_store(&store, g) != 0)

@@ -113,7 +113,8 @@ static int print_text(const ls_list *l)
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
-		int w = (int)strlen(l->items[i].stage);
+		/* Control bytes are printed escaped (cli_esc). */
+		int w = (int)strlen(cli_esc(l->items[i].stage));
 
 		if (w > stage_w)
 			stage_w = w;
@@ -128,7 +129,7 @@ static int print_text(const ls_list *l)
 		cli_human_time(created, sizeof(created), e->created);
 		cli_human_time(access, sizeof(access), e->last_access);
 		printf("%.12s  %-*s  %10s  %-16s  %-16s  %llu\n", hex, stage_w,
-				e->stage, size, created, access,
+				cli_esc(e->stage), size, created, access,
 				(unsigned long long)e->hits);
 	}
 	if (fflush(stdout) == EOF) {

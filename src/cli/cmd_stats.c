@@ -147,7 +147,8 @@ static void format_row(const arca_stats *s, const char *name, int name_w)
 	cli_human_size(rd, sizeof(rd), s->bytes_read);
 	cli_human_size(wr, sizeof(wr), s->bytes_written);
 	cli_human_duration(saved, sizeof(saved), s->saved_ms);
-	printf("%-*s  %8llu  %8llu  %6llu  %8s  %10s  %10s  %10s\n", name_w, name,
+	printf("%-*s  %8llu  %8llu  %6llu  %8s  %10s  %10s  %10s\n", name_w,
+			cli_esc(name),
 			(unsigned long long)s->hits, (unsigned long long)s->misses,
 			(unsigned long long)s->errors, rate, rd, wr, saved);
 }
@@ -164,8 +165,9 @@ static int print_text(const stats_list *l)
 		if (l->rows[i].stage == NULL) {
 			if (overall == NULL)
 				overall = &l->rows[i].s;
-		} else if ((int)strlen(l->rows[i].stage) > name_w) {
-			name_w = (int)strlen(l->rows[i].stage);
+		} else if ((int)strlen(cli_esc(l->rows[i].stage)) > name_w) {
+			/* Control bytes are printed escaped (cli_esc). */
+			name_w = (int)strlen(cli_esc(l->rows[i].stage));
 		}
 	}
 	if (overall == NULL)

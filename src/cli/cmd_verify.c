@@ -25,7 +25,8 @@ static void report(const arca_digest *digest, const char *where, void *ctx)
 
 	(void)ctx;
 	arca_digest_to_hex(hex, digest);
-	printf("corrupt: %s (%s) — quarantined\n", hex, where ? where : "?");
+	printf("corrupt: %s (%s) — quarantined\n", hex,
+			where ? cli_esc(where) : "?");
 }
 
 static int verify_main(int argc, char **argv, cli_global *g)

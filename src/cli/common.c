@@ -13,10 +13,13 @@
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
 	/* One fprintf per line so concurrent writers do not interleave. */
-	char line[4096];
+	char line[4096], escaped[CLI_ESCAPE_SIZE(sizeof(line))];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "arca: %s%s\n", prefix, line);
+	/* Names, paths and library details may hold control bytes: the
+	 * message stays one line and cannot drive the terminal. */
+	fprintf(stderr, "arca: %s%s\n", prefix,
+			cli_escape(escaped, sizeof(escaped), line));
 }
 
 void cli_error(const char *fmt, ...)
@@ -94,44 +97,100 @@ int cli_bad_option(const char *cmd, int c, char **argv)
 	return cli_usage_error(cmd, "unknown option '%s'", word);
 }
 
-/* Options from the environment: ARCA_INLINE_THRESHOLD (bytes). */
-static int cli_store_options(arca_options *opts)
+int cli_parse_size(uint64_t *out, const char *text)
 {
-	const char *v = getenv("ARCA_INLINE_THRESHOLD");
-	char *end = NULL;
-	unsigned long long n;
+	return arca_parse_size(out, text) < 0 ? -1 : 0;
+}
 
-	if (v == NULL || *v == '\0')
-		return 0;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || v[0] == '-') {
-		cli_error("ARCA_INLINE_THRESHOLD='%s': expected a number of "
-				"bytes", v);
+int cli_parse_duration(uint64_t *out_s, const char *text)
+{
+	uint64_t ms;
+
+	if (arca_parse_duration_ms(&ms, text) < 0)
 		return -1;
-	}
-	opts->inline_threshold = n;
+	*out_s = ms / 1000 + (ms % 1000 != 0);
 	return 0;
 }
 
 int cli_parse_lock_timeout(unsigned int *ms, const char *text,
 		const char *what)
 {
-	char *end = NULL;
-	double s;
+	uint64_t v;
 
-	errno = 0;
-	s = strtod(text, &end);
-	if (errno != 0 || end == text || *end != '\0' || !(s > 0.0) ||
-	    s > 86400.0) {
-		cli_error("%s '%s': expected a number of seconds (more than 0, "
-				"at most 86400)", what, text);
+	if (arca_parse_duration_ms(&v, text) < 0 || v == 0 ||
+	    v > 86400u * 1000u) {
+		cli_error("%s '%s': expected a duration of more than 0 and at "
+				"most 1d (30, 0.5, 30s, 10m, 2h)", what, text);
 		return -1;
 	}
-	*ms = (unsigned int)(s * 1000.0 + 0.5);
-	if (*ms == 0)
-		*ms = 1;
+	*ms = (unsigned int)v;
 	return 0;
+}
+
+const char *cli_escape(char *buf, size_t len, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (len == 0)
+		return buf;
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char e[5];
+		size_t n = 0, i;
+
+		switch (c) {
+		case '\n': e[n++] = '\\'; e[n++] = 'n'; break;
+		case '\t': e[n++] = '\\'; e[n++] = 't'; break;
+		case '\r': e[n++] = '\\'; e[n++] = 'r'; break;
+		case '\\': e[n++] = '\\'; e[n++] = '\\'; break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				e[n++] = '\\';
+				e[n++] = 'x';
+				e[n++] = hex[c >> 4];
+				e[n++] = hex[c & 15];
+			} else {
+				e[n++] = (char)c;
+			}
+		}
+		if (o + n >= len)
+			break;
+		for (i = 0; i < n; i++)
+			buf[o++] = e[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *cli_esc(const char *s)
+{
+	static char *ring[8];
+	static size_t next;
+	const char *p;
+	size_t need;
+	char *buf;
+
+	if (s == NULL)
+		return "";
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
+			break;
+	if (*p == '\0')
+		return s;
+	need = CLI_ESCAPE_SIZE(strlen(s));
+	if ((buf = realloc(ring[next], need)) == NULL)
+		return "";
+	ring[next] = buf;
+	next = (next + 1) % (sizeof(ring) / sizeof(*ring));
+	return cli_escape(buf, need, s);
+}
+
+static cli_config current;
+
+const cli_config *cli_config_current(void)
+{
+	return &current;
 }
 
 /* Once per command: the store is past 80% of its limit. */
@@ -161,7 +220,6 @@ static void warn_usage(arca_store *store)
 int cli_open_store(arca_store **out, const cli_global *g)
 {
 	arca_options opts = ARCA_OPTIONS_INIT;
-	cli_config config;
 	char *dir = NULL;
 	int error;
 
@@ -181,46 +239,30 @@ int cli_open_store(arca_store **out, const cli_global *g)
 				"(set ARCA_DIR or use --store)");
 		return -1;
 	}
-
-	/* config.yaml, then the environment, then flags (config.c). */
-	if (cli_config_load(&config, dir) < 0) {
-		/* A malformed setting is a usage error, whatever the command. */
+	/* Flags are the caller's options; config.yaml and the environment
+	 * are the library's (docs/cli.md, "Configuration"). */
+	if (g->lock_timeout_ms != 0) {
+		opts.lock_timeout_ms = g->lock_timeout_ms;
+		opts.given |= ARCA_OPT_LOCK_TIMEOUT;
+	}
+	/* Resolved first so that a bad (or unreadable) setting is told
+	 * apart from a store that cannot be opened: a usage error, whatever
+	 * the command (docs/cli.md, "Configuration"). */
+	if ((error = arca_options_resolve(&opts, dir, &opts)) < 0) {
+		cli_error("%s", cli_lib_detail(error));
 		free(dir);
 		exit(CLI_EXIT_USAGE);
 	}
-	if (config.has_max_size)
-		opts.max_size = config.max_size;
-	if (config.has_inline_threshold)
-		opts.inline_threshold = config.inline_threshold;
-	if (config.low_watermark_pct != 0)
-		opts.low_watermark_pct = config.low_watermark_pct;
-	if (config.lock_timeout_ms != 0)
-		opts.lock_timeout_ms = config.lock_timeout_ms;
-	if (cli_store_options(&opts) < 0) {
-		free(dir);
-		return -1;
-	}
-	/*
-	 * The lease wait (docs/cli.md, "Many processes"): the library's
-	 * default, then ARCA_LOCK_TIMEOUT (seconds), then --lock-timeout.
-	 * A config file key belongs between the default and the environment.
-	 */
-	{
-		const char *v = getenv("ARCA_LOCK_TIMEOUT");
-
-		if (v != NULL && *v != '\0' &&
-		    cli_parse_lock_timeout(&opts.lock_timeout_ms, v,
-				"ARCA_LOCK_TIMEOUT") < 0) {
-			free(dir);
-			return -1;
-		}
-	}
-	if (g->lock_timeout_ms != 0)
-		opts.lock_timeout_ms = g->lock_timeout_ms;
-	if ((error = arca_store_open(out, dir, &opts)) < 0)
+	if ((error = arca_store_open(out, dir, &opts)) < 0) {
 		cli_lib_error(error, "store %s", dir);
-	else
+	} else if (arca_store_get_options(&opts, *out) == 0) {
+		current.max_size = opts.max_size;
+		current.inline_threshold = opts.inline_threshold;
+		current.low_watermark_pct = opts.low_watermark_pct;
+		current.lock_timeout_ms = opts.lock_timeout_ms;
+		current.ttl_s = opts.default_ttl_s;
 		warn_usage(*out);
+	}
 	free(dir);
 	return error < 0 ? -1 : 0;
 }

@@ -118,9 +118,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 int cli_open_store(arca_store **out, const cli_global *g);
 
 /*
- * Parse a lock timeout in seconds ("30", "0.5"; more than 0, at most a
- * day, with a millisecond resolution) into *ms. On a malformed value
- * prints one line naming what and returns -1; 0 otherwise.
+ * Parse a lock timeout, a duration ("30" seconds, "0.5", "10m"; more than
+ * 0, at most a day, with a millisecond resolution) into *ms. On a
+ * malformed value prints one line naming what and returns -1; 0
+ * otherwise.
  */
 int cli_parse_lock_timeout(unsigned int *ms, const char *text,
 		const char *what);
@@ -157,38 +158,50 @@ json_t *cli_json_u64(uint64_t n);
 int cli_json_set(json_t *obj, const char *key, json_t *v);
 
 /*
- * The configuration (config.c): the store's config.yaml, else the user's
- * ${XDG_CONFIG_HOME:-~/.config}/arca/config.yaml, then the environment
- * (ARCA_MAX_SIZE, ARCA_TTL; ARCA_INLINE_THRESHOLD and ARCA_LOCK_TIMEOUT
- * are applied by cli_open_store). A has_* of 0 or a 0 value: not set.
+ * The store policy the last cli_open_store() applied (the library reads
+ * config.yaml and the environment: arca_options_resolve()). Kept for the
+ * stage runner until it calls arca_store_get_options() itself.
  */
 typedef struct cli_config {
 	uint64_t max_size;
-	int has_max_size;
 	uint64_t inline_threshold;
-	int has_inline_threshold;
 	unsigned int low_watermark_pct;
 	unsigned int lock_timeout_ms;
-	uint64_t ttl_s;            /* default TTL of stage results */
-	int has_ttl;
+	uint64_t ttl_s;            /* default TTL of stage results; 0: none */
 } cli_config;
 
-/* Load the configuration for store_dir. 0, or -1 after printing one line
- * naming the file and line (or the variable). */
-int cli_config_load(cli_config *out, const char *store_dir);
-
-/* What the last cli_open_store() loaded (zeroes before). */
+/* What the last cli_open_store() opened with (zeroes before). */
 const cli_config *cli_config_current(void);
 
-/* Set key to value in store_dir/config.yaml, keeping the other keys
- * (written to a temp file, renamed into place). 0 or -1 (printed). */
-int cli_config_set(const char *store_dir, const char *key, const char *value);
-
-/* "10G", "500M", "1.5GiB", "4096" -> bytes (binary units). 0 or -1. */
+/*
+ * Sizes and durations, one syntax everywhere (arca_parse_size(),
+ * arca_parse_duration_ms(); docs/cli.md, "Sizes and durations"). 0, or
+ * -1 with arca_errmsg() set (nothing printed).
+ */
+/* "10G", "500M", "1.5GiB", "4096" -> bytes (binary units). */
 int cli_parse_size(uint64_t *out, const char *text);
 
-/* "90", "30s", "10m", "2h", "7d", "1w" -> seconds. 0 or -1. */
+/* "90", "30s", "10m", "2h", "7d", "1w", "250ms" -> seconds, rounded up. */
 int cli_parse_duration(uint64_t *out_s, const char *text);
+
+/*
+ * Escape control bytes (and backslash) of s for printing on a terminal:
+ * C-style \n, \t, \r, \\ and \xHH for the others, so a stage name or tag
+ * cannot move the cursor or forge a line. Writes at most len bytes
+ * (NUL included) to buf, truncating, and returns buf. s NULL gives "".
+ */
+const char *cli_escape(char *buf, size_t len, const char *s);
+
+/* Size of a cli_escape() buffer that never truncates a name of n bytes. */
+#define CLI_ESCAPE_SIZE(n) ((n) * 4 + 1)
+
+/*
+ * cli_escape() for use inside one printf: s itself when it needs no
+ * escaping, else a buffer owned by common.c that stays valid for the
+ * next 7 calls (8 names per printf at most). Never NULL ("" for NULL or
+ * when out of memory).
+ */
+const char *cli_esc(const char *s);
 
 /* Whether s begins with prefix. */
 int cli_starts_with(const char *s, const char *prefix);

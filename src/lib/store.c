@@ -55,46 +55,28 @@ int arca_store_default_dir(char **out)
 int arca_store_open(arca_store **out, const char *dir,
 		const arca_options *opts)
 {
-	arca_options defaults = ARCA_OPTIONS_INIT;
+	arca_options effective;
 	arca_store *s = NULL;
 	char *default_dir = NULL;
 	int error;
 
 	*out = NULL;
 	arca__error_clear();
-	if (opts != NULL && opts->version != 1 &&
-			opts->version != ARCA_OPTIONS_VERSION)
-		return arca__error(ARCA_EINVAL, "arca_options version %u is not "
-				"supported (expected 1 or %u)", opts->version,
-				ARCA_OPTIONS_VERSION);
-	/* A version 1 struct ends before max_size: take the rest from the
-	 * defaults. */
-	if (opts != NULL && opts->version == 1) {
-		defaults.inline_threshold = opts->inline_threshold;
-		defaults.busy_timeout_ms = opts->busy_timeout_ms;
-		defaults.read_only = opts->read_only;
-		opts = &defaults;
-	} else if (opts == NULL) {
-		opts = &defaults;
-	}
-	if (opts->low_watermark_pct < 1 || opts->low_watermark_pct > 100)
-		return arca__error(ARCA_EINVAL, "low watermark %u%% is not "
-				"between 1 and 100", opts->low_watermark_pct);
 	if (dir == NULL) {
 		if ((error = arca_store_default_dir(&default_dir)) < 0)
 			return error;
 		dir = default_dir;
 	}
-	if (*dir == '\0') {
-		error = arca__error(ARCA_EINVAL, "empty store directory");
+	/* Store policy: the caller's fields, the environment, config.yaml,
+	 * the defaults (config.c). */
+	if ((error = arca_options_resolve(&effective, dir, opts)) < 0)
 		goto cleanup;
-	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	if ((error = arca__local_open(&s->local, dir, opts)) < 0)
+	if ((error = arca__local_open(&s->local, dir, &effective)) < 0)
 		goto cleanup;
 	s->backend = arca__local_backend(s->local);
 	*out = s;

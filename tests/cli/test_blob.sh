@@ -114,7 +114,8 @@ if [ -z "$(blob_file "$d64")" ]; then pass "blob__threshold_64_inline"; else fai
 if [ -n "$(blob_file "$d65")" ]; then pass "blob__threshold_65_file"; else fail "blob__threshold_65_file" "no blobs/ file"; fi
 ARCA_INLINE_THRESHOLD=lots "$ARCA" put small.txt >/dev/null 2>"$ERR_FILE"
 rc=$?
-assert_eq "blob__threshold_bad_value_fails" 5 "$rc"
+# A bad setting is a usage error for any command (docs/cli.md, Configuration).
+assert_eq "blob__threshold_bad_value_fails" 2 "$rc"
 assert_contains "blob__threshold_bad_value_named" "$(cat "$ERR_FILE")" "ARCA_INLINE_THRESHOLD='lots'"
 
 finish

@@ -97,6 +97,17 @@ assert_files_eq "fetch__o_writes_the_body" "$ROOT/a.txt" a.txt
 downstream
 assert_eq "fetch__downstream_runs_once" 1 "$(wc -l <"$TEST_TMP/runs" | tr -d ' ')"
 
+# The duration syntax of --ttl (docs/cli.md, "Sizes and durations").
+run fetch --max-age 1w "$U/a.txt"
+check_rc "fetch__max_age_1w_exit_0" 0
+assert_contains "fetch__max_age_1w_fresh" "$ERR" "fresh (fetched "
+assert_eq "fetch__max_age_1w_no_request" 1 "$(requests /a.txt)"
+run fetch --max-age 1.5h "$U/a.txt"
+check_rc "fetch__max_age_fraction_exit_0" 0
+run fetch --max-age soon "$U/a.txt"
+check_rc "fetch__max_age_bad_exit_2" 2
+assert_contains "fetch__max_age_bad_named" "$ERR" "--max-age 'soon'"
+
 run fetch --max-age 0 "$U/a.txt" -o a.txt
 check_rc "fetch__revalidate_exit_0" 0
 assert_eq "fetch__revalidate_same_digest" "$A1" "$OUT"

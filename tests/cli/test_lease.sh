@@ -136,8 +136,11 @@ wait "$holder"
 run "$ARCA" run --lock-timeout soon "${BSTAGE[@]}"
 check_rc "lease__lock_timeout_bad_value" 125
 assert_contains "lease__lock_timeout_bad_value_msg" "$ERR" "--lock-timeout 'soon'"
+# A bad environment setting is exit 2 for any command (docs/cli.md,
+# Configuration), as a bad config.yaml always was.
 run env ARCA_LOCK_TIMEOUT=-3 "$ARCA" run "${BSTAGE[@]}"
-check_rc "lease__env_lock_timeout_bad_value" 125
+check_rc "lease__env_lock_timeout_bad_value" 2
+assert_contains "lease__env_lock_timeout_bad_value_msg" "$ERR" "ARCA_LOCK_TIMEOUT='-3'"
 cd .. || exit 2
 
 # ---- arca repro: concurrent pipelines share the work --------------------

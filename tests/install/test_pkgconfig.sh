@@ -45,5 +45,35 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 check cc $san -o "$work/hello" "$work/hello.c" $(pkg-config --cflags --libs arca)
 out=$(LD_LIBRARY_PATH="$libdir" "$work/hello" "$work/store" 2>&1 || true)
 check test "$out" = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 hello"
+
+# A program opening the store with NULL options obeys `arca limit` and
+# config.yaml: store policy is read by the library.
+cat > "$work/policy.c" <<'C'
+#include <arca/arca.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	arca_store *s = NULL;
+	arca_options o;
+	uint64_t max = 0;
+	if (argc != 2 || arca_store_open(&s, argv[1], NULL) != 0) {
+		fprintf(stderr, "%s\n", arca_errmsg());
+		return 1;
+	}
+	if (arca_store_usage(NULL, &max, s) != 0 ||
+	    arca_store_get_options(&o, s) != 0)
+		return 2;
+	printf("%llu %llu\n", (unsigned long long)max,
+			(unsigned long long)o.default_ttl_s);
+	arca_store_close(s);
+	return 0;
+}
+C
+# shellcheck disable=SC2046
+check cc $san -o "$work/policy" "$work/policy.c" $(pkg-config --cflags --libs arca)
+check "$work/prefix/bin/arca" --store "$work/store" limit 5M
+printf 'ttl: 1w\n' >>"$work/store/config.yaml"
+out=$(LD_LIBRARY_PATH="$libdir" XDG_CONFIG_HOME="$work/xdg" "$work/policy" "$work/store" 2>&1 || true)
+check test "$out" = "5242880 604800"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
