@@ -29,7 +29,6 @@
 #define PL_MAX_NODES 1000000                    /* scalars + collections */
 
 /* Durations: at most this many digits, so value * 86400 fits in int64. */
-#define PL_MAX_DURATION_DIGITS 12
 
 /* How much of a user's string a message quotes. */
 #define PL_SHOW_MAX 64
@@ -654,34 +653,20 @@ static int get_bool(int *out, parse_ctx *c, const node *v, const char *what)
 static int get_duration(int64_t *out, parse_ctx *c, const node *v,
 		const char *what)
 {
-	int64_t n = 0, unit = 1;
-	size_t i = 0, digits;
+	uint64_t ms = 0;
 	shown a;
 
 	if (v->kind != NODE_SCALAR || node_is_null(v))
 		return fail(c, v->line,
 				"%s must be a duration such as 90s, 15m, 1h or 7d, not %s",
 				what, kind_name(v));
-	while (i < v->len && v->str[i] >= '0' && v->str[i] <= '9') {
-		n = n * 10 + (v->str[i] - '0');
-		if (++i > PL_MAX_DURATION_DIGITS)
-			break;
-	}
-	digits = i;
-	if (digits > 0 && digits <= PL_MAX_DURATION_DIGITS && i + 1 == v->len) {
-		switch (v->str[i]) {
-		case 's': unit = 1; i++; break;
-		case 'm': unit = 60; i++; break;
-		case 'h': unit = 3600; i++; break;
-		case 'd': unit = 86400; i++; break;
-		default: break;
-		}
-	}
-	if (digits == 0 || digits > PL_MAX_DURATION_DIGITS || i != v->len)
+	/* The one duration syntax of every option and config key (docs/cli.md,
+	 * "Sizes and durations"), rounded up to whole seconds. */
+	if (arca_parse_duration_ms(&ms, v->str) < 0)
 		return fail(c, v->line,
-				"bad duration '%s' for %s: expected whole seconds or a whole number with s, m, h or d (e.g. 90s, 15m, 1h, 7d)",
+				"bad duration '%s' for %s: expected a number with an optional unit ms, s, m, min, h, d or w (e.g. 90s, 15m, 1.5h, 7d, 1w)",
 				show(&a, v->str, v->len), what);
-	*out = n * unit;
+	*out = (int64_t)(ms / 1000 + (ms % 1000 != 0));
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz the pipeline parser with libFuzzer for a bounded time.
 #
-# Compiles tests/fuzz/fuzz_pipeline.c with libarca's src/lib/pipeline.c and
-# src/lib/error.c (all the parser needs of the library) under clang's
+# Compiles tests/fuzz/fuzz_pipeline.c with libarca's sources (src/lib/*.c)
+# under clang's
 # -fsanitize=fuzzer,address,undefined into a temp dir and runs it on a copy
 # of the seed corpus (tests/fuzz/corpus/pipeline/) for ARCA_FUZZ_SECONDS
 # (default 30). Any crash, leak, UB, timeout (10 s per input) or RSS above
@@ -52,9 +52,9 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-D_GNU_SOURCE -Wall -Wextra -I"$src/include" -I"$src/src/lib" \
-	"$src/tests/fuzz/fuzz_pipeline.c" "$src/src/lib/pipeline.c" \
-	"$src/src/lib/error.c" \
-	$(pkg-config --cflags --libs yaml-0.1) \
+	"$src/tests/fuzz/fuzz_pipeline.c" "$src"/src/lib/*.c \
+	$(pkg-config --cflags --libs yaml-0.1 sqlite3 libcrypto jansson libcurl) \
+	-lm -lpthread \
 	-o "$tmp/fuzz_pipeline" >"$tmp/build.log" 2>&1; then
 	echo "FAIL - fuzz_pipeline: cannot build the fuzzer"
 	sed 's/^/    /' "$tmp/build.log"
