@@ -44,6 +44,17 @@ int arca__hasher_final(arca__hasher *h, arca_digest *out);
 void arca__hasher_free(arca__hasher *h);
 
 /*
+ * Wall-clock time in seconds since the epoch: arca_set_clock()'s function,
+ * else $ARCA_TEST_NOW, else time(2). Every wall-clock reading of libarca
+ * goes through it (clock.c).
+ */
+int64_t arca__now(void);
+
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines, timeouts and backoff
+ * (never simulated). */
+int64_t arca__mono_ms(void);
+
+/*
  * 1 when json is a manifest of a later format version than this arca reads
  * (another arca sharing the store wrote it: leave it alone), else 0.
  */
