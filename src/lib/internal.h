@@ -41,6 +41,8 @@ typedef struct arca__hasher arca__hasher;
 int arca__hasher_new(arca__hasher **out);
 int arca__hasher_update(arca__hasher *h, const void *data, size_t len);
 int arca__hasher_final(arca__hasher *h, arca_digest *out);
+/* Start over, dropping whatever was hashed since the last final. */
+int arca__hasher_reset(arca__hasher *h);
 void arca__hasher_free(arca__hasher *h);
 
 /*

@@ -530,6 +530,11 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	if (ri == NULL)
 		ri = &unused;
 	ri->missing = ri->is_inline = 0;
+	/* The handle's hasher starts clean whatever an earlier read left in
+	 * it (a failed read() used to leave its chunks there, and the next
+	 * intact blob was then judged corrupt and quarantined). */
+	if ((error = arca__hasher_reset(l->hasher)) < 0)
+		return error;
 	rc = arca__step_digest(st, d);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
@@ -599,11 +604,8 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		if ((error = arca__hasher_update(l->hasher, l->iobuf,
 				(size_t)n)) < 0)
 			goto cleanup;
-		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0) {
-			/* Leave the hasher clean for the next read. */
-			arca__hasher_final(l->hasher, &actual);
+		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0)
 			goto cleanup;
-		}
 	}
 	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
 		goto cleanup;
@@ -619,6 +621,8 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 				hex, path);
 	}
 cleanup:
+	if (error < 0)
+		(void)arca__hasher_reset(l->hasher);
 	if (fd >= 0)
 		close(fd);
 	return error;
@@ -744,7 +748,8 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 	char *tmp_path = NULL;
 	int error, fd = -1;
 
-	if ((error = arca__writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0 ||
+	    (error = arca__hasher_reset(l->hasher)) < 0)
 		return error;
 	if ((error = arca__hasher_update(l->hasher, data, len)) < 0 ||
 	    (error = arca__hasher_final(l->hasher, &d)) < 0)
@@ -783,7 +788,8 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	ssize_t n;
 	int error, fd = -1;
 
-	if ((error = arca__writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0 ||
+	    (error = arca__hasher_reset(l->hasher)) < 0)
 		return error;
 	/* Read one byte past the threshold to learn which side it is on. */
 	head = head_cap <= IO_CHUNK ? l->iobuf : malloc(head_cap);
