@@ -1235,7 +1235,9 @@ typedef struct arca_compute_options {
 	 * (0, 1]: the closer to expiry and the longer the computation, the
 	 * likelier one caller refreshes it early, so that it never expires
 	 * under a crowd. 1.0 is the paper's optimum; larger values recompute
-	 * earlier; 0.0 turns it off. */
+	 * earlier; 0.0 turns it off. Times are libarca's clock
+	 * (arca_set_clock()); a test hook, the environment variable
+	 * ARCA_TEST_XFETCH_U (a number in (0, 1]), fixes U. */
 	double early_beta;
 } arca_compute_options;
 
