@@ -81,7 +81,7 @@ int arca_action_get_ex(arca_manifest **out, arca_store *store,
 	arca__local *l = arca__store_local(store);
 	sqlite3_stmt *st = NULL;
 	char hex[ARCA_DIGEST_HEXLEN + 1];
-	int error, rc;
+	int error = 0, rc = SQLITE_ROW;
 
 	*out = NULL;
 	if (opts != NULL && opts->version != ARCA_GET_OPTIONS_VERSION)
@@ -107,8 +107,19 @@ int arca_action_get_ex(arca_manifest **out, arca_store *store,
 		if (error < 0)
 			return error;
 	}
-	return (opts != NULL && opts->peek) ? arca_action_peek(out, store, key) :
+	error = (opts != NULL && opts->peek) ? arca_action_peek(out, store, key) :
 		arca_action_get(out, store, key);
+	/* Not in tier 0: a later tier's hit, judged by its manifest's own
+	 * creation time. */
+	if (error == 0 && rc == SQLITE_DONE && (*out)->created +
+			(int64_t)opts->max_age_s < arca__now()) {
+		arca_manifest_free(*out);
+		*out = NULL;
+		arca_digest_to_hex(hex, key);
+		error = arca__error(ARCA_ENOTFOUND, "action %s: older than "
+				"%llu s", hex, (unsigned long long)opts->max_age_s);
+	}
+	return error;
 }
 
 int arca_blob_tag(arca_store *store, const arca_digest *digest,

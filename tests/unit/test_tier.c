@@ -639,6 +639,36 @@ static void test_tier__no_promotion(void **state)
 	arca_manifest_free(want);
 }
 
+static void test_tier__max_age_of_a_remote_hit(void **state)
+{
+	fixture_store *fx = *state;
+	arca_tier_options opts = ARCA_TIER_OPTIONS_INIT;
+	arca_get_options go = ARCA_GET_OPTIONS_INIT;
+	arca_manifest *want, *m = NULL;
+	arca_buf json = ARCA_BUF_INIT;
+	arca_digest md;
+	fake_backend *f;
+
+	opts.promote = 0;
+	f = add_fake(fx->store, 2, FAKE_OK, &opts);
+	want = fake_action(f, "old", "made long ago\n");
+	/* Re-record it as made 1000 s ago. */
+	want->created -= 1000;
+	assert_int_equal(arca_manifest_to_json(&json, want), 0);
+	md = fake_store_blob(f, json.data, json.size);
+	fake_record_ac(f, &want->key, &md);
+	arca_buf_free(&json);
+
+	go.max_age_s = 100;
+	assert_int_equal(arca_action_get_ex(&m, fx->store, &want->key, &go),
+			ARCA_ENOTFOUND);
+	assert_null(m);
+	go.max_age_s = 10000;
+	assert_int_equal(arca_action_get_ex(&m, fx->store, &want->key, &go), 0);
+	arca_manifest_free(m);
+	arca_manifest_free(want);
+}
+
 /* ---- write-through ---------------------------------------------------- */
 
 static void test_tier__write_through(void **state)
@@ -925,6 +955,9 @@ int main(void)
 			test_tier__version_1_backend_still_works,
 			fixture_store_setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(test_tier__no_promotion,
+			fixture_store_setup, fixture_store_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tier__max_age_of_a_remote_hit,
 			fixture_store_setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(test_tier__write_through,
 			fixture_store_setup, fixture_store_teardown),
