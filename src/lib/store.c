@@ -398,19 +398,18 @@ static int blob_get_tiered(arca_store *store, const arca_digest *d,
 	size_t i;
 	int first, error;
 
-	first = b0->blob_get(b0, d, counting_write, &cs);
+	error = first = b0->blob_get(b0, d, counting_write, &cs);
 	count_lookup(t0, first);
 	if (first == 0) {
 		/* Last access is the local store's own (local.h). */
 		if (note)
 			(void)arca__access_note_blob(store->local, d);
-		return 0;
+		goto cleanup;
 	}
 	if (store->n_tiers == 1 ||
-	    (first != ARCA_ENOTFOUND && first != ARCA_ECORRUPT))
-		return first;
-	if (cs.sent > 0 && (rewind == NULL || rewind(ctx) < 0))
-		return first;
+	    (first != ARCA_ENOTFOUND && first != ARCA_ECORRUPT) ||
+	    (cs.sent > 0 && (rewind == NULL || rewind(ctx) < 0)))
+		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 	for (i = 1; i < store->n_tiers; i++) {
 		if (tier_fetch(&buf, store, i, d, 1) < 0)
@@ -419,10 +418,12 @@ static int blob_get_tiered(arca_store *store, const arca_digest *d,
 			store->tiers[i].stats.promoted++;
 		arca__error_clear();
 		error = fn(ctx, buf.data, buf.size);
-		arca_buf_free(&buf);
-		return error;
+		goto cleanup;
 	}
-	return arca__error(first, "%s", msg);
+	error = arca__error(first, "%s", msg);
+cleanup:
+	arca_buf_free(&buf);
+	return error;
 }
 
 /* Blob d of tier 0 only, into memory (the action cache's own reads). */
@@ -649,9 +650,9 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
 	size_t i;
 	int first, error;
 
-	first = b0->blob_stat(b0, digest, size_out);
+	error = first = b0->blob_stat(b0, digest, size_out);
 	if (first != ARCA_ENOTFOUND || store->n_tiers == 1)
-		return first;
+		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 	for (i = 1; i < store->n_tiers; i++) {
 		tier *t = &store->tiers[i];
@@ -664,10 +665,12 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
 		count_lookup(t, error);
 		if (error == 0) {
 			arca__error_clear();
-			return 0;
+			goto cleanup;
 		}
 	}
-	return arca__error(first, "%s", msg);
+	error = arca__error(first, "%s", msg);
+cleanup:
+	return error;
 }
 
 /* ---- the action cache ---------------------------------------------- */
@@ -1085,26 +1088,28 @@ static int action_lookup(arca_manifest **out, arca_store *store,
 {
 	char msg[1024];
 	size_t i;
-	int error, promoted = 0;
+	int error;
 
 	error = local_action_lookup(out, store, key, touch);
 	count_lookup(&store->tiers[0], error);
 	if (error != ARCA_ENOTFOUND || store->n_tiers == 1)
-		return error;
+		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 	for (i = 1; i < store->n_tiers; i++) {
 		uint64_t before = store->tiers[i].stats.promoted;
 
-		if (tier_action_lookup(out, store, i, key) == 0) {
-			promoted = store->tiers[i].stats.promoted > before;
+		if ((error = tier_action_lookup(out, store, i, key)) == 0) {
+			/* Promotion grew tier 0: keep it under its limit
+			 * (whose failures do not fail the hit). */
+			if (store->tiers[i].stats.promoted > before)
+				(void)arca__store_evict_auto(store);
 			arca__error_clear();
-			if (promoted)
-				arca__store_evict_auto(store);
-			arca__error_clear();
-			return 0;
+			goto cleanup;
 		}
 	}
-	return arca__error(ARCA_ENOTFOUND, "%s", msg);
+	error = arca__error(ARCA_ENOTFOUND, "%s", msg);
+cleanup:
+	return error;
 }
 
 int arca_action_get(arca_manifest **out, arca_store *store,
@@ -1128,7 +1133,7 @@ int arca_action_remove(arca_store *store, const arca_digest *key)
 
 	first = b0->ac_remove(b0, key);
 	if (store->n_tiers == 1)
-		return first;
+		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 	for (i = 1; i < store->n_tiers; i++) {
 		tier *t = &store->tiers[i];
@@ -1146,9 +1151,11 @@ int arca_action_remove(arca_store *store, const arca_digest *key)
 	if (first == ARCA_ENOTFOUND && removed)
 		first = 0;
 	if (first < 0)
-		return arca__error(first, "%s", msg);
-	arca__error_clear();
-	return 0;
+		first = arca__error(first, "%s", msg);
+	else
+		arca__error_clear();
+cleanup:
+	return first;
 }
 
 int arca_action_resolve(arca_digest *out, arca_store *store,
