@@ -538,6 +538,9 @@ int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
 		error = arca__error_errno(errno, "cannot stat", path);
 	} else if (!S_ISREG(st.st_mode)) {
 		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+	} else if (b0->blob_put_fd == NULL) {
+		error = arca__error(ARCA_EINVAL, "%s: tier 0 cannot store "
+				"from a file", path);
 	} else {
 		error = b0->blob_put_fd(b0, &d, &size, fd);
 		count_put(&store->tiers[0], error);
@@ -650,7 +653,13 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
 	size_t i;
 	int first, error;
 
-	error = first = b0->blob_stat(b0, digest, size_out);
+	/* Tier 0 is the local store, which has every method; optional ones
+	 * are checked all the same. */
+	if (b0->blob_stat == NULL)
+		first = arca__error(ARCA_ENOTFOUND, "tier 0 cannot stat blobs");
+	else
+		first = b0->blob_stat(b0, digest, size_out);
+	error = first;
 	if (first != ARCA_ENOTFOUND || store->n_tiers == 1)
 		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
@@ -979,7 +988,8 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 	for (k = 0; k < n; k++) {
 		arca_backend *b0 = tier_call(t0);
 
-		if (b0->blob_stat(b0, &blobs[k], NULL) == 0)
+		if (b0->blob_stat != NULL &&
+		    b0->blob_stat(b0, &blobs[k], NULL) == 0)
 			continue;
 		if ((error = tier_fetch(&buf, store, i, &blobs[k], 0)) < 0)
 			goto cleanup;
@@ -1131,7 +1141,8 @@ int arca_action_remove(arca_store *store, const arca_digest *key)
 	size_t i;
 	int first, removed = 0, error;
 
-	first = b0->ac_remove(b0, key);
+	first = b0->ac_remove ? b0->ac_remove(b0, key) :
+		arca__error(ARCA_ENOTFOUND, "tier 0 cannot remove actions");
 	if (store->n_tiers == 1)
 		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
