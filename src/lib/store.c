@@ -609,8 +609,10 @@ int arca_blob_get_file(arca_store *store, const arca_digest *digest,
 	 * system; it is not locked: only this process ever looks at it. */
 	if ((error = arca__tmpfile(&sink.fd, &tmp, dir, ".arca-", 0)) < 0)
 		goto cleanup;
+	/* Not noted as a use of the blob: a restore is part of its action's
+	 * hit, which moves only the action in the LRU (evict.c). */
 	if ((error = blob_get_tiered(store, digest, fd_sink_write, &sink,
-			fd_sink_rewind, 1)) < 0)
+			fd_sink_rewind, 0)) < 0)
 		goto cleanup;
 	if (fchmod(sink.fd, mode & 07777) != 0) {
 		error = arca__error_errno(errno, "cannot chmod", tmp);
