@@ -53,7 +53,9 @@ enum {
 	ARCA_EUNAVAILABLE = -10,/* a backend/tier cannot be reached */
 	ARCA_EFATAL = -11,      /* the handle hit an unrecoverable write error
 	                           and refuses further writes; reopen it */
-	ARCA_EPERM = -12        /* permission denied / read-only location */
+	ARCA_EPERM = -12,       /* permission denied / read-only location */
+	ARCA_ENOTSTORED = -13   /* a tier declined to store something (over
+	                           its size limit, by policy): not an error */
 };
 
 /**
@@ -146,8 +148,20 @@ void arca_buf_free(arca_buf *buf);
 /* Store                                                                */
 /* ------------------------------------------------------------------ */
 
-/** An open store: the local tier (SQLite index + blob files). */
+/**
+ * An open store: an ordered list of tiers. Tier 0 is the local store
+ * (SQLite index + blob files) opened by arca_store_open(); more tiers are
+ * added with arca_store_add_tier() (see "Tiers" below). Blob and action
+ * cache calls (arca_blob_*, arca_action_put/get/peek/remove) go through
+ * every tier. Administration and inspection operate on tier 0 only: the
+ * listing, resolving and clearing of actions, info, statistics,
+ * verification, gc, eviction and usage, URL entries (arca_fetch), blob
+ * tags, leases, and last-access bookkeeping.
+ */
 typedef struct arca_store arca_store;
+
+/** A tier's implementation: see include/arca/sys/backend.h. */
+typedef struct arca_backend arca_backend;
 
 #define ARCA_OPTIONS_VERSION 3
 #define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
@@ -353,6 +367,118 @@ void arca_store_close(arca_store *store);
 
 /** The store's directory (owned by the handle). */
 const char *arca_store_path(const arca_store *store);
+
+/* ------------------------------------------------------------------ */
+/* Tiers                                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A store is an ordered list of tiers: tier 0 is the local store, later
+ * tiers are backends (include/arca/sys/backend.h) added in order, e.g. a
+ * Redis or S3 tier shared by several machines.
+ *
+ *  - Lookups (arca_blob_get/_get_file/_write_fd/_stat, arca_action_get/
+ *    _peek/_get_ex) fall through the tiers in order: a miss goes to the
+ *    next tier. Tier 0's own outcomes are as documented per function; a
+ *    later tier's error, timeout or wrong bytes is counted in its
+ *    arca_tier_stats and treated as a miss of that tier, never as a
+ *    failure of the call.
+ *  - Every byte a later tier returns is re-hashed by libarca; a blob or
+ *    manifest that does not match its digest is a miss (counted as
+ *    corrupt) and never reaches the caller.
+ *  - A hit in a later tier is promoted into tier 0 (when the tier's
+ *    promote option is set and tier 0 is writable): the blob, or for an
+ *    action its manifest blob, every blob the manifest names (outputs,
+ *    stdout, stderr) and the action entry, so the next lookup is local.
+ *  - Puts (arca_blob_put/_put_file, arca_action_put/_put_ex) go to tier 0
+ *    first, whose result is the call's result; then to every writable
+ *    tier in order (write-through). An action is written to a tier only
+ *    after the blobs it references are there (asked with find_missing).
+ *    A later tier's failure is counted, not returned; a tier declining
+ *    (a blob over its max_blob_size, ARCA_ENOTSTORED from the backend) is
+ *    counted as not_stored, apart from errors.
+ *  - Removal (arca_action_remove) removes from tier 0 and every writable
+ *    tier that implements ac_remove; tier 0's result is returned.
+ */
+
+#define ARCA_TIER_OPTIONS_VERSION 1
+
+/**
+ * Options for arca_store_add_tier(). Initialise with
+ * ARCA_TIER_OPTIONS_INIT; fields are only ever appended.
+ */
+typedef struct arca_tier_options {
+	unsigned int version;     /* ARCA_TIER_OPTIONS_VERSION */
+	/* Non-zero: only read from this tier; puts and removals skip it. */
+	int read_only;
+	/* Blobs larger than this many bytes are not written to the tier
+	 * (counted as not_stored, as are actions that reference them); 0:
+	 * no limit. */
+	uint64_t max_blob_size;
+	/* Non-zero (the default): a hit in this tier is copied into tier 0. */
+	int promote;
+	/* Deadline of each call into the backend, in milliseconds from the
+	 * call's start, passed as arca_backend.deadline_ms (version 2
+	 * backends); 0: none. */
+	unsigned int timeout_ms;
+} arca_tier_options;
+
+#define ARCA_TIER_OPTIONS_INIT { ARCA_TIER_OPTIONS_VERSION, 0, 0, 1, 0 }
+
+/**
+ * Append a tier to the store, after those it has: lookups that miss every
+ * earlier tier ask it, puts are written through to it unless read-only.
+ *
+ * @param[in] store    open store.
+ * @param[in] backend  the tier's backend (version 1 or 2, with blob_get,
+ *                     ac_get and free set, and blob_put and ac_put or
+ *                     ac_put2 unless opts->read_only). Ownership passes
+ *                     to the store, which calls backend->free in
+ *                     arca_store_close(); on failure it is freed at once,
+ *                     so the caller never frees it.
+ * @param[in] opts     options, or NULL for ARCA_TIER_OPTIONS_INIT.
+ * @return 0; ARCA_EINVAL (NULL store or backend, a backend version this
+ *         libarca does not know, a required method missing, a bad options
+ *         version); ARCA_ENOMEM.
+ */
+int arca_store_add_tier(arca_store *store, arca_backend *backend,
+		const arca_tier_options *opts);
+
+/**
+ * The number of tiers of a store, tier 0 (the local store) included: at
+ * least 1.
+ */
+size_t arca_store_tier_count(const arca_store *store);
+
+/**
+ * Counters of one tier since the store was opened (per handle, in memory:
+ * not kept in the index). A lookup asks tiers in order until one hits, so
+ * a hit in tier 2 counts a miss (or error) in tier 1.
+ */
+typedef struct arca_tier_stats {
+	const char *name;     /* the backend's name (owned by the backend) */
+	uint64_t hits;        /* blobs and actions found */
+	uint64_t misses;      /* lookups answered ARCA_ENOTFOUND */
+	uint64_t errors;      /* calls that failed (I/O, unavailable, ...) */
+	uint64_t timeouts;    /* calls that returned ARCA_ETIMEOUT */
+	uint64_t corrupt;     /* blobs or manifests whose bytes did not match
+	                       * their digest (treated as misses) */
+	uint64_t stored;      /* blobs and actions written to the tier */
+	uint64_t not_stored;  /* puts the tier declined (max_blob_size,
+	                       * ARCA_ENOTSTORED) */
+	uint64_t promoted;    /* hits of this tier copied into tier 0 */
+} arca_tier_stats;
+
+/**
+ * Read one tier's counters.
+ *
+ * @param[out] out    the counters.
+ * @param[in]  store  open store.
+ * @param[in]  index  0 for the local store, 1... for added tiers.
+ * @return 0; ARCA_EINVAL (index not below arca_store_tier_count()).
+ */
+int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
+		size_t index);
 
 /* ------------------------------------------------------------------ */
 /* Blobs (CAS)                                                          */
@@ -1245,7 +1371,9 @@ typedef struct arca_compute_options {
 	 * (0, 1]: the closer to expiry and the longer the computation, the
 	 * likelier one caller refreshes it early, so that it never expires
 	 * under a crowd. 1.0 is the paper's optimum; larger values recompute
-	 * earlier; 0.0 turns it off. */
+	 * earlier; 0.0 turns it off. Times are libarca's clock
+	 * (arca_set_clock()); a test hook, the environment variable
+	 * ARCA_TEST_XFETCH_U (a number in (0, 1]), fixes U. */
 	double early_beta;
 } arca_compute_options;
 
@@ -1292,6 +1420,33 @@ int arca_get_or_compute(arca_manifest **out, int *computed,
 		arca_store *store, const arca_digest *key,
 		arca_compute_fn compute, void *ctx,
 		const arca_compute_options *opts);
+
+/* ------------------------------------------------------------------ */
+/* Time (a test hook)                                                   */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A source of wall-clock time: seconds since the epoch (UTC).
+ * @param[in] ctx  the context given to arca_set_clock().
+ */
+typedef int64_t (*arca_clock_fn)(void *ctx);
+
+/**
+ * Replace the clock libarca reads for every wall-clock time it records or
+ * compares (creation and last-access times, TTL expiry, max-age, the
+ * grace period, URL freshness, statistics days). For tests and for
+ * embedders that simulate time; timeouts and backoff are measured on
+ * CLOCK_MONOTONIC and do not follow it. Process-wide: set it before
+ * opening stores, not while other threads use libarca.
+ *
+ * Without a clock function, the environment variable ARCA_TEST_NOW (an
+ * integer, seconds since the epoch; a test hook for the CLI's shell
+ * tests) is the time when set, else the system clock (time(2)).
+ *
+ * @param[in] now_fn  the clock, or NULL to restore the default.
+ * @param[in] ctx     passed to now_fn.
+ */
+void arca_set_clock(arca_clock_fn now_fn, void *ctx);
 
 #ifdef __cplusplus
 }

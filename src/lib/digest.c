@@ -56,6 +56,13 @@ int arca__hasher_final(arca__hasher *h, arca_digest *out)
 	return 0;
 }
 
+int arca__hasher_reset(arca__hasher *h)
+{
+	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+		return arca__error(ARCA_EIO, "EVP_DigestInit_ex(sha256) failed");
+	return 0;
+}
+
 void arca__hasher_free(arca__hasher *h)
 {
 	if (h == NULL)

@@ -24,6 +24,7 @@ const char *arca_strerror(int code)
 	case ARCA_EUNAVAILABLE: return "backend unavailable";
 	case ARCA_EFATAL: return "handle in fatal state after a failed write";
 	case ARCA_EPERM: return "permission denied";
+	case ARCA_ENOTSTORED: return "not stored: the tier declined it";
 	default: return "unknown error";
 	}
 }

@@ -107,7 +107,7 @@ int arca__access_flush(arca__local *l)
 {
 	struct arca__access *a = l->access;
 	sqlite3_stmt *hit = NULL, *blob = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = arca__now();
 	size_t i;
 	int error;
 
@@ -270,7 +270,7 @@ int arca_store_pinned(uint64_t *bytes, arca_store *store)
 	if ((error = arca__sql_prepare(l, &st, "SELECT coalesce(sum(size), 0) "
 			"FROM blobs WHERE last_access > ?")) < 0)
 		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) - grace_s()));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(arca__now() - grace_s()));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*bytes = (uint64_t)sqlite3_column_int64(st, 0);
@@ -577,8 +577,8 @@ static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 		goto cleanup;
 	if (usage <= target)
 		goto commit;
-	e.cutoff = (int64_t)time(NULL) - grace_s();
-	e.day = (int64_t)time(NULL) / 86400;
+	e.cutoff = arca__now() - grace_s();
+	e.day = arca__now() / 86400;
 	if ((error = ev_prepare(&e)) < 0 ||
 	    (error = ev_run(&e, usage, target)) < 0)
 		goto cleanup;

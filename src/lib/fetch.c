@@ -394,7 +394,7 @@ int arca_fetch(arca_fetch_result *out, arca_store *store, const char *url,
 	}
 	arca__error_clear();
 
-	now = (int64_t)time(NULL);
+	now = arca__now();
 	if (have_copy && (is_fresh(opts, entry.fetched_at, now) ||
 			(opts->version >= 2 && opts->offline))) {
 		out->digest = entry.digest;

@@ -41,7 +41,20 @@ typedef struct arca__hasher arca__hasher;
 int arca__hasher_new(arca__hasher **out);
 int arca__hasher_update(arca__hasher *h, const void *data, size_t len);
 int arca__hasher_final(arca__hasher *h, arca_digest *out);
+/* Start over, dropping whatever was hashed since the last final. */
+int arca__hasher_reset(arca__hasher *h);
 void arca__hasher_free(arca__hasher *h);
+
+/*
+ * Wall-clock time in seconds since the epoch: arca_set_clock()'s function,
+ * else $ARCA_TEST_NOW, else time(2). Every wall-clock reading of libarca
+ * goes through it (clock.c).
+ */
+int64_t arca__now(void);
+
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines, timeouts and backoff
+ * (never simulated). */
+int64_t arca__mono_ms(void);
 
 /*
  * 1 when json is a manifest of a later format version than this arca reads

@@ -308,7 +308,7 @@ static int early_refresh_due(arca_store *store, const arca_digest *key,
 			sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		expires = (int64_t)sqlite3_column_int64(st, 0);
 		duration_ms = (uint64_t)sqlite3_column_int64(st, 1);
-		due = arca__xfetch_due((int64_t)time(NULL), expires,
+		due = arca__xfetch_due(arca__now(), expires,
 				duration_ms, beta, arca__xfetch_random());
 	}
 	sqlite3_finalize(st);

@@ -75,35 +75,13 @@ cleanup:
 	return error;
 }
 
-int arca_action_put_ex(arca_store *store, const arca_manifest *m,
-		const arca_put_options *opts)
-{
-	arca__local *l = arca__store_local(store);
-	size_t i;
-	int error;
-
-	if (opts != NULL && opts->version != ARCA_PUT_OPTIONS_VERSION)
-		return arca__error(ARCA_EINVAL, "arca_put_options version %u is "
-				"not supported (expected %u)", opts->version,
-				ARCA_PUT_OPTIONS_VERSION);
-	for (i = 0; opts != NULL && i < opts->n_tags; i++)
-		if (opts->tags == NULL || opts->tags[i] == NULL ||
-		    opts->tags[i][0] == '\0')
-			return arca__error(ARCA_EINVAL, "empty tag");
-	if (opts != NULL && (opts->ttl_s > 0 || opts->n_tags > 0))
-		l->put_opts = opts;
-	error = arca_action_put(store, m);
-	l->put_opts = NULL;
-	return error;
-}
-
 int arca_action_get_ex(arca_manifest **out, arca_store *store,
 		const arca_digest *key, const arca_get_options *opts)
 {
 	arca__local *l = arca__store_local(store);
 	sqlite3_stmt *st = NULL;
 	char hex[ARCA_DIGEST_HEXLEN + 1];
-	int error, rc;
+	int error = 0, rc = SQLITE_ROW;
 
 	*out = NULL;
 	if (opts != NULL && opts->version != ARCA_GET_OPTIONS_VERSION)
@@ -117,7 +95,7 @@ int arca_action_get_ex(arca_manifest **out, arca_store *store,
 		rc = arca__step_digest(st, key);
 		if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) +
 				(sqlite3_int64)opts->max_age_s <
-				(sqlite3_int64)time(NULL)) {
+				(sqlite3_int64)arca__now()) {
 			arca_digest_to_hex(hex, key);
 			error = arca__error(ARCA_ENOTFOUND, "action %s: older "
 					"than %llu s", hex,
@@ -129,8 +107,19 @@ int arca_action_get_ex(arca_manifest **out, arca_store *store,
 		if (error < 0)
 			return error;
 	}
-	return (opts != NULL && opts->peek) ? arca_action_peek(out, store, key) :
+	error = (opts != NULL && opts->peek) ? arca_action_peek(out, store, key) :
 		arca_action_get(out, store, key);
+	/* Not in tier 0: a later tier's hit, judged by its manifest's own
+	 * creation time. */
+	if (error == 0 && rc == SQLITE_DONE && (*out)->created +
+			(int64_t)opts->max_age_s < arca__now()) {
+		arca_manifest_free(*out);
+		*out = NULL;
+		arca_digest_to_hex(hex, key);
+		error = arca__error(ARCA_ENOTFOUND, "action %s: older than "
+				"%llu s", hex, (unsigned long long)opts->max_age_s);
+	}
+	return error;
 }
 
 int arca_blob_tag(arca_store *store, const arca_digest *digest,
@@ -200,7 +189,7 @@ int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
 				"blob_tags WHERE tag = ?", f->tag, -1)) < 0)
 			goto cleanup;
 	} else if (f->older_than_s > 0) {
-		int64_t cutoff = (int64_t)time(NULL) - f->older_than_s;
+		int64_t cutoff = arca__now() - f->older_than_s;
 
 		if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions "
 				"WHERE last_access < ?")) < 0)
@@ -262,7 +251,7 @@ static int gc_expired(arca__local *l, arca_gc_report *rep)
 	/* actions_expires: a partial index of the rows with a TTL. */
 	if ((error = arca__sql_collect_int64(l, &keys, "SELECT key FROM "
 			"actions WHERE expires IS NOT NULL AND expires <= ?",
-			(int64_t)time(NULL))) < 0 ||
+			arca__now())) < 0 ||
 	    (error = arca__remove_actions(l, &r, &keys)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
@@ -288,7 +277,7 @@ static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 			"blobs AS b WHERE last_access <= ? AND NOT EXISTS "
 			"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest)"
 			" AND NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
-			"b.digest)", (int64_t)time(NULL) - gc_grace_s())) < 0 ||
+			"b.digest)", arca__now() - gc_grace_s())) < 0 ||
 	    (error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
@@ -312,7 +301,7 @@ static int gc_orphans(arca__local *l, arca_gc_report *rep)
 	sqlite3_stmt *st = NULL;
 	DIR *top = NULL;
 	struct dirent *e;
-	int64_t cutoff = (int64_t)time(NULL) - gc_grace_s();
+	int64_t cutoff = arca__now() - gc_grace_s();
 	int error;
 
 	if ((error = arca__sql_prepare(l, &st, "SELECT 1 FROM blobs "
@@ -449,7 +438,7 @@ int arca_stats_days(arca_store *store, unsigned int days,
 			"sum(saved_ms) FROM stats WHERE day > ? GROUP BY day "
 			"ORDER BY day")) < 0)
 		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) / 86400) -
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(arca__now() / 86400) -
 			(sqlite3_int64)days);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		s.day = sqlite3_column_int64(st, 0);

@@ -530,6 +530,11 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	if (ri == NULL)
 		ri = &unused;
 	ri->missing = ri->is_inline = 0;
+	/* The handle's hasher starts clean whatever an earlier read left in
+	 * it (a failed read() used to leave its chunks there, and the next
+	 * intact blob was then judged corrupt and quarantined). */
+	if ((error = arca__hasher_reset(l->hasher)) < 0)
+		return error;
 	rc = arca__step_digest(st, d);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
@@ -599,11 +604,8 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		if ((error = arca__hasher_update(l->hasher, l->iobuf,
 				(size_t)n)) < 0)
 			goto cleanup;
-		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0) {
-			/* Leave the hasher clean for the next read. */
-			arca__hasher_final(l->hasher, &actual);
+		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0)
 			goto cleanup;
-		}
 	}
 	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
 		goto cleanup;
@@ -619,6 +621,8 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 				hex, path);
 	}
 cleanup:
+	if (error < 0)
+		(void)arca__hasher_reset(l->hasher);
 	if (fd >= 0)
 		close(fd);
 	return error;
@@ -676,7 +680,7 @@ static int insert_blob_row(arca__local *l, const arca_digest *d,
 	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
 	sqlite3_bind_int(st, 3, data != NULL);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)arca__now());
 	if (data != NULL)
 		sqlite3_bind_blob64(st, 5, size ? data : "", size,
 				SQLITE_STATIC);
@@ -744,7 +748,8 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 	char *tmp_path = NULL;
 	int error, fd = -1;
 
-	if ((error = arca__writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0 ||
+	    (error = arca__hasher_reset(l->hasher)) < 0)
 		return error;
 	if ((error = arca__hasher_update(l->hasher, data, len)) < 0 ||
 	    (error = arca__hasher_final(l->hasher, &d)) < 0)
@@ -783,7 +788,8 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	ssize_t n;
 	int error, fd = -1;
 
-	if ((error = arca__writable(l)) < 0)
+	if ((error = arca__writable(l)) < 0 ||
+	    (error = arca__hasher_reset(l->hasher)) < 0)
 		return error;
 	/* Read one byte past the threshold to learn which side it is on. */
 	head = head_cap <= IO_CHUNK ? l->iobuf : malloc(head_cap);
@@ -873,7 +879,7 @@ static int local_ac_get(arca_backend *b, const arca_digest *key,
 
 	rc = arca__step_digest(st, key);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL &&
-			sqlite3_column_int64(st, 1) <= (sqlite3_int64)time(NULL)) {
+			sqlite3_column_int64(st, 1) <= (sqlite3_int64)arca__now()) {
 		/* Past its TTL: a miss; gc or the next put removes it. */
 		arca_digest_to_hex(hex, key);
 		error = arca__error(ARCA_ENOTFOUND, "action %s: expired", hex);
@@ -908,15 +914,16 @@ static int require_blob(arca__local *l, sqlite3_stmt *st,
 			what, hex);
 }
 
-static int local_ac_put(arca_backend *b, const arca_digest *key,
-		const arca_digest *manifest, const arca_manifest *m)
+static int local_ac_put2(arca_backend *b, const arca_digest *key,
+		const arca_digest *manifest, const arca_manifest *m,
+		const arca_put_options *opts)
 {
 	arca__local *l = local_of(b);
 	arca__digest_list old_refs = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	sqlite3_stmt *ins = NULL, *ref = NULL, *inp = NULL, *has = NULL;
 	uint64_t size = m->stdout_size + m->stderr_size;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = arca__now();
 	size_t i;
 	int error, found;
 
@@ -982,8 +989,8 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 #undef ADD_ROW
 
 	/* TTL and tags (arca_action_put_ex) commit with the entry. */
-	if (l->put_opts != NULL &&
-	    (error = arca__apply_put_options(l, key, l->put_opts)) < 0)
+	if (opts != NULL &&
+	    (error = arca__apply_put_options(l, key, opts)) < 0)
 		goto cleanup;
 	if ((error = arca__free_unreferenced(l, &r, &old_refs)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
@@ -998,6 +1005,12 @@ cleanup:
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&old_refs);
 	return error;
+}
+
+static int local_ac_put(arca_backend *b, const arca_digest *key,
+		const arca_digest *manifest, const arca_manifest *m)
+{
+	return local_ac_put2(b, key, manifest, m, NULL);
 }
 
 static int local_ac_remove(arca_backend *b, const arca_digest *key)
@@ -1269,7 +1282,7 @@ int arca__local_stats_record(arca__local *l, const char *stage,
 			"bytes_written = bytes_written + ?7, "
 			"saved_ms = saved_ms + ?8")) < 0)
 		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(time(NULL) / 86400));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(arca__now() / 86400));
 	sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, event == ARCA_EVENT_HIT);
 	sqlite3_bind_int(st, 4, event == ARCA_EVENT_MISS);
@@ -1700,6 +1713,7 @@ int arca__local_open(arca__local **out, const char *dir,
 	l->base.ac_put = local_ac_put;
 	l->base.ac_remove = local_ac_remove;
 	l->base.free = local_free;
+	l->base.ac_put2 = local_ac_put2;
 	l->opts = *opts;
 	/* Paths under the store are built in PATH_MAX buffers. */
 	if (strlen(dir) > PATH_MAX - 256) {

@@ -1,7 +1,17 @@
 /*
  * The local tier: an SQLite index (WAL) plus blob files, implementing
- * struct arca_backend, and the index queries only a local store can answer
- * (listing, clearing, statistics, verification). Internal.
+ * struct arca_backend, and the local-only interface of tier 0. Internal.
+ *
+ * store.c reaches the local store's blobs and action cache (blob_get,
+ * blob_stat, blob_put, blob_put_fd, ac_get, ac_put, ac_put2, ac_remove)
+ * only through its arca_backend table, as it does every other tier. What
+ * only a local store can answer or do is called here directly, and is
+ * documented in arca.h as operating on tier 0: listing, resolving and
+ * clearing actions, info, statistics, verification, URL entries, blob
+ * tags, gc, eviction and usage (evict.c, lifecycle.c), and last-access
+ * bookkeeping: a hit served by tier 0 is noted with arca__local_touch()
+ * or arca__access_note_blob(), not through the table, because LRU order
+ * is a property of the local store only (a remote tier keeps its own).
  */
 #ifndef ARCA_LOCAL_H
 #define ARCA_LOCAL_H
@@ -22,6 +32,17 @@ const char *arca__local_path(const arca__local *l);
 
 /* Note a hit on an action entry: last access time and hit count. */
 int arca__local_touch(arca__local *l, const arca_digest *key);
+
+/*
+ * Last-access bookkeeping (evict.c). A hit or a blob read is noted in
+ * memory and written in one transaction when 256 are pending, 2 s after
+ * the oldest, and at close: a hit costs no write transaction of its own.
+ */
+int arca__access_note_blob(arca__local *l, const arca_digest *digest);
+/* Flush, then fold access_log into actions.last_access / hits: before
+ * anything that reads the LRU order or hit counts (listing, eviction,
+ * gc, clear --older-than). */
+int arca__access_apply(arca__local *l);
 
 /* Remove a blob's index row (and file) with every action that refers to
  * it, without quarantining it: used when a referenced blob is missing. */

@@ -33,9 +33,6 @@ struct arca__local {
 	int fatal;
 	/* evict.c: hits and blob reads not yet written to the index. */
 	struct arca__access *access;
-	/* lifecycle.c: TTL and tags of the action put in progress, applied
-	 * in its transaction by ac_put; NULL otherwise. */
-	const arca_put_options *put_opts;
 };
 
 /* A growable list of digests. */
@@ -101,13 +98,9 @@ int arca__remove_actions(arca__local *l, arca__removal *r,
  * memory and written in one transaction when 256 are pending, 2 s after
  * the oldest, and at close: a hit costs no write transaction of its own.
  */
-int arca__access_note_blob(arca__local *l, const arca_digest *digest);
+/* (arca__access_note_blob and arca__access_apply: local.h.) */
 /* Write what is pending; errors are recorded but the notes are dropped. */
 int arca__access_flush(arca__local *l);
-/* Flush, then fold access_log into actions.last_access / hits: before
- * anything that reads the LRU order or hit counts (listing, eviction,
- * gc, clear --older-than). */
-int arca__access_apply(arca__local *l);
 /* At close: flush, and apply too while the log is short. */
 void arca__access_close(arca__local *l);
 void arca__access_free(arca__local *l);

@@ -220,7 +220,7 @@ int arca_manifest_from_action(arca_manifest **out, const arca_action *action)
 	if (m == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory for a manifest");
 	m->version = ARCA_MANIFEST_VERSION;
-	m->created = (int64_t)time(NULL);
+	m->created = arca__now();
 	if ((error = arca_action_key(&m->key, action)) < 0 ||
 			(error = arca__strdup_checked(&m->stage, action->stage)) < 0 ||
 			(error = tool_string(&m->tool, action)) < 0)

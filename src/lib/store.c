@@ -1,14 +1,16 @@
 /*
- * The public store API. A store is a list of tiers, each an arca_backend;
- * the first is the local store. Blob and action-cache calls go through the
- * backend interface; inspection and maintenance (list, clear, stats,
- * verify) are answered by the local tier's index.
+ * The public store API over an ordered list of tiers, each an
+ * arca_backend; tier 0 is the local store. Blob and action-cache calls go
+ * through the backend table of every tier (fall-through on lookups,
+ * verification and promotion of later tiers' hits, write-through of
+ * puts); administration (list, clear, info, stats, verify) is the local
+ * tier's, through its local-only interface (local.h).
  */
 #include "internal.h"
 
+#include "arca/sys/backend.h"
 #include "fsutil.h"
 #include "local.h"
-#include "local_sql.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +20,150 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+typedef struct tier {
+	arca_backend *backend;
+	arca_tier_options opts;
+	arca_tier_stats stats;
+} tier;
+
 struct arca_store {
-	arca__local *local;
-	arca_backend *backend; /* the local tier's backend view */
+	arca__local *local;  /* tier 0's local-only interface */
+	tier *tiers;         /* tiers[0]: the local store's backend */
+	size_t n_tiers;
 };
 
 arca__local *arca__store_local(arca_store *store)
 {
 	return store->local;
+}
+
+/* ---- tiers ------------------------------------------------------------ */
+
+/* The backend of t, with the deadline of the call about to be made. */
+static arca_backend *tier_call(tier *t)
+{
+	arca_backend *b = t->backend;
+
+	if (b->version >= 2)
+		b->deadline_ms = t->opts.timeout_ms ?
+			arca__mono_ms() + (int64_t)t->opts.timeout_ms : 0;
+	return b;
+}
+
+static void count_lookup(tier *t, int rc)
+{
+	switch (rc) {
+	case 0: t->stats.hits++; break;
+	case ARCA_ENOTFOUND: t->stats.misses++; break;
+	case ARCA_ETIMEOUT: t->stats.timeouts++; break;
+	case ARCA_ECORRUPT: t->stats.corrupt++; break;
+	default: t->stats.errors++; break;
+	}
+}
+
+static void count_put(tier *t, int rc)
+{
+	switch (rc) {
+	case 0: t->stats.stored++; break;
+	case ARCA_ENOTSTORED: t->stats.not_stored++; break;
+	case ARCA_ETIMEOUT: t->stats.timeouts++; break;
+	default: t->stats.errors++; break;
+	}
+}
+
+/* ac_put2 when the backend has it (version 2), else ac_put. */
+static int tier_ac_put(tier *t, const arca_digest *key,
+		const arca_digest *manifest, const arca_manifest *m,
+		const arca_put_options *opts)
+{
+	arca_backend *b = tier_call(t);
+
+	if (b->version >= 2 && b->ac_put2 != NULL)
+		return b->ac_put2(b, key, manifest, m, opts);
+	if (b->ac_put == NULL)
+		return ARCA_ENOTSTORED;
+	return b->ac_put(b, key, manifest, m);
+}
+
+static int has_writable_tier(const arca_store *store)
+{
+	size_t i;
+
+	for (i = 1; i < store->n_tiers; i++)
+		if (!store->tiers[i].opts.read_only)
+			return 1;
+	return 0;
+}
+
+int arca_store_add_tier(arca_store *store, arca_backend *backend,
+		const arca_tier_options *opts)
+{
+	arca_tier_options defaults = ARCA_TIER_OPTIONS_INIT;
+	tier *tiers;
+	int error;
+
+	arca__error_clear();
+	if (store == NULL || backend == NULL) {
+		error = arca__error(ARCA_EINVAL, "add tier: no store or backend");
+		goto cleanup;
+	}
+	if (opts == NULL)
+		opts = &defaults;
+	if (opts->version != ARCA_TIER_OPTIONS_VERSION) {
+		error = arca__error(ARCA_EINVAL, "arca_tier_options version %u "
+				"is not supported (expected %u)", opts->version,
+				ARCA_TIER_OPTIONS_VERSION);
+		goto cleanup;
+	}
+	if (backend->version < 1 || backend->version > ARCA_BACKEND_VERSION) {
+		error = arca__error(ARCA_EINVAL, "backend %s: version %u is not "
+				"supported (1 to %u)", backend->name ?
+				backend->name : "(unnamed)", backend->version,
+				ARCA_BACKEND_VERSION);
+		goto cleanup;
+	}
+	if (backend->blob_get == NULL || backend->ac_get == NULL ||
+	    backend->free == NULL || (!opts->read_only &&
+	     (backend->blob_put == NULL || (backend->ac_put == NULL &&
+		!(backend->version >= 2 && backend->ac_put2 != NULL))))) {
+		error = arca__error(ARCA_EINVAL, "backend %s: a required method "
+				"is missing", backend->name ? backend->name :
+				"(unnamed)");
+		goto cleanup;
+	}
+	tiers = realloc(store->tiers, (store->n_tiers + 1) * sizeof(*tiers));
+	if (tiers == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	store->tiers = tiers;
+	memset(&tiers[store->n_tiers], 0, sizeof(*tiers));
+	tiers[store->n_tiers].backend = backend;
+	tiers[store->n_tiers].opts = *opts;
+	tiers[store->n_tiers].stats.name = backend->name;
+	store->n_tiers++;
+	backend = NULL;
+	error = 0;
+cleanup:
+	/* The store owns the backend from the call on, also on failure. */
+	if (backend != NULL && backend->free != NULL)
+		backend->free(backend);
+	return error;
+}
+
+size_t arca_store_tier_count(const arca_store *store)
+{
+	return store ? store->n_tiers : 0;
+}
+
+int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
+		size_t index)
+{
+	if (store == NULL || index >= store->n_tiers)
+		return arca__error(ARCA_EINVAL, "no tier %zu (the store has "
+				"%zu)", index, store ? store->n_tiers : 0);
+	*out = store->tiers[index].stats;
+	return 0;
 }
 
 int arca_store_default_dir(char **out)
@@ -78,7 +216,15 @@ int arca_store_open(arca_store **out, const char *dir,
 	}
 	if ((error = arca__local_open(&s->local, dir, &effective)) < 0)
 		goto cleanup;
-	s->backend = arca__local_backend(s->local);
+	if ((s->tiers = calloc(1, sizeof(*s->tiers))) == NULL) {
+		arca__local_backend(s->local)->free(arca__local_backend(s->local));
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	s->tiers[0].backend = arca__local_backend(s->local);
+	s->tiers[0].opts = (arca_tier_options)ARCA_TIER_OPTIONS_INIT;
+	s->tiers[0].stats.name = s->tiers[0].backend->name;
+	s->n_tiers = 1;
 	*out = s;
 	s = NULL;
 cleanup:
@@ -89,10 +235,15 @@ cleanup:
 
 void arca_store_close(arca_store *store)
 {
+	size_t i;
+
 	if (store == NULL)
 		return;
-	if (store->backend)
-		store->backend->free(store->backend);
+	/* Later tiers first: tier 0 is the one whose handle they were
+	 * added to. */
+	for (i = store->n_tiers; i-- > 0;)
+		store->tiers[i].backend->free(store->tiers[i].backend);
+	free(store->tiers);
 	free(store);
 }
 
@@ -101,40 +252,7 @@ const char *arca_store_path(const arca_store *store)
 	return arca__local_path(store->local);
 }
 
-/* ---- blobs ------------------------------------------------------------ */
-
-int arca_blob_put(arca_digest *out, arca_store *store,
-		const void *data, size_t len)
-{
-	int error = store->backend->blob_put(store->backend, out, data, len);
-
-	if (error == 0)
-		arca__store_evict_auto(store);
-	return error;
-}
-
-int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
-		arca_store *store, const char *path)
-{
-	struct stat st;
-	int fd, error;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return arca__error_errno(errno, "cannot open", path);
-	if (fstat(fd, &st) != 0) {
-		error = arca__error_errno(errno, "cannot stat", path);
-	} else if (!S_ISREG(st.st_mode)) {
-		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
-	} else {
-		error = store->backend->blob_put_fd(store->backend, out,
-				size_out, fd);
-	}
-	close(fd);
-	if (error == 0)
-		arca__store_evict_auto(store);
-	return error;
-}
+/* ---- reading through the tiers --------------------------------------- */
 
 /* Collects a blob in memory. */
 typedef struct mem_sink {
@@ -168,10 +286,133 @@ static int mem_sink_write(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
-/* note: count the read as a use of the blob (eviction's LRU). */
-static int blob_get_mem(arca_buf *out, arca_store *store,
-		const arca_digest *digest, int note)
+static int mem_sink_rewind(void *ctx)
 {
+	mem_sink *m = ctx;
+
+	m->buf.size = 0;
+	return 0;
+}
+
+/* Moves a mem_sink's bytes to out (an empty blob gets a 1-byte buffer). */
+static int mem_sink_take(arca_buf *out, mem_sink *m)
+{
+	if (m->buf.data == NULL && (m->buf.data = calloc(1, 1)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	*out = m->buf;
+	m->buf.data = NULL;
+	m->buf.size = 0;
+	return 0;
+}
+
+/*
+ * Blob d from tier i into memory, re-hashed here whatever the tier did:
+ * wrong bytes are ARCA_ECORRUPT. Counted in the tier's stats when count.
+ */
+static int tier_fetch(arca_buf *out, arca_store *store, size_t i,
+		const arca_digest *d, int count)
+{
+	tier *t = &store->tiers[i];
+	arca_backend *b = tier_call(t);
+	mem_sink m = { ARCA_BUF_INIT, 0 };
+	arca_digest actual;
+	int error;
+
+	out->data = NULL;
+	out->size = 0;
+	error = b->blob_get(b, d, mem_sink_write, &m);
+	if (error == 0 && (error = arca_digest_buffer(&actual, m.buf.data,
+			m.buf.size)) == 0 && !arca_digest_equal(&actual, d))
+		error = ARCA_ECORRUPT;
+	if (error == 0)
+		error = mem_sink_take(out, &m);
+	if (count)
+		count_lookup(t, error);
+	arca_buf_free(&m.buf);
+	return error;
+}
+
+/* Copy a verified blob of tier i into tier 0 (errors ignored: the hit
+ * stands without it). 1 when it was copied. */
+static int promote_blob(arca_store *store, size_t i, const arca_buf *buf)
+{
+	tier *t0 = &store->tiers[0];
+	arca_backend *b0;
+
+	if (!store->tiers[i].opts.promote)
+		return 0;
+	b0 = tier_call(t0);
+	return b0->blob_put(b0, NULL, buf->data, buf->size) == 0;
+}
+
+/* Counts what reaches the caller's sink, to know whether tier 0's
+ * failure left bytes there. */
+typedef struct counting_sink {
+	arca_sink_fn fn;
+	void *ctx;
+	uint64_t sent;
+} counting_sink;
+
+static int counting_write(void *ctx, const void *data, size_t len)
+{
+	counting_sink *c = ctx;
+
+	c->sent += len;
+	return c->fn(c->ctx, data, len);
+}
+
+/*
+ * Stream blob d to fn from the first tier that has it. Tier 0 streams; a
+ * later tier's blob is read into memory, verified, promoted, then given
+ * to fn. Tier 0's miss or corrupt entry falls through (after rewind, when
+ * tier 0 already sent bytes; without a rewind it cannot); its other
+ * errors (I/O, the sink's own) are returned. When no tier has the blob,
+ * tier 0's result and message are returned.
+ */
+static int blob_get_tiered(arca_store *store, const arca_digest *d,
+		arca_sink_fn fn, void *ctx, int (*rewind)(void *ctx), int note)
+{
+	tier *t0 = &store->tiers[0];
+	arca_backend *b0 = tier_call(t0);
+	counting_sink cs = { fn, ctx, 0 };
+	arca_buf buf = ARCA_BUF_INIT;
+	char msg[1024];
+	size_t i;
+	int first, error;
+
+	error = first = b0->blob_get(b0, d, counting_write, &cs);
+	count_lookup(t0, first);
+	if (first == 0) {
+		/* Last access is the local store's own (local.h). */
+		if (note)
+			(void)arca__access_note_blob(store->local, d);
+		goto cleanup;
+	}
+	if (store->n_tiers == 1 ||
+	    (first != ARCA_ENOTFOUND && first != ARCA_ECORRUPT) ||
+	    (cs.sent > 0 && (rewind == NULL || rewind(ctx) < 0)))
+		goto cleanup;
+	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+	for (i = 1; i < store->n_tiers; i++) {
+		if (tier_fetch(&buf, store, i, d, 1) < 0)
+			continue;
+		if (promote_blob(store, i, &buf))
+			store->tiers[i].stats.promoted++;
+		arca__error_clear();
+		error = fn(ctx, buf.data, buf.size);
+		goto cleanup;
+	}
+	error = arca__error(first, "%s", msg);
+cleanup:
+	arca_buf_free(&buf);
+	return error;
+}
+
+/* Blob d of tier 0 only, into memory (the action cache's own reads). */
+static int local_get_mem(arca_buf *out, arca_store *store,
+		const arca_digest *d)
+{
+	arca_backend *b0 = tier_call(&store->tiers[0]);
 	mem_sink m = { ARCA_BUF_INIT, 0 };
 	int error;
 
@@ -180,23 +421,138 @@ static int blob_get_mem(arca_buf *out, arca_store *store,
 	/* No size query first: an inline blob arrives in one sink call, sized
 	 * exactly, and a second index lookup would double the cost of small
 	 * reads. */
-	error = store->backend->blob_get(store->backend, digest,
-			mem_sink_write, &m);
-	if (error < 0) {
-		arca_buf_free(&m.buf);
-		return error;
+	if ((error = b0->blob_get(b0, d, mem_sink_write, &m)) == 0)
+		error = mem_sink_take(out, &m);
+	arca_buf_free(&m.buf);
+	return error;
+}
+
+/* ---- writing through the tiers --------------------------------------- */
+
+/* Write one blob to tier i (not 0), unless over its max_blob_size. */
+static int tier_put_bytes(arca_store *store, size_t i, const arca_digest *d,
+		const void *data, size_t len)
+{
+	tier *t = &store->tiers[i];
+	arca_digest got;
+	int error;
+
+	if ((t->opts.max_blob_size > 0 && len > t->opts.max_blob_size) ||
+	    t->backend->blob_put == NULL) {
+		error = ARCA_ENOTSTORED;
+	} else {
+		arca_backend *b = tier_call(t);
+
+		error = b->blob_put(b, &got, data, len);
+		/* A backend that names the bytes otherwise stored something
+		 * else: an error of that tier. */
+		if (error == 0 && !arca_digest_equal(&got, d))
+			error = ARCA_EIO;
 	}
-	if (m.buf.data == NULL && (m.buf.data = calloc(1, 1)) == NULL)
-		return arca__error(ARCA_ENOMEM, "out of memory");
-	*out = m.buf;
-	if (note)
-		(void)arca__access_note_blob(store->local, digest);
+	count_put(t, error);
+	return error;
+}
+
+/* Write-through of a blob tier 0 now holds; data NULL: read it back from
+ * tier 0 if some tier takes a blob of this size. */
+static void write_through_blob(arca_store *store, const arca_digest *d,
+		const void *data, uint64_t len)
+{
+	arca_buf local = ARCA_BUF_INIT;
+	size_t i;
+
+	for (i = 1; i < store->n_tiers; i++) {
+		tier *t = &store->tiers[i];
+
+		if (t->opts.read_only)
+			continue;
+		if (t->opts.max_blob_size > 0 && len > t->opts.max_blob_size) {
+			count_put(t, ARCA_ENOTSTORED);
+			continue;
+		}
+		if (data == NULL) {
+			if (local_get_mem(&local, store, d) < 0) {
+				count_put(t, ARCA_EIO);
+				continue;
+			}
+			data = local.data;
+		}
+		(void)tier_put_bytes(store, i, d, data, (size_t)len);
+	}
+	arca_buf_free(&local);
+	/* Later tiers' failures are counted, not reported. */
+	arca__error_clear();
+}
+
+/* ---- blobs ------------------------------------------------------------ */
+
+int arca_blob_put(arca_digest *out, arca_store *store,
+		const void *data, size_t len)
+{
+	arca_backend *b0 = tier_call(&store->tiers[0]);
+	arca_digest d;
+	int error = b0->blob_put(b0, &d, data, len);
+
+	count_put(&store->tiers[0], error);
+	if (error < 0)
+		return error;
+	if (out)
+		*out = d;
+	if (has_writable_tier(store))
+		write_through_blob(store, &d, len ? data : "", len);
+	arca__store_evict_auto(store);
+	return 0;
+}
+
+int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
+		arca_store *store, const char *path)
+{
+	arca_backend *b0 = tier_call(&store->tiers[0]);
+	struct stat st;
+	arca_digest d;
+	uint64_t size = 0;
+	int fd, error;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return arca__error_errno(errno, "cannot open", path);
+	if (fstat(fd, &st) != 0) {
+		error = arca__error_errno(errno, "cannot stat", path);
+	} else if (!S_ISREG(st.st_mode)) {
+		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+	} else if (b0->blob_put_fd == NULL) {
+		error = arca__error(ARCA_EINVAL, "%s: tier 0 cannot store "
+				"from a file", path);
+	} else {
+		error = b0->blob_put_fd(b0, &d, &size, fd);
+		count_put(&store->tiers[0], error);
+	}
+	close(fd);
+	if (error < 0)
+		return error;
+	if (out)
+		*out = d;
+	if (size_out)
+		*size_out = size;
+	if (has_writable_tier(store))
+		write_through_blob(store, &d, NULL, size);
+	arca__store_evict_auto(store);
 	return 0;
 }
 
 int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
 {
-	return blob_get_mem(out, store, digest, 1);
+	mem_sink m = { ARCA_BUF_INIT, 0 };
+	int error;
+
+	out->data = NULL;
+	out->size = 0;
+	error = blob_get_tiered(store, digest, mem_sink_write, &m,
+			mem_sink_rewind, 1);
+	if (error == 0)
+		error = mem_sink_take(out, &m);
+	arca_buf_free(&m.buf);
+	return error;
 }
 
 typedef struct fd_sink {
@@ -209,6 +565,16 @@ static int fd_sink_write(void *ctx, const void *data, size_t len)
 	fd_sink *f = ctx;
 
 	return arca__write_all(f->fd, data, len, f->what);
+}
+
+/* A temp file that received part of a corrupt blob starts over. */
+static int fd_sink_rewind(void *ctx)
+{
+	fd_sink *f = ctx;
+
+	if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) != 0)
+		return -1;
+	return 0;
 }
 
 int arca_blob_get_file(arca_store *store, const arca_digest *digest,
@@ -225,8 +591,10 @@ int arca_blob_get_file(arca_store *store, const arca_digest *digest,
 	 * system; it is not locked: only this process ever looks at it. */
 	if ((error = arca__tmpfile(&sink.fd, &tmp, dir, ".arca-", 0)) < 0)
 		goto cleanup;
-	if ((error = store->backend->blob_get(store->backend, digest,
-			fd_sink_write, &sink)) < 0)
+	/* Not noted as a use of the blob: a restore is part of its action's
+	 * hit, which moves only the action in the LRU (evict.c). */
+	if ((error = blob_get_tiered(store, digest, fd_sink_write, &sink,
+			fd_sink_rewind, 0)) < 0)
 		goto cleanup;
 	if (fchmod(sink.fd, mode & 07777) != 0) {
 		error = arca__error_errno(errno, "cannot chmod", tmp);
@@ -257,68 +625,247 @@ int arca_blob_write_fd(arca_store *store, const arca_digest *digest, int fd)
 {
 	fd_sink sink = { fd, "output" };
 
-	return store->backend->blob_get(store->backend, digest, fd_sink_write,
-			&sink);
+	/* No rewind: bytes written to fd cannot be taken back. */
+	return blob_get_tiered(store, digest, fd_sink_write, &sink, NULL, 0);
 }
 
 int arca_blob_stat(uint64_t *size_out, arca_store *store,
 		const arca_digest *digest)
 {
-	return store->backend->blob_stat(store->backend, digest, size_out);
+	arca_backend *b0 = tier_call(&store->tiers[0]);
+	char msg[1024];
+	size_t i;
+	int first, error;
+
+	/* Tier 0 is the local store, which has every method; optional ones
+	 * are checked all the same. */
+	if (b0->blob_stat == NULL)
+		first = arca__error(ARCA_ENOTFOUND, "tier 0 cannot stat blobs");
+	else
+		first = b0->blob_stat(b0, digest, size_out);
+	error = first;
+	if (first != ARCA_ENOTFOUND || store->n_tiers == 1)
+		goto cleanup;
+	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+	for (i = 1; i < store->n_tiers; i++) {
+		tier *t = &store->tiers[i];
+		arca_backend *b;
+
+		if (t->backend->blob_stat == NULL)
+			continue;
+		b = tier_call(t);
+		error = b->blob_stat(b, digest, size_out);
+		count_lookup(t, error);
+		if (error == 0) {
+			arca__error_clear();
+			goto cleanup;
+		}
+	}
+	error = arca__error(first, "%s", msg);
+cleanup:
+	return error;
 }
 
 /* ---- the action cache ---------------------------------------------- */
 
-int arca_action_put(arca_store *store, const arca_manifest *m)
+/* The distinct blobs a manifest names, the manifest blob first when md
+ * is given. */
+static int manifest_blobs(arca_digest **out, size_t *n_out,
+		const arca_manifest *m, const arca_digest *md)
 {
+	arca_digest *list;
+	size_t i, j, n = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	list = malloc((m->n_outputs + 3) * sizeof(*list));
+	if (list == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	if (md)
+		list[n++] = *md;
+	list[n++] = m->stdout_digest;
+	list[n++] = m->stderr_digest;
+	for (i = 0; i < m->n_outputs; i++)
+		list[n++] = m->outputs[i].digest;
+	for (i = 0, j = 0; i < n; i++) {
+		size_t k;
+
+		for (k = 0; k < j && !arca_digest_equal(&list[k], &list[i]); k++)
+			;
+		if (k == j)
+			list[j++] = list[i];
+	}
+	*out = list;
+	*n_out = j;
+	return 0;
+}
+
+/* Flags which of digests tier i lacks: find_missing, else blob_stat,
+ * else all of them. */
+static int tier_find_missing(arca_store *store, size_t i,
+		unsigned char *missing, const arca_digest *digests, size_t n)
+{
+	tier *t = &store->tiers[i];
+	arca_backend *b = t->backend;
+	size_t k;
+	int error;
+
+	if (b->version >= 2 && b->find_missing != NULL)
+		return b->find_missing(tier_call(t), missing, digests, n);
+	for (k = 0; k < n; k++) {
+		missing[k] = 1;
+		if (b->blob_stat == NULL)
+			continue;
+		error = b->blob_stat(tier_call(t), &digests[k], NULL);
+		if (error == 0)
+			missing[k] = 0;
+		else if (error != ARCA_ENOTFOUND)
+			return error;
+	}
+	return 0;
+}
+
+/*
+ * Write an action that tier 0 holds through to tier i: the blobs it names
+ * that the tier lacks, then the entry. Not written (ARCA_ENOTSTORED) when
+ * a blob could not be: an entry must never name blobs its tier lacks.
+ */
+static int write_through_action(arca_store *store, size_t i,
+		const arca_manifest *m, const arca_digest *md,
+		const arca_buf *json, const arca_put_options *opts)
+{
+	tier *t = &store->tiers[i];
+	arca_digest *blobs = NULL;
+	unsigned char *missing = NULL;
+	arca_buf buf = ARCA_BUF_INIT;
+	size_t n = 0, k;
+	int error;
+
+	if ((error = manifest_blobs(&blobs, &n, m, md)) < 0)
+		goto cleanup;
+	if ((missing = calloc(n, 1)) == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((error = tier_find_missing(store, i, missing, blobs, n)) < 0) {
+		count_put(t, error);
+		goto cleanup;
+	}
+	for (k = 0; k < n; k++) {
+		if (!missing[k])
+			continue;
+		if (k == 0) {
+			error = tier_put_bytes(store, i, &blobs[k], json->data,
+					json->size);
+		} else if ((error = local_get_mem(&buf, store, &blobs[k])) == 0) {
+			error = tier_put_bytes(store, i, &blobs[k], buf.data,
+					buf.size);
+			arca_buf_free(&buf);
+		}
+		if (error < 0) {
+			error = ARCA_ENOTSTORED;
+			count_put(t, error);
+			goto cleanup;
+		}
+	}
+	error = tier_ac_put(t, &m->key, md, m, opts);
+	count_put(t, error);
+cleanup:
+	free(missing);
+	free(blobs);
+	arca_buf_free(&buf);
+	return error;
+}
+
+static int action_put(arca_store *store, const arca_manifest *m,
+		const arca_put_options *opts)
+{
+	tier *t0 = &store->tiers[0];
+	arca_backend *b0;
 	arca_buf json = ARCA_BUF_INIT;
 	arca_digest manifest_digest;
+	size_t i;
 	int error;
 
 	if (m == NULL)
 		return arca__error(ARCA_EINVAL, "no manifest");
 	if ((error = arca_manifest_to_json(&json, m)) < 0)
 		return error;
-	if ((error = store->backend->blob_put(store->backend, &manifest_digest,
-			json.data, json.size)) < 0)
+	b0 = tier_call(t0);
+	if ((error = b0->blob_put(b0, &manifest_digest, json.data,
+			json.size)) < 0)
 		goto cleanup;
-	error = store->backend->ac_put(store->backend, &m->key,
-			&manifest_digest, m);
-	if (error == 0)
-		arca__store_evict_auto(store);
+	/* TTL and tags travel with the entry (ac_put2): the local tier
+	 * commits them in the entry's own transaction. */
+	error = tier_ac_put(t0, &m->key, &manifest_digest, m, opts);
+	count_put(t0, error);
+	if (error < 0)
+		goto cleanup;
+	for (i = 1; i < store->n_tiers; i++)
+		if (!store->tiers[i].opts.read_only)
+			(void)write_through_action(store, i, m,
+					&manifest_digest, &json, opts);
+	arca__error_clear();
+	arca__store_evict_auto(store);
 cleanup:
 	arca_buf_free(&json);
 	return error;
 }
 
-/* Every blob the manifest names is present (not re-hashed here). */
-static int check_references(arca_store *store, const arca_manifest *m,
-		const arca_digest **missing)
+int arca_action_put(arca_store *store, const arca_manifest *m)
+{
+	return action_put(store, m, NULL);
+}
+
+int arca_action_put_ex(arca_store *store, const arca_manifest *m,
+		const arca_put_options *opts)
 {
 	size_t i;
 
-	if (store->backend->blob_stat == NULL)
+	if (opts != NULL && opts->version != ARCA_PUT_OPTIONS_VERSION)
+		return arca__error(ARCA_EINVAL, "arca_put_options version %u is "
+				"not supported (expected %u)", opts->version,
+				ARCA_PUT_OPTIONS_VERSION);
+	for (i = 0; opts != NULL && i < opts->n_tags; i++)
+		if (opts->tags == NULL || opts->tags[i] == NULL ||
+		    opts->tags[i][0] == '\0')
+			return arca__error(ARCA_EINVAL, "empty tag");
+	if (opts != NULL && opts->ttl_s == 0 && opts->n_tags == 0)
+		opts = NULL;
+	return action_put(store, m, opts);
+}
+
+/* Every blob the manifest names is present in tier 0 (not re-hashed
+ * here). */
+static int check_references(arca_store *store, const arca_manifest *m,
+		const arca_digest **missing)
+{
+	tier *t0 = &store->tiers[0];
+	size_t i;
+
+	if (t0->backend->blob_stat == NULL)
 		return 0;
 	*missing = &m->stdout_digest;
-	if (store->backend->blob_stat(store->backend, *missing, NULL) < 0)
+	if (t0->backend->blob_stat(tier_call(t0), *missing, NULL) < 0)
 		return ARCA_ENOTFOUND;
 	*missing = &m->stderr_digest;
-	if (store->backend->blob_stat(store->backend, *missing, NULL) < 0)
+	if (t0->backend->blob_stat(tier_call(t0), *missing, NULL) < 0)
 		return ARCA_ENOTFOUND;
 	for (i = 0; i < m->n_outputs; i++) {
 		*missing = &m->outputs[i].digest;
-		if (store->backend->blob_stat(store->backend, *missing,
-				NULL) < 0)
+		if (t0->backend->blob_stat(tier_call(t0), *missing, NULL) < 0)
 			return ARCA_ENOTFOUND;
 	}
 	*missing = NULL;
 	return 0;
 }
 
-static int action_lookup(arca_manifest **out, arca_store *store,
+/* The lookup in tier 0, which repairs what it finds broken. */
+static int local_action_lookup(arca_manifest **out, arca_store *store,
 		const arca_digest *key, int touch)
 {
-	char hex[ARCA_DIGEST_HEXLEN + 1];
+	char hex[ARCA_DIGEST_HEXLEN + 1], msg[512];
+	arca_backend *b0 = tier_call(&store->tiers[0]);
 	arca_buf json = ARCA_BUF_INIT;
 	arca_manifest *m = NULL;
 	const arca_digest *missing = NULL;
@@ -327,17 +874,17 @@ static int action_lookup(arca_manifest **out, arca_store *store,
 
 	*out = NULL;
 	arca_digest_to_hex(hex, key);
-	if ((error = store->backend->ac_get(store->backend, key,
-			&manifest_digest)) < 0)
+	if ((error = b0->ac_get(b0, key, &manifest_digest)) < 0)
 		return error;
 	/* A manifest is used with its action: the action's hit is noted. */
-	error = blob_get_mem(&json, store, &manifest_digest, 0);
+	error = local_get_mem(&json, store, &manifest_digest);
 	if (error == ARCA_ECORRUPT || error == ARCA_ENOTFOUND) {
 		/* The local tier has already dropped the entry with its
-		 * manifest blob. */
+		 * manifest blob. arca__error() writes the buffer that
+		 * arca_errmsg() returns: copy it first. */
+		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 		return arca__error(ARCA_ENOTFOUND, "action %s: manifest "
-				"unusable (%s); treated as a miss", hex,
-				arca_errmsg());
+				"unusable (%s); treated as a miss", hex, msg);
 	}
 	if (error < 0)
 		return error;
@@ -360,8 +907,6 @@ static int action_lookup(arca_manifest **out, arca_store *store,
 		goto cleanup;
 	}
 	if (error == ARCA_EINVAL) {
-		char msg[512];
-
 		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 		arca__local_drop_blob(store->local, &manifest_digest);
 		error = arca__error(ARCA_ENOTFOUND, "action %s: bad manifest "
@@ -380,6 +925,187 @@ cleanup:
 	return error;
 }
 
+/* Action key -> manifest digest and bytes from tier i, verified. */
+static int tier_manifest(arca_buf *json, arca_digest *md, arca_store *store,
+		size_t i, const arca_digest *key)
+{
+	tier *t = &store->tiers[i];
+	arca_backend *b = t->backend;
+	arca_digest actual;
+	int error;
+
+	json->data = NULL;
+	json->size = 0;
+	if (b->version >= 2 && b->ac_get_manifest != NULL) {
+		error = b->ac_get_manifest(tier_call(t), md, json, key);
+		if (error == 0 && (error = arca_digest_buffer(&actual,
+				json->data, json->size)) == 0 &&
+		    !arca_digest_equal(&actual, md))
+			error = ARCA_ECORRUPT;
+		if (error < 0)
+			arca_buf_free(json);
+		return error;
+	}
+	if ((error = b->ac_get(tier_call(t), key, md)) < 0)
+		return error;
+	return tier_fetch(json, store, i, md, 0);
+}
+
+/*
+ * Copy a hit of tier i into tier 0: every blob it names, then the manifest
+ * blob, then the entry. 0 when done; ARCA_ENOTFOUND (or the tier's error)
+ * when one of its blobs cannot be had, making the hit unusable; a code of
+ * tier 0 when tier 0 cannot take it (the hit stands).
+ */
+static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
+		const arca_digest *md, const arca_buf *json, int *local_failed)
+{
+	tier *t0 = &store->tiers[0];
+	arca_digest *blobs = NULL;
+	arca_buf buf = ARCA_BUF_INIT;
+	size_t n = 0, k;
+	int error;
+
+	*local_failed = 0;
+	if ((error = manifest_blobs(&blobs, &n, m, NULL)) < 0)
+		goto cleanup;
+	for (k = 0; k < n; k++) {
+		arca_backend *b0 = tier_call(t0);
+
+		if (b0->blob_stat != NULL &&
+		    b0->blob_stat(b0, &blobs[k], NULL) == 0)
+			continue;
+		if ((error = tier_fetch(&buf, store, i, &blobs[k], 0)) < 0)
+			goto cleanup;
+		b0 = tier_call(t0);
+		error = b0->blob_put(b0, NULL, buf.data, buf.size);
+		arca_buf_free(&buf);
+		if (error < 0) {
+			*local_failed = 1;
+			goto cleanup;
+		}
+	}
+	{
+		arca_backend *b0 = tier_call(t0);
+
+		if ((error = b0->blob_put(b0, NULL, json->data,
+				json->size)) < 0 ||
+		    (error = tier_ac_put(t0, &m->key, md, m, NULL)) < 0) {
+			*local_failed = 1;
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(blobs);
+	arca_buf_free(&buf);
+	return error;
+}
+
+/* Whether tier i holds every blob m names (when it can say). */
+static int tier_has_blobs(arca_store *store, size_t i, const arca_manifest *m)
+{
+	arca_digest *blobs = NULL;
+	unsigned char *missing = NULL;
+	size_t n = 0, k;
+	int error;
+
+	if ((error = manifest_blobs(&blobs, &n, m, NULL)) < 0)
+		return error;
+	if ((missing = calloc(n, 1)) == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((error = tier_find_missing(store, i, missing, blobs, n)) < 0)
+		goto cleanup;
+	/* Without find_missing or blob_stat nothing is known: a missing
+	 * blob shows when it is read (and falls through then). */
+	if (!(store->tiers[i].backend->version >= 2 &&
+	      store->tiers[i].backend->find_missing != NULL) &&
+	    store->tiers[i].backend->blob_stat == NULL)
+		goto cleanup;
+	for (k = 0; k < n; k++)
+		if (missing[k]) {
+			error = ARCA_ENOTFOUND;
+			goto cleanup;
+		}
+cleanup:
+	free(missing);
+	free(blobs);
+	return error;
+}
+
+/* A lookup of key in tier i (not 0): verified, promoted when the tier
+ * says so. Counted once in the tier's stats. */
+static int tier_action_lookup(arca_manifest **out, arca_store *store,
+		size_t i, const arca_digest *key)
+{
+	tier *t = &store->tiers[i];
+	arca_buf json = ARCA_BUF_INIT;
+	arca_manifest *m = NULL;
+	arca_digest md;
+	int error, local_failed = 0;
+
+	*out = NULL;
+	if ((error = tier_manifest(&json, &md, store, i, key)) < 0)
+		goto cleanup;
+	error = arca_manifest_from_json(&m, (const char *)json.data, json.size);
+	if (error == 0 && !arca_digest_equal(&m->key, key))
+		error = ARCA_EINVAL;
+	if (error == ARCA_EINVAL &&
+	    arca__manifest_is_newer((const char *)json.data, json.size))
+		error = ARCA_ENOTFOUND;
+	if (error < 0)
+		goto cleanup;
+	if (t->opts.promote) {
+		error = promote_action(store, i, m, &md, &json, &local_failed);
+		if (error == 0)
+			t->stats.promoted++;
+		/* Tier 0 full or read-only: the hit is served from tier i. */
+		if (local_failed)
+			error = tier_has_blobs(store, i, m);
+	} else {
+		error = tier_has_blobs(store, i, m);
+	}
+	if (error < 0)
+		goto cleanup;
+	*out = m;
+	m = NULL;
+cleanup:
+	count_lookup(t, error);
+	arca_manifest_free(m);
+	arca_buf_free(&json);
+	return error;
+}
+
+static int action_lookup(arca_manifest **out, arca_store *store,
+		const arca_digest *key, int touch)
+{
+	char msg[1024];
+	size_t i;
+	int error;
+
+	error = local_action_lookup(out, store, key, touch);
+	count_lookup(&store->tiers[0], error);
+	if (error != ARCA_ENOTFOUND || store->n_tiers == 1)
+		goto cleanup;
+	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+	for (i = 1; i < store->n_tiers; i++) {
+		uint64_t before = store->tiers[i].stats.promoted;
+
+		if ((error = tier_action_lookup(out, store, i, key)) == 0) {
+			/* Promotion grew tier 0: keep it under its limit
+			 * (whose failures do not fail the hit). */
+			if (store->tiers[i].stats.promoted > before)
+				(void)arca__store_evict_auto(store);
+			arca__error_clear();
+			goto cleanup;
+		}
+	}
+	error = arca__error(ARCA_ENOTFOUND, "%s", msg);
+cleanup:
+	return error;
+}
+
 int arca_action_get(arca_manifest **out, arca_store *store,
 		const arca_digest *key)
 {
@@ -394,7 +1120,37 @@ int arca_action_peek(arca_manifest **out, arca_store *store,
 
 int arca_action_remove(arca_store *store, const arca_digest *key)
 {
-	return store->backend->ac_remove(store->backend, key);
+	arca_backend *b0 = tier_call(&store->tiers[0]);
+	char msg[1024];
+	size_t i;
+	int first, removed = 0, error;
+
+	first = b0->ac_remove ? b0->ac_remove(b0, key) :
+		arca__error(ARCA_ENOTFOUND, "tier 0 cannot remove actions");
+	if (store->n_tiers == 1)
+		goto cleanup;
+	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+	for (i = 1; i < store->n_tiers; i++) {
+		tier *t = &store->tiers[i];
+		arca_backend *b;
+
+		if (t->opts.read_only || t->backend->ac_remove == NULL)
+			continue;
+		b = tier_call(t);
+		error = b->ac_remove(b, key);
+		if (error == 0)
+			removed = 1;
+		else if (error != ARCA_ENOTFOUND)
+			count_put(t, error);
+	}
+	if (first == ARCA_ENOTFOUND && removed)
+		first = 0;
+	if (first < 0)
+		first = arca__error(first, "%s", msg);
+	else
+		arca__error_clear();
+cleanup:
+	return first;
 }
 
 int arca_action_resolve(arca_digest *out, arca_store *store,

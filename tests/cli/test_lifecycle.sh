@@ -8,6 +8,12 @@
 export ARCA_GRACE_PERIOD=0
 export XDG_CONFIG_HOME="$TEST_TMP/xdg"
 
+# Time is simulated (ARCA_TEST_NOW, read by libarca): a TTL or an age
+# passes when the test says so, not when a busy machine gets round to it.
+ARCA_TEST_NOW=$(date +%s)
+export ARCA_TEST_NOW
+advance() { ARCA_TEST_NOW=$((ARCA_TEST_NOW + $1)); }
+
 runs=0
 stage() { # stage NAME N: a stage writing 100 KiB of N
 	"$ARCA" run --stage "$1" --out "$1.bin" "${@:3}" -- sh -c \
@@ -30,7 +36,7 @@ run "$ARCA" limit
 assert_contains "limit__shows_new_limit" "$OUT" "limit: 1.0 MiB (1048576 bytes)"
 # a is the least recently used once b and c are hit (a second later:
 # last access is kept in seconds).
-sleep 1
+advance 1
 stage b 2 >/dev/null
 stage c 3 >/dev/null
 run "$ARCA" limit 250K
@@ -87,11 +93,11 @@ n=$(count_runs)
 stage t 1 --ttl 1 >/dev/null
 stage t 1 --ttl 1 >/dev/null
 assert_eq "ttl__hit_before_expiry" "$((n + 1))" "$(count_runs)"
-sleep 2
+advance 2
 stage t 1 --ttl 1 >/dev/null
 assert_eq "ttl__expired_is_a_miss" "$((n + 2))" "$(count_runs)"
 stage m 1 >/dev/null
-sleep 2
+advance 2
 n=$(count_runs)
 stage m 1 --max-age 1h >/dev/null
 assert_eq "max_age__young_enough_hits" "$n" "$(count_runs)"
@@ -109,7 +115,7 @@ printf 'loose' >loose.txt
 mkdir -p "$ARCA_DIR/blobs/zz"
 printf 'orphan' >"$ARCA_DIR/blobs/zz/notablob"
 touch -d '1 hour ago' "$ARCA_DIR/blobs/zz/notablob"
-sleep 2
+advance 2
 run "$ARCA" gc --json
 check_rc "gc__exit_0" 0
 assert_eq "gc__expired_action" 1 "$(printf '%s' "$OUT" | json_get 'd["expired_actions"]')"
@@ -139,7 +145,7 @@ run "$ARCA" clear "${key:0:8}"
 check_rc "clear_prefix__exit_0" 0
 assert_contains "clear_prefix__one_entry" "$OUT" "removed 1 entry"
 stage z 3 >/dev/null
-sleep 2
+advance 2
 stage w 4 >/dev/null
 run "$ARCA" clear --older-than 1s
 assert_contains "clear_older__one_entry" "$OUT" "removed 1 entry"
@@ -155,7 +161,7 @@ check_rc "clear__bad_prefix_exit_2" 2
 # ---- stats --days -----------------------------------------------------------
 run "$ARCA" stats --days 7 --json
 check_rc "stats_days__exit_0" 0
-assert_eq "stats_days__today" "$(date -u +%Y-%m-%d)" "$(printf '%s' "$OUT" | json_get 'd["days"][-1]["date"]')"
+assert_eq "stats_days__today" "$(date -u -d "@$ARCA_TEST_NOW" +%Y-%m-%d)" "$(printf '%s' "$OUT" | json_get 'd["days"][-1]["date"]')"
 assert_eq "stats_days__misses" "True" "$(printf '%s' "$OUT" | json_get 'd["days"][-1]["misses"] >= 2')"
 run "$ARCA" stats --days 7
 assert_contains "stats_days__text_header" "$OUT" "EVICTIONS"
@@ -178,15 +184,15 @@ assert_contains "config__env_overrides_file" "$OUT" "limit: 5.0 GiB"
 printf 'max_size: 2G\nttl: 1\n' >"$ARCA_DIR/config.yaml"
 n=$(count_runs)
 stage f 1 >/dev/null
-sleep 2
+advance 2
 stage f 1 >/dev/null
 assert_eq "config__ttl_from_file" "$((n + 2))" "$(count_runs)"
 ARCA_TTL=1h stage f2 1 >/dev/null
-sleep 2
+advance 2
 ARCA_TTL=1h stage f2 1 >/dev/null
 assert_eq "config__env_ttl_over_file" "$((n + 3))" "$(count_runs)"
 ARCA_TTL=1h stage f3 1 --ttl 1 >/dev/null
-sleep 2
+advance 2
 ARCA_TTL=1h stage f3 1 --ttl 1 >/dev/null
 assert_eq "config__flag_ttl_over_env" "$((n + 5))" "$(count_runs)"
 

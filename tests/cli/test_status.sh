@@ -3,6 +3,12 @@
 # nothing runs, no hit is counted, no URL is requested.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
 
+# Time is simulated (libarca reads ARCA_TEST_NOW): an entry made "a second
+# later" is, without sleeping across a second boundary.
+ARCA_TEST_NOW=$(date +%s)
+export ARCA_TEST_NOW
+advance() { ARCA_TEST_NOW=$((ARCA_TEST_NOW + $1)); }
+
 runs() { if [ -f count ]; then wc -l <count | tr -d ' '; else echo 0; fi; }
 status() { run timeout 60 "$ARCA" status "$@"; }
 repro() { run timeout 120 "$ARCA" repro "$@"; }
@@ -103,7 +109,7 @@ write_pipeline "" v1 "" ", more.txt"
 status
 assert_contains "status__new_input" "$OUT" "prep: would run
     new input 'more.txt'"
-sleep 1   # the entry compared with is the most recent: created later
+advance 1   # the entry compared with is the most recent: created later
 repro
 write_pipeline "" v1 "" ""
 echo "third input" >in.txt
@@ -117,7 +123,7 @@ echo maybe >maybe.txt
 status
 assert_contains "status__optional_dep_appears" "$OUT" "greet: would run
     new input 'maybe.txt'"
-sleep 1
+advance 1
 repro -p greeting=opt
 rm maybe.txt
 status -p greeting=opt

@@ -211,6 +211,32 @@ static void test_ac__corrupt_manifest_is_a_miss(void **state)
 	free(qdir);
 }
 
+/* The miss's message quotes the read's own message intact (it used to be
+ * formatted into the buffer it was read from). */
+static void test_ac__corrupt_manifest_message_is_intact(void **state)
+{
+	fixture_store *f = *state;
+	arca_digest key = record(f->store, "s", "i", "o", NULL);
+	char hex[ARCA_DIGEST_HEXLEN + 1], *want;
+	arca_manifest *m = NULL;
+	const char *msg, *inner;
+
+	arca_digest_to_hex(hex, &key);
+	flip_manifest_byte(f->dir, &key);
+	assert_int_equal(arca_action_get(&m, f->store, &key), ARCA_ENOTFOUND);
+	msg = arca_errmsg();
+	want = fixture_path("action %s: manifest unusable (blob ", hex);
+	assert_true(strncmp(msg, want, strlen(want)) == 0);
+	inner = msg + strlen(want);
+	/* blob <64 hex> (inline in <dir>/index.db): digest mismatch; ... */
+	assert_int_equal(strspn(inner, "0123456789abcdef"), ARCA_DIGEST_HEXLEN);
+	free(want);
+	want = fixture_path(" (inline in %s/index.db): digest mismatch; "
+			"quarantined); treated as a miss", f->dir);
+	assert_string_equal(inner + ARCA_DIGEST_HEXLEN, want);
+	free(want);
+}
+
 static void test_ac__newer_manifest_is_left_alone(void **state)
 {
 	fixture_store *f = *state;
@@ -537,6 +563,7 @@ int main(void)
 		T(test_ac__put_refuses_missing_blobs),
 		T(test_ac__hit_updates_access_and_hits),
 		T(test_ac__corrupt_manifest_is_a_miss),
+		T(test_ac__corrupt_manifest_message_is_intact),
 		T(test_ac__newer_manifest_is_left_alone),
 		T(test_ac__corrupt_output_drops_its_actions),
 		T(test_ac__remove_and_resolve),

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
-
 static void assert_digest_hex(const arca_digest *d, const char *hex)
 {
 	char got[ARCA_DIGEST_HEXLEN + 1];
@@ -56,10 +54,8 @@ static void test_digest__million_a(void **state)
 	static const char expected[] =
 		"cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
 	const size_t n = 1000000;
-	arca__hasher *h = NULL;
 	arca_digest d;
 	char *a = malloc(n);
-	size_t i;
 
 	(void)state;
 	assert_non_null(a);
@@ -67,20 +63,32 @@ static void test_digest__million_a(void **state)
 	assert_int_equal(arca_digest_buffer(&d, a, n), 0);
 	assert_digest_hex(&d, expected);
 
-	/* The same through the streaming hasher, in uneven pieces. */
-	assert_int_equal(arca__hasher_new(&h), 0);
-	for (i = 0; i < n; i += 999)
-		assert_int_equal(arca__hasher_update(h, a + i,
-				n - i < 999 ? n - i : 999), 0);
-	assert_int_equal(arca__hasher_final(h, &d), 0);
-	assert_digest_hex(&d, expected);
-	/* After final the hasher starts over. */
-	assert_int_equal(arca__hasher_update(h, "abc", 3), 0);
-	assert_int_equal(arca__hasher_final(h, &d), 0);
-	assert_digest_hex(&d,
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	arca__hasher_free(h);
-	arca__hasher_free(NULL);
+	/* The same through the streaming hasher that reads files in 1 MiB
+	 * chunks: a file of three million 'a' takes three updates, and must
+	 * equal the one-shot digest of the same bytes. */
+	{
+		char *dir = fixture_tempdir();
+		char *path = fixture_path("%s/a.txt", dir);
+		const size_t big = 3 * n;
+		char *b = malloc(big);
+		arca_digest fd, bd;
+		uint64_t size = 0;
+
+		assert_non_null(b);
+		memset(b, 'a', big);
+		fixture_write_file(path, a, n);
+		assert_int_equal(arca_digest_file(&fd, &size, path), 0);
+		assert_int_equal(size, n);
+		assert_digest_hex(&fd, expected);
+		fixture_write_file(path, b, big);
+		assert_int_equal(arca_digest_file(&fd, &size, path), 0);
+		assert_int_equal(size, big);
+		assert_int_equal(arca_digest_buffer(&bd, b, big), 0);
+		assert_true(arca_digest_equal(&fd, &bd));
+		free(b);
+		free(path);
+		fixture_rmdir(dir);
+	}
 	free(a);
 }
 
@@ -247,11 +255,38 @@ static void test_digest__buf_free(void **state)
 	assert_int_equal(buf.size, 0);
 }
 
+/* A store handle reuses one hasher: after a large streamed put, a small
+ * put hashes only its own bytes. */
+static void test_digest__store_hasher_starts_over(void **state)
+{
+	char *dir = fixture_tempdir();
+	char *path = fixture_path("%s/big", dir);
+	const size_t n = (5u << 20) / 2;
+	char *a = malloc(n);
+	arca_store *s = NULL;
+	arca_digest d;
+
+	(void)state;
+	assert_non_null(a);
+	memset(a, 'a', n);
+	fixture_write_file(path, a, n);
+	assert_int_equal(arca_store_open(&s, dir, NULL), 0);
+	assert_int_equal(arca_blob_put_file(&d, NULL, s, path), 0);
+	assert_int_equal(arca_blob_put(&d, s, "abc", 3), 0);
+	assert_digest_hex(&d,
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	arca_store_close(s);
+	free(a);
+	free(path);
+	fixture_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_digest__known_answers),
 		cmocka_unit_test(test_digest__million_a),
+		cmocka_unit_test(test_digest__store_hasher_starts_over),
 		cmocka_unit_test(test_digest__file_equals_buffer),
 		cmocka_unit_test(test_digest__file_errors),
 		cmocka_unit_test(test_digest__hex_round_trip),

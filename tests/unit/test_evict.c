@@ -366,6 +366,15 @@ static void test_evict__migration_from_v1_keeps_data(void **state)
 	fixture_rmdir(dir);
 }
 
+/* A simulated clock (arca_set_clock): TTLs expire without sleeping. */
+static int64_t fake_now;
+
+static int64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
 static void test_evict__ttl_expiry_and_gc(void **state)
 {
 	fixture_store *f = *state;
@@ -375,12 +384,20 @@ static void test_evict__ttl_expiry_and_gc(void **state)
 	arca_manifest *m = NULL;
 	arca_digest key, fresh;
 
+	fake_now = 1700000000;
+	arca_set_clock(fake_clock, NULL);
 	po.ttl_s = 1;
 	key = record_ex(f->store, "s", 1, NULL, &po);
 	fresh = record(f->store, 2);
 	assert_int_equal(arca_action_get(&m, f->store, &key), 0);
 	arca_manifest_free(m);
-	sleep(2);
+	/* expires = created + ttl_s: a miss from that second on. */
+	fake_now += 1;
+	assert_int_equal(arca_action_peek(&m, f->store, &key), ARCA_ENOTFOUND);
+	fake_now -= 1;
+	assert_int_equal(arca_action_peek(&m, f->store, &key), 0);
+	arca_manifest_free(m);
+	fake_now += 2;
 	assert_int_equal(arca_action_get(&m, f->store, &key), ARCA_ENOTFOUND);
 	go.max_age_s = 1;
 	assert_int_equal(arca_action_get_ex(&m, f->store, &fresh, &go),
@@ -392,6 +409,7 @@ static void test_evict__ttl_expiry_and_gc(void **state)
 	assert_int_equal(rep.expired_actions, 1);
 	assert_true(rep.expired_bytes >= OUT_SIZE);
 	assert_true(present(f->store, &fresh));
+	arca_set_clock(NULL, NULL);
 }
 
 static void test_evict__clear_by_tag_and_prefix(void **state)

@@ -6,8 +6,6 @@
  */
 #include "fixture.h"
 
-#include "local.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +19,8 @@
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 /* ---- the test server ---------------------------------------------------- */
 
@@ -124,9 +124,27 @@ static void server_stop(test_server *s)
 	s->dir = s->root = s->log = NULL;
 }
 
+/* Freshness is judged on libarca's clock, simulated here: an entry ages
+ * when the test says so. */
+static int64_t fake_now;
+
+static int64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
+/* As if `seconds` passed since the last fetch or revalidation. */
+static void advance(int64_t seconds)
+{
+	fake_now += seconds;
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
+	fake_now = (int64_t)time(NULL);
+	arca_set_clock(fake_clock, NULL);
 	return server_start(&server);
 }
 
@@ -134,6 +152,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	server_stop(&server);
+	arca_set_clock(NULL, NULL);
 	return 0;
 }
 
@@ -222,11 +241,24 @@ static uint64_t blob_count(arca_store *store)
 	return info.n_blobs;
 }
 
-/* Move a URL's entry back in time, as if fetched `ago` seconds ago. */
-static void age_entry(arca_store *store, const char *url, int64_t fetched_at)
+/* Remove a blob's index row behind the store's back, as eviction or
+ * quarantine by another process would, leaving the URL entry naming it. */
+static void forget_blob(const char *dir, const arca_digest *d)
 {
-	assert_int_equal(arca__local_url_touch(arca__store_local(store), url,
-			fetched_at), 0);
+	char *db_path = fixture_path("%s/index.db", dir);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	assert_int_equal(sqlite3_prepare_v2(db, "DELETE FROM blobs WHERE "
+			"digest = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(db_path);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -280,7 +312,7 @@ static void test_fetch__offline_never_makes_a_request(void **state)
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_FRESH);
 	opts.max_age_s = 0;
-	age_entry(f->store, url, r.fetched_at - 10);
+	advance(10);
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_STALE);
 	assert_blob_is(f->store, &r.digest, "offline body");
@@ -303,7 +335,7 @@ static void test_fetch__revalidation_304_keeps_the_body(void **state)
 	serve(&server, "reval.txt", "same content");
 	assert_int_equal(arca_fetch(&r1, f->store, url, NULL), 0);
 	assert_int_equal(r1.status, ARCA_FETCH_DOWNLOADED);
-	age_entry(f->store, url, r1.fetched_at - 1000);
+	advance(1000);
 
 	opts.max_age_s = 0;
 	assert_int_equal(arca_fetch(&r2, f->store, url, &opts), 0);
@@ -357,13 +389,13 @@ static void test_fetch__validators_of_a_304_are_kept(void **state)
 	 * Last-Modified, which must be what the next request sends. */
 	set_mtime(&server, "newer-lm.txt", 1700100000);
 	opts.max_age_s = 0;
-	age_entry(f->store, url, r.fetched_at - 10);
+	advance(10);
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
 	assert_int_equal(count_requests(&server, "/newer-lm.txt", line,
 			sizeof(line)), 2);
 	ims_field(first, sizeof(first), line);
-	age_entry(f->store, url, r.fetched_at - 10);
+	advance(10);
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
 	assert_int_equal(count_requests(&server, "/newer-lm.txt", line,
@@ -437,19 +469,31 @@ static void test_fetch__max_age(void **state)
 
 	serve(&server, "age.txt", "aging");
 	assert_int_equal(arca_fetch(&r, f->store, url, NULL), 0);
-	now = (int64_t)time(NULL);
+	now = r.fetched_at;
+	assert_int_equal(now, fake_now);
 
-	age_entry(f->store, url, now - 100);
+	advance(100);
 	opts.max_age_s = 200;
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_FRESH);
-	assert_int_equal(r.fetched_at, now - 100);
+	assert_int_equal(r.fetched_at, now);
 	assert_int_equal(count_requests(&server, "/age.txt", NULL, 0), 1);
+	/* Fresh while younger than max_age_s: at 200 s it is revalidated,
+	 * and fresh again from then on. */
+	advance(99);
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
+	assert_int_equal(r.status, ARCA_FETCH_FRESH);
+	advance(1);
+	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
+	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
+	assert_int_equal(r.fetched_at, fake_now);
+	assert_int_equal(count_requests(&server, "/age.txt", NULL, 0), 2);
 
+	advance(100);
 	opts.max_age_s = 50;
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
-	assert_int_equal(count_requests(&server, "/age.txt", NULL, 0), 2);
+	assert_int_equal(count_requests(&server, "/age.txt", NULL, 0), 3);
 	free(url);
 }
 
@@ -462,20 +506,24 @@ static void test_fetch__time_bucket(void **state)
 	int64_t now, start;
 
 	serve(&server, "bucket.txt", "bucketed");
+	/* Fetched at the very start of an hour. */
+	now = fake_now;
+	start = now - now % 3600 + 3600;
+	fake_now = start;
 	assert_int_equal(arca_fetch(&r, f->store, url, NULL), 0);
-	now = (int64_t)time(NULL);
-	start = now - now % 3600;
+	assert_int_equal(r.fetched_at, start);
 
-	/* The bucket replaces max-age, even max-age 0. */
+	/* The bucket replaces max-age, even max-age 0: fresh to its last
+	 * second. */
 	opts.max_age_s = 0;
 	opts.time_bucket_s = 3600;
-	age_entry(f->store, url, start);
+	fake_now = start + 3599;
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_FRESH);
 	assert_int_equal(count_requests(&server, "/bucket.txt", NULL, 0), 1);
 
-	/* One second before the bucket started: the previous bucket. */
-	age_entry(f->store, url, start - 1);
+	/* One second later: the next bucket. */
+	fake_now = start + 3600;
 	assert_int_equal(arca_fetch(&r, f->store, url, &opts), 0);
 	assert_int_equal(r.status, ARCA_FETCH_NOT_MODIFIED);
 	assert_int_equal(count_requests(&server, "/bucket.txt", NULL, 0), 2);
@@ -576,8 +624,8 @@ static void test_fetch__http_errors_without_a_copy(void **state)
 static void test_fetch__cut_transfer_leaves_nothing(void **state)
 {
 	fixture_store *f = *state;
+	arca_fetch_options offline = ARCA_FETCH_OPTIONS_INIT;
 	arca_fetch_result r;
-	arca__url_entry e;
 	char *url = url_of(&server, "/cut/cut.bin"), *tmp;
 	char body[200000];
 	size_t i;
@@ -589,8 +637,11 @@ static void test_fetch__cut_transfer_leaves_nothing(void **state)
 
 	assert_int_equal(arca_fetch(&r, f->store, url, NULL), ARCA_EUNAVAILABLE);
 	assert_non_null(strstr(arca_errmsg(), url));
-	assert_int_equal(arca__local_url_get(arca__store_local(f->store), url,
-			&e), ARCA_ENOTFOUND);
+	/* No entry for the URL (asked offline: no request made). */
+	offline.offline = 1;
+	assert_int_equal(arca_fetch(&r, f->store, url, &offline),
+			ARCA_ENOTFOUND);
+	assert_int_equal(count_requests(&server, "/cut/cut.bin", NULL, 0), 1);
 	assert_int_equal(blob_count(f->store), 0);
 	tmp = fixture_path("%s/tmp", f->dir);
 	assert_dir_empty(tmp);
@@ -615,8 +666,7 @@ static void test_fetch__missing_blob_means_unconditional_get(void **state)
 
 	serve(&server, "evicted.txt", "evicted body");
 	assert_int_equal(arca_fetch(&r1, f->store, url, NULL), 0);
-	assert_int_equal(arca__local_drop_blob(arca__store_local(f->store),
-			&r1.digest), 0);
+	forget_blob(f->dir, &r1.digest);
 
 	/* Not fresh (the body is gone) and not conditional. */
 	assert_int_equal(arca_fetch(&r2, f->store, url, NULL), 0);
@@ -628,8 +678,7 @@ static void test_fetch__missing_blob_means_unconditional_get(void **state)
 
 	/* With the body gone and the server failing, there is no stale
 	 * copy to fall back on. */
-	assert_int_equal(arca__local_drop_blob(arca__store_local(f->store),
-			&r2.digest), 0);
+	forget_blob(f->dir, &r2.digest);
 	path = fixture_path("%s/evicted.txt", server.root);
 	assert_int_equal(unlink(path), 0);
 	free(path);

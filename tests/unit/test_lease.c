@@ -1,12 +1,11 @@
 /*
  * Leases and single-flight: handles and processes conflicting, a killed
  * holder taken over, bounded waits, arca_get_or_compute() from threads,
- * and XFetch early recomputation with an injected random source.
+ * and XFetch early recomputation, on a simulated clock (arca_set_clock)
+ * with its random draw fixed by ARCA_TEST_XFETCH_U, through the public
+ * API only.
  */
 #include "fixture.h"
-
-#include "lease.h"
-#include "local_sql.h"
 
 #include <errno.h>
 #include <math.h>
@@ -424,108 +423,133 @@ static void test_lease__get_or_compute_timeout_computes_anyway(void **state)
 
 /* ---- XFetch ------------------------------------------------------------- */
 
+static int64_t clock_now;
+
+static int64_t test_clock(void *ctx)
+{
+	(void)ctx;
+	return clock_now;
+}
+
+/* Fix XFetch's draw u (0 < u <= 1); NULL: random again. */
+static void set_u(const char *u)
+{
+	if (u)
+		assert_int_equal(setenv("ARCA_TEST_XFETCH_U", u, 1), 0);
+	else
+		assert_int_equal(unsetenv("ARCA_TEST_XFETCH_U"), 0);
+}
+
+/*
+ * Store an entry for key_of(name) that took duration_ms to compute and
+ * expires ttl_s after now, then call arca_get_or_compute() `at` seconds
+ * later with early_beta beta. Returns whether it recomputed.
+ */
+static int refreshed(arca_store *s, const char *name, uint64_t ttl_s,
+		uint64_t duration_ms, int64_t at, double beta)
+{
+	arca_compute_options opts = ARCA_COMPUTE_OPTIONS_INIT;
+	arca_put_options po = ARCA_PUT_OPTIONS_INIT;
+	const int64_t t0 = 1700000000;
+	arca_manifest *m = NULL;
+	job j;
+	int computed = -1;
+
+	memset(&j, 0, sizeof(j));
+	j.store = s;
+	j.content = name;
+	j.key = key_of(name);
+	clock_now = t0;
+	arca_set_clock(test_clock, NULL);
+	assert_int_equal(compute(&m, &j), 0);
+	m->duration_ms = duration_ms;
+	po.ttl_s = ttl_s;
+	assert_int_equal(arca_action_put_ex(s, m, &po), 0);
+	arca_manifest_free(m);
+	m = NULL;
+	clock_now = t0 + at;
+	opts.early_beta = beta;
+	assert_int_equal(arca_get_or_compute(&m, &computed, s, &j.key, compute,
+			&j, &opts), 0);
+	assert_non_null(m);
+	arca_manifest_free(m);
+	arca_set_clock(NULL, NULL);
+	return computed;
+}
+
+/* "-ln(u) = 1" */
+#define U_E1 "0.36787944117144233"
+
 static void test_lease__xfetch_formula(void **state)
 {
-	double e1 = exp(-1.0); /* -ln(u) = 1 */
+	fixture_store *f = *state;
+	arca_store *s = f->store;
 
-	(void)state;
-	/* Off, or a u outside (0, 1]. */
-	assert_int_equal(arca__xfetch_due(1000, 1000, 10000, 0.0, e1), 0);
-	assert_int_equal(arca__xfetch_due(1000, 1005, 10000, 1.0, 0.0), 0);
-	assert_int_equal(arca__xfetch_due(1000, 1005, 10000, 1.0, 1.5), 0);
-	/* u = 1: only at expiry itself. */
-	assert_int_equal(arca__xfetch_due(999, 1000, 10000, 1.0, 1.0), 0);
-	assert_int_equal(arca__xfetch_due(1000, 1000, 10000, 1.0, 1.0), 1);
+	/* Recomputed early when now - duration * beta * ln(u) >= expiry. */
+	set_u(U_E1);
+	/* Off. */
+	assert_int_equal(refreshed(s, "off", 10, 10000, 5, 0.0), 0);
 	/* 10 s of compute, beta 1, -ln(u) = 1: due 10 s before expiry. */
-	assert_int_equal(arca__xfetch_due(1000, 1010, 10000, 1.0, e1), 1);
-	assert_int_equal(arca__xfetch_due(1000, 1011, 10000, 1.0, e1), 0);
+	assert_int_equal(refreshed(s, "d10", 20, 10000, 10, 1.0), 1);
+	assert_int_equal(refreshed(s, "d11", 20, 10000, 9, 1.0), 0);
 	/* beta 2 doubles the window. */
-	assert_int_equal(arca__xfetch_due(1000, 1020, 10000, 2.0, e1), 1);
-	assert_int_equal(arca__xfetch_due(1000, 1021, 10000, 2.0, e1), 0);
+	assert_int_equal(refreshed(s, "b20", 30, 10000, 10, 2.0), 1);
+	assert_int_equal(refreshed(s, "b21", 31, 10000, 10, 2.0), 0);
 	/* A quick computation is refreshed only very close to expiry. */
-	assert_int_equal(arca__xfetch_due(1000, 1001, 100, 1.0, e1), 0);
-}
-
-static double fixed_u;
-
-static double fixed_random(void)
-{
-	return fixed_u;
-}
-
-static void set_expiry(arca_store *s, const arca_digest *key,
-		int64_t expires, uint64_t duration_ms)
-{
-	sqlite3_stmt *st = NULL;
-	arca__local *l = arca__store_local(s);
-
-	assert_int_equal(sqlite3_prepare_v2(l->db, "UPDATE actions SET "
-			"expires = ?, duration_ms = ? WHERE key = ?", -1, &st,
-			NULL), SQLITE_OK);
-	sqlite3_bind_int64(st, 1, expires);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)duration_ms);
-	sqlite3_bind_blob(st, 3, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	assert_int_equal(sqlite3_changes(l->db), 1);
-	sqlite3_finalize(st);
+	assert_int_equal(refreshed(s, "quick", 2, 100, 1, 1.0), 0);
+	/* u = 1: -ln(u) = 0, never before expiry. */
+	set_u("1");
+	assert_int_equal(refreshed(s, "u1", 2, 10000, 1, 1.0), 0);
+	/* u = 0.25: -ln(u) = 1.386; 5 s of compute reach 6.93 s ahead, 6 s
+	 * reach 8.3 s. */
+	set_u("0.25");
+	assert_int_equal(refreshed(s, "q5", 7, 5000, 0, 1.0), 0);
+	assert_int_equal(refreshed(s, "q6", 7, 6000, 0, 1.0), 1);
+	set_u(NULL);
 }
 
 static void test_lease__xfetch_early_recomputation(void **state)
 {
 	fixture_store *f = *state;
 	arca_compute_options opts = ARCA_COMPUTE_OPTIONS_INIT;
-	double (*saved)(void) = arca__xfetch_random;
+	arca_put_options po = ARCA_PUT_OPTIONS_INIT;
 	arca_manifest *m = NULL;
 	arca_store *other = NULL;
 	arca_lease *held = NULL;
 	job j;
 	int computed = -1;
-	int64_t now = (int64_t)time(NULL);
 
 	memset(&j, 0, sizeof(j));
 	j.store = f->store;
 	j.content = "ttl";
 	j.key = key_of("ttl");
+	clock_now = 1700000000;
+	arca_set_clock(test_clock, NULL);
 	atomic_store(&n_computed, 0);
 	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &j.key,
 			compute, &j, &opts), 0);
 	assert_int_equal(computed, 1);
-	arca_manifest_free(m);
-	m = NULL;
-
 	/* Expires in 5 s; it took 10 s to compute. */
-	set_expiry(f->store, &j.key, now + 5, 10000);
-	arca__xfetch_random = fixed_random;
-
-	/* beta 0: never early. */
-	fixed_u = exp(-1.0);
-	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &j.key,
-			compute, &j, &opts), 0);
-	assert_int_equal(computed, 0);
-	arca_manifest_free(m);
-	m = NULL;
-
-	/* u = 1: -ln(u) = 0, not due before expiry. */
-	opts.early_beta = 1.0;
-	fixed_u = 1.0;
-	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &j.key,
-			compute, &j, &opts), 0);
-	assert_int_equal(computed, 0);
+	m->duration_ms = 10000;
+	po.ttl_s = 5;
+	assert_int_equal(arca_action_put_ex(f->store, m, &po), 0);
 	arca_manifest_free(m);
 	m = NULL;
 
 	/* -ln(u) = 1: now + 10 s >= expiry: recomputed, result returned. */
-	fixed_u = exp(-1.0);
+	set_u(U_E1);
+	opts.early_beta = 1.0;
 	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &j.key,
 			compute, &j, &opts), 0);
 	assert_int_equal(computed, 1);
 	assert_non_null(m);
-	arca_manifest_free(m);
-	m = NULL;
 	assert_int_equal(atomic_load(&n_computed), 2);
 
 	/* Someone else refreshing: the current entry is served, no wait. */
-	set_expiry(f->store, &j.key, now + 5, 10000);
+	m->duration_ms = 10000;
+	assert_int_equal(arca_action_put_ex(f->store, m, &po), 0);
+	arca_manifest_free(m);
+	m = NULL;
 	assert_int_equal(arca_store_open(&other, f->dir, NULL), 0);
 	assert_int_equal(arca_lease_acquire(&held, other, &j.key, 0), 0);
 	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &j.key,
@@ -536,23 +560,28 @@ static void test_lease__xfetch_early_recomputation(void **state)
 	arca_lease_release(held);
 	arca_store_close(other);
 	assert_int_equal(atomic_load(&n_computed), 2);
-
-	arca__xfetch_random = saved;
+	set_u(NULL);
+	arca_set_clock(NULL, NULL);
 }
 
-static void test_lease__xfetch_random_env_and_range(void **state)
+/*
+ * Without a fixed u the draw is uniform: with 10 s of compute and expiry
+ * 7 s away, P(refresh) = P(-ln(u) >= 0.7) = exp(-0.7) = 0.497. 200 tries
+ * land within 60..140 unless something is badly off (more than 5 standard
+ * deviations).
+ */
+static void test_lease__xfetch_random_draw(void **state)
 {
-	double u;
-	int i;
+	fixture_store *f = *state;
+	char name[32];
+	int i, n = 0;
 
-	(void)state;
-	assert_int_equal(setenv("ARCA_TEST_XFETCH_U", "0.25", 1), 0);
-	assert_true(arca__xfetch_random() == 0.25);
-	assert_int_equal(unsetenv("ARCA_TEST_XFETCH_U"), 0);
-	for (i = 0; i < 1000; i++) {
-		u = arca__xfetch_random();
-		assert_true(u > 0.0 && u <= 1.0);
+	set_u(NULL);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "draw-%d", i);
+		n += refreshed(f->store, name, 7, 10000, 0, 1.0);
 	}
+	assert_true(n >= 60 && n <= 140);
 }
 
 int main(void)
@@ -569,7 +598,7 @@ int main(void)
 		T(test_lease__get_or_compute_timeout_computes_anyway),
 		T(test_lease__xfetch_formula),
 		T(test_lease__xfetch_early_recomputation),
-		T(test_lease__xfetch_random_env_and_range),
+		T(test_lease__xfetch_random_draw),
 #undef T
 	};
 
