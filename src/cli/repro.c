@@ -566,7 +566,7 @@ size_t cli_repro_index(const cli_pipeline *p, const cli_stage_def *def)
 
 /*
  * The tool of a shell command line: the executable named by its first
- * word, found as execvp() would, when that word is a plain name or path
+ * word, found as execvp() would from the pipeline's directory dir, when that word is a plain name or path
  * (letters, digits and _.+,/@%:-); otherwise, or when it is not found
  * (a builtin, a keyword, a function), the shell itself.
  */
@@ -583,8 +583,10 @@ static char *shell_tool(const char *cmd, const char *dir)
 	if (len > 0 && strspn(cmd, plain) >= len && cmd[0] != '-' &&
 	    (word = strndup(cmd, len)) != NULL &&
 	    arca_stage_find_command(&path, word, dir) == 0) {
-		free(word);
-		return path;
+		/* The word itself: the runner finds it the same way, from
+		 * the stage's working directory. */
+		free(path);
+		return word;
 	}
 	free(word);
 	return strdup("/bin/sh");

@@ -55,4 +55,40 @@ k1=$(keyof)
 run "$ARCA" run --stage norm --in in.txt --in ./sub/./n.txt -- cat in.txt
 assert_contains "files__norm_same_input_hits" "$ERR" "arca: hit norm "
 assert_eq "files__norm_same_key" "$k1" "$(keyof)"
+# ---- arca repro from another directory: stages run in the pipeline's ---
+mkdir -p proj/data
+echo "from the pipeline dir" >proj/data/in.txt
+cat >proj/tool.sh <<'EOS'
+#!/bin/sh
+mkdir -p out
+tr a-z A-Z <"$1" >out/up.txt
+EOS
+chmod +x proj/tool.sh
+cat >proj/arca.yaml <<'EOS'
+stages:
+  up:
+    cmd: ./tool.sh data/in.txt
+    deps: [data/in.txt, tool.sh]
+    outs: [out/up.txt]
+  extra:
+    cmd: echo partial >extra.txt; exit 4
+    deps: [out/up.txt]
+    outs: [extra.txt]
+    optional: true
+EOS
+echo stale >proj/extra.txt
+run "$ARCA" repro --store rel-store proj/arca.yaml
+check_rc "files__repro_elsewhere_exit_0" 0
+assert_eq "files__repro_elsewhere_output_in_pipeline_dir" "FROM THE PIPELINE DIR" "$(cat proj/out/up.txt 2>/dev/null)"
+assert_eq "files__repro_elsewhere_nothing_in_cwd" "no" "$([ -e out ] && echo yes || echo no)"
+assert_eq "files__repro_elsewhere_relative_store_in_cwd" "yes" "$([ -d rel-store ] && [ ! -e proj/rel-store ] && echo yes || echo no)"
+assert_eq "files__repro_elsewhere_degraded_output_removed" "no" "$([ -e proj/extra.txt ] && echo yes || echo no)"
+rm proj/out/up.txt
+run "$ARCA" status --store rel-store proj/arca.yaml
+assert_contains "files__status_elsewhere_up_to_date" "$OUT" "up: up to date"
+run "$ARCA" repro --store rel-store proj/arca.yaml up
+check_rc "files__repro_elsewhere_hit_exit_0" 0
+assert_contains "files__repro_elsewhere_hit" "$ERR" "stage up: hit"
+assert_eq "files__repro_elsewhere_restored" "FROM THE PIPELINE DIR" "$(cat proj/out/up.txt 2>/dev/null)"
+
 finish
