@@ -438,6 +438,39 @@ static void test_stage__run_failure_and_missing_output(void **state)
 	assert_cwd_unchanged(f);
 }
 
+/* A live descriptor whose reader is gone: no SIGPIPE reaches the process
+ * (the default action would kill this test), the run and the replay go
+ * on, the output is still captured. */
+static void test_stage__closed_live_fd_raises_no_sigpipe(void **state)
+{
+	fx *f = *state;
+	char *argv[] = { "/bin/sh", "-c",
+		"i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+		NULL };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_result res;
+	arca_stage *st = NULL;
+	int p[2], i;
+
+	spec.stage = "loud";
+	spec.argv = argv;
+	spec.workdir = f->work;
+	spec.stderr_fd = -1;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pipe(p), 0);
+		close(p[0]);
+		spec.stdout_fd = p[1];
+		assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+		assert_int_equal(arca_stage_run(&res, st), 0);
+		/* First a miss that stores, then a hit that replays. */
+		assert_int_equal(res.outcome, i == 0 ? ARCA_STAGE_STORED :
+				ARCA_STAGE_HIT);
+		assert_int_equal(res.exit_status, 0);
+		arca_stage_free(st);
+		close(p[1]);
+	}
+}
+
 /* ---- an embedding program does the work ---------------------------------- */
 
 static void test_stage__commit_by_embedder(void **state)
@@ -717,6 +750,7 @@ int main(void)
 		T(test_stage__run_miss_then_hit_workdir_path),
 		T(test_stage__run_miss_then_hit_workdir_fd),
 		T(test_stage__run_failure_and_missing_output),
+		T(test_stage__closed_live_fd_raises_no_sigpipe),
 		T(test_stage__commit_by_embedder),
 		T(test_stage__prepare_failures),
 		T(test_stage__get_or_compute_ttl_tags_max_age),
