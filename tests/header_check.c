@@ -1,11 +1,14 @@
 /* Compiled with -std=c11 -Wall -Wextra -Werror -pedantic: the public
- * headers must stand alone under strict flags. */
-#include "arca/pipeline.h" /* first: it must not need arca.h */
+ * headers must stand alone under strict flags. arca/stage.h comes first
+ * so that it is seen compiling on its own. */
+#include "arca/stage.h"
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
 
 int arca_header_check(void);
 int arca_header_check(void)
 {
-	return ARCA_OK;
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+
+	return spec.version == ARCA_STAGE_SPEC_VERSION ? ARCA_OK : ARCA_EINVAL;
 }

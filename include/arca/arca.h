@@ -1350,7 +1350,7 @@ void arca_lease_release(arca_lease *lease);
  */
 typedef int (*arca_compute_fn)(arca_manifest **out, void *ctx);
 
-#define ARCA_COMPUTE_OPTIONS_VERSION 1
+#define ARCA_COMPUTE_OPTIONS_VERSION 2
 
 /**
  * Options for arca_get_or_compute(). Initialise with
@@ -1375,9 +1375,20 @@ typedef struct arca_compute_options {
 	 * (arca_set_clock()); a test hook, the environment variable
 	 * ARCA_TEST_XFETCH_U (a number in (0, 1]), fixes U. */
 	double early_beta;
+	/* (Version 2; a version 1 struct stops above and gets the defaults.)
+	 * The computed result expires ttl_s seconds after it is stored (0:
+	 * never), as arca_put_options.ttl_s. */
+	uint64_t ttl_s;
+	/* Tags attached to the computed result (n_tags strings). */
+	const char *const *tags;
+	size_t n_tags;
+	/* A cached entry created more than max_age_s seconds ago is a miss
+	 * and is recomputed (0: any age), as arca_get_options.max_age_s. */
+	uint64_t max_age_s;
 } arca_compute_options;
 
-#define ARCA_COMPUTE_OPTIONS_INIT { ARCA_COMPUTE_OPTIONS_VERSION, 0, 0.0 }
+#define ARCA_COMPUTE_OPTIONS_INIT \
+	{ ARCA_COMPUTE_OPTIONS_VERSION, 0, 0.0, 0, NULL, 0, 0 }
 
 /**
  * Single-flight memoisation: return the manifest stored for key, or
@@ -1388,7 +1399,8 @@ typedef struct arca_compute_options {
  * at most opts->lock_timeout_ms); once it is held the key is looked up
  * again, because the holder that was waited for has usually stored the
  * result (a hit, *computed 0). Otherwise compute is called, the manifest
- * it returns is stored with arca_action_put(), and the lease is released.
+ * it returns is stored with arca_action_put_ex() (with opts->ttl_s and
+ * opts->tags), and the lease is released.
  * When the wait times out, compute is called without the lease (and its
  * result stored), rather than hanging on a stuck holder.
  *
@@ -1408,8 +1420,8 @@ typedef struct arca_compute_options {
  * @param[in]  ctx       passed to compute.
  * @param[in]  opts      options, or NULL for defaults.
  * @return 0; compute's own negative code (nothing stored); ARCA_EINVAL
- *         (bad options version, compute returned no manifest or one for
- *         another key); lookup errors (ARCA_EIO, ARCA_ENOMEM); lease
+ *         (bad options version (1 and 2 are accepted), an empty tag,
+ *         compute returned no manifest or one for another key); lookup errors (ARCA_EIO, ARCA_ENOMEM); lease
  *         errors other than ARCA_ETIMEOUT (ARCA_EPERM, ARCA_EIO). When
  *         storing the computed manifest fails (ARCA_EFULL, ARCA_EPERM,
  *         ARCA_EINVAL for a referenced blob that is missing, ARCA_EIO),
@@ -1452,6 +1464,9 @@ void arca_set_clock(arca_clock_fn now_fn, void *ctx);
 }
 #endif
 
+/* One header per module, all reached through arca/arca.h. */
+/* The stage runner (arca_stage_*). */
+#include "arca/stage.h"
 /* Pipeline files: arca_pipeline_* (parse, load, plan, substitute). */
 #include "arca/pipeline.h"
 

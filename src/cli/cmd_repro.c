@@ -1,6 +1,6 @@
 /*
  * arca repro — run a pipeline file's stages in dependency order, each
- * keyed and cached as `arca run` does (src/cli/stage.c), cached the moment
+ * keyed and cached as `arca run` does (arca_stage_*), cached the moment
  * it succeeds, so that a run that failed resumes at the stage that failed.
  */
 #include "common.h"
@@ -295,14 +295,19 @@ cleanup:
  * An optional stage failed: its declared outputs must not survive from
  * an earlier run into the stages after it.
  */
-static void remove_outputs(const arca_pipeline_stage *def)
+static void remove_outputs(const arca_pipeline *p, const arca_pipeline_stage *def)
 {
 	size_t i;
 
-	for (i = 0; i < def->n_outs; i++)
-		if (unlink(def->outs[i].path) < 0 && errno != ENOENT)
+	for (i = 0; i < def->n_outs; i++) {
+		char *path = cli_repro_path(p, def->outs[i].path);
+
+		if (path == NULL || (unlink(path) < 0 && errno != ENOENT))
 			cli_warn("stage %s: cannot remove '%s': %s", def->name,
-					def->outs[i].path, strerror(errno));
+					def->outs[i].path, strerror(path ? errno :
+					ENOMEM));
+		free(path);
+	}
 }
 
 static int add_degraded(repro_tally *t, const char *name)
@@ -324,20 +329,28 @@ static int run_stage(repro_tally *t, const arca_pipeline *p,
 		arca_store *store, const repro_opts *o)
 {
 	cli_repro_stage rs;
-	cli_stage *st = NULL;
-	cli_stage_result res;
+	arca_stage *st = NULL;
+	arca_stage_result res;
+	arca_stage_failure failure = ARCA_STAGE_FAILURE_NONE;
+	cli_runner runner;
 	char dur[32];
-	int status, label = 0;
+	int status, error, label = 0;
 
 	memset(&res, 0, sizeof(res));
-	res.outcome = CLI_STAGE_ERROR;
+	res.outcome = ARCA_STAGE_ERROR;
 	cli_error("stage %s: start", def->name);
 	status = cli_repro_stage_build(&rs, p, def, params, store,
 			CLI_DEPS_RUN, o->no_stale);
 	if (status == 0) {
 		if (o->no_cache)
-			rs.spec.no_cache = 1;
-		rs.spec.refresh = !rs.spec.no_cache && (o->refresh || forced);
+			rs.spec.flags |= ARCA_STAGE_NO_CACHE;
+		if (!(rs.spec.flags & ARCA_STAGE_NO_CACHE) &&
+		    (o->refresh || forced))
+			rs.spec.flags |= ARCA_STAGE_REFRESH;
+		/* `ttl:`, else the configured default. */
+		runner.no_cache = (rs.spec.flags & ARCA_STAGE_NO_CACHE) != 0;
+		rs.spec.event = cli_runner_event;
+		rs.spec.event_ctx = &runner;
 		rs.spec.hash_progress = cli_progress_update;
 		if (isatty(STDERR_FILENO)) {
 			char what[512];
@@ -347,32 +360,36 @@ static int run_stage(repro_tally *t, const arca_pipeline *p,
 			cli_progress_begin(what);
 			label = 1;
 		}
-		status = cli_stage_prepare(&st, &rs.spec);
+		error = arca_stage_prepare(&st, &failure, store, &rs.spec);
 		if (label)
 			cli_progress_end();
-		if (status == 0)
-			status = cli_stage_execute(&res, st, store);
+		if (error < 0)
+			status = cli_runner_error(error, failure);
+		else if ((error = cli_runner_run(&res, st)) < 0)
+			status = cli_runner_error(error, res.failure);
+		else
+			status = cli_runner_status(&res);
 	}
 
 	switch (res.outcome) {
-	case CLI_STAGE_HIT:
+	case ARCA_STAGE_HIT:
 		cli_human_duration(dur, sizeof(dur), res.duration_ms);
 		cli_error("stage %s: hit (saved %s)", def->name, dur);
 		t->hit++;
 		t->saved_ms += res.duration_ms;
 		status = 0;
 		break;
-	case CLI_STAGE_STORED:
-	case CLI_STAGE_CACHE_WRITE_FAILED:
-	case CLI_STAGE_RAN:
+	case ARCA_STAGE_STORED:
+	case ARCA_STAGE_CACHE_WRITE_FAILED:
+	case ARCA_STAGE_RAN:
 		cli_human_duration(dur, sizeof(dur), res.duration_ms);
 		if (!def->cache)
 			cli_error("stage %s: always runs (cache: false): ran in %s",
 					def->name, dur);
 		else
 			cli_error("stage %s: ran in %s%s", def->name, dur,
-					res.outcome == CLI_STAGE_STORED ? "" :
-					res.outcome == CLI_STAGE_RAN ? " (--no-cache)" :
+					res.outcome == ARCA_STAGE_STORED ? "" :
+					res.outcome == ARCA_STAGE_RAN ? " (--no-cache)" :
 					" (not cached)");
 		t->ran++;
 		status = 0;
@@ -381,7 +398,7 @@ static int run_stage(repro_tally *t, const arca_pipeline *p,
 		if (status == 0)
 			status = CLI_RUN_EXIT_ARCA;
 		if (def->optional) {
-			remove_outputs(def);
+			remove_outputs(p, def);
 			cli_error("stage %s: degraded: optional stage failed "
 					"(exit %d)", def->name, status);
 			if (add_degraded(t, def->name) < 0) {
@@ -396,7 +413,7 @@ static int run_stage(repro_tally *t, const arca_pipeline *p,
 		}
 		break;
 	}
-	cli_stage_free(st);
+	arca_stage_free(st);
 	cli_repro_stage_free(&rs);
 	return status;
 }

@@ -1,9 +1,10 @@
 /*
- * arca run — one command as a cached stage. This file reads the options;
- * the runner itself (key, hit, miss, store) is src/cli/stage.c.
+ * arca run — one command as a cached stage. This file reads the options
+ * into an arca_stage_spec; the runner itself (key, hit, miss, store) is
+ * the library's (arca_stage_*), its events printed by runner.c.
  */
 #include "common.h"
-#include "stage.h"
+#include "runner.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -244,8 +245,8 @@ static const char *default_stage(const char *cmd)
  * unique across both kinds: earlier holds the n parameters already seen.
  * Returns 0 or 125 after printing why.
  */
-static int split_param(cli_stage_param *p, const char *raw, int secret,
-		const cli_stage_param *earlier, size_t n)
+static int split_param(arca_stage_param *p, const char *raw, int secret,
+		const arca_stage_param *earlier, size_t n)
 {
 	const char *opt = secret ? "--secret-param" : "--param";
 	const char *eq = strchr(raw, '=');
@@ -280,17 +281,21 @@ static int split_param(cli_stage_param *p, const char *raw, int secret,
 }
 
 /* Build the spec from the options. Returns 0 or 125 after printing why. */
-static int make_spec(cli_stage_spec *spec, cli_stage_input **inputs_out,
-		cli_stage_param **params_out, const run_opts *o, const char *stage)
+static int make_spec(arca_stage_spec *spec, arca_stage_input **inputs_out,
+		arca_stage_param **params_out, const run_opts *o, const char *stage)
 {
-	cli_stage_input *inputs = NULL;
-	cli_stage_param *params = NULL;
+	arca_stage_input *inputs = NULL;
+	arca_stage_param *params = NULL;
 	size_t i, j, n = 0;
 	int rc;
 
 	*inputs_out = NULL;
 	*params_out = NULL;
-	memset(spec, 0, sizeof(*spec));
+	{
+		arca_stage_spec init = ARCA_STAGE_SPEC_INIT;
+
+		*spec = init;
+	}
 	inputs = calloc(o->n_inputs + 1, sizeof(*inputs));
 	params = calloc(o->n_params + o->n_secrets + 1, sizeof(*params));
 	if (inputs == NULL || params == NULL) {
@@ -344,8 +349,8 @@ static int make_spec(cli_stage_spec *spec, cli_stage_input **inputs_out,
 	spec->env = o->envs;
 	spec->n_env = o->n_envs;
 	spec->tool_version = o->tool_version;
-	spec->no_cache = o->no_cache;
-	spec->refresh = o->refresh;
+	spec->flags = (o->no_cache ? ARCA_STAGE_NO_CACHE : 0) |
+		(o->refresh ? ARCA_STAGE_REFRESH : 0);
 	spec->ttl_s = o->ttl_s;
 	spec->max_age_s = o->max_age_s;
 	spec->tags = o->tags;
@@ -353,7 +358,7 @@ static int make_spec(cli_stage_spec *spec, cli_stage_input **inputs_out,
 	return 0;
 }
 
-static void free_params(cli_stage_param *params, size_t n)
+static void free_params(arca_stage_param *params, size_t n)
 {
 	size_t i;
 
@@ -371,14 +376,16 @@ static void free_params(cli_stage_param *params, size_t n)
 static int run_main(int argc, char **argv, cli_global *g)
 {
 	run_opts o;
-	cli_stage_spec spec;
-	cli_stage_input *inputs = NULL;
-	cli_stage_param *params = NULL;
-	cli_stage *st = NULL;
-	cli_stage_result result;
+	arca_stage_spec spec;
+	arca_stage_input *inputs = NULL;
+	arca_stage_param *params = NULL;
+	arca_stage *st = NULL;
+	arca_stage_failure failure = ARCA_STAGE_FAILURE_NONE;
+	arca_stage_result result;
 	arca_store *store = NULL;
+	cli_runner runner;
 	const char *stage;
-	int rc;
+	int error, rc;
 
 	memset(&o, 0, sizeof(o));
 	if ((rc = parse_opts(&o, argc, argv, g)) >= 0)
@@ -386,18 +393,28 @@ static int run_main(int argc, char **argv, cli_global *g)
 	stage = o.stage != NULL ? o.stage : default_stage(o.cmd_argv[0]);
 	if ((rc = make_spec(&spec, &inputs, &params, &o, stage)) != 0)
 		goto cleanup;
-	if ((rc = cli_stage_prepare(&st, &spec)) != 0)
-		goto cleanup;
 	/* --no-cache does not open the store: it works where the store is
 	 * unusable. */
 	if (!o.no_cache && cli_open_store(&store, g) != 0) {
 		rc = CLI_RUN_EXIT_ARCA;
 		goto cleanup;
 	}
-	rc = cli_stage_execute(&result, st, store);
+	/* --ttl, else the configured default (read with the store). */
+	runner.no_cache = o.no_cache;
+	spec.event = cli_runner_event;
+	spec.event_ctx = &runner;
+	if ((error = arca_stage_prepare(&st, &failure, store, &spec)) < 0) {
+		rc = cli_runner_error(error, failure);
+		goto cleanup;
+	}
+	if ((error = cli_runner_run(&result, st)) < 0) {
+		rc = cli_runner_error(error, result.failure);
+		goto cleanup;
+	}
+	rc = cli_runner_status(&result);
 
 cleanup:
-	cli_stage_free(st);
+	arca_stage_free(st);
 	arca_store_close(store);
 	free_params(params, o.n_params + o.n_secrets);
 	free(inputs);

@@ -186,12 +186,6 @@ const char *cli_esc(const char *s)
 	return cli_escape(buf, need, s);
 }
 
-static cli_config current;
-
-const cli_config *cli_config_current(void)
-{
-	return &current;
-}
 
 /* Once per command: the store is past 80% of its limit. */
 static void warn_usage(arca_store *store)
@@ -255,12 +249,7 @@ int cli_open_store(arca_store **out, const cli_global *g)
 	}
 	if ((error = arca_store_open(out, dir, &opts)) < 0) {
 		cli_lib_error(error, "store %s", dir);
-	} else if (arca_store_get_options(&opts, *out) == 0) {
-		current.max_size = opts.max_size;
-		current.inline_threshold = opts.inline_threshold;
-		current.low_watermark_pct = opts.low_watermark_pct;
-		current.lock_timeout_ms = opts.lock_timeout_ms;
-		current.ttl_s = opts.default_ttl_s;
+	} else {
 		warn_usage(*out);
 	}
 	free(dir);

@@ -158,22 +158,6 @@ json_t *cli_json_u64(uint64_t n);
 int cli_json_set(json_t *obj, const char *key, json_t *v);
 
 /*
- * The store policy the last cli_open_store() applied (the library reads
- * config.yaml and the environment: arca_options_resolve()). Kept for the
- * stage runner until it calls arca_store_get_options() itself.
- */
-typedef struct cli_config {
-	uint64_t max_size;
-	uint64_t inline_threshold;
-	unsigned int low_watermark_pct;
-	unsigned int lock_timeout_ms;
-	uint64_t ttl_s;            /* default TTL of stage results; 0: none */
-} cli_config;
-
-/* What the last cli_open_store() opened with (zeroes before). */
-const cli_config *cli_config_current(void);
-
-/*
  * Sizes and durations, one syntax everywhere (arca_parse_size(),
  * arca_parse_duration_ms(); docs/cli.md, "Sizes and durations"). 0, or
  * -1 with arca_errmsg() set (nothing printed).

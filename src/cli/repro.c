@@ -478,21 +478,53 @@ int cli_repro_open(arca_store **store, const cli_global *g,
 	} else {
 		abs.store_dir = dir;
 	}
+	(void)p;
 	if (cli_open_store(store, &abs) != 0)
 		goto cleanup;
-	if (chdir(p->dir) < 0) {
-		cli_error("%s: cannot enter the pipeline's directory '%s': %s",
-				p->path, p->dir, strerror(errno));
-		arca_store_close(*store);
-		*store = NULL;
-		goto cleanup;
-	}
 	rc = 0;
 
 cleanup:
 	free(dir);
 	free(cwd);
 	free(joined);
+	return rc;
+}
+
+char *cli_repro_path(const arca_pipeline *p, const char *path)
+{
+	return join_dir(path[0] == '/' ? NULL : p->dir, path);
+}
+
+/* mkdir -p of path's parent directory. 0, or -1 with errno set. */
+static int make_parent_dirs(const char *path)
+{
+	char *dir = strdup(path);
+	char *s;
+	int rc = -1;
+
+	if (dir == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if ((s = strrchr(dir, '/')) == NULL || s == dir) {
+		rc = 0;
+		goto cleanup;
+	}
+	*s = '\0';
+	for (s = dir + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+			goto cleanup;
+		*s = '/';
+	}
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+		goto cleanup;
+	rc = 0;
+
+cleanup:
+	free(dir);
 	return rc;
 }
 
@@ -528,11 +560,11 @@ size_t cli_repro_index(const arca_pipeline *p, const arca_pipeline_stage *def)
 
 /*
  * The tool of a shell command line: the executable named by its first
- * word, found as execvp() would, when that word is a plain name or path
+ * word, found as execvp() would from the pipeline's directory dir, when that word is a plain name or path
  * (letters, digits and _.+,/@%:-); otherwise, or when it is not found
  * (a builtin, a keyword, a function), the shell itself.
  */
-static char *shell_tool(const char *cmd)
+static char *shell_tool(const char *cmd, const char *dir)
 {
 	static const char plain[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -544,9 +576,11 @@ static char *shell_tool(const char *cmd)
 	len = strcspn(cmd, " \t\r\n;&|<>()");
 	if (len > 0 && strspn(cmd, plain) >= len && cmd[0] != '-' &&
 	    (word = strndup(cmd, len)) != NULL &&
-	    cli_stage_resolve_command(&path, word, 1) == 0) {
-		free(word);
-		return path;
+	    arca_stage_find_command(&path, word, dir) == 0) {
+		/* The word itself: the runner finds it the same way, from
+		 * the stage's working directory. */
+		free(path);
+		return word;
 	}
 	free(word);
 	return strdup("/bin/sh");
@@ -600,8 +634,8 @@ static int url_fetch(arca_digest *digest, const arca_pipeline *p,
 {
 	arca_fetch_options opts = ARCA_FETCH_OPTIONS_INIT;
 	arca_fetch_result res;
-	char when[32], size[32], *label = NULL;
-	int error;
+	char when[32], size[32], *label = NULL, *path = NULL;
+	int error, rc = CLI_RUN_EXIT_ARCA;
 
 	url_rule(&opts, dep);
 	opts.no_stale = no_stale;
@@ -638,21 +672,26 @@ static int url_fetch(arca_digest *digest, const arca_pipeline *p,
 				cli_lib_detail(ARCA_EUNAVAILABLE), when);
 		break;
 	}
-	if (cli_make_parent_dirs(dep->path) < 0) {
+	if ((path = cli_repro_path(p, dep->path)) == NULL)
+		return repro_enomem();
+	if (make_parent_dirs(path) < 0) {
 		cli_error("%s:%d: stage '%s': url %s: cannot create the "
 				"directory of '%s': %s", p->path, dep->line, def->name,
 				dep->url, dep->path, strerror(errno));
-		return CLI_RUN_EXIT_ARCA;
+		goto cleanup;
 	}
-	if ((error = arca_blob_get_file(store, &res.digest, dep->path,
-			0644)) < 0) {
+	if ((error = arca_blob_get_file(store, &res.digest, path, 0644)) < 0) {
 		cli_error("%s:%d: stage '%s': url %s: writing '%s': %s", p->path,
 				dep->line, def->name, dep->url, dep->path,
 				cli_lib_detail(error));
-		return CLI_RUN_EXIT_ARCA;
+		goto cleanup;
 	}
 	*digest = res.digest;
-	return 0;
+	rc = 0;
+
+cleanup:
+	free(path);
+	return rc;
 }
 
 void cli_repro_stage_free(cli_repro_stage *rs)
@@ -690,12 +729,14 @@ int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
 		const arca_pipeline_stage *def, const cli_params *params,
 		arca_store *store, cli_deps_mode mode, int no_stale)
 {
-	cli_stage_spec *spec = &rs->spec;
+	arca_stage_spec *spec = &rs->spec;
+	arca_stage_spec init = ARCA_STAGE_SPEC_INIT;
 	size_t i, n_in = 0, n_par = 0;
 	struct stat st;
 	int rc;
 
 	memset(rs, 0, sizeof(*rs));
+	*spec = init;
 	rs->def = def;
 	if ((rc = stage_argv(&rs->argv, p, def, params)) != 0)
 		return rc;
@@ -718,7 +759,9 @@ int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
 	}
 	for (i = 0; i < def->n_deps; i++) {
 		const arca_pipeline_dep *dep = &def->deps[i];
-		cli_stage_input *in = &rs->inputs[n_in];
+		arca_stage_input *in = &rs->inputs[n_in];
+		char *path;
+		int found;
 
 		if (dep->url != NULL) {
 			if (mode == CLI_DEPS_RUN) {
@@ -741,7 +784,12 @@ int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
 			n_in++;
 			continue;
 		}
-		if (stat(dep->path, &st) == 0) {
+		/* Dep paths are the pipeline directory's. */
+		if ((path = cli_repro_path(p, dep->path)) == NULL)
+			return repro_enomem();
+		found = stat(path, &st) == 0;
+		free(path);
+		if (found) {
 			in->name = dep->path;
 			in->path = dep->path;
 			n_in++;
@@ -773,7 +821,7 @@ int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
 	for (i = 0; i < def->n_env; i++)
 		rs->env[i] = def->env[i];
 	if (def->tool_version == NULL && def->cmd != NULL &&
-	    (rs->tool_path = shell_tool(rs->argv[2])) == NULL)
+	    (rs->tool_path = shell_tool(rs->argv[2], p->dir)) == NULL)
 		return repro_enomem();
 
 	spec->stage = def->name;
@@ -788,8 +836,10 @@ int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
 	spec->n_env = def->n_env;
 	spec->tool_version = def->tool_version;
 	spec->tool_path = rs->tool_path;
-	spec->no_cache = !def->cache;
-	/* `ttl:` of the stage (else the configured default, in stage.c). */
+	spec->flags = def->cache ? 0 : ARCA_STAGE_NO_CACHE;
+	/* Stages run in the pipeline's directory; their paths are its. */
+	spec->workdir = p->dir;
+	/* `ttl:` of the stage (else the configured default, cmd_repro.c). */
 	spec->ttl_s = def->ttl_s > 0 ? (uint64_t)def->ttl_s : 0;
 	return 0;
 }
@@ -918,7 +968,7 @@ static int argv_equal(char *const *argv, size_t argc,
  * argv is the params' doing, not a changed command.
  */
 static int diff_manifests(cli_prediction *pr, const arca_manifest *cur,
-		const arca_manifest *prev, const cli_stage_spec *spec,
+		const arca_manifest *prev, const arca_stage_spec *spec,
 		char *const *then_argv)
 {
 	size_t before = pr->n_reasons, i, j;
@@ -1030,7 +1080,7 @@ static int diff_manifests(cli_prediction *pr, const arca_manifest *cur,
 static int diff_entry(cli_prediction *pr, arca_store *store,
 		const arca_pipeline *p, const arca_pipeline_stage *def,
 		const cli_params *params, const arca_manifest *cur,
-		const cli_stage_spec *spec, const arca_digest *key)
+		const arca_stage_spec *spec, const arca_digest *key)
 {
 	arca_manifest *prev = NULL;
 	cli_params then;
@@ -1073,8 +1123,8 @@ cleanup:
  */
 static int explain_miss(cli_prediction *pr, arca_store *store,
 		const arca_pipeline *p, const arca_pipeline_stage *def,
-		const cli_params *params, const cli_stage *st,
-		const cli_stage_spec *spec)
+		const cli_params *params, const arca_stage *st,
+		const arca_stage_spec *spec)
 {
 	arca_manifest *cur = NULL;
 	cli_prediction best, one;
@@ -1085,7 +1135,7 @@ static int explain_miss(cli_prediction *pr, arca_store *store,
 	memset(&best, 0, sizeof(best));
 	memset(&one, 0, sizeof(one));
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    arca_manifest_from_action(&cur, cli_stage_action(st)) < 0)
+	    arca_manifest_from_action(&cur, arca_stage_action(st)) < 0)
 		goto cleanup;
 	error = arca_action_list(store, def->name, latest_cb, l);
 	for (i = 0; error >= 0 && i < l->n; i++) {
@@ -1125,7 +1175,7 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		arca_store *store, const unsigned char *upstream)
 {
 	cli_repro_stage rs;
-	cli_stage *st = NULL;
+	arca_stage *st = NULL;
 	arca_manifest *m = NULL;
 	unsigned char *named = NULL;
 	char when[32];
@@ -1189,12 +1239,14 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 
 	/* The key can only be computed when everything it covers is here. */
 	if (rs.n_missing == 0 && rs.n_uncached == 0) {
-		if (cli_stage_prepare(&st, &rs.spec) != 0) {
+		if ((error = arca_stage_prepare(&st, NULL, store,
+				&rs.spec)) < 0) {
+			cli_error("%s", cli_lib_detail(error));
 			if (add_phrase(&out->reasons, &out->n_reasons,
 					"its action key cannot be computed (see above)") < 0)
 				goto enomem;
 		} else if ((error = arca_action_peek(&m, store,
-				cli_stage_key(st))) == 0) {
+				arca_stage_key(st))) == 0) {
 			out->cached = 1;
 		} else if (error != ARCA_ENOTFOUND) {
 			cli_lib_error(error, "stage %s: cache lookup", def->name);
@@ -1216,7 +1268,7 @@ cleanup:
 	if (rc != 0)
 		cli_prediction_free(out);
 	arca_manifest_free(m);
-	cli_stage_free(st);
+	arca_stage_free(st);
 	cli_repro_stage_free(&rs);
 	free(named);
 	return rc;

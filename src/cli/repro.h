@@ -1,14 +1,14 @@
 /*
  * What `arca repro` and `arca status` share: the parameters of a run
  * (pipeline defaults < params file < -p), a pipeline stage turned into a
- * stage spec (src/cli/stage.h) with its dependencies resolved, and the
+ * stage spec (arca_stage_spec) with its dependencies resolved, and the
  * prediction of whether a stage would hit or run, and why.
  */
 #ifndef ARCA_CLI_REPRO_H
 #define ARCA_CLI_REPRO_H
 
 #include "common.h"
-#include "stage.h"
+#include "runner.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -62,12 +62,19 @@ int cli_repro_check_params(const arca_pipeline *p, const cli_params *params,
 		const unsigned char *selected);
 
 /*
- * Open the store (as cli_open_store) under an absolute path and enter
- * the pipeline's directory, where stages run. Prints one line and returns
- * non-zero on failure.
+ * Open the store (as cli_open_store) under an absolute path. Stages run
+ * in the pipeline's directory (their spec's workdir); the current
+ * directory is not changed. Prints one line and returns non-zero on
+ * failure.
  */
 int cli_repro_open(arca_store **store, const cli_global *g,
 		const arca_pipeline *p);
+
+/*
+ * A path of the pipeline (relative to its directory) as a path from the
+ * current directory: malloc'd, NULL when out of memory.
+ */
+char *cli_repro_path(const arca_pipeline *p, const char *path);
 
 /*
  * The stage that writes path (as an output, or as the body of one of its
@@ -95,12 +102,12 @@ typedef struct cli_url_state {
 /* A pipeline stage ready for the runner. */
 typedef struct cli_repro_stage {
 	const arca_pipeline_stage *def;
-	cli_stage_spec spec;       /* points into the fields below */
+	arca_stage_spec spec;      /* points into the fields below */
 	char **argv;               /* owned, NULL-terminated */
 	char *tool_path;
-	cli_stage_input *inputs;
+	arca_stage_input *inputs;
 	arca_digest *url_digests;  /* one per dep; used by URL inputs */
-	cli_stage_param *params;   /* values borrowed from cli_params */
+	arca_stage_param *params;  /* values borrowed from cli_params */
 	char **absent;             /* owned "arca:absent:PATH" names */
 	size_t n_absent;
 	const char **outputs;
@@ -118,8 +125,9 @@ typedef struct cli_repro_stage {
  * mode says, optional deps that are absent entered as the param
  * "arca:absent:PATH" = "1". In CLI_DEPS_RUN mode URLs are fetched (one
  * line each) with no_stale as given; a missing required dep or a URL
- * that cannot be fetched prints "FILE:LINE: ..." and returns 125. Runs
- * in the pipeline's directory (cli_repro_open). 0 on success.
+ * that cannot be fetched prints "FILE:LINE: ..." and returns 125. Paths
+ * are the pipeline's (relative to its directory, the spec's workdir). 0 on
+ * success.
  */
 int cli_repro_stage_build(cli_repro_stage *rs, const arca_pipeline *p,
 		const arca_pipeline_stage *def, const cli_params *params,

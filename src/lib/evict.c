@@ -45,19 +45,19 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Seconds: $ARCA_GRACE_PERIOD (for tests and tuning), else 10 minutes. */
-static int64_t grace_s(void)
+/*
+ * Seconds: $ARCA_GRACE_PERIOD (for tests and tuning; a duration in the
+ * syntax of arca_parse_duration_ms(), whole seconds rounded up), else 10
+ * minutes. A malformed value is ignored rather than failing every put.
+ */
+int64_t arca__grace_period_s(void)
 {
 	const char *v = getenv("ARCA_GRACE_PERIOD");
-	char *end = NULL;
-	long long n;
+	uint64_t ms;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL || *v == '\0' || arca_parse_duration_ms(&ms, v) < 0)
 		return DEFAULT_GRACE_S;
-	n = strtoll(v, &end, 10);
-	if (end == v || *end != '\0' || n < 0)
-		return DEFAULT_GRACE_S;
-	return (int64_t)n;
+	return (int64_t)(ms / 1000 + (ms % 1000 != 0));
 }
 
 /* ---- batched last access ------------------------------------------- */
@@ -270,7 +270,8 @@ int arca_store_pinned(uint64_t *bytes, arca_store *store)
 	if ((error = arca__sql_prepare(l, &st, "SELECT coalesce(sum(size), 0) "
 			"FROM blobs WHERE last_access > ?")) < 0)
 		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(arca__now() - grace_s()));
+	sqlite3_bind_int64(st, 1,
+			(sqlite3_int64)(arca__now() - arca__grace_period_s()));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*bytes = (uint64_t)sqlite3_column_int64(st, 0);
@@ -577,7 +578,7 @@ static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 		goto cleanup;
 	if (usage <= target)
 		goto commit;
-	e.cutoff = arca__now() - grace_s();
+	e.cutoff = arca__now() - arca__grace_period_s();
 	e.day = arca__now() / 86400;
 	if ((error = ev_prepare(&e)) < 0 ||
 	    (error = ev_run(&e, usage, target)) < 0)

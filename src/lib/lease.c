@@ -317,11 +317,23 @@ static int early_refresh_due(arca_store *store, const arca_digest *key,
 
 /* ---- single-flight ------------------------------------------------------ */
 
+/* Look key up as the flight says (max-age). */
+static int flight_lookup(arca_manifest **out, arca_store *store,
+		const arca_digest *key, const arca__flight *f)
+{
+	arca_get_options go = ARCA_GET_OPTIONS_INIT;
+
+	go.max_age_s = f->max_age_s;
+	return arca_action_get_ex(out, store, key, &go);
+}
+
 /* Call compute and store what it returns. *out is set whenever compute
  * gave a manifest for key, even if storing it failed. */
 static int compute_and_store(arca_manifest **out, arca_store *store,
-		const arca_digest *key, arca_compute_fn compute, void *ctx)
+		const arca_digest *key, arca_compute_fn compute, void *ctx,
+		const arca__flight *f)
 {
+	arca_put_options po = ARCA_PUT_OPTIONS_INIT;
 	arca_manifest *m = NULL;
 	int error;
 
@@ -338,69 +350,96 @@ static int compute_and_store(arca_manifest **out, arca_store *store,
 		return arca__error(ARCA_EINVAL, "the compute callback returned "
 				"the manifest of another action key");
 	}
-	error = arca_action_put(store, m);
+	po.ttl_s = f->ttl_s;
+	po.tags = f->tags;
+	po.n_tags = f->n_tags;
+	error = arca_action_put_ex(store, m, &po);
 	*out = m;
 	return error;
 }
 
-int arca_get_or_compute(arca_manifest **out, int *computed,
-		arca_store *store, const arca_digest *key,
-		arca_compute_fn compute, void *ctx,
-		const arca_compute_options *opts)
+/*
+ * A lookup that failed: with lookup_errors_ok, report it and go on as a
+ * miss (0); else return the error.
+ */
+static int flight_lookup_failed(const arca__flight *f, int error)
 {
-	arca_compute_options defaults = ARCA_COMPUTE_OPTIONS_INIT;
+	if (!f->lookup_errors_ok)
+		return error;
+	if (f->on_lookup_error != NULL)
+		f->on_lookup_error(f->hook_ctx, error);
+	return 0;
+}
+
+int arca__single_flight(arca_manifest **out, int *computed,
+		arca_store *store, const arca_digest *key,
+		arca_compute_fn compute, void *ctx, const arca__flight *f)
+{
 	arca_manifest *m = NULL, *fresh = NULL;
 	arca_lease *lease = NULL;
+	uint64_t t0;
 	int error;
 
 	*out = NULL;
 	if (computed != NULL)
 		*computed = 0;
-	if (opts == NULL)
-		opts = &defaults;
-	if (opts->version != ARCA_COMPUTE_OPTIONS_VERSION)
-		return arca__error(ARCA_EINVAL, "arca_compute_options version %u "
-				"is not supported (expected %u)", opts->version,
-				ARCA_COMPUTE_OPTIONS_VERSION);
-	if (store == NULL || key == NULL || compute == NULL)
+	if (store == NULL || key == NULL || compute == NULL || f == NULL)
 		return arca__error(ARCA_EINVAL, "no store, key or callback");
 
-	error = arca_action_get(&m, store, key);
-	if (error == 0) {
-		if (!early_refresh_due(store, key, opts->early_beta))
-			goto done;
-		/* Refresh early only if nobody else is: a crowd keeps using
-		 * the current entry meanwhile. */
-		if (arca_lease_try_acquire(&lease, store, key) < 0) {
-			error = 0;
+	if (!f->refresh) {
+		error = flight_lookup(&m, store, key, f);
+		if (error == 0) {
+			if (!early_refresh_due(store, key, f->early_beta))
+				goto done;
+			/* Refresh early only if nobody else is: a crowd keeps
+			 * using the current entry meanwhile. */
+			if (arca_lease_try_acquire(&lease, store, key) < 0) {
+				error = 0;
+				goto done;
+			}
+			error = compute_and_store(&fresh, store, key, compute,
+					ctx, f);
+			if (computed != NULL)
+				*computed = 1;
+			if (fresh == NULL) {
+				/* Compute failed; the entry still valid is kept. */
+				goto cleanup;
+			}
+			arca_manifest_free(m);
+			m = fresh;
 			goto done;
 		}
-		error = compute_and_store(&fresh, store, key, compute, ctx);
-		if (computed != NULL)
-			*computed = 1;
-		if (fresh == NULL) {
-			/* Compute failed; the entry still valid is kept. */
+		if (error != ARCA_ENOTFOUND &&
+		    (error = flight_lookup_failed(f, error)) < 0)
 			goto cleanup;
-		}
-		arca_manifest_free(m);
-		m = fresh;
-		goto done;
 	}
-	if (error != ARCA_ENOTFOUND)
-		goto cleanup;
 
-	error = arca_lease_acquire(&lease, store, key, opts->lock_timeout_ms);
-	if (error < 0 && error != ARCA_ETIMEOUT)
-		goto cleanup;
-	if (error == 0) {
+	error = arca_lease_try_acquire(&lease, store, key);
+	if (error == ARCA_EBUSY) {
+		if (f->on_wait != NULL)
+			f->on_wait(f->hook_ctx);
+		t0 = monotonic_ms();
+		error = arca_lease_acquire(&lease, store, key,
+				f->lock_timeout_ms);
+		if (error == ARCA_ETIMEOUT && f->on_timeout != NULL)
+			f->on_timeout(f->hook_ctx, monotonic_ms() - t0);
+	}
+	if (error < 0 && error != ARCA_ETIMEOUT) {
+		if (!f->lease_errors_ok)
+			goto cleanup;
+		if (f->on_lease_error != NULL)
+			f->on_lease_error(f->hook_ctx, error);
+	}
+	if (error == 0 && !f->refresh) {
 		/* The holder we waited for has usually stored the result. */
-		error = arca_action_get(&m, store, key);
+		error = flight_lookup(&m, store, key, f);
 		if (error == 0)
 			goto done;
-		if (error != ARCA_ENOTFOUND)
+		if (error != ARCA_ENOTFOUND &&
+		    (error = flight_lookup_failed(f, error)) < 0)
 			goto cleanup;
 	}
-	error = compute_and_store(&m, store, key, compute, ctx);
+	error = compute_and_store(&m, store, key, compute, ctx, f);
 	if (computed != NULL)
 		*computed = 1;
 	if (m == NULL)
@@ -412,4 +451,36 @@ cleanup:
 	arca_lease_release(lease);
 	arca_manifest_free(m);
 	return error;
+}
+
+int arca_get_or_compute(arca_manifest **out, int *computed,
+		arca_store *store, const arca_digest *key,
+		arca_compute_fn compute, void *ctx,
+		const arca_compute_options *opts)
+{
+	arca__flight f;
+
+	*out = NULL;
+	if (computed != NULL)
+		*computed = 0;
+	memset(&f, 0, sizeof(f));
+	if (opts != NULL) {
+		if (opts->version != 1 &&
+		    opts->version != ARCA_COMPUTE_OPTIONS_VERSION)
+			return arca__error(ARCA_EINVAL, "arca_compute_options "
+					"version %u is not supported (expected 1 "
+					"to %u)", opts->version,
+					ARCA_COMPUTE_OPTIONS_VERSION);
+		f.lock_timeout_ms = opts->lock_timeout_ms;
+		f.early_beta = opts->early_beta;
+		/* Version 1 callers' structs end before these fields. */
+		if (opts->version >= 2) {
+			f.ttl_s = opts->ttl_s;
+			f.tags = opts->tags;
+			f.n_tags = opts->n_tags;
+			f.max_age_s = opts->max_age_s;
+		}
+	}
+	return arca__single_flight(out, computed, store, key, compute, ctx,
+			&f);
 }

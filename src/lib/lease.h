@@ -7,6 +7,7 @@
 
 #include "arca/arca.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -26,5 +27,38 @@ int arca__xfetch_due(int64_t now, int64_t expires, uint64_t duration_ms,
  * (0, 1], else draws from getrandom(2). Returns a value in (0, 1].
  */
 extern double (*arca__xfetch_random)(void);
+
+/*
+ * How arca__single_flight() looks up, waits and stores: the one
+ * single-flight implementation, behind arca_get_or_compute() and the
+ * stage runner (stage.c). Zero-initialise; hooks may be NULL.
+ */
+typedef struct arca__flight {
+	unsigned int lock_timeout_ms; /* 0: the store's */
+	double early_beta;            /* XFetch; 0: off */
+	uint64_t max_age_s;           /* lookups: older is a miss; 0: any */
+	uint64_t ttl_s;               /* the stored result's TTL; 0: none */
+	const char *const *tags;      /* ...and its tags */
+	size_t n_tags;
+	int refresh;                  /* no lookup, before or after the lease */
+	int lookup_errors_ok;         /* a failed lookup is a miss (hook) */
+	int lease_errors_ok;          /* a lease that cannot be taken: compute
+	                                 without it (hook) */
+	void (*on_wait)(void *hook_ctx);  /* about to wait for the lease */
+	void (*on_timeout)(void *hook_ctx, uint64_t waited_ms);
+	void (*on_lease_error)(void *hook_ctx, int code);
+	void (*on_lookup_error)(void *hook_ctx, int code);
+	void *hook_ctx;
+} arca__flight;
+
+/*
+ * arca_get_or_compute() with the options above: look up (unless
+ * refresh), else take the lease (waiting at most lock_timeout_ms, then
+ * computing anyway), look up again, else compute and store with the TTL
+ * and tags. Returns as arca_get_or_compute().
+ */
+int arca__single_flight(arca_manifest **out, int *computed,
+		arca_store *store, const arca_digest *key,
+		arca_compute_fn compute, void *ctx, const arca__flight *f);
 
 #endif

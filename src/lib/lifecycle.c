@@ -19,19 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Same default as evict.c: entries used this recently are left alone. */
-static int64_t gc_grace_s(void)
-{
-	const char *v = getenv("ARCA_GRACE_PERIOD");
-	char *end = NULL;
-	long long n;
-
-	if (v == NULL || *v == '\0')
-		return 600;
-	n = strtoll(v, &end, 10);
-	return (end == v || *end != '\0' || n < 0) ? 600 : (int64_t)n;
-}
-
 /* ---- put and get with options -------------------------------------- */
 
 static int bind_run(arca__local *l, sqlite3_stmt *st, const char *what)
@@ -277,7 +264,7 @@ static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 			"blobs AS b WHERE last_access <= ? AND NOT EXISTS "
 			"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest)"
 			" AND NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
-			"b.digest)", arca__now() - gc_grace_s())) < 0 ||
+			"b.digest)", arca__now() - arca__grace_period_s())) < 0 ||
 	    (error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
@@ -301,7 +288,7 @@ static int gc_orphans(arca__local *l, arca_gc_report *rep)
 	sqlite3_stmt *st = NULL;
 	DIR *top = NULL;
 	struct dirent *e;
-	int64_t cutoff = arca__now() - gc_grace_s();
+	int64_t cutoff = arca__now() - arca__grace_period_s();
 	int error;
 
 	if ((error = arca__sql_prepare(l, &st, "SELECT 1 FROM blobs "

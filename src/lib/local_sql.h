@@ -105,6 +105,10 @@ int arca__access_flush(arca__local *l);
 void arca__access_close(arca__local *l);
 void arca__access_free(arca__local *l);
 
+/* The grace period in seconds: entries used this recently are never
+ * evicted or collected ($ARCA_GRACE_PERIOD, else 10 minutes; evict.c). */
+int64_t arca__grace_period_s(void);
+
 /* Set the TTL and tags of opts on action key (lifecycle.c). In a
  * transaction the caller holds. */
 int arca__apply_put_options(arca__local *l, const arca_digest *key,

@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for the pipeline parser (arca_pipeline_*, compiled
- * with libarca's sources (src/lib/*.c); only the public header is
+ * with every source file of libarca; only the public header is
  * included here): parse
  * any bytes; on success plan the pipeline (its directory does not exist,
  * so file deps are looked up and not found) and substitute every

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the pipeline parser with libFuzzer for a bounded time.
 #
-# Compiles tests/fuzz/fuzz_pipeline.c with libarca's sources (src/lib/*.c)
+# Compiles tests/fuzz/fuzz_pipeline.c with libarca's sources (every src/lib .c file)
 # under clang's
 # -fsanitize=fuzzer,address,undefined into a temp dir and runs it on a copy
 # of the seed corpus (tests/fuzz/corpus/pipeline/) for ARCA_FUZZ_SECONDS
@@ -51,7 +51,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-	-D_GNU_SOURCE -Wall -Wextra -I"$src/include" -I"$src/src/lib" \
+	-D_GNU_SOURCE -Wall -Wextra -I"$src/include" \
 	"$src/tests/fuzz/fuzz_pipeline.c" "$src"/src/lib/*.c \
 	$(pkg-config --cflags --libs yaml-0.1 sqlite3 libcrypto jansson libcurl) \
 	-lm -lpthread \

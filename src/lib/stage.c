@@ -1,0 +1,1445 @@
+/*
+ * The stage runner (include/arca/stage.h): the action key of a stage,
+ * its outputs restored from the cache (a hit), or its command run with
+ * its output passed through live while captured, and the result stored
+ * when it succeeded and produced every declared output (a miss).
+ *
+ * Paths: the working directory is resolved once, at prepare, to a path
+ * (a dirfd through /proc/self/fd); every relative input and output is
+ * joined to it, and the command is started there by posix_spawn. The
+ * caller's current directory is never changed.
+ *
+ * Single-flight goes through arca__single_flight() (lease.c), the same
+ * code as arca_get_or_compute().
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf, mkostemp */
+#endif
+#include "arca/arca.h"
+
+#include "internal.h"
+#include "lease.h"
+#include "spawn.h"
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+struct arca_stage {
+	arca_stage_spec spec;    /* a copy; pointers borrowed */
+	arca_store *store;
+	arca_action *action;
+	arca_digest key;
+	char key_hex[ARCA_DIGEST_HEXLEN + 1];
+	char *base;              /* the working directory; NULL: the cwd */
+	char *cmd_path;          /* argv[0] found, or NULL until needed */
+	char **outputs;          /* normalised, n_outputs of them */
+	/* Streams of the last restored hit (arca_stage_replay()). */
+	arca_buf out_buf, err_buf;
+	arca_digest replay_key;
+	int have_streams;
+};
+
+/* ---- errors --------------------------------------------------------- */
+
+/*
+ * Record "<prefix>: <detail>" where detail is the current arca_errmsg()
+ * (copied first: arca__error() writes the same buffer) or, when empty,
+ * arca_strerror(code). Returns code.
+ */
+static int wrap_error(int code, const char *fmt, ...) ARCA__PRINTF(2, 3);
+
+static int wrap_error(int code, const char *fmt, ...)
+{
+	char detail[1024], prefix[1024];
+	const char *msg = arca_errmsg();
+	va_list ap;
+
+	snprintf(detail, sizeof(detail), "%s",
+			msg != NULL && msg[0] != '\0' ? msg : arca_strerror(code));
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	return arca__error(code, "%s: %s", prefix, detail);
+}
+
+/* The words `arca run` has always used for a file it cannot read. */
+static const char *file_detail(int code)
+{
+	switch (code) {
+	case ARCA_ENOTFOUND: return strerror(ENOENT);
+	case ARCA_EPERM: return strerror(EACCES);
+	case ARCA_EINVAL: return "not a regular file";
+	default: {
+		const char *msg = arca_errmsg();
+
+		return msg != NULL && msg[0] != '\0' ? msg : arca_strerror(code);
+	}
+	}
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+int arca_stage_normalize_path(char **out, const char *path)
+{
+	size_t i = 0, n = 0, len;
+	char *norm;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0')
+		return arca__error(ARCA_EINVAL, "empty path");
+	len = strlen(path);
+	if ((norm = malloc(len + 2)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	if (path[0] == '/')
+		norm[n++] = '/';
+	while (i < len) {
+		size_t start = i, clen;
+
+		while (i < len && path[i] != '/')
+			i++;
+		clen = i - start;
+		if (clen > 0 && !(clen == 1 && path[start] == '.')) {
+			if (n > 0 && norm[n - 1] != '/')
+				norm[n++] = '/';
+			memcpy(norm + n, path + start, clen);
+			n += clen;
+		}
+		i++; /* the slash */
+	}
+	if (n == 0)
+		norm[n++] = '.';
+	norm[n] = '\0';
+	*out = norm;
+	return 0;
+}
+
+/* base/rel, or rel when it is absolute or base is NULL; malloc'd. */
+static char *join(const char *base, const char *rel)
+{
+	char *out = NULL;
+
+	if (base == NULL || rel[0] == '/')
+		return arca__strdup(rel);
+	if (asprintf(&out, "%s/%s", base, rel) < 0)
+		return NULL;
+	return out;
+}
+
+/* 0 executable regular file; ARCA_EPERM exists but unusable; ARCA_ENOTFOUND. */
+static int check_executable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return (errno == ENOENT || errno == ENOTDIR) ? ARCA_ENOTFOUND :
+			ARCA_EPERM;
+	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return ARCA_EPERM;
+	return 0;
+}
+
+int arca_stage_find_command(char **out, const char *cmd, const char *dir)
+{
+	const char *path = getenv("PATH");
+	const char *p, *end;
+	char *candidate = NULL, *elem = NULL;
+	int seen_noexec = 0, rc;
+
+	*out = NULL;
+	if (cmd == NULL || cmd[0] == '\0')
+		return arca__error(ARCA_EINVAL, "empty command name");
+	if (strchr(cmd, '/') != NULL) {
+		if ((candidate = join(dir, cmd)) == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		rc = check_executable(candidate);
+		if (rc != 0) {
+			free(candidate);
+			return arca__error(rc, rc == ARCA_ENOTFOUND ?
+					"command not found: %s" :
+					"command not executable: %s", cmd);
+		}
+		*out = candidate;
+		return 0;
+	}
+
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path;; p = end + 1) {
+		size_t dirlen;
+		struct stat st;
+
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		dirlen = (size_t)(end - p);
+		/* An empty element means the current directory. */
+		if (dirlen == 0)
+			elem = arca__strdup(".");
+		else
+			elem = strndup(p, dirlen);
+		if (elem == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		if (asprintf(&candidate, "%s/%s", elem, cmd) < 0) {
+			free(elem);
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		}
+		free(elem);
+		elem = NULL;
+		if (candidate[0] != '/' && dir != NULL) {
+			char *joined = join(dir, candidate);
+
+			free(candidate);
+			if ((candidate = joined) == NULL)
+				return arca__error(ARCA_ENOMEM, "out of memory");
+		}
+		rc = check_executable(candidate);
+		if (rc == 0) {
+			*out = candidate;
+			return 0;
+		}
+		/* A directory of that name is not a near miss. */
+		if (rc == ARCA_EPERM && stat(candidate, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			seen_noexec = 1;
+		free(candidate);
+		candidate = NULL;
+		if (*end == '\0')
+			break;
+	}
+	if (seen_noexec)
+		return arca__error(ARCA_EPERM, "command not executable: %s", cmd);
+	return arca__error(ARCA_ENOTFOUND, "command not found: %s", cmd);
+}
+
+/* ---- inputs ------------------------------------------------------------ */
+
+/*
+ * Digest a regular file, refusing anything else before reading: it is
+ * opened with O_NONBLOCK (a FIFO with no writer would block the open)
+ * and checked with fstat. Returns ARCA_ENOTFOUND, ARCA_EPERM, ARCA_EINVAL
+ * (not a regular file), ARCA_EIO.
+ */
+static int digest_input(arca_digest *out, const char *path,
+		arca_progress_fn fn, void *ctx)
+{
+	arca__hasher *h = NULL;
+	unsigned char *buf = NULL;
+	const size_t bufsize = 1 << 20;
+	uint64_t total = 0;
+	struct stat st;
+	int fd = -1, error;
+	ssize_t n;
+
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return arca__error_errno(errno, "cannot open", path);
+	if (fstat(fd, &st) != 0) {
+		error = arca__error_errno(errno, "cannot stat", path);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+		goto cleanup;
+	}
+	if ((error = arca__hasher_new(&h)) < 0)
+		goto cleanup;
+	if ((buf = malloc(bufsize)) == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory reading %s", path);
+		goto cleanup;
+	}
+	for (;;) {
+		n = read(fd, buf, bufsize);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			error = arca__error_errno(errno, "cannot read", path);
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
+			goto cleanup;
+		total += (uint64_t)n;
+		if (fn != NULL)
+			fn(ctx, total, (uint64_t)st.st_size);
+	}
+	error = arca__hasher_final(h, out);
+cleanup:
+	free(buf);
+	arca__hasher_free(h);
+	if (fd >= 0)
+		close(fd);
+	return error;
+}
+
+/* ---- building the action ---------------------------------------------- */
+
+static int set_failure(arca_stage_failure *failure, arca_stage_failure f,
+		int error)
+{
+	if (failure != NULL)
+		*failure = f;
+	return error;
+}
+
+/* Failures of the arca_action_* calls: given twice, or a bad value. */
+static int action_failure(arca_stage_failure *failure, int error,
+		const char *what, const char *name)
+{
+	if (error == ARCA_EEXISTS)
+		error = arca__error(ARCA_EEXISTS, "%s '%s': given more than once",
+				what, name);
+	else
+		error = wrap_error(error, "%s '%s'", what, name);
+	return set_failure(failure, error == ARCA_ENOMEM ?
+			ARCA_STAGE_FAILURE_SYSTEM : ARCA_STAGE_FAILURE_SPEC, error);
+}
+
+static int add_param(arca_stage_failure *failure, arca_action *action,
+		const arca_stage_param *p, int secret)
+{
+	int error;
+
+	if (p->name == NULL || p->value == NULL)
+		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "%s without a name or value",
+				secret ? "secret param" : "param"));
+	error = secret ? arca_action_add_secret_param(action, p->name, p->value)
+		: arca_action_add_param(action, p->name, p->value);
+	if (error < 0)
+		return action_failure(failure, error,
+				secret ? "secret param" : "param", p->name);
+	return 0;
+}
+
+/* The action and its key. tool is the executable identifying the tool,
+ * or NULL when tool_version names it. */
+static int build_action(arca_stage_failure *failure, arca_stage *st,
+		const char *tool)
+{
+	const arca_stage_spec *o = &st->spec;
+	arca_action *action = NULL;
+	arca_digest d;
+	char hex[ARCA_DIGEST_HEXLEN + 1], *name = NULL, *path = NULL;
+	size_t i;
+	int error;
+
+	if ((error = arca_action_new(&action, o->stage)) < 0) {
+		error = wrap_error(error, "stage '%s'", o->stage ? o->stage : "");
+		set_failure(failure, ARCA_STAGE_FAILURE_SPEC, error);
+		goto cleanup;
+	}
+	for (i = 0; o->argv != NULL && o->argv[i] != NULL; i++) {
+		if ((error = arca_action_add_arg(action, o->argv[i])) < 0) {
+			action_failure(failure, error, "argument", o->argv[i]);
+			goto cleanup;
+		}
+	}
+	for (i = 0; i < o->n_inputs; i++) {
+		const arca_stage_input *in = &o->inputs[i];
+		const char *given = in->name != NULL ? in->name : in->path;
+
+		if (given == NULL || (in->path == NULL && in->digest == NULL)) {
+			error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+					arca__error(ARCA_EINVAL, "input %zu has no "
+					"path", i));
+			goto cleanup;
+		}
+		if (in->digest != NULL) {
+			d = *in->digest;
+		} else {
+			if ((path = join(st->base, in->path)) == NULL) {
+				error = set_failure(failure,
+						ARCA_STAGE_FAILURE_SYSTEM,
+						arca__error(ARCA_ENOMEM, "out of memory"));
+				goto cleanup;
+			}
+			error = digest_input(&d, path, o->hash_progress,
+					o->hash_progress_ctx);
+			free(path);
+			path = NULL;
+			if (error < 0) {
+				error = arca__error(error, "input '%s': %s",
+						in->path, file_detail(error));
+				set_failure(failure, error == ARCA_ENOMEM ?
+						ARCA_STAGE_FAILURE_SYSTEM :
+						ARCA_STAGE_FAILURE_INPUT, error);
+				goto cleanup;
+			}
+		}
+		if (strstr(given, "://") != NULL) {
+			name = arca__strdup(given);
+			error = name == NULL ? arca__error(ARCA_ENOMEM,
+					"out of memory") : 0;
+		} else {
+			error = arca_stage_normalize_path(&name, given);
+		}
+		if (error < 0) {
+			action_failure(failure, error, "input", given);
+			goto cleanup;
+		}
+		if ((error = arca_action_add_input(action, name, &d)) < 0) {
+			action_failure(failure, error, "input", name);
+			goto cleanup;
+		}
+		free(name);
+		name = NULL;
+	}
+	for (i = 0; i < o->n_params; i++)
+		if ((error = add_param(failure, action, &o->params[i], 0)) < 0)
+			goto cleanup;
+	for (i = 0; i < o->n_secret_params; i++)
+		if ((error = add_param(failure, action, &o->secret_params[i],
+				1)) < 0)
+			goto cleanup;
+	for (i = 0; i < o->n_env; i++) {
+		const char *var = o->env[i];
+
+		if (var == NULL || (error = arca_action_add_env(action, var,
+				getenv(var))) < 0) {
+			if (var == NULL)
+				error = ARCA_EINVAL;
+			action_failure(failure, error, "env", var ? var : "");
+			goto cleanup;
+		}
+	}
+	for (i = 0; i < o->n_outputs; i++) {
+		if ((error = arca_action_add_output(action, st->outputs[i])) < 0) {
+			action_failure(failure, error, "output", o->outputs[i]);
+			goto cleanup;
+		}
+	}
+	if (tool == NULL) {
+		error = arca_action_set_tool(action, ARCA_TOOL_VERSION,
+				o->tool_version);
+	} else {
+		if ((error = arca_digest_file(&d, NULL, tool)) < 0) {
+			error = arca__error(error, "command '%s': cannot read it to "
+					"identify the tool (%s); use --tool-version",
+					tool, file_detail(error));
+			set_failure(failure, ARCA_STAGE_FAILURE_TOOL, error);
+			goto cleanup;
+		}
+		arca_digest_to_hex(hex, &d);
+		error = arca_action_set_tool(action, ARCA_TOOL_DIGEST, hex);
+	}
+	if (error < 0) {
+		error = wrap_error(error, "tool identity");
+		set_failure(failure, ARCA_STAGE_FAILURE_SPEC, error);
+		goto cleanup;
+	}
+	if ((error = arca_action_key(&st->key, action)) < 0) {
+		error = wrap_error(error, "action key");
+		set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM, error);
+		goto cleanup;
+	}
+	arca_digest_to_hex(st->key_hex, &st->key);
+	st->action = action;
+	action = NULL;
+	error = 0;
+
+cleanup:
+	free(name);
+	free(path);
+	arca_action_free(action);
+	return error;
+}
+
+/* The working directory as a path (NULL: the current directory). */
+static int resolve_workdir(arca_stage_failure *failure, arca_stage *st)
+{
+	const arca_stage_spec *o = &st->spec;
+	struct stat sb;
+	char link[64], *buf = NULL;
+	ssize_t n;
+
+	if (o->workdir != NULL) {
+		if (stat(o->workdir, &sb) < 0)
+			return set_failure(failure, ARCA_STAGE_FAILURE_WORKDIR,
+					arca__error(arca__errno_code(errno),
+					"directory '%s': %s", o->workdir,
+					strerror(errno)));
+		if (!S_ISDIR(sb.st_mode))
+			return set_failure(failure, ARCA_STAGE_FAILURE_WORKDIR,
+					arca__error(ARCA_EINVAL, "directory '%s': %s",
+					o->workdir, strerror(ENOTDIR)));
+		/* Absolute, so that it means the same wherever it is used. */
+		if (o->workdir[0] == '/')
+			st->base = arca__strdup(o->workdir);
+		else if ((st->base = realpath(o->workdir, NULL)) == NULL)
+			return set_failure(failure, ARCA_STAGE_FAILURE_WORKDIR,
+					arca__error(arca__errno_code(errno),
+					"directory '%s': %s", o->workdir,
+					strerror(errno)));
+		if (st->base == NULL)
+			return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+					arca__error(ARCA_ENOMEM, "out of memory"));
+		return 0;
+	}
+	if (o->workdir_fd < 0)
+		return 0;
+	if (fstat(o->workdir_fd, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return set_failure(failure, ARCA_STAGE_FAILURE_WORKDIR,
+				arca__error(ARCA_EINVAL, "working directory fd %d is "
+				"not an open directory", o->workdir_fd));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", o->workdir_fd);
+	if ((buf = malloc(PATH_MAX + 1)) == NULL)
+		return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+				arca__error(ARCA_ENOMEM, "out of memory"));
+	n = readlink(link, buf, PATH_MAX);
+	if (n <= 0 || buf[0] != '/') {
+		free(buf);
+		return set_failure(failure, ARCA_STAGE_FAILURE_WORKDIR,
+				arca__error(ARCA_EIO, "working directory fd %d: "
+				"cannot find its path", o->workdir_fd));
+	}
+	buf[n] = '\0';
+	st->base = buf;
+	return 0;
+}
+
+int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
+		arca_store *store, const arca_stage_spec *spec)
+{
+	arca_stage *st = NULL;
+	char *tool = NULL;
+	size_t i;
+	int error;
+
+	*out = NULL;
+	set_failure(failure, ARCA_STAGE_FAILURE_NONE, 0);
+	if (spec == NULL || spec->version != ARCA_STAGE_SPEC_VERSION)
+		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "arca_stage_spec version %u "
+				"is not supported (expected %u)",
+				spec ? spec->version : 0, ARCA_STAGE_SPEC_VERSION));
+	if (spec->stage == NULL || spec->stage[0] == '\0')
+		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "empty stage name"));
+	if ((spec->argv == NULL || spec->argv[0] == NULL) &&
+	    spec->tool_version == NULL)
+		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "stage '%s': no command and "
+				"no tool version", spec->stage));
+	if (store == NULL && !(spec->flags & ARCA_STAGE_NO_CACHE))
+		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "stage '%s': no store",
+				spec->stage));
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+				arca__error(ARCA_ENOMEM, "out of memory"));
+	st->spec = *spec;
+	st->store = store;
+	/* Store policy: without a TTL of its own, a result takes the store's
+	 * default (config.yaml `ttl`, ARCA_TTL), whoever runs the stage. */
+	if (st->spec.ttl_s == 0 && store != NULL) {
+		arca_options so;
+
+		if (arca_store_get_options(&so, store) == 0)
+			st->spec.ttl_s = so.default_ttl_s;
+	}
+	if ((error = resolve_workdir(failure, st)) < 0)
+		goto cleanup;
+	if ((st->outputs = calloc(spec->n_outputs + 1,
+			sizeof(*st->outputs))) == NULL) {
+		error = set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+				arca__error(ARCA_ENOMEM, "out of memory"));
+		goto cleanup;
+	}
+	for (i = 0; i < spec->n_outputs; i++) {
+		const char *o = spec->outputs[i];
+
+		if (o == NULL || o[0] == '\0') {
+			error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+					arca__error(ARCA_EINVAL, "output: empty path"));
+			goto cleanup;
+		}
+		if ((error = arca_stage_normalize_path(&st->outputs[i], o)) < 0) {
+			set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM, error);
+			goto cleanup;
+		}
+	}
+	/* With a tool version the command is only needed on a miss: a hit
+	 * restores outputs even where the tool is not installed. */
+	if (spec->tool_version == NULL) {
+		const char *name = spec->tool_path != NULL ? spec->tool_path :
+			spec->argv[0];
+		char **dest = spec->tool_path != NULL ? &tool : &st->cmd_path;
+
+		if ((error = arca_stage_find_command(dest, name, st->base)) < 0) {
+			set_failure(failure, error == ARCA_ENOTFOUND ?
+					ARCA_STAGE_FAILURE_NOT_FOUND :
+					error == ARCA_EPERM ?
+					ARCA_STAGE_FAILURE_NOT_EXECUTABLE :
+					error == ARCA_EINVAL ? ARCA_STAGE_FAILURE_SPEC :
+					ARCA_STAGE_FAILURE_SYSTEM, error);
+			goto cleanup;
+		}
+	}
+	error = build_action(failure, st, spec->tool_version != NULL ? NULL :
+			tool != NULL ? tool : st->cmd_path);
+
+cleanup:
+	free(tool);
+	if (error == 0)
+		*out = st;
+	else
+		arca_stage_free(st);
+	return error;
+}
+
+const arca_digest *arca_stage_key(const arca_stage *st)
+{
+	return &st->key;
+}
+
+const arca_action *arca_stage_action(const arca_stage *st)
+{
+	return st->action;
+}
+
+void arca_stage_free(arca_stage *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	arca_action_free(st->action);
+	if (st->outputs != NULL)
+		for (i = 0; i < st->spec.n_outputs; i++)
+			free(st->outputs[i]);
+	free(st->outputs);
+	free(st->cmd_path);
+	free(st->base);
+	arca_buf_free(&st->out_buf);
+	arca_buf_free(&st->err_buf);
+	free(st);
+}
+
+/* ---- events and statistics ------------------------------------------ */
+
+static void event_init(arca_stage_event *ev, const arca_stage *st,
+		arca_stage_event_kind kind)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->stage = st->spec.stage;
+	ev->key = &st->key;
+	ev->key_hex = st->key_hex;
+	ev->message = "";
+}
+
+static void emit(const arca_stage *st, const arca_stage_event *ev)
+{
+	if (st->spec.event != NULL)
+		st->spec.event(st->spec.event_ctx, ev);
+}
+
+/* An event about a failed library call: its code and message. */
+static void emit_failure(const arca_stage *st, arca_stage_event_kind kind,
+		int code)
+{
+	arca_stage_event ev;
+	char msg[1024];
+	const char *m = arca_errmsg();
+
+	snprintf(msg, sizeof(msg), "%s",
+			m != NULL && m[0] != '\0' ? m : arca_strerror(code));
+	event_init(&ev, st, kind);
+	ev.code = code;
+	ev.message = msg;
+	emit(st, &ev);
+}
+
+static void record(const arca_stage *st, arca_event event, uint64_t bytes,
+		uint64_t saved_ms)
+{
+	int error = arca_stats_record(st->store, st->spec.stage, event, bytes,
+			saved_ms);
+
+	if (error < 0)
+		emit_failure(st, ARCA_STAGE_EVENT_STATS_FAILED, error);
+}
+
+/* ---- hits ---------------------------------------------------------- */
+
+int arca_stage_lookup(arca_manifest **out, arca_stage *st)
+{
+	arca_get_options go = ARCA_GET_OPTIONS_INIT;
+	int error;
+
+	*out = NULL;
+	if (st->store == NULL)
+		return arca__error(ARCA_EINVAL, "stage '%s': no store",
+				st->spec.stage);
+	go.max_age_s = st->spec.max_age_s;
+	error = arca_action_get_ex(out, st->store, &st->key, &go);
+	if (error < 0 && error != ARCA_ENOTFOUND) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+		(void)arca_stats_record(st->store, st->spec.stage,
+				ARCA_EVENT_ERROR, 0, 0);
+		arca__error(error, "%s", msg);
+	}
+	return error;
+}
+
+/* A fresh, reserved temp name next to path: DIR/.BASE.arca-XXXXXX. */
+static char *temp_next_to(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	const char *base = slash ? slash + 1 : path;
+	char *tmp = malloc(dirlen + strlen(base) + sizeof(".arca-XXXXXX") + 2);
+	int fd;
+
+	if (tmp == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	sprintf(tmp, "%.*s.%s.arca-XXXXXX", (int)dirlen, path, base);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		free(tmp);
+		return NULL;
+	}
+	close(fd);
+	return tmp;
+}
+
+/* mkdir -p of path's parent directory. 0 or -1 with errno. */
+static int make_parent_dirs(const char *path)
+{
+	char *dir = arca__strdup(path);
+	char *p;
+	int rc = -1;
+
+	if (dir == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if ((p = strrchr(dir, '/')) == NULL || p == dir) {
+		rc = 0;
+		goto cleanup;
+	}
+	*p = '\0';
+	for (p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+			goto cleanup;
+		*p = '/';
+	}
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+		goto cleanup;
+	rc = 0;
+
+cleanup:
+	free(dir);
+	return rc;
+}
+
+static const arca_manifest_output *find_output(const arca_manifest *m,
+		const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_outputs; i++)
+		if (m->outputs[i].path != NULL &&
+		    strcmp(m->outputs[i].path, path) == 0)
+			return &m->outputs[i];
+	return NULL;
+}
+
+/* A blob that cannot serve the hit: corrupt or gone. */
+static int stale(int error)
+{
+	return error == ARCA_ECORRUPT || error == ARCA_ENOTFOUND;
+}
+
+/*
+ * arca_stage_restore() without the statistics: *bytes_out gets the bytes
+ * restored (outputs and streams).
+ */
+static int restore_impl(uint64_t *bytes_out, arca_stage *st,
+		const arca_manifest *m)
+{
+	const size_t n = st->spec.n_outputs;
+	char **temps = NULL, **paths = NULL;
+	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
+	uint64_t bytes = 0;
+	size_t i;
+	int error;
+
+	*bytes_out = 0;
+	if (st->store == NULL)
+		return arca__error(ARCA_EINVAL, "stage '%s': no store",
+				st->spec.stage);
+	temps = calloc(n + 1, sizeof(*temps));
+	paths = calloc(n + 1, sizeof(*paths));
+	if (temps == NULL || paths == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		const char *path = st->outputs[i];
+		const arca_manifest_output *mo = find_output(m, path);
+
+		if (mo == NULL) {
+			error = arca__error(ARCA_ENOTFOUND, "output '%s': not in "
+					"the cached entry", path);
+			goto cleanup;
+		}
+		if ((paths[i] = join(st->base, path)) == NULL) {
+			error = arca__error(ARCA_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		if (make_parent_dirs(paths[i]) < 0) {
+			error = arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot create its directory: %s", path,
+					strerror(errno));
+			goto cleanup;
+		}
+		if ((temps[i] = temp_next_to(paths[i])) == NULL) {
+			error = arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot create a temporary file next to it: %s",
+					path, strerror(errno));
+			goto cleanup;
+		}
+		error = arca_blob_get_file(st->store, &mo->digest, temps[i],
+				mo->mode & 07777);
+		if (error < 0) {
+			wrap_error(error, "output '%s'", path);
+			goto cleanup;
+		}
+		bytes += mo->size;
+	}
+
+	error = arca_blob_get(&out_buf, st->store, &m->stdout_digest);
+	if (error == 0)
+		error = arca_blob_get(&err_buf, st->store, &m->stderr_digest);
+	if (error < 0) {
+		wrap_error(error, "captured output");
+		goto cleanup;
+	}
+
+	for (i = 0; i < n; i++) {
+		if (rename(temps[i], paths[i]) < 0) {
+			error = arca__error(arca__errno_code(errno), "output '%s': "
+					"%s", st->outputs[i], strerror(errno));
+			goto cleanup;
+		}
+		free(temps[i]);
+		temps[i] = NULL;
+	}
+	bytes += out_buf.size + err_buf.size;
+	arca_buf_free(&st->out_buf);
+	arca_buf_free(&st->err_buf);
+	st->out_buf = out_buf;
+	st->err_buf = err_buf;
+	memset(&out_buf, 0, sizeof(out_buf));
+	memset(&err_buf, 0, sizeof(err_buf));
+	st->replay_key = m->key;
+	st->have_streams = 1;
+	*bytes_out = bytes;
+	error = 0;
+
+cleanup:
+	if (temps != NULL) {
+		for (i = 0; i < n; i++) {
+			if (temps[i] != NULL)
+				unlink(temps[i]);
+			free(temps[i]);
+		}
+	}
+	if (paths != NULL)
+		for (i = 0; i < n; i++)
+			free(paths[i]);
+	free(temps);
+	free(paths);
+	arca_buf_free(&out_buf);
+	arca_buf_free(&err_buf);
+	return error;
+}
+
+int arca_stage_restore(arca_stage *st, const arca_manifest *m)
+{
+	uint64_t bytes = 0;
+	int error;
+
+	if ((error = restore_impl(&bytes, st, m)) < 0)
+		return error;
+	record(st, ARCA_EVENT_HIT, bytes, m->duration_ms);
+	return 0;
+}
+
+int arca_stage_replay(arca_stage *st, const arca_manifest *m)
+{
+	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
+	const arca_buf *o = &st->out_buf, *e = &st->err_buf;
+	sigset_t saved;
+	int pending, error = 0;
+
+	if (!st->have_streams || !arca_digest_equal(&st->replay_key, &m->key)) {
+		if (st->store == NULL)
+			return arca__error(ARCA_EINVAL, "stage '%s': no store",
+					st->spec.stage);
+		if ((error = arca_blob_get(&out_buf, st->store,
+				&m->stdout_digest)) < 0 ||
+		    (error = arca_blob_get(&err_buf, st->store,
+				&m->stderr_digest)) < 0) {
+			wrap_error(error, "captured output");
+			goto cleanup;
+		}
+		o = &out_buf;
+		e = &err_buf;
+	}
+	/* The streams go where the caller pointed them; a closed pipe is
+	 * fine. */
+	arca__sigpipe_begin(&saved, &pending);
+	if (st->spec.stdout_fd >= 0)
+		(void)arca__spawn_write_all(st->spec.stdout_fd, o->data, o->size);
+	if (st->spec.stderr_fd >= 0)
+		(void)arca__spawn_write_all(st->spec.stderr_fd, e->data, e->size);
+	arca__sigpipe_end(&saved, pending);
+
+cleanup:
+	arca_buf_free(&out_buf);
+	arca_buf_free(&err_buf);
+	return error;
+}
+
+/* ---- storing a result -------------------------------------------------- */
+
+/* Where a result's stdout and stderr come from. */
+typedef struct streams {
+	const char *paths[2];      /* capture files, or NULL: */
+	const void *data[2];       /* ...these bytes */
+	size_t len[2];
+} streams;
+
+/*
+ * Store every declared output and the streams as blobs and build the
+ * manifest (not yet put). Returns 0, or a code with the message "output
+ * 'x': ...", "captured output: ...", "manifest: ...".
+ */
+static int store_blobs(arca_manifest **out, uint64_t *bytes_out,
+		arca_stage *st, int exit_status, uint64_t duration_ms,
+		const streams *s)
+{
+	arca_manifest *m = NULL;
+	arca_digest d[2];
+	uint64_t size, sizes[2], bytes = 0;
+	struct stat sb;
+	char *path = NULL;
+	size_t i;
+	int error, k;
+
+	*out = NULL;
+	*bytes_out = 0;
+	if ((error = arca_manifest_from_action(&m, st->action)) < 0) {
+		wrap_error(error, "manifest");
+		goto cleanup;
+	}
+	for (i = 0; i < st->spec.n_outputs; i++) {
+		const char *rel = st->outputs[i];
+
+		if ((path = join(st->base, rel)) == NULL) {
+			error = arca__error(ARCA_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		if (stat(path, &sb) < 0) {
+			error = arca__error(arca__errno_code(errno),
+					"output '%s': %s", rel, strerror(errno));
+			goto cleanup;
+		}
+		if ((error = arca_blob_put_file(&d[0], &size, st->store,
+				path)) < 0 ||
+		    (error = arca_manifest_add_output(m, rel, &d[0], size,
+				(unsigned int)(sb.st_mode & 0777))) < 0) {
+			wrap_error(error, "output '%s'", rel);
+			goto cleanup;
+		}
+		free(path);
+		path = NULL;
+		bytes += size;
+	}
+	for (k = 0; k < 2; k++) {
+		if (s->paths[k] != NULL)
+			error = arca_blob_put_file(&d[k], &sizes[k], st->store,
+					s->paths[k]);
+		else {
+			error = arca_blob_put(&d[k], st->store, s->data[k],
+					s->len[k]);
+			sizes[k] = s->len[k];
+		}
+		if (error < 0) {
+			wrap_error(error, "captured output");
+			goto cleanup;
+		}
+	}
+	m->stdout_digest = d[0];
+	m->stdout_size = sizes[0];
+	m->stderr_digest = d[1];
+	m->stderr_size = sizes[1];
+	bytes += sizes[0] + sizes[1];
+	m->exit_status = exit_status;
+	m->duration_ms = duration_ms;
+	if (m->created == 0)
+		m->created = arca__now();
+	*out = m;
+	m = NULL;
+	*bytes_out = bytes;
+	error = 0;
+
+cleanup:
+	free(path);
+	arca_manifest_free(m);
+	return error;
+}
+
+int arca_stage_commit(arca_manifest **out, arca_stage *st, int exit_status,
+		uint64_t duration_ms, const void *out_data, size_t out_len,
+		const void *err_data, size_t err_len)
+{
+	arca_put_options po = ARCA_PUT_OPTIONS_INIT;
+	arca_manifest *m = NULL;
+	streams s;
+	uint64_t bytes = 0;
+	int error;
+
+	if (out != NULL)
+		*out = NULL;
+	if (st->store == NULL)
+		return arca__error(ARCA_EINVAL, "stage '%s': no store",
+				st->spec.stage);
+	memset(&s, 0, sizeof(s));
+	s.data[0] = out_data;
+	s.len[0] = out_len;
+	s.data[1] = err_data;
+	s.len[1] = err_len;
+	if ((error = store_blobs(&m, &bytes, st, exit_status, duration_ms,
+			&s)) < 0)
+		goto failed;
+	po.ttl_s = st->spec.ttl_s;
+	po.tags = st->spec.tags;
+	po.n_tags = st->spec.n_tags;
+	if ((error = arca_action_put_ex(st->store, m, &po)) < 0)
+		goto failed;
+	record(st, ARCA_EVENT_MISS, bytes, 0);
+	if (out != NULL) {
+		*out = m;
+		m = NULL;
+	}
+	goto cleanup;
+
+failed:
+	{
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+		record(st, ARCA_EVENT_MISS, 0, 0);
+		record(st, ARCA_EVENT_ERROR, 0, 0);
+		arca__error(error, "%s", msg);
+	}
+cleanup:
+	arca_manifest_free(m);
+	return error;
+}
+
+/* ---- running a miss ----------------------------------------------------- */
+
+/* A capture file in the store's tmp/, held with flock so that a store
+ * opened after this process died removes it (arca__sweep_tmp). */
+typedef struct capture {
+	int fd;
+	char *path;
+} capture;
+
+static void capture_close(capture *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->path != NULL)
+		unlink(c->path);
+	free(c->path);
+	c->fd = -1;
+	c->path = NULL;
+}
+
+static int capture_open(capture *c, arca_store *store, const char *what)
+{
+	char *dir = NULL;
+	int error;
+
+	c->fd = -1;
+	c->path = NULL;
+	if ((dir = arca__path_join(arca_store_path(store), "tmp")) ==
+			NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	error = arca__tmpfile(&c->fd, &c->path, dir, what, 1);
+	free(dir);
+	return error;
+}
+
+/* What the compute callback did, for arca_stage_run(). */
+typedef struct run_ctx {
+	arca_stage *st;
+	arca_stage_result *res;
+	uint64_t bytes;            /* stored */
+	int ran;                   /* the command ran */
+	arca_stage_outcome outcome;
+	int error;                 /* with ARCA_STAGE_ERROR */
+} run_ctx;
+
+static void on_started(void *ctx, long pid)
+{
+	arca_stage *st = ctx;
+	arca_stage_event ev;
+
+	event_init(&ev, st, ARCA_STAGE_EVENT_STARTED);
+	ev.pid = pid;
+	emit(st, &ev);
+}
+
+static arca_stage_failure command_failure(int error)
+{
+	return error == ARCA_ENOTFOUND ? ARCA_STAGE_FAILURE_NOT_FOUND :
+		error == ARCA_EPERM ? ARCA_STAGE_FAILURE_NOT_EXECUTABLE :
+		error == ARCA_EINVAL ? ARCA_STAGE_FAILURE_SPEC :
+		ARCA_STAGE_FAILURE_SYSTEM;
+}
+
+/* Find argv[0] if prepare did not (a tool version). */
+static int find_cmd(arca_stage *st, arca_stage_result *res)
+{
+	int error;
+
+	if (st->cmd_path != NULL)
+		return 0;
+	if (st->spec.argv == NULL || st->spec.argv[0] == NULL) {
+		res->failure = ARCA_STAGE_FAILURE_SPEC;
+		return arca__error(ARCA_EINVAL, "stage '%s': no command",
+				st->spec.stage);
+	}
+	error = arca_stage_find_command(&st->cmd_path, st->spec.argv[0],
+			st->base);
+	if (error < 0)
+		res->failure = command_failure(error);
+	return error;
+}
+
+/* Whether every declared output exists as a regular file; names the
+ * first that does not. */
+static const char *missing_output(const arca_stage *st)
+{
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < st->spec.n_outputs; i++) {
+		char *path = join(st->base, st->outputs[i]);
+		int ok = path != NULL && stat(path, &sb) == 0 &&
+			S_ISREG(sb.st_mode);
+
+		free(path);
+		if (!ok)
+			return st->outputs[i];
+	}
+	return NULL;
+}
+
+/* The compute callback of the single flight: run the command, store its
+ * blobs, hand back the manifest (stored by arca__single_flight()). */
+static int compute_run(arca_manifest **out, void *vctx)
+{
+	run_ctx *c = vctx;
+	arca_stage *st = c->st;
+	capture caps[2] = { { -1, NULL }, { -1, NULL } };
+	arca__spawn sp;
+	arca__spawn_result sr;
+	arca_stage_event ev;
+	streams s;
+	const char *missing;
+	int error;
+
+	*out = NULL;
+	c->outcome = ARCA_STAGE_ERROR;
+	if ((c->error = error = find_cmd(st, c->res)) < 0)
+		goto cleanup;
+	event_init(&ev, st, ARCA_STAGE_EVENT_MISS);
+	ev.refresh = (st->spec.flags & ARCA_STAGE_REFRESH) != 0;
+	emit(st, &ev);
+	if ((error = capture_open(&caps[0], st->store, "stdout-")) < 0 ||
+	    (error = capture_open(&caps[1], st->store, "stderr-")) < 0) {
+		c->error = error;
+		c->res->failure = ARCA_STAGE_FAILURE_SYSTEM;
+		goto cleanup;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.path = st->cmd_path;
+	sp.argv = st->spec.argv;
+	sp.dir = st->base;
+	sp.live_out = st->spec.stdout_fd;
+	sp.live_err = st->spec.stderr_fd;
+	sp.capture = 1;
+	sp.cap_out = caps[0].fd;
+	sp.cap_err = caps[1].fd;
+	sp.started = on_started;
+	sp.ctx = st;
+	if ((error = arca__spawn_run(&sr, &sp)) < 0) {
+		c->error = error;
+		c->res->failure = command_failure(error);
+		goto cleanup;
+	}
+	c->ran = 1;
+	c->res->exit_status = sr.status;
+	c->res->duration_ms = sr.duration_ms;
+
+	if (sr.status != 0) {
+		event_init(&ev, st, ARCA_STAGE_EVENT_FAILED);
+		ev.exit_status = sr.status;
+		ev.duration_ms = sr.duration_ms;
+		emit(st, &ev);
+		record(st, ARCA_EVENT_MISS, 0, 0);
+		c->outcome = ARCA_STAGE_FAILED;
+		error = ARCA_ENOTFOUND;
+		goto cleanup;
+	}
+	if ((missing = missing_output(st)) != NULL) {
+		event_init(&ev, st, ARCA_STAGE_EVENT_OUTPUT_MISSING);
+		ev.path = missing;
+		emit(st, &ev);
+		record(st, ARCA_EVENT_MISS, 0, 0);
+		c->outcome = ARCA_STAGE_OUTPUT_MISSING;
+		error = ARCA_ENOTFOUND;
+		goto cleanup;
+	}
+	/* From here on the command succeeded: a failure to cache is
+	 * reported, and the exit status stays 0. */
+	c->outcome = ARCA_STAGE_CACHE_WRITE_FAILED;
+	if (sr.capture_errno != 0) {
+		error = arca__error(arca__errno_code(sr.capture_errno),
+				"capturing its output: %s",
+				strerror(sr.capture_errno));
+		goto write_failed;
+	}
+	memset(&s, 0, sizeof(s));
+	s.paths[0] = caps[0].path;
+	s.paths[1] = caps[1].path;
+	if ((error = store_blobs(out, &c->bytes, st, 0, sr.duration_ms,
+			&s)) < 0)
+		goto write_failed;
+	c->outcome = ARCA_STAGE_STORED;
+	error = 0;
+	goto cleanup;
+
+write_failed:
+	emit_failure(st, ARCA_STAGE_EVENT_CACHE_WRITE_FAILED, error);
+	record(st, ARCA_EVENT_MISS, 0, 0);
+	record(st, ARCA_EVENT_ERROR, 0, 0);
+cleanup:
+	capture_close(&caps[0]);
+	capture_close(&caps[1]);
+	return error;
+}
+
+/* ---- single-flight hooks ------------------------------------------------- */
+
+static void on_wait(void *ctx)
+{
+	arca_stage_event ev;
+
+	event_init(&ev, ctx, ARCA_STAGE_EVENT_LEASE_WAIT);
+	emit(ctx, &ev);
+}
+
+static void on_timeout(void *ctx, uint64_t waited_ms)
+{
+	arca_stage_event ev;
+
+	event_init(&ev, ctx, ARCA_STAGE_EVENT_LEASE_TIMEOUT);
+	ev.waited_ms = waited_ms;
+	emit(ctx, &ev);
+}
+
+static void on_lease_error(void *ctx, int code)
+{
+	emit_failure(ctx, ARCA_STAGE_EVENT_LEASE_FAILED, code);
+}
+
+static void on_lookup_error(void *ctx, int code)
+{
+	arca_stage *st = ctx;
+
+	emit_failure(st, ARCA_STAGE_EVENT_LOOKUP_FAILED, code);
+	(void)arca_stats_record(st->store, st->spec.stage, ARCA_EVENT_ERROR,
+			0, 0);
+}
+
+/* ---- arca run ------------------------------------------------------------- */
+
+/* --no-cache: the command alone, inheriting (or routed to) the live fds. */
+static int run_uncached(arca_stage_result *res, arca_stage *st)
+{
+	arca__spawn sp;
+	arca__spawn_result sr;
+	arca_stage_event ev;
+	int error;
+
+	if ((error = find_cmd(st, res)) < 0)
+		return error;
+	memset(&sp, 0, sizeof(sp));
+	sp.path = st->cmd_path;
+	sp.argv = st->spec.argv;
+	sp.dir = st->base;
+	sp.live_out = st->spec.stdout_fd;
+	sp.live_err = st->spec.stderr_fd;
+	sp.started = on_started;
+	sp.ctx = st;
+	if ((error = arca__spawn_run(&sr, &sp)) < 0) {
+		res->failure = command_failure(error);
+		return error;
+	}
+	res->exit_status = sr.status;
+	res->duration_ms = sr.duration_ms;
+	res->outcome = sr.status == 0 ? ARCA_STAGE_RAN : ARCA_STAGE_FAILED;
+	event_init(&ev, st, sr.status == 0 ? ARCA_STAGE_EVENT_RAN :
+			ARCA_STAGE_EVENT_FAILED);
+	ev.exit_status = sr.status;
+	ev.duration_ms = sr.duration_ms;
+	emit(st, &ev);
+	return 0;
+}
+
+/*
+ * Serve a hit: restore, replay, report, count. 0 served; 1 stale (the
+ * entry was dropped: recompute); a negative code when restoring failed.
+ */
+static int serve_hit(arca_stage_result *res, arca_stage *st,
+		const arca_manifest *m)
+{
+	arca_stage_event ev;
+	uint64_t bytes = 0;
+	int error;
+
+	error = restore_impl(&bytes, st, m);
+	if (stale(error)) {
+		/* The library may already have dropped it. */
+		error = arca_action_remove(st->store, &st->key);
+		if (error < 0 && error != ARCA_ENOTFOUND)
+			emit_failure(st, ARCA_STAGE_EVENT_REMOVE_FAILED, error);
+		record(st, ARCA_EVENT_ERROR, 0, 0);
+		event_init(&ev, st, ARCA_STAGE_EVENT_CORRUPT);
+		emit(st, &ev);
+		return 1;
+	}
+	if (error < 0) {
+		res->failure = ARCA_STAGE_FAILURE_SYSTEM;
+		return error;
+	}
+	(void)arca_stage_replay(st, m);
+	event_init(&ev, st, ARCA_STAGE_EVENT_HIT);
+	ev.duration_ms = m->duration_ms;
+	ev.exit_status = m->exit_status;
+	emit(st, &ev);
+	record(st, ARCA_EVENT_HIT, bytes, m->duration_ms);
+	res->outcome = ARCA_STAGE_HIT;
+	res->duration_ms = m->duration_ms;
+	res->exit_status = m->exit_status;
+	return 0;
+}
+
+int arca_stage_run(arca_stage_result *out, arca_stage *st)
+{
+	arca__flight f;
+	arca_manifest *m = NULL;
+	arca_stage_event ev;
+	run_ctx c;
+	int computed = 0, attempt, error;
+
+	memset(out, 0, sizeof(*out));
+	out->outcome = ARCA_STAGE_ERROR;
+	out->key = st->key;
+	if (st->spec.flags & ARCA_STAGE_NO_CACHE)
+		return run_uncached(out, st);
+
+	memset(&f, 0, sizeof(f));
+	f.lock_timeout_ms = st->spec.lock_timeout_ms;
+	f.max_age_s = st->spec.max_age_s;
+	f.ttl_s = st->spec.ttl_s;
+	f.tags = st->spec.tags;
+	f.n_tags = st->spec.n_tags;
+	f.refresh = (st->spec.flags & ARCA_STAGE_REFRESH) != 0;
+	f.lookup_errors_ok = 1;
+	f.lease_errors_ok = 1;
+	f.on_wait = on_wait;
+	f.on_timeout = on_timeout;
+	f.on_lease_error = on_lease_error;
+	f.on_lookup_error = on_lookup_error;
+	f.hook_ctx = st;
+
+	/* A stale hit is dropped and computed once more, with no lookup. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		memset(&c, 0, sizeof(c));
+		c.st = st;
+		c.res = out;
+		c.outcome = ARCA_STAGE_ERROR;
+		error = arca__single_flight(&m, &computed, st->store, &st->key,
+				compute_run, &c, &f);
+		if (!computed) {
+			if (error < 0) {
+				out->failure = ARCA_STAGE_FAILURE_SYSTEM;
+				goto cleanup;
+			}
+			error = serve_hit(out, st, m);
+			arca_manifest_free(m);
+			m = NULL;
+			if (error <= 0)
+				goto cleanup;
+			f.refresh = 1;
+			continue;
+		}
+		break;
+	}
+
+	/* The command ran (or could not be started). */
+	if (c.outcome == ARCA_STAGE_STORED && m != NULL && error < 0) {
+		/* Storing the manifest failed. */
+		emit_failure(st, ARCA_STAGE_EVENT_CACHE_WRITE_FAILED, error);
+		record(st, ARCA_EVENT_MISS, 0, 0);
+		record(st, ARCA_EVENT_ERROR, 0, 0);
+		c.outcome = ARCA_STAGE_CACHE_WRITE_FAILED;
+	} else if (c.outcome == ARCA_STAGE_STORED) {
+		record(st, ARCA_EVENT_MISS, c.bytes, 0);
+		event_init(&ev, st, ARCA_STAGE_EVENT_STORED);
+		ev.duration_ms = out->duration_ms;
+		emit(st, &ev);
+	}
+	out->outcome = c.outcome;
+	if (c.outcome == ARCA_STAGE_ERROR) {
+		error = c.error < 0 ? c.error : error;
+		if (out->failure == ARCA_STAGE_FAILURE_NONE)
+			out->failure = ARCA_STAGE_FAILURE_SYSTEM;
+		goto cleanup;
+	}
+	error = 0;
+
+cleanup:
+	arca_manifest_free(m);
+	if (out->outcome == ARCA_STAGE_ERROR)
+		out->exit_status = 0;
+	return error;
+}

@@ -1,0 +1,760 @@
+/*
+ * The stage runner through the public API only (arca/arca.h): key
+ * stability and path normalisation, a miss then a hit in a working
+ * directory given as a path and as a dirfd while the process's cwd is
+ * elsewhere (and stays there), a result committed by an embedding
+ * program, statistics recorded by the library (once), inputs that are not
+ * regular files, the failures a front end maps to exit codes, and
+ * arca_get_or_compute() with TTL, tags and max-age.
+ */
+#include "fixture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A store, a working directory inside a temp dir, and a cwd elsewhere. */
+typedef struct fx {
+	char *root;
+	char *store_dir;
+	char *work;
+	char *elsewhere;
+	char *saved_cwd;
+	arca_store *store;
+} fx;
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->root = fixture_tempdir();
+	f->store_dir = fixture_path("%s/store", f->root);
+	f->work = fixture_path("%s/work", f->root);
+	f->elsewhere = fixture_path("%s/elsewhere", f->root);
+	if (mkdir(f->work, 0755) < 0 || mkdir(f->elsewhere, 0755) < 0)
+		return -1;
+	if ((f->saved_cwd = getcwd(NULL, 0)) == NULL ||
+	    chdir(f->elsewhere) < 0)
+		return -1;
+	if (arca_store_open(&f->store, f->store_dir, NULL) != 0) {
+		fprintf(stderr, "arca_store_open: %s\n", arca_errmsg());
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+
+	arca_store_close(f->store);
+	if (chdir(f->saved_cwd) < 0)
+		return -1;
+	free(f->saved_cwd);
+	free(f->store_dir);
+	free(f->work);
+	free(f->elsewhere);
+	fixture_rmdir(f->root);
+	free(f);
+	return 0;
+}
+
+/* The cwd is still f->elsewhere. */
+static void assert_cwd_unchanged(const fx *f)
+{
+	char *cwd = getcwd(NULL, 0);
+
+	assert_non_null(cwd);
+	assert_string_equal(cwd, f->elsewhere);
+	free(cwd);
+}
+
+static void write_at(const char *dir, const char *name, const char *text)
+{
+	char *p = fixture_path("%s/%s", dir, name);
+
+	fixture_write_file(p, text, strlen(text));
+	free(p);
+}
+
+/* The whole content of dir/name as a string ("" when absent). */
+static char *read_at(const char *dir, const char *name)
+{
+	char *p = fixture_path("%s/%s", dir, name);
+	size_t len = 0;
+	unsigned char *data = fixture_read_file(p, &len);
+	char *s;
+
+	free(p);
+	if (data == NULL)
+		return strdup("");
+	s = realloc(data, len + 1);
+	assert_non_null(s);
+	s[len] = '\0';
+	return s;
+}
+
+static int exists_at(const char *dir, const char *name)
+{
+	char *p = fixture_path("%s/%s", dir, name);
+	struct stat st;
+	int ok = stat(p, &st) == 0;
+
+	free(p);
+	return ok;
+}
+
+/* Events seen, in order. */
+typedef struct seen {
+	arca_stage_event_kind kinds[32];
+	size_t n;
+	long pid;
+	uint64_t hit_saved_ms;
+} seen;
+
+static void on_event(void *ctx, const arca_stage_event *ev)
+{
+	seen *s = ctx;
+
+	assert_non_null(ev->stage);
+	assert_int_equal(strlen(ev->key_hex), ARCA_DIGEST_HEXLEN);
+	if (s->n < 32)
+		s->kinds[s->n++] = ev->kind;
+	if (ev->kind == ARCA_STAGE_EVENT_STARTED)
+		s->pid = ev->pid;
+	if (ev->kind == ARCA_STAGE_EVENT_HIT)
+		s->hit_saved_ms = ev->duration_ms;
+}
+
+static int saw(const seen *s, arca_stage_event_kind kind)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->kinds[i] == kind)
+			return 1;
+	return 0;
+}
+
+/* Counters of one stage (arca_stats_list). */
+typedef struct counts {
+	const char *stage;
+	uint64_t hits, misses, errors;
+} counts;
+
+static int count_cb(const arca_stats *st, void *ctx)
+{
+	counts *c = ctx;
+
+	if (st->stage != NULL && strcmp(st->stage, c->stage) == 0) {
+		c->hits = st->hits;
+		c->misses = st->misses;
+		c->errors = st->errors;
+	}
+	return 0;
+}
+
+static counts stats_of(arca_store *store, const char *stage)
+{
+	counts c;
+
+	memset(&c, 0, sizeof(c));
+	c.stage = stage;
+	assert_int_equal(arca_stats_list(store, count_cb, &c), 0);
+	return c;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static void test_stage__normalize_path(void **state)
+{
+	static const char *cases[][2] = {
+		{ "in.txt", "in.txt" },
+		{ "./in.txt", "in.txt" },
+		{ "a//b/", "a/b" },
+		{ "./a/./b//c", "a/b/c" },
+		{ "/abs//x/./y", "/abs/x/y" },
+		{ "a/../b", "a/../b" },
+		{ "./", "." },
+	};
+	size_t i;
+	char *out = NULL;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(arca_stage_normalize_path(&out, cases[i][0]), 0);
+		assert_string_equal(out, cases[i][1]);
+		free(out);
+	}
+	assert_int_equal(arca_stage_normalize_path(&out, ""), ARCA_EINVAL);
+	assert_null(out);
+}
+
+static char *sh_argv[] = { "/bin/sh", "-c", "cat in.txt", NULL };
+
+/* The key of a stage reading `name` as its input (file in.txt). */
+static arca_digest key_with_input(fx *f, const char *name, const char *path)
+{
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_input in = { NULL, NULL, NULL };
+	arca_stage *st = NULL;
+	arca_digest key;
+
+	in.name = name;
+	in.path = path;
+	spec.stage = "keys";
+	spec.argv = sh_argv;
+	spec.inputs = &in;
+	spec.n_inputs = 1;
+	spec.tool_version = "1";
+	spec.workdir = f->work;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	key = *arca_stage_key(st);
+	assert_non_null(arca_stage_action(st));
+	arca_stage_free(st);
+	return key;
+}
+
+static void test_stage__key_stable_and_paths_normalised(void **state)
+{
+	fx *f = *state;
+	arca_digest a, b, c, d;
+
+	write_at(f->work, "in.txt", "hello\n");
+	a = key_with_input(f, NULL, "in.txt");
+	b = key_with_input(f, NULL, "./in.txt");
+	c = key_with_input(f, "in.txt", ".//in.txt");
+	assert_true(arca_digest_equal(&a, &b));
+	assert_true(arca_digest_equal(&a, &c));
+	/* The same again: stable. */
+	b = key_with_input(f, NULL, "in.txt");
+	assert_true(arca_digest_equal(&a, &b));
+	/* Another content, another key. */
+	write_at(f->work, "in.txt", "other\n");
+	d = key_with_input(f, NULL, "in.txt");
+	assert_false(arca_digest_equal(&a, &d));
+	assert_cwd_unchanged(f);
+}
+
+/* ---- run: miss then hit --------------------------------------------------- */
+
+static char *upper_argv[] = { "/bin/sh", "-c",
+	"echo run >>count; mkdir -p out; tr a-z A-Z <in.txt >out/up.txt; "
+	"printf 'to stdout\\n'; printf 'to stderr\\n' >&2", NULL };
+
+/* Run the upper stage once in the working directory wd (a path, or a
+ * dirfd when wd is NULL); stdout and stderr go to the files so/se. */
+static void run_upper(arca_stage_result *res, seen *ev, fx *f,
+		const char *wd, int wdfd, int so, int se)
+{
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_input in = { NULL, "in.txt", NULL };
+	const char *outs[] = { "./out/up.txt" };
+	const char *tags[] = { "upper-tag" };
+	arca_stage *st = NULL;
+	arca_stage_failure failure = ARCA_STAGE_FAILURE_SPEC;
+
+	memset(ev, 0, sizeof(*ev));
+	spec.stage = "upper";
+	spec.argv = upper_argv;
+	spec.inputs = &in;
+	spec.n_inputs = 1;
+	spec.outputs = outs;
+	spec.n_outputs = 1;
+	spec.tags = tags;
+	spec.n_tags = 1;
+	spec.workdir = wd;
+	spec.workdir_fd = wdfd;
+	spec.stdout_fd = so;
+	spec.stderr_fd = se;
+	spec.event = on_event;
+	spec.event_ctx = ev;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec), 0);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_NONE);
+	assert_int_equal(arca_stage_run(res, st), 0);
+	assert_true(arca_digest_equal(&res->key, arca_stage_key(st)));
+	arca_stage_free(st);
+}
+
+static int open_trunc(const fx *f, const char *name)
+{
+	char *p = fixture_path("%s/%s", f->root, name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	free(p);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void miss_then_hit(fx *f, int by_fd)
+{
+	arca_stage_result res;
+	seen ev;
+	char *s;
+	int so, se, wdfd = -1;
+	counts c;
+
+	write_at(f->work, "in.txt", "hello arca\n");
+	if (by_fd) {
+		wdfd = open(f->work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(wdfd >= 0);
+	}
+
+	so = open_trunc(f, "so1");
+	se = open_trunc(f, "se1");
+	run_upper(&res, &ev, f, by_fd ? NULL : f->work, wdfd, so, se);
+	close(so);
+	close(se);
+	assert_int_equal(res.outcome, ARCA_STAGE_STORED);
+	assert_int_equal(res.exit_status, 0);
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_MISS));
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_STARTED));
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_STORED));
+	assert_true(ev.pid > 0);
+	assert_cwd_unchanged(f);
+	/* It ran in the working directory, not in the cwd. */
+	assert_false(exists_at(f->elsewhere, "count"));
+	s = read_at(f->work, "count");
+	assert_string_equal(s, "run\n");
+	free(s);
+	s = read_at(f->work, "out/up.txt");
+	assert_string_equal(s, "HELLO ARCA\n");
+	free(s);
+	/* Passed through to the live fds. */
+	s = read_at(f->root, "so1");
+	assert_string_equal(s, "to stdout\n");
+	free(s);
+	s = read_at(f->root, "se1");
+	assert_string_equal(s, "to stderr\n");
+	free(s);
+
+	/* The hit: restored, replayed, not run. */
+	s = fixture_path("%s/out/up.txt", f->work);
+	assert_int_equal(unlink(s), 0);
+	free(s);
+	so = open_trunc(f, "so2");
+	se = open_trunc(f, "se2");
+	run_upper(&res, &ev, f, by_fd ? NULL : f->work, wdfd, so, se);
+	close(so);
+	close(se);
+	assert_int_equal(res.outcome, ARCA_STAGE_HIT);
+	assert_int_equal(res.exit_status, 0);
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_HIT));
+	assert_false(saw(&ev, ARCA_STAGE_EVENT_MISS));
+	assert_false(saw(&ev, ARCA_STAGE_EVENT_STARTED));
+	assert_cwd_unchanged(f);
+	s = read_at(f->work, "count");
+	assert_string_equal(s, "run\n");
+	free(s);
+	s = read_at(f->work, "out/up.txt");
+	assert_string_equal(s, "HELLO ARCA\n");
+	free(s);
+	assert_false(exists_at(f->elsewhere, "out"));
+	s = read_at(f->root, "so2");
+	assert_string_equal(s, "to stdout\n");
+	free(s);
+	s = read_at(f->root, "se2");
+	assert_string_equal(s, "to stderr\n");
+	free(s);
+
+	/* Counted by the library, once each. */
+	c = stats_of(f->store, "upper");
+	assert_int_equal(c.misses, 1);
+	assert_int_equal(c.hits, 1);
+	assert_int_equal(c.errors, 0);
+
+	/* Tags reached the entry. */
+	{
+		arca_clear_filter filter;
+		uint64_t n = 0;
+
+		memset(&filter, 0, sizeof(filter));
+		filter.tag = "upper-tag";
+		assert_int_equal(arca_store_clear(&n, NULL, f->store, &filter), 0);
+		assert_int_equal(n, 1);
+	}
+	if (wdfd >= 0)
+		close(wdfd);
+}
+
+static void test_stage__run_miss_then_hit_workdir_path(void **state)
+{
+	miss_then_hit(*state, 0);
+}
+
+static void test_stage__run_miss_then_hit_workdir_fd(void **state)
+{
+	miss_then_hit(*state, 1);
+}
+
+static void test_stage__run_failure_and_missing_output(void **state)
+{
+	fx *f = *state;
+	char *fail_argv[] = { "/bin/sh", "-c", "exit 3", NULL };
+	char *lazy_argv[] = { "/bin/sh", "-c", "true", NULL };
+	const char *outs[] = { "never.txt" };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_result res;
+	arca_stage *st = NULL;
+	arca_manifest *m = NULL;
+	seen ev;
+	counts c;
+
+	memset(&ev, 0, sizeof(ev));
+	spec.stage = "flaky";
+	spec.argv = fail_argv;
+	spec.workdir = f->work;
+	spec.event = on_event;
+	spec.event_ctx = &ev;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	assert_int_equal(arca_stage_run(&res, st), 0);
+	assert_int_equal(res.outcome, ARCA_STAGE_FAILED);
+	assert_int_equal(res.exit_status, 3);
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_FAILED));
+	assert_int_equal(arca_stage_lookup(&m, st), ARCA_ENOTFOUND);
+	arca_stage_free(st);
+
+	memset(&ev, 0, sizeof(ev));
+	spec.stage = "lazy";
+	spec.argv = lazy_argv;
+	spec.outputs = outs;
+	spec.n_outputs = 1;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	assert_int_equal(arca_stage_run(&res, st), 0);
+	assert_int_equal(res.outcome, ARCA_STAGE_OUTPUT_MISSING);
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_OUTPUT_MISSING));
+	assert_int_equal(arca_stage_lookup(&m, st), ARCA_ENOTFOUND);
+	arca_stage_free(st);
+	c = stats_of(f->store, "flaky");
+	assert_int_equal(c.misses, 1);
+	assert_int_equal(c.hits, 0);
+	assert_cwd_unchanged(f);
+}
+
+/* A live descriptor whose reader is gone: no SIGPIPE reaches the process
+ * (the default action would kill this test), the run and the replay go
+ * on, the output is still captured. */
+static void test_stage__closed_live_fd_raises_no_sigpipe(void **state)
+{
+	fx *f = *state;
+	char *argv[] = { "/bin/sh", "-c",
+		"i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+		NULL };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_result res;
+	arca_stage *st = NULL;
+	int p[2], i;
+
+	spec.stage = "loud";
+	spec.argv = argv;
+	spec.workdir = f->work;
+	spec.stderr_fd = -1;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pipe(p), 0);
+		close(p[0]);
+		spec.stdout_fd = p[1];
+		assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+		assert_int_equal(arca_stage_run(&res, st), 0);
+		/* First a miss that stores, then a hit that replays. */
+		assert_int_equal(res.outcome, i == 0 ? ARCA_STAGE_STORED :
+				ARCA_STAGE_HIT);
+		assert_int_equal(res.exit_status, 0);
+		arca_stage_free(st);
+		close(p[1]);
+	}
+}
+
+/* ---- an embedding program does the work ---------------------------------- */
+
+static void test_stage__commit_by_embedder(void **state)
+{
+	fx *f = *state;
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_input in = { "audio", "talk.wav", NULL };
+	const char *outs[] = { "talk.txt" };
+	arca_stage *st = NULL;
+	arca_manifest *m = NULL, *stored = NULL;
+	int pipefd[2];
+	char buf[64];
+	ssize_t n;
+	char *s;
+	counts c;
+
+	write_at(f->work, "talk.wav", "RIFF....");
+	spec.stage = "transcribe";
+	spec.inputs = &in;
+	spec.n_inputs = 1;
+	spec.outputs = outs;
+	spec.n_outputs = 1;
+	spec.tool_version = "whisper-embedded-1";
+	spec.workdir = f->work;
+	assert_int_equal(pipe(pipefd), 0);
+	spec.stdout_fd = pipefd[1];
+	spec.stderr_fd = -1;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	assert_int_equal(arca_stage_lookup(&m, st), ARCA_ENOTFOUND);
+	assert_null(m);
+
+	/* A missing output is refused; nothing stored. */
+	assert_int_equal(arca_stage_commit(NULL, st, 0, 10, NULL, 0, NULL, 0),
+			ARCA_ENOTFOUND);
+	assert_non_null(strstr(arca_errmsg(), "talk.txt"));
+	assert_int_equal(arca_stage_lookup(&m, st), ARCA_ENOTFOUND);
+
+	write_at(f->work, "talk.txt", "hello world\n");
+	assert_int_equal(arca_stage_commit(&stored, st, 0, 1234, "said", 4,
+			NULL, 0), 0);
+	assert_non_null(stored);
+	assert_int_equal(stored->duration_ms, 1234);
+	assert_int_equal(stored->n_outputs, 1);
+	arca_manifest_free(stored);
+
+	/* The hit, as an embedder serves it. */
+	s = fixture_path("%s/talk.txt", f->work);
+	assert_int_equal(unlink(s), 0);
+	free(s);
+	assert_int_equal(arca_stage_lookup(&m, st), 0);
+	assert_int_equal(m->duration_ms, 1234);
+	assert_int_equal(arca_stage_restore(st, m), 0);
+	s = read_at(f->work, "talk.txt");
+	assert_string_equal(s, "hello world\n");
+	free(s);
+	assert_int_equal(arca_stage_replay(st, m), 0);
+	close(pipefd[1]);
+	n = read(pipefd[0], buf, sizeof(buf));
+	assert_int_equal(n, 4);
+	assert_memory_equal(buf, "said", 4);
+	close(pipefd[0]);
+	arca_manifest_free(m);
+	arca_stage_free(st);
+
+	/* A miss per commit (the refused one also an error), one hit (the
+	 * restore); lookups count none. */
+	c = stats_of(f->store, "transcribe");
+	assert_int_equal(c.misses, 2);
+	assert_int_equal(c.errors, 1);
+	assert_int_equal(c.hits, 1);
+	/* No run without a command. */
+	{
+		arca_stage_result res;
+
+		spec.flags = ARCA_STAGE_REFRESH;
+		assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+		assert_int_equal(arca_stage_run(&res, st), ARCA_EINVAL);
+		assert_int_equal(res.outcome, ARCA_STAGE_ERROR);
+		assert_int_equal(res.failure, ARCA_STAGE_FAILURE_SPEC);
+		arca_stage_free(st);
+	}
+	assert_cwd_unchanged(f);
+}
+
+/* ---- what prepare refuses ------------------------------------------------- */
+
+static void test_stage__prepare_failures(void **state)
+{
+	fx *f = *state;
+	char *nope_argv[] = { "no-such-command-arca-unit", NULL };
+	char *noexec_argv[] = { "./plain.sh", NULL };
+	char *cat_argv[] = { "/bin/cat", NULL };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_input in = { NULL, "missing.wav", NULL };
+	arca_stage_failure failure;
+	arca_stage *st = NULL;
+	char *fifo;
+
+	spec.stage = "p";
+	spec.workdir = f->work;
+
+	spec.argv = nope_argv;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_ENOTFOUND);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_NOT_FOUND);
+	assert_string_equal(arca_errmsg(),
+			"command not found: no-such-command-arca-unit");
+	assert_null(st);
+
+	/* Relative to the working directory, not to the cwd. */
+	write_at(f->work, "plain.sh", "echo hi\n");
+	spec.argv = noexec_argv;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_EPERM);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_NOT_EXECUTABLE);
+
+	spec.argv = cat_argv;
+	spec.inputs = &in;
+	spec.n_inputs = 1;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_ENOTFOUND);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_INPUT);
+	assert_string_equal(arca_errmsg(),
+			"input 'missing.wav': No such file or directory");
+
+	/* A FIFO is refused without blocking on it. */
+	fifo = fixture_path("%s/fifo", f->work);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	free(fifo);
+	in.path = "fifo";
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_EINVAL);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_INPUT);
+	assert_string_equal(arca_errmsg(), "input 'fifo': not a regular file");
+
+	spec.n_inputs = 0;
+	spec.version = 99;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_EINVAL);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_SPEC);
+	spec.version = ARCA_STAGE_SPEC_VERSION;
+	/* Without a store only NO_CACHE is possible. */
+	assert_int_equal(arca_stage_prepare(&st, &failure, NULL, &spec),
+			ARCA_EINVAL);
+	spec.flags = ARCA_STAGE_NO_CACHE;
+	assert_int_equal(arca_stage_prepare(&st, &failure, NULL, &spec), 0);
+	arca_stage_free(st);
+	assert_cwd_unchanged(f);
+}
+
+/* ---- arca_get_or_compute with TTL, tags and max-age ------------------------ */
+
+typedef struct job {
+	arca_store *store;
+	const char *content;
+	int n;
+} job;
+
+static arca_digest key_of(const char *content)
+{
+	arca_action *a = NULL;
+	arca_digest key;
+
+	assert_int_equal(arca_action_new(&a, "goc"), 0);
+	assert_int_equal(arca_action_add_arg(a, content), 0);
+	assert_int_equal(arca_action_set_tool(a, ARCA_TOOL_VERSION, "1"), 0);
+	assert_int_equal(arca_action_key(&key, a), 0);
+	arca_action_free(a);
+	return key;
+}
+
+static int compute(arca_manifest **out, void *ctx)
+{
+	job *j = ctx;
+	arca_action *a = NULL;
+	arca_manifest *m = NULL;
+	arca_digest empty;
+	int error;
+
+	j->n++;
+	if ((error = arca_action_new(&a, "goc")) < 0 ||
+	    (error = arca_action_add_arg(a, j->content)) < 0 ||
+	    (error = arca_action_set_tool(a, ARCA_TOOL_VERSION, "1")) < 0 ||
+	    (error = arca_manifest_from_action(&m, a)) < 0 ||
+	    (error = arca_blob_put(&empty, j->store, NULL, 0)) < 0)
+		goto cleanup;
+	m->stdout_digest = empty;
+	m->stderr_digest = empty;
+	*out = m;
+	m = NULL;
+cleanup:
+	arca_manifest_free(m);
+	arca_action_free(a);
+	return error;
+}
+
+static void test_stage__get_or_compute_ttl_tags_max_age(void **state)
+{
+	fx *f = *state;
+	arca_compute_options opts = ARCA_COMPUTE_OPTIONS_INIT;
+	const char *tags[] = { "goc-tag" };
+	arca_digest ka = key_of("a"), kb = key_of("b"), kc = key_of("c");
+	job ja = { f->store, "a", 0 }, jb = { f->store, "b", 0 },
+	    jc = { f->store, "c", 0 };
+	arca_manifest *m = NULL;
+	arca_clear_filter filter;
+	uint64_t n = 0;
+	int computed;
+
+	assert_int_equal(opts.version, 2);
+	/* a: expires after 1 s. b: no TTL. c: tagged. */
+	opts.ttl_s = 1;
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &ka,
+			compute, &ja, &opts), 0);
+	assert_int_equal(computed, 1);
+	arca_manifest_free(m);
+	opts.ttl_s = 0;
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &kb,
+			compute, &jb, &opts), 0);
+	arca_manifest_free(m);
+	opts.tags = tags;
+	opts.n_tags = 1;
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &kc,
+			compute, &jc, &opts), 0);
+	arca_manifest_free(m);
+	opts.tags = NULL;
+	opts.n_tags = 0;
+
+	/* Version 1 callers still work (and get no TTL). */
+	{
+		arca_compute_options v1 = ARCA_COMPUTE_OPTIONS_INIT;
+
+		v1.version = 1;
+		assert_int_equal(arca_get_or_compute(&m, &computed, f->store,
+				&kb, compute, &jb, &v1), 0);
+		assert_int_equal(computed, 0);
+		arca_manifest_free(m);
+		v1.version = 3;
+		assert_int_equal(arca_get_or_compute(&m, &computed, f->store,
+				&kb, compute, &jb, &v1), ARCA_EINVAL);
+	}
+
+	memset(&filter, 0, sizeof(filter));
+	filter.tag = "goc-tag";
+	assert_int_equal(arca_store_clear(&n, NULL, f->store, &filter), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(arca_action_peek(&m, f->store, &kc), ARCA_ENOTFOUND);
+
+	sleep(2);
+	/* a expired: computed again. */
+	assert_int_equal(arca_action_peek(&m, f->store, &ka), ARCA_ENOTFOUND);
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &ka,
+			compute, &ja, &opts), 0);
+	assert_int_equal(computed, 1);
+	assert_int_equal(ja.n, 2);
+	arca_manifest_free(m);
+	/* b is 2 s old: a hit, unless max-age says 1 s. */
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &kb,
+			compute, &jb, &opts), 0);
+	assert_int_equal(computed, 0);
+	arca_manifest_free(m);
+	opts.max_age_s = 1;
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &kb,
+			compute, &jb, &opts), 0);
+	assert_int_equal(computed, 1);
+	assert_int_equal(jb.n, 2);
+	arca_manifest_free(m);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_stage__normalize_path),
+		T(test_stage__key_stable_and_paths_normalised),
+		T(test_stage__run_miss_then_hit_workdir_path),
+		T(test_stage__run_miss_then_hit_workdir_fd),
+		T(test_stage__run_failure_and_missing_output),
+		T(test_stage__closed_live_fd_raises_no_sigpipe),
+		T(test_stage__commit_by_embedder),
+		T(test_stage__prepare_failures),
+		T(test_stage__get_or_compute_ttl_tags_max_age),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
