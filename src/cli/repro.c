@@ -95,6 +95,7 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 {
 	const char *eq;
 
+	o->cmd = cmd;
 	switch (c) {
 	case 'p':
 		if ((eq = strchr(arg, '=')) == NULL || eq == arg) {
@@ -112,11 +113,132 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 }
 
 /*
- * Read a params file: a YAML mapping of name: scalar (libyaml's document
- * API), each value taken as written. Prints "FILE:LINE: ..." and returns
- * -1 on an error.
+ * The names of the params the stages use, sorted, each once: those in a
+ * stage's `params:` and those a URL dep refers to as ${name}. A value for
+ * any other name would change nothing, so -p NAME=V for one is an error
+ * (and a params file key a warning): it is a typo or a param of another
+ * pipeline. The top-level `params:` defaults do not make a name known.
  */
-static int load_params_file(cli_params *params, const char *path)
+typedef struct param_names {
+	char **names;  /* owned copies */
+	size_t n;
+} param_names;
+
+static void names_free(param_names *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->names[i]);
+	free(k->names);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Whether the len bytes at name are one of k's names. */
+static int names_has(const param_names *k, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (strlen(k->names[i]) == len &&
+		    memcmp(k->names[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Insert the len bytes at name, in sorted place, unless already there.
+ * 0 or -1 (out of memory). */
+static int names_add(param_names *k, const char *name, size_t len)
+{
+	char *copy, **grown;
+	size_t pos;
+
+	if (names_has(k, name, len))
+		return 0;
+	if ((copy = strndup(name, len)) == NULL)
+		return -1;
+	if ((grown = realloc(k->names, (k->n + 1) * sizeof(*grown))) == NULL) {
+		free(copy);
+		return -1;
+	}
+	k->names = grown;
+	for (pos = k->n; pos > 0 && strcmp(grown[pos - 1], copy) > 0; pos--)
+		grown[pos] = grown[pos - 1];
+	grown[pos] = copy;
+	k->n++;
+	return 0;
+}
+
+/*
+ * The names of k joined with ", " ("none" when there are none), for
+ * messages; NULL when out of memory. The caller frees it.
+ */
+static char *names_join(const param_names *k)
+{
+	size_t i, len = 5;
+	char *out;
+
+	for (i = 0; i < k->n; i++)
+		len += strlen(k->names[i]) + 2;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	strcpy(out, k->n == 0 ? "none" : "");
+	for (i = 0; i < k->n; i++) {
+		if (i > 0)
+			strcat(out, ", ");
+		strcat(out, k->names[i]);
+	}
+	return out;
+}
+
+/*
+ * Collect the params p's stages use (above), URL deps read as written,
+ * before substitute_urls(), and scanned as arca_pipeline_substitute()
+ * scans ("$${" is a literal "${"; a malformed reference is left to it).
+ * 0 or -1 (out of memory).
+ */
+static int known_params(param_names *k, const arca_pipeline *p)
+{
+	size_t i, j;
+
+	memset(k, 0, sizeof(*k));
+	for (i = 0; i < p->n_stages; i++) {
+		const arca_pipeline_stage *def = &p->stages[i];
+
+		for (j = 0; j < def->n_params; j++)
+			if (names_add(k, def->params[j],
+					strlen(def->params[j])) < 0)
+				return -1;
+		for (j = 0; j < def->n_deps; j++) {
+			const char *s = def->deps[j].url, *end;
+
+			while (s != NULL && *s) {
+				if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
+					s += 3;
+				} else if (s[0] == '$' && s[1] == '{' &&
+				           (end = strchr(s + 2, '}')) != NULL) {
+					if (names_add(k, s + 2,
+							(size_t)(end - s - 2)) < 0)
+						return -1;
+					s = end + 1;
+				} else {
+					s++;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read a params file: a YAML mapping of name: scalar (libyaml's document
+ * API), each value taken as written. A name no stage uses (not in known)
+ * is a warning "FILE:LINE: no stage uses param 'x' (known: ...)": a params
+ * file may well be shared with other pipelines or scripts (as DVC's
+ * params.yaml is). Prints "FILE:LINE: ..." and returns -1 on an error.
+ */
+static int load_params_file(cli_params *params, const char *path,
+		const param_names *known)
 {
 	FILE *f = NULL;
 	yaml_parser_t parser;
@@ -197,6 +319,18 @@ static int load_params_file(cli_params *params, const char *path)
 			cli_error("%s: %s", path, strerror(ENOMEM));
 			goto cleanup;
 		}
+		if (!names_has(known, name, strlen(name))) {
+			char *list = names_join(known);
+
+			if (list == NULL) {
+				cli_error("%s: %s", path, strerror(ENOMEM));
+				goto cleanup;
+			}
+			cli_warn("%s:%lu: no stage uses param '%s' (known: %s)",
+					path, (unsigned long)k->start_mark.line + 1,
+					name, list);
+			free(list);
+		}
 	}
 	rc = 0;
 
@@ -265,7 +399,8 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 		const cli_repro_opts *o)
 {
 	arca_pipeline *p = NULL;
-	char *dflt = NULL;
+	param_names known;
+	char *dflt = NULL, *list = NULL;
 	struct stat st;
 	size_t i;
 	int rc = CLI_EXIT_USAGE;
@@ -273,12 +408,17 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 	*out = NULL;
 	*order = NULL;
 	memset(params, 0, sizeof(*params));
+	memset(&known, 0, sizeof(known));
 	if (arca_pipeline_load(&p, o->file) < 0) {
 		fprintf(stderr, "arca: %s\n", arca_errmsg());
 		goto cleanup;
 	}
 	if (arca_pipeline_plan(order, p) < 0) {
 		fprintf(stderr, "arca: %s\n", arca_errmsg());
+		goto cleanup;
+	}
+	if (known_params(&known, p) < 0) {
+		rc = repro_enomem();
 		goto cleanup;
 	}
 	for (i = 0; i < p->n_param_values; i++) {
@@ -289,14 +429,15 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 		}
 	}
 	if (o->params_file != NULL) {
-		if (load_params_file(params, o->params_file) < 0)
+		if (load_params_file(params, o->params_file, &known) < 0)
 			goto cleanup;
 	} else {
 		if ((dflt = join_dir(p->dir, "params.yaml")) == NULL) {
 			rc = repro_enomem();
 			goto cleanup;
 		}
-		if (stat(dflt, &st) == 0 && load_params_file(params, dflt) < 0)
+		if (stat(dflt, &st) == 0 &&
+		    load_params_file(params, dflt, &known) < 0)
 			goto cleanup;
 	}
 	for (i = 0; i < o->n_kv; i++) {
@@ -310,6 +451,22 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 	}
 	if ((rc = substitute_urls(p, params)) != 0)
 		goto cleanup;
+	/* After the URLs, whose errors name a file and line. */
+	for (i = 0; i < o->n_kv; i++) {
+		int len = (int)(strchr(o->kv[i], '=') - o->kv[i]);
+
+		if (names_has(&known, o->kv[i], (size_t)len))
+			continue;
+		if ((list = names_join(&known)) == NULL) {
+			rc = repro_enomem();
+			goto cleanup;
+		}
+		cli_error("%s: -p %.*s: no stage uses param '%.*s' (known: %s)",
+				o->cmd != NULL ? o->cmd : "repro", len, o->kv[i],
+				len, o->kv[i], list);
+		rc = CLI_EXIT_USAGE;
+		goto cleanup;
+	}
 	*out = p;
 	p = NULL;
 	rc = 0;
@@ -320,6 +477,8 @@ cleanup:
 		*order = NULL;
 		cli_params_free(params);
 	}
+	names_free(&known);
+	free(list);
 	free(dflt);
 	arca_pipeline_free(p);
 	return rc;

@@ -29,6 +29,8 @@ typedef struct cli_repro_opts {
 	const char *params_file;   /* --params, or NULL for the default */
 	const char **kv;           /* -p NAME=VALUE, as given */
 	size_t n_kv;
+	const char *cmd;           /* "repro" or "status", for messages; set
+	                              by cli_repro_param_option() */
 } cli_repro_opts;
 
 /*
@@ -42,7 +44,11 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 /*
  * Load the pipeline and its plan, and the parameters: p's defaults, then
  * the params file (--params FILE, else params.yaml beside the pipeline
- * when it exists), then -p. Prints one line and returns 2 on any error.
+ * when it exists), then -p. A -p name that no stage uses (in its
+ * `params:` or as ${name} in a URL dep) is an error, "CMD: -p NAME: no
+ * stage uses param 'NAME' (known: a, b)"; such a key in the params file is
+ * a warning with its FILE:LINE. Prints one line and returns 2 on any
+ * error.
  */
 int cli_repro_load(arca_pipeline **p, size_t **order, cli_params *params,
 		const cli_repro_opts *o);
