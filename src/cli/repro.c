@@ -1279,12 +1279,162 @@ cleanup:
 	return rc;
 }
 
+void cli_predicted_files_free(cli_predicted_files *f)
+{
+	if (f == NULL)
+		return;
+	free(f->files);
+	memset(f, 0, sizeof(*f));
+}
+
+static const arca_digest *predicted_find(const cli_predicted_files *f,
+		const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->files[i].path, path) == 0)
+			return &f->files[i].digest;
+	return NULL;
+}
+
+/* Record path (borrowed) as holding digest, over an earlier record. 0 or
+ * -1 (out of memory). */
+static int predicted_add(cli_predicted_files *f, const char *path,
+		const arca_digest *digest)
+{
+	cli_predicted_file *grown;
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		if (strcmp(f->files[i].path, path) == 0) {
+			f->files[i].digest = *digest;
+			return 0;
+		}
+	}
+	if ((grown = realloc(f->files, (f->n + 1) * sizeof(*grown))) == NULL)
+		return -1;
+	f->files = grown;
+	grown[f->n].path = path;
+	grown[f->n++].digest = *digest;
+	return 0;
+}
+
+/*
+ * The digest dep would have when def starts: what files holds for it
+ * when an upstream stage writes it and does not run; NULL (the file as
+ * it is on disk) otherwise.
+ */
+static const arca_digest *predicted_dep(const arca_pipeline *p,
+		const arca_pipeline_stage *def, const arca_pipeline_dep *dep,
+		const unsigned char *upstream, const cli_predicted_files *files)
+{
+	const arca_pipeline_stage *up;
+
+	if (files == NULL || dep->url != NULL ||
+	    (up = cli_repro_upstream(p, dep->path, def)) == NULL ||
+	    upstream[cli_repro_index(p, up)])
+		return NULL;
+	return predicted_find(files, dep->path);
+}
+
+/*
+ * Re-point rs->spec at the deps as upstream hits would restore them
+ * (predicted_dep): such a dep is an input with the predicted digest, and
+ * neither missing (taken out of rs->missing) nor absent (its
+ * "arca:absent:PATH" param dropped). *ins and *pars are the spec's new
+ * arrays, which the caller frees. 0 or -1 (out of memory).
+ */
+static int apply_predicted(cli_stage_input **ins, cli_stage_param **pars,
+		cli_repro_stage *rs, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const unsigned char *upstream,
+		const cli_predicted_files *files)
+{
+	cli_stage_spec *spec = &rs->spec;
+	size_t i, j, n_in = spec->n_inputs, n_par = 0, n_miss;
+
+	*ins = calloc(spec->n_inputs + def->n_deps + 1, sizeof(**ins));
+	*pars = calloc(spec->n_params + 1, sizeof(**pars));
+	if (*ins == NULL || *pars == NULL)
+		return -1;
+	if (spec->n_inputs > 0)
+		memcpy(*ins, spec->inputs, spec->n_inputs * sizeof(**ins));
+	for (i = 0; i < spec->n_params; i++)
+		(*pars)[n_par++] = spec->params[i];
+	for (i = 0; i < def->n_deps; i++) {
+		const arca_pipeline_dep *dep = &def->deps[i];
+		const arca_digest *d = predicted_dep(p, def, dep, upstream,
+				files);
+		size_t kept;
+
+		if (d == NULL)
+			continue;
+		for (j = 0; j < n_in; j++)
+			if (strcmp((*ins)[j].name, dep->path) == 0)
+				break;
+		if (j == n_in) {
+			(*ins)[n_in].name = dep->path;
+			(*ins)[n_in++].path = dep->path;
+		}
+		(*ins)[j].digest = d;
+		for (j = kept = 0; j < n_par; j++) {
+			const char *name = (*pars)[j].name;
+
+			if (cli_starts_with(name, CLI_ABSENT_PARAM) &&
+			    strcmp(name + strlen(CLI_ABSENT_PARAM),
+					dep->path) == 0)
+				continue;
+			(*pars)[kept++] = (*pars)[j];
+		}
+		n_par = kept;
+		for (j = n_miss = 0; j < rs->n_missing; j++)
+			if (strcmp(rs->missing[j]->path, dep->path) != 0)
+				rs->missing[n_miss++] = rs->missing[j];
+		rs->n_missing = n_miss;
+	}
+	spec->inputs = *ins;
+	spec->n_inputs = n_in;
+	spec->params = *pars;
+	spec->n_params = n_par;
+	return 0;
+}
+
+/*
+ * A stage predicted not to run leaves for the stages after it: its
+ * outputs as its cached manifest m records them (when it would hit) and
+ * the bodies of its cached URL deps. 0 or -1 (out of memory).
+ */
+static int predicted_record(cli_predicted_files *files,
+		const arca_pipeline_stage *def, const cli_repro_stage *rs,
+		const arca_manifest *m)
+{
+	size_t i, j;
+
+	for (i = 0; i < rs->n_urls; i++) {
+		const cli_url_state *us = &rs->urls[i];
+
+		if (us->cached && predicted_add(files, us->dep->path,
+				&rs->url_digests[us->dep - def->deps]) < 0)
+			return -1;
+	}
+	for (i = 0; m != NULL && def->cache && i < def->n_outs; i++)
+		for (j = 0; j < m->n_outputs; j++)
+			if (strcmp(m->outputs[j].path, def->outs[i].path) == 0 &&
+			    predicted_add(files, def->outs[i].path,
+					&m->outputs[j].digest) < 0)
+				return -1;
+	return 0;
+}
+
 int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		const arca_pipeline_stage *def, const cli_params *params,
-		arca_store *store, const unsigned char *upstream)
+		arca_store *store, const unsigned char *upstream,
+		cli_predicted_files *files)
 {
 	cli_repro_stage rs;
 	cli_stage *st = NULL;
+	cli_stage_input *ins = NULL;
+	cli_stage_param *pars = NULL;
 	arca_manifest *m = NULL;
 	unsigned char *named = NULL;
 	char when[32];
@@ -1299,6 +1449,10 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 			CLI_DEPS_PEEK, 0)) != 0)
 		goto cleanup;
 	rc = CLI_RUN_EXIT_ARCA;
+	/* Deps that upstream hits restore count as restored. */
+	if (files != NULL && apply_predicted(&ins, &pars, &rs, p, def,
+			upstream, files) < 0)
+		goto enomem;
 	out->always = !def->cache;
 	/* An upstream stage that would run may rewrite what this one reads:
 	 * its current output may still be the old one. */
@@ -1366,6 +1520,9 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		}
 	}
 	out->would_run = out->n_reasons > 0;
+	if (files != NULL && !out->would_run &&
+	    predicted_record(files, def, &rs, out->cached ? m : NULL) < 0)
+		goto enomem;
 	rc = 0;
 	goto cleanup;
 
@@ -1377,6 +1534,8 @@ cleanup:
 	arca_manifest_free(m);
 	cli_stage_free(st);
 	cli_repro_stage_free(&rs);
+	free(ins);
+	free(pars);
 	free(named);
 	return rc;
 }
