@@ -288,7 +288,8 @@ cd .. || exit 2
 # ---- params no stage uses ----------------------------------------------
 # -p for a name no stage uses is an error (exit 2, nothing runs); a
 # params file key no stage uses is a warning. A name only in the
-# top-level defaults is not used by any stage; a ${name} in a URL dep is.
+# top-level defaults is not used by any stage; a ${name} in a URL dep is
+# (and $${raw} is a literal, not a param).
 mkdir pnames && cd pnames || exit 2
 echo 0 >"$MARK_FILE"
 cat >arca.yaml <<'EOF'
@@ -305,7 +306,8 @@ stages:
     cmd: echo b >>count; cat a.out x.txt >b.out
     deps:
       - a.out
-      - url: http://${host}/x.txt
+      - url: http://${host}/x.txt?q=$${raw}
+        path: x.txt
     outs: [b.out]
 EOF
 for args in "" "--dry-run"; do
@@ -321,7 +323,7 @@ assert_contains "repro__p_default_only_message" "$ERR" \
 	"arca: repro: -p spare: no stage uses param 'spare' (known: greeting, host)"
 repro --dry-run -p host=127.0.0.1:2
 check_rc "repro__p_url_param_known_exit_0" 0
-assert_contains "repro__p_url_param_known" "$ERR" "url http://127.0.0.1:2/x.txt not cached"
+assert_contains "repro__p_url_param_known" "$ERR" 'url http://127.0.0.1:2/x.txt?q=${raw} not cached'
 printf 'greeting: hi\nlang: fr\n' >params.yaml
 repro a
 check_rc "repro__params_file_unused_key_exit_0" 0
