@@ -1477,6 +1477,16 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 
 		if (up != NULL && upstream[cli_repro_index(p, up)])
 			continue;
+		/* A stage with cache: false runs every time, so the file will
+		 * be there, but what it will hold cannot be known. */
+		if (up != NULL && !up->cache) {
+			if (add_phrase(&out->reasons, &out->n_reasons,
+					"a dependency would run first: %s (cache: "
+					"false; its output '%s' is not there yet)",
+					up->name, rs.missing[i]->path) < 0)
+				goto enomem;
+			continue;
+		}
 		if (add_phrase(&out->reasons, &out->n_reasons,
 				"dep '%s' is missing (%s:%d)", rs.missing[i]->path,
 				p->path, rs.missing[i]->line) < 0)
@@ -1520,6 +1530,7 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		}
 	}
 	out->would_run = out->n_reasons > 0;
+	/* Last: rs.spec may point into files, which this may move. */
 	if (files != NULL && !out->would_run &&
 	    predicted_record(files, def, &rs, out->cached ? m : NULL) < 0)
 		goto enomem;

@@ -189,6 +189,33 @@ report: would run
 fmt: always runs (cache: false)" "$OUT"
 cd .. || exit 2
 
+# Downstream of a stage with cache: false whose output is not there: it
+# would run (what the file will hold is not known), and repro would not
+# fail for it.
+mkdir fresh-cache-false && cd fresh-cache-false || exit 2
+cat >arca.yaml <<'EOF'
+stages:
+  gen:
+    cmd: echo generated >gen.out
+    outs: [gen.out]
+    cache: false
+  use:
+    cmd: cat gen.out >use.out
+    deps: [gen.out]
+    outs: [use.out]
+EOF
+repro
+check_rc "status__cache_false_upstream_repro_exit_0" 0
+status
+check_rc "status__cache_false_upstream_present_exit_0" 0
+rm -f gen.out use.out
+status
+check_rc "status__cache_false_upstream_gone_exit_1" 1
+assert_eq "status__cache_false_upstream_gone" "gen: always runs (cache: false)
+use: would run
+    a dependency would run first: gen (cache: false; its output 'gen.out' is not there yet)" "$OUT"
+cd .. || exit 2
+
 # ---- errors ----------------------------------------------------------------
 cat >bad.yaml <<'EOF'
 stages:
