@@ -79,7 +79,7 @@ static void usage(FILE *out)
 		"\n"
 		"Examples:\n"
 		"  arca repro                          # arca.yaml, every stage\n"
-		"  arca repro -p diarizer=none format  # format and what it needs\n"
+		"  arca repro -p diarizer=none format  # format, what it needs\n"
 		"  arca repro --force diarize          # diarize and what follows it\n"
 		"  arca repro --dry-run\n");
 }

@@ -217,8 +217,9 @@ static int known_params(param_names *k, const arca_pipeline *p)
 					s += 3;
 				} else if (s[0] == '$' && s[1] == '{' &&
 				           (end = strchr(s + 2, '}')) != NULL) {
-					if (names_add(k, s + 2,
-							(size_t)(end - s - 2)) < 0)
+					size_t len = (size_t)(end - s - 2);
+
+					if (names_add(k, s + 2, len) < 0)
 						return -1;
 					s = end + 1;
 				} else {
@@ -327,7 +328,8 @@ static int load_params_file(cli_params *params, const char *path,
 				goto cleanup;
 			}
 			cli_warn("%s:%lu: no stage uses param '%s' (known: %s)",
-					path, (unsigned long)k->start_mark.line + 1,
+					path,
+					(unsigned long)k->start_mark.line + 1,
 					name, list);
 			free(list);
 		}
@@ -462,8 +464,8 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 			goto cleanup;
 		}
 		cli_error("%s: -p %.*s: no stage uses param '%.*s' (known: %s)",
-				o->cmd != NULL ? o->cmd : "repro", len, o->kv[i],
-				len, o->kv[i], list);
+				o->cmd != NULL ? o->cmd : "repro", len,
+				o->kv[i], len, o->kv[i], list);
 		rc = CLI_EXIT_USAGE;
 		goto cleanup;
 	}
@@ -1417,12 +1419,15 @@ static int predicted_record(cli_predicted_files *files,
 				&rs->url_digests[us->dep - def->deps]) < 0)
 			return -1;
 	}
-	for (i = 0; m != NULL && def->cache && i < def->n_outs; i++)
+	for (i = 0; m != NULL && def->cache && i < def->n_outs; i++) {
+		const char *path = def->outs[i].path;
+
 		for (j = 0; j < m->n_outputs; j++)
-			if (strcmp(m->outputs[j].path, def->outs[i].path) == 0 &&
-			    predicted_add(files, def->outs[i].path,
+			if (strcmp(m->outputs[j].path, path) == 0 &&
+			    predicted_add(files, path,
 					&m->outputs[j].digest) < 0)
 				return -1;
+	}
 	return 0;
 }
 
@@ -1481,9 +1486,10 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		 * be there, but what it will hold cannot be known. */
 		if (up != NULL && !up->cache) {
 			if (add_phrase(&out->reasons, &out->n_reasons,
-					"a dependency would run first: %s (cache: "
-					"false; its output '%s' is not there yet)",
-					up->name, rs.missing[i]->path) < 0)
+					"a dependency would run first: %s "
+					"(cache: false; its output '%s' is "
+					"not there yet)", up->name,
+					rs.missing[i]->path) < 0)
 				goto enomem;
 			continue;
 		}
