@@ -79,7 +79,7 @@ static void usage(FILE *out)
 		"\n"
 		"Examples:\n"
 		"  arca repro                          # arca.yaml, every stage\n"
-		"  arca repro -p lang=fr transcribe    # transcribe and what it needs\n"
+		"  arca repro -p diarizer=none format  # format, what it needs\n"
 		"  arca repro --force diarize          # diarize and what follows it\n"
 		"  arca repro --dry-run\n");
 }
@@ -233,10 +233,12 @@ static int dry_run(const arca_pipeline *p, const size_t *order,
 		const cli_params *params, arca_store *store, const repro_opts *o)
 {
 	cli_prediction pr;
+	cli_predicted_files files;
 	unsigned char *would = NULL;
 	size_t k, j, n = 0, n_run = 0;
 	int rc = 0;
 
+	memset(&files, 0, sizeof(files));
 	if ((would = calloc(p->n_stages + 1, 1)) == NULL) {
 		cli_error("repro: %s", strerror(ENOMEM));
 		return CLI_EXIT_STORE;
@@ -252,7 +254,7 @@ static int dry_run(const arca_pipeline *p, const size_t *order,
 			continue;
 		n++;
 		if ((rc = cli_repro_predict(&pr, p, def, params, store,
-				would)) != 0)
+				would, &files)) != 0)
 			goto cleanup;
 		if (o->no_cache)
 			why = "--no-cache";
@@ -283,6 +285,7 @@ static int dry_run(const arca_pipeline *p, const size_t *order,
 			n, n == 1 ? "" : "s", n - n_run, n_run);
 
 cleanup:
+	cli_predicted_files_free(&files);
 	free(would);
 	return rc;
 }

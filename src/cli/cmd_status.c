@@ -53,6 +53,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 	arca_pipeline *p = NULL;
 	cli_params params;
 	cli_prediction pr;
+	cli_predicted_files files;
 	arca_store *store = NULL;
 	size_t *order = NULL, k, j;
 	unsigned char *would = NULL;
@@ -60,6 +61,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 
 	memset(&o, 0, sizeof(o));
 	memset(&params, 0, sizeof(params));
+	memset(&files, 0, sizeof(files));
 	if ((o.kv = calloc((size_t)argc + 1, sizeof(*o.kv))) == NULL) {
 		cli_error("status: %s", strerror(ENOMEM));
 		return CLI_EXIT_STORE;
@@ -109,7 +111,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 		const arca_pipeline_stage *def = &p->stages[order[k]];
 
 		if ((rc = cli_repro_predict(&pr, p, def, &params, store,
-				would)) != 0)
+				would, &files)) != 0)
 			goto cleanup;
 		would[order[k]] = (unsigned char)pr.would_run;
 		if (pr.always) {
@@ -136,6 +138,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 
 cleanup:
 	arca_store_close(store);
+	cli_predicted_files_free(&files);
 	cli_params_free(&params);
 	arca_pipeline_free(p);
 	free(order);

@@ -95,6 +95,7 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 {
 	const char *eq;
 
+	o->cmd = cmd;
 	switch (c) {
 	case 'p':
 		if ((eq = strchr(arg, '=')) == NULL || eq == arg) {
@@ -112,11 +113,133 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 }
 
 /*
- * Read a params file: a YAML mapping of name: scalar (libyaml's document
- * API), each value taken as written. Prints "FILE:LINE: ..." and returns
- * -1 on an error.
+ * The names of the params the stages use, sorted, each once: those in a
+ * stage's `params:` and those a URL dep refers to as ${name}. A value for
+ * any other name would change nothing, so -p NAME=V for one is an error
+ * (and a params file key a warning): it is a typo or a param of another
+ * pipeline. The top-level `params:` defaults do not make a name known.
  */
-static int load_params_file(cli_params *params, const char *path)
+typedef struct param_names {
+	char **names;  /* owned copies */
+	size_t n;
+} param_names;
+
+static void names_free(param_names *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->names[i]);
+	free(k->names);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Whether the len bytes at name are one of k's names. */
+static int names_has(const param_names *k, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (strlen(k->names[i]) == len &&
+		    memcmp(k->names[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Insert the len bytes at name, in sorted place, unless already there.
+ * 0 or -1 (out of memory). */
+static int names_add(param_names *k, const char *name, size_t len)
+{
+	char *copy, **grown;
+	size_t pos;
+
+	if (names_has(k, name, len))
+		return 0;
+	if ((copy = strndup(name, len)) == NULL)
+		return -1;
+	if ((grown = realloc(k->names, (k->n + 1) * sizeof(*grown))) == NULL) {
+		free(copy);
+		return -1;
+	}
+	k->names = grown;
+	for (pos = k->n; pos > 0 && strcmp(grown[pos - 1], copy) > 0; pos--)
+		grown[pos] = grown[pos - 1];
+	grown[pos] = copy;
+	k->n++;
+	return 0;
+}
+
+/*
+ * The names of k joined with ", " ("none" when there are none), for
+ * messages; NULL when out of memory. The caller frees it.
+ */
+static char *names_join(const param_names *k)
+{
+	size_t i, len = 5;
+	char *out;
+
+	for (i = 0; i < k->n; i++)
+		len += strlen(k->names[i]) + 2;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	strcpy(out, k->n == 0 ? "none" : "");
+	for (i = 0; i < k->n; i++) {
+		if (i > 0)
+			strcat(out, ", ");
+		strcat(out, k->names[i]);
+	}
+	return out;
+}
+
+/*
+ * Collect the params p's stages use (above), URL deps read as written,
+ * before substitute_urls(), and scanned as arca_pipeline_substitute()
+ * scans ("$${" is a literal "${"; a malformed reference is left to it).
+ * 0 or -1 (out of memory).
+ */
+static int known_params(param_names *k, const arca_pipeline *p)
+{
+	size_t i, j;
+
+	memset(k, 0, sizeof(*k));
+	for (i = 0; i < p->n_stages; i++) {
+		const arca_pipeline_stage *def = &p->stages[i];
+
+		for (j = 0; j < def->n_params; j++)
+			if (names_add(k, def->params[j],
+					strlen(def->params[j])) < 0)
+				return -1;
+		for (j = 0; j < def->n_deps; j++) {
+			const char *s = def->deps[j].url, *end;
+
+			while (s != NULL && *s) {
+				if (s[0] == '$' && s[1] == '$' && s[2] == '{') {
+					s += 3;
+				} else if (s[0] == '$' && s[1] == '{' &&
+				           (end = strchr(s + 2, '}')) != NULL) {
+					size_t len = (size_t)(end - s - 2);
+
+					if (names_add(k, s + 2, len) < 0)
+						return -1;
+					s = end + 1;
+				} else {
+					s++;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read a params file: a YAML mapping of name: scalar (libyaml's document
+ * API), each value taken as written. A name no stage uses (not in known)
+ * is a warning "FILE:LINE: no stage uses param 'x' (known: ...)": a params
+ * file may well be shared with other pipelines or scripts (as DVC's
+ * params.yaml is). Prints "FILE:LINE: ..." and returns -1 on an error.
+ */
+static int load_params_file(cli_params *params, const char *path,
+		const param_names *known)
 {
 	FILE *f = NULL;
 	yaml_parser_t parser;
@@ -197,6 +320,19 @@ static int load_params_file(cli_params *params, const char *path)
 			cli_error("%s: %s", path, strerror(ENOMEM));
 			goto cleanup;
 		}
+		if (!names_has(known, name, strlen(name))) {
+			char *list = names_join(known);
+
+			if (list == NULL) {
+				cli_error("%s: %s", path, strerror(ENOMEM));
+				goto cleanup;
+			}
+			cli_warn("%s:%lu: no stage uses param '%s' (known: %s)",
+					path,
+					(unsigned long)k->start_mark.line + 1,
+					name, list);
+			free(list);
+		}
 	}
 	rc = 0;
 
@@ -265,7 +401,8 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 		const cli_repro_opts *o)
 {
 	arca_pipeline *p = NULL;
-	char *dflt = NULL;
+	param_names known;
+	char *dflt = NULL, *list = NULL;
 	struct stat st;
 	size_t i;
 	int rc = CLI_EXIT_USAGE;
@@ -273,12 +410,17 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 	*out = NULL;
 	*order = NULL;
 	memset(params, 0, sizeof(*params));
+	memset(&known, 0, sizeof(known));
 	if (arca_pipeline_load(&p, o->file) < 0) {
 		fprintf(stderr, "arca: %s\n", arca_errmsg());
 		goto cleanup;
 	}
 	if (arca_pipeline_plan(order, p) < 0) {
 		fprintf(stderr, "arca: %s\n", arca_errmsg());
+		goto cleanup;
+	}
+	if (known_params(&known, p) < 0) {
+		rc = repro_enomem();
 		goto cleanup;
 	}
 	for (i = 0; i < p->n_param_values; i++) {
@@ -289,14 +431,15 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 		}
 	}
 	if (o->params_file != NULL) {
-		if (load_params_file(params, o->params_file) < 0)
+		if (load_params_file(params, o->params_file, &known) < 0)
 			goto cleanup;
 	} else {
 		if ((dflt = join_dir(p->dir, "params.yaml")) == NULL) {
 			rc = repro_enomem();
 			goto cleanup;
 		}
-		if (stat(dflt, &st) == 0 && load_params_file(params, dflt) < 0)
+		if (stat(dflt, &st) == 0 &&
+		    load_params_file(params, dflt, &known) < 0)
 			goto cleanup;
 	}
 	for (i = 0; i < o->n_kv; i++) {
@@ -310,6 +453,22 @@ int cli_repro_load(arca_pipeline **out, size_t **order, cli_params *params,
 	}
 	if ((rc = substitute_urls(p, params)) != 0)
 		goto cleanup;
+	/* After the URLs, whose errors name a file and line. */
+	for (i = 0; i < o->n_kv; i++) {
+		int len = (int)(strchr(o->kv[i], '=') - o->kv[i]);
+
+		if (names_has(&known, o->kv[i], (size_t)len))
+			continue;
+		if ((list = names_join(&known)) == NULL) {
+			rc = repro_enomem();
+			goto cleanup;
+		}
+		cli_error("%s: -p %.*s: no stage uses param '%.*s' (known: %s)",
+				o->cmd != NULL ? o->cmd : "repro", len,
+				o->kv[i], len, o->kv[i], list);
+		rc = CLI_EXIT_USAGE;
+		goto cleanup;
+	}
 	*out = p;
 	p = NULL;
 	rc = 0;
@@ -320,6 +479,8 @@ cleanup:
 		*order = NULL;
 		cli_params_free(params);
 	}
+	names_free(&known);
+	free(list);
 	free(dflt);
 	arca_pipeline_free(p);
 	return rc;
@@ -1170,12 +1331,165 @@ cleanup:
 	return rc;
 }
 
+void cli_predicted_files_free(cli_predicted_files *f)
+{
+	if (f == NULL)
+		return;
+	free(f->files);
+	memset(f, 0, sizeof(*f));
+}
+
+static const arca_digest *predicted_find(const cli_predicted_files *f,
+		const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->files[i].path, path) == 0)
+			return &f->files[i].digest;
+	return NULL;
+}
+
+/* Record path (borrowed) as holding digest, over an earlier record. 0 or
+ * -1 (out of memory). */
+static int predicted_add(cli_predicted_files *f, const char *path,
+		const arca_digest *digest)
+{
+	cli_predicted_file *grown;
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		if (strcmp(f->files[i].path, path) == 0) {
+			f->files[i].digest = *digest;
+			return 0;
+		}
+	}
+	if ((grown = realloc(f->files, (f->n + 1) * sizeof(*grown))) == NULL)
+		return -1;
+	f->files = grown;
+	grown[f->n].path = path;
+	grown[f->n++].digest = *digest;
+	return 0;
+}
+
+/*
+ * The digest dep would have when def starts: what files holds for it
+ * when an upstream stage writes it and does not run; NULL (the file as
+ * it is on disk) otherwise.
+ */
+static const arca_digest *predicted_dep(const arca_pipeline *p,
+		const arca_pipeline_stage *def, const arca_pipeline_dep *dep,
+		const unsigned char *upstream, const cli_predicted_files *files)
+{
+	const arca_pipeline_stage *up;
+
+	if (files == NULL || dep->url != NULL ||
+	    (up = cli_repro_upstream(p, dep->path, def)) == NULL ||
+	    upstream[cli_repro_index(p, up)])
+		return NULL;
+	return predicted_find(files, dep->path);
+}
+
+/*
+ * Re-point rs->spec at the deps as upstream hits would restore them
+ * (predicted_dep): such a dep is an input with the predicted digest, and
+ * neither missing (taken out of rs->missing) nor absent (its
+ * "arca:absent:PATH" param dropped). *ins and *pars are the spec's new
+ * arrays, which the caller frees. 0 or -1 (out of memory).
+ */
+static int apply_predicted(arca_stage_input **ins, arca_stage_param **pars,
+		cli_repro_stage *rs, const arca_pipeline *p,
+		const arca_pipeline_stage *def, const unsigned char *upstream,
+		const cli_predicted_files *files)
+{
+	arca_stage_spec *spec = &rs->spec;
+	size_t i, j, n_in = spec->n_inputs, n_par = 0, n_miss;
+
+	*ins = calloc(spec->n_inputs + def->n_deps + 1, sizeof(**ins));
+	*pars = calloc(spec->n_params + 1, sizeof(**pars));
+	if (*ins == NULL || *pars == NULL)
+		return -1;
+	if (spec->n_inputs > 0)
+		memcpy(*ins, spec->inputs, spec->n_inputs * sizeof(**ins));
+	for (i = 0; i < spec->n_params; i++)
+		(*pars)[n_par++] = spec->params[i];
+	for (i = 0; i < def->n_deps; i++) {
+		const arca_pipeline_dep *dep = &def->deps[i];
+		const arca_digest *d = predicted_dep(p, def, dep, upstream,
+				files);
+		size_t kept;
+
+		if (d == NULL)
+			continue;
+		for (j = 0; j < n_in; j++)
+			if (strcmp((*ins)[j].name, dep->path) == 0)
+				break;
+		if (j == n_in) {
+			(*ins)[n_in].name = dep->path;
+			(*ins)[n_in++].path = dep->path;
+		}
+		(*ins)[j].digest = d;
+		for (j = kept = 0; j < n_par; j++) {
+			const char *name = (*pars)[j].name;
+
+			if (cli_starts_with(name, CLI_ABSENT_PARAM) &&
+			    strcmp(name + strlen(CLI_ABSENT_PARAM),
+					dep->path) == 0)
+				continue;
+			(*pars)[kept++] = (*pars)[j];
+		}
+		n_par = kept;
+		for (j = n_miss = 0; j < rs->n_missing; j++)
+			if (strcmp(rs->missing[j]->path, dep->path) != 0)
+				rs->missing[n_miss++] = rs->missing[j];
+		rs->n_missing = n_miss;
+	}
+	spec->inputs = *ins;
+	spec->n_inputs = n_in;
+	spec->params = *pars;
+	spec->n_params = n_par;
+	return 0;
+}
+
+/*
+ * A stage predicted not to run leaves for the stages after it: its
+ * outputs as its cached manifest m records them (when it would hit) and
+ * the bodies of its cached URL deps. 0 or -1 (out of memory).
+ */
+static int predicted_record(cli_predicted_files *files,
+		const arca_pipeline_stage *def, const cli_repro_stage *rs,
+		const arca_manifest *m)
+{
+	size_t i, j;
+
+	for (i = 0; i < rs->n_urls; i++) {
+		const cli_url_state *us = &rs->urls[i];
+
+		if (us->cached && predicted_add(files, us->dep->path,
+				&rs->url_digests[us->dep - def->deps]) < 0)
+			return -1;
+	}
+	for (i = 0; m != NULL && def->cache && i < def->n_outs; i++) {
+		const char *path = def->outs[i].path;
+
+		for (j = 0; j < m->n_outputs; j++)
+			if (strcmp(m->outputs[j].path, path) == 0 &&
+			    predicted_add(files, path,
+					&m->outputs[j].digest) < 0)
+				return -1;
+	}
+	return 0;
+}
+
 int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		const arca_pipeline_stage *def, const cli_params *params,
-		arca_store *store, const unsigned char *upstream)
+		arca_store *store, const unsigned char *upstream,
+		cli_predicted_files *files)
 {
 	cli_repro_stage rs;
 	arca_stage *st = NULL;
+	arca_stage_input *ins = NULL;
+	arca_stage_param *pars = NULL;
 	arca_manifest *m = NULL;
 	unsigned char *named = NULL;
 	char when[32];
@@ -1190,6 +1504,10 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 			CLI_DEPS_PEEK, 0)) != 0)
 		goto cleanup;
 	rc = CLI_RUN_EXIT_ARCA;
+	/* Deps that upstream hits restore count as restored. */
+	if (files != NULL && apply_predicted(&ins, &pars, &rs, p, def,
+			upstream, files) < 0)
+		goto enomem;
 	out->always = !def->cache;
 	/* An upstream stage that would run may rewrite what this one reads:
 	 * its current output may still be the old one. */
@@ -1214,6 +1532,17 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 
 		if (up != NULL && upstream[cli_repro_index(p, up)])
 			continue;
+		/* A stage with cache: false runs every time, so the file will
+		 * be there, but what it will hold cannot be known. */
+		if (up != NULL && !up->cache) {
+			if (add_phrase(&out->reasons, &out->n_reasons,
+					"a dependency would run first: %s "
+					"(cache: false; its output '%s' is "
+					"not there yet)", up->name,
+					rs.missing[i]->path) < 0)
+				goto enomem;
+			continue;
+		}
 		if (add_phrase(&out->reasons, &out->n_reasons,
 				"dep '%s' is missing (%s:%d)", rs.missing[i]->path,
 				p->path, rs.missing[i]->line) < 0)
@@ -1259,6 +1588,10 @@ int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		}
 	}
 	out->would_run = out->n_reasons > 0;
+	/* Last: rs.spec may point into files, which this may move. */
+	if (files != NULL && !out->would_run &&
+	    predicted_record(files, def, &rs, out->cached ? m : NULL) < 0)
+		goto enomem;
 	rc = 0;
 	goto cleanup;
 
@@ -1270,6 +1603,8 @@ cleanup:
 	arca_manifest_free(m);
 	arca_stage_free(st);
 	cli_repro_stage_free(&rs);
+	free(ins);
+	free(pars);
 	free(named);
 	return rc;
 }

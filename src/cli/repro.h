@@ -29,6 +29,8 @@ typedef struct cli_repro_opts {
 	const char *params_file;   /* --params, or NULL for the default */
 	const char **kv;           /* -p NAME=VALUE, as given */
 	size_t n_kv;
+	const char *cmd;           /* "repro" or "status", for messages; set
+	                              by cli_repro_param_option() */
 } cli_repro_opts;
 
 /*
@@ -42,7 +44,11 @@ int cli_repro_param_option(cli_repro_opts *o, const char *cmd, int c,
 /*
  * Load the pipeline and its plan, and the parameters: p's defaults, then
  * the params file (--params FILE, else params.yaml beside the pipeline
- * when it exists), then -p. Prints one line and returns 2 on any error.
+ * when it exists), then -p. A -p name that no stage uses (in its
+ * `params:` or as ${name} in a URL dep) is an error, "CMD: -p NAME: no
+ * stage uses param 'NAME' (known: a, b)"; such a key in the params file is
+ * a warning with its FILE:LINE. Prints one line and returns 2 on any
+ * error.
  */
 int cli_repro_load(arca_pipeline **p, size_t **order, cli_params *params,
 		const cli_repro_opts *o);
@@ -146,15 +152,41 @@ typedef struct cli_prediction {
 	size_t n_notes;
 } cli_prediction;
 
+/* A file as a stage predicted earlier in the plan would leave it. */
+typedef struct cli_predicted_file {
+	const char *path;     /* borrowed from the pipeline */
+	arca_digest digest;
+} cli_predicted_file;
+
+/*
+ * What the stages predicted so far, in plan order, would write: each
+ * output of a stage predicted to hit, with the digest its manifest
+ * records (the hit restores it, whether or not the file is on disk now
+ * and whatever it holds), and the body of each cached URL dep of a stage
+ * that would not run (it is written before the stage runs). Start zeroed.
+ */
+typedef struct cli_predicted_files {
+	cli_predicted_file *files;
+	size_t n;
+} cli_predicted_files;
+
+void cli_predicted_files_free(cli_predicted_files *f);
+
 /*
  * Predict stage def without running anything and without network:
  * upstream[i] says whether p->stages[i] would run (so that its current
- * outputs may still be old). Returns 0, or an exit code after printing
- * (out of memory, a store error).
+ * outputs may still be old). A file dep that an upstream stage writes and
+ * that does not run takes its digest from files (when it is there), not
+ * from the disk: a fresh checkout with a warm cache is up to date. When
+ * def is predicted not to run, its outputs (or URL bodies) are added to
+ * files for the stages after it; files may be NULL (deps as on disk).
+ * Returns 0, or an exit code after printing (out of memory, a store
+ * error).
  */
 int cli_repro_predict(cli_prediction *out, const arca_pipeline *p,
 		const arca_pipeline_stage *def, const cli_params *params,
-		arca_store *store, const unsigned char *upstream);
+		arca_store *store, const unsigned char *upstream,
+		cli_predicted_files *files);
 
 void cli_prediction_free(cli_prediction *pr);
 

@@ -203,6 +203,136 @@ assert_eq "repro__cache_false_always_runs" 2 "$(wc -l <count | tr -d ' ')"
 assert_eq "repro__cache_false_stores_nothing" "[]" "$("$ARCA" ls --stage fmt --json)"
 cd .. || exit 2
 
+# ---- a fresh checkout with a warm cache --------------------------------
+# The outputs are not on disk but cached: each stage is judged from what
+# the hits before it would restore (their manifests), not from the disk.
+mkdir fresh && cd fresh || exit 2
+echo 0 >"$MARK_FILE"
+cat >arca.yaml <<'EOF'
+params:
+  greeting: hello
+stages:
+  prep:
+    cmd: echo prep >>count; tr a-z A-Z <in.txt >prep.out
+    deps: [in.txt]
+    outs: [prep.out]
+  build:
+    cmd: echo build >>count; { cat prep.out; echo ${greeting}; } >build.out
+    deps: [prep.out]
+    params: [greeting]
+    outs: [build.out]
+  extra:
+    cmd: echo extra >>count; cp prep.out extra.out
+    deps: [prep.out]
+    outs: [extra.out]
+    optional: true
+  report:
+    cmd: echo report >>count; cat build.out >report.out; if [ -f extra.out ]; then cat extra.out >>report.out; fi
+    deps: [build.out, extra.out]
+    outs: [report.out]
+EOF
+echo "fresh input" >in.txt
+repro
+check_rc "repro__fresh_first_run_exit_0" 0
+assert_eq "repro__fresh_first_run" "prep build extra report" "$(ran)"
+rm -f prep.out build.out extra.out report.out
+repro --dry-run
+check_rc "repro__fresh_dry_run_exit_0" 0
+assert_eq "repro__fresh_dry_run_all_hit" "arca: stage prep: would hit
+arca: stage build: would hit
+arca: stage extra: would hit
+arca: stage report: would hit
+arca: repro: dry run: 4 stages: 4 would hit, 0 would run" "$ERR"
+assert_eq "repro__fresh_dry_run_writes_nothing" "no" "$([ -e prep.out ] && echo yes || echo no)"
+repro
+check_rc "repro__fresh_repro_exit_0" 0
+assert_eq "repro__fresh_repro_runs_nothing" "" "$(ran)"
+assert_contains "repro__fresh_repro_hits_all" "$ERR" "arca: repro: 4 stages: 4 hit, 0 ran"
+assert_eq "repro__fresh_repro_restores" "FRESH INPUT
+hello
+FRESH INPUT" "$(cat report.out)"
+
+# An output edited by hand: a repro restores it from the hit before the
+# stages after it read it, so the prediction follows the manifest.
+echo "edited by hand" >prep.out
+rm -f build.out
+repro --dry-run
+assert_contains "repro__fresh_edited_output_would_hit" "$ERR" \
+	"arca: repro: dry run: 4 stages: 4 would hit, 0 would run"
+
+# A param that changes: only its stage and the stages after it run, and
+# the reason is the param alone (prep.out is as the hit restores it).
+rm -f prep.out build.out extra.out report.out
+repro --dry-run -p greeting=bonjour
+check_rc "repro__fresh_param_exit_0" 0
+assert_eq "repro__fresh_param_changed" "arca: stage prep: would hit
+arca: stage build: would run: param 'greeting' changed (hello -> bonjour)
+arca: stage extra: would hit
+arca: stage report: would run: a dependency would run first: build (its output 'build.out' may still be the old one)
+arca: repro: dry run: 4 stages: 2 would hit, 2 would run" "$ERR"
+
+# An upstream input that changed: everything after it would run.
+echo "changed input" >in.txt
+repro --dry-run
+check_rc "repro__fresh_upstream_changed_exit_0" 0
+assert_contains "repro__fresh_upstream_changed" "$ERR" "arca: stage prep: would run: input 'in.txt' changed
+arca: stage build: would run: a dependency would run first: prep (its output 'prep.out' may still be the old one)
+arca: stage extra: would run: a dependency would run first: prep"
+assert_contains "repro__fresh_upstream_changed_summary" "$ERR" \
+	"arca: repro: dry run: 4 stages: 0 would hit, 4 would run"
+assert_not_contains "repro__fresh_upstream_changed_not_missing" "$ERR" "is missing"
+repro
+assert_eq "repro__fresh_upstream_changed_runs" "prep build extra report" "$(ran)"
+cd .. || exit 2
+
+# ---- params no stage uses ----------------------------------------------
+# -p for a name no stage uses is an error (exit 2, nothing runs); a
+# params file key no stage uses is a warning. A name only in the
+# top-level defaults is not used by any stage; a ${name} in a URL dep is
+# (and $${raw} is a literal, not a param).
+mkdir pnames && cd pnames || exit 2
+echo 0 >"$MARK_FILE"
+cat >arca.yaml <<'EOF'
+params:
+  greeting: hello
+  spare: unused
+  host: 127.0.0.1:1
+stages:
+  a:
+    cmd: echo a >>count; echo ${greeting} >a.out
+    params: [greeting]
+    outs: [a.out]
+  b:
+    cmd: echo b >>count; cat a.out x.txt >b.out
+    deps:
+      - a.out
+      - url: http://${host}/x.txt?q=$${raw}
+        path: x.txt
+    outs: [b.out]
+EOF
+for args in "" "--dry-run"; do
+	repro $args -p greeting=hi -p lang=fr a
+	check_rc "repro__p_unused${args:+_dry_run}_exit_2" 2
+	assert_eq "repro__p_unused${args:+_dry_run}_message" \
+		"arca: repro: -p lang: no stage uses param 'lang' (known: greeting, host)" "$ERR"
+	assert_eq "repro__p_unused${args:+_dry_run}_runs_nothing" "" "$(ran)"
+done
+repro -p spare=x a
+check_rc "repro__p_default_only_exit_2" 2
+assert_contains "repro__p_default_only_message" "$ERR" \
+	"arca: repro: -p spare: no stage uses param 'spare' (known: greeting, host)"
+repro --dry-run -p host=127.0.0.1:2
+check_rc "repro__p_url_param_known_exit_0" 0
+assert_contains "repro__p_url_param_known" "$ERR" 'url http://127.0.0.1:2/x.txt?q=${raw} not cached'
+printf 'greeting: hi\nlang: fr\n' >params.yaml
+repro a
+check_rc "repro__params_file_unused_key_exit_0" 0
+assert_contains "repro__params_file_unused_key_warns" "$ERR" \
+	"arca: warning: params.yaml:2: no stage uses param 'lang' (known: greeting, host)"
+assert_eq "repro__params_file_unused_key_runs" "a" "$(ran)"
+assert_eq "repro__params_file_unused_key_value_used" "hi" "$(cat a.out)"
+cd .. || exit 2
+
 # ---- pipeline errors: FILE:LINE, exit 2, nothing run or stored --------
 mkdir errs && cd errs || exit 2
 echo data >data.txt

@@ -132,6 +132,96 @@ assert_contains "status__optional_dep_gone" "$OUT" "greet: would run
 status
 check_rc "status__back_to_up_to_date" 0
 
+# ---- a fresh checkout with a warm cache ------------------------------------
+# Outputs not on disk but cached: a stage is judged from what the hits
+# before it would restore (their manifests), not from the disk.
+mkdir fresh && cd fresh || exit 2
+cat >arca.yaml <<'EOF'
+stages:
+  prep:
+    cmd: echo prep >>count; tr a-z A-Z <in.txt >prep.out
+    deps: [in.txt]
+    outs: [prep.out]
+  extra:
+    cmd: echo extra >>count; cp prep.out extra.out
+    deps: [prep.out]
+    outs: [extra.out]
+    optional: true
+  report:
+    cmd: echo report >>count; cat prep.out >report.out; if [ -f extra.out ]; then cat extra.out >>report.out; fi
+    deps: [prep.out, extra.out]
+    outs: [report.out]
+  fmt:
+    cmd: echo fmt >>count; cat report.out >fmt.out
+    deps: [report.out]
+    outs: [fmt.out]
+    cache: false
+EOF
+echo "fresh input" >in.txt
+repro
+check_rc "status__fresh_repro_exit_0" 0
+rm -f prep.out extra.out report.out fmt.out count
+status
+check_rc "status__fresh_checkout_exit_0" 0
+assert_eq "status__fresh_checkout_up_to_date" "prep: up to date
+extra: up to date
+report: up to date
+fmt: always runs (cache: false)" "$OUT"
+assert_eq "status__fresh_checkout_writes_nothing" "no" "$([ -e prep.out ] && echo yes || echo no)"
+# A file on disk that differs from what the hit would restore: the hit
+# restores it before the stages after it read it.
+echo "edited by hand" >prep.out
+status
+check_rc "status__fresh_edited_output_exit_0" 0
+assert_contains "status__fresh_edited_output_up_to_date" "$OUT" "report: up to date"
+repro
+check_rc "status__fresh_repro_exit_0" 0
+assert_contains "status__fresh_repro_hits_all" "$ERR" "arca: repro: 4 stages: 3 hit, 1 ran"
+assert_eq "status__fresh_repro_runs_only_cache_false" "fmt" "$(cat count)"
+assert_eq "status__fresh_repro_restores" "FRESH INPUT
+FRESH INPUT" "$(cat fmt.out)"
+# An upstream input that changed: the stages after it would run.
+rm -f prep.out extra.out report.out fmt.out
+echo "changed input" >in.txt
+status
+check_rc "status__fresh_upstream_changed_exit_1" 1
+assert_eq "status__fresh_upstream_changed" "prep: would run
+    input 'in.txt' changed
+extra: would run
+    a dependency would run first: prep (its output 'prep.out' may still be the old one)
+report: would run
+    a dependency would run first: prep (its output 'prep.out' may still be the old one)
+    a dependency would run first: extra (its output 'extra.out' may still be the old one)
+fmt: always runs (cache: false)" "$OUT"
+cd .. || exit 2
+
+# Downstream of a stage with cache: false whose output is not there: it
+# would run (what the file will hold is not known), and repro would not
+# fail for it.
+mkdir fresh-cache-false && cd fresh-cache-false || exit 2
+cat >arca.yaml <<'EOF'
+stages:
+  gen:
+    cmd: echo generated >gen.out
+    outs: [gen.out]
+    cache: false
+  use:
+    cmd: cat gen.out >use.out
+    deps: [gen.out]
+    outs: [use.out]
+EOF
+repro
+check_rc "status__cache_false_upstream_repro_exit_0" 0
+status
+check_rc "status__cache_false_upstream_present_exit_0" 0
+rm -f gen.out use.out
+status
+check_rc "status__cache_false_upstream_gone_exit_1" 1
+assert_eq "status__cache_false_upstream_gone" "gen: always runs (cache: false)
+use: would run
+    a dependency would run first: gen (cache: false; its output 'gen.out' is not there yet)" "$OUT"
+cd .. || exit 2
+
 # ---- errors ----------------------------------------------------------------
 cat >bad.yaml <<'EOF'
 stages:
@@ -146,6 +236,11 @@ printf 'stages:\n  a: [\n' >bad.yaml
 status bad.yaml
 check_rc "status__malformed_exit_2" 2
 assert_contains "status__malformed_line" "$ERR" "arca: bad.yaml:"
+status -p lang=fr
+check_rc "status__p_unused_param_exit_2" 2
+assert_eq "status__p_unused_param_message" \
+	"arca: status: -p lang: no stage uses param 'lang' (known: greeting)" "$ERR"
+assert_eq "status__p_unused_param_prints_nothing" "" "$OUT"
 status nosuch.yaml
 check_rc "status__missing_file_exit_2" 2
 status a.yaml b.yaml
@@ -190,6 +285,34 @@ check_rc "status__url_cached_exit_0" 0
 assert_contains "status__url_up_to_date" "$OUT" "use: up to date
     note: url http://127.0.0.1:$PORT/r.txt would be revalidated (fetched "
 assert_eq "status__url_no_request" "$n" "$(requests)"
+cd .. || exit 2
+
+# A URL body another stage reads: a fresh checkout has neither the body
+# nor the outputs; the fetching stage would write the cached body.
+mkdir url-fresh && cd url-fresh || exit 2
+printf 'remote body\n' >"$SRV/root/body.txt"
+cat >arca.yaml <<EOF
+stages:
+  fetch:
+    cmd: tr a-z A-Z <body.txt >fetch.out
+    deps:
+      - url: http://127.0.0.1:$PORT/body.txt
+        max_age: 1h
+    outs: [fetch.out]
+  down:
+    cmd: cat body.txt fetch.out >down.out
+    deps: [body.txt, fetch.out]
+    outs: [down.out]
+EOF
+repro
+check_rc "status__url_fresh_repro_exit_0" 0
+rm -f body.txt fetch.out down.out
+n=$(requests)
+status
+check_rc "status__url_fresh_checkout_exit_0" 0
+assert_eq "status__url_fresh_checkout_up_to_date" "fetch: up to date
+down: up to date" "$OUT"
+assert_eq "status__url_fresh_checkout_no_request" "$n" "$(requests)"
 cd .. || exit 2
 
 finish
