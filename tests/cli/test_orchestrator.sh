@@ -16,14 +16,16 @@ if [ ! -x "$ORCH" ]; then
 fi
 
 # ---- stand-ins: same arguments as the reference tools, no PocketSphinx --
-# Each appends its name to $STANDIN_CALLS; a flag file in $STANDIN_FLAGS
-# named after it makes it fail.
+# Each appends its name to $STANDIN_CALLS. Flag files in $STANDIN_FLAGS:
+# NAME.fail makes it fail, transcribe.slow makes transcribe take 2 s,
+# format.hang makes format write its pid to format.pid and sleep.
 bin=$TEST_TMP/bin
 mkdir -p "$bin"
 cat >"$bin/transcribe" <<'EOF'
 #!/bin/sh
 echo transcribe >>"$STANDIN_CALLS"
 [ ! -e "$STANDIN_FLAGS/transcribe.fail" ] || { echo "transcribe: told to fail" >&2; exit 4; }
+[ ! -e "$STANDIN_FLAGS/transcribe.slow" ] || sleep 2
 { echo "words of"; cat "$1"; } >"$2"
 EOF
 cat >"$bin/diarize" <<'EOF'
@@ -37,6 +39,11 @@ cat >"$bin/format" <<'EOF'
 #!/bin/sh
 # format WORDS.txt OUT.md SOURCE-NAME [SPEAKERS.rttm]
 echo format >>"$STANDIN_CALLS"
+if [ -e "$STANDIN_FLAGS/format.hang" ]; then
+	echo partial >"$2"
+	echo $$ >"$STANDIN_FLAGS/format.pid"
+	exec sleep 60
+fi
 if [ -e "$STANDIN_FLAGS/format.fail" ]; then
 	echo partial >"$2"
 	echo "format: told to fail" >&2
@@ -185,6 +192,52 @@ assert_contains "orchestrator__resume_format_stored" "$ERR" "orchestrator: store
 assert_eq "orchestrator__resume_runs_only_format" "1 1 2" "$(all_calls)"
 assert_files_eq "orchestrator__resume_full_transcript" full.md out/transcript.md
 
+# The orchestrator killed (SIGKILL) while format runs: the next run hits
+# transcribe and diarize, takes over the dead run's lease on format, and
+# runs format only.
+fresh_store
+rm -f "$STANDIN_CALLS" "$STANDIN_FLAGS/format.pid"
+touch "$STANDIN_FLAGS/format.hang"
+"$ORCH" audio.wav out >/dev/null 2>"$TEST_TMP/killed.err" &
+orch_pid=$!
+for _ in $(seq 100); do [ -s "$STANDIN_FLAGS/format.pid" ] && break; sleep 0.1; done
+kill -KILL "$orch_pid" 2>/dev/null
+wait "$orch_pid" 2>/dev/null
+[ -s "$STANDIN_FLAGS/format.pid" ] && kill -KILL "$(cat "$STANDIN_FLAGS/format.pid")" 2>/dev/null
+rm -f "$STANDIN_FLAGS/format.hang"
+assert_eq "orchestrator__killed_during_format" "1 1 1" "$(all_calls)"
+start=$SECONDS
+run "$ORCH" audio.wav out
+check_rc "orchestrator__after_kill_exit_0" 0
+assert_contains "orchestrator__after_kill_transcribe_hits" "$ERR" "orchestrator: hit transcribe "
+assert_contains "orchestrator__after_kill_diarize_hits" "$ERR" "orchestrator: hit diarize "
+assert_contains "orchestrator__after_kill_format_stored" "$ERR" "orchestrator: stored format "
+assert_eq "orchestrator__after_kill_runs_only_format" "1 1 2" "$(all_calls)"
+assert_files_eq "orchestrator__after_kill_full_transcript" full.md out/transcript.md
+if [ $((SECONDS - start)) -lt 20 ]; then
+	pass "orchestrator__after_kill_no_long_lease_wait"
+else
+	fail "orchestrator__after_kill_no_long_lease_wait" "took $((SECONDS - start)) s"
+fi
+
+# Two runs on the same audio in different OUTDIRs at once: one computes
+# each stage, the other waits for its lease and hits.
+fresh_store
+rm -f "$STANDIN_CALLS"
+touch "$STANDIN_FLAGS/transcribe.slow"
+"$ORCH" audio.wav out-a >/dev/null 2>"$TEST_TMP/a.err" &
+a_pid=$!
+sleep 0.5
+run "$ORCH" audio.wav out-b
+wait "$a_pid"
+a_rc=$?
+rm -f "$STANDIN_FLAGS/transcribe.slow"
+assert_eq "orchestrator__concurrent_both_exit_0" "0 0" "$a_rc $RC"
+assert_eq "orchestrator__concurrent_each_stage_runs_once" "1 1 1" "$(all_calls)"
+assert_contains "orchestrator__concurrent_second_waits" "$ERR" "orchestrator: waiting for transcribe "
+assert_contains "orchestrator__concurrent_second_hits" "$ERR" "orchestrator: hit transcribe "
+assert_files_eq "orchestrator__concurrent_same_transcript" out-a/transcript.md out-b/transcript.md
+
 # A failed transcribe stops the run before the other stages.
 echo "other audio" >audio.wav
 touch "$STANDIN_FLAGS/transcribe.fail"
@@ -192,7 +245,7 @@ run "$ORCH" audio.wav out
 check_rc "orchestrator__transcribe_fails_exit_1" 1
 assert_contains "orchestrator__transcribe_fails_line" "$ERR" "orchestrator: failed transcribe "
 assert_contains "orchestrator__transcribe_fails_stopped" "$ERR" "orchestrator: stopped at transcribe"
-assert_eq "orchestrator__transcribe_fails_runs_nothing_after" "2 1 2" "$(all_calls)"
+assert_eq "orchestrator__transcribe_fails_runs_nothing_after" "2 1 1" "$(all_calls)"
 rm -f "$STANDIN_FLAGS/transcribe.fail"
 
 # New audio bytes: everything computes again.
