@@ -64,12 +64,15 @@ unset ORCH_DIARIZER ORCH_RECOGNIZER
 
 calls() { if [ -f "$STANDIN_CALLS" ]; then grep -c "^$1\$" "$STANDIN_CALLS"; else echo 0; fi; }
 all_calls() { echo "$(calls transcribe) $(calls diarize) $(calls format)"; }
+# Every run's stderr is also kept, to look for sanitizer reports at the end
+# (an error path that leaks exits 1 under ASan, as it does anyway).
+run_orch() { run "$@"; cat "$ERR_FILE" >>"$TEST_TMP/all.err"; }
 key8() { printf '%s\n' "$ERR" | sed -n "s/^orchestrator: $1 $2 \([0-9a-f]\{8\}\).*/\1/p"; }
 
 echo "RIFF fake audio" >audio.wav
 
 # ---- first run: every stage computes ----------------------------------
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__first_run_exit_0" 0
 for s in transcribe diarize format; do
 	assert_contains "orchestrator__first_run_miss_$s" "$ERR" "orchestrator: miss $s "
@@ -88,7 +91,7 @@ assert_eq "orchestrator__format_key_printed" 8 "${#full_format_key}"
 
 # ---- second run: every stage hits, outputs restored ---------------------
 rm -f out/words.txt out/speakers.rttm out/transcript.md
-run "$ORCH" --store "$ARCA_DIR" audio.wav out
+run_orch "$ORCH" --store "$ARCA_DIR" audio.wav out
 check_rc "orchestrator__second_run_exit_0" 0
 for s in transcribe diarize format; do
 	assert_contains "orchestrator__second_run_hit_$s" "$ERR" "orchestrator: hit $s "
@@ -106,7 +109,7 @@ fi
 # (the same bytes under the same file name elsewhere).
 mkdir -p elsewhere
 cp audio.wav elsewhere/audio.wav
-(cd "$TEST_TMP" && run "$ORCH" work/elsewhere/audio.wav work/out &&
+(cd "$TEST_TMP" && run_orch "$ORCH" work/elsewhere/audio.wav work/out &&
 	printf '%s\n' "$RC" >"$TEST_TMP/rc" && cp "$ERR_FILE" "$TEST_TMP/err")
 assert_eq "orchestrator__other_cwd_exit_0" 0 "$(cat "$TEST_TMP/rc")"
 assert_not_contains "orchestrator__other_cwd_and_audio_path_hit" \
@@ -115,7 +118,7 @@ assert_eq "orchestrator__other_cwd_runs_nothing" "1 1 1" "$(all_calls)"
 
 # Other speaker bounds are another diarization (a miss); its output is the
 # same here, so format's key is too and format hits.
-run "$ORCH" --max-speakers 4 audio.wav out
+run_orch "$ORCH" --max-speakers 4 audio.wav out
 check_rc "orchestrator__max_speakers_exit_0" 0
 assert_contains "orchestrator__max_speakers_transcribe_hits" "$ERR" "orchestrator: hit transcribe "
 assert_contains "orchestrator__max_speakers_diarize_misses" "$ERR" "orchestrator: miss diarize "
@@ -124,7 +127,7 @@ assert_eq "orchestrator__max_speakers_runs_diarize" "1 2 1" "$(all_calls)"
 
 # ---- the diarizer fails: degraded, and the full transcript not served ----
 rm -f "$STANDIN_CALLS"
-run env ORCH_DIARIZER=none "$ORCH" audio.wav out
+run_orch env ORCH_DIARIZER=none "$ORCH" audio.wav out
 check_rc "orchestrator__degraded_exit_0" 0
 assert_contains "orchestrator__degraded_diarize_failed" "$ERR" "orchestrator: failed diarize "
 assert_contains "orchestrator__degraded_says_so" "$ERR" "orchestrator: diarize failed: degraded to a transcript without speakers"
@@ -149,21 +152,21 @@ cp out/transcript.md plain.md
 
 # Degraded again: the failed diarize is not cached (it runs again), the
 # plain transcript is.
-run env ORCH_DIARIZER=none "$ORCH" audio.wav out
+run_orch env ORCH_DIARIZER=none "$ORCH" audio.wav out
 check_rc "orchestrator__degraded_again_exit_0" 0
 assert_contains "orchestrator__degraded_again_format_hits" "$ERR" "orchestrator: hit format $plain_format_key"
 assert_eq "orchestrator__degraded_again_runs_diarize_only" "0 2 1" "$(all_calls)"
 assert_files_eq "orchestrator__degraded_again_same_transcript" plain.md out/transcript.md
 
 # The diarizer back: the full transcript, from the cache.
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__full_again_exit_0" 0
 assert_contains "orchestrator__full_again_format_hits_full_key" "$ERR" "orchestrator: hit format $full_format_key"
 assert_files_eq "orchestrator__full_again_full_transcript" full.md out/transcript.md
 assert_eq "orchestrator__full_again_runs_nothing" "0 2 1" "$(all_calls)"
 
 # A diarize command that cannot be started degrades too.
-run env ORCH_DIARIZE="$TEST_TMP/no-such-diarize" "$ORCH" audio.wav out
+run_orch env ORCH_DIARIZE="$TEST_TMP/no-such-diarize" "$ORCH" audio.wav out
 check_rc "orchestrator__diarize_not_found_exit_0" 0
 assert_contains "orchestrator__diarize_not_found_message" "$ERR" "orchestrator: diarize: "
 assert_contains "orchestrator__diarize_not_found_degraded" "$ERR" "degraded"
@@ -173,7 +176,7 @@ assert_files_eq "orchestrator__diarize_not_found_plain_transcript" plain.md out/
 fresh_store
 rm -f "$STANDIN_CALLS"
 touch "$STANDIN_FLAGS/format.fail"
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__format_fails_exit_1" 1
 assert_contains "orchestrator__format_fails_transcribe_stored" "$ERR" "orchestrator: stored transcribe "
 assert_contains "orchestrator__format_fails_diarize_stored" "$ERR" "orchestrator: stored diarize "
@@ -183,7 +186,7 @@ assert_contains "orchestrator__format_fails_stopped" "$ERR" "orchestrator: stopp
 assert_not_contains "orchestrator__format_fails_not_stored" "$ERR" "orchestrator: stored format"
 assert_eq "orchestrator__format_fails_runs" "1 1 1" "$(all_calls)"
 rm -f "$STANDIN_FLAGS/format.fail"
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__resume_exit_0" 0
 assert_contains "orchestrator__resume_transcribe_hits" "$ERR" "orchestrator: hit transcribe "
 assert_contains "orchestrator__resume_diarize_hits" "$ERR" "orchestrator: hit diarize "
@@ -207,7 +210,7 @@ wait "$orch_pid" 2>/dev/null
 rm -f "$STANDIN_FLAGS/format.hang"
 assert_eq "orchestrator__killed_during_format" "1 1 1" "$(all_calls)"
 start=$SECONDS
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__after_kill_exit_0" 0
 assert_contains "orchestrator__after_kill_transcribe_hits" "$ERR" "orchestrator: hit transcribe "
 assert_contains "orchestrator__after_kill_diarize_hits" "$ERR" "orchestrator: hit diarize "
@@ -228,7 +231,7 @@ touch "$STANDIN_FLAGS/transcribe.slow"
 "$ORCH" audio.wav out-a >/dev/null 2>"$TEST_TMP/a.err" &
 a_pid=$!
 sleep 0.5
-run "$ORCH" audio.wav out-b
+run_orch "$ORCH" audio.wav out-b
 wait "$a_pid"
 a_rc=$?
 rm -f "$STANDIN_FLAGS/transcribe.slow"
@@ -241,7 +244,7 @@ assert_files_eq "orchestrator__concurrent_same_transcript" out-a/transcript.md o
 # A failed transcribe stops the run before the other stages.
 echo "other audio" >audio.wav
 touch "$STANDIN_FLAGS/transcribe.fail"
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__transcribe_fails_exit_1" 1
 assert_contains "orchestrator__transcribe_fails_line" "$ERR" "orchestrator: failed transcribe "
 assert_contains "orchestrator__transcribe_fails_stopped" "$ERR" "orchestrator: stopped at transcribe"
@@ -249,7 +252,7 @@ assert_eq "orchestrator__transcribe_fails_runs_nothing_after" "2 1 1" "$(all_cal
 rm -f "$STANDIN_FLAGS/transcribe.fail"
 
 # New audio bytes: everything computes again.
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__new_audio_exit_0" 0
 for s in transcribe diarize format; do
 	assert_contains "orchestrator__new_audio_miss_$s" "$ERR" "orchestrator: miss $s "
@@ -259,40 +262,43 @@ assert_contains "orchestrator__new_audio_transcript" "$(cat out/transcript.md)" 
 # ---- --no-cache: runs everything, stores nothing ---------------------------
 fresh_store
 rm -f "$STANDIN_CALLS"
-run "$ORCH" --no-cache audio.wav out
+run_orch "$ORCH" --no-cache audio.wav out
 check_rc "orchestrator__no_cache_exit_0" 0
 for s in transcribe diarize format; do
 	assert_contains "orchestrator__no_cache_ran_$s" "$ERR" "orchestrator: ran $s without the cache"
 done
 assert_eq "orchestrator__no_cache_runs_each" "1 1 1" "$(all_calls)"
 if [ -e "$ARCA_DIR" ]; then fail "orchestrator__no_cache_opens_no_store" "$ARCA_DIR exists"; else pass "orchestrator__no_cache_opens_no_store"; fi
-run "$ORCH" audio.wav out
+run_orch "$ORCH" audio.wav out
 assert_contains "orchestrator__after_no_cache_misses" "$ERR" "orchestrator: miss transcribe "
 
 # ---- errors: one line each, naming what and where ------------------------
-run "$ORCH" missing.wav out
+run_orch "$ORCH" missing.wav out
 check_rc "orchestrator__missing_audio_exit_1" 1
 assert_eq "orchestrator__missing_audio_message" "orchestrator: missing.wav: No such file or directory" "$ERR"
-run "$ORCH" audio.wav
+run_orch "$ORCH" audio.wav
 check_rc "orchestrator__usage_exit_2" 2
 assert_contains "orchestrator__usage_message" "$ERR" "usage: orchestrator"
-run "$ORCH" --max-speakers 0 audio.wav out
+run_orch "$ORCH" --max-speakers 0 audio.wav out
 check_rc "orchestrator__bad_bound_exit_2" 2
-run "$ORCH" --min-speakers 3 --max-speakers 2 audio.wav out
+run_orch "$ORCH" --min-speakers 3 --max-speakers 2 audio.wav out
 check_rc "orchestrator__min_above_max_exit_2" 2
-run env ORCH_TRANSCRIBE="$TEST_TMP/no-such-tool" "$ORCH" audio.wav out2
+run_orch env ORCH_TRANSCRIBE="$TEST_TMP/no-such-tool" "$ORCH" audio.wav out2
 check_rc "orchestrator__transcribe_not_found_exit_1" 1
 assert_contains "orchestrator__transcribe_not_found_message" "$ERR" "orchestrator: transcribe: command not found: $TEST_TMP/no-such-tool"
 mkdir -p mine
 echo "my own file" >mine/audio.wav
-run "$ORCH" audio.wav mine
+run_orch "$ORCH" audio.wav mine
 check_rc "orchestrator__foreign_audio_wav_exit_1" 1
 assert_contains "orchestrator__foreign_audio_wav_message" "$ERR" "mine/audio.wav exists and is not a link to audio.wav"
 assert_eq "orchestrator__foreign_audio_wav_kept" "my own file" "$(cat mine/audio.wav)"
 # AUDIO may be OUTDIR/audio.wav itself.
-run "$ORCH" mine/audio.wav mine
+run_orch "$ORCH" mine/audio.wav mine
 check_rc "orchestrator__audio_in_outdir_exit_0" 0
 assert_eq "orchestrator__audio_in_outdir_kept" "my own file" "$(cat mine/audio.wav)"
+
+cat "$TEST_TMP/killed.err" "$TEST_TMP/a.err" >>"$TEST_TMP/all.err"
+assert_not_contains "orchestrator__no_sanitizer_reports" "$(cat "$TEST_TMP/all.err")" "Sanitizer"
 
 # ---- docs/api.md shows this very program ----------------------------------
 awk '/^## Example: a cached transcription orchestrator$/ { s = 1; next }
