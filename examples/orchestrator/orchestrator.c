@@ -252,17 +252,23 @@ static int format(int *done, const struct run *r, int diarized)
 	return run_stage(done, r, &spec);
 }
 
-/* malloc'd "dir/name", or NULL after printing why not. */
-static char *join(const char *dir, const char *name)
+/*
+ * *out = malloc'd "dir/name" (the caller frees it).
+ *
+ * Returns 0, or -1 after printing why not.
+ */
+static int join(char **out, const char *dir, const char *name)
 {
 	size_t len = strlen(dir) + 1 + strlen(name) + 1;
-	char *path = malloc(len);
+	int error = 0;
 
-	if (path == NULL)
+	if ((*out = malloc(len)) == NULL) {
 		fprintf(stderr, "orchestrator: out of memory\n");
-	else
-		snprintf(path, len, "%s/%s", dir, name);
-	return path;
+		error = -1;
+	} else {
+		snprintf(*out, len, "%s/%s", dir, name);
+	}
+	return error;
 }
 
 /*
@@ -363,8 +369,8 @@ int main(int argc, char **argv)
 				strerror(errno));
 		goto cleanup;
 	}
-	if ((audio_link = join(r.outdir, "audio.wav")) == NULL ||
-	    (rttm = join(r.outdir, "speakers.rttm")) == NULL ||
+	if (join(&audio_link, r.outdir, "audio.wav") < 0 ||
+	    join(&rttm, r.outdir, "speakers.rttm") < 0 ||
 	    link_audio(audio_link, audio) < 0)
 		goto cleanup;
 	if (!(r.flags & ARCA_STAGE_NO_CACHE) &&
@@ -375,7 +381,8 @@ int main(int argc, char **argv)
 	}
 
 	if (transcribe(&done, &r) < 0 || !done) {
-		fprintf(stderr, "orchestrator: stopped at transcribe\n");
+		fprintf(stderr, "orchestrator: stopped at transcribe; the next "
+				"run resumes there\n");
 		goto cleanup;
 	}
 	/* Optional: without it, the transcript has no speakers. */
@@ -390,7 +397,8 @@ int main(int argc, char **argv)
 				"transcript without speakers\n");
 	}
 	if (format(&done, &r, diarized) < 0 || !done) {
-		fprintf(stderr, "orchestrator: stopped at format\n");
+		fprintf(stderr, "orchestrator: stopped at format; the next "
+				"run resumes there\n");
 		goto cleanup;
 	}
 	fprintf(stderr, "orchestrator: wrote %s/transcript.md%s\n", r.outdir,
