@@ -39,7 +39,7 @@
  * relative to OUTDIR. The store is --store DIR, else $ARCA_DIR, else
  * ~/.cache/arca. Exit status: 0 when transcript.md is written (without
  * speakers included), 1 when a required stage failed or an error stopped
- * the run, 2 for a usage error.
+ * the run (then OUTDIR has no transcript.md), 2 for a usage error.
  *
  * Build: cc orchestrator.c $(pkg-config --cflags --libs arca)
  */
@@ -271,6 +271,19 @@ static int join(char **out, const char *dir, const char *name)
 	return error;
 }
 
+/* Remove path if it is there. Returns 0, or -1 after printing why not. */
+static int remove_file(const char *path)
+{
+	int error = 0;
+
+	if (unlink(path) < 0 && errno != ENOENT) {
+		fprintf(stderr, "orchestrator: cannot remove %s: %s\n", path,
+				strerror(errno));
+		error = -1;
+	}
+	return error;
+}
+
 /*
  * Make link_path name the regular file audio: a symbolic link to its
  * absolute path, replacing an older link. A link_path that already is
@@ -333,7 +346,7 @@ int main(int argc, char **argv)
 {
 	struct run r = { NULL, NULL, 0, NULL, "1", "2" };
 	const char *store_dir = NULL, *audio = NULL;
-	char *audio_link = NULL, *rttm = NULL, *slash;
+	char *audio_link = NULL, *rttm = NULL, *transcript = NULL, *slash;
 	int status = 1, done = 0, diarized = 0, i;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -371,6 +384,7 @@ int main(int argc, char **argv)
 	}
 	if (join(&audio_link, r.outdir, "audio.wav") < 0 ||
 	    join(&rttm, r.outdir, "speakers.rttm") < 0 ||
+	    join(&transcript, r.outdir, "transcript.md") < 0 ||
 	    link_audio(audio_link, audio) < 0)
 		goto cleanup;
 	if (!(r.flags & ARCA_STAGE_NO_CACHE) &&
@@ -388,11 +402,8 @@ int main(int argc, char **argv)
 	/* Optional: without it, the transcript has no speakers. */
 	if (diarize(&diarized, &r) < 0 || !diarized) {
 		diarized = 0;
-		if (unlink(rttm) < 0 && errno != ENOENT) {
-			fprintf(stderr, "orchestrator: cannot remove %s: %s\n",
-					rttm, strerror(errno));
+		if (remove_file(rttm) < 0)
 			goto cleanup;
-		}
 		fprintf(stderr, "orchestrator: diarize failed: degraded to a "
 				"transcript without speakers\n");
 	}
@@ -405,7 +416,12 @@ int main(int argc, char **argv)
 			diarized ? "" : " (without speakers)");
 	status = 0;
 cleanup:
+	/* A failed run leaves no transcript.md: not a stale one from an
+	 * earlier run, not what a failing format wrote before it failed. */
+	if (status != 0 && transcript != NULL)
+		remove_file(transcript);
 	arca_store_close(r.store);
+	free(transcript);
 	free(rttm);
 	free(audio_link);
 	return status;

@@ -185,6 +185,11 @@ assert_contains "orchestrator__format_fails_exit_status" "$ERR" "(exit status 3)
 assert_contains "orchestrator__format_fails_stopped" "$ERR" "orchestrator: stopped at format"
 assert_not_contains "orchestrator__format_fails_not_stored" "$ERR" "orchestrator: stored format"
 assert_eq "orchestrator__format_fails_runs" "1 1 1" "$(all_calls)"
+if [ -e out/transcript.md ]; then
+	fail "orchestrator__format_fails_leaves_no_transcript" "$(cat out/transcript.md)"
+else
+	pass "orchestrator__format_fails_leaves_no_transcript"
+fi
 rm -f "$STANDIN_FLAGS/format.fail"
 run_orch "$ORCH" audio.wav out
 check_rc "orchestrator__resume_exit_0" 0
@@ -249,6 +254,11 @@ check_rc "orchestrator__transcribe_fails_exit_1" 1
 assert_contains "orchestrator__transcribe_fails_line" "$ERR" "orchestrator: failed transcribe "
 assert_contains "orchestrator__transcribe_fails_stopped" "$ERR" "orchestrator: stopped at transcribe"
 assert_eq "orchestrator__transcribe_fails_runs_nothing_after" "2 1 1" "$(all_calls)"
+if [ -e out/transcript.md ]; then
+	fail "orchestrator__transcribe_fails_removes_old_transcript" "out/transcript.md is the earlier audio's"
+else
+	pass "orchestrator__transcribe_fails_removes_old_transcript"
+fi
 rm -f "$STANDIN_FLAGS/transcribe.fail"
 
 # New audio bytes: everything computes again.
