@@ -90,7 +90,10 @@ typedef enum arca_stage_event_kind {
 	 * signal N); nothing cached. */
 	ARCA_STAGE_EVENT_FAILED = 6,
 	/* The command exited 0 but the declared output path was not
-	 * produced as a regular file; nothing cached. */
+	 * produced as a regular file; nothing cached. path names it;
+	 * message is "" when nothing is there, else what is there instead:
+	 * "is a directory, not a file (declare the files inside it)" or
+	 * "is a symbolic link, not a file (links are not followed)". */
 	ARCA_STAGE_EVENT_OUTPUT_MISSING = 7,
 	/* The command succeeded but its result could not be stored: code
 	 * and message say why (message is "output 'x': ...", "captured
@@ -111,7 +114,17 @@ typedef enum arca_stage_event_kind {
 	/* Dropping a stale entry failed (code, message). */
 	ARCA_STAGE_EVENT_REMOVE_FAILED = 14,
 	/* Recording statistics failed (code, message). */
-	ARCA_STAGE_EVENT_STATS_FAILED = 15
+	ARCA_STAGE_EVENT_STATS_FAILED = 15,
+	/* Another process (or stage) is writing or restoring the declared
+	 * output path at the same working directory: waiting for its output
+	 * lock (see "Output locks" in arca_stage_run()). */
+	ARCA_STAGE_EVENT_OUTPUT_WAIT = 16,
+	/* The command's stdin (the spec's stdin_fd) could feed it bytes that
+	 * are not in the key and ARCA_STAGE_STDIN_INPUT is not set: the
+	 * command runs without the cache (no lookup, nothing stored), as
+	 * with ARCA_STAGE_NO_CACHE. message says what stdin is: "a pipe",
+	 * "a socket", "a regular file" or "a device". */
+	ARCA_STAGE_EVENT_STDIN_UNCACHED = 17
 } arca_stage_event_kind;
 
 /**
@@ -129,7 +142,8 @@ typedef struct arca_stage_event {
 	uint64_t duration_ms;       /* HIT: saved; STORED, RAN, FAILED: run
 	                               time */
 	uint64_t waited_ms;         /* LEASE_TIMEOUT */
-	const char *path;           /* OUTPUT_MISSING: the output */
+	const char *path;           /* OUTPUT_MISSING, OUTPUT_WAIT: the
+	                               output (as declared, normalised) */
 	int code;                   /* the ARCA_E* code of a *_FAILED event */
 	const char *message;        /* its detail ("" when none) */
 } arca_stage_event;
@@ -143,7 +157,11 @@ typedef struct arca_stage_event {
  */
 typedef void (*arca_stage_event_fn)(void *ctx, const arca_stage_event *ev);
 
-#define ARCA_STAGE_SPEC_VERSION 1
+/*
+ * The spec's version. 2 added stdin_fd (and ARCA_STAGE_STDIN_INPUT); a
+ * spec of version 1 is still accepted, its stdin_fd taken as 0.
+ */
+#define ARCA_STAGE_SPEC_VERSION 2
 
 /** Flags of arca_stage_spec. */
 enum {
@@ -151,8 +169,17 @@ enum {
 	 * command (its outputs are not checked). store may be NULL. */
 	ARCA_STAGE_NO_CACHE = 1 << 0,
 	/* No lookup: run the command and replace the cached entry. */
-	ARCA_STAGE_REFRESH = 1 << 1
+	ARCA_STAGE_REFRESH = 1 << 1,
+	/* stdin is an input: arca_stage_prepare() reads stdin_fd to its end
+	 * into a temporary file in the store's tmp/ (hashed while copied),
+	 * its digest enters the key as the input named "(stdin)" (a name
+	 * reserved for it: a file input of that name is refused), and the
+	 * command gets that file as its stdin. Needs a store. */
+	ARCA_STAGE_STDIN_INPUT = 1 << 2
 };
+
+/** The input name stdin enters the key under (ARCA_STAGE_STDIN_INPUT). */
+#define ARCA_STAGE_STDIN_NAME "(stdin)"
 
 /**
  * What to run and what its result depends on. Initialise with
@@ -222,12 +249,25 @@ typedef struct arca_stage_spec {
 	/* How long to wait for another holder's lease, in ms; 0: the
 	 * store's lock_timeout_ms. */
 	unsigned int lock_timeout_ms;
+	/* Version 2. The command's stdin: an open descriptor, borrowed (0 by
+	 * default: the caller's own stdin, inherited); -1: /dev/null.
+	 * stdin is not in the key unless ARCA_STAGE_STDIN_INPUT is set; so
+	 * that a result can never depend on bytes the key does not cover,
+	 * arca_stage_run() runs the command without the cache (event
+	 * ARCA_STAGE_EVENT_STDIN_UNCACHED) when this descriptor is a pipe, a
+	 * socket, a regular file or a device other than a terminal and
+	 * /dev/null. A terminal is not read by arca and stays cacheable: a
+	 * command that reads it waits for a person, so a cached stage does
+	 * not; /dev/null always reads as empty. A descriptor that is not
+	 * open counts as /dev/null. With ARCA_STAGE_STDIN_INPUT it is read
+	 * to its end by arca_stage_prepare(). */
+	int stdin_fd;
 } arca_stage_spec;
 
 #define ARCA_STAGE_SPEC_INIT \
 	{ ARCA_STAGE_SPEC_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, \
 	  NULL, 0, NULL, 0, NULL, NULL, 0, NULL, 0, 0, NULL, -1, 0, 1, 2, \
-	  NULL, NULL, NULL, NULL, 0 }
+	  NULL, NULL, NULL, NULL, 0, 0 }
 
 /**
  * Why arca_stage_prepare() or arca_stage_run() failed, beyond the code:
