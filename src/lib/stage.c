@@ -846,6 +846,18 @@ static int compare_lock_keys(const void *a, const void *b)
 			((const out_lock_key *)b)->key.bytes, ARCA_DIGEST_SIZE);
 }
 
+/* The bound of a lock wait: the spec's, else the store's. */
+static unsigned int lock_timeout_ms(const arca_stage *st)
+{
+	arca_options so;
+
+	if (st->spec.lock_timeout_ms != 0)
+		return st->spec.lock_timeout_ms;
+	if (arca_store_get_options(&so, st->store) == 0)
+		return so.lock_timeout_ms;
+	return 0;
+}
+
 static void unlock_outputs(out_locks *l)
 {
 	size_t i;
@@ -924,8 +936,8 @@ static int lock_outputs(out_locks *l, const arca_stage *st)
 		}
 		if (error == ARCA_ETIMEOUT) {
 			error = arca__error(ARCA_ETIMEOUT, "output '%s': still "
-					"locked by another process writing it (%s)",
-					rel, arca_errmsg());
+					"being written by another process after %u ms",
+					rel, lock_timeout_ms(st));
 			goto cleanup;
 		}
 		if (error == ARCA_ENOMEM)
