@@ -51,7 +51,9 @@ typedef struct arca_stage_input {
 	 * as a path: empty and "." components are dropped, so duplicate and
 	 * trailing slashes and "./" go ("./a//b/" is "a/b"); ".." and
 	 * symbolic links are left as written (resolving them needs the file
-	 * system, and the key must not depend on it). A leading "/" stays. */
+	 * system, and the key must not depend on it). A leading "/" stays.
+	 * ARCA_STAGE_STDIN_NAME ("(stdin)") is reserved for stdin and
+	 * refused (ARCA_EINVAL). */
 	const char *name;
 	/* The file: relative to the stage's working directory, or absolute.
 	 * It must be a regular file (a FIFO or a device is refused without
@@ -209,7 +211,10 @@ typedef struct arca_stage_spec {
 	const char *const *env;
 	size_t n_env;
 	/* Declared outputs: paths relative to the working directory, without
-	 * "..". Normalised as input names are, and entered in the key. */
+	 * "..", naming regular files (not directories, not symbolic links).
+	 * Normalised as input names are, and entered in the key; an output
+	 * that is also a file input is refused (arca_stage_run() removes
+	 * outputs before the command runs). */
 	const char *const *outputs;
 	size_t n_outputs;
 	/* The tool identity: tool_version when set; else the SHA-256 of the
@@ -281,7 +286,8 @@ typedef enum arca_stage_failure {
 	                                     output path (ARCA_EINVAL,
 	                                     ARCA_EEXISTS) */
 	ARCA_STAGE_FAILURE_INPUT = 2,     /* an input is missing, unreadable or
-	                                     not a regular file */
+	                                     not a regular file; declared stdin
+	                                     cannot be read or copied */
 	ARCA_STAGE_FAILURE_NOT_FOUND = 3, /* the command (or tool_path) is not
 	                                     found */
 	ARCA_STAGE_FAILURE_NOT_EXECUTABLE = 4, /* found, but not executable */
@@ -306,8 +312,15 @@ typedef enum arca_stage_failure {
  * @param[in]  store    open store (this thread's handle); may be NULL only
  *                      with ARCA_STAGE_NO_CACHE. Borrowed.
  * @param[in]  spec     the spec (borrowed, see arca_stage_spec).
+ * With ARCA_STAGE_STDIN_INPUT, stdin_fd is read to its end here (this
+ * blocks until its writer closes it) into a temporary file in the store's
+ * tmp/, owned by the stage and removed by arca_stage_free().
+ *
  * @return 0; ARCA_EINVAL (bad spec version or field; an input that is not
- *         a regular file; arca_errmsg() names it); ARCA_EEXISTS (an input,
+ *         a regular file; an output outside the working directory,
+ *         "output '/x': outside the working directory (an output is a
+ *         relative path without '..')"; an output that is also an input;
+ *         an input named "(stdin)"; arca_errmsg() names it); ARCA_EEXISTS (an input,
  *         param, env or output given twice); ARCA_ENOTFOUND (an input, the
  *         working directory or the command not found); ARCA_EPERM (one
  *         that cannot be read or executed); ARCA_EIO; ARCA_ENOMEM. The
@@ -341,7 +354,9 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  * directory), the stdout and stderr blobs are read and verified, and only
  * then are the outputs renamed into place. On any failure no output is
  * changed. Counts a hit (bytes restored, time saved) in the statistics.
- * The streams are kept for arca_stage_replay().
+ * The streams are kept for arca_stage_replay(). The renames are done
+ * holding the outputs' locks (see arca_stage_run()), so a hit never
+ * replaces a file another run is writing and about to store.
  *
  * @param[in] st  a prepared stage (with a store).
  * @param[in] m   its manifest (arca_stage_lookup()); borrowed.
@@ -349,7 +364,8 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  *         (a blob corrupt or missing, an output not in the manifest): drop
  *         it and recompute; ARCA_EPERM, ARCA_EFULL, ARCA_EIO, ARCA_ENOMEM
  *         when an output could not be written (arca_errmsg() names it,
- *         "output 'x': ...").
+ *         "output 'x': ..."); ARCA_ETIMEOUT when an output's lock was
+ *         still held after the lock timeout.
  */
 int arca_stage_restore(arca_stage *st, const arca_manifest *m);
 
@@ -369,7 +385,10 @@ int arca_stage_replay(arca_stage *st, const arca_manifest *m);
  * Store the result of work an embedding program did itself: each declared
  * output (a regular file in the working directory), stdout and stderr as
  * blobs, then the manifest with the spec's TTL and tags. Counts a miss
- * (with the bytes stored) in the statistics.
+ * (with the bytes stored) in the statistics. Unlike arca_stage_run(), it
+ * neither removes stale outputs nor takes the output locks: a program
+ * that commits its own work makes sure the files are the ones its work
+ * wrote, and that nothing else writes them meanwhile.
  *
  * @param[out] out          the stored manifest; may be NULL (else free it
  *                          with arca_manifest_free()).
@@ -383,8 +402,9 @@ int arca_stage_replay(arca_stage *st, const arca_manifest *m);
  * @param[in]  err_data     stderr bytes; may be NULL when err_len is 0.
  * @param[in]  err_len      their length in bytes.
  * @return 0; ARCA_ENOTFOUND (a declared output is missing: arca_errmsg()
- *         names it); ARCA_EINVAL (an output is not a regular file, no
- *         store); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY;
+ *         names it); ARCA_EINVAL (an output is not a regular file: a
+ *         directory or a symbolic link, "output 'x' is a directory, not a
+ *         file (declare the files inside it)"; no store); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY;
  *         ARCA_EIO; ARCA_ENOMEM. Nothing is stored under the key on
  *         error.
  */
@@ -400,7 +420,9 @@ typedef enum arca_stage_outcome {
 	ARCA_STAGE_STORED = 2,          /* ran, exited 0, result stored */
 	ARCA_STAGE_RAN = 3,             /* ran with NO_CACHE and exited 0 */
 	ARCA_STAGE_FAILED = 4,          /* ran, exited non-zero or killed */
-	ARCA_STAGE_OUTPUT_MISSING = 5,  /* exited 0 without a declared output */
+	ARCA_STAGE_OUTPUT_MISSING = 5,  /* exited 0 without a declared output
+	                                   (or with a directory or symbolic
+	                                   link in its place) */
 	ARCA_STAGE_CACHE_WRITE_FAILED = 6 /* exited 0 with every output, but
 	                                     storing the result failed */
 } arca_stage_outcome;
@@ -430,6 +452,36 @@ typedef struct arca_stage_result {
  * the streams and the manifest (with TTL and tags). Events report each
  * step.
  *
+ * Stale outputs. Before the command runs, the declared outputs left from
+ * an earlier run are removed (regular files and symbolic links; a
+ * directory is left and reported), as DVC does: an output the command
+ * does not write is then "not produced" (ARCA_STAGE_OUTPUT_MISSING),
+ * never a stale file stored as the command's. An output that is a
+ * directory or a symbolic link after the run is not produced either
+ * (links are not followed: a hit could only restore a regular file).
+ *
+ * Output locks. The key's lease keeps two runs of one key apart; two
+ * runs of different keys writing the same output file in one directory
+ * are kept apart by a lock on each declared output: a lease (flock(2) on
+ * leases/<hex> in the store) on the SHA-256 of the output's absolute path
+ * (the working directory through realpath(3), then the normalised
+ * output). A miss holds them from removing the stale outputs through
+ * running the command and storing its blobs; a hit holds them while it
+ * renames the restored files into place (arca_stage_restore()). They are
+ * taken in the order of those digests and always after the key's lease,
+ * so runs sharing outputs never deadlock. A held lock is waited for
+ * (ARCA_STAGE_EVENT_OUTPUT_WAIT) at most the lock timeout; then the run
+ * fails with ARCA_ETIMEOUT without running the command. A lock file that
+ * cannot be created is reported (ARCA_STAGE_EVENT_LEASE_FAILED) and
+ * skipped. The locks die with their process, like leases.
+ *
+ * Stdin. Unless ARCA_STAGE_STDIN_INPUT declared it (then the command reads
+ * the copy arca_stage_prepare() made), stdin is not in the key: when the
+ * spec's stdin_fd is a pipe, a socket, a regular file or a device other
+ * than a terminal or /dev/null, the command runs without the cache (as
+ * with ARCA_STAGE_NO_CACHE: outcome ARCA_STAGE_RAN or ARCA_STAGE_FAILED)
+ * after ARCA_STAGE_EVENT_STDIN_UNCACHED.
+ *
  * The command inherits the caller's environment, its other descriptors
  * (those not close-on-exec) and its signal mask and dispositions (an
  * ignored signal stays ignored). SIGPIPE from writing to a closed stdout_fd
@@ -442,7 +494,11 @@ typedef struct arca_stage_result {
  *         ARCA_STAGE_ERROR the code: ARCA_ENOTFOUND or ARCA_EPERM (the
  *         command not found or not executable: out->failure),
  *         ARCA_EINVAL (no argv), ARCA_EPERM, ARCA_EFULL, ARCA_EIO,
- *         ARCA_ENOMEM (restoring a hit, capturing, starting the command).
+ *         ARCA_ENOMEM (restoring a hit, capturing, starting the command,
+ *         removing a stale output: "output 'x': cannot remove the file
+ *         left from an earlier run: ..."), ARCA_ETIMEOUT (an output's lock
+ *         still held after the lock timeout: "output 'x': still being
+ *         written by another process after N ms").
  */
 int arca_stage_run(arca_stage_result *out, arca_stage *st);
 
