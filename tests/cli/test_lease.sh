@@ -93,12 +93,13 @@ cd .. || exit 2
 fresh_store
 mkdir bounded bounded2 && cd bounded || exit 2
 # The command sleeps $(cat delay) s: the holder is slow, the waiters not.
-BSTAGE=(--stage bounded --out out.txt -- sh -c 'echo x >>count; sleep $(cat delay); echo r >out.txt')
+BSTAGE=(--stage bounded --out out.txt -- sh -c 'd=$(cat delay); echo x >>count; sleep $d; echo r >out.txt')
 echo 8 >delay
 echo 0 >../bounded2/delay
 "$ARCA" run "${BSTAGE[@]}" >holder.out 2>holder.err &
 holder=$!
 wait_lines count 1 || fail "lease__bounded_holder_started" "holder never ran"
+echo 0 >delay
 # A waiter in another directory (the same key, other output files) gives
 # up after the timeout and computes anyway.
 cd ../bounded2 || exit 2
