@@ -304,26 +304,27 @@ typedef enum arca_stage_failure {
  * Prepare a stage: resolve the working directory, digest the inputs,
  * find the command and digest the tool (unless tool_version names it:
  * then a hit needs no tool installed), and compute the action key.
+ * With ARCA_STAGE_STDIN_INPUT, stdin_fd is read to its end here (this
+ * blocks until its writer closes it) into a temporary file in the store's
+ * tmp/, owned by the stage and removed by arca_stage_free().
  *
  * @param[out] out      the stage; free with arca_stage_free(). NULL on
  *                      error.
  * @param[out] failure  why it failed (ARCA_STAGE_FAILURE_NONE on
  *                      success); may be NULL.
  * @param[in]  store    open store (this thread's handle); may be NULL only
- *                      with ARCA_STAGE_NO_CACHE. Borrowed.
+ *                      with ARCA_STAGE_NO_CACHE (and without
+ *                      ARCA_STAGE_STDIN_INPUT). Borrowed.
  * @param[in]  spec     the spec (borrowed, see arca_stage_spec).
- * With ARCA_STAGE_STDIN_INPUT, stdin_fd is read to its end here (this
- * blocks until its writer closes it) into a temporary file in the store's
- * tmp/, owned by the stage and removed by arca_stage_free().
- *
  * @return 0; ARCA_EINVAL (bad spec version or field; an input that is not
  *         a regular file; an output outside the working directory,
  *         "output '/x': outside the working directory (an output is a
  *         relative path without '..')"; an output that is also an input;
- *         an input named "(stdin)"; arca_errmsg() names it); ARCA_EEXISTS (an input,
- *         param, env or output given twice); ARCA_ENOTFOUND (an input, the
- *         working directory or the command not found); ARCA_EPERM (one
- *         that cannot be read or executed); ARCA_EIO; ARCA_ENOMEM. The
+ *         an input named "(stdin)"; arca_errmsg() names it);
+ *         ARCA_EEXISTS (an input, param, env or output given twice);
+ *         ARCA_ENOTFOUND (an input, the working directory or the command
+ *         not found); ARCA_EPERM (one that cannot be read or executed);
+ *         ARCA_EIO (also: declared stdin cannot be read); ARCA_ENOMEM. The
  *         message reads as `arca run` prints it: "input 'x': No such file
  *         or directory", "command not found: x".
  */
@@ -404,8 +405,8 @@ int arca_stage_replay(arca_stage *st, const arca_manifest *m);
  * @return 0; ARCA_ENOTFOUND (a declared output is missing: arca_errmsg()
  *         names it); ARCA_EINVAL (an output is not a regular file: a
  *         directory or a symbolic link, "output 'x' is a directory, not a
- *         file (declare the files inside it)"; no store); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY;
- *         ARCA_EIO; ARCA_ENOMEM. Nothing is stored under the key on
+ *         file (declare the files inside it)"; no store); ARCA_EFULL;
+ *         ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM. Nothing is stored under the key on
  *         error.
  */
 int arca_stage_commit(arca_manifest **out, arca_stage *st, int exit_status,
