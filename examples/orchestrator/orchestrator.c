@@ -131,7 +131,18 @@ static void on_event(void *ctx, const arca_stage_event *ev)
 		fprintf(stderr, "orchestrator: warning: %s %.8s: %s\n",
 				ev->stage, ev->key_hex, ev->message);
 		break;
+	case ARCA_STAGE_EVENT_OUTPUT_WAIT:
+		fprintf(stderr, "orchestrator: waiting for output %s of %s "
+				"(another process is writing it)\n", ev->path,
+				ev->stage);
+		break;
+	case ARCA_STAGE_EVENT_STDIN_UNCACHED:
+		fprintf(stderr, "orchestrator: %s: stdin is %s, not in the "
+				"key: running it without the cache\n", ev->stage,
+				ev->message);
+		break;
 	case ARCA_STAGE_EVENT_STARTED:
+	default: /* kinds a later libarca adds */
 		break;
 	}
 }
@@ -156,6 +167,10 @@ static int run_stage(int *done, const struct run *r, arca_stage_spec *spec)
 	spec->workdir = r->outdir;
 	spec->flags = r->flags;
 	spec->event = on_event;
+	/* The tools read no stdin: give them /dev/null, so that running the
+	 * orchestrator from a pipe does not turn the cache off (a stdin that
+	 * could feed bytes outside the key is never cached). */
+	spec->stdin_fd = -1;
 	if (arca_stage_prepare(&st, NULL, r->store, spec) < 0 ||
 	    arca_stage_run(&res, st) < 0) {
 		fprintf(stderr, "orchestrator: %s: %s\n", spec->stage,
