@@ -105,8 +105,9 @@ int arca_digest_buffer(arca_digest *out, const void *data, size_t len);
  * @param[out] size_out  the file's size in bytes; may be NULL.
  * @param[in]  path      file to read.
  * @return 0; ARCA_ENOTFOUND if the file does not exist; ARCA_EPERM if it
- *         cannot be read; ARCA_EINVAL if it is not a regular file;
- *         ARCA_EIO on a read error.
+ *         cannot be read; ARCA_EINVAL if it is not a regular file (checked
+ *         before anything is read: a FIFO or a device is refused, never
+ *         waited on); ARCA_EIO on a read error.
  */
 int arca_digest_file(arca_digest *out, uint64_t *size_out, const char *path);
 

@@ -97,7 +97,13 @@ int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
 	int fd = -1, error;
 	ssize_t n;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Anything but a regular file is refused before it is read: the
+	 * stat, and O_NONBLOCK, because opening a FIFO without a writer would
+	 * block (no effect on a regular file's reads); fstat then checks what
+	 * was opened. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return arca__error_errno(errno, "cannot open", path);
 	if (fstat(fd, &st) != 0) {

@@ -231,64 +231,14 @@ int arca_stage_find_command(char **out, const char *cmd, const char *dir)
 /* ---- inputs ------------------------------------------------------------ */
 
 /*
- * Digest a regular file, refusing anything else before reading: it is
- * opened with O_NONBLOCK (a FIFO with no writer would block the open)
- * and checked with fstat. Returns ARCA_ENOTFOUND, ARCA_EPERM, ARCA_EINVAL
- * (not a regular file), ARCA_EIO.
+ * Digest a regular file; arca_digest_file_progress() refuses anything
+ * else before reading it (a FIFO cannot block). Returns ARCA_ENOTFOUND,
+ * ARCA_EPERM, ARCA_EINVAL (not a regular file), ARCA_EIO.
  */
 static int digest_input(arca_digest *out, const char *path,
 		arca_progress_fn fn, void *ctx)
 {
-	arca__hasher *h = NULL;
-	unsigned char *buf = NULL;
-	const size_t bufsize = 1 << 20;
-	uint64_t total = 0;
-	struct stat st;
-	int fd = -1, error;
-	ssize_t n;
-
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return arca__error(ARCA_EINVAL, "%s: not a regular file", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return arca__error_errno(errno, "cannot open", path);
-	if (fstat(fd, &st) != 0) {
-		error = arca__error_errno(errno, "cannot stat", path);
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
-		goto cleanup;
-	}
-	if ((error = arca__hasher_new(&h)) < 0)
-		goto cleanup;
-	if ((buf = malloc(bufsize)) == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory reading %s", path);
-		goto cleanup;
-	}
-	for (;;) {
-		n = read(fd, buf, bufsize);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			error = arca__error_errno(errno, "cannot read", path);
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
-			goto cleanup;
-		total += (uint64_t)n;
-		if (fn != NULL)
-			fn(ctx, total, (uint64_t)st.st_size);
-	}
-	error = arca__hasher_final(h, out);
-cleanup:
-	free(buf);
-	arca__hasher_free(h);
-	if (fd >= 0)
-		close(fd);
-	return error;
+	return arca_digest_file_progress(out, NULL, path, fn, ctx);
 }
 
 /* ---- building the action ---------------------------------------------- */
