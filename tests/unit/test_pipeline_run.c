@@ -269,6 +269,9 @@ static void test_pipeline_run__optional_stage_degrades(void **state)
 	fx *f = *state;
 	arca_pipeline_report *rep;
 	const arca_pipeline_stage_report *sr;
+	arca_manifest *m = NULL;
+	size_t i;
+	int absent = 0;
 	counts c;
 
 	rep = run(f, &c, NULL, NULL);
@@ -291,6 +294,16 @@ static void test_pipeline_run__optional_stage_degrades(void **state)
 	assert_false(exists(f, "extra.txt"));
 	assert_int_equal(entry(rep, "final")->state, ARCA_PIPELINE_STATE_RAN);
 	assert_file(f, "final.txt", "BYE\n");
+	/* The absent optional dep is in final's key, as a param. */
+	assert_int_equal(arca_action_peek(&m, f->store,
+			&entry(rep, "final")->result.key), 0);
+	for (i = 0; i < m->n_params; i++)
+		if (strcmp(m->params[i].name, ARCA_PIPELINE_ABSENT_PARAM
+				"extra.txt") == 0 &&
+		    strcmp(m->params[i].value, "1") == 0)
+			absent = 1;
+	assert_true(absent);
+	arca_manifest_free(m);
 	arca_pipeline_report_free(rep);
 
 	/* Degraded again: final hits its "extra.txt absent" entry. */
