@@ -406,6 +406,7 @@ static int repro_main(int argc, char **argv, cli_global *g)
 	ro.no_cache = o.no_cache;
 	ro.refresh = o.refresh;
 	ro.no_stale = o.no_stale;
+	ro.lock_timeout_ms = g->lock_timeout_ms;
 	ro.event = on_event;
 	ro.event_ctx = &ui;
 	ro.stage_run = run_with_signals;

@@ -435,17 +435,16 @@ static int substitute_urls(prun *r)
 	const arca_pipeline *p = r->p;
 	char msg[1024];
 	size_t i, j;
-	int error;
+	int error, rc = ARCA_ENOMEM;
 
 	if ((r->urls = calloc(p->n_stages + 1, sizeof(*r->urls))) == NULL)
-		return arca__error(ARCA_ENOMEM, "%s: out of memory", p->path);
+		goto enomem;
 	for (i = 0; i < p->n_stages; i++) {
 		const arca_pipeline_stage *def = &p->stages[i];
 
 		if ((r->urls[i] = calloc(def->n_deps + 1,
 				sizeof(**r->urls))) == NULL)
-			return arca__error(ARCA_ENOMEM, "%s: out of memory",
-					p->path);
+			goto enomem;
 		for (j = 0; j < def->n_deps; j++) {
 			const arca_pipeline_dep *d = &def->deps[j];
 			char *url = NULL;
@@ -455,19 +454,28 @@ static int substitute_urls(prun *r)
 			if ((error = arca_pipeline_substitute(&url, d->url,
 					r->pa.names, r->pa.values, r->pa.n)) < 0) {
 				detail(msg, sizeof(msg), error);
-				return arca__error(error, "%s:%d: stage '%s': url: %s",
+				rc = arca__error(error, "%s:%d: stage '%s': url: %s",
 						p->path, d->line, def->name, msg);
+				goto cleanup;
 			}
 			r->urls[i][j] = url;
 			if (strncasecmp(url, "http://", 7) != 0 &&
-			    strncasecmp(url, "https://", 8) != 0)
-				return arca__error(ARCA_EINVAL, "%s:%d: stage '%s': "
+			    strncasecmp(url, "https://", 8) != 0) {
+				rc = arca__error(ARCA_EINVAL, "%s:%d: stage '%s': "
 						"URL '%s' must start with http:// or "
 						"https://", p->path, d->line, def->name,
 						url);
+				goto cleanup;
+			}
 		}
 	}
-	return 0;
+	rc = 0;
+	goto cleanup;
+
+enomem:
+	rc = arca__error(ARCA_ENOMEM, "%s: out of memory", p->path);
+cleanup:
+	return rc;
 }
 
 /*
@@ -481,11 +489,14 @@ static int select_stages(prun *r)
 	const arca_pipeline_run_options *o = r->opts;
 	const arca_pipeline_stage *s;
 	size_t i, j, k;
+	int rc;
 
 	for (i = 0; i < o->n_targets; i++) {
-		if ((s = arca_pipeline_stage_by_name(p, o->targets[i])) == NULL)
-			return arca__error(ARCA_ENOTFOUND, "%s: no stage '%s'",
+		if ((s = arca_pipeline_stage_by_name(p, o->targets[i])) == NULL) {
+			rc = arca__error(ARCA_ENOTFOUND, "%s: no stage '%s'",
 					p->path, o->targets[i]);
+			goto cleanup;
+		}
 		r->selected[stage_index(p, s)] = 1;
 	}
 	if (o->n_targets == 0)
@@ -500,9 +511,11 @@ static int select_stages(prun *r)
 				r->selected[stage_index(p, s)] = 1;
 	}
 	for (i = 0; i < o->n_force; i++) {
-		if ((s = arca_pipeline_stage_by_name(p, o->force[i])) == NULL)
-			return arca__error(ARCA_ENOTFOUND, "%s: no stage '%s'",
+		if ((s = arca_pipeline_stage_by_name(p, o->force[i])) == NULL) {
+			rc = arca__error(ARCA_ENOTFOUND, "%s: no stage '%s'",
 					p->path, o->force[i]);
+			goto cleanup;
+		}
 		r->forced[stage_index(p, s)] = 1;
 	}
 	for (k = 0; k < p->n_stages; k++) {
@@ -513,7 +526,10 @@ static int select_stages(prun *r)
 			    r->forced[stage_index(p, s)])
 				r->forced[r->order[k]] = 1;
 	}
-	return 0;
+	rc = 0;
+
+cleanup:
+	return rc;
 }
 
 /*
@@ -588,64 +604,80 @@ static int prun_init(prun *r, arca_store *store, const arca_pipeline *p,
 {
 	char **argv = NULL;
 	size_t i;
-	int error;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (p == NULL || opts == NULL)
-		return arca__error(ARCA_EINVAL, "pipeline run: NULL argument");
+	if (p == NULL || opts == NULL) {
+		rc = arca__error(ARCA_EINVAL, "pipeline run: NULL argument");
+		goto cleanup;
+	}
 	r->p = p;
 	r->store = store;
 	r->opts = opts;
-	if (opts->version != ARCA_PIPELINE_RUN_OPTIONS_VERSION)
-		return arca__error(ARCA_EINVAL, "pipeline run: unsupported "
+	if (opts->version != ARCA_PIPELINE_RUN_OPTIONS_VERSION) {
+		rc = arca__error(ARCA_EINVAL, "pipeline run: unsupported "
 				"options version %u", opts->version);
-	if (opts->no_cache && opts->refresh)
-		return arca__error(ARCA_EINVAL, "pipeline run: no_cache and "
+		goto cleanup;
+	}
+	if (opts->no_cache && opts->refresh) {
+		rc = arca__error(ARCA_EINVAL, "pipeline run: no_cache and "
 				"refresh exclude each other");
+		goto cleanup;
+	}
 	if ((opts->n_params > 0 && (opts->param_names == NULL ||
 	     opts->param_values == NULL)) ||
 	    (opts->n_targets > 0 && opts->targets == NULL) ||
-	    (opts->n_force > 0 && opts->force == NULL))
-		return arca__error(ARCA_EINVAL, "pipeline run: NULL array");
-	if ((error = arca_pipeline_plan(&r->order, p)) < 0)
-		return error;
+	    (opts->n_force > 0 && opts->force == NULL)) {
+		rc = arca__error(ARCA_EINVAL, "pipeline run: NULL array");
+		goto cleanup;
+	}
+	if ((rc = arca_pipeline_plan(&r->order, p)) < 0)
+		goto cleanup;
 	for (i = 0; i < p->n_param_values; i++)
-		if (params_set(&r->pa, p->param_names[i], p->param_values[i]) < 0)
-			return arca__error(ARCA_ENOMEM, "%s: out of memory",
-					p->path);
+		if (params_set(&r->pa, p->param_names[i],
+				p->param_values[i]) < 0)
+			goto enomem;
 	for (i = 0; i < opts->n_params; i++) {
-		if (opts->param_names[i] == NULL || opts->param_values[i] == NULL)
-			return arca__error(ARCA_EINVAL, "pipeline run: NULL "
-					"param");
+		if (opts->param_names[i] == NULL ||
+		    opts->param_values[i] == NULL) {
+			rc = arca__error(ARCA_EINVAL, "pipeline run: NULL param");
+			goto cleanup;
+		}
 		if (params_set(&r->pa, opts->param_names[i],
 				opts->param_values[i]) < 0)
-			return arca__error(ARCA_ENOMEM, "%s: out of memory",
-					p->path);
+			goto enomem;
 	}
-	if ((error = substitute_urls(r)) < 0)
-		return error;
+	if ((rc = substitute_urls(r)) < 0)
+		goto cleanup;
 	/* After the URLs, whose errors name a file and line. */
 	for (i = 0; i < opts->n_params; i++)
-		if ((error = arca_pipeline_param_check(p,
+		if ((rc = arca_pipeline_param_check(p,
 				opts->param_names[i])) < 0)
-			return error;
+			goto cleanup;
 	r->selected = calloc(p->n_stages + 1, 1);
 	r->forced = calloc(p->n_stages + 1, 1);
 	if (r->selected == NULL || r->forced == NULL)
-		return arca__error(ARCA_ENOMEM, "%s: out of memory", p->path);
-	if ((error = select_stages(r)) < 0)
-		return error;
+		goto enomem;
+	if ((rc = select_stages(r)) < 0)
+		goto cleanup;
 	/* Everything is checked before anything runs. */
 	for (i = 0; i < p->n_stages; i++) {
 		if (!r->selected[i])
 			continue;
-		if ((error = stage_argv(&argv, p, &p->stages[i], &r->pa)) < 0)
-			return error;
+		if ((rc = stage_argv(&argv, p, &p->stages[i], &r->pa)) < 0)
+			goto cleanup;
 		free_argv(argv);
 		argv = NULL;
 	}
 	arca__error_clear();
-	return 0;
+	rc = 0;
+	goto cleanup;
+
+enomem:
+	rc = arca__error(ARCA_ENOMEM, "%s: out of memory", p->path);
+cleanup:
+	free_argv(argv);
+	return rc;
 }
 
 int arca_pipeline_check(const arca_pipeline *p,
@@ -916,15 +948,15 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	arca_stage_spec init = ARCA_STAGE_SPEC_INIT;
 	size_t i, n_in = 0, n_par = 0;
 	struct stat st;
-	int error;
+	int rc;
 
 	memset(b, 0, sizeof(*b));
 	*spec = init;
 	b->def = def;
 	b->failure = ARCA_STAGE_FAILURE_SYSTEM;
-	if ((error = stage_argv(&b->argv, p, def, pa)) < 0) {
+	if ((rc = stage_argv(&b->argv, p, def, pa)) < 0) {
 		b->failure = ARCA_STAGE_FAILURE_SPEC;
-		return error;
+		goto cleanup;
 	}
 	b->inputs = calloc(def->n_deps + 1, sizeof(*b->inputs));
 	b->url_digests = calloc(def->n_deps + 1, sizeof(*b->url_digests));
@@ -936,7 +968,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	b->urls = calloc(def->n_deps + 1, sizeof(*b->urls));
 	if (!b->inputs || !b->url_digests || !b->params || !b->absent ||
 	    !b->outputs || !b->env || !b->missing || !b->urls)
-		return arca__error(ARCA_ENOMEM, "%s", strerror(ENOMEM));
+		goto enomem;
 
 	for (i = 0; i < def->n_params; i++) {
 		b->params[n_par].name = def->params[i];
@@ -952,10 +984,10 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 			const char *url = dep_url(r, def, dep);
 
 			if (mode == DEPS_RUN) {
-				if ((error = url_fetch(&b->url_digests[i], r, def,
+				if ((rc = url_fetch(&b->url_digests[i], r, def,
 						dep)) < 0) {
 					b->failure = ARCA_STAGE_FAILURE_INPUT;
-					return error;
+					goto cleanup;
 				}
 			} else {
 				url_state *us = &b->urls[b->n_urls++];
@@ -975,7 +1007,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 		}
 		/* Dep paths are the pipeline directory's. */
 		if ((path = pipeline_path(p, dep->path)) == NULL)
-			return arca__error(ARCA_ENOMEM, "%s", strerror(ENOMEM));
+			goto enomem;
 		found = stat(path, &st) == 0;
 		err = errno;
 		free(path);
@@ -989,8 +1021,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 			/* Absent is not the same action as present. */
 			if ((name = malloc(sizeof(ABSENT) +
 					strlen(dep->path))) == NULL)
-				return arca__error(ARCA_ENOMEM, "%s",
-						strerror(ENOMEM));
+				goto enomem;
 			sprintf(name, "%s%s", ABSENT, dep->path);
 			b->absent[b->n_absent++] = name;
 			b->params[n_par].name = name;
@@ -1002,9 +1033,10 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 			continue;
 		}
 		b->failure = ARCA_STAGE_FAILURE_INPUT;
-		return arca__error(arca__errno_code(err), "%s:%d: stage '%s': "
+		rc = arca__error(arca__errno_code(err), "%s:%d: stage '%s': "
 				"dep '%s': %s", p->path, dep->line, def->name,
 				dep->path, strerror(err));
+		goto cleanup;
 	}
 	for (i = 0; i < def->n_outs; i++)
 		b->outputs[i] = def->outs[i].path;
@@ -1012,7 +1044,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 		b->env[i] = def->env[i];
 	if (def->tool_version == NULL && def->cmd != NULL &&
 	    (b->tool_path = shell_tool(b->argv[2], p->dir)) == NULL)
-		return arca__error(ARCA_ENOMEM, "%s", strerror(ENOMEM));
+		goto enomem;
 
 	spec->stage = def->name;
 	spec->argv = b->argv;
@@ -1035,7 +1067,13 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	spec->stderr_fd = r->opts->stderr_fd;
 	spec->lock_timeout_ms = r->opts->lock_timeout_ms;
 	b->failure = ARCA_STAGE_FAILURE_NONE;
-	return 0;
+	rc = 0;
+	goto cleanup;
+
+enomem:
+	rc = arca__error(ARCA_ENOMEM, "%s", strerror(ENOMEM));
+cleanup:
+	return rc;
 }
 
 /* --------------------------------------------------------------------- */
@@ -1558,6 +1596,7 @@ static int predict(prediction *out, const prun *r,
 	arca_stage_param *pars = NULL;
 	arca_manifest *m = NULL;
 	unsigned char *named = NULL;
+	arca_stage_failure failure = ARCA_STAGE_FAILURE_NONE;
 	char when[32], msg[1024];
 	size_t i;
 	int error, rc;
@@ -1634,14 +1673,14 @@ static int predict(prediction *out, const prun *r,
 
 	/* The key can only be computed when everything it covers is here. */
 	if (b.n_missing == 0 && b.n_uncached == 0) {
-		if ((error = arca_stage_prepare(&st, NULL, r->store,
+		if ((error = arca_stage_prepare(&st, &failure, r->store,
 				&b.spec)) < 0) {
 			arca_pipeline_event ev;
 
 			detail(msg, sizeof(msg), error);
 			event_init(&ev, ARCA_PIPELINE_EVENT_STAGE_ERROR, def);
 			ev.code = error;
-			ev.failure = ARCA_STAGE_FAILURE_INPUT;
+			ev.failure = failure;
 			ev.message = msg;
 			emit(r, &ev);
 			if (add_phrase(&out->reasons, &out->n_reasons,
