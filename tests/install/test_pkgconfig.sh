@@ -75,5 +75,14 @@ check "$work/prefix/bin/arca" --store "$work/store" limit 5M
 printf 'ttl: 1w\n' >>"$work/store/config.yaml"
 out=$(LD_LIBRARY_PATH="$libdir" XDG_CONFIG_HOME="$work/xdg" "$work/policy" "$work/store" 2>&1 || true)
 check test "$out" = "5242880 604800"
+
+# docs/api.md's example builds as the guide says, under strict flags, and
+# runs against the installed shared library (a usage error: exit 2).
+# shellcheck disable=SC2046
+check cc $san -std=c11 -pedantic -Wall -Wextra -Werror -o "$work/orchestrator" \
+  "$ARCA_SRC/examples/orchestrator/orchestrator.c" $(pkg-config --cflags --libs arca)
+rc=0
+LD_LIBRARY_PATH="$libdir" "$work/orchestrator" >/dev/null 2>&1 || rc=$?
+check test "$rc" = 2
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
