@@ -6,10 +6,11 @@
  * an optional stage that fails and degrades the run (its old output
  * removed, the stage after it run without it), a required stage that
  * fails and stops the run, which the next run resumes, arca_pipeline_status()
- * after a fresh checkout (outputs deleted, the cache warm), and a param
- * that no stage uses.
+ * after a fresh checkout (outputs deleted, the cache warm), a param that
+ * no stage uses, and allocations failing in turn.
  */
 #include "fixture.h"
+#include "alloc_torture.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -488,6 +489,65 @@ static void test_pipeline_run__unknown_target(void **state)
 	arca_pipeline_report_free(rep);
 }
 
+/*
+ * curl's torture mode, as in test_pipeline.c: from the Nth allocation on,
+ * every allocation fails, for N = 0, 1, ... until the call succeeds.
+ * arca_pipeline_check() must say "out of memory" and free everything;
+ * arca_pipeline_status() (through the store, whose SQLite keeps caches
+ * of its own, so nothing is counted) must fail cleanly and leave the
+ * store usable. glibc only, not under AddressSanitizer.
+ */
+#ifdef ALLOC_TORTURE
+static void test_pipeline_run__out_of_memory(void **state)
+{
+	fx *f = *state;
+	arca_pipeline_run_options opts = ARCA_PIPELINE_RUN_OPTIONS_INIT;
+	arca_pipeline_report *rep = NULL;
+	const char *names[] = { "word" }, *values[] = { "bye" };
+	long n;
+	int rc;
+	counts c;
+
+	opts.param_names = names;
+	opts.param_values = values;
+	opts.n_params = 1;
+	for (n = 0; ; n++) {
+		alloc_torture_arm(n);
+		rc = arca_pipeline_check(f->p, &opts);
+		alloc_torture_disarm();
+		assert_int_equal(alloc_torture_live(), 0);
+		if (!alloc_torture_hit()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, ARCA_ENOMEM);
+		assert_non_null(strstr(arca_errmsg(), "out of memory"));
+	}
+	print_message("check: %ld allocations\n", n);
+
+	rep = run(f, &c, NULL, NULL);
+	arca_pipeline_report_free(rep);
+	rep = NULL;
+	for (n = 0; ; n++) {
+		alloc_torture_arm(n);
+		rc = arca_pipeline_status(&rep, f->store, f->p, &opts);
+		alloc_torture_disarm();
+		if (!alloc_torture_hit()) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		if (rc < 0)
+			assert_null(rep);
+		arca_pipeline_report_free(rep);
+		rep = NULL;
+	}
+	print_message("status: %ld allocations\n", n);
+	assert_int_equal(entry(rep, "prep")->state,
+			ARCA_PIPELINE_STATE_WOULD_RUN);
+	arca_pipeline_report_free(rep);
+}
+#endif
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -500,6 +560,9 @@ int main(void)
 		T(test_pipeline_run__status_after_fresh_checkout),
 		T(test_pipeline_run__unknown_param),
 		T(test_pipeline_run__unknown_target),
+#ifdef ALLOC_TORTURE
+		T(test_pipeline_run__out_of_memory),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
