@@ -62,6 +62,10 @@ cd "$TEST_TMP/work" || exit 2
 
 # Keep the caller's environment from leaking into keys.
 unset XDG_CACHE_HOME
+# And its stdin: `arca run` does not cache a command whose stdin is a
+# pipe or a file it was not told about (--stdin-in), so tests read
+# /dev/null unless they pipe into arca themselves.
+exec </dev/null
 
 pass() {
 	PASSED=$((PASSED + 1))

@@ -51,7 +51,9 @@ typedef struct arca_stage_input {
 	 * as a path: empty and "." components are dropped, so duplicate and
 	 * trailing slashes and "./" go ("./a//b/" is "a/b"); ".." and
 	 * symbolic links are left as written (resolving them needs the file
-	 * system, and the key must not depend on it). A leading "/" stays. */
+	 * system, and the key must not depend on it). A leading "/" stays.
+	 * ARCA_STAGE_STDIN_NAME ("(stdin)") is reserved for stdin and
+	 * refused (ARCA_EINVAL). */
 	const char *name;
 	/* The file: relative to the stage's working directory, or absolute.
 	 * It must be a regular file (a FIFO or a device is refused without
@@ -90,7 +92,10 @@ typedef enum arca_stage_event_kind {
 	 * signal N); nothing cached. */
 	ARCA_STAGE_EVENT_FAILED = 6,
 	/* The command exited 0 but the declared output path was not
-	 * produced as a regular file; nothing cached. */
+	 * produced as a regular file; nothing cached. path names it;
+	 * message is "" when nothing is there, else what is there instead:
+	 * "is a directory, not a file (declare the files inside it)" or
+	 * "is a symbolic link, not a file (links are not followed)". */
 	ARCA_STAGE_EVENT_OUTPUT_MISSING = 7,
 	/* The command succeeded but its result could not be stored: code
 	 * and message say why (message is "output 'x': ...", "captured
@@ -111,7 +116,17 @@ typedef enum arca_stage_event_kind {
 	/* Dropping a stale entry failed (code, message). */
 	ARCA_STAGE_EVENT_REMOVE_FAILED = 14,
 	/* Recording statistics failed (code, message). */
-	ARCA_STAGE_EVENT_STATS_FAILED = 15
+	ARCA_STAGE_EVENT_STATS_FAILED = 15,
+	/* Another process (or stage) is writing or restoring the declared
+	 * output path at the same working directory: waiting for its output
+	 * lock (see "Output locks" in arca_stage_run()). */
+	ARCA_STAGE_EVENT_OUTPUT_WAIT = 16,
+	/* The command's stdin (the spec's stdin_fd) could feed it bytes that
+	 * are not in the key and ARCA_STAGE_STDIN_INPUT is not set: the
+	 * command runs without the cache (no lookup, nothing stored), as
+	 * with ARCA_STAGE_NO_CACHE. message says what stdin is: "a pipe",
+	 * "a socket", "a regular file" or "a device". */
+	ARCA_STAGE_EVENT_STDIN_UNCACHED = 17
 } arca_stage_event_kind;
 
 /**
@@ -129,7 +144,8 @@ typedef struct arca_stage_event {
 	uint64_t duration_ms;       /* HIT: saved; STORED, RAN, FAILED: run
 	                               time */
 	uint64_t waited_ms;         /* LEASE_TIMEOUT */
-	const char *path;           /* OUTPUT_MISSING: the output */
+	const char *path;           /* OUTPUT_MISSING, OUTPUT_WAIT: the
+	                               output (as declared, normalised) */
 	int code;                   /* the ARCA_E* code of a *_FAILED event */
 	const char *message;        /* its detail ("" when none) */
 } arca_stage_event;
@@ -143,7 +159,11 @@ typedef struct arca_stage_event {
  */
 typedef void (*arca_stage_event_fn)(void *ctx, const arca_stage_event *ev);
 
-#define ARCA_STAGE_SPEC_VERSION 1
+/*
+ * The spec's version. 2 added stdin_fd (and ARCA_STAGE_STDIN_INPUT); a
+ * spec of version 1 is still accepted, its stdin_fd taken as 0.
+ */
+#define ARCA_STAGE_SPEC_VERSION 2
 
 /** Flags of arca_stage_spec. */
 enum {
@@ -151,8 +171,17 @@ enum {
 	 * command (its outputs are not checked). store may be NULL. */
 	ARCA_STAGE_NO_CACHE = 1 << 0,
 	/* No lookup: run the command and replace the cached entry. */
-	ARCA_STAGE_REFRESH = 1 << 1
+	ARCA_STAGE_REFRESH = 1 << 1,
+	/* stdin is an input: arca_stage_prepare() reads stdin_fd to its end
+	 * into a temporary file in the store's tmp/ (hashed while copied),
+	 * its digest enters the key as the input named "(stdin)" (a name
+	 * reserved for it: a file input of that name is refused), and the
+	 * command gets that file as its stdin. Needs a store. */
+	ARCA_STAGE_STDIN_INPUT = 1 << 2
 };
+
+/** The input name stdin enters the key under (ARCA_STAGE_STDIN_INPUT). */
+#define ARCA_STAGE_STDIN_NAME "(stdin)"
 
 /**
  * What to run and what its result depends on. Initialise with
@@ -182,7 +211,10 @@ typedef struct arca_stage_spec {
 	const char *const *env;
 	size_t n_env;
 	/* Declared outputs: paths relative to the working directory, without
-	 * "..". Normalised as input names are, and entered in the key. */
+	 * "..", naming regular files (not directories, not symbolic links).
+	 * Normalised as input names are, and entered in the key; an output
+	 * that is also a file input is refused (arca_stage_run() removes
+	 * outputs before the command runs). */
 	const char *const *outputs;
 	size_t n_outputs;
 	/* The tool identity: tool_version when set; else the SHA-256 of the
@@ -222,12 +254,25 @@ typedef struct arca_stage_spec {
 	/* How long to wait for another holder's lease, in ms; 0: the
 	 * store's lock_timeout_ms. */
 	unsigned int lock_timeout_ms;
+	/* Version 2. The command's stdin: an open descriptor, borrowed (0 by
+	 * default: the caller's own stdin, inherited); -1: /dev/null.
+	 * stdin is not in the key unless ARCA_STAGE_STDIN_INPUT is set; so
+	 * that a result can never depend on bytes the key does not cover,
+	 * arca_stage_run() runs the command without the cache (event
+	 * ARCA_STAGE_EVENT_STDIN_UNCACHED) when this descriptor is a pipe, a
+	 * socket, a regular file or a device other than a terminal and
+	 * /dev/null. A terminal is not read by arca and stays cacheable: a
+	 * command that reads it waits for a person, so a cached stage does
+	 * not; /dev/null always reads as empty. A descriptor that is not
+	 * open counts as /dev/null. With ARCA_STAGE_STDIN_INPUT it is read
+	 * to its end by arca_stage_prepare(). */
+	int stdin_fd;
 } arca_stage_spec;
 
 #define ARCA_STAGE_SPEC_INIT \
 	{ ARCA_STAGE_SPEC_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, \
 	  NULL, 0, NULL, 0, NULL, NULL, 0, NULL, 0, 0, NULL, -1, 0, 1, 2, \
-	  NULL, NULL, NULL, NULL, 0 }
+	  NULL, NULL, NULL, NULL, 0, 0 }
 
 /**
  * Why arca_stage_prepare() or arca_stage_run() failed, beyond the code:
@@ -241,7 +286,8 @@ typedef enum arca_stage_failure {
 	                                     output path (ARCA_EINVAL,
 	                                     ARCA_EEXISTS) */
 	ARCA_STAGE_FAILURE_INPUT = 2,     /* an input is missing, unreadable or
-	                                     not a regular file */
+	                                     not a regular file; declared stdin
+	                                     cannot be read or copied */
 	ARCA_STAGE_FAILURE_NOT_FOUND = 3, /* the command (or tool_path) is not
 	                                     found */
 	ARCA_STAGE_FAILURE_NOT_EXECUTABLE = 4, /* found, but not executable */
@@ -258,19 +304,27 @@ typedef enum arca_stage_failure {
  * Prepare a stage: resolve the working directory, digest the inputs,
  * find the command and digest the tool (unless tool_version names it:
  * then a hit needs no tool installed), and compute the action key.
+ * With ARCA_STAGE_STDIN_INPUT, stdin_fd is read to its end here (this
+ * blocks until its writer closes it) into a temporary file in the store's
+ * tmp/, owned by the stage and removed by arca_stage_free().
  *
  * @param[out] out      the stage; free with arca_stage_free(). NULL on
  *                      error.
  * @param[out] failure  why it failed (ARCA_STAGE_FAILURE_NONE on
  *                      success); may be NULL.
  * @param[in]  store    open store (this thread's handle); may be NULL only
- *                      with ARCA_STAGE_NO_CACHE. Borrowed.
+ *                      with ARCA_STAGE_NO_CACHE (and without
+ *                      ARCA_STAGE_STDIN_INPUT). Borrowed.
  * @param[in]  spec     the spec (borrowed, see arca_stage_spec).
  * @return 0; ARCA_EINVAL (bad spec version or field; an input that is not
- *         a regular file; arca_errmsg() names it); ARCA_EEXISTS (an input,
- *         param, env or output given twice); ARCA_ENOTFOUND (an input, the
- *         working directory or the command not found); ARCA_EPERM (one
- *         that cannot be read or executed); ARCA_EIO; ARCA_ENOMEM. The
+ *         a regular file; an output outside the working directory,
+ *         "output '/x': outside the working directory (an output is a
+ *         relative path without '..')"; an output that is also an input;
+ *         an input named "(stdin)"; arca_errmsg() names it);
+ *         ARCA_EEXISTS (an input, param, env or output given twice);
+ *         ARCA_ENOTFOUND (an input, the working directory or the command
+ *         not found); ARCA_EPERM (one that cannot be read or executed);
+ *         ARCA_EIO (also: declared stdin cannot be read); ARCA_ENOMEM. The
  *         message reads as `arca run` prints it: "input 'x': No such file
  *         or directory", "command not found: x".
  */
@@ -301,7 +355,9 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  * directory), the stdout and stderr blobs are read and verified, and only
  * then are the outputs renamed into place. On any failure no output is
  * changed. Counts a hit (bytes restored, time saved) in the statistics.
- * The streams are kept for arca_stage_replay().
+ * The streams are kept for arca_stage_replay(). The renames are done
+ * holding the outputs' locks (see arca_stage_run()), so a hit never
+ * replaces a file another run is writing and about to store.
  *
  * @param[in] st  a prepared stage (with a store).
  * @param[in] m   its manifest (arca_stage_lookup()); borrowed.
@@ -309,7 +365,8 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  *         (a blob corrupt or missing, an output not in the manifest): drop
  *         it and recompute; ARCA_EPERM, ARCA_EFULL, ARCA_EIO, ARCA_ENOMEM
  *         when an output could not be written (arca_errmsg() names it,
- *         "output 'x': ...").
+ *         "output 'x': ..."); ARCA_ETIMEOUT when an output's lock was
+ *         still held after the lock timeout.
  */
 int arca_stage_restore(arca_stage *st, const arca_manifest *m);
 
@@ -329,7 +386,10 @@ int arca_stage_replay(arca_stage *st, const arca_manifest *m);
  * Store the result of work an embedding program did itself: each declared
  * output (a regular file in the working directory), stdout and stderr as
  * blobs, then the manifest with the spec's TTL and tags. Counts a miss
- * (with the bytes stored) in the statistics.
+ * (with the bytes stored) in the statistics. Unlike arca_stage_run(), it
+ * neither removes stale outputs nor takes the output locks: a program
+ * that commits its own work makes sure the files are the ones its work
+ * wrote, and that nothing else writes them meanwhile.
  *
  * @param[out] out          the stored manifest; may be NULL (else free it
  *                          with arca_manifest_free()).
@@ -343,9 +403,10 @@ int arca_stage_replay(arca_stage *st, const arca_manifest *m);
  * @param[in]  err_data     stderr bytes; may be NULL when err_len is 0.
  * @param[in]  err_len      their length in bytes.
  * @return 0; ARCA_ENOTFOUND (a declared output is missing: arca_errmsg()
- *         names it); ARCA_EINVAL (an output is not a regular file, no
- *         store); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY;
- *         ARCA_EIO; ARCA_ENOMEM. Nothing is stored under the key on
+ *         names it); ARCA_EINVAL (an output is not a regular file: a
+ *         directory or a symbolic link, "output 'x' is a directory, not a
+ *         file (declare the files inside it)"; no store); ARCA_EFULL;
+ *         ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM. Nothing is stored under the key on
  *         error.
  */
 int arca_stage_commit(arca_manifest **out, arca_stage *st, int exit_status,
@@ -360,7 +421,9 @@ typedef enum arca_stage_outcome {
 	ARCA_STAGE_STORED = 2,          /* ran, exited 0, result stored */
 	ARCA_STAGE_RAN = 3,             /* ran with NO_CACHE and exited 0 */
 	ARCA_STAGE_FAILED = 4,          /* ran, exited non-zero or killed */
-	ARCA_STAGE_OUTPUT_MISSING = 5,  /* exited 0 without a declared output */
+	ARCA_STAGE_OUTPUT_MISSING = 5,  /* exited 0 without a declared output
+	                                   (or with a directory or symbolic
+	                                   link in its place) */
 	ARCA_STAGE_CACHE_WRITE_FAILED = 6 /* exited 0 with every output, but
 	                                     storing the result failed */
 } arca_stage_outcome;
@@ -390,6 +453,36 @@ typedef struct arca_stage_result {
  * the streams and the manifest (with TTL and tags). Events report each
  * step.
  *
+ * Stale outputs. Before the command runs, the declared outputs left from
+ * an earlier run are removed (regular files and symbolic links; a
+ * directory is left and reported), as DVC does: an output the command
+ * does not write is then "not produced" (ARCA_STAGE_OUTPUT_MISSING),
+ * never a stale file stored as the command's. An output that is a
+ * directory or a symbolic link after the run is not produced either
+ * (links are not followed: a hit could only restore a regular file).
+ *
+ * Output locks. The key's lease keeps two runs of one key apart; two
+ * runs of different keys writing the same output file in one directory
+ * are kept apart by a lock on each declared output: a lease (flock(2) on
+ * leases/<hex> in the store) on the SHA-256 of the output's absolute path
+ * (the working directory through realpath(3), then the normalised
+ * output). A miss holds them from removing the stale outputs through
+ * running the command and storing its blobs; a hit holds them while it
+ * renames the restored files into place (arca_stage_restore()). They are
+ * taken in the order of those digests and always after the key's lease,
+ * so runs sharing outputs never deadlock. A held lock is waited for
+ * (ARCA_STAGE_EVENT_OUTPUT_WAIT) at most the lock timeout; then the run
+ * fails with ARCA_ETIMEOUT without running the command. A lock file that
+ * cannot be created is reported (ARCA_STAGE_EVENT_LEASE_FAILED) and
+ * skipped. The locks die with their process, like leases.
+ *
+ * Stdin. Unless ARCA_STAGE_STDIN_INPUT declared it (then the command reads
+ * the copy arca_stage_prepare() made), stdin is not in the key: when the
+ * spec's stdin_fd is a pipe, a socket, a regular file or a device other
+ * than a terminal or /dev/null, the command runs without the cache (as
+ * with ARCA_STAGE_NO_CACHE: outcome ARCA_STAGE_RAN or ARCA_STAGE_FAILED)
+ * after ARCA_STAGE_EVENT_STDIN_UNCACHED.
+ *
  * The command inherits the caller's environment, its other descriptors
  * (those not close-on-exec) and its signal mask and dispositions (an
  * ignored signal stays ignored). SIGPIPE from writing to a closed stdout_fd
@@ -402,7 +495,11 @@ typedef struct arca_stage_result {
  *         ARCA_STAGE_ERROR the code: ARCA_ENOTFOUND or ARCA_EPERM (the
  *         command not found or not executable: out->failure),
  *         ARCA_EINVAL (no argv), ARCA_EPERM, ARCA_EFULL, ARCA_EIO,
- *         ARCA_ENOMEM (restoring a hit, capturing, starting the command).
+ *         ARCA_ENOMEM (restoring a hit, capturing, starting the command,
+ *         removing a stale output: "output 'x': cannot remove the file
+ *         left from an earlier run: ..."), ARCA_ETIMEOUT (an output's lock
+ *         still held after the lock timeout: "output 'x': still being
+ *         written by another process after N ms").
  */
 int arca_stage_run(arca_stage_result *out, arca_stage *st);
 

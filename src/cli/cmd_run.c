@@ -27,6 +27,7 @@ typedef struct run_opts {
 	const char *tool_version;
 	int no_cache;
 	int refresh;
+	int stdin_in;             /* --stdin-in */
 	char **cmd_argv;          /* NULL-terminated */
 	uint64_t ttl_s;           /* --ttl; 0: the configured default */
 	uint64_t max_age_s;       /* --max-age; 0: any age */
@@ -50,7 +51,10 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  --stage NAME         stage name (default: basename of CMD)\n"
 		"  --in PATH            an input file (repeatable)\n"
-		"  --out PATH           an output file CMD produces (repeatable)\n"
+		"  --out PATH           an output file CMD produces, relative to the\n"
+		"                       current directory, without '..' (repeatable)\n"
+		"  --stdin-in           stdin is an input: read it, enter its digest\n"
+		"                       in the key and feed the copy to CMD\n"
 		"  --param K=V          a parameter (repeatable; order does not matter)\n"
 		"  --secret-param K=V   a secret parameter: only its hash enters the\n"
 		"                       key; the value is never printed or stored\n"
@@ -71,10 +75,15 @@ static void usage(FILE *out)
 		"  --store DIR          the store directory\n"
 		"  -h, --help           print this help\n"
 		"\n"
-		"Exit status: CMD's own status (also on a hit); 125 when arca failed\n"
-		"before CMD ran (bad option, missing --in file, unusable store);\n"
-		"126 CMD not executable; 127 CMD not found; 128+N CMD killed by\n"
-		"signal N; 1 when CMD exited 0 but a declared output is missing.\n"
+		"Declared outputs left from an earlier run are removed before CMD\n"
+		"runs. stdin is not in the key: when it is a pipe or a file and\n"
+		"not declared with --stdin-in, CMD runs without the cache.\n"
+		"\n"
+		"Exit status: CMD's own status (also on a hit); 124 when CMD exited\n"
+		"0 but a declared output is missing (nothing cached); 125 when arca\n"
+		"failed before CMD ran (bad option, missing --in file, --out\n"
+		"outside the working directory, unusable store); 126 CMD not\n"
+		"executable; 127 CMD not found; 128+N CMD killed by signal N.\n"
 		"\n"
 		"Example:\n"
 		"  arca run --stage transcode --in talk.wav --out talk.flac \\\n"
@@ -116,7 +125,8 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		OPT_STAGE = 0x200, OPT_IN, OPT_OUT, OPT_PARAM, OPT_SECRET,
 		OPT_ENV, OPT_TOOL_VERSION, OPT_NO_CACHE, OPT_REFRESH,
 		OPT_LOCK_TIMEOUT = 0x280,
-		OPT_TTL = 0x2a0, OPT_MAX_AGE, OPT_TAG
+		OPT_TTL = 0x2a0, OPT_MAX_AGE, OPT_TAG,
+		OPT_STDIN_IN = 0x2c0
 	};
 	static const struct option longopts[] = {
 		{ "stage", required_argument, NULL, OPT_STAGE },
@@ -132,6 +142,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "ttl", required_argument, NULL, OPT_TTL },
 		{ "max-age", required_argument, NULL, OPT_MAX_AGE },
 		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "stdin-in", no_argument, NULL, OPT_STDIN_IN },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -179,6 +190,9 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 			break;
 		case OPT_REFRESH:
 			o->refresh = 1;
+			break;
+		case OPT_STDIN_IN:
+			o->stdin_in = 1;
 			break;
 		case OPT_LOCK_TIMEOUT:
 			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
@@ -349,8 +363,11 @@ static int make_spec(arca_stage_spec *spec, arca_stage_input **inputs_out,
 	spec->env = o->envs;
 	spec->n_env = o->n_envs;
 	spec->tool_version = o->tool_version;
+	/* With --no-cache stdin simply passes through: nothing to key. */
 	spec->flags = (o->no_cache ? ARCA_STAGE_NO_CACHE : 0) |
-		(o->refresh ? ARCA_STAGE_REFRESH : 0);
+		(o->refresh ? ARCA_STAGE_REFRESH : 0) |
+		(o->stdin_in && !o->no_cache ? ARCA_STAGE_STDIN_INPUT : 0);
+	spec->stdin_fd = 0;
 	spec->ttl_s = o->ttl_s;
 	spec->max_age_s = o->max_age_s;
 	spec->tags = o->tags;

@@ -21,7 +21,7 @@
 /* Exit codes shared by every subcommand (docs/cli.md). */
 enum {
 	CLI_EXIT_OK = 0,
-	CLI_EXIT_FAILED = 1,    /* verify found corruption; run: output missing */
+	CLI_EXIT_FAILED = 1,    /* verify found corruption, limit refused */
 	CLI_EXIT_USAGE = 2,     /* unknown option, malformed argument */
 	CLI_EXIT_NOTFOUND = 3,  /* unknown digest, key or file */
 	CLI_EXIT_CORRUPT = 4,   /* get of a corrupt blob */
@@ -32,6 +32,7 @@ enum {
 
 /* `arca run` reports its own failures like GNU env/timeout do. */
 enum {
+	CLI_RUN_EXIT_OUTPUT = 124,      /* CMD exited 0, an output missing */
 	CLI_RUN_EXIT_ARCA = 125,        /* arca failed before CMD ran */
 	CLI_RUN_EXIT_NOEXEC = 126,      /* CMD found but not executable */
 	CLI_RUN_EXIT_NOTFOUND = 127,    /* CMD not found */

@@ -44,8 +44,21 @@ void cli_runner_event(void *ctx, const arca_stage_event *ev)
 					ev->stage, ev->exit_status);
 		break;
 	case ARCA_STAGE_EVENT_OUTPUT_MISSING:
-		cli_error("%s: declared output '%s' was not produced; nothing "
-				"cached", ev->stage, ev->path);
+		if (ev->message[0] != '\0')
+			cli_error("%s: declared output '%s' %s; nothing cached",
+					ev->stage, ev->path, ev->message);
+		else
+			cli_error("%s: declared output '%s' was not produced; "
+					"nothing cached", ev->stage, ev->path);
+		break;
+	case ARCA_STAGE_EVENT_OUTPUT_WAIT:
+		cli_error("waiting for output '%s' of %s (another process is "
+				"writing it)", ev->path, ev->stage);
+		break;
+	case ARCA_STAGE_EVENT_STDIN_UNCACHED:
+		cli_error("notice: stdin is %s and not declared (--stdin-in): "
+				"running %s without the cache", ev->message,
+				ev->stage);
 		break;
 	case ARCA_STAGE_EVENT_CACHE_WRITE_FAILED:
 		cli_warn("could not cache %s: %s", ev->stage, ev->message);
@@ -150,7 +163,7 @@ int cli_runner_status(const arca_stage_result *res)
 {
 	switch (res->outcome) {
 	case ARCA_STAGE_OUTPUT_MISSING:
-		return CLI_EXIT_FAILED;
+		return CLI_RUN_EXIT_OUTPUT;
 	case ARCA_STAGE_ERROR:
 		return CLI_RUN_EXIT_ARCA;
 	default:

@@ -37,7 +37,8 @@ int cli_runner_run(arca_stage_result *out, arca_stage *st);
  */
 int cli_runner_error(int code, arca_stage_failure failure);
 
-/* The exit code `arca run` returns for a result (1: an output missing). */
+/* The exit code `arca run` returns for a result: the command's status,
+ * 124 when it exited 0 without a declared output, 125 for an error. */
 int cli_runner_status(const arca_stage_result *res);
 
 #endif /* ARCA_CLI_RUNNER_H */

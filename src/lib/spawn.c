@@ -193,6 +193,12 @@ int arca__spawn_run(arca__spawn_result *out, const arca__spawn *sp)
 		else
 			err = route_fd(&fa, sp->live_err, STDERR_FILENO);
 	}
+	if (err == 0 && sp->in_fd < 0)
+		err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO,
+				"/dev/null", O_RDONLY, 0);
+	else if (err == 0 && sp->in_fd != STDIN_FILENO)
+		err = posix_spawn_file_actions_adddup2(&fa, sp->in_fd,
+				STDIN_FILENO);
 	if (err == 0 && sp->dir != NULL)
 		err = posix_spawn_file_actions_addchdir_np(&fa, sp->dir);
 	if (err != 0) {

@@ -13,6 +13,9 @@ typedef struct arca__spawn {
 	const char *path;        /* the executable */
 	char *const *argv;       /* NULL-terminated */
 	const char *dir;         /* where it runs; NULL: the current one */
+	/* The child's stdin: 0 (the default of a zeroed struct) inherits
+	 * the caller's; -1 is /dev/null; another descriptor is dup2'd. */
+	int in_fd;
 	int live_out, live_err;  /* pass-through destinations; -1: discard */
 	int capture;             /* non-zero: tee into cap_out / cap_err */
 	int cap_out, cap_err;    /* capture files (with capture) */

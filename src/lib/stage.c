@@ -17,6 +17,7 @@
 #endif
 #include "arca/arca.h"
 
+#include "action.h"
 #include "internal.h"
 #include "lease.h"
 #include "spawn.h"
@@ -26,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,11 @@ struct arca_stage {
 	arca_buf out_buf, err_buf;
 	arca_digest replay_key;
 	int have_streams;
+	/* ARCA_STAGE_STDIN_INPUT: stdin copied into the store's tmp/ (held
+	 * open and flocked so that a sweep leaves it alone), its digest. */
+	int stdin_tmp_fd;
+	char *stdin_path;
+	arca_digest stdin_digest;
 };
 
 /* ---- errors --------------------------------------------------------- */
@@ -390,12 +397,24 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 			action_failure(failure, error, "input", given);
 			goto cleanup;
 		}
+		if (strcmp(name, ARCA_STAGE_STDIN_NAME) == 0) {
+			error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+					arca__error(ARCA_EINVAL, "input '%s': the name "
+					"is reserved for the standard input", given));
+			goto cleanup;
+		}
 		if ((error = arca_action_add_input(action, name, &d)) < 0) {
 			action_failure(failure, error, "input", name);
 			goto cleanup;
 		}
 		free(name);
 		name = NULL;
+	}
+	if (st->stdin_path != NULL &&
+	    (error = arca_action_add_input(action, ARCA_STAGE_STDIN_NAME,
+			&st->stdin_digest)) < 0) {
+		action_failure(failure, error, "input", ARCA_STAGE_STDIN_NAME);
+		goto cleanup;
 	}
 	for (i = 0; i < o->n_params; i++)
 		if ((error = add_param(failure, action, &o->params[i], 0)) < 0)
@@ -510,6 +529,100 @@ static int resolve_workdir(arca_stage_failure *failure, arca_stage *st)
 	return 0;
 }
 
+/*
+ * ARCA_STAGE_STDIN_INPUT: copy the spec's stdin_fd to its end into a
+ * temporary file in the store's tmp/, hashing it on the way (-1: empty).
+ */
+static int read_stdin(arca_stage_failure *failure, arca_stage *st)
+{
+	arca__hasher *h = NULL;
+	unsigned char *buf = NULL;
+	const size_t bufsize = 1 << 16;
+	char *dir = NULL;
+	int fd = st->spec.stdin_fd, error;
+	ssize_t n;
+
+	if ((dir = arca__path_join(arca_store_path(st->store), "tmp")) == NULL ||
+	    (buf = malloc(bufsize)) == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((error = arca__tmpfile(&st->stdin_tmp_fd, &st->stdin_path, dir,
+			"stdin-", 1)) < 0) {
+		wrap_error(error, "standard input");
+		goto cleanup;
+	}
+	if ((error = arca__hasher_new(&h)) < 0)
+		goto cleanup;
+	while (fd >= 0) {
+		n = read(fd, buf, bufsize);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = arca__error(arca__errno_code(errno),
+					"standard input: cannot read it: %s",
+					strerror(errno));
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
+			goto cleanup;
+		if (arca__spawn_write_all(st->stdin_tmp_fd, buf, (size_t)n) < 0) {
+			error = arca__error(arca__errno_code(errno),
+					"standard input: cannot copy it to %s: %s",
+					st->stdin_path, strerror(errno));
+			goto cleanup;
+		}
+	}
+	error = arca__hasher_final(h, &st->stdin_digest);
+
+cleanup:
+	if (error < 0)
+		set_failure(failure, error == ARCA_ENOMEM ?
+				ARCA_STAGE_FAILURE_SYSTEM : ARCA_STAGE_FAILURE_INPUT,
+				error);
+	arca__hasher_free(h);
+	free(buf);
+	free(dir);
+	return error;
+}
+
+/* An output that is also a file input would be removed before the
+ * command runs (stale outputs are): refuse it. */
+static int check_output_not_input(arca_stage_failure *failure,
+		const arca_stage *st)
+{
+	const arca_stage_spec *o = &st->spec;
+	char *norm = NULL;
+	size_t i, j;
+	int error;
+
+	for (i = 0; i < o->n_inputs; i++) {
+		if (o->inputs[i].path == NULL || o->inputs[i].digest != NULL ||
+		    o->inputs[i].path[0] == '\0')
+			continue;
+		if ((error = arca_stage_normalize_path(&norm,
+				o->inputs[i].path)) < 0)
+			return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+					error);
+		for (j = 0; j < o->n_outputs; j++) {
+			if (strcmp(norm, st->outputs[j]) == 0) {
+				free(norm);
+				return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+						arca__error(ARCA_EINVAL, "output '%s': "
+						"also an input; a stage cannot write its "
+						"own input (declared outputs are removed "
+						"before the command runs)",
+						st->outputs[j]));
+			}
+		}
+		free(norm);
+		norm = NULL;
+	}
+	return 0;
+}
+
 int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 		arca_store *store, const arca_stage_spec *spec)
 {
@@ -520,10 +633,11 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 
 	*out = NULL;
 	set_failure(failure, ARCA_STAGE_FAILURE_NONE, 0);
-	if (spec == NULL || spec->version != ARCA_STAGE_SPEC_VERSION)
+	if (spec == NULL || spec->version < 1 ||
+	    spec->version > ARCA_STAGE_SPEC_VERSION)
 		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
 				arca__error(ARCA_EINVAL, "arca_stage_spec version %u "
-				"is not supported (expected %u)",
+				"is not supported (expected 1 to %u)",
 				spec ? spec->version : 0, ARCA_STAGE_SPEC_VERSION));
 	if (spec->stage == NULL || spec->stage[0] == '\0')
 		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
@@ -533,14 +647,23 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
 				arca__error(ARCA_EINVAL, "stage '%s': no command and "
 				"no tool version", spec->stage));
-	if (store == NULL && !(spec->flags & ARCA_STAGE_NO_CACHE))
+	if (store == NULL && (!(spec->flags & ARCA_STAGE_NO_CACHE) ||
+			(spec->flags & ARCA_STAGE_STDIN_INPUT)))
 		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
 				arca__error(ARCA_EINVAL, "stage '%s': no store",
 				spec->stage));
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
 				arca__error(ARCA_ENOMEM, "out of memory"));
-	st->spec = *spec;
+	st->stdin_tmp_fd = -1;
+	/* A version 1 spec ends before stdin_fd: copy what it has. */
+	if (spec->version >= 2) {
+		st->spec = *spec;
+	} else {
+		memcpy(&st->spec, spec, offsetof(arca_stage_spec, stdin_fd));
+		st->spec.stdin_fd = 0;
+	}
+	st->spec.version = ARCA_STAGE_SPEC_VERSION;
 	st->store = store;
 	/* Store policy: without a TTL of its own, a result takes the store's
 	 * default (config.yaml `ttl`, ARCA_TTL), whoever runs the stage. */
@@ -570,7 +693,17 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 			set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM, error);
 			goto cleanup;
 		}
+		/* Manifests never write outside the working directory. */
+		if (!arca__output_path_valid(st->outputs[i])) {
+			error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+					arca__error(ARCA_EINVAL, "output '%s': outside "
+					"the working directory (an output is a "
+					"relative path without '..')", o));
+			goto cleanup;
+		}
 	}
+	if ((error = check_output_not_input(failure, st)) < 0)
+		goto cleanup;
 	/* With a tool version the command is only needed on a miss: a hit
 	 * restores outputs even where the tool is not installed. */
 	if (spec->tool_version == NULL) {
@@ -588,6 +721,9 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 			goto cleanup;
 		}
 	}
+	if ((st->spec.flags & ARCA_STAGE_STDIN_INPUT) &&
+	    (error = read_stdin(failure, st)) < 0)
+		goto cleanup;
 	error = build_action(failure, st, spec->tool_version != NULL ? NULL :
 			tool != NULL ? tool : st->cmd_path);
 
@@ -623,6 +759,11 @@ void arca_stage_free(arca_stage *st)
 	free(st->outputs);
 	free(st->cmd_path);
 	free(st->base);
+	if (st->stdin_tmp_fd >= 0)
+		close(st->stdin_tmp_fd);
+	if (st->stdin_path != NULL)
+		unlink(st->stdin_path);
+	free(st->stdin_path);
 	arca_buf_free(&st->out_buf);
 	arca_buf_free(&st->err_buf);
 	free(st);
@@ -671,6 +812,152 @@ static void record(const arca_stage *st, arca_event event, uint64_t bytes,
 
 	if (error < 0)
 		emit_failure(st, ARCA_STAGE_EVENT_STATS_FAILED, error);
+}
+
+/* ---- output locks --------------------------------------------------- */
+
+/*
+ * Two runs that write the same output path (in one working directory) at
+ * once must not interleave: each could hash the other's bytes and store
+ * them under its own key, for good. So a miss holds a lock on each of its
+ * declared outputs from removing the stale files through running the
+ * command and storing its blobs, and a hit holds them while it renames
+ * the restored files into place. A lock is a lease (lease.c: flock(2),
+ * dropped by the kernel when its holder dies) on the key SHA-256 of the
+ * output's absolute path (the working directory resolved with
+ * realpath(3), then the normalised output), that is the file
+ * leases/<hex>. They are taken in the order of those digests, so two
+ * runs that share several outputs never deadlock, and always after the
+ * action key's lease, never before it.
+ */
+typedef struct out_locks {
+	arca_lease **leases;       /* n, in the order taken; NULL: not held */
+	size_t n;
+} out_locks;
+
+typedef struct out_lock_key {
+	arca_digest key;
+	size_t output;             /* index in st->outputs */
+} out_lock_key;
+
+static int compare_lock_keys(const void *a, const void *b)
+{
+	return memcmp(((const out_lock_key *)a)->key.bytes,
+			((const out_lock_key *)b)->key.bytes, ARCA_DIGEST_SIZE);
+}
+
+/* The bound of a lock wait: the spec's, else the store's. */
+static unsigned int lock_timeout_ms(const arca_stage *st)
+{
+	arca_options so;
+
+	if (st->spec.lock_timeout_ms != 0)
+		return st->spec.lock_timeout_ms;
+	if (arca_store_get_options(&so, st->store) == 0)
+		return so.lock_timeout_ms;
+	return 0;
+}
+
+static void unlock_outputs(out_locks *l)
+{
+	size_t i;
+
+	if (l->leases != NULL)
+		for (i = l->n; i > 0; i--)
+			arca_lease_release(l->leases[i - 1]);
+	free(l->leases);
+	l->leases = NULL;
+	l->n = 0;
+}
+
+/*
+ * Take the lock of every declared output (waiting at most the spec's
+ * lock timeout for each; ARCA_STAGE_EVENT_OUTPUT_WAIT when one is held).
+ * A lock that cannot be created at all (a read-only leases/) is reported
+ * as ARCA_STAGE_EVENT_LEASE_FAILED and skipped, as a key's lease is.
+ * Returns 0; ARCA_ETIMEOUT ("output 'x': still being written by another
+ * process after N ms"); ARCA_ENOMEM.
+ */
+static int lock_outputs(out_locks *l, const arca_stage *st)
+{
+	const size_t n = st->spec.n_outputs;
+	out_lock_key *keys = NULL;
+	char *base = NULL, *abs = NULL;
+	size_t i;
+	int error = 0;
+
+	l->leases = NULL;
+	l->n = 0;
+	if (n == 0 || st->store == NULL)
+		return 0;
+	if (st->base != NULL)
+		base = realpath(st->base, NULL);
+	else
+		base = getcwd(NULL, 0);
+	if (base == NULL && st->base != NULL)
+		base = arca__strdup(st->base);
+	if (base == NULL)
+		return arca__error(ARCA_ENOMEM, "output locks: cannot find the "
+				"working directory: %s", strerror(errno));
+	keys = calloc(n, sizeof(*keys));
+	l->leases = calloc(n, sizeof(*l->leases));
+	if (keys == NULL || l->leases == NULL) {
+		error = arca__error(ARCA_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		if ((abs = join(strcmp(base, "/") == 0 ? "" : base,
+				st->outputs[i])) == NULL) {
+			error = arca__error(ARCA_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		if ((error = arca_digest_buffer(&keys[i].key, abs,
+				strlen(abs))) < 0)
+			goto cleanup;
+		keys[i].output = i;
+		free(abs);
+		abs = NULL;
+	}
+	qsort(keys, n, sizeof(*keys), compare_lock_keys);
+	for (i = 0; i < n; i++) {
+		const char *rel = st->outputs[keys[i].output];
+		arca_lease *lease = NULL;
+
+		/* The same path twice is refused by arca_action_add_output(). */
+		error = arca_lease_try_acquire(&lease, st->store, &keys[i].key);
+		if (error == ARCA_EBUSY) {
+			arca_stage_event ev;
+
+			event_init(&ev, st, ARCA_STAGE_EVENT_OUTPUT_WAIT);
+			ev.path = rel;
+			emit(st, &ev);
+			error = arca_lease_acquire(&lease, st->store,
+					&keys[i].key, st->spec.lock_timeout_ms);
+		}
+		if (error == ARCA_ETIMEOUT) {
+			error = arca__error(ARCA_ETIMEOUT, "output '%s': still "
+					"being written by another process after %u ms",
+					rel, lock_timeout_ms(st));
+			goto cleanup;
+		}
+		if (error == ARCA_ENOMEM)
+			goto cleanup;
+		if (error < 0) {
+			emit_failure(st, ARCA_STAGE_EVENT_LEASE_FAILED, error);
+			error = 0;
+			continue;
+		}
+		l->leases[l->n++] = lease;
+	}
+	error = 0;
+
+cleanup:
+	if (error < 0)
+		unlock_outputs(l);
+	free(abs);
+	free(keys);
+	free(base);
+	return error;
 }
 
 /* ---- hits ---------------------------------------------------------- */
@@ -780,6 +1067,7 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 	const size_t n = st->spec.n_outputs;
 	char **temps = NULL, **paths = NULL;
 	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
+	out_locks locks = { NULL, 0 };
 	uint64_t bytes = 0;
 	size_t i;
 	int error;
@@ -836,6 +1124,9 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 		goto cleanup;
 	}
 
+	/* Not while another run writes these paths (see lock_outputs()). */
+	if ((error = lock_outputs(&locks, st)) < 0)
+		goto cleanup;
 	for (i = 0; i < n; i++) {
 		if (rename(temps[i], paths[i]) < 0) {
 			error = arca__error(arca__errno_code(errno), "output '%s': "
@@ -858,6 +1149,7 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 	error = 0;
 
 cleanup:
+	unlock_outputs(&locks);
 	if (temps != NULL) {
 		for (i = 0; i < n; i++) {
 			if (temps[i] != NULL)
@@ -924,6 +1216,16 @@ cleanup:
 
 /* ---- storing a result -------------------------------------------------- */
 
+/* Why an output that exists is not a regular file, in words. */
+static const char *not_a_file(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "is a directory, not a file (declare the files inside it)";
+	if (S_ISLNK(mode))
+		return "is a symbolic link, not a file (links are not followed)";
+	return "is not a regular file";
+}
+
 /* Where a result's stdout and stderr come from. */
 typedef struct streams {
 	const char *paths[2];      /* capture files, or NULL: */
@@ -961,9 +1263,14 @@ static int store_blobs(arca_manifest **out, uint64_t *bytes_out,
 			error = arca__error(ARCA_ENOMEM, "out of memory");
 			goto cleanup;
 		}
-		if (stat(path, &sb) < 0) {
+		if (lstat(path, &sb) < 0) {
 			error = arca__error(arca__errno_code(errno),
 					"output '%s': %s", rel, strerror(errno));
+			goto cleanup;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			error = arca__error(ARCA_EINVAL, "output '%s' %s", rel,
+					not_a_file(sb.st_mode));
 			goto cleanup;
 		}
 		if ((error = arca_blob_put_file(&d[0], &size, st->store,
@@ -1142,23 +1449,69 @@ static int find_cmd(arca_stage *st, arca_stage_result *res)
 	return error;
 }
 
-/* Whether every declared output exists as a regular file; names the
- * first that does not. */
-static const char *missing_output(const arca_stage *st)
+/* Whether every declared output exists as a regular file (a symbolic
+ * link is not one); names the first that does not, and *why what is
+ * there instead ("" when nothing is). */
+static const char *missing_output(const arca_stage *st, const char **why)
 {
 	struct stat sb;
 	size_t i;
 
+	*why = "";
 	for (i = 0; i < st->spec.n_outputs; i++) {
 		char *path = join(st->base, st->outputs[i]);
-		int ok = path != NULL && stat(path, &sb) == 0 &&
-			S_ISREG(sb.st_mode);
+		int found = path != NULL && lstat(path, &sb) == 0;
 
 		free(path);
-		if (!ok)
-			return st->outputs[i];
+		if (found && S_ISREG(sb.st_mode))
+			continue;
+		if (found)
+			*why = not_a_file(sb.st_mode);
+		return st->outputs[i];
 	}
 	return NULL;
+}
+
+/*
+ * Remove the declared outputs left from an earlier run (as DVC does), so
+ * that one the command does not write is "not produced" rather than
+ * stored as if it had. Regular files and symbolic links are removed;
+ * a directory is left alone (reported after the run). Returns 0 or a code
+ * with "output 'x': cannot remove the file left from an earlier run: ...".
+ */
+static int remove_stale_outputs(const arca_stage *st)
+{
+	struct stat sb;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < st->spec.n_outputs && error == 0; i++) {
+		char *path = join(st->base, st->outputs[i]);
+
+		if (path == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		if (lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode) &&
+		    unlink(path) < 0 && errno != ENOENT)
+			error = arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot remove the file left from an earlier "
+					"run: %s", st->outputs[i], strerror(errno));
+		free(path);
+	}
+	return error;
+}
+
+/* The stage's stdin for the command: the copy in tmp/ (opened afresh,
+ * *fd_out then to close), or the spec's stdin_fd. */
+static int open_stdin(int *fd_out, int *owned, const arca_stage *st)
+{
+	*owned = 0;
+	*fd_out = st->spec.stdin_fd;
+	if (st->stdin_path == NULL)
+		return 0;
+	if ((*fd_out = open(st->stdin_path, O_RDONLY | O_CLOEXEC)) < 0)
+		return arca__error_errno(errno, "cannot open", st->stdin_path);
+	*owned = 1;
+	return 0;
 }
 
 /* The compute callback of the single flight: run the command, store its
@@ -1168,12 +1521,13 @@ static int compute_run(arca_manifest **out, void *vctx)
 	run_ctx *c = vctx;
 	arca_stage *st = c->st;
 	capture caps[2] = { { -1, NULL }, { -1, NULL } };
+	out_locks locks = { NULL, 0 };
 	arca__spawn sp;
 	arca__spawn_result sr;
 	arca_stage_event ev;
 	streams s;
-	const char *missing;
-	int error;
+	const char *missing, *why;
+	int in_fd = -1, in_owned = 0, error;
 
 	*out = NULL;
 	c->outcome = ARCA_STAGE_ERROR;
@@ -1182,6 +1536,14 @@ static int compute_run(arca_manifest **out, void *vctx)
 	event_init(&ev, st, ARCA_STAGE_EVENT_MISS);
 	ev.refresh = (st->spec.flags & ARCA_STAGE_REFRESH) != 0;
 	emit(st, &ev);
+	/* Held until the outputs are stored (see lock_outputs()). */
+	if ((error = lock_outputs(&locks, st)) < 0 ||
+	    (error = remove_stale_outputs(st)) < 0 ||
+	    (error = open_stdin(&in_fd, &in_owned, st)) < 0) {
+		c->error = error;
+		c->res->failure = ARCA_STAGE_FAILURE_SYSTEM;
+		goto cleanup;
+	}
 	if ((error = capture_open(&caps[0], st->store, "stdout-")) < 0 ||
 	    (error = capture_open(&caps[1], st->store, "stderr-")) < 0) {
 		c->error = error;
@@ -1192,6 +1554,7 @@ static int compute_run(arca_manifest **out, void *vctx)
 	sp.path = st->cmd_path;
 	sp.argv = st->spec.argv;
 	sp.dir = st->base;
+	sp.in_fd = in_fd;
 	sp.live_out = st->spec.stdout_fd;
 	sp.live_err = st->spec.stderr_fd;
 	sp.capture = 1;
@@ -1218,9 +1581,10 @@ static int compute_run(arca_manifest **out, void *vctx)
 		error = ARCA_ENOTFOUND;
 		goto cleanup;
 	}
-	if ((missing = missing_output(st)) != NULL) {
+	if ((missing = missing_output(st, &why)) != NULL) {
 		event_init(&ev, st, ARCA_STAGE_EVENT_OUTPUT_MISSING);
 		ev.path = missing;
+		ev.message = why;
 		emit(st, &ev);
 		record(st, ARCA_EVENT_MISS, 0, 0);
 		c->outcome = ARCA_STAGE_OUTPUT_MISSING;
@@ -1251,6 +1615,9 @@ write_failed:
 	record(st, ARCA_EVENT_MISS, 0, 0);
 	record(st, ARCA_EVENT_ERROR, 0, 0);
 cleanup:
+	unlock_outputs(&locks);
+	if (in_owned)
+		close(in_fd);
 	capture_close(&caps[0]);
 	capture_close(&caps[1]);
 	return error;
@@ -1291,25 +1658,62 @@ static void on_lookup_error(void *ctx, int code)
 
 /* ---- arca run ------------------------------------------------------------- */
 
+/*
+ * What the descriptor the command gets as stdin is, when it could feed
+ * it bytes the key does not cover: "a pipe", "a socket", "a regular
+ * file", "a device"; NULL for a terminal, /dev/null, -1 (/dev/null) or a
+ * descriptor that is not open (see arca_stage_spec's stdin_fd).
+ */
+static const char *stdin_feeds(int fd)
+{
+	struct stat sb, null_sb;
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return NULL;
+	if (S_ISFIFO(sb.st_mode))
+		return "a pipe";
+	if (S_ISSOCK(sb.st_mode))
+		return "a socket";
+	if (S_ISREG(sb.st_mode))
+		return "a regular file";
+	if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+		if (isatty(fd))
+			return NULL;
+		if (S_ISCHR(sb.st_mode) && stat("/dev/null", &null_sb) == 0 &&
+		    S_ISCHR(null_sb.st_mode) && null_sb.st_rdev == sb.st_rdev)
+			return NULL;
+		return "a device";
+	}
+	return NULL;
+}
+
 /* --no-cache: the command alone, inheriting (or routed to) the live fds. */
 static int run_uncached(arca_stage_result *res, arca_stage *st)
 {
 	arca__spawn sp;
 	arca__spawn_result sr;
 	arca_stage_event ev;
-	int error;
+	int in_fd = -1, in_owned = 0, error;
 
 	if ((error = find_cmd(st, res)) < 0)
 		return error;
+	if ((error = open_stdin(&in_fd, &in_owned, st)) < 0) {
+		res->failure = ARCA_STAGE_FAILURE_SYSTEM;
+		return error;
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.path = st->cmd_path;
 	sp.argv = st->spec.argv;
 	sp.dir = st->base;
+	sp.in_fd = in_fd;
 	sp.live_out = st->spec.stdout_fd;
 	sp.live_err = st->spec.stderr_fd;
 	sp.started = on_started;
 	sp.ctx = st;
-	if ((error = arca__spawn_run(&sr, &sp)) < 0) {
+	error = arca__spawn_run(&sr, &sp);
+	if (in_owned)
+		close(in_fd);
+	if (error < 0) {
 		res->failure = command_failure(error);
 		return error;
 	}
@@ -1375,6 +1779,16 @@ int arca_stage_run(arca_stage_result *out, arca_stage *st)
 	out->key = st->key;
 	if (st->spec.flags & ARCA_STAGE_NO_CACHE)
 		return run_uncached(out, st);
+	if (!(st->spec.flags & ARCA_STAGE_STDIN_INPUT)) {
+		const char *what = stdin_feeds(st->spec.stdin_fd);
+
+		if (what != NULL) {
+			event_init(&ev, st, ARCA_STAGE_EVENT_STDIN_UNCACHED);
+			ev.message = what;
+			emit(st, &ev);
+			return run_uncached(out, st);
+		}
+	}
 
 	memset(&f, 0, sizeof(f));
 	f.lock_timeout_ms = st->spec.lock_timeout_ms;

@@ -91,19 +91,23 @@ cd .. || exit 2
 
 # ---- bounded waits ------------------------------------------------------
 fresh_store
-mkdir bounded && cd bounded || exit 2
+mkdir bounded bounded2 && cd bounded || exit 2
 # The command sleeps $(cat delay) s: the holder is slow, the waiters not.
-BSTAGE=(--stage bounded --out out.txt -- sh -c 'echo x >>count; sleep $(cat delay); echo r >out.txt')
-echo 5 >delay
+BSTAGE=(--stage bounded --out out.txt -- sh -c 'd=$(cat delay); echo x >>count; sleep $d; echo r >out.txt')
+echo 8 >delay
+echo 0 >../bounded2/delay
 "$ARCA" run "${BSTAGE[@]}" >holder.out 2>holder.err &
 holder=$!
 wait_lines count 1 || fail "lease__bounded_holder_started" "holder never ran"
 echo 0 >delay
+# A waiter in another directory (the same key, other output files) gives
+# up after the timeout and computes anyway.
+cd ../bounded2 || exit 2
 t0=$(now_ms)
 run timeout 60 "$ARCA" run --lock-timeout 1 "${BSTAGE[@]}"
 took=$(( $(now_ms) - t0 ))
 check_rc "lease__lock_timeout_exit_0" 0
-assert_eq "lease__lock_timeout_computes" 2 "$(lines count)"
+assert_eq "lease__lock_timeout_computes" 1 "$(lines count)"
 assert_contains "lease__lock_timeout_says_so" "$ERR" \
 	"arca: gave up waiting for bounded "
 assert_contains "lease__lock_timeout_seconds" "$ERR" \
@@ -119,7 +123,18 @@ run env ARCA_LOCK_TIMEOUT=0.5 timeout 60 "$ARCA" run --refresh "${BSTAGE[@]}"
 check_rc "lease__env_lock_timeout_exit_0" 0
 assert_contains "lease__env_lock_timeout_says_so" "$ERR" \
 	"after 0.5 s; computing anyway"
-assert_eq "lease__env_lock_timeout_computes" 3 "$(lines count)"
+assert_eq "lease__env_lock_timeout_computes" 2 "$(lines count)"
+cd ../bounded || exit 2
+# In the holder's own directory computing anyway would write the very
+# files the holder is writing (and could store them under its key): the
+# waiter waits for the outputs' locks too, then gives up without running.
+run env ARCA_LOCK_TIMEOUT=0.5 timeout 60 "$ARCA" run --refresh "${BSTAGE[@]}"
+check_rc "lease__output_lock_timeout_exit_125" 125
+assert_contains "lease__output_lock_timeout_waits" "$ERR" \
+	"arca: waiting for output 'out.txt' of bounded (another process is writing it)"
+assert_contains "lease__output_lock_timeout_says_so" "$ERR" \
+	"arca: output 'out.txt': still being written by another process"
+assert_eq "lease__output_lock_timeout_does_not_run" 1 "$(lines count)"
 # --no-cache takes no lease: no wait, no message.
 t0=$(now_ms)
 run timeout 60 "$ARCA" run --no-cache "${BSTAGE[@]}"

@@ -95,7 +95,7 @@ check_rc "run__signal_exit_128_plus_n" 143
 
 # ---- a declared output that is not produced ------------------------------
 run "$ARCA" run --stage lazy --out never.txt -- sh -c 'echo run >>count'
-check_rc "run__missing_output_exit_1" 1
+check_rc "run__missing_output_exit_124" 124
 assert_contains "run__missing_output_message" "$ERR" \
 	"arca: lazy: declared output 'never.txt' was not produced; nothing cached"
 before=$(runs)

@@ -4,8 +4,10 @@
  * directory given as a path and as a dirfd while the process's cwd is
  * elsewhere (and stays there), a result committed by an embedding
  * program, statistics recorded by the library (once), inputs that are not
- * regular files, the failures a front end maps to exit codes, and
- * arca_get_or_compute() with TTL, tags and max-age.
+ * regular files, the failures a front end maps to exit codes,
+ * arca_get_or_compute() with TTL, tags and max-age, stale outputs removed
+ * before a miss, directory and symlink outputs, outputs outside the
+ * working directory, and stdin (undeclared: not cached; declared: keyed).
  */
 #include "fixture.h"
 
@@ -33,6 +35,16 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
+	/* Whatever stdin the test runner gave: a pipe would make every run
+	 * uncached (ARCA_STAGE_EVENT_STDIN_UNCACHED). */
+	{
+		int nul = open("/dev/null", O_RDONLY);
+
+		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0)
+			return -1;
+		if (nul != STDIN_FILENO)
+			close(nul);
+	}
 	f->root = fixture_tempdir();
 	f->store_dir = fixture_path("%s/store", f->root);
 	f->work = fixture_path("%s/work", f->root);
@@ -117,6 +129,7 @@ typedef struct seen {
 	size_t n;
 	long pid;
 	uint64_t hit_saved_ms;
+	char why[160];         /* OUTPUT_MISSING, STDIN_UNCACHED: message */
 } seen;
 
 static void on_event(void *ctx, const arca_stage_event *ev)
@@ -131,6 +144,9 @@ static void on_event(void *ctx, const arca_stage_event *ev)
 		s->pid = ev->pid;
 	if (ev->kind == ARCA_STAGE_EVENT_HIT)
 		s->hit_saved_ms = ev->duration_ms;
+	if (ev->kind == ARCA_STAGE_EVENT_OUTPUT_MISSING ||
+	    ev->kind == ARCA_STAGE_EVENT_STDIN_UNCACHED)
+		snprintf(s->why, sizeof(s->why), "%s", ev->message);
 }
 
 static int saw(const seen *s, arca_stage_event_kind kind)
@@ -740,6 +756,262 @@ static void test_stage__get_or_compute_ttl_tags_max_age(void **state)
 	arca_manifest_free(m);
 }
 
+/* ---- stale outputs, odd outputs -------------------------------------- */
+
+/* Run argv in f->work declaring outs; returns the outcome, events in ev. */
+static arca_stage_outcome run_with_outputs(fx *f, seen *ev, const char *stage,
+		char **argv, const char **outs, size_t n_outs)
+{
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_result res;
+	arca_stage *st = NULL;
+	arca_manifest *m = NULL;
+
+	memset(ev, 0, sizeof(*ev));
+	spec.stage = stage;
+	spec.argv = argv;
+	spec.outputs = outs;
+	spec.n_outputs = n_outs;
+	spec.workdir = f->work;
+	spec.stdout_fd = -1;
+	spec.stderr_fd = -1;
+	spec.event = on_event;
+	spec.event_ctx = ev;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	assert_int_equal(arca_stage_run(&res, st), 0);
+	if (res.outcome != ARCA_STAGE_STORED)
+		assert_int_equal(arca_stage_lookup(&m, st), ARCA_ENOTFOUND);
+	arca_manifest_free(m);
+	arca_stage_free(st);
+	return res.outcome;
+}
+
+/* A declared output left from an earlier run is removed before the
+ * command runs: one the command does not write is not produced, and
+ * nothing is stored. */
+static void test_stage__stale_output_not_stored(void **state)
+{
+	fx *f = *state;
+	char *true_argv[] = { "/bin/sh", "-c", "true", NULL };
+	char *write_argv[] = { "/bin/sh", "-c", "echo new >pre.txt", NULL };
+	const char *outs[] = { "pre.txt" };
+	seen ev;
+	char *s;
+
+	write_at(f->work, "pre.txt", "stale\n");
+	assert_int_equal(run_with_outputs(f, &ev, "stale", true_argv, outs, 1),
+			ARCA_STAGE_OUTPUT_MISSING);
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_OUTPUT_MISSING));
+	assert_string_equal(ev.why, "");
+	assert_false(exists_at(f->work, "pre.txt"));
+
+	/* One the command rewrites is its own. */
+	write_at(f->work, "pre.txt", "stale\n");
+	assert_int_equal(run_with_outputs(f, &ev, "fresh", write_argv, outs, 1),
+			ARCA_STAGE_STORED);
+	s = read_at(f->work, "pre.txt");
+	assert_string_equal(s, "new\n");
+	free(s);
+	assert_cwd_unchanged(f);
+}
+
+/* A directory or a symbolic link at an output's path is not a produced
+ * file, and says what it is. */
+static void test_stage__directory_and_symlink_outputs(void **state)
+{
+	fx *f = *state;
+	char *dir_argv[] = { "/bin/sh", "-c", "mkdir -p d", NULL };
+	char *link_argv[] = { "/bin/sh", "-c",
+		"echo x >target; ln -s target l", NULL };
+	const char *dir_outs[] = { "d" };
+	const char *link_outs[] = { "l" };
+	seen ev;
+
+	assert_int_equal(run_with_outputs(f, &ev, "dir", dir_argv, dir_outs, 1),
+			ARCA_STAGE_OUTPUT_MISSING);
+	assert_string_equal(ev.why, "is a directory, not a file (declare the "
+			"files inside it)");
+	assert_int_equal(run_with_outputs(f, &ev, "link", link_argv, link_outs,
+			1), ARCA_STAGE_OUTPUT_MISSING);
+	assert_string_equal(ev.why, "is a symbolic link, not a file (links "
+			"are not followed)");
+}
+
+/* Outputs stay inside the working directory: one line, said once. */
+static void test_stage__output_outside_workdir(void **state)
+{
+	fx *f = *state;
+	const char *bad[] = { "/tmp/x.txt", "../x.txt", "a/../../x" };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_failure failure;
+	arca_stage *st = NULL;
+	size_t i;
+
+	spec.stage = "outside";
+	spec.argv = sh_argv;
+	spec.workdir = f->work;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *msg, *first;
+
+		spec.outputs = &bad[i];
+		spec.n_outputs = 1;
+		assert_int_equal(arca_stage_prepare(&st, &failure, f->store,
+				&spec), ARCA_EINVAL);
+		assert_null(st);
+		assert_int_equal(failure, ARCA_STAGE_FAILURE_SPEC);
+		msg = arca_errmsg();
+		assert_non_null(strstr(msg, "outside the working directory"));
+		first = strstr(msg, "output '");
+		assert_ptr_equal(first, msg);
+		assert_null(strstr(first + 1, "output '"));
+		assert_null(strchr(msg, '\n'));
+	}
+}
+
+/* ---- stdin ---------------------------------------------------------------- */
+
+/* A pipe holding text (written and closed): its read end. */
+static int pipe_with(const char *text)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], text, strlen(text)), (ssize_t)strlen(text));
+	close(p[1]);
+	return p[0];
+}
+
+/* cat >out.txt with stdin from fd; flags added. */
+static arca_stage_outcome run_cat(fx *f, seen *ev, int fd, unsigned int flags,
+		arca_digest *key)
+{
+	static char *cat_argv[] = { "/bin/sh", "-c", "cat >out.txt", NULL };
+	const char *outs[] = { "out.txt" };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_result res;
+	arca_stage *st = NULL;
+
+	memset(ev, 0, sizeof(*ev));
+	spec.stage = "cat";
+	spec.argv = cat_argv;
+	spec.outputs = outs;
+	spec.n_outputs = 1;
+	spec.workdir = f->work;
+	spec.flags = flags;
+	spec.stdin_fd = fd;
+	spec.event = on_event;
+	spec.event_ctx = ev;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	assert_int_equal(arca_stage_run(&res, st), 0);
+	if (key != NULL)
+		*key = res.key;
+	arca_stage_free(st);
+	return res.outcome;
+}
+
+/* Undeclared stdin that is a pipe or a file: run without the cache; a
+ * /dev/null stdin is cacheable. */
+static void test_stage__stdin_undeclared_not_cached(void **state)
+{
+	fx *f = *state;
+	seen ev;
+	char *s, *path;
+	int fd;
+
+	fd = pipe_with("one\n");
+	assert_int_equal(run_cat(f, &ev, fd, 0, NULL), ARCA_STAGE_RAN);
+	close(fd);
+	assert_true(saw(&ev, ARCA_STAGE_EVENT_STDIN_UNCACHED));
+	assert_false(saw(&ev, ARCA_STAGE_EVENT_STORED));
+	assert_string_equal(ev.why, "a pipe");
+	fd = pipe_with("two\n");
+	assert_int_equal(run_cat(f, &ev, fd, 0, NULL), ARCA_STAGE_RAN);
+	close(fd);
+	assert_false(saw(&ev, ARCA_STAGE_EVENT_HIT));
+	s = read_at(f->work, "out.txt");
+	assert_string_equal(s, "two\n");
+	free(s);
+
+	write_at(f->work, "in.txt", "from a file\n");
+	path = fixture_path("%s/in.txt", f->work);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	assert_true(fd >= 0);
+	assert_int_equal(run_cat(f, &ev, fd, 0, NULL), ARCA_STAGE_RAN);
+	close(fd);
+	assert_string_equal(ev.why, "a regular file");
+
+	/* -1 (and the /dev/null of setup()) is empty: cached. */
+	assert_int_equal(run_cat(f, &ev, -1, 0, NULL), ARCA_STAGE_STORED);
+	assert_int_equal(run_cat(f, &ev, 0, 0, NULL), ARCA_STAGE_HIT);
+}
+
+/* Declared stdin is an input named "(stdin)": the same bytes hit,
+ * others miss, and the command reads the copy. */
+static void test_stage__stdin_input(void **state)
+{
+	fx *f = *state;
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_input in = { NULL, "(stdin)", NULL };
+	arca_stage_failure failure;
+	arca_stage *st = NULL;
+	arca_digest k1, k2, k3;
+	seen ev;
+	char *s;
+	int fd;
+
+	fd = pipe_with("one\n");
+	assert_int_equal(run_cat(f, &ev, fd, ARCA_STAGE_STDIN_INPUT, &k1),
+			ARCA_STAGE_STORED);
+	close(fd);
+	s = read_at(f->work, "out.txt");
+	assert_string_equal(s, "one\n");
+	free(s);
+	fd = pipe_with("one\n");
+	assert_int_equal(run_cat(f, &ev, fd, ARCA_STAGE_STDIN_INPUT, &k2),
+			ARCA_STAGE_HIT);
+	close(fd);
+	assert_true(arca_digest_equal(&k1, &k2));
+	fd = pipe_with("two\n");
+	assert_int_equal(run_cat(f, &ev, fd, ARCA_STAGE_STDIN_INPUT, &k3),
+			ARCA_STAGE_STORED);
+	close(fd);
+	assert_false(arca_digest_equal(&k1, &k3));
+	s = read_at(f->work, "out.txt");
+	assert_string_equal(s, "two\n");
+	free(s);
+
+	/* The name is reserved: a file input cannot take it. */
+	write_at(f->work, "(stdin)", "one\n");
+	spec.stage = "cat";
+	spec.argv = sh_argv;
+	spec.inputs = &in;
+	spec.n_inputs = 1;
+	spec.workdir = f->work;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_EINVAL);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_SPEC);
+	assert_non_null(strstr(arca_errmsg(), "reserved"));
+}
+
+/* A version 1 spec (before stdin_fd) is still accepted. */
+static void test_stage__spec_version_1(void **state)
+{
+	fx *f = *state;
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage *st = NULL;
+
+	spec.version = 1;
+	spec.stage = "v1";
+	spec.argv = sh_argv;
+	spec.workdir = f->work;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	arca_stage_free(st);
+	spec.version = ARCA_STAGE_SPEC_VERSION + 1;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec),
+			ARCA_EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -754,6 +1026,12 @@ int main(void)
 		T(test_stage__commit_by_embedder),
 		T(test_stage__prepare_failures),
 		T(test_stage__get_or_compute_ttl_tags_max_age),
+		T(test_stage__stale_output_not_stored),
+		T(test_stage__directory_and_symlink_outputs),
+		T(test_stage__output_outside_workdir),
+		T(test_stage__stdin_undeclared_not_cached),
+		T(test_stage__stdin_input),
+		T(test_stage__spec_version_1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
