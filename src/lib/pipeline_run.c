@@ -1065,6 +1065,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	spec->ttl_s = def->ttl_s > 0 ? (uint64_t)def->ttl_s : 0;
 	spec->stdout_fd = r->opts->stdout_fd;
 	spec->stderr_fd = r->opts->stderr_fd;
+	spec->stdin_fd = r->opts->stdin_fd;
 	spec->lock_timeout_ms = r->opts->lock_timeout_ms;
 	b->failure = ARCA_STAGE_FAILURE_NONE;
 	rc = 0;

@@ -207,6 +207,8 @@ static arca_pipeline_report *run(fx *f, counts *c, const char *name,
 	opts.event_ctx = c;
 	opts.stdout_fd = -1;
 	opts.stderr_fd = -1;
+	/* Whatever the test runner's stdin is, the stages are cached. */
+	opts.stdin_fd = -1;
 	if (name != NULL) {
 		names[0] = name;
 		values[0] = value;
