@@ -1470,5 +1470,8 @@ void arca_set_clock(arca_clock_fn now_fn, void *ctx);
 #include "arca/stage.h"
 /* Pipeline files: arca_pipeline_* (parse, load, plan, substitute). */
 #include "arca/pipeline.h"
+/* Running and predicting a pipeline (arca_pipeline_run, _status):
+ * arca/pipeline_run.h, included at the end of arca/stage.h, whose types
+ * it uses (stage.h may be the first header a program includes). */
 
 #endif /* ARCA_ARCA_H */

@@ -11,9 +11,9 @@
  *
  *  - Every pointer in them is owned by the arca_pipeline that holds them
  *    and is released by arca_pipeline_free(); callers read the fields and
- *    do not modify or free them. (Each string and array is allocated with
- *    malloc() and released with free(); the arca CLI relies on this to
- *    replace a URL dep's `url` with its ${param}-substituted copy.)
+ *    do not modify or free them (arca_pipeline_run() substitutes
+ *    ${param} in URL deps into its own copies; the pipeline stays as
+ *    parsed).
  *  - The layout is part of libarca's ABI: new fields are appended at the
  *    end of a struct, and a change to the size of arca_pipeline_stage,
  *    arca_pipeline_dep or arca_pipeline_out (they are reached as arrays)

@@ -537,4 +537,7 @@ int arca_stage_normalize_path(char **out, const char *path);
 }
 #endif
 
+/* Running a pipeline file uses the types above. */
+#include "pipeline_run.h"
+
 #endif /* ARCA_STAGE_H */

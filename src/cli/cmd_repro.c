@@ -1,7 +1,9 @@
 /*
  * arca repro — run a pipeline file's stages in dependency order, each
- * keyed and cached as `arca run` does (arca_stage_*), cached the moment
- * it succeeds, so that a run that failed resumes at the stage that failed.
+ * keyed and cached as `arca run` does, cached the moment it succeeds, so
+ * that a run that failed resumes at the stage that failed. The run is
+ * libarca's arca_pipeline_run(); this file parses the arguments and
+ * prints its events.
  */
 #include "common.h"
 #include "progress.h"
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct repro_opts {
@@ -27,13 +30,11 @@ typedef struct repro_opts {
 	int no_stale;
 } repro_opts;
 
-/* What the run did, for the summary. */
-typedef struct repro_tally {
-	size_t total, hit, ran, not_run;
-	uint64_t saved_ms;
-	char *degraded;           /* "a, b" */
-	const char *failed;
-} repro_tally;
+/* What the event printer needs; the run's event_ctx. */
+typedef struct repro_ui {
+	cli_runner runner;        /* the stage runner's lines (runner.h) */
+	int status;               /* the exit status of the failed stage */
+} repro_ui;
 
 static void usage(FILE *out)
 {
@@ -178,272 +179,201 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 	return -1;
 }
 
-/*
- * Mark the stages to run: those named (all when none is) and, in reverse
- * plan order, every stage they read from. Marks forced stages and, in
- * plan order, every stage that reads from one. Returns 0 or 2.
- */
-static int select_stages(unsigned char *selected, unsigned char *forced,
-		const arca_pipeline *p, const size_t *order, const repro_opts *o)
-{
-	const arca_pipeline_stage *s;
-	size_t i, j, k;
-
-	for (i = 0; i < o->n_stages; i++) {
-		if ((s = arca_pipeline_stage_by_name(p, o->stages[i])) == NULL)
-			return cli_usage_error("repro", "%s: no stage '%s'",
-					p->path, o->stages[i]);
-		selected[cli_repro_index(p, s)] = 1;
-	}
-	if (o->n_stages == 0)
-		memset(selected, 1, p->n_stages);
-	for (k = p->n_stages; k-- > 0;) {
-		const arca_pipeline_stage *def = &p->stages[order[k]];
-
-		if (!selected[order[k]])
-			continue;
-		for (j = 0; j < def->n_deps; j++)
-			if ((s = cli_repro_upstream(p, def->deps[j].path,
-					def)) != NULL)
-				selected[cli_repro_index(p, s)] = 1;
-	}
-	for (i = 0; i < o->n_force; i++) {
-		if ((s = arca_pipeline_stage_by_name(p, o->force[i])) == NULL)
-			return cli_usage_error("repro", "--force: %s: no stage '%s'",
-					p->path, o->force[i]);
-		forced[cli_repro_index(p, s)] = 1;
-	}
-	for (k = 0; k < p->n_stages; k++) {
-		const arca_pipeline_stage *def = &p->stages[order[k]];
-
-		for (j = 0; j < def->n_deps && !forced[order[k]]; j++)
-			if ((s = cli_repro_upstream(p, def->deps[j].path,
-					def)) != NULL && forced[cli_repro_index(p, s)])
-				forced[order[k]] = 1;
-	}
-	return 0;
-}
-
 /* --------------------------------------------------------------------- */
-/* --dry-run                                                               */
+/* Printing the run's events                                               */
 /* --------------------------------------------------------------------- */
 
-static int dry_run(const arca_pipeline *p, const size_t *order,
-		const unsigned char *selected, const unsigned char *forced,
-		const cli_params *params, arca_store *store, const repro_opts *o)
+/* The exit status a failed stage gives the run, as `arca run` would
+ * exit: 127 command not found, 126 not executable, 125 when arca could
+ * not run it, else the command's own. */
+static int stage_status(const arca_pipeline_stage_report *sr)
 {
-	cli_prediction pr;
-	cli_predicted_files files;
-	unsigned char *would = NULL;
-	size_t k, j, n = 0, n_run = 0;
-	int rc = 0;
+	int status;
 
-	memset(&files, 0, sizeof(files));
-	if ((would = calloc(p->n_stages + 1, 1)) == NULL) {
-		cli_error("repro: %s", strerror(ENOMEM));
-		return CLI_EXIT_STORE;
-	}
-	for (k = 0; k < p->n_stages; k++) {
-		size_t i = order[k];
-		const arca_pipeline_stage *def = &p->stages[i];
-		const char *why = NULL;
-		char line[4096] = "";
-		size_t len = 0;
-
-		if (!selected[i])
-			continue;
-		n++;
-		if ((rc = cli_repro_predict(&pr, p, def, params, store,
-				would, &files)) != 0)
-			goto cleanup;
-		if (o->no_cache)
-			why = "--no-cache";
-		else if (o->refresh)
-			why = "--refresh";
-		else if (forced[i])
-			why = "--force";
-		would[i] = pr.would_run || why != NULL;
-		for (j = 0; j < pr.n_notes; j++)
-			cli_error("%s", pr.notes[j]);
-		if (why != NULL)
-			len += (size_t)snprintf(line, sizeof(line), "%s", why);
-		for (j = 0; j < pr.n_reasons && len < sizeof(line); j++)
-			len += (size_t)snprintf(line + len, sizeof(line) - len,
-					"%s%s", len ? "; " : "", pr.reasons[j]);
-		if (would[i] || pr.always)
-			n_run++;
-		if (would[i])
-			cli_error("stage %s: would run: %s", def->name, line);
-		else if (pr.always)
-			cli_error("stage %s: would run: always runs (cache: false)",
-					def->name);
-		else
-			cli_error("stage %s: would hit", def->name);
-		cli_prediction_free(&pr);
-	}
-	cli_error("repro: dry run: %zu stage%s: %zu would hit, %zu would run",
-			n, n == 1 ? "" : "s", n - n_run, n_run);
-
-cleanup:
-	cli_predicted_files_free(&files);
-	free(would);
-	return rc;
-}
-
-/* --------------------------------------------------------------------- */
-/* The run                                                                 */
-/* --------------------------------------------------------------------- */
-
-/*
- * An optional stage failed: its declared outputs must not survive from
- * an earlier run into the stages after it.
- */
-static void remove_outputs(const arca_pipeline *p, const arca_pipeline_stage *def)
-{
-	size_t i;
-
-	for (i = 0; i < def->n_outs; i++) {
-		char *path = cli_repro_path(p, def->outs[i].path);
-
-		if (path == NULL || (unlink(path) < 0 && errno != ENOENT))
-			cli_warn("stage %s: cannot remove '%s': %s", def->name,
-					def->outs[i].path, strerror(path ? errno :
-					ENOMEM));
-		free(path);
-	}
-}
-
-static int add_degraded(repro_tally *t, const char *name)
-{
-	size_t len = t->degraded ? strlen(t->degraded) : 0;
-	char *grown = realloc(t->degraded, len + strlen(name) + 3);
-
-	if (grown == NULL)
-		return -1;
-	sprintf(grown + len, "%s%s", len ? ", " : "", name);
-	t->degraded = grown;
-	return 0;
-}
-
-/* Run one stage; updates the tally. Returns 0 to go on, else the run's
- * exit status. */
-static int run_stage(repro_tally *t, const arca_pipeline *p,
-		const arca_pipeline_stage *def, int forced, const cli_params *params,
-		arca_store *store, const repro_opts *o)
-{
-	cli_repro_stage rs;
-	arca_stage *st = NULL;
-	arca_stage_result res;
-	arca_stage_failure failure = ARCA_STAGE_FAILURE_NONE;
-	cli_runner runner;
-	char dur[32];
-	int status, error, label = 0;
-
-	memset(&res, 0, sizeof(res));
-	res.outcome = ARCA_STAGE_ERROR;
-	cli_error("stage %s: start", def->name);
-	status = cli_repro_stage_build(&rs, p, def, params, store,
-			CLI_DEPS_RUN, o->no_stale);
-	if (status == 0) {
-		if (o->no_cache)
-			rs.spec.flags |= ARCA_STAGE_NO_CACHE;
-		if (!(rs.spec.flags & ARCA_STAGE_NO_CACHE) &&
-		    (o->refresh || forced))
-			rs.spec.flags |= ARCA_STAGE_REFRESH;
-		/* `ttl:`, else the configured default. */
-		runner.no_cache = (rs.spec.flags & ARCA_STAGE_NO_CACHE) != 0;
-		rs.spec.event = cli_runner_event;
-		rs.spec.event_ctx = &runner;
-		rs.spec.hash_progress = cli_progress_update;
-		if (isatty(STDERR_FILENO)) {
-			char what[512];
-
-			snprintf(what, sizeof(what), "hash inputs of %s",
-					def->name);
-			cli_progress_begin(what);
-			label = 1;
+	if (sr->code < 0) {
+		switch (sr->failure) {
+		case ARCA_STAGE_FAILURE_NOT_FOUND:
+			return CLI_RUN_EXIT_NOTFOUND;
+		case ARCA_STAGE_FAILURE_NOT_EXECUTABLE:
+			return CLI_RUN_EXIT_NOEXEC;
+		default:
+			return CLI_RUN_EXIT_ARCA;
 		}
-		error = arca_stage_prepare(&st, &failure, store, &rs.spec);
-		if (label)
-			cli_progress_end();
-		if (error < 0)
-			status = cli_runner_error(error, failure);
-		else if ((error = cli_runner_run(&res, st)) < 0)
-			status = cli_runner_error(error, res.failure);
-		else
-			status = cli_runner_status(&res);
 	}
+	status = cli_runner_status(&sr->result);
+	return status != 0 ? status : CLI_RUN_EXIT_ARCA;
+}
 
-	switch (res.outcome) {
-	case ARCA_STAGE_HIT:
-		cli_human_duration(dur, sizeof(dur), res.duration_ms);
-		cli_error("stage %s: hit (saved %s)", def->name, dur);
-		t->hit++;
-		t->saved_ms += res.duration_ms;
-		status = 0;
+static void print_url(const arca_pipeline_event *ev)
+{
+	char when[32], size[32];
+	int64_t now = (int64_t)time(NULL);
+
+	cli_human_duration(when, sizeof(when), now > ev->fetched_at ?
+			(uint64_t)(now - ev->fetched_at) * 1000 : 0);
+	cli_human_size(size, sizeof(size), ev->size);
+	switch (ev->fetch) {
+	case ARCA_FETCH_FRESH:
+		cli_error("url %s: fresh (fetched %s ago), no request", ev->url,
+				when);
 		break;
-	case ARCA_STAGE_STORED:
-	case ARCA_STAGE_CACHE_WRITE_FAILED:
-	case ARCA_STAGE_RAN:
-		cli_human_duration(dur, sizeof(dur), res.duration_ms);
-		if (!def->cache)
+	case ARCA_FETCH_NOT_MODIFIED:
+		cli_error("url %s: not modified (304), cached copy kept",
+				ev->url);
+		break;
+	case ARCA_FETCH_DOWNLOADED:
+		cli_error("url %s: downloaded %s", ev->url, size);
+		break;
+	case ARCA_FETCH_STALE:
+		cli_warn("url %s: server unavailable (%s); using the cached copy "
+				"fetched %s ago (stale)", ev->url, ev->message[0] ?
+				ev->message : arca_strerror(ARCA_EUNAVAILABLE), when);
+		break;
+	}
+}
+
+/* A dry run's line for a stage. */
+static void print_prediction(const arca_pipeline_stage_report *sr)
+{
+	const char *name = sr->stage->name, *why = NULL;
+	char line[4096] = "";
+	size_t j, len = 0;
+
+	for (j = 0; j < sr->n_notes; j++)
+		cli_error("%s", sr->notes[j]);
+	switch (sr->forced) {
+	case ARCA_PIPELINE_FORCED_NO_CACHE:
+		why = "--no-cache";
+		break;
+	case ARCA_PIPELINE_FORCED_REFRESH:
+		why = "--refresh";
+		break;
+	case ARCA_PIPELINE_FORCED_STAGE:
+		why = "--force";
+		break;
+	case ARCA_PIPELINE_FORCED_NONE:
+		break;
+	}
+	if (why != NULL)
+		len += (size_t)snprintf(line, sizeof(line), "%s", why);
+	for (j = 0; j < sr->n_reasons && len < sizeof(line); j++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s",
+				len ? "; " : "", sr->reasons[j]);
+	if (sr->state == ARCA_PIPELINE_STATE_WOULD_RUN)
+		cli_error("stage %s: would run: %s", name, line);
+	else if (sr->state == ARCA_PIPELINE_STATE_ALWAYS)
+		cli_error("stage %s: would run: always runs (cache: false)", name);
+	else
+		cli_error("stage %s: would hit", name);
+}
+
+static void on_event(void *ctx, const arca_pipeline_event *ev)
+{
+	repro_ui *ui = ctx;
+	const arca_pipeline_stage_report *sr = ev->report;
+	const char *name = ev->stage != NULL ? ev->stage->name : "";
+	char what[512], dur[32];
+
+	switch (ev->kind) {
+	case ARCA_PIPELINE_EVENT_STAGE_START:
+		cli_error("stage %s: start", name);
+		break;
+	case ARCA_PIPELINE_EVENT_STAGE:
+		ui->runner.no_cache = ev->no_cache;
+		cli_runner_event(&ui->runner, ev->stage_event);
+		break;
+	case ARCA_PIPELINE_EVENT_PROGRESS_BEGIN:
+		if (ev->progress_what == ARCA_PIPELINE_PROGRESS_FETCH)
+			snprintf(what, sizeof(what), "fetch %s", ev->dep->path);
+		else
+			snprintf(what, sizeof(what), "hash inputs of %s", name);
+		cli_progress_begin(what);
+		break;
+	case ARCA_PIPELINE_EVENT_PROGRESS:
+		cli_progress_update(NULL, ev->done, ev->total);
+		break;
+	case ARCA_PIPELINE_EVENT_PROGRESS_END:
+		cli_progress_end();
+		break;
+	case ARCA_PIPELINE_EVENT_URL_FETCHED:
+		print_url(ev);
+		break;
+	case ARCA_PIPELINE_EVENT_STAGE_ERROR:
+		cli_error("%s", ev->message);
+		break;
+	case ARCA_PIPELINE_EVENT_WARNING:
+		cli_warn("%s", ev->message);
+		break;
+	case ARCA_PIPELINE_EVENT_HIT:
+		cli_human_duration(dur, sizeof(dur), sr->result.duration_ms);
+		cli_error("stage %s: hit (saved %s)", name, dur);
+		break;
+	case ARCA_PIPELINE_EVENT_RAN:
+		cli_human_duration(dur, sizeof(dur), sr->result.duration_ms);
+		if (!ev->stage->cache)
 			cli_error("stage %s: always runs (cache: false): ran in %s",
-					def->name, dur);
+					name, dur);
 		else
-			cli_error("stage %s: ran in %s%s", def->name, dur,
-					res.outcome == ARCA_STAGE_STORED ? "" :
-					res.outcome == ARCA_STAGE_RAN ? " (--no-cache)" :
-					" (not cached)");
-		t->ran++;
-		status = 0;
+			cli_error("stage %s: ran in %s%s", name, dur,
+					sr->result.outcome == ARCA_STAGE_STORED ? "" :
+					sr->result.outcome == ARCA_STAGE_RAN ?
+					" (--no-cache)" : " (not cached)");
 		break;
-	default:
-		if (status == 0)
-			status = CLI_RUN_EXIT_ARCA;
-		if (def->optional) {
-			remove_outputs(p, def);
-			cli_error("stage %s: degraded: optional stage failed "
-					"(exit %d)", def->name, status);
-			if (add_degraded(t, def->name) < 0) {
-				cli_error("repro: %s", strerror(ENOMEM));
-				status = CLI_EXIT_STORE;
-				break;
-			}
-			status = 0;
-		} else {
-			cli_error("stage %s: failed (exit %d)", def->name, status);
-			t->failed = def->name;
-		}
+	case ARCA_PIPELINE_EVENT_DEGRADED:
+		cli_error("stage %s: degraded: optional stage failed (exit %d)",
+				name, stage_status(sr));
+		break;
+	case ARCA_PIPELINE_EVENT_FAILED:
+		ui->status = stage_status(sr);
+		cli_error("stage %s: failed (exit %d)", name, ui->status);
+		break;
+	case ARCA_PIPELINE_EVENT_SKIPPED:
+		break;
+	case ARCA_PIPELINE_EVENT_PREDICTED:
+		print_prediction(sr);
 		break;
 	}
-	arca_stage_free(st);
-	cli_repro_stage_free(&rs);
-	return status;
 }
 
-static void summary(const repro_tally *t)
+/* Runs each stage with signals forwarded to its command (runner.h). */
+static int run_with_signals(void *ctx, arca_stage_result *out, arca_stage *st)
+{
+	(void)ctx;
+	return cli_runner_run(out, st);
+}
+
+static void summary(const arca_pipeline_report *rep)
 {
 	char line[4096], saved[32];
-	size_t len;
+	size_t len, k;
+	int first = 1;
 
-	cli_human_duration(saved, sizeof(saved), t->saved_ms);
+	cli_human_duration(saved, sizeof(saved), rep->saved_ms);
 	len = (size_t)snprintf(line, sizeof(line), "%zu stage%s: %zu hit, "
-			"%zu ran", t->total, t->total == 1 ? "" : "s", t->hit, t->ran);
-	if (t->degraded != NULL && len < sizeof(line)) {
-		size_t n = 1;
-		const char *s;
-
-		for (s = t->degraded; (s = strchr(s, ',')) != NULL; s++)
-			n++;
+			"%zu ran", rep->n_stages, rep->n_stages == 1 ? "" : "s",
+			rep->n_hit, rep->n_ran);
+	if (rep->n_degraded > 0 && len < sizeof(line)) {
 		len += (size_t)snprintf(line + len, sizeof(line) - len,
-				", %zu degraded (%s)", n, t->degraded);
+				", %zu degraded (", rep->n_degraded);
+		for (k = 0; k < rep->n_stages && len < sizeof(line); k++) {
+			if (rep->stages[k].state != ARCA_PIPELINE_STATE_DEGRADED)
+				continue;
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+					"%s%s", first ? "" : ", ",
+					rep->stages[k].stage->name);
+			first = 0;
+		}
+		if (len < sizeof(line))
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+					")");
 	}
-	if (t->failed != NULL && len < sizeof(line))
+	if (rep->failed >= 0 && len < sizeof(line))
 		len += (size_t)snprintf(line + len, sizeof(line) - len,
-				", 1 failed (%s)", t->failed);
-	if (t->not_run > 0 && len < sizeof(line))
+				", 1 failed (%s)",
+				rep->stages[rep->failed].stage->name);
+	if (rep->n_not_run > 0 && len < sizeof(line))
 		len += (size_t)snprintf(line + len, sizeof(line) - len,
-				", %zu not run", t->not_run);
+				", %zu not run", rep->n_not_run);
 	if (len < sizeof(line))
 		snprintf(line + len, sizeof(line) - len, "; saved %s", saved);
 	cli_error("repro: %s", line);
@@ -451,66 +381,63 @@ static void summary(const repro_tally *t)
 
 static int repro_main(int argc, char **argv, cli_global *g)
 {
+	arca_pipeline_run_options ro = ARCA_PIPELINE_RUN_OPTIONS_INIT;
+	arca_pipeline_report *rep = NULL;
 	repro_opts o;
-	repro_tally t;
+	repro_ui ui;
 	arca_pipeline *p = NULL;
 	cli_params params;
 	arca_store *store = NULL;
-	size_t *order = NULL, k;
-	unsigned char *selected = NULL, *forced = NULL;
-	int rc, status = 0;
+	int rc, error;
 
 	memset(&o, 0, sizeof(o));
-	memset(&t, 0, sizeof(t));
+	memset(&ui, 0, sizeof(ui));
 	memset(&params, 0, sizeof(params));
 	if ((rc = parse_opts(&o, argc, argv, g)) >= 0)
 		goto cleanup;
-	if ((rc = cli_repro_load(&p, &order, &params, &o.base)) != 0)
+	if ((rc = cli_repro_load(&p, &params, &o.base)) != 0)
 		goto cleanup;
-	selected = calloc(p->n_stages + 1, 1);
-	forced = calloc(p->n_stages + 1, 1);
-	if (selected == NULL || forced == NULL) {
-		cli_error("repro: %s", strerror(ENOMEM));
-		rc = CLI_EXIT_STORE;
-		goto cleanup;
-	}
-	/* Everything is checked before anything runs. */
-	if ((rc = select_stages(selected, forced, p, order, &o)) != 0 ||
-	    (rc = cli_repro_check_params(p, &params, selected)) != 0)
+	cli_repro_run_options(&ro, &params);
+	ro.targets = (const char *const *)o.stages;
+	ro.n_targets = o.n_stages;
+	ro.force = (const char *const *)o.force;
+	ro.n_force = o.n_force;
+	ro.dry_run = o.dry_run;
+	ro.no_cache = o.no_cache;
+	ro.refresh = o.refresh;
+	ro.no_stale = o.no_stale;
+	ro.lock_timeout_ms = g->lock_timeout_ms;
+	ro.event = on_event;
+	ro.event_ctx = &ui;
+	ro.stage_run = run_with_signals;
+	/* Everything is checked before the store is opened. */
+	if ((rc = cli_repro_check(p, &ro, &o.base)) != 0)
 		goto cleanup;
 	if (cli_repro_open(&store, g, p) != 0) {
 		rc = CLI_EXIT_STORE;
 		goto cleanup;
 	}
-	if (o.dry_run) {
-		rc = dry_run(p, order, selected, forced, &params, store, &o);
+	if ((error = arca_pipeline_run(&rep, store, p, &ro)) < 0) {
+		cli_progress_end();
+		cli_error("%s", cli_lib_detail(error));
+		rc = error == ARCA_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_STORE;
 		goto cleanup;
 	}
-
-	for (k = 0; k < p->n_stages; k++) {
-		size_t i = order[k];
-
-		if (!selected[i])
-			continue;
-		t.total++;
-		if (status != 0) {
-			t.not_run++;
-			continue;
-		}
-		status = run_stage(&t, p, &p->stages[i], forced[i], &params,
-				store, &o);
+	if (o.dry_run) {
+		cli_error("repro: dry run: %zu stage%s: %zu would hit, %zu would "
+				"run", rep->n_stages, rep->n_stages == 1 ? "" : "s",
+				rep->n_stages - rep->n_would_run, rep->n_would_run);
+		rc = 0;
+		goto cleanup;
 	}
-	summary(&t);
-	rc = status;
+	summary(rep);
+	rc = rep->failed >= 0 ? ui.status : 0;
 
 cleanup:
+	arca_pipeline_report_free(rep);
 	arca_store_close(store);
 	cli_params_free(&params);
 	arca_pipeline_free(p);
-	free(order);
-	free(selected);
-	free(forced);
-	free(t.degraded);
 	free_opts(&o);
 	return rc;
 }

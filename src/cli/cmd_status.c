@@ -1,7 +1,8 @@
 /*
  * arca status — for each stage of a pipeline file, whether `arca repro`
  * would restore it from the cache or run it, and why (like `dvc status`).
- * Runs nothing, fetches nothing, counts no hit.
+ * Runs nothing, fetches nothing, counts no hit. The predictions are
+ * libarca's arca_pipeline_status(); this file parses and prints.
  */
 #include "common.h"
 #include "repro.h"
@@ -40,6 +41,37 @@ static void usage(FILE *out)
 		"usage or pipeline error; 5 when the store cannot be opened.\n");
 }
 
+/* Key errors go to stderr as they happen; the report to stdout. */
+static void on_event(void *ctx, const arca_pipeline_event *ev)
+{
+	const arca_pipeline_stage_report *sr = ev->report;
+	size_t j;
+
+	(void)ctx;
+	if (ev->kind == ARCA_PIPELINE_EVENT_STAGE_ERROR) {
+		cli_error("%s", ev->message);
+		return;
+	}
+	if (ev->kind != ARCA_PIPELINE_EVENT_PREDICTED)
+		return;
+	switch (sr->state) {
+	case ARCA_PIPELINE_STATE_ALWAYS:
+		/* Whatever changed, it runs: not counted as out of date. */
+		printf("%s: always runs (cache: false)\n", sr->stage->name);
+		break;
+	case ARCA_PIPELINE_STATE_WOULD_RUN:
+		printf("%s: would run\n", sr->stage->name);
+		for (j = 0; j < sr->n_reasons; j++)
+			printf("    %s\n", sr->reasons[j]);
+		break;
+	default:
+		printf("%s: up to date\n", sr->stage->name);
+		break;
+	}
+	for (j = 0; j < sr->n_notes; j++)
+		printf("    note: %s\n", sr->notes[j]);
+}
+
 static int status_main(int argc, char **argv, cli_global *g)
 {
 	static const struct option longopts[] = {
@@ -49,19 +81,17 @@ static int status_main(int argc, char **argv, cli_global *g)
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
+	arca_pipeline_run_options ro = ARCA_PIPELINE_RUN_OPTIONS_INIT;
+	arca_pipeline_report *rep = NULL;
 	cli_repro_opts o;
 	arca_pipeline *p = NULL;
 	cli_params params;
-	cli_prediction pr;
-	cli_predicted_files files;
 	arca_store *store = NULL;
-	size_t *order = NULL, k, j;
-	unsigned char *would = NULL;
-	int c, r, rc = CLI_EXIT_OK, any = 0;
+	size_t k;
+	int c, r, error, rc = CLI_EXIT_OK, any = 0;
 
 	memset(&o, 0, sizeof(o));
 	memset(&params, 0, sizeof(params));
-	memset(&files, 0, sizeof(files));
 	if ((o.kv = calloc((size_t)argc + 1, sizeof(*o.kv))) == NULL) {
 		cli_error("status: %s", strerror(ENOMEM));
 		return CLI_EXIT_STORE;
@@ -95,40 +125,24 @@ static int status_main(int argc, char **argv, cli_global *g)
 		goto cleanup;
 	}
 
-	if ((rc = cli_repro_load(&p, &order, &params, &o)) != 0 ||
-	    (rc = cli_repro_check_params(p, &params, NULL)) != 0)
+	if ((rc = cli_repro_load(&p, &params, &o)) != 0)
 		goto cleanup;
-	if ((would = calloc(p->n_stages + 1, 1)) == NULL) {
-		cli_error("status: %s", strerror(ENOMEM));
-		rc = CLI_EXIT_STORE;
+	cli_repro_run_options(&ro, &params);
+	ro.event = on_event;
+	if ((rc = cli_repro_check(p, &ro, &o)) != 0)
 		goto cleanup;
-	}
 	if (cli_repro_open(&store, g, p) != 0) {
 		rc = CLI_EXIT_STORE;
 		goto cleanup;
 	}
-	for (k = 0; k < p->n_stages; k++) {
-		const arca_pipeline_stage *def = &p->stages[order[k]];
-
-		if ((rc = cli_repro_predict(&pr, p, def, &params, store,
-				would, &files)) != 0)
-			goto cleanup;
-		would[order[k]] = (unsigned char)pr.would_run;
-		if (pr.always) {
-			/* Whatever changed, it runs: not counted as out of date. */
-			printf("%s: always runs (cache: false)\n", def->name);
-		} else if (pr.would_run) {
-			any = 1;
-			printf("%s: would run\n", def->name);
-			for (j = 0; j < pr.n_reasons; j++)
-				printf("    %s\n", pr.reasons[j]);
-		} else {
-			printf("%s: up to date\n", def->name);
-		}
-		for (j = 0; j < pr.n_notes; j++)
-			printf("    note: %s\n", pr.notes[j]);
-		cli_prediction_free(&pr);
+	if ((error = arca_pipeline_status(&rep, store, p, &ro)) < 0) {
+		cli_error("%s", cli_lib_detail(error));
+		rc = CLI_EXIT_STORE;
+		goto cleanup;
 	}
+	for (k = 0; k < rep->n_stages; k++)
+		if (rep->stages[k].state == ARCA_PIPELINE_STATE_WOULD_RUN)
+			any = 1;
 	if (fflush(stdout) != 0) {
 		cli_error("status: writing the report: %s", strerror(errno));
 		rc = CLI_EXIT_STORE;
@@ -137,12 +151,10 @@ static int status_main(int argc, char **argv, cli_global *g)
 	rc = any ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 
 cleanup:
+	arca_pipeline_report_free(rep);
 	arca_store_close(store);
-	cli_predicted_files_free(&files);
 	cli_params_free(&params);
 	arca_pipeline_free(p);
-	free(order);
-	free(would);
 	free((void *)o.kv);
 	return rc;
 }
