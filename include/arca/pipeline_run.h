@@ -272,16 +272,17 @@ typedef struct arca_pipeline_run_options {
 	/* Runs each prepared stage; NULL: arca_stage_run(). */
 	arca_pipeline_stage_run_fn stage_run;
 	void *stage_run_ctx;
-	/* The commands' stdin (arca_stage_spec's stdin_fd): 0, the caller's
-	 * own, inherited (when it is a pipe or a file, stdin is not in the
-	 * keys, so the stages run uncached: ARCA_STAGE_EVENT_STDIN_UNCACHED);
-	 * -1: /dev/null. */
+	/* The commands' stdin (arca_stage_spec's stdin_fd): -1 (the
+	 * default), /dev/null: a pipeline file cannot declare stdin, so no
+	 * stage may read bytes that are not in its key; 0, the caller's own,
+	 * inherited (when it is a pipe or a file the stages then run
+	 * uncached: ARCA_STAGE_EVENT_STDIN_UNCACHED). */
 	int stdin_fd;
 } arca_pipeline_run_options;
 
 #define ARCA_PIPELINE_RUN_OPTIONS_INIT \
 	{ ARCA_PIPELINE_RUN_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, \
-	  0, 0, 0, 0, 0, 1, 2, NULL, NULL, NULL, NULL, 0 }
+	  0, 0, 0, 0, 0, 1, 2, NULL, NULL, NULL, NULL, -1 }
 
 /**
  * Whether some stage of p uses the param name: lists it in `params:` or

@@ -515,4 +515,24 @@ assert_contains "repro__url_unreachable_names_url" "$ERR" "url http://127.0.0.1:
 assert_eq "repro__url_unreachable_store_unchanged" "$before" "$(entries)"
 cd .. || exit 2
 
+# ---- stdin: a pipe on arca repro's stdin is not the stages' stdin --------
+# A pipeline cannot declare stdin, so its commands read /dev/null: a pipe
+# there neither turns the cache off nor reaches a command.
+mkdir stdin && cd stdin || exit 2
+cat >arca.yaml <<'EOF'
+stages:
+  slurp:
+    cmd: echo slurp >>count; cat >got.txt
+    outs: [got.txt]
+EOF
+run sh -c "echo piped | timeout 60 '$ARCA' repro"
+check_rc "repro__stdin_pipe_first_exit_0" 0
+assert_eq "repro__stdin_pipe_not_read" "" "$(cat got.txt)"
+assert_not_contains "repro__stdin_pipe_no_notice" "$ERR" "notice: stdin"
+assert_eq "repro__stdin_pipe_ran_once" "slurp" "$(ran)"
+run sh -c "echo other | timeout 60 '$ARCA' repro"
+check_rc "repro__stdin_pipe_second_exit_0" 0
+assert_eq "repro__stdin_pipe_second_hits" "" "$(ran)"
+cd .. || exit 2
+
 finish
