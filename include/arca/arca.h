@@ -293,8 +293,9 @@ int arca_store_get_options(arca_options *out, const arca_store *store);
  *                   lock_timeout or ttl.
  * @param[in] value  the value as written in the file ("10G", "7d").
  * @return 0; ARCA_EINVAL (unknown key, bad value, or the existing file
- *         is malformed: arca_errmsg() names file and line); ARCA_EPERM;
- *         ARCA_EFULL; ARCA_EIO; ARCA_ENOMEM.
+ *         is malformed: arca_errmsg() names file and line); ARCA_ENOTFOUND
+ *         (dir does not exist); ARCA_EPERM; ARCA_EFULL; ARCA_EIO;
+ *         ARCA_ENOMEM.
  */
 int arca_config_set(const char *dir, const char *key, const char *value);
 
@@ -437,7 +438,8 @@ typedef struct arca_tier_options {
  *                     to the store, which calls backend->free in
  *                     arca_store_close(); on failure it is freed at once,
  *                     so the caller never frees it.
- * @param[in] opts     options, or NULL for ARCA_TIER_OPTIONS_INIT.
+ * @param[in] opts     options, or NULL for ARCA_TIER_OPTIONS_INIT;
+ *                     copied (borrowed for the call only).
  * @return 0; ARCA_EINVAL (NULL store or backend, a backend version this
  *         libarca does not know, a required method missing, a bad options
  *         version); ARCA_ENOMEM.
@@ -446,8 +448,10 @@ int arca_store_add_tier(arca_store *store, arca_backend *backend,
 		const arca_tier_options *opts);
 
 /**
- * The number of tiers of a store, tier 0 (the local store) included: at
- * least 1.
+ * The number of tiers of a store, tier 0 (the local store) included.
+ *
+ * @param[in] store  open store.
+ * @return the number of tiers: at least 1 for an open store, 0 for NULL.
  */
 size_t arca_store_tier_count(const arca_store *store);
 
@@ -457,7 +461,8 @@ size_t arca_store_tier_count(const arca_store *store);
  * a hit in tier 2 counts a miss (or error) in tier 1.
  */
 typedef struct arca_tier_stats {
-	const char *name;     /* the backend's name (owned by the backend) */
+	const char *name;     /* the backend's name (owned by the backend;
+	                       * valid until arca_store_close()) */
 	uint64_t hits;        /* blobs and actions found */
 	uint64_t misses;      /* lookups answered ARCA_ENOTFOUND */
 	uint64_t errors;      /* calls that failed (I/O, unavailable, ...) */
@@ -1380,7 +1385,8 @@ typedef struct arca_compute_options {
 	 * The computed result expires ttl_s seconds after it is stored (0:
 	 * never), as arca_put_options.ttl_s. */
 	uint64_t ttl_s;
-	/* Tags attached to the computed result (n_tags strings). */
+	/* Tags attached to the computed result (n_tags strings; borrowed for
+	 * the call, copied into the entry). */
 	const char *const *tags;
 	size_t n_tags;
 	/* A cached entry created more than max_age_s seconds ago is a miss

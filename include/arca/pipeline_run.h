@@ -220,6 +220,11 @@ typedef void (*arca_pipeline_event_fn)(void *ctx,
 /**
  * Runs a prepared stage in place of arca_stage_run() (same contract):
  * a front end that forwards signals to the command wraps it there.
+ *
+ * @param[in]  ctx  arca_pipeline_run_options.stage_run_ctx.
+ * @param[out] out  the stage's result, as arca_stage_run() fills it.
+ * @param[in]  st   the prepared stage; borrowed (the runner frees it).
+ * @return as arca_stage_run().
  */
 typedef int (*arca_pipeline_stage_run_fn)(void *ctx, arca_stage_result *out,
 		arca_stage *st);
@@ -310,7 +315,9 @@ int arca_pipeline_param_check(const arca_pipeline *p, const char *name);
  * @return 0; ARCA_ENOTFOUND (a param no stage uses, or a target or forced
  *         stage that does not exist: arca_errmsg() "no stage uses param
  *         'x' (known: ...)" or "FILE: no stage 'x'"); ARCA_EINVAL (bad
- *         options version, no_cache with refresh, a plan refusal, a stage
+ *         options version, a NULL p, a NULL array with a non-zero count,
+ *         a NULL param name or value, no_cache with refresh, a plan
+ *         refusal, a stage
  *         param without a value "FILE:LINE: stage 'x': unknown param 'y'",
  *         a bad substitution, a URL that is not http(s) after it);
  *         ARCA_ENOMEM.
@@ -332,12 +339,17 @@ int arca_pipeline_check(const arca_pipeline *p,
  * @param[out] out    the report; may be NULL; free with
  *                    arca_pipeline_report_free(). NULL on error.
  * @param[in]  store  open store (this thread's handle); borrowed.
- * @param[in]  p      the pipeline (arca_pipeline_load()); not modified.
- * @param[in]  opts   options, or NULL for defaults.
+ * @param[in]  p      the pipeline (arca_pipeline_load()); not modified;
+ *                    it must outlive the report, whose stage entries
+ *                    point into it.
+ * @param[in]  opts   options, or NULL for defaults; borrowed for the
+ *                    call.
  * @return 0 when the selected stages were taken in turn, even when one
  *         failed (the report says how each went); before any stage runs,
- *         the errors of arca_pipeline_check(); ARCA_EIO (a dry run's
- *         lookup failed, "stage x: cache lookup: ..."); ARCA_ENOMEM.
+ *         the errors of arca_pipeline_check(); ARCA_EINVAL (a NULL
+ *         store); a dry run's failed lookup, with its own code (ARCA_EIO,
+ *         ARCA_EBUSY, ARCA_ECORRUPT: "stage x: cache lookup: ...");
+ *         ARCA_ENOMEM.
  */
 int arca_pipeline_run(arca_pipeline_report **out, arca_store *store,
 		const arca_pipeline *p, const arca_pipeline_run_options *opts);
@@ -356,14 +368,16 @@ int arca_pipeline_run(arca_pipeline_report **out, arca_store *store,
  * would run, and so would what reads them).
  *
  * @param[out] out    the report (states UP_TO_DATE, WOULD_RUN, ALWAYS);
- *                    free with arca_pipeline_report_free(). NULL on
- *                    error.
+ *                    must not be NULL; free with
+ *                    arca_pipeline_report_free(). NULL on error.
  * @param[in]  store  open store; borrowed.
  * @param[in]  p      the pipeline.
  * @param[in]  opts   options, or NULL (event: a PREDICTED event per
  *                    stage, STAGE_ERROR when a key cannot be computed).
- * @return 0; the errors of arca_pipeline_check(); ARCA_EIO (a lookup
- *         failed, "stage x: cache lookup: ..."); ARCA_ENOMEM.
+ * @return 0; the errors of arca_pipeline_check(); ARCA_EINVAL (a NULL
+ *         store or out); a failed lookup, with its own code (ARCA_EIO,
+ *         ARCA_EBUSY, ARCA_ECORRUPT: "stage x: cache lookup: ...");
+ *         ARCA_ENOMEM.
  */
 int arca_pipeline_status(arca_pipeline_report **out, arca_store *store,
 		const arca_pipeline *p, const arca_pipeline_run_options *opts);

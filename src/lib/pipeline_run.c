@@ -1654,7 +1654,7 @@ static int predict(prediction *out, const prun *r,
 	}
 	for (i = 0; i < b.n_urls; i++) {
 		const url_state *us = &b.urls[i];
-		int64_t now = (int64_t)time(NULL);
+		int64_t now = arca__now();
 
 		if (!us->cached) {
 			if (add_phrase(&out->reasons, &out->n_reasons,

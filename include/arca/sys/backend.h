@@ -87,15 +87,19 @@ struct arca_backend {
 
 	/**
 	 * Presence and size (bytes) of a blob, without reading it. Optional.
-	 * @return 0; ARCA_ENOTFOUND; ARCA_EIO; ARCA_EUNAVAILABLE.
+	 * @return 0; ARCA_ENOTFOUND; ARCA_EIO; ARCA_EUNAVAILABLE;
+	 *         ARCA_ETIMEOUT.
 	 */
 	int (*blob_stat)(arca_backend *b, const arca_digest *digest,
 			uint64_t *size_out);
 
 	/**
-	 * Store bytes; the backend computes the digest. Required.
-	 * @return 0; ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EIO;
-	 *         ARCA_EUNAVAILABLE; ARCA_ENOMEM.
+	 * Store bytes; the backend computes the digest. Required unless the
+	 * tier is added read-only (arca_tier_options.read_only).
+	 * @return 0; ARCA_ENOTSTORED (the backend declines the blob, e.g. over
+	 *         its own size limit: not an error); ARCA_EFULL; ARCA_EPERM;
+	 *         ARCA_EFATAL; ARCA_EIO; ARCA_EUNAVAILABLE; ARCA_ETIMEOUT;
+	 *         ARCA_ENOMEM.
 	 */
 	int (*blob_put)(arca_backend *b, arca_digest *out,
 			const void *data, size_t len);
@@ -112,7 +116,8 @@ struct arca_backend {
 	/**
 	 * Action cache lookup: the digest of the manifest blob recorded for
 	 * key. Required.
-	 * @return 0; ARCA_ENOTFOUND; ARCA_EIO; ARCA_EUNAVAILABLE.
+	 * @return 0; ARCA_ENOTFOUND; ARCA_EIO; ARCA_EUNAVAILABLE;
+	 *         ARCA_ETIMEOUT.
 	 */
 	int (*ac_get)(arca_backend *b, const arca_digest *key,
 			arca_digest *manifest_out);
@@ -121,16 +126,18 @@ struct arca_backend {
 	 * Record key -> manifest digest. m is the parsed manifest, given so a
 	 * backend can index what it wants (stage, inputs, sizes). The manifest
 	 * blob and every blob it references are already in this backend.
-	 * Required.
-	 * @return 0; ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EIO;
-	 *         ARCA_EUNAVAILABLE.
+	 * Required unless the tier is added read-only, or (version 2) the
+	 * backend sets ac_put2 instead. m is borrowed for the call only.
+	 * @return 0; ARCA_ENOTSTORED (declined: not an error); ARCA_EFULL;
+	 *         ARCA_EPERM; ARCA_EFATAL; ARCA_EIO; ARCA_EUNAVAILABLE;
+	 *         ARCA_ETIMEOUT.
 	 */
 	int (*ac_put)(arca_backend *b, const arca_digest *key,
 			const arca_digest *manifest, const arca_manifest *m);
 
 	/**
 	 * Forget an action entry. Optional.
-	 * @return 0; ARCA_ENOTFOUND; ARCA_EIO.
+	 * @return 0; ARCA_ENOTFOUND; ARCA_EIO; ARCA_EUNAVAILABLE; ARCA_ETIMEOUT.
 	 */
 	int (*ac_remove)(arca_backend *b, const arca_digest *key);
 
@@ -198,7 +205,9 @@ struct arca_backend {
 	 * @param[in] manifest  the digest of the manifest blob.
 	 * @param[in] m         the parsed manifest.
 	 * @param[in] opts      TTL and tags, or NULL for none (already
-	 *                      validated by libarca).
+	 *                      validated by libarca). m and opts, its tags
+	 *                      included, are borrowed for the call only:
+	 *                      copy what the backend keeps.
 	 * @return as ac_put; ARCA_ENOTSTORED when the backend declines.
 	 */
 	int (*ac_put2)(arca_backend *b, const arca_digest *key,
