@@ -389,20 +389,21 @@ static int check_absent_unique(arca_stage_failure *failure,
 {
 	const size_t plen = strlen(ARCA_STAGE_ABSENT_PARAM);
 	size_t i, j;
+	int error = 0;
 
-	for (i = 0; i < action->n_params; i++) {
+	for (i = 0; error == 0 && i < action->n_params; i++) {
 		const char *name = action->params[i].name;
 
 		if (strncmp(name, ARCA_STAGE_ABSENT_PARAM, plen) != 0)
 			continue;
-		for (j = 0; j < action->n_inputs; j++)
+		for (j = 0; error == 0 && j < action->n_inputs; j++)
 			if (strcmp(action->inputs[j].name, name + plen) == 0)
-				return set_failure(failure,
+				error = set_failure(failure,
 						ARCA_STAGE_FAILURE_SPEC,
 						arca__error(ARCA_EEXISTS, "input '%s': "
 						"given more than once", name + plen));
 	}
-	return 0;
+	return error;
 }
 
 /* The action and its key. tool is the executable identifying the tool,
@@ -770,17 +771,20 @@ cleanup:
 
 int arca_stage_result_ok(const arca_stage_result *r)
 {
-	if (r == NULL)
-		return 0;
-	switch (r->outcome) {
-	case ARCA_STAGE_HIT:
-	case ARCA_STAGE_STORED:
-	case ARCA_STAGE_RAN:
-	case ARCA_STAGE_CACHE_WRITE_FAILED:
-		return 1;
-	default:
-		return 0;
-	}
+	int ok = 0;
+
+	if (r != NULL)
+		switch (r->outcome) {
+		case ARCA_STAGE_HIT:
+		case ARCA_STAGE_STORED:
+		case ARCA_STAGE_RAN:
+		case ARCA_STAGE_CACHE_WRITE_FAILED:
+			ok = 1;
+			break;
+		default:
+			break;
+		}
+	return ok;
 }
 
 const arca_digest *arca_stage_key(const arca_stage *st)
