@@ -20,8 +20,11 @@
  *                               cached, so the next run hits every stage
  *                               before it and runs it again
  *   optional diarization        a failed diarize stage's output is removed
- *                               and format runs without it: the run says
- *                               it degraded and exits 0
+ *                               and format runs without it (an optional
+ *                               input: absent, it is keyed as absent, so
+ *                               the degraded transcript is its own
+ *                               entry): the run says it degraded and
+ *                               exits 0
  *   min/max speakers            params of the diarize stage's key
  *
  * The stages run in OUTDIR (the spec's working directory; this program
@@ -177,10 +180,7 @@ static int run_stage(int *done, const struct run *r, arca_stage_spec *spec)
 				arca_errmsg());
 		goto cleanup;
 	}
-	*done = res.outcome == ARCA_STAGE_HIT ||
-		res.outcome == ARCA_STAGE_STORED ||
-		res.outcome == ARCA_STAGE_RAN ||
-		res.outcome == ARCA_STAGE_CACHE_WRITE_FAILED;
+	*done = arca_stage_result_ok(&res);
 	error = 0;
 cleanup:
 	arca_stage_free(st);
@@ -239,19 +239,21 @@ static int diarize(int *done, const struct run *r)
 }
 
 /*
- * words.txt [+ speakers.rttm] -> transcript.md. Whether diarization is in
- * is a param of the key, so the transcript without speakers and the one
- * with them are two entries and neither is served for the other.
+ * words.txt [+ speakers.rttm] -> transcript.md. speakers.rttm is an
+ * optional input: when it is there its digest is in the key, when it is
+ * not the stage runner marks it absent in the key, so the transcript
+ * without speakers and the one with them are two entries and neither is
+ * served for the other. (main() removes speakers.rttm when diarize fails,
+ * so diarized says whether the file is there.)
  */
 static int format(int *done, const struct run *r, int diarized)
 {
 	char *argv[] = { env_or("ORCH_FORMAT", "format-md"), "words.txt",
 		"transcript.md", r->source_name,
 		diarized ? "speakers.rttm" : NULL, NULL };
-	const arca_stage_input inputs[] = { { NULL, "words.txt", NULL },
-		{ NULL, "speakers.rttm", NULL } };
-	const arca_stage_param params[] = {
-		{ "diarization", diarized ? "present" : "absent" }
+	const arca_stage_input inputs[] = { { NULL, "words.txt", NULL } };
+	const arca_stage_input optional[] = {
+		{ NULL, "speakers.rttm", NULL }
 	};
 	const char *outputs[] = { "transcript.md" };
 	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
@@ -259,9 +261,9 @@ static int format(int *done, const struct run *r, int diarized)
 	spec.stage = "format";
 	spec.argv = argv;
 	spec.inputs = inputs;
-	spec.n_inputs = diarized ? 2 : 1;
-	spec.params = params;
-	spec.n_params = 1;
+	spec.n_inputs = 1;
+	spec.optional_inputs = optional;
+	spec.n_optional_inputs = 1;
 	spec.outputs = outputs;
 	spec.n_outputs = 1;
 	return run_stage(done, r, &spec);

@@ -20,10 +20,11 @@
  *    executable its first word names (found as execvp() would, from the
  *    pipeline's directory) when that word is a plain name or path and is
  *    found, else /bin/sh; `tool_version:` overrides both;
- *  - a dep that is absent and may be (the dep is `optional: true`, or its
- *    producer is an optional stage) enters the key as the param
- *    "arca:absent:PATH" = "1" (ARCA_PIPELINE_ABSENT_PARAM): absent is
- *    not the same action as present;
+ *  - a dep that may be absent (the dep is `optional: true`, or its
+ *    producer is an optional stage) is an optional input of the stage
+ *    (arca_stage_spec's optional_inputs): when absent it enters the key
+ *    as the param "arca:absent:PATH" = "1" (ARCA_STAGE_ABSENT_PARAM):
+ *    absent is not the same action as present;
  *  - a URL dep enters the key under its URL (after substitution) with
  *    the body's digest.
  *
@@ -49,8 +50,11 @@ extern "C" {
 #endif
 
 /* The prefix of the param that marks an absent optional dep in a key
- * (followed by the dep's path; the value is "1"). */
-#define ARCA_PIPELINE_ABSENT_PARAM "arca:absent:"
+ * (followed by the dep's path; the value is "1"): the stage runner's
+ * marker of an absent optional input, which the pipeline runner uses
+ * (the dep is one of the spec's optional_inputs). Kept as an alias of
+ * ARCA_STAGE_ABSENT_PARAM. */
+#define ARCA_PIPELINE_ABSENT_PARAM ARCA_STAGE_ABSENT_PARAM
 
 /** Why a stage runs whatever the cache holds (arca_pipeline_run). */
 typedef enum arca_pipeline_forced {

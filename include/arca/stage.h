@@ -160,10 +160,11 @@ typedef struct arca_stage_event {
 typedef void (*arca_stage_event_fn)(void *ctx, const arca_stage_event *ev);
 
 /*
- * The spec's version. 2 added stdin_fd (and ARCA_STAGE_STDIN_INPUT); a
- * spec of version 1 is still accepted, its stdin_fd taken as 0.
+ * The spec's version. 2 added stdin_fd (and ARCA_STAGE_STDIN_INPUT); 3
+ * added optional_inputs. A spec of an older version is still accepted:
+ * version 1 has stdin_fd 0, versions 1 and 2 no optional inputs.
  */
-#define ARCA_STAGE_SPEC_VERSION 2
+#define ARCA_STAGE_SPEC_VERSION 3
 
 /** Flags of arca_stage_spec. */
 enum {
@@ -182,6 +183,16 @@ enum {
 
 /** The input name stdin enters the key under (ARCA_STAGE_STDIN_INPUT). */
 #define ARCA_STAGE_STDIN_NAME "(stdin)"
+
+/*
+ * The prefix of the param that marks an absent optional input in a key:
+ * an optional input (arca_stage_spec's optional_inputs) whose file does
+ * not exist enters the key as the param ARCA_STAGE_ABSENT_PARAM + NAME =
+ * "1", NAME being its normalised logical name ("arca:absent:a/b.txt").
+ * Params and secret params whose name starts with it are refused
+ * (ARCA_EINVAL), so the marker cannot be confused with a caller's param.
+ */
+#define ARCA_STAGE_ABSENT_PARAM "arca:absent:"
 
 /**
  * What to run and what its result depends on. Initialise with
@@ -267,12 +278,25 @@ typedef struct arca_stage_spec {
 	 * open counts as /dev/null. With ARCA_STAGE_STDIN_INPUT it is read
 	 * to its end by arca_stage_prepare(). */
 	int stdin_fd;
+	/* Version 3. Inputs that may be absent. Each one whose file exists
+	 * is an input exactly as if it were in inputs (the same name
+	 * normalisation, the same key; a FIFO, a device, a directory or a
+	 * file that cannot be read is refused as it would be there). One
+	 * whose file does not exist (stat(2) fails with ENOENT, a dangling
+	 * symbolic link included; any other error is an error) enters the
+	 * key instead as the param ARCA_STAGE_ABSENT_PARAM + NAME = "1",
+	 * NAME being its normalised logical name: the action without the
+	 * file is never the action with it. An optional input with a digest
+	 * is present (its file is not looked at). Names are unique across
+	 * inputs and optional_inputs, present or absent (ARCA_EEXISTS). */
+	const arca_stage_input *optional_inputs;
+	size_t n_optional_inputs;
 } arca_stage_spec;
 
 #define ARCA_STAGE_SPEC_INIT \
 	{ ARCA_STAGE_SPEC_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, \
 	  NULL, 0, NULL, 0, NULL, NULL, 0, NULL, 0, 0, NULL, -1, 0, 1, 2, \
-	  NULL, NULL, NULL, NULL, 0, 0 }
+	  NULL, NULL, NULL, NULL, 0, 0, NULL, 0 }
 
 /**
  * Why arca_stage_prepare() or arca_stage_run() failed, beyond the code:
@@ -320,8 +344,10 @@ typedef enum arca_stage_failure {
  *         a regular file; an output outside the working directory,
  *         "output '/x': outside the working directory (an output is a
  *         relative path without '..')"; an output that is also an input;
- *         an input named "(stdin)"; arca_errmsg() names it);
- *         ARCA_EEXISTS (an input, param, env or output given twice);
+ *         an input named "(stdin)"; a param or secret param whose name
+ *         starts with ARCA_STAGE_ABSENT_PARAM; arca_errmsg() names it);
+ *         ARCA_EEXISTS (an input, param, env or output given twice; an
+ *         optional input counts as an input whether present or not);
  *         ARCA_ENOTFOUND (an input, the working directory or the command
  *         not found); ARCA_EPERM (one that cannot be read or executed);
  *         ARCA_EIO (also: declared stdin cannot be read); ARCA_ENOMEM. The
@@ -502,6 +528,21 @@ typedef struct arca_stage_result {
  *         written by another process after N ms").
  */
 int arca_stage_run(arca_stage_result *out, arca_stage *st);
+
+/**
+ * Whether a stage's declared outputs are in place after arca_stage_run():
+ * it hit (ARCA_STAGE_HIT), or its command exited 0 having written every
+ * output (ARCA_STAGE_STORED, ARCA_STAGE_RAN, or
+ * ARCA_STAGE_CACHE_WRITE_FAILED: not stored, but the files are there all
+ * the same). A program chaining stages goes on to the next one when this
+ * says so.
+ *
+ * @param[in] r  the result (arca_stage_run()); may be NULL.
+ * @return 1 when the outputs are in place; 0 otherwise (ARCA_STAGE_ERROR,
+ *         ARCA_STAGE_FAILED, ARCA_STAGE_OUTPUT_MISSING, an unknown
+ *         outcome, or r NULL).
+ */
+int arca_stage_result_ok(const arca_stage_result *r);
 
 /** Free a prepared stage. Accepts NULL. */
 void arca_stage_free(arca_stage *st);

@@ -2,7 +2,8 @@
  * Running a pipeline file and predicting a run (arca/pipeline_run.h):
  * the params of a run, the stages selected and forced, each pipeline
  * stage turned into a stage spec with its deps resolved (URLs fetched and
- * materialised, absent optional deps marked in the key), the run itself
+ * materialised, deps that may be absent passed as optional inputs), the
+ * run itself
  * (optional stages degrading), and the predictions of arca status and of
  * a dry run.
  */
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ABSENT ARCA_PIPELINE_ABSENT_PARAM
+#define ABSENT ARCA_STAGE_ABSENT_PARAM
 
 /* --------------------------------------------------------------------- */
 /* Small helpers                                                           */
@@ -752,8 +753,9 @@ typedef struct built {
 	arca_stage_input *inputs;
 	arca_digest *url_digests;  /* one per dep; used by URL inputs */
 	arca_stage_param *params;  /* values borrowed from the run's params */
-	char **absent;             /* owned "arca:absent:PATH" names */
-	size_t n_absent;
+	/* File deps that may be absent: the stage runner keys an absent one
+	 * as the param "arca:absent:PATH" = "1". */
+	arca_stage_input *optional;
 	const char **outputs;
 	const char **env;
 	/* DEPS_PEEK: what could not be resolved. */
@@ -773,7 +775,7 @@ static void built_free(built *b)
 	free(b->inputs);
 	free(b->url_digests);
 	free(b->params);
-	free_list(b->absent, b->n_absent);
+	free(b->optional);
 	free(b->outputs);
 	free(b->env);
 	free(b->missing);
@@ -935,8 +937,9 @@ static int dep_optional(const arca_pipeline *p, const arca_pipeline_stage *def,
 
 /*
  * Build the spec of stage def: ${param} substituted, deps resolved as
- * mode says, optional deps that are absent entered as the param
- * "arca:absent:PATH" = "1". Paths are the pipeline's (relative to its
+ * mode says, file deps that may be absent passed as optional inputs (the
+ * stage runner enters an absent one as the param "arca:absent:PATH" =
+ * "1"). Paths are the pipeline's (relative to its
  * directory, the spec's workdir). 0, or a code with arca_errmsg() set
  * and b->failure saying what kind.
  */
@@ -946,7 +949,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	const arca_pipeline *p = r->p;
 	arca_stage_spec *spec = &b->spec;
 	arca_stage_spec init = ARCA_STAGE_SPEC_INIT;
-	size_t i, n_in = 0, n_par = 0;
+	size_t i, n_in = 0, n_opt = 0, n_par = 0;
 	struct stat st;
 	int rc;
 
@@ -960,13 +963,13 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	}
 	b->inputs = calloc(def->n_deps + 1, sizeof(*b->inputs));
 	b->url_digests = calloc(def->n_deps + 1, sizeof(*b->url_digests));
-	b->params = calloc(def->n_params + def->n_deps + 1, sizeof(*b->params));
-	b->absent = calloc(def->n_deps + 1, sizeof(*b->absent));
+	b->params = calloc(def->n_params + 1, sizeof(*b->params));
+	b->optional = calloc(def->n_deps + 1, sizeof(*b->optional));
 	b->outputs = calloc(def->n_outs + 1, sizeof(*b->outputs));
 	b->env = calloc(def->n_env + 1, sizeof(*b->env));
 	b->missing = calloc(def->n_deps + 1, sizeof(*b->missing));
 	b->urls = calloc(def->n_deps + 1, sizeof(*b->urls));
-	if (!b->inputs || !b->url_digests || !b->params || !b->absent ||
+	if (!b->inputs || !b->url_digests || !b->params || !b->optional ||
 	    !b->outputs || !b->env || !b->missing || !b->urls)
 		goto enomem;
 
@@ -977,7 +980,7 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	for (i = 0; i < def->n_deps; i++) {
 		const arca_pipeline_dep *dep = &def->deps[i];
 		arca_stage_input *in = &b->inputs[n_in];
-		char *path, *name;
+		char *path;
 		int found, err;
 
 		if (dep->url != NULL) {
@@ -1005,6 +1008,13 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 			n_in++;
 			continue;
 		}
+		if (dep_optional(p, def, dep)) {
+			/* Present or not, the stage runner decides (and keys
+			 * absent apart from present). */
+			b->optional[n_opt].name = dep->path;
+			b->optional[n_opt++].path = dep->path;
+			continue;
+		}
 		/* Dep paths are the pipeline directory's. */
 		if ((path = pipeline_path(p, dep->path)) == NULL)
 			goto enomem;
@@ -1015,17 +1025,6 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 			in->name = dep->path;
 			in->path = dep->path;
 			n_in++;
-			continue;
-		}
-		if (dep_optional(p, def, dep)) {
-			/* Absent is not the same action as present. */
-			if ((name = malloc(sizeof(ABSENT) +
-					strlen(dep->path))) == NULL)
-				goto enomem;
-			sprintf(name, "%s%s", ABSENT, dep->path);
-			b->absent[b->n_absent++] = name;
-			b->params[n_par].name = name;
-			b->params[n_par++].value = "1";
 			continue;
 		}
 		if (mode == DEPS_PEEK) {
@@ -1050,6 +1049,8 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	spec->argv = b->argv;
 	spec->inputs = b->inputs;
 	spec->n_inputs = n_in;
+	spec->optional_inputs = b->optional;
+	spec->n_optional_inputs = n_opt;
 	spec->outputs = b->outputs;
 	spec->n_outputs = def->n_outs;
 	spec->params = b->params;
@@ -1489,50 +1490,45 @@ static const arca_digest *predicted_dep(const arca_pipeline *p,
 /*
  * Re-point b->spec at the deps as upstream hits would restore them
  * (predicted_dep): such a dep is an input with the predicted digest, and
- * neither missing (taken out of b->missing) nor absent (its
- * "arca:absent:PATH" param dropped). *ins and *pars are the spec's new
- * arrays, which the caller frees. 0 or -1 (out of memory).
+ * neither missing (taken out of b->missing) nor absent (an optional input
+ * given a digest is present: its file is not looked at). *ins is the
+ * spec's new array of inputs, which the caller frees. 0 or -1 (out of
+ * memory).
  */
-static int apply_predicted(arca_stage_input **ins, arca_stage_param **pars,
-		built *b, const arca_pipeline *p, const arca_pipeline_stage *def,
+static int apply_predicted(arca_stage_input **ins, built *b,
+		const arca_pipeline *p, const arca_pipeline_stage *def,
 		const unsigned char *upstream, const predicted_files *files)
 {
 	arca_stage_spec *spec = &b->spec;
-	size_t i, j, n_in = spec->n_inputs, n_par = 0, n_miss;
+	size_t i, j, n_in = spec->n_inputs, n_miss;
 
 	*ins = calloc(spec->n_inputs + def->n_deps + 1, sizeof(**ins));
-	*pars = calloc(spec->n_params + 1, sizeof(**pars));
-	if (*ins == NULL || *pars == NULL)
+	if (*ins == NULL)
 		return -1;
 	if (spec->n_inputs > 0)
 		memcpy(*ins, spec->inputs, spec->n_inputs * sizeof(**ins));
-	for (i = 0; i < spec->n_params; i++)
-		(*pars)[n_par++] = spec->params[i];
 	for (i = 0; i < def->n_deps; i++) {
 		const arca_pipeline_dep *dep = &def->deps[i];
 		const arca_digest *d = predicted_dep(p, def, dep, upstream,
 				files);
-		size_t kept;
 
 		if (d == NULL)
 			continue;
-		for (j = 0; j < n_in; j++)
-			if (strcmp((*ins)[j].name, dep->path) == 0)
+		for (j = 0; j < spec->n_optional_inputs; j++)
+			if (strcmp(b->optional[j].name, dep->path) == 0)
 				break;
-		if (j == n_in) {
-			(*ins)[n_in].name = dep->path;
-			(*ins)[n_in++].path = dep->path;
+		if (j < spec->n_optional_inputs) {
+			b->optional[j].digest = d;
+		} else {
+			for (j = 0; j < n_in; j++)
+				if (strcmp((*ins)[j].name, dep->path) == 0)
+					break;
+			if (j == n_in) {
+				(*ins)[n_in].name = dep->path;
+				(*ins)[n_in++].path = dep->path;
+			}
+			(*ins)[j].digest = d;
 		}
-		(*ins)[j].digest = d;
-		for (j = kept = 0; j < n_par; j++) {
-			const char *name = (*pars)[j].name;
-
-			if (starts_with(name, ABSENT) &&
-			    strcmp(name + strlen(ABSENT), dep->path) == 0)
-				continue;
-			(*pars)[kept++] = (*pars)[j];
-		}
-		n_par = kept;
 		for (j = n_miss = 0; j < b->n_missing; j++)
 			if (strcmp(b->missing[j]->path, dep->path) != 0)
 				b->missing[n_miss++] = b->missing[j];
@@ -1540,8 +1536,6 @@ static int apply_predicted(arca_stage_input **ins, arca_stage_param **pars,
 	}
 	spec->inputs = *ins;
 	spec->n_inputs = n_in;
-	spec->params = *pars;
-	spec->n_params = n_par;
 	return 0;
 }
 
@@ -1594,7 +1588,6 @@ static int predict(prediction *out, const prun *r,
 	built b;
 	arca_stage *st = NULL;
 	arca_stage_input *ins = NULL;
-	arca_stage_param *pars = NULL;
 	arca_manifest *m = NULL;
 	unsigned char *named = NULL;
 	arca_stage_failure failure = ARCA_STAGE_FAILURE_NONE;
@@ -1611,7 +1604,7 @@ static int predict(prediction *out, const prun *r,
 	if ((rc = build_stage(&b, r, def, &r->pa, DEPS_PEEK)) < 0)
 		goto cleanup;
 	/* Deps that upstream hits restore count as restored. */
-	if (apply_predicted(&ins, &pars, &b, p, def, upstream, files) < 0)
+	if (apply_predicted(&ins, &b, p, def, upstream, files) < 0)
 		goto enomem;
 	out->always = !def->cache;
 	/* An upstream stage that would run may rewrite what this one reads:
@@ -1718,7 +1711,6 @@ cleanup:
 	arca_stage_free(st);
 	built_free(&b);
 	free(ins);
-	free(pars);
 	free(named);
 	return rc;
 }
@@ -1905,34 +1897,27 @@ static int run_stage(prun *r, arca_pipeline_stage_report *sr, int forced)
 	}
 
 	rc = 1;
-	switch (res.outcome) {
-	case ARCA_STAGE_HIT:
+	if (res.outcome == ARCA_STAGE_HIT) {
 		sr->state = ARCA_PIPELINE_STATE_HIT;
 		rep->n_hit++;
 		rep->saved_ms += res.duration_ms;
 		event_init(&ev, ARCA_PIPELINE_EVENT_HIT, def);
-		break;
-	case ARCA_STAGE_STORED:
-	case ARCA_STAGE_CACHE_WRITE_FAILED:
-	case ARCA_STAGE_RAN:
+	} else if (arca_stage_result_ok(&res)) {
+		/* Stored, run uncached, or not stored: the outputs are there. */
 		sr->state = ARCA_PIPELINE_STATE_RAN;
 		rep->n_ran++;
 		event_init(&ev, ARCA_PIPELINE_EVENT_RAN, def);
-		break;
-	default:
-		if (def->optional) {
-			remove_outputs(r, def);
-			sr->state = ARCA_PIPELINE_STATE_DEGRADED;
-			rep->n_degraded++;
-			event_init(&ev, ARCA_PIPELINE_EVENT_DEGRADED, def);
-		} else {
-			sr->state = ARCA_PIPELINE_STATE_FAILED;
-			rep->n_failed++;
-			rep->failed = (long)(sr - rep->stages);
-			event_init(&ev, ARCA_PIPELINE_EVENT_FAILED, def);
-			rc = 0;
-		}
-		break;
+	} else if (def->optional) {
+		remove_outputs(r, def);
+		sr->state = ARCA_PIPELINE_STATE_DEGRADED;
+		rep->n_degraded++;
+		event_init(&ev, ARCA_PIPELINE_EVENT_DEGRADED, def);
+	} else {
+		sr->state = ARCA_PIPELINE_STATE_FAILED;
+		rep->n_failed++;
+		rep->failed = (long)(sr - rep->stages);
+		event_init(&ev, ARCA_PIPELINE_EVENT_FAILED, def);
+		rc = 0;
 	}
 	ev.report = sr;
 	emit(r, &ev);

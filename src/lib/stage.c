@@ -273,12 +273,137 @@ static int add_param(arca_stage_failure *failure, arca_action *action,
 		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
 				arca__error(ARCA_EINVAL, "%s without a name or value",
 				secret ? "secret param" : "param"));
+	/* The absent-optional-input marker is the runner's alone. */
+	if (strncmp(p->name, ARCA_STAGE_ABSENT_PARAM,
+			strlen(ARCA_STAGE_ABSENT_PARAM)) == 0)
+		return set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "%s '%s': names starting "
+				"with '%s' are reserved for absent optional inputs",
+				secret ? "secret param" : "param", p->name,
+				ARCA_STAGE_ABSENT_PARAM));
 	error = secret ? arca_action_add_secret_param(action, p->name, p->value)
 		: arca_action_add_param(action, p->name, p->value);
 	if (error < 0)
 		return action_failure(failure, error,
 				secret ? "secret param" : "param", p->name);
 	return 0;
+}
+
+/*
+ * Add input i of the spec (of optional_inputs when optional) to action.
+ * An optional input whose file does not exist (ENOENT) is added as the
+ * param ARCA_STAGE_ABSENT_PARAM + its normalised name = "1"; any other
+ * failure to read it is the error a required input gets.
+ */
+static int add_input(arca_stage_failure *failure, arca_action *action,
+		const arca_stage *st, const arca_stage_input *in, size_t i,
+		int optional)
+{
+	const arca_stage_spec *o = &st->spec;
+	const char *given = in->name != NULL ? in->name : in->path;
+	const char *what = optional ? "optional input" : "input";
+	struct stat sb;
+	arca_digest d;
+	char *name = NULL, *path = NULL, *marker = NULL;
+	int absent = 0, error;
+
+	if (given == NULL || (in->path == NULL && in->digest == NULL)) {
+		error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "%s %zu has no path", what,
+				i));
+		goto cleanup;
+	}
+	if (in->digest != NULL) {
+		d = *in->digest;
+	} else {
+		if ((path = join(st->base, in->path)) == NULL) {
+			error = set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+					arca__error(ARCA_ENOMEM, "out of memory"));
+			goto cleanup;
+		}
+		/* Only "no such file" is absent: a file that is there but
+		 * cannot be read must not pass for one that is not. */
+		absent = optional && stat(path, &sb) < 0 && errno == ENOENT;
+		error = absent ? 0 : digest_input(&d, path, o->hash_progress,
+				o->hash_progress_ctx);
+		if (error < 0) {
+			error = arca__error(error, "input '%s': %s", in->path,
+					file_detail(error));
+			set_failure(failure, error == ARCA_ENOMEM ?
+					ARCA_STAGE_FAILURE_SYSTEM :
+					ARCA_STAGE_FAILURE_INPUT, error);
+			goto cleanup;
+		}
+	}
+	if (strstr(given, "://") != NULL) {
+		name = arca__strdup(given);
+		error = name == NULL ? arca__error(ARCA_ENOMEM, "out of memory") :
+			0;
+	} else {
+		error = arca_stage_normalize_path(&name, given);
+	}
+	if (error < 0) {
+		action_failure(failure, error, "input", given);
+		goto cleanup;
+	}
+	if (strcmp(name, ARCA_STAGE_STDIN_NAME) == 0) {
+		error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "input '%s': the name is "
+				"reserved for the standard input", given));
+		goto cleanup;
+	}
+	if (absent) {
+		if ((marker = malloc(sizeof(ARCA_STAGE_ABSENT_PARAM) +
+				strlen(name))) == NULL) {
+			error = set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
+					arca__error(ARCA_ENOMEM, "out of memory"));
+			goto cleanup;
+		}
+		sprintf(marker, "%s%s", ARCA_STAGE_ABSENT_PARAM, name);
+		/* Given twice, the marker is too: say it of the input. */
+		error = arca_action_add_param(action, marker, "1");
+	} else {
+		error = arca_action_add_input(action, name, &d);
+	}
+	if (error < 0) {
+		action_failure(failure, error, "input", name);
+		goto cleanup;
+	}
+	error = 0;
+
+cleanup:
+	free(marker);
+	free(name);
+	free(path);
+	return error;
+}
+
+/*
+ * An absent optional input must not share its name with an input that
+ * is present: the key would hold both the file and "it is not there".
+ * Run before the spec's params are added, so every marker param is one
+ * add_input() made.
+ */
+static int check_absent_unique(arca_stage_failure *failure,
+		const arca_action *action)
+{
+	const size_t plen = strlen(ARCA_STAGE_ABSENT_PARAM);
+	size_t i, j;
+	int error = 0;
+
+	for (i = 0; error == 0 && i < action->n_params; i++) {
+		const char *name = action->params[i].name;
+
+		if (strncmp(name, ARCA_STAGE_ABSENT_PARAM, plen) != 0)
+			continue;
+		for (j = 0; error == 0 && j < action->n_inputs; j++)
+			if (strcmp(action->inputs[j].name, name + plen) == 0)
+				error = set_failure(failure,
+						ARCA_STAGE_FAILURE_SPEC,
+						arca__error(ARCA_EEXISTS, "input '%s': "
+						"given more than once", name + plen));
+	}
+	return error;
 }
 
 /* The action and its key. tool is the executable identifying the tool,
@@ -289,7 +414,7 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 	const arca_stage_spec *o = &st->spec;
 	arca_action *action = NULL;
 	arca_digest d;
-	char hex[ARCA_DIGEST_HEXLEN + 1], *name = NULL, *path = NULL;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
 	size_t i;
 	int error;
 
@@ -304,62 +429,16 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 			goto cleanup;
 		}
 	}
-	for (i = 0; i < o->n_inputs; i++) {
-		const arca_stage_input *in = &o->inputs[i];
-		const char *given = in->name != NULL ? in->name : in->path;
-
-		if (given == NULL || (in->path == NULL && in->digest == NULL)) {
-			error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
-					arca__error(ARCA_EINVAL, "input %zu has no "
-					"path", i));
+	for (i = 0; i < o->n_inputs; i++)
+		if ((error = add_input(failure, action, st, &o->inputs[i], i,
+				0)) < 0)
 			goto cleanup;
-		}
-		if (in->digest != NULL) {
-			d = *in->digest;
-		} else {
-			if ((path = join(st->base, in->path)) == NULL) {
-				error = set_failure(failure,
-						ARCA_STAGE_FAILURE_SYSTEM,
-						arca__error(ARCA_ENOMEM, "out of memory"));
-				goto cleanup;
-			}
-			error = digest_input(&d, path, o->hash_progress,
-					o->hash_progress_ctx);
-			free(path);
-			path = NULL;
-			if (error < 0) {
-				error = arca__error(error, "input '%s': %s",
-						in->path, file_detail(error));
-				set_failure(failure, error == ARCA_ENOMEM ?
-						ARCA_STAGE_FAILURE_SYSTEM :
-						ARCA_STAGE_FAILURE_INPUT, error);
-				goto cleanup;
-			}
-		}
-		if (strstr(given, "://") != NULL) {
-			name = arca__strdup(given);
-			error = name == NULL ? arca__error(ARCA_ENOMEM,
-					"out of memory") : 0;
-		} else {
-			error = arca_stage_normalize_path(&name, given);
-		}
-		if (error < 0) {
-			action_failure(failure, error, "input", given);
+	for (i = 0; i < o->n_optional_inputs; i++)
+		if ((error = add_input(failure, action, st,
+				&o->optional_inputs[i], i, 1)) < 0)
 			goto cleanup;
-		}
-		if (strcmp(name, ARCA_STAGE_STDIN_NAME) == 0) {
-			error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
-					arca__error(ARCA_EINVAL, "input '%s': the name "
-					"is reserved for the standard input", given));
-			goto cleanup;
-		}
-		if ((error = arca_action_add_input(action, name, &d)) < 0) {
-			action_failure(failure, error, "input", name);
-			goto cleanup;
-		}
-		free(name);
-		name = NULL;
-	}
+	if ((error = check_absent_unique(failure, action)) < 0)
+		goto cleanup;
 	if (st->stdin_path != NULL &&
 	    (error = arca_action_add_input(action, ARCA_STAGE_STDIN_NAME,
 			&st->stdin_digest)) < 0) {
@@ -420,8 +499,6 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 	error = 0;
 
 cleanup:
-	free(name);
-	free(path);
 	arca_action_free(action);
 	return error;
 }
@@ -548,12 +625,14 @@ static int check_output_not_input(arca_stage_failure *failure,
 	size_t i, j;
 	int error;
 
-	for (i = 0; i < o->n_inputs; i++) {
-		if (o->inputs[i].path == NULL || o->inputs[i].digest != NULL ||
-		    o->inputs[i].path[0] == '\0')
+	/* An optional input too: when present it is read like any other. */
+	for (i = 0; i < o->n_inputs + o->n_optional_inputs; i++) {
+		const arca_stage_input *in = i < o->n_inputs ? &o->inputs[i] :
+			&o->optional_inputs[i - o->n_inputs];
+
+		if (in->path == NULL || in->digest != NULL || in->path[0] == '\0')
 			continue;
-		if ((error = arca_stage_normalize_path(&norm,
-				o->inputs[i].path)) < 0)
+		if ((error = arca_stage_normalize_path(&norm, in->path)) < 0)
 			return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
 					error);
 		for (j = 0; j < o->n_outputs; j++) {
@@ -606,9 +685,13 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 		return set_failure(failure, ARCA_STAGE_FAILURE_SYSTEM,
 				arca__error(ARCA_ENOMEM, "out of memory"));
 	st->stdin_tmp_fd = -1;
-	/* A version 1 spec ends before stdin_fd: copy what it has. */
-	if (spec->version >= 2) {
+	/* An older spec ends before the fields of later versions: copy what
+	 * it has (the rest of st->spec is zero: no optional inputs). */
+	if (spec->version >= 3) {
 		st->spec = *spec;
+	} else if (spec->version == 2) {
+		memcpy(&st->spec, spec, offsetof(arca_stage_spec,
+				optional_inputs));
 	} else {
 		memcpy(&st->spec, spec, offsetof(arca_stage_spec, stdin_fd));
 		st->spec.stdin_fd = 0;
@@ -684,6 +767,24 @@ cleanup:
 	else
 		arca_stage_free(st);
 	return error;
+}
+
+int arca_stage_result_ok(const arca_stage_result *r)
+{
+	int ok = 0;
+
+	if (r != NULL)
+		switch (r->outcome) {
+		case ARCA_STAGE_HIT:
+		case ARCA_STAGE_STORED:
+		case ARCA_STAGE_RAN:
+		case ARCA_STAGE_CACHE_WRITE_FAILED:
+			ok = 1;
+			break;
+		default:
+			break;
+		}
+	return ok;
 }
 
 const arca_digest *arca_stage_key(const arca_stage *st)

@@ -7,7 +7,9 @@
  * regular files, the failures a front end maps to exit codes,
  * arca_get_or_compute() with TTL, tags and max-age, stale outputs removed
  * before a miss, directory and symlink outputs, outputs outside the
- * working directory, and stdin (undeclared: not cached; declared: keyed).
+ * working directory, stdin (undeclared: not cached; declared: keyed),
+ * optional inputs (present: an input; absent: the arca:absent: param) and
+ * arca_stage_result_ok().
  */
 #include "fixture.h"
 
@@ -1012,6 +1014,267 @@ static void test_stage__spec_version_1(void **state)
 			ARCA_EINVAL);
 }
 
+/* ---- optional inputs ------------------------------------------------------ */
+
+/*
+ * Prepare the "keys" stage (sh_argv, tool version "1") with these
+ * inputs, optional inputs and params; *key is its key on success.
+ * Returns what arca_stage_prepare() returned.
+ */
+static int prepare_keys(arca_digest *key, arca_stage_failure *failure,
+		fx *f, const arca_stage_input *ins, size_t n_ins,
+		const arca_stage_input *opt, size_t n_opt,
+		const arca_stage_param *params, size_t n_params)
+{
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage *st = NULL;
+	int rc;
+
+	spec.stage = "keys";
+	spec.argv = sh_argv;
+	spec.inputs = ins;
+	spec.n_inputs = n_ins;
+	spec.optional_inputs = opt;
+	spec.n_optional_inputs = n_opt;
+	spec.params = params;
+	spec.n_params = n_params;
+	spec.tool_version = "1";
+	spec.workdir = f->work;
+	rc = arca_stage_prepare(&st, failure, f->store, &spec);
+	if (rc == 0)
+		*key = *arca_stage_key(st);
+	arca_stage_free(st);
+	return rc;
+}
+
+/* The key of the "keys" stage built by hand (arca_action_*): the input
+ * words.txt of the working directory, and the param name = value when
+ * name is not NULL. */
+static arca_digest keys_by_hand(fx *f, const char *name, const char *value)
+{
+	arca_action *a = NULL;
+	arca_digest d, key;
+	char *words = fixture_path("%s/words.txt", f->work);
+	size_t i;
+
+	assert_int_equal(arca_action_new(&a, "keys"), 0);
+	for (i = 0; sh_argv[i] != NULL; i++)
+		assert_int_equal(arca_action_add_arg(a, sh_argv[i]), 0);
+	assert_int_equal(arca_digest_file(&d, NULL, words), 0);
+	assert_int_equal(arca_action_add_input(a, "words.txt", &d), 0);
+	if (name != NULL)
+		assert_int_equal(arca_action_add_param(a, name, value), 0);
+	assert_int_equal(arca_action_set_tool(a, ARCA_TOOL_VERSION, "1"), 0);
+	assert_int_equal(arca_action_key(&key, a), 0);
+	arca_action_free(a);
+	free(words);
+	return key;
+}
+
+/* Present, an optional input is an input: the same key as a required one
+ * (names normalised the same way), a digest given included. */
+static void test_stage__optional_input_present_is_an_input(void **state)
+{
+	fx *f = *state;
+	const arca_stage_input req[] = { { NULL, "words.txt", NULL },
+		{ NULL, "speakers.rttm", NULL } };
+	const arca_stage_input words = { NULL, "words.txt", NULL };
+	const arca_stage_input opt = { NULL, ".//speakers.rttm", NULL };
+	arca_stage_input with_digest = { "speakers.rttm", "gone.rttm", NULL };
+	arca_digest a, b, none, d;
+	char *p;
+
+	write_at(f->work, "words.txt", "words\n");
+	write_at(f->work, "speakers.rttm", "SPEAKER 1\n");
+	assert_int_equal(prepare_keys(&a, NULL, f, req, 2, NULL, 0, NULL, 0),
+			0);
+	assert_int_equal(prepare_keys(&b, NULL, f, &words, 1, &opt, 1, NULL,
+			0), 0);
+	assert_true(arca_digest_equal(&a, &b));
+	assert_int_equal(prepare_keys(&none, NULL, f, &words, 1, NULL, 0, NULL,
+			0), 0);
+	assert_false(arca_digest_equal(&a, &none));
+	/* Its content is in the key. */
+	write_at(f->work, "speakers.rttm", "SPEAKER 2\n");
+	assert_int_equal(prepare_keys(&b, NULL, f, &words, 1, &opt, 1, NULL,
+			0), 0);
+	assert_false(arca_digest_equal(&a, &b));
+	/* With a digest, present whatever the file system says. */
+	p = fixture_path("%s/speakers.rttm", f->work);
+	assert_int_equal(arca_digest_file(&d, NULL, p), 0);
+	free(p);
+	with_digest.digest = &d;
+	assert_int_equal(prepare_keys(&a, NULL, f, &words, 1, &with_digest, 1,
+			NULL, 0), 0);
+	assert_true(arca_digest_equal(&a, &b));
+	assert_cwd_unchanged(f);
+}
+
+/* Absent, it is the param "arca:absent:NAME" = "1" (NAME normalised):
+ * the key the pipeline runner has always computed by hand. */
+static void test_stage__optional_input_absent_is_marked(void **state)
+{
+	fx *f = *state;
+	const arca_stage_input words = { NULL, "words.txt", NULL };
+	const arca_stage_input opt = { NULL, "./sub//speakers.rttm", NULL };
+	const arca_stage_input named = { "sub/speakers.rttm", "elsewhere.rttm",
+		NULL };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage *st = NULL;
+	arca_digest a, b, marked, none;
+	char *link;
+
+	write_at(f->work, "words.txt", "words\n");
+	marked = keys_by_hand(f, ARCA_STAGE_ABSENT_PARAM "sub/speakers.rttm",
+			"1");
+	none = keys_by_hand(f, NULL, NULL);
+	assert_false(arca_digest_equal(&marked, &none));
+	assert_int_equal(prepare_keys(&a, NULL, f, &words, 1, &opt, 1, NULL,
+			0), 0);
+	assert_true(arca_digest_equal(&a, &marked));
+	/* Under its logical name, not its path. */
+	assert_int_equal(prepare_keys(&b, NULL, f, &words, 1, &named, 1, NULL,
+			0), 0);
+	assert_true(arca_digest_equal(&b, &marked));
+	/* A dangling symbolic link is absent too (stat: ENOENT). */
+	link = fixture_path("%s/sub", f->work);
+	assert_int_equal(mkdir(link, 0755), 0);
+	free(link);
+	link = fixture_path("%s/sub/speakers.rttm", f->work);
+	assert_int_equal(symlink("nowhere.rttm", link), 0);
+	free(link);
+	assert_int_equal(prepare_keys(&b, NULL, f, &words, 1, &opt, 1, NULL,
+			0), 0);
+	assert_true(arca_digest_equal(&b, &marked));
+	assert_string_equal(ARCA_PIPELINE_ABSENT_PARAM, ARCA_STAGE_ABSENT_PARAM);
+	/* A spec of version 2 has no optional inputs: none in the key. */
+	spec.version = 2;
+	spec.stage = "keys";
+	spec.argv = sh_argv;
+	spec.inputs = &words;
+	spec.n_inputs = 1;
+	spec.optional_inputs = &opt;
+	spec.n_optional_inputs = 1;
+	spec.tool_version = "1";
+	spec.workdir = f->work;
+	assert_int_equal(arca_stage_prepare(&st, NULL, f->store, &spec), 0);
+	assert_true(arca_digest_equal(arca_stage_key(st), &none));
+	arca_stage_free(st);
+	assert_cwd_unchanged(f);
+}
+
+/* An optional input that is there but is not a readable regular file is
+ * refused exactly as a required one: never taken for absent. */
+static void test_stage__optional_input_not_regular_refused(void **state)
+{
+	fx *f = *state;
+	const char *paths[] = { "fifo", "dir", "words.txt/x" };
+	arca_stage_input in = { NULL, NULL, NULL };
+	arca_stage_failure failure, opt_failure;
+	arca_digest key;
+	char *p, *msg;
+	size_t i;
+	int rc;
+
+	write_at(f->work, "words.txt", "words\n");
+	p = fixture_path("%s/fifo", f->work);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	free(p);
+	p = fixture_path("%s/dir", f->work);
+	assert_int_equal(mkdir(p, 0755), 0);
+	free(p);
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		in.path = paths[i];
+		rc = prepare_keys(&key, &failure, f, &in, 1, NULL, 0, NULL, 0);
+		assert_true(rc < 0);
+		msg = strdup(arca_errmsg());
+		assert_non_null(msg);
+		assert_int_equal(prepare_keys(&key, &opt_failure, f, NULL, 0, &in,
+				1, NULL, 0), rc);
+		assert_int_equal(opt_failure, failure);
+		assert_string_equal(arca_errmsg(), msg);
+		free(msg);
+	}
+	in.path = "fifo";
+	assert_int_equal(prepare_keys(&key, &failure, f, NULL, 0, &in, 1, NULL,
+			0), ARCA_EINVAL);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_INPUT);
+	assert_string_equal(arca_errmsg(), "input 'fifo': not a regular file");
+}
+
+/* The marker's prefix is refused in a caller's params, and a name is one
+ * input whether it is required, optional, present or absent. */
+static void test_stage__absent_prefix_reserved(void **state)
+{
+	fx *f = *state;
+	const arca_stage_param marker = { ARCA_STAGE_ABSENT_PARAM "x", "1" };
+	const arca_stage_param near = { "arca:absent", "1" };
+	const arca_stage_input words = { NULL, "words.txt", NULL };
+	const arca_stage_input opt_words = { NULL, "./words.txt", NULL };
+	const arca_stage_input opt_absent = { "words.txt", "gone.txt", NULL };
+	const arca_stage_input two_absent[] = { { "x", "gone.txt", NULL },
+		{ "./x", "gone2.txt", NULL } };
+	arca_stage_spec spec = ARCA_STAGE_SPEC_INIT;
+	arca_stage_failure failure;
+	arca_stage *st = NULL;
+	arca_digest key;
+
+	write_at(f->work, "words.txt", "words\n");
+	assert_int_equal(prepare_keys(&key, &failure, f, &words, 1, NULL, 0,
+			&marker, 1), ARCA_EINVAL);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_SPEC);
+	assert_string_equal(arca_errmsg(), "param 'arca:absent:x': names "
+			"starting with 'arca:absent:' are reserved for absent "
+			"optional inputs");
+	assert_int_equal(prepare_keys(&key, &failure, f, &words, 1, NULL, 0,
+			&near, 1), 0);
+	spec.stage = "keys";
+	spec.argv = sh_argv;
+	spec.tool_version = "1";
+	spec.workdir = f->work;
+	spec.secret_params = &marker;
+	spec.n_secret_params = 1;
+	assert_int_equal(arca_stage_prepare(&st, &failure, f->store, &spec),
+			ARCA_EINVAL);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_SPEC);
+	assert_null(st);
+	/* One name, twice. */
+	assert_int_equal(prepare_keys(&key, &failure, f, &words, 1, &opt_words,
+			1, NULL, 0), ARCA_EEXISTS);
+	assert_int_equal(prepare_keys(&key, &failure, f, &words, 1, &opt_absent,
+			1, NULL, 0), ARCA_EEXISTS);
+	assert_int_equal(failure, ARCA_STAGE_FAILURE_SPEC);
+	assert_string_equal(arca_errmsg(),
+			"input 'words.txt': given more than once");
+	assert_int_equal(prepare_keys(&key, &failure, f, NULL, 0, two_absent, 2,
+			NULL, 0), ARCA_EEXISTS);
+	assert_string_equal(arca_errmsg(), "input 'x': given more than once");
+}
+
+/* arca_stage_result_ok(): the outcomes whose outputs are in place. */
+static void test_stage__result_ok(void **state)
+{
+	arca_stage_result r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(arca_stage_result_ok(NULL), 0);
+	r.outcome = ARCA_STAGE_ERROR;
+	assert_int_equal(arca_stage_result_ok(&r), 0);
+	r.outcome = ARCA_STAGE_HIT;
+	assert_int_equal(arca_stage_result_ok(&r), 1);
+	r.outcome = ARCA_STAGE_STORED;
+	assert_int_equal(arca_stage_result_ok(&r), 1);
+	r.outcome = ARCA_STAGE_RAN;
+	assert_int_equal(arca_stage_result_ok(&r), 1);
+	r.outcome = ARCA_STAGE_FAILED;
+	assert_int_equal(arca_stage_result_ok(&r), 0);
+	r.outcome = ARCA_STAGE_OUTPUT_MISSING;
+	assert_int_equal(arca_stage_result_ok(&r), 0);
+	r.outcome = ARCA_STAGE_CACHE_WRITE_FAILED;
+	assert_int_equal(arca_stage_result_ok(&r), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1032,6 +1295,11 @@ int main(void)
 		T(test_stage__stdin_undeclared_not_cached),
 		T(test_stage__stdin_input),
 		T(test_stage__spec_version_1),
+		T(test_stage__optional_input_present_is_an_input),
+		T(test_stage__optional_input_absent_is_marked),
+		T(test_stage__optional_input_not_regular_refused),
+		T(test_stage__absent_prefix_reserved),
+		T(test_stage__result_ok),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
