@@ -250,7 +250,8 @@ typedef struct arca_stage_spec {
 	 * directory of the process at each call. */
 	const char *workdir;
 	int workdir_fd;
-	unsigned int flags;              /* ARCA_STAGE_NO_CACHE, _REFRESH */
+	unsigned int flags;              /* ARCA_STAGE_NO_CACHE, _REFRESH,
+	                                    _STDIN_INPUT */
 	/* Where the command's stdout and stderr are passed through, live,
 	 * while they are captured, and where a hit replays them: 1 and 2 by
 	 * default; -1 discards. */
@@ -350,17 +351,31 @@ typedef enum arca_stage_failure {
  *         optional input counts as an input whether present or not);
  *         ARCA_ENOTFOUND (an input, the working directory or the command
  *         not found); ARCA_EPERM (one that cannot be read or executed);
- *         ARCA_EIO (also: declared stdin cannot be read); ARCA_ENOMEM. The
+ *         ARCA_EIO (also: declared stdin cannot be read); with
+ *         ARCA_STAGE_STDIN_INPUT also ARCA_EFULL (no space for the stdin
+ *         copy in tmp/) and ARCA_EBUSY (stdin_fd is non-blocking and has
+ *         nothing to read, or tmp/ is contended); ARCA_ENOMEM. The
  *         message reads as `arca run` prints it: "input 'x': No such file
  *         or directory", "command not found: x".
  */
 int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 		arca_store *store, const arca_stage_spec *spec);
 
-/** The action key of a prepared stage (owned by it). */
+/**
+ * The action key of a prepared stage.
+ *
+ * @param[in] st  a prepared stage.
+ * @return the key, owned by st, valid until arca_stage_free(st).
+ */
 const arca_digest *arca_stage_key(const arca_stage *st);
 
-/** The action of a prepared stage (owned by it). */
+/**
+ * The action of a prepared stage (its inputs, params, env, outputs and
+ * tool identity as they entered the key).
+ *
+ * @param[in] st  a prepared stage.
+ * @return the action, owned by st, valid until arca_stage_free(st).
+ */
 const arca_action *arca_stage_action(const arca_stage *st);
 
 /**
@@ -370,8 +385,10 @@ const arca_action *arca_stage_action(const arca_stage *st);
  * @param[out] out  the manifest; free with arca_manifest_free().
  * @param[in]  st   a prepared stage (with a store).
  * @return 0 (cached); ARCA_ENOTFOUND (a miss: not cached, expired or too
- *         old); ARCA_EINVAL (no store); ARCA_EIO; ARCA_ENOMEM (a failed
- *         lookup is counted as an error in the statistics).
+ *         old); ARCA_EINVAL (no store); ARCA_EBUSY (the index stayed
+ *         locked past busy_timeout_ms); ARCA_ECORRUPT (index.db damaged);
+ *         ARCA_EIO; ARCA_ENOMEM (a failed lookup is counted as an error
+ *         in the statistics).
  */
 int arca_stage_lookup(arca_manifest **out, arca_stage *st);
 
@@ -391,20 +408,25 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  *         (a blob corrupt or missing, an output not in the manifest): drop
  *         it and recompute; ARCA_EPERM, ARCA_EFULL, ARCA_EIO, ARCA_ENOMEM
  *         when an output could not be written (arca_errmsg() names it,
- *         "output 'x': ..."); ARCA_ETIMEOUT when an output's lock was
- *         still held after the lock timeout.
+ *         "output 'x': ..."); ARCA_EINVAL (no store; an output's place is
+ *         now a directory, or its parent a file); ARCA_ETIMEOUT when an
+ *         output's lock was still held after the lock timeout.
  */
 int arca_stage_restore(arca_stage *st, const arca_manifest *m);
 
 /**
  * Write a hit's stdout and stderr to the spec's stdout_fd and stderr_fd
- * (skipping one that is -1). A destination that is closed (EPIPE) is not
- * an error, and raises no SIGPIPE.
+ * (skipping one that is -1). Errors writing to those descriptors are
+ * ignored (the bytes are the command's output, not arca's result): a
+ * destination that is closed (EPIPE) raises no SIGPIPE either.
  *
  * @param[in] st  a prepared stage.
  * @param[in] m   the manifest restored (the streams kept by
- *                arca_stage_restore() are used, else read and verified).
- * @return 0; ARCA_ECORRUPT; ARCA_ENOTFOUND; ARCA_EIO; ARCA_ENOMEM.
+ *                arca_stage_restore() are used, else read and verified);
+ *                borrowed for the call.
+ * @return 0; ARCA_EINVAL (no streams kept by arca_stage_restore() and no
+ *         store to read them from); ARCA_ECORRUPT; ARCA_ENOTFOUND;
+ *         ARCA_EIO; ARCA_ENOMEM.
  */
 int arca_stage_replay(arca_stage *st, const arca_manifest *m);
 
@@ -520,8 +542,11 @@ typedef struct arca_stage_result {
  *         says how it went, a failing command included); on
  *         ARCA_STAGE_ERROR the code: ARCA_ENOTFOUND or ARCA_EPERM (the
  *         command not found or not executable: out->failure),
- *         ARCA_EINVAL (no argv), ARCA_EPERM, ARCA_EFULL, ARCA_EIO,
- *         ARCA_ENOMEM (restoring a hit, capturing, starting the command,
+ *         ARCA_EINVAL (no argv; restoring a hit where an output's place
+ *         is now a directory or its parent a file), ARCA_EBUSY (a capture
+ *         file in tmp/ could not be locked), ARCA_EPERM, ARCA_EFULL,
+ *         ARCA_EIO, ARCA_ENOMEM (restoring a hit, capturing, starting the
+ *         command,
  *         removing a stale output: "output 'x': cannot remove the file
  *         left from an earlier run: ..."), ARCA_ETIMEOUT (an output's lock
  *         still held after the lock timeout: "output 'x': still being
@@ -559,7 +584,8 @@ void arca_stage_free(arca_stage *st);
  * @param[in]  dir  the directory relative names are resolved against, or
  *                  NULL for the current directory.
  * @return 0; ARCA_ENOTFOUND (not found); ARCA_EPERM (found, but not an
- *         executable regular file); ARCA_ENOMEM.
+ *         executable regular file); ARCA_EINVAL (NULL or empty cmd);
+ *         ARCA_ENOMEM.
  */
 int arca_stage_find_command(char **out, const char *cmd, const char *dir);
 

@@ -62,6 +62,37 @@ cleanup:
 	return error;
 }
 
+int arca__mkdir_parents(const char *path)
+{
+	char *dir = arca__strdup(path);
+	char *p;
+	int rc = -1;
+
+	if (dir == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if ((p = strrchr(dir, '/')) == NULL || p == dir) {
+		rc = 0;
+		goto cleanup;
+	}
+	*p = '\0';
+	for (p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+			goto cleanup;
+		*p = '/';
+	}
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+		goto cleanup;
+	rc = 0;
+cleanup:
+	free(dir);
+	return rc;
+}
+
 int arca__fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), error = 0;

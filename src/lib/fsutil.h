@@ -8,6 +8,11 @@
 /* malloc'd "a/b"; NULL on allocation failure. */
 char *arca__path_join(const char *a, const char *b);
 
+/* mkdir -p of path's parent directory (mode 0777 less the umask), for
+ * files materialised in a user's working directory. 0, or -1 with errno
+ * set, so that callers name the file in their own message. */
+int arca__mkdir_parents(const char *path);
+
 /* mkdir -p with mode 0755; ARCA_* code. */
 int arca__mkdir_p(const char *path);
 

@@ -8,6 +8,7 @@
  * a dry run.
  */
 #include "internal.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -813,38 +814,6 @@ static void url_peek(url_state *us, arca_digest *digest, arca_store *store,
 	us->fresh = res.status == ARCA_FETCH_FRESH;
 }
 
-/* mkdir -p of path's parent directory. 0, or -1 with errno set. */
-static int make_parent_dirs(const char *path)
-{
-	char *dir = arca__strdup(path), *s;
-	int rc = -1;
-
-	if (dir == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if ((s = strrchr(dir, '/')) == NULL || s == dir) {
-		rc = 0;
-		goto cleanup;
-	}
-	*s = '\0';
-	for (s = dir + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			goto cleanup;
-		*s = '/';
-	}
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-		goto cleanup;
-	rc = 0;
-
-cleanup:
-	free(dir);
-	return rc;
-}
-
 /* Progress of a fetch or of hashing, as events. */
 static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
@@ -902,7 +871,7 @@ static int url_fetch(arca_digest *digest, const prun *r,
 		rc = arca__error(ARCA_ENOMEM, "%s: out of memory", p->path);
 		goto cleanup;
 	}
-	if (make_parent_dirs(path) < 0) {
+	if (arca__mkdir_parents(path) < 0) {
 		rc = arca__error(arca__errno_code(errno), "%s:%d: stage '%s': url "
 				"%s: cannot create the directory of '%s': %s",
 				p->path, dep->line, def->name, url, dep->path,

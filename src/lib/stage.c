@@ -1057,39 +1057,6 @@ static char *temp_next_to(const char *path)
 	return tmp;
 }
 
-/* mkdir -p of path's parent directory. 0 or -1 with errno. */
-static int make_parent_dirs(const char *path)
-{
-	char *dir = arca__strdup(path);
-	char *p;
-	int rc = -1;
-
-	if (dir == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if ((p = strrchr(dir, '/')) == NULL || p == dir) {
-		rc = 0;
-		goto cleanup;
-	}
-	*p = '\0';
-	for (p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			goto cleanup;
-		*p = '/';
-	}
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-		goto cleanup;
-	rc = 0;
-
-cleanup:
-	free(dir);
-	return rc;
-}
-
 static const arca_manifest_output *find_output(const arca_manifest *m,
 		const char *path)
 {
@@ -1146,7 +1113,7 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 			error = arca__error(ARCA_ENOMEM, "out of memory");
 			goto cleanup;
 		}
-		if (make_parent_dirs(paths[i]) < 0) {
+		if (arca__mkdir_parents(paths[i]) < 0) {
 			error = arca__error(arca__errno_code(errno), "output '%s': "
 					"cannot create its directory: %s", path,
 					strerror(errno));
