@@ -304,14 +304,19 @@ def describe(trace, i):
     return " ".join(str(x) for x in op)
 
 
-def expectations(trace, k):
+def expectations(trace, k, everything_kept):
+    """R: must be present; A: acknowledged, may be lost; U: not yet
+    acknowledged. With every operation kept (a SIGKILL), every
+    acknowledged entry must be present; otherwise one whose index commit
+    was followed by an fsync of index.db-wal or index.db before the cut."""
     lines = []
     for pos, text in trace.acks:
         if text.startswith("closed"):
             continue
         if pos >= k:
             status = "U"
-        elif any(trace.index_sync[j] for j in range(pos + 1, k)):
+        elif everything_kept or any(trace.index_sync[j]
+                                    for j in range(pos + 1, k)):
             status = "R"
         else:
             status = "A"
@@ -358,35 +363,53 @@ def main():
     print("ok - replaying the whole trace reproduces the store the writer "
           "left")
 
-    # Cut points: around every persistence point and after every ack.
-    cuts = {0, n}
-    for i, op in enumerate(trace.ops):
-        if op[0] in ("fsync", "dsync", "syncall"):
-            cuts.update((i, i + 1))
-        elif op[0] == "ack":
-            cuts.add(i + 1)
-    cuts = sorted(c for c in cuts if 0 <= c <= n)
-
-    # Deterministic states first ("none" and "all" at every cut), then
-    # the others, until the budget is spent.
-    first, second = [], []
-    for k in cuts:
+    # Cut points (CrashMonkey's persistence points): just before every
+    # fsync, fdatasync or sync, and the end. Any state of a cut between
+    # two persistence points is a state of the cut at the second one (no
+    # operation in between becomes durable), which also counts more acks.
+    # Also the cut after every acknowledgement, with everything kept:
+    # what a SIGKILL there leaves, where every acknowledged entry must be
+    # present.
+    persist_cuts = sorted({n} | {i for i, op in enumerate(trace.ops)
+                                 if op[0] in ("fsync", "dsync", "syncall")})
+    tiers = [[], [], []]
+    for k in persist_cuts:
         pend = trace.pending(k)
-        first.append((k, "none", frozenset(), False))
+        tiers[0].append((k, "none", frozenset(), False))
         if pend:
-            first.append((k, "all", frozenset(pend), False))
+            tiers[0].append((k, "all", frozenset(pend), False))
             if any(trace.ops[i][0] == "write" for i in pend):
-                second.append((k, "zero", frozenset(), True))
+                tiers[2].append((k, "zero", frozenset(), True))
         if len(pend) >= 2:
             j = rng.randrange(1, len(pend))
-            second.append((k, "prefix", frozenset(pend[:j]), False))
-            second.append((k, "random", frozenset(
+            tiers[2].append((k, "prefix", frozenset(pend[:j]), False))
+            tiers[2].append((k, "random", frozenset(
                 i for i in pend if rng.random() < 0.5), False))
-    if len(first) > args.states:
-        step = len(first) / args.states
-        first = [first[int(i * step)] for i in range(args.states)]
-    rng.shuffle(second)
-    states = first + second[:max(0, args.states - len(first))]
+    for pos, _ in trace.acks:
+        k = pos + 1
+        tiers[1].append((k, "all", frozenset(trace.pending(k)), False))
+
+    # The same files and names can come from several cuts: keep the one
+    # with the most acknowledgements (the largest cut).
+    unique = {}
+    for tier, group in enumerate(tiers):
+        for st in group:
+            k, variant, keep, zero = st
+            applied = frozenset(i for i in range(k) if trace.mutating[i] and
+                                (trace.persist[i] < k or i in keep))
+            key = (applied, zero)
+            if key not in unique or unique[key][1][0] < k:
+                unique[key] = (min(tier, unique.get(key, (tier,))[0]), st)
+    tiers = [[], [], []]
+    for tier, st in unique.values():
+        tiers[tier].append(st)
+    states = []
+    for group in tiers:
+        group.sort()
+        room = args.states - len(states)
+        if len(group) > room:
+            group = sorted(rng.sample(group, max(0, room)))
+        states.extend(group)
     states.sort(key=lambda s: (s[0], s[1]))
 
     failed = 0
@@ -401,7 +424,7 @@ def main():
         build(trace, k, keep, zero, out)
         expect = os.path.join(args.work, "expect")
         with open(expect, "w") as f:
-            f.write(expectations(trace, k))
+            f.write(expectations(trace, k, variant == "all"))
         res = subprocess.run([args.checker, out, expect],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)

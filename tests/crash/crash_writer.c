@@ -1,6 +1,7 @@
 /*
  * The writer of the crash-state test: stores file blobs, inline blobs
  * and actions through the public API, in three sessions (open ... close),
+ * with one automatic WAL checkpoint inside a put (checkpoint_inside_a_put),
  * and after each call returns appends an acknowledgement to ACKS, a file
  * outside the store (O_APPEND, fsynced: it is the oracle, not part of
  * what a power cut may take). Run under the recorder (recorder.c), the
@@ -20,6 +21,7 @@
 #include "content.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +149,41 @@ static void action(arca_store *s, const char *stage, const arca_digest *outs,
 	arca_action_free(a);
 }
 
+static off_t file_size(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/*
+ * Make SQLite's automatic checkpoint (at 1000 WAL pages) happen inside
+ * the commit of a file blob's index row: fill the WAL with inline blobs
+ * to just below the threshold, then put file blobs until index.db grows.
+ * The checkpoint fsyncs the WAL, so that row becomes durable before
+ * arca_blob_put returns; a put that committed its row before its file
+ * were durable would be caught here, where a checkpoint at close cannot
+ * tell the two orders apart. Works on a WAL that has not been reset yet
+ * (the first session of a new store), whose size counts its frames.
+ */
+static void checkpoint_inside_a_put(arca_store *s, const char *dir)
+{
+	const off_t frame = 4096 + 24, threshold = 1000, margin = 40;
+	off_t db = file_size(dir, "index.db");
+	uint64_t seed = 1000;
+	int i;
+
+	while ((file_size(dir, "index.db-wal") - 32) / frame <
+			threshold - margin)
+		put(s, seed++, 90 * KIB);
+	for (i = 0; i < 40 && file_size(dir, "index.db") == db; i++)
+		put(s, 2000 + (uint64_t)i, 150 * KIB);
+	if (file_size(dir, "index.db") == db)
+		die("no automatic checkpoint in 40 file puts", ARCA_EIO);
+}
+
 static arca_store *open_store(const char *dir)
 {
 	arca_options opts = ARCA_OPTIONS_INIT;
@@ -192,6 +229,7 @@ int main(int argc, char **argv)
 	d[2] = put(s, 103, sz[2] = 300 * KIB);
 	d[3] = put(s, 104, sz[3] = 60 * KIB);
 	action(s, "transcode", d, sz, 4);
+	checkpoint_inside_a_put(s, argv[1]);
 	close_store(s, 1);
 
 	/* Session 2: the put_fd path, a file blob already present, and
