@@ -403,6 +403,7 @@ def main():
     tiers = [[], [], []]
     for tier, st in unique.values():
         tiers[tier].append(st)
+    n_candidates = len(unique)
     states = []
     for group in tiers:
         group.sort()
@@ -452,11 +453,12 @@ def main():
                 kept += 1
     if os.path.exists(os.path.join(args.work, "state")):
         shutil.rmtree(os.path.join(args.work, "state"))
-    print("%d crash states at %d cut points (%s) in %.1f s: %d failed; "
+    print("%d crash states of %d distinct candidates, at %d cut points (%s) "
+          "in %.1f s: %d failed; "
           "%d acknowledged entries required durable and found, %d "
           "acknowledged but not yet durable and lost (allowed: "
           "synchronous=NORMAL)"
-          % (len(states), len({s[0] for s in states}),
+          % (len(states), n_candidates, len({s[0] for s in states}),
              ", ".join("%d %s" % (v, k) for k, v in sorted(by_variant.items())),
              time.monotonic() - started, failed, required, acked_lost))
     return 1 if failed else 0
