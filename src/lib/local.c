@@ -336,6 +336,9 @@ int arca__writable(arca__local *l)
 
 /* ---- removal of actions and blobs ----------------------------------- */
 
+static int row_is_for(arca__local *l, sqlite3_stmt *st, int col,
+		const arca_digest *d);
+
 
 void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
 {
@@ -360,8 +363,8 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 	if ((error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
 			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
 			"WHERE digest = ?1 LIMIT 1")) < 0 ||
-	    (error = arca__sql_prepare(l, &info, "SELECT size, inline FROM blobs "
-			"WHERE digest = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &info, "SELECT size, inline, digest, "
+			"data IS NULL FROM blobs WHERE digest = ?")) < 0 ||
 	    (error = arca__sql_prepare(l, &del, "DELETE FROM blobs "
 			"WHERE digest = ?")) < 0)
 		goto cleanup;
@@ -382,8 +385,11 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 			error = arca__sql_error(l, rc, "reading a blob row");
 			goto cleanup;
 		}
+		/* Never remove a file on the word of a damaged index. */
+		if ((error = row_is_for(l, info, 2, d)) < 0)
+			goto cleanup;
 		r->bytes += (uint64_t)sqlite3_column_int64(info, 0);
-		if (!sqlite3_column_int(info, 1) &&
+		if (!sqlite3_column_int(info, 1) && sqlite3_column_int(info, 3) &&
 				(error = arca__digest_list_push(&r->files, d->bytes)) < 0)
 			goto cleanup;
 		if ((rc = arca__step_digest(del, d)) != SQLITE_DONE) {
@@ -521,6 +527,27 @@ void arca__local_quarantine_file(arca__local *l, const arca_digest *d)
 /* ---- reading blobs -------------------------------------------------- */
 
 /*
+ * Column col of st's row is the digest the lookup asked for. A blobs
+ * row is found through the index on its digest; a damaged index entry
+ * can lead to another blob's row, whose size, kind and bytes must not be
+ * taken for d's (an intact file would be judged corrupt, or removed).
+ */
+static int row_is_for(arca__local *l, sqlite3_stmt *st, int col,
+		const arca_digest *d)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+
+	if (sqlite3_column_bytes(st, col) == ARCA_DIGEST_SIZE &&
+	    memcmp(sqlite3_column_blob(st, col), d->bytes,
+			ARCA_DIGEST_SIZE) == 0)
+		return 0;
+	arca__index_note_damage(l, "an index entry leads to another row");
+	arca_digest_to_hex(hex, d);
+	return arca__error(ARCA_EIO, "%s/index.db: the index is damaged: the "
+			"entry of blob %s leads to another row", l->dir, hex);
+}
+
+/*
  * The row of an intact blob (its bytes hash to its digest) says another
  * size: the index is wrong, not the blob. Correct the row and the usage
  * counter; best effort (a failure leaves the row as it was).
@@ -593,6 +620,10 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	}
 	if (rc != SQLITE_ROW) {
 		error = arca__sql_error(l, rc, "reading a blob");
+		sqlite3_reset(st);
+		return error;
+	}
+	if ((error = row_is_for(l, st, 3, d)) < 0) {
 		sqlite3_reset(st);
 		return error;
 	}
@@ -739,7 +770,9 @@ static int blob_stat_once(arca_backend *b, const arca_digest *digest,
 	int rc, error = 0;
 
 	rc = arca__step_digest(st, digest);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && (error = row_is_for(l, st, 2, digest)) < 0) {
+		/* reported */
+	} else if (rc == SQLITE_ROW) {
 		if (size_out)
 			*size_out = (uint64_t)sqlite3_column_int64(st, 0);
 		if (!sqlite3_column_int(st, 1)) {
@@ -2018,9 +2051,9 @@ int arca__local_db_open(arca__local *l)
 	if ((error = check_schema(l)) < 0)
 		return error;
 	if ((error = arca__sql_prepare(l, &l->st_blob_get, "SELECT size, inline, "
-			"data FROM blobs WHERE digest = ?")) < 0 ||
-	    (error = arca__sql_prepare(l, &l->st_blob_stat, "SELECT size, inline "
-			"FROM blobs WHERE digest = ?")) < 0 ||
+			"data, digest FROM blobs WHERE digest = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &l->st_blob_stat, "SELECT size, inline, "
+			"digest FROM blobs WHERE digest = ?")) < 0 ||
 	    (error = arca__sql_prepare(l, &l->st_ac_get, "SELECT manifest, "
 			"expires FROM actions WHERE key = ?")) < 0)
 		return error;
