@@ -549,38 +549,24 @@ static int row_is_for(arca__local *l, sqlite3_stmt *st, int col,
 
 /*
  * The row of an intact blob (its bytes hash to its digest) says another
- * size: the index is wrong, not the blob. Correct the row and the usage
- * counter; best effort (a failure leaves the row as it was).
+ * size: the index is wrong, not the blob. Correct the row; best effort (a
+ * failure leaves it as it was). The usage counter in meta is left alone:
+ * it was added from the true size when the row was inserted, and the
+ * damage did not go through the triggers that maintain it.
  */
 static void fix_blob_size(arca__local *l, const arca_digest *d,
 		uint64_t stored, uint64_t actual)
 {
 	sqlite3_stmt *st = NULL;
 
-	if (arca__writable(l) != 0 || arca__tx_begin(l) < 0)
+	(void)stored;
+	if (arca__writable(l) != 0 || arca__sql_prepare(l, &st, "UPDATE blobs "
+			"SET size = ?2 WHERE digest = ?1") < 0)
 		return;
-	if (arca__sql_prepare(l, &st, "UPDATE blobs SET size = ?2 "
-			"WHERE digest = ?1") < 0)
-		goto cleanup;
 	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)actual);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto cleanup;
+	(void)sqlite3_step(st);
 	sqlite3_finalize(st);
-	st = NULL;
-	if (arca__sql_prepare(l, &st, "UPDATE meta SET value = "
-			"CAST(value AS INTEGER) + ?1 WHERE name = 'usage'") < 0)
-		goto cleanup;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)actual -
-			(sqlite3_int64)stored);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto cleanup;
-	sqlite3_finalize(st);
-	st = NULL;
-	(void)arca__tx_commit(l);
-cleanup:
-	sqlite3_finalize(st);
-	arca__tx_rollback(l);
 }
 
 /*

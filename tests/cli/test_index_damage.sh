@@ -80,6 +80,31 @@ run "$ARCA" get "$d1" -o got1
 check_rc "index_damage__btree_flip_file_blob_readable" 0
 assert_files_eq "index_damage__btree_flip_file_blob_bytes" big1.in got1
 
+# Index rows that disagree with intact bytes (a damaged size, a flipped
+# inline flag) are corrected, never reported corrupt or quarantined.
+fresh_store
+d2=$("$ARCA" put big2.in)
+ds=$("$ARCA" put small.in)
+python3 - "$ARCA_DIR/index.db" "$d2" "$ds" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE blobs SET size = size + 1 WHERE digest = ?", (bytes.fromhex(sys.argv[2]),))
+db.execute("UPDATE blobs SET inline = 0 WHERE digest = ?", (bytes.fromhex(sys.argv[3]),))
+db.commit()
+PY
+run "$ARCA" verify
+check_rc "index_damage__bad_rows_verify_exit_0" 0
+assert_not_contains "index_damage__bad_rows_no_phantom" "$OUT" "corrupt:"
+run "$ARCA" get "$d2" -o got2
+check_rc "index_damage__bad_size_row_readable" 0
+assert_files_eq "index_damage__bad_size_row_bytes" big2.in got2
+run "$ARCA" get "$ds"
+check_rc "index_damage__bad_inline_flag_readable" 0
+assert_eq "index_damage__bad_inline_flag_bytes" small "$OUT"
+run "$ARCA" info --json
+assert_eq "index_damage__bad_size_row_corrected" $((200000 + 6)) \
+	"$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_total"])')"
+
 # A blob file deleted by hand: get says it was missing from disk (not
 # corrupt), exits 3, and drops the index entry.
 fresh_store
