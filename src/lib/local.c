@@ -5,7 +5,11 @@
  *   index.db      SQLite index (schema below); small blobs live in it
  *   blobs/ab/<d>  blobs larger than the inline threshold, read-only files
  *   tmp/          files being written, each flock'ed by its live writer
- *   quarantine/   blobs whose bytes no longer match their digest
+ *   quarantine/   blobs whose bytes no longer match their digest, and
+ *                 damaged indexes (index.db.<UTC time>, repair.c)
+ *   index.lock    flock'ed shared by opens, exclusive by a repair
+ *   index.damaged left when damage is met where it cannot be repaired at
+ *                 once: the next open repairs (repair.c)
  *
  * Invariants: an index row for a file blob is committed only after the
  * file is durable (temp file fsynced, renamed, directory fsynced); a row is
