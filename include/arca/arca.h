@@ -359,13 +359,73 @@ int arca_store_default_dir(char **out);
  *         bad setting as for arca_options_resolve());
  *         ARCA_EPERM (cannot create or write dir); ARCA_EBUSY (the index
  *         stayed locked past busy_timeout_ms); ARCA_ECORRUPT (index.db is
- *         not an arca index); ARCA_EIO; ARCA_ENOMEM.
+ *         an index of another schema version, e.g. of a newer arca);
+ *         ARCA_EIO (among others: index.db is damaged and the handle is
+ *         read-only, or its repair failed); ARCA_ENOMEM. A damaged
+ *         index.db is not an error of a read-write open: it is moved to
+ *         quarantine/ and rebuilt, and arca_store_index_repair() says so.
  */
 int arca_store_open(arca_store **out, const char *dir,
 		const arca_options *opts);
 
 /** Close a store handle and free it. Accepts NULL. */
 void arca_store_close(arca_store *store);
+
+/**
+ * What a handle did about a damaged index.db (see "Index damage" in
+ * docs/api.md). Filled by arca_store_index_repair(); the strings belong
+ * to the handle and stay valid until it is closed.
+ */
+typedef struct arca_index_repair {
+	/* Non-zero: this handle found index.db damaged and rebuilt it (at
+	 * arca_store_open() or in arca_store_verify()); the other fields are
+	 * only set then. A handle that waited while another process repaired
+	 * the index opens the repaired one and reports nothing here. */
+	int repaired;
+	/* Why, in SQLite's words: "file is not a database", "database disk
+	 * image is malformed", or the first line of PRAGMA integrity_check. */
+	const char *reason;
+	/* Where the damaged index.db went: DIR/quarantine/index.db.<UTC time
+	 * as YYYYMMDDTHHMMSS> (its -wal and -shm files beside it, with those
+	 * suffixes). */
+	const char *moved_to;
+	/* Blob files under blobs/ whose content hashes to their name,
+	 * re-inserted as unreferenced blobs; and their bytes. */
+	uint64_t n_blob_files;
+	uint64_t bytes_blob_files;
+	/* Blob files whose content did not match their name: moved to
+	 * quarantine/. */
+	uint64_t n_quarantined;
+	/* When the repair ran, in seconds since the epoch. */
+	int64_t repaired_at;
+	/* One line for a front end's warning, naming the store: "store DIR:
+	 * index.db was damaged (REASON); moved to quarantine/index.db.T,
+	 * rebuilt from N blob files; cached actions are lost". */
+	const char *message;
+} arca_index_repair;
+
+/**
+ * Report whether this handle repaired a damaged index, and what it did.
+ *
+ * Index damage never makes a store unusable: when SQLite reports
+ * SQLITE_CORRUPT or SQLITE_NOTADB while the store is opened, or
+ * arca_store_verify()'s PRAGMA integrity_check finds a problem, the store
+ * takes an exclusive lock on DIR/index.lock (a second process opening the
+ * store waits, then opens the repaired index), moves index.db aside into
+ * quarantine/, creates a fresh index and re-inserts every blob file that
+ * hashes to its name. Inline blobs, action entries, URL entries, tags and
+ * statistics are lost: they become misses. No blob file that is intact is
+ * deleted. Damage met later, by an ordinary call, makes that call fail
+ * with ARCA_EIO (or, for blob and action lookups, repairs the index and
+ * retries once) and leaves DIR/index.damaged so that the next open
+ * repairs it. A read-only handle never repairs.
+ *
+ * @param[out] out    the report; out->repaired is 0 when nothing was
+ *                    repaired by this handle.
+ * @param[in]  store  open store.
+ * @return 0; ARCA_EINVAL (out or store NULL).
+ */
+int arca_store_index_repair(arca_index_repair *out, arca_store *store);
 
 /** The store's directory (owned by the handle). */
 const char *arca_store_path(const arca_store *store);
@@ -971,14 +1031,26 @@ typedef void (*arca_verify_cb)(const arca_digest *digest, const char *where,
 		void *ctx);
 
 /**
- * Re-hash every blob. Corrupt ones (and missing blob files) are moved to
+ * Check the index, then re-hash every blob.
+ *
+ * First SQLite's PRAGMA integrity_check
+ * (https://www.sqlite.org/pragma.html#pragma_integrity_check) runs on
+ * index.db. When it finds damage, the index is moved to quarantine/ and
+ * rebuilt from the blob files (see arca_store_index_repair(), which then
+ * reports repaired = 1 with the reason: index damage is reported there,
+ * never as corrupt blobs). Then every blob of the (possibly rebuilt)
+ * index is re-hashed. Corrupt ones (and missing blob files) are moved to
  * quarantine/ (when there is anything to move), removed from the index
- * together with the actions that reference them, and reported to cb.
+ * together with the actions that reference them, and reported to cb. A
+ * blob whose bytes hash to its digest is intact even when its index row
+ * disagrees (a damaged size or inline flag): the row is corrected.
  *
  * @param[out] n_checked  blobs checked; may be NULL.
  * @param[out] n_corrupt  blobs found corrupt or missing; may be NULL.
  * @param[in]  cb         may be NULL.
- * @return 0 (whether or not anything was corrupt); ARCA_EIO; ARCA_ENOMEM.
+ * @return 0 (whether or not anything was corrupt, and after a repair of
+ *         the index); ARCA_EIO (among others: the index is damaged and
+ *         the handle is read-only, or the repair failed); ARCA_ENOMEM.
  */
 int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
 		arca_store *store, arca_verify_cb cb, void *ctx);

@@ -90,7 +90,10 @@ static int get_main(int argc, char **argv, cli_global *g)
 	case 0:
 		break;
 	case ARCA_ENOTFOUND:
-		cli_error("blob %s…: not found", short_hex);
+		/* The library's words tell a plain miss from a blob whose
+		 * file was missing from disk (its index entry is dropped). */
+		cli_error("blob %s…: not found (%s)", short_hex,
+				cli_lib_detail(error));
 		rc = CLI_EXIT_NOTFOUND;
 		goto cleanup;
 	case ARCA_ECORRUPT:

@@ -9,14 +9,19 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: arca verify [--store DIR]\n"
 		"\n"
-		"Re-hash every blob in the store. Each corrupt (or missing) blob is\n"
+		"Check the index (SQLite's PRAGMA integrity_check), then re-hash\n"
+		"every blob in the store. A damaged index is moved to quarantine/\n"
+		"and rebuilt from the blob files (cached actions and small inline\n"
+		"blobs are lost), reported in one line 'arca: warning: store DIR:\n"
+		"index.db was damaged (...)'. Each corrupt (or missing) blob is\n"
 		"moved to quarantine/, removed from the index together with the\n"
 		"actions that reference them (they will be recomputed), and printed\n"
 		"as 'corrupt: DIGEST (WHERE) — quarantined'. A summary line\n"
-		"'checked N blobs, M corrupt' follows.\n"
+		"'checked N blobs, M corrupt' follows, with ', index rebuilt'\n"
+		"after a repair.\n"
 		"\n"
-		"Exit status: 0 all blobs intact; 1 corruption found (and\n"
-		"quarantined); 2 usage error; 5 store error.\n");
+		"Exit status: 0 index and blobs intact; 1 corruption found (and\n"
+		"quarantined) or the index repaired; 2 usage error; 5 store error.\n");
 }
 
 static void report(const arca_digest *digest, const char *where, void *ctx)
@@ -37,8 +42,9 @@ static int verify_main(int argc, char **argv, cli_global *g)
 		{ NULL, 0, NULL, 0 }
 	};
 	arca_store *store = NULL;
+	arca_index_repair repair;
 	uint64_t n_checked = 0, n_corrupt = 0;
-	int c, error, rc;
+	int c, error, rc, repaired_at_open;
 
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -57,6 +63,9 @@ static int verify_main(int argc, char **argv, cli_global *g)
 	}
 	if (cli_open_store(&store, g) != 0)
 		return CLI_EXIT_STORE;
+	/* A repair at open has been reported by cli_open_store(). */
+	repaired_at_open = arca_store_index_repair(&repair, store) == 0 &&
+		repair.repaired;
 
 	if ((error = arca_store_verify(&n_checked, &n_corrupt, store, report,
 			NULL)) < 0) {
@@ -65,10 +74,15 @@ static int verify_main(int argc, char **argv, cli_global *g)
 		rc = CLI_EXIT_STORE;
 		goto cleanup;
 	}
-	printf("checked %llu blobs, %llu corrupt\n",
-			(unsigned long long)n_checked, (unsigned long long)n_corrupt);
+	if (arca_store_index_repair(&repair, store) < 0)
+		repair.repaired = 0;
+	if (repair.repaired && !repaired_at_open)
+		cli_warn("%s", repair.message);
+	printf("checked %llu blobs, %llu corrupt%s\n",
+			(unsigned long long)n_checked, (unsigned long long)n_corrupt,
+			repair.repaired ? ", index rebuilt" : "");
 	fflush(stdout);
-	rc = n_corrupt > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+	rc = n_corrupt > 0 || repair.repaired ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 
 cleanup:
 	arca_store_close(store);

@@ -250,6 +250,13 @@ int cli_open_store(arca_store **out, const cli_global *g)
 	if ((error = arca_store_open(out, dir, &opts)) < 0) {
 		cli_lib_error(error, "store %s", dir);
 	} else {
+		arca_index_repair repair;
+
+		/* A damaged index was rebuilt: the one line says what was
+		 * lost; the command goes on. */
+		if (arca_store_index_repair(&repair, *out) == 0 &&
+				repair.repaired)
+			cli_warn("%s", repair.message);
 		warn_usage(*out);
 	}
 	free(dir);

@@ -5,7 +5,11 @@
  *   index.db      SQLite index (schema below); small blobs live in it
  *   blobs/ab/<d>  blobs larger than the inline threshold, read-only files
  *   tmp/          files being written, each flock'ed by its live writer
- *   quarantine/   blobs whose bytes no longer match their digest
+ *   quarantine/   blobs whose bytes no longer match their digest, and
+ *                 damaged indexes (index.db.<UTC time>, repair.c)
+ *   index.lock    flock'ed shared by opens, exclusive by a repair
+ *   index.damaged left when damage is met where it cannot be repaired at
+ *                 once: the next open repairs (repair.c)
  *
  * Invariants: an index row for a file blob is committed only after the
  * file is durable (temp file fsynced, renamed, directory fsynced); a row is
@@ -174,8 +178,11 @@ static int sql_code(int rc)
 	case SQLITE_PERM:
 	case SQLITE_AUTH:
 	case SQLITE_CANTOPEN: return ARCA_EPERM;
+	/* A damaged index is a database error, not a corrupt blob: the
+	 * callers' ARCA_ECORRUPT means "bytes that do not match their
+	 * digest, quarantined" (repair.c handles the damage). */
 	case SQLITE_NOTADB:
-	case SQLITE_CORRUPT: return ARCA_ECORRUPT;
+	case SQLITE_CORRUPT: return ARCA_EIO;
 	case SQLITE_NOMEM: return ARCA_ENOMEM;
 	default: return ARCA_EIO;
 	}
@@ -184,6 +191,17 @@ static int sql_code(int rc)
 int arca__sql_error(arca__local *l, int rc, const char *context)
 {
 	int code = sql_code(rc);
+
+	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
+		const char *why = sqlite3_errstr(rc);
+
+		arca__index_note_damage(l, why);
+		return arca__error(code, "%s/index.db: the index is damaged: "
+				"%s (%s)%s", l->dir, why, context,
+				l->opts.read_only ? "; open the store read-write "
+				"to repair it" : "; it is rebuilt from the blob "
+				"files at the next open");
+	}
 
 	/* SQLite reports a wal-index or journal it cannot extend on a full
 	 * disk as an I/O error; the errno behind it says "full". */
@@ -322,6 +340,9 @@ int arca__writable(arca__local *l)
 
 /* ---- removal of actions and blobs ----------------------------------- */
 
+static int row_is_for(arca__local *l, sqlite3_stmt *st, int col,
+		const arca_digest *d);
+
 
 void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
 {
@@ -346,8 +367,8 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 	if ((error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
 			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
 			"WHERE digest = ?1 LIMIT 1")) < 0 ||
-	    (error = arca__sql_prepare(l, &info, "SELECT size, inline FROM blobs "
-			"WHERE digest = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &info, "SELECT size, inline, digest, "
+			"data IS NULL FROM blobs WHERE digest = ?")) < 0 ||
 	    (error = arca__sql_prepare(l, &del, "DELETE FROM blobs "
 			"WHERE digest = ?")) < 0)
 		goto cleanup;
@@ -368,8 +389,11 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 			error = arca__sql_error(l, rc, "reading a blob row");
 			goto cleanup;
 		}
+		/* Never remove a file on the word of a damaged index. */
+		if ((error = row_is_for(l, info, 2, d)) < 0)
+			goto cleanup;
 		r->bytes += (uint64_t)sqlite3_column_int64(info, 0);
-		if (!sqlite3_column_int(info, 1) &&
+		if (!sqlite3_column_int(info, 1) && sqlite3_column_int(info, 3) &&
 				(error = arca__digest_list_push(&r->files, d->bytes)) < 0)
 			goto cleanup;
 		if ((rc = arca__step_digest(del, d)) != SQLITE_DONE) {
@@ -493,7 +517,7 @@ static void quarantine_bytes(arca__local *l, const arca_digest *d,
 	close(fd);
 }
 
-static void quarantine_file(arca__local *l, const arca_digest *d)
+void arca__local_quarantine_file(arca__local *l, const arca_digest *d)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1], from[PATH_MAX], to[PATH_MAX];
 
@@ -505,6 +529,49 @@ static void quarantine_file(arca__local *l, const arca_digest *d)
 }
 
 /* ---- reading blobs -------------------------------------------------- */
+
+/*
+ * Column col of st's row is the digest the lookup asked for. A blobs
+ * row is found through the index on its digest; a damaged index entry
+ * can lead to another blob's row, whose size, kind and bytes must not be
+ * taken for d's (an intact file would be judged corrupt, or removed).
+ */
+static int row_is_for(arca__local *l, sqlite3_stmt *st, int col,
+		const arca_digest *d)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+
+	if (sqlite3_column_bytes(st, col) == ARCA_DIGEST_SIZE &&
+	    memcmp(sqlite3_column_blob(st, col), d->bytes,
+			ARCA_DIGEST_SIZE) == 0)
+		return 0;
+	arca__index_note_damage(l, "an index entry leads to another row");
+	arca_digest_to_hex(hex, d);
+	return arca__error(ARCA_EIO, "%s/index.db: the index is damaged: the "
+			"entry of blob %s leads to another row", l->dir, hex);
+}
+
+/*
+ * The row of an intact blob (its bytes hash to its digest) says another
+ * size: the index is wrong, not the blob. Correct the row; best effort (a
+ * failure leaves it as it was). The usage counter in meta is left alone:
+ * it was added from the true size when the row was inserted, and the
+ * damage did not go through the triggers that maintain it.
+ */
+static void fix_blob_size(arca__local *l, const arca_digest *d,
+		uint64_t stored, uint64_t actual)
+{
+	sqlite3_stmt *st = NULL;
+
+	(void)stored;
+	if (arca__writable(l) != 0 || arca__sql_prepare(l, &st, "UPDATE blobs "
+			"SET size = ?2 WHERE digest = ?1") < 0)
+		return;
+	sqlite3_bind_blob(st, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)actual);
+	(void)sqlite3_step(st);
+	sqlite3_finalize(st);
+}
 
 /*
  * Stream blob d to sink, verifying it. *where (may be NULL) is set to a
@@ -546,8 +613,15 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		sqlite3_reset(st);
 		return error;
 	}
+	if ((error = row_is_for(l, st, 3, d)) < 0) {
+		sqlite3_reset(st);
+		return error;
+	}
 	size = (uint64_t)sqlite3_column_int64(st, 0);
-	is_inline = ri->is_inline = sqlite3_column_int(st, 1);
+	/* Which kind the blob is follows from the data column, not from the
+	 * inline flag alone: file blob rows never hold data, and a damaged
+	 * flag must not turn an intact blob into a phantom corrupt one. */
+	is_inline = ri->is_inline = sqlite3_column_type(st, 2) != SQLITE_NULL;
 
 	if (is_inline) {
 		const void *data = sqlite3_column_blob(st, 2);
@@ -558,9 +632,11 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 			sqlite3_reset(st);
 			return error;
 		}
-		if (len == size && arca_digest_equal(&actual, d)) {
+		if (arca_digest_equal(&actual, d)) {
 			error = sink ? sink(ctx, data, len) : 0;
 			sqlite3_reset(st);
+			if (len != size)
+				fix_blob_size(l, d, size, (uint64_t)len);
 			return error;
 		}
 		quarantine_bytes(l, d, data, len);
@@ -585,7 +661,9 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 				drop_blob_and_dependents(l, d);
 			arca_digest_to_hex(hex, d);
 			return arca__error(ARCA_ENOTFOUND,
-					"blob %s: file %s is missing", hex, path);
+					"blob %s: its file %s was missing from "
+					"disk; the index entry is dropped (a miss)",
+					hex, path);
 		}
 		return arca__error_errno(err, "cannot open blob", path);
 	}
@@ -609,10 +687,13 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	}
 	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
 		goto cleanup;
-	if (total != size || !arca_digest_equal(&actual, d)) {
+	if (arca_digest_equal(&actual, d)) {
+		if (total != size)
+			fix_blob_size(l, d, size, total);
+	} else {
 		close(fd);
 		fd = -1;
-		quarantine_file(l, d);
+		arca__local_quarantine_file(l, d);
 		if (arca__writable(l) == 0)
 			drop_blob_and_dependents(l, d);
 		arca_digest_to_hex(hex, d);
@@ -628,13 +709,49 @@ cleanup:
 	return error;
 }
 
+/*
+ * A call that SQLite answered with index damage (ARCA_EIO, damage_seen
+ * moved) before it had any effect: repair the index now and let the
+ * caller retry once, so that a lookup degrades to a miss instead of
+ * failing until the next open.
+ */
+static int repaired_for_retry(arca__local *l, int error, unsigned int seen)
+{
+	if (error != ARCA_EIO || l->damage_seen == seen || l->in_repair ||
+	    l->opts.read_only || l->fatal)
+		return 0;
+	return arca__index_repair(l, l->damage_reason) == 0;
+}
+
 static int local_blob_get(arca_backend *b, const arca_digest *digest,
 		arca_sink_fn sink, void *ctx)
 {
-	return blob_read(local_of(b), digest, sink, ctx, NULL);
+	arca__local *l = local_of(b);
+	unsigned int seen = l->damage_seen;
+	int error = blob_read(l, digest, sink, ctx, NULL);
+
+	/* The index lookup comes before any byte reaches sink. */
+	if (repaired_for_retry(l, error, seen))
+		error = blob_read(l, digest, sink, ctx, NULL);
+	return error;
 }
 
+static int blob_stat_once(arca_backend *b, const arca_digest *digest,
+		uint64_t *size_out);
+
 static int local_blob_stat(arca_backend *b, const arca_digest *digest,
+		uint64_t *size_out)
+{
+	arca__local *l = local_of(b);
+	unsigned int seen = l->damage_seen;
+	int error = blob_stat_once(b, digest, size_out);
+
+	if (repaired_for_retry(l, error, seen))
+		error = blob_stat_once(b, digest, size_out);
+	return error;
+}
+
+static int blob_stat_once(arca_backend *b, const arca_digest *digest,
 		uint64_t *size_out)
 {
 	arca__local *l = local_of(b);
@@ -643,7 +760,9 @@ static int local_blob_stat(arca_backend *b, const arca_digest *digest,
 	int rc, error = 0;
 
 	rc = arca__step_digest(st, digest);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && (error = row_is_for(l, st, 2, digest)) < 0) {
+		/* reported */
+	} else if (rc == SQLITE_ROW) {
 		if (size_out)
 			*size_out = (uint64_t)sqlite3_column_int64(st, 0);
 		if (!sqlite3_column_int(st, 1)) {
@@ -740,7 +859,32 @@ static int have_file_blob(arca__local *l, const arca_digest *d)
 	return local_blob_stat(&l->base, d, &size) == 0;
 }
 
-static int local_blob_put(arca_backend *b, arca_digest *out,
+int arca__local_insert_file_row(arca__local *l, const arca_digest *d,
+		uint64_t size)
+{
+	return insert_blob_row(l, d, size, NULL);
+}
+
+/*
+ * The row of a put whose content may already be stored. When it is, the
+ * upsert only marks it used now; on a full disk that write may fail, and
+ * the put still succeeds: the content is in the store (issue 8).
+ */
+static int upsert_present(arca__local *l, const arca_digest *d,
+		uint64_t size, const void *data)
+{
+	int error = insert_blob_row(l, d, size, data);
+
+	if (error == ARCA_EFULL && (data != NULL ?
+			local_blob_stat(&l->base, d, NULL) == 0 :
+			have_file_blob(l, d))) {
+		arca__error_clear();
+		error = 0;
+	}
+	return error;
+}
+
+static int blob_put_once(arca_backend *b, arca_digest *out,
 		const void *data, size_t len)
 {
 	arca__local *l = local_of(b);
@@ -756,12 +900,14 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 		return error;
 	if (out)
 		*out = d;
+	/* Hashed first, looked up, and only then written: content already
+	 * stored needs no space (a put on a full disk succeeds). */
 	if (len <= l->opts.inline_threshold)
-		return insert_blob_row(l, &d, len, len ? data : "");
+		return upsert_present(l, &d, len, len ? data : "");
 	/* Already present: the upsert marks it used now, so that eviction's
 	 * grace period protects it until the action naming it is stored. */
 	if (have_file_blob(l, &d))
-		return insert_blob_row(l, &d, len, NULL);
+		return upsert_present(l, &d, len, NULL);
 	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
 		return error;
 	if ((error = arca__write_all(fd, data, len, tmp_path)) < 0 ||
@@ -776,6 +922,46 @@ cleanup:
 	return error;
 }
 
+/*
+ * Write a chunk of a put_fd to its temp file. On a full disk the temp
+ * file is given up (*fd closed, file removed) and *full keeps the error
+ * and its message, but the caller goes on hashing: if the content turns
+ * out to be stored already, the put succeeds without the copy.
+ */
+static int spill(int *fd, char **tmp_path, int *full, char *full_msg,
+		size_t msg_size, const void *data, size_t len)
+{
+	int error;
+
+	if (*fd < 0)
+		return 0;
+	if ((error = arca__write_all(*fd, data, len, *tmp_path)) == 0)
+		return 0;
+	if (error != ARCA_EFULL)
+		return error;
+	*full = error;
+	snprintf(full_msg, msg_size, "%s", arca_errmsg());
+	close(*fd);
+	*fd = -1;
+	unlink(*tmp_path);
+	free(*tmp_path);
+	*tmp_path = NULL;
+	return 0;
+}
+
+/* A put of bytes in memory can be retried after a repair. */
+static int local_blob_put(arca_backend *b, arca_digest *out,
+		const void *data, size_t len)
+{
+	arca__local *l = local_of(b);
+	unsigned int seen = l->damage_seen;
+	int error = blob_put_once(b, out, data, len);
+
+	if (repaired_for_retry(l, error, seen))
+		error = blob_put_once(b, out, data, len);
+	return error;
+}
+
 static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 		uint64_t *size_out, int src)
 {
@@ -786,7 +972,8 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	uint64_t total, flushed = 0;
 	arca_digest d;
 	ssize_t n;
-	int error, fd = -1;
+	int error, fd = -1, full = 0;
+	char full_msg[1024];
 
 	if ((error = arca__writable(l)) < 0 ||
 	    (error = arca__hasher_reset(l->hasher)) < 0)
@@ -806,11 +993,16 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 			*size_out = (uint64_t)n;
 		goto cleanup;
 	}
-	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
-		goto cleanup;
+	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0) {
+		if (error != ARCA_EFULL)
+			goto cleanup;
+		full = error;
+		snprintf(full_msg, sizeof(full_msg), "%s", arca_errmsg());
+	}
 	total = (uint64_t)n;
 	if ((error = arca__hasher_update(l->hasher, head, (size_t)n)) < 0 ||
-	    (error = arca__write_all(fd, head, (size_t)n, tmp_path)) < 0)
+	    (error = spill(&fd, &tmp_path, &full, full_msg, sizeof(full_msg),
+			head, (size_t)n)) < 0)
 		goto cleanup;
 	for (;;) {
 		n = read(src, l->iobuf, IO_CHUNK);
@@ -825,12 +1017,12 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 		total += (uint64_t)n;
 		if ((error = arca__hasher_update(l->hasher, l->iobuf,
 				(size_t)n)) < 0 ||
-		    (error = arca__write_all(fd, l->iobuf, (size_t)n,
-				tmp_path)) < 0)
+		    (error = spill(&fd, &tmp_path, &full, full_msg,
+				sizeof(full_msg), l->iobuf, (size_t)n)) < 0)
 			goto cleanup;
 		/* Start writeback as we go so the final fsync has little left
 		 * to wait for; advisory, so its failure is ignored. */
-		if (total - flushed >= WRITEBACK_CHUNK) {
+		if (fd >= 0 && total - flushed >= WRITEBACK_CHUNK) {
 			(void)sync_file_range(fd, (off64_t)flushed,
 					(off64_t)(total - flushed),
 					SYNC_FILE_RANGE_WRITE);
@@ -840,12 +1032,19 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
 		goto cleanup;
 	if (!have_file_blob(l, &d)) {
+		if (full) {
+			error = arca__error(full, "%s", full_msg);
+			goto cleanup;
+		}
 		if ((error = publish_file(l, fd, tmp_path, &d)) < 0 ||
 		    (error = insert_blob_row(l, &d, total, NULL)) < 0)
 			goto cleanup;
 	} else {
-		unlink(tmp_path);
-		if ((error = insert_blob_row(l, &d, total, NULL)) < 0)
+		/* Stored already: the copy (complete or given up on a full
+		 * disk) is not needed. */
+		if (tmp_path)
+			unlink(tmp_path);
+		if ((error = upsert_present(l, &d, total, NULL)) < 0)
 			goto cleanup;
 	}
 	if (out)
@@ -869,7 +1068,22 @@ cleanup:
 
 /* ---- the action cache ----------------------------------------------- */
 
+static int ac_get_once(arca_backend *b, const arca_digest *key,
+		arca_digest *manifest_out);
+
 static int local_ac_get(arca_backend *b, const arca_digest *key,
+		arca_digest *manifest_out)
+{
+	arca__local *l = local_of(b);
+	unsigned int seen = l->damage_seen;
+	int error = ac_get_once(b, key, manifest_out);
+
+	if (repaired_for_retry(l, error, seen))
+		error = ac_get_once(b, key, manifest_out);
+	return error;
+}
+
+static int ac_get_once(arca_backend *b, const arca_digest *key,
 		arca_digest *manifest_out)
 {
 	arca__local *l = local_of(b);
@@ -1007,10 +1221,25 @@ cleanup:
 	return error;
 }
 
+/* After a repair the blobs an action names may be gone: the retry then
+ * fails ARCA_EINVAL, as for any put naming a missing blob. */
+static int local_ac_put2_retrying(arca_backend *b, const arca_digest *key,
+		const arca_digest *manifest, const arca_manifest *m,
+		const arca_put_options *opts)
+{
+	arca__local *l = local_of(b);
+	unsigned int seen = l->damage_seen;
+	int error = local_ac_put2(b, key, manifest, m, opts);
+
+	if (repaired_for_retry(l, error, seen))
+		error = local_ac_put2(b, key, manifest, m, opts);
+	return error;
+}
+
 static int local_ac_put(arca_backend *b, const arca_digest *key,
 		const arca_digest *manifest, const arca_manifest *m)
 {
-	return local_ac_put2(b, key, manifest, m, NULL);
+	return local_ac_put2_retrying(b, key, manifest, m, NULL);
 }
 
 static int local_ac_remove(arca_backend *b, const arca_digest *key)
@@ -1346,6 +1575,50 @@ cleanup:
 	return error;
 }
 
+/*
+ * SQLite's own check of the index's structure: b-tree pages, free list,
+ * indexes against their tables, NOT NULL columns
+ * (https://www.sqlite.org/pragma.html#pragma_integrity_check). Its first
+ * row is "ok" for an intact index. Damage is repaired (repair.c), so that
+ * the blob checks that follow run on an index that can be trusted and no
+ * blob is reported corrupt because of the index.
+ */
+static int check_index(arca__local *l)
+{
+	sqlite3_stmt *st = NULL;
+	char reason[256];
+	unsigned int seen = l->damage_seen;
+	int error, rc;
+
+	reason[0] = '\0';
+	if ((error = arca__sql_prepare(l, &st,
+			"PRAGMA integrity_check(1)")) == 0) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const char *row = (const char *)sqlite3_column_text(st, 0);
+
+			if (row == NULL || strcmp(row, "ok") != 0)
+				snprintf(reason, sizeof(reason),
+						"integrity_check: %s",
+						row ? row : "(no answer)");
+		} else {
+			error = arca__sql_error(l, rc, "PRAGMA integrity_check");
+		}
+	}
+	sqlite3_finalize(st);
+	if (reason[0] == '\0' && l->damage_seen != seen)
+		snprintf(reason, sizeof(reason), "%s", l->damage_reason);
+	if (reason[0] == '\0')
+		return error;
+	if (l->opts.read_only)
+		return arca__error(ARCA_EIO, "%s/index.db: the index is "
+				"damaged (%s); open the store read-write to "
+				"repair it", l->dir, reason);
+	/* One line, whatever SQLite's report holds. */
+	reason[strcspn(reason, "\r\n")] = '\0';
+	return arca__index_repair(l, reason);
+}
+
 int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		uint64_t *n_corrupt, arca_verify_cb cb, void *ctx)
 {
@@ -1354,6 +1627,8 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 	size_t i;
 	int error;
 
+	if ((error = check_index(l)) < 0)
+		goto cleanup;
 	if ((error = arca__sql_collect(l, &all, "SELECT digest FROM blobs "
 			"ORDER BY digest", NULL, 0)) < 0)
 		goto cleanup;
@@ -1525,14 +1800,11 @@ static void local_free(arca_backend *b)
 	/* Pending hits are written now (evict.c batches them). */
 	if (l->db)
 		arca__access_close(l);
-	arca__access_free(l);
-	sqlite3_finalize(l->st_blob_get);
-	sqlite3_finalize(l->st_blob_stat);
-	sqlite3_finalize(l->st_blob_insert);
-	sqlite3_finalize(l->st_ac_get);
-	if (l->db)
-		sqlite3_close_v2(l->db);
+	arca__local_db_close(l);
 	arca__hasher_free(l->hasher);
+	free(l->repair_reason);
+	free(l->repair_moved_to);
+	free(l->repair_message);
 	free(l->iobuf);
 	free(l->dir);
 	free(l->blobs_dir);
@@ -1541,23 +1813,81 @@ static void local_free(arca_backend *b)
 	free(l);
 }
 
+/* A schema version another arca wrote (newer; or older, which only a
+ * read-only open cannot upgrade), as opposed to a damaged value. */
+static int schema_is_other_version(const char *v, int read_only)
+{
+	size_t n = strlen(v);
+	int version;
+
+	if (n == 0 || n > 6 || strspn(v, "0123456789") != n)
+		return 0;
+	version = atoi(v);
+	return version > atoi(SCHEMA_VERSION) || (read_only && version >= 1);
+}
+
+/* PRAGMA user_version: the schema version in the file header too. */
+static int header_version(arca__local *l, int *out)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	*out = 0;
+	if ((error = arca__sql_prepare(l, &st, "PRAGMA user_version")) < 0)
+		return error;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	else
+		error = arca__sql_error(l, rc, "reading the header version");
+	sqlite3_finalize(st);
+	return error;
+}
+
 static int check_schema(arca__local *l)
 {
 	sqlite3_stmt *st = NULL;
-	int error = 0, rc;
+	int error = 0, rc, header = 0;
 
+	if ((error = header_version(l, &header)) < 0)
+		return error;
 	if ((error = arca__sql_prepare(l, &st, "SELECT value FROM meta "
 			"WHERE name = 'schema'")) < 0)
 		return error;
 	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0),
-			SCHEMA_VERSION) != 0)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		error = arca__sql_error(l, rc, "reading the schema version");
+	} else if (rc == SQLITE_ROW && header != 0 && header != atoi(
+			(const char *)sqlite3_column_text(st, 0))) {
+		/* The version is kept twice (the meta row, and user_version in
+		 * the file header, since schema 4): one flipped byte cannot make
+		 * a damaged index look like a newer arca's. Indexes written
+		 * before have user_version 0 and are judged by the row. */
+		arca__index_note_damage(l, "the schema versions in the header "
+				"and in the meta table differ");
+		error = arca__error(ARCA_EIO, "%s/index.db: the index is "
+				"damaged: schema version %s in the meta table, %d "
+				"in the header", l->dir,
+				(const char *)sqlite3_column_text(st, 0), header);
+	} else if (rc == SQLITE_ROW && strcmp((const char *)
+			sqlite3_column_text(st, 0), SCHEMA_VERSION) == 0) {
+		error = 0;
+	} else if (rc == SQLITE_ROW && schema_is_other_version(
+			(const char *)sqlite3_column_text(st, 0),
+			l->opts.read_only)) {
 		error = arca__error(ARCA_ECORRUPT, "%s/index.db: index schema "
 				"%s, this arca uses %s (a read-only open cannot "
 				"upgrade it; a newer arca may have written it)", l->dir,
-				rc == SQLITE_ROW ?
-				(const char *)sqlite3_column_text(st, 0) : "(none)",
+				(const char *)sqlite3_column_text(st, 0),
 				SCHEMA_VERSION);
+	} else {
+		/* No version, or one that is not a number this arca could have
+		 * migrated from: the meta table itself is damaged. */
+		arca__index_note_damage(l, "no valid schema version in the "
+				"index");
+		error = arca__error(ARCA_EIO, "%s/index.db: the index is "
+				"damaged: no valid schema version", l->dir);
+	}
 	sqlite3_finalize(st);
 	return error;
 }
@@ -1583,6 +1913,19 @@ static int migrate(arca__local *l)
 	return 0;
 }
 
+/* After migrate(): user_version = the meta row's version (check_schema),
+ * written only when it differs so that an open writes nothing. */
+static int set_header_version(arca__local *l)
+{
+	int header = 0, error;
+
+	if ((error = header_version(l, &header)) < 0)
+		return error;
+	if (header == atoi(SCHEMA_VERSION))
+		return 0;
+	return arca__sql_exec(l, "PRAGMA user_version = " SCHEMA_VERSION);
+}
+
 /* Create or migrate the schema: WAL mode, tables, migrations. */
 static int init_db(arca__local *l)
 {
@@ -1596,6 +1939,7 @@ static int init_db(arca__local *l)
 		return error;
 	if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
 	    (error = migrate(l)) < 0 ||
+	    (error = set_header_version(l)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0) {
 		arca__tx_rollback(l);
 		return error;
@@ -1642,17 +1986,38 @@ static int init_db_retrying(arca__local *l)
 	return error;
 }
 
-static int open_db(arca__local *l)
+void arca__local_db_close(arca__local *l)
+{
+	arca__access_free(l);
+	sqlite3_finalize(l->st_blob_get);
+	sqlite3_finalize(l->st_blob_stat);
+	sqlite3_finalize(l->st_blob_insert);
+	sqlite3_finalize(l->st_ac_get);
+	l->st_blob_get = l->st_blob_stat = l->st_blob_insert = NULL;
+	l->st_ac_get = NULL;
+	if (l->db)
+		sqlite3_close_v2(l->db);
+	l->db = NULL;
+}
+
+int arca__local_db_open(arca__local *l)
 {
 	char *path = arca__path_join(l->dir, "index.db");
 	int flags = SQLITE_OPEN_NOMUTEX | (l->opts.read_only ?
 			SQLITE_OPEN_READONLY :
 			SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	struct stat sb;
 	int error, rc;
 
 	if (path == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	rc = sqlite3_open_v2(path, &l->db, flags, NULL);
+	/* The file this connection uses (open() creates it): a repair
+	 * replaces index.db only while it is still this one. */
+	if (rc == SQLITE_OK && stat(path, &sb) == 0) {
+		l->db_dev = (unsigned long long)sb.st_dev;
+		l->db_ino = (unsigned long long)sb.st_ino;
+	}
 	free(path);
 	if (rc != SQLITE_OK)
 		return arca__sql_error(l, rc, "opening the index");
@@ -1676,9 +2041,9 @@ static int open_db(arca__local *l)
 	if ((error = check_schema(l)) < 0)
 		return error;
 	if ((error = arca__sql_prepare(l, &l->st_blob_get, "SELECT size, inline, "
-			"data FROM blobs WHERE digest = ?")) < 0 ||
-	    (error = arca__sql_prepare(l, &l->st_blob_stat, "SELECT size, inline "
-			"FROM blobs WHERE digest = ?")) < 0 ||
+			"data, digest FROM blobs WHERE digest = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &l->st_blob_stat, "SELECT size, inline, "
+			"digest FROM blobs WHERE digest = ?")) < 0 ||
 	    (error = arca__sql_prepare(l, &l->st_ac_get, "SELECT manifest, "
 			"expires FROM actions WHERE key = ?")) < 0)
 		return error;
@@ -1691,6 +2056,34 @@ static int open_db(arca__local *l)
 			"excluded.last_access")) < 0)
 		return error;
 	return 0;
+}
+
+/*
+ * Open the index under the shared lock of DIR/index.lock, so that no
+ * repair replaces index.db while this connection is being set up; on
+ * damage (SQLite's SQLITE_CORRUPT or SQLITE_NOTADB, a meta table without
+ * a valid version, or index.damaged left by an earlier process for this
+ * very file) repair it under the exclusive lock (repair.c). Quick checks
+ * (PRAGMA quick_check) are not run here: they read the whole index, which
+ * holds the inline blobs; arca_store_verify() runs integrity_check.
+ */
+static int open_index(arca__local *l)
+{
+	char reason[256];
+	unsigned int seen = l->damage_seen;
+	int error, lock = arca__index_lock(l, 0), due = 0;
+
+	error = arca__local_db_open(l);
+	if (error == 0 && !l->opts.read_only)
+		due = arca__index_marker_due(l, reason, sizeof(reason));
+	arca__index_unlock(lock);
+	if (l->opts.read_only)
+		return error;
+	if (error < 0 && l->damage_seen != seen)
+		return arca__index_repair(l, l->damage_reason);
+	if (error == 0 && due)
+		return arca__index_repair(l, reason);
+	return error;
 }
 
 int arca__local_open(arca__local **out, const char *dir,
@@ -1713,7 +2106,7 @@ int arca__local_open(arca__local **out, const char *dir,
 	l->base.ac_put = local_ac_put;
 	l->base.ac_remove = local_ac_remove;
 	l->base.free = local_free;
-	l->base.ac_put2 = local_ac_put2;
+	l->base.ac_put2 = local_ac_put2_retrying;
 	l->opts = *opts;
 	/* Paths under the store are built in PATH_MAX buffers. */
 	if (strlen(dir) > PATH_MAX - 256) {
@@ -1759,7 +2152,7 @@ int arca__local_open(arca__local **out, const char *dir,
 			goto cleanup;
 		}
 	}
-	if ((error = open_db(l)) < 0)
+	if ((error = open_index(l)) < 0)
 		goto cleanup;
 	if (!l->opts.read_only)
 		arca__sweep_tmp(l->tmp_dir);

@@ -30,6 +30,9 @@ arca_backend *arca__local_backend(arca__local *l);
 
 const char *arca__local_path(const arca__local *l);
 
+/* What this handle's last repair of index.db did (repair.c). */
+void arca__local_repair_info(const arca__local *l, arca_index_repair *out);
+
 /* Note a hit on an action entry: last access time and hit count. */
 int arca__local_touch(arca__local *l, const arca_digest *key);
 

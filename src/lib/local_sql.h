@@ -33,6 +33,19 @@ struct arca__local {
 	int fatal;
 	/* evict.c: hits and blob reads not yet written to the index. */
 	struct arca__access *access;
+	/* Index damage (repair.c): SQLite answered SQLITE_CORRUPT or
+	 * SQLITE_NOTADB damage_seen times on this handle, last for
+	 * damage_reason; db_dev/db_ino name the index.db file this handle
+	 * opened, so that a repair can tell whether another process has
+	 * already replaced it. */
+	unsigned int damage_seen;
+	char damage_reason[256];
+	int marker_written;   /* index.damaged written for this index */
+	int in_repair;
+	unsigned long long db_dev, db_ino;
+	/* What the last repair by this handle did (arca_store_index_repair). */
+	arca_index_repair repair;
+	char *repair_reason, *repair_moved_to, *repair_message;
 };
 
 /* A growable list of digests. */
@@ -44,7 +57,10 @@ typedef struct arca__digest_list {
 int arca__digest_list_push(arca__digest_list *list, const void *bytes);
 void arca__digest_list_free(arca__digest_list *list);
 
-/* Map an SQLite result to an ARCA_E* code and record the message. */
+/* Map an SQLite result to an ARCA_E* code and record the message. Index
+ * damage (SQLITE_CORRUPT, SQLITE_NOTADB) is ARCA_EIO, counted in
+ * l->damage_seen, and leaves index.damaged in the store so that the next
+ * open repairs it (repair.c). */
 int arca__sql_error(arca__local *l, int rc, const char *context);
 int arca__sql_exec(arca__local *l, const char *sql);
 int arca__sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql);
@@ -113,5 +129,37 @@ int64_t arca__grace_period_s(void);
  * transaction the caller holds. */
 int arca__apply_put_options(arca__local *l, const arca_digest *key,
 		const arca_put_options *opts);
+
+/* ---- index damage and repair (repair.c) ---------------------------- */
+
+/* Open index.db and prepare the handle's statements (local.c); closing
+ * finalizes them and closes the connection, pending hits dropped. */
+int arca__local_db_open(arca__local *l);
+void arca__local_db_close(arca__local *l);
+/* Insert a file blob's row (local.c; the upsert of puts). */
+int arca__local_insert_file_row(arca__local *l, const arca_digest *d,
+		uint64_t size);
+/* Move blobs/ab/<d> to quarantine/<hex> (local.c). */
+void arca__local_quarantine_file(arca__local *l, const arca_digest *d);
+
+/* Record damage seen by SQLite on this handle: index.damaged is written
+ * once, naming the index.db file (device and inode) and the reason. */
+void arca__index_note_damage(arca__local *l, const char *reason);
+/*
+ * Repair a damaged index under DIR/index.lock (exclusive flock): unless
+ * another process has already replaced index.db, move index.db, -wal and
+ * -shm to quarantine/index.db.<UTC time>, create a fresh index and
+ * re-insert every blob file whose content hashes to its name (others go
+ * to quarantine/); then reopen the handle on the new index. The handle's
+ * connection must be closed or closable (no transaction open).
+ */
+int arca__index_repair(arca__local *l, const char *reason);
+/* At open, under the shared lock: a repair is due when index.damaged
+ * names the index.db this handle opened (a stale marker is removed). */
+int arca__index_marker_due(arca__local *l, char *reason, size_t reason_size);
+/* The shared (open) or exclusive (repair) lock on DIR/index.lock: the
+ * descriptor, or -1 when the file cannot be opened (read-only store). */
+int arca__index_lock(const arca__local *l, int exclusive);
+void arca__index_unlock(int fd);
 
 #endif

@@ -252,6 +252,15 @@ const char *arca_store_path(const arca_store *store)
 	return arca__local_path(store->local);
 }
 
+int arca_store_index_repair(arca_index_repair *out, arca_store *store)
+{
+	if (out == NULL || store == NULL)
+		return arca__error(ARCA_EINVAL, "index repair: no report or "
+				"store");
+	arca__local_repair_info(store->local, out);
+	return 0;
+}
+
 /* ---- reading through the tiers --------------------------------------- */
 
 /* Collects a blob in memory. */

@@ -414,10 +414,12 @@ static void test_cas__unusable_store_location(void **state)
 	assert_non_null(strstr(arca_errmsg(), "file"));
 	bad.version = 99;
 	assert_int_equal(arca_store_open(&s, base, &bad), ARCA_EINVAL);
-	/* Not an arca index: refused, not overwritten. */
+	/* Not an SQLite database: a damaged index (issue 8), moved aside,
+	 * never overwritten, and a fresh index takes its place. */
 	{
 		char *store = fixture_path("%s/s2", base);
 		char *db = fixture_path("%s/s2/index.db", base);
+		arca_index_repair r;
 		size_t n;
 		unsigned char *back;
 
@@ -426,10 +428,15 @@ static void test_cas__unusable_store_location(void **state)
 				"................................................"
 				"................................................",
 				136);
-		assert_int_equal(arca_store_open(&s, store, NULL), ARCA_ECORRUPT);
-		back = fixture_read_file(db, &n);
+		assert_int_equal(arca_store_open(&s, store, NULL), 0);
+		assert_int_equal(arca_store_index_repair(&r, s), 0);
+		assert_true(r.repaired);
+		back = fixture_read_file(r.moved_to, &n);
+		assert_non_null(back);
 		assert_int_equal(n, 136);
+		assert_memory_equal(back, "this is not a database", 22);
 		free(back);
+		arca_store_close(s);
 		free(store);
 		free(db);
 	}

@@ -151,11 +151,95 @@ static void test_fulldisk__efull_then_recovers(void **state)
 	free(buf);
 }
 
+/*
+ * Content already stored needs no space: a put hashes first, looks the
+ * digest up and only then writes (a buffer), or gives up its temp copy
+ * on ENOSPC and keeps hashing (a file), so both succeed on a full disk.
+ */
+static void test_fulldisk__put_of_stored_content_succeeds(void **state)
+{
+	fulldisk *f = *state;
+	unsigned char *buf = malloc(BLOB_SIZE), small[2000];
+	char *tmp_dir = fixture_path("%s/tmp", f->dir);
+	char *copy = NULL, *filler = NULL, *cmd;
+	arca_store *s = NULL;
+	arca_digest big, little, d;
+	uint64_t size = 0;
+	unsigned n;
+
+	assert_non_null(buf);
+	if (!f->mounted) {
+		fprintf(stderr, "SKIP - cannot mount a tmpfs (needs root)\n");
+		free(buf);
+		free(tmp_dir);
+		skip();
+	}
+	assert_int_equal(arca_store_open(&s, f->dir, NULL), 0);
+	fill(buf, BLOB_SIZE, 1);
+	assert_int_equal(arca_blob_put(&big, s, buf, BLOB_SIZE), 0);
+	fill(small, sizeof(small), 2);
+	assert_int_equal(arca_blob_put(&little, s, small, sizeof(small)), 0);
+	/* The same content as a file outside the tmpfs, for put_file. */
+	copy = fixture_path("%s.copy", f->mnt);
+	fixture_write_file(copy, buf, BLOB_SIZE);
+	/* Fill the disk to the last byte. */
+	for (n = 0; n < 40; n++) {
+		unsigned char *other = malloc(BLOB_SIZE);
+
+		assert_non_null(other);
+		fill(other, BLOB_SIZE, 100 + n);
+		if (arca_blob_put(&d, s, other, BLOB_SIZE) < 0) {
+			free(other);
+			break;
+		}
+		free(other);
+	}
+	filler = fixture_path("%s/filler", f->mnt);
+	cmd = fixture_path("dd if=/dev/zero of='%s' bs=4k 2>/dev/null", filler);
+	(void)system(cmd);
+	free(cmd);
+	fill(small, sizeof(small), 3);
+	assert_int_equal(arca_blob_put(&d, s, small, sizeof(small)),
+			ARCA_EFULL);
+
+	/* Stored content: each put succeeds, naming the same blob. A second
+	 * later, so that each put also has a last-access time to record. */
+	sleep(1);
+	fill(small, sizeof(small), 2);
+	assert_int_equal(arca_blob_put(&d, s, small, sizeof(small)), 0);
+	assert_true(arca_digest_equal(&d, &little));
+	assert_int_equal(arca_blob_put(&d, s, buf, BLOB_SIZE), 0);
+	assert_true(arca_digest_equal(&d, &big));
+	n = (unsigned)arca_blob_put_file(&d, &size, s, copy);
+	if ((int)n < 0)
+		fprintf(stderr, "put_file: %s\n", arca_errmsg());
+	assert_int_equal((int)n, 0);
+	assert_true(arca_digest_equal(&d, &big));
+	assert_int_equal(size, BLOB_SIZE);
+	assert_int_equal(count_entries(tmp_dir), 0);
+	/* New content still fails cleanly, with no temp file left. */
+	fill(buf, BLOB_SIZE, 77);
+	fixture_write_file(copy, buf, BLOB_SIZE);
+	assert_int_equal(arca_blob_put_file(&d, &size, s, copy), ARCA_EFULL);
+	assert_int_equal(count_entries(tmp_dir), 0);
+
+	arca_store_close(s);
+	unlink(filler);
+	unlink(copy);
+	free(filler);
+	free(copy);
+	free(tmp_dir);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 				test_fulldisk__efull_then_recovers,
+				setup, teardown),
+		cmocka_unit_test_setup_teardown(
+				test_fulldisk__put_of_stored_content_succeeds,
 				setup, teardown),
 	};
 
