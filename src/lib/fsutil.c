@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 char *arca__path_join(const char *a, const char *b)
@@ -191,6 +192,246 @@ int arca__tmpfile(int *fd_out, char **path_out, const char *dir,
 	return 0;
 }
 
+/* Whether base is a name make_temp_name() makes: ".NAME.arca-XXXXXX". */
+static int is_temp_name(const char *base)
+{
+	size_t len = strlen(base), i;
+	const char *tail;
+
+	if (len < sizeof(".x.arca-XXXXXX") - 1 || base[0] != '.')
+		return 0;
+	tail = base + len - 6;
+	if (strncmp(tail - 6, ".arca-", 6) != 0)
+		return 0;
+	for (i = 0; i < 6; i++)
+		if (!((tail[i] >= '0' && tail[i] <= '9') ||
+		      (tail[i] >= 'a' && tail[i] <= 'z') ||
+		      (tail[i] >= 'A' && tail[i] <= 'Z')))
+			return 0;
+	return 1;
+}
+
+/* A dead writer's record names its temp file: remove that file, and
+ * nothing that does not look like one. */
+static void sweep_recorded(int fd)
+{
+	char buf[4097], *base;
+	struct stat st;
+	ssize_t n = arca__read_full(fd, buf, sizeof(buf) - 1);
+
+	if (n <= 1 || buf[0] != '/')
+		return;
+	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n)
+		return;
+	base = strrchr(buf, '/') + 1;
+	if (is_temp_name(base) && lstat(buf, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(buf);
+}
+
+/* path's directory + "/.BASE.arca-XXXXXX", the X's fresh each call. */
+static char *make_temp_name(const char *path)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static unsigned long counter;
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	const char *base = slash ? slash + 1 : path;
+	size_t len = dirlen + strlen(base) + sizeof(".arca-XXXXXX") + 2;
+	char *tmp = malloc(len), *x;
+	struct timespec ts;
+	unsigned long long v;
+	int i;
+
+	if (tmp == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = ((unsigned long long)ts.tv_nsec << 16) ^ (unsigned long long)ts.tv_sec ^
+		((unsigned long long)getpid() << 32) ^ (++counter * 0x9e3779b97f4a7c15ULL);
+	snprintf(tmp, len, "%.*s.%s.arca-XXXXXX", (int)dirlen, path, base);
+	x = tmp + strlen(tmp) - 6;
+	for (i = 0; i < 6; i++, v /= 62)
+		x[i] = chars[v % 62];
+	return tmp;
+}
+
+/* The fallback: a named temp file, recorded first in note_dir. */
+static int pubfile_open_named(arca__pubfile *pf, const char *path,
+		const char *note_dir)
+{
+	char *dir = NULL, *real = NULL, *abs = NULL;
+	int tries, saved;
+
+	if (note_dir != NULL) {
+		dir = arca__dirname(path);
+		real = dir ? realpath(dir, NULL) : NULL;
+		/* No record (a read-only store): restore all the same. */
+		if (real == NULL || arca__tmpfile(&pf->note_fd, &pf->note,
+				note_dir, "restore-", 1) < 0) {
+			arca__error_clear();
+			pf->note_fd = -1;
+			pf->note = NULL;
+		}
+	}
+	for (tries = 0; tries < 100; tries++) {
+		free(pf->tmp);
+		if ((pf->tmp = make_temp_name(path)) == NULL)
+			goto fail;
+		if (pf->note != NULL) {
+			const char *base = strrchr(pf->tmp, '/');
+
+			base = base ? base + 1 : pf->tmp;
+			free(abs);
+			if ((abs = arca__path_join(real, base)) == NULL ||
+			    ftruncate(pf->note_fd, 0) != 0 ||
+			    pwrite(pf->note_fd, abs, strlen(abs), 0) !=
+					(ssize_t)strlen(abs))
+				goto fail;
+		}
+		pf->fd = open(pf->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				0600);
+		if (pf->fd >= 0)
+			break;
+		if (errno != EEXIST)
+			goto fail;
+	}
+	if (pf->fd < 0) {
+		errno = EEXIST;
+		goto fail;
+	}
+	free(dir);
+	free(real);
+	free(abs);
+	return 0;
+fail:
+	saved = errno;
+	free(pf->tmp);
+	pf->tmp = NULL;
+	arca__pubfile_discard(pf);
+	free(dir);
+	free(real);
+	free(abs);
+	errno = saved;
+	return -1;
+}
+
+int arca__pubfile_open(arca__pubfile *pf, const char *path,
+		const char *note_dir)
+{
+	char *dir = arca__dirname(path);
+	char proc[64];
+	int fd;
+
+	pf->fd = pf->note_fd = -1;
+	pf->tmp = pf->note = NULL;
+	if (dir == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+#ifdef O_TMPFILE
+	/* ARCA_NO_O_TMPFILE forces the fallback (to test it). */
+	fd = getenv("ARCA_NO_O_TMPFILE") ? -1 :
+		open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 && getenv("ARCA_NO_O_TMPFILE") == NULL &&
+	    errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL &&
+	    errno != ENOSYS) {
+		int saved = errno;
+
+		free(dir);
+		errno = saved;
+		return -1;
+	}
+	if (fd >= 0) {
+		/* Publication links it through /proc; without /proc it
+		 * could not be named. */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (access(proc, F_OK) == 0) {
+			pf->fd = fd;
+			free(dir);
+			return 0;
+		}
+		close(fd);
+	}
+#else
+	(void)proc;
+	(void)fd;
+#endif
+	free(dir);
+	return pubfile_open_named(pf, path, note_dir);
+}
+
+int arca__pubfile_publish(arca__pubfile *pf, const char *path)
+{
+	char proc[64], *name = NULL;
+	int tries, saved;
+
+	if (pf->tmp == NULL) {
+		/* Named for two system calls: linkat(2) cannot replace. */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pf->fd);
+		for (tries = 0; tries < 100; tries++) {
+			free(name);
+			if ((name = make_temp_name(path)) == NULL)
+				return -1;
+			if (linkat(AT_FDCWD, proc, AT_FDCWD, name,
+					AT_SYMLINK_FOLLOW) == 0)
+				break;
+#ifdef AT_EMPTY_PATH
+			if (errno != EEXIST &&
+			    linkat(pf->fd, "", AT_FDCWD, name,
+					AT_EMPTY_PATH) == 0)
+				break;
+#endif
+			if (errno != EEXIST)
+				goto fail;
+		}
+		if (tries == 100) {
+			errno = EEXIST;
+			goto fail;
+		}
+		if (rename(name, path) != 0) {
+			saved = errno;
+			unlink(name);
+			errno = saved;
+			goto fail;
+		}
+		free(name);
+		name = NULL;
+	} else if (rename(pf->tmp, path) != 0) {
+		goto fail;
+	} else {
+		free(pf->tmp);
+		pf->tmp = NULL;
+	}
+	saved = close(pf->fd);
+	pf->fd = -1;
+	return saved;
+fail:
+	saved = errno;
+	free(name);
+	errno = saved;
+	return -1;
+}
+
+void arca__pubfile_discard(arca__pubfile *pf)
+{
+	if (pf->fd >= 0)
+		close(pf->fd);
+	if (pf->tmp != NULL)
+		unlink(pf->tmp);
+	/* The record goes after the file it names. */
+	if (pf->note != NULL)
+		unlink(pf->note);
+	if (pf->note_fd >= 0)
+		close(pf->note_fd);
+	free(pf->tmp);
+	free(pf->note);
+	pf->fd = pf->note_fd = -1;
+	pf->tmp = pf->note = NULL;
+}
+
 void arca__sweep_tmp(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -208,8 +449,11 @@ void arca__sweep_tmp(const char *dir)
 		if (fd < 0)
 			continue;
 		/* A live writer holds LOCK_EX until its file is renamed. */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (strncmp(e->d_name, "restore-", 8) == 0)
+				sweep_recorded(fd);
 			unlinkat(dirfd(d), e->d_name, 0);
+		}
 		close(fd);
 	}
 	closedir(d);

@@ -35,8 +35,45 @@ ssize_t arca__read_full(int fd, void *buf, size_t len);
 int arca__tmpfile(int *fd_out, char **path_out, const char *dir,
 		const char *prefix, int lock);
 
-/* Remove files in dir that no live process holds a flock on. */
+/*
+ * Remove files in dir that no live process holds a flock on. A dead
+ * writer's "restore-" record (arca__pubfile) also takes the named temp
+ * file it names, if that name still has the ".NAME.arca-XXXXXX" form.
+ */
 void arca__sweep_tmp(const char *dir);
+
+/*
+ * A file written beside its destination and published by rename(2), so
+ * that readers see the old file or the whole new one. Where the file
+ * system supports O_TMPFILE the bytes go to an unnamed inode (a SIGKILL
+ * leaves nothing behind); it is given the name ".NAME.arca-XXXXXX" only
+ * for the link-and-rename at publication. Elsewhere the temp file is
+ * named from the start and recorded in a flock-held "restore-" file in
+ * note_dir (a store's tmp/), so that the next store open removes it if
+ * this process dies (arca__sweep_tmp).
+ */
+typedef struct arca__pubfile {
+	int fd;		/* open for writing, mode 0600 until fchmod */
+	char *tmp;	/* the named temp file (fallback), or NULL */
+	int note_fd;
+	char *note;	/* its record in note_dir, or NULL */
+} arca__pubfile;
+
+#define ARCA__PUBFILE_INIT { -1, NULL, -1, NULL }
+
+/* Open pf for a file to be published at path; note_dir may be NULL (no
+ * record: the fallback's temp file could then outlive a SIGKILL). -1
+ * with errno set, so that callers name the file in their own message. */
+int arca__pubfile_open(arca__pubfile *pf, const char *path,
+		const char *note_dir);
+
+/* Give pf's bytes the name path (replacing any file there) and close
+ * it; -1 with errno set. pf must still be discarded. */
+int arca__pubfile_publish(arca__pubfile *pf, const char *path);
+
+/* Close pf and remove its temp file and record, if any. Accepts a pf
+ * that was never opened or already published. */
+void arca__pubfile_discard(arca__pubfile *pf);
 
 /* The directory part of path (malloc'd; "." when there is none). */
 char *arca__dirname(const char *path);

@@ -56,6 +56,12 @@ int64_t arca__now(void);
  * (never simulated). */
 int64_t arca__mono_ms(void);
 
+/* A blob, verified, into fd, which is rewound and truncated to start
+ * over if a tier's copy proves corrupt (so fd must be a regular file);
+ * what names it in messages. As arca_blob_get(). */
+int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
+		int fd, const char *what);
+
 /*
  * 1 when json is a manifest of a later format version than this arca reads
  * (another arca sharing the store wrote it: leave it alone), else 0.

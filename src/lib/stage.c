@@ -1035,28 +1035,6 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st)
 	return error;
 }
 
-/* A fresh, reserved temp name next to path: DIR/.BASE.arca-XXXXXX. */
-static char *temp_next_to(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-	const char *base = slash ? slash + 1 : path;
-	char *tmp = malloc(dirlen + strlen(base) + sizeof(".arca-XXXXXX") + 2);
-	int fd;
-
-	if (tmp == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	sprintf(tmp, "%.*s.%s.arca-XXXXXX", (int)dirlen, path, base);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		free(tmp);
-		return NULL;
-	}
-	close(fd);
-	return tmp;
-}
-
 static const arca_manifest_output *find_output(const arca_manifest *m,
 		const char *path)
 {
@@ -1083,7 +1061,8 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 		const arca_manifest *m)
 {
 	const size_t n = st->spec.n_outputs;
-	char **temps = NULL, **paths = NULL;
+	arca__pubfile *temps = NULL;
+	char **paths = NULL, *note_dir = NULL;
 	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
 	out_locks locks = { NULL, 0 };
 	uint64_t bytes = 0;
@@ -1096,10 +1075,13 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 				st->spec.stage);
 	temps = calloc(n + 1, sizeof(*temps));
 	paths = calloc(n + 1, sizeof(*paths));
-	if (temps == NULL || paths == NULL) {
+	note_dir = arca__path_join(arca_store_path(st->store), "tmp");
+	if (temps == NULL || paths == NULL || note_dir == NULL) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
+	for (i = 0; i < n; i++)
+		temps[i].fd = temps[i].note_fd = -1;
 	for (i = 0; i < n; i++) {
 		const char *path = st->outputs[i];
 		const arca_manifest_output *mo = find_output(m, path);
@@ -1119,14 +1101,19 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 					strerror(errno));
 			goto cleanup;
 		}
-		if ((temps[i] = temp_next_to(paths[i])) == NULL) {
+		/* Unnamed until the rename where the file system allows,
+		 * else recorded in tmp/ (arca__pubfile): a killed restore
+		 * leaves nothing in the working directory. */
+		if (arca__pubfile_open(&temps[i], paths[i], note_dir) < 0) {
 			error = arca__error(arca__errno_code(errno), "output '%s': "
 					"cannot create a temporary file next to it: %s",
 					path, strerror(errno));
 			goto cleanup;
 		}
-		error = arca_blob_get_file(st->store, &mo->digest, temps[i],
-				mo->mode & 07777);
+		error = arca__blob_get_fd(st->store, &mo->digest, temps[i].fd,
+				path);
+		if (error == 0 && fchmod(temps[i].fd, mo->mode & 07777) != 0)
+			error = arca__error_errno(errno, "cannot chmod", path);
 		if (error < 0) {
 			wrap_error(error, "output '%s'", path);
 			goto cleanup;
@@ -1146,13 +1133,12 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 	if ((error = lock_outputs(&locks, st)) < 0)
 		goto cleanup;
 	for (i = 0; i < n; i++) {
-		if (rename(temps[i], paths[i]) < 0) {
+		if (arca__pubfile_publish(&temps[i], paths[i]) < 0) {
 			error = arca__error(arca__errno_code(errno), "output '%s': "
 					"%s", st->outputs[i], strerror(errno));
 			goto cleanup;
 		}
-		free(temps[i]);
-		temps[i] = NULL;
+		arca__pubfile_discard(&temps[i]);
 	}
 	bytes += out_buf.size + err_buf.size;
 	arca_buf_free(&st->out_buf);
@@ -1168,13 +1154,10 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 
 cleanup:
 	unlock_outputs(&locks);
-	if (temps != NULL) {
-		for (i = 0; i < n; i++) {
-			if (temps[i] != NULL)
-				unlink(temps[i]);
-			free(temps[i]);
-		}
-	}
+	if (temps != NULL)
+		for (i = 0; i < n; i++)
+			arca__pubfile_discard(&temps[i]);
+	free(note_dir);
 	if (paths != NULL)
 		for (i = 0; i < n; i++)
 			free(paths[i]);

@@ -586,47 +586,48 @@ static int fd_sink_rewind(void *ctx)
 	return 0;
 }
 
+int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
+		int fd, const char *what)
+{
+	fd_sink sink = { fd, what };
+
+	/* Not noted as a use of the blob: a restore is part of its action's
+	 * hit, which moves only the action in the LRU (evict.c). */
+	return blob_get_tiered(store, digest, fd_sink_write, &sink,
+			fd_sink_rewind, 0);
+}
+
 int arca_blob_get_file(arca_store *store, const arca_digest *digest,
 		const char *path, unsigned int mode)
 {
-	char *dir = NULL, *tmp = NULL;
-	fd_sink sink = { -1, path };
+	arca__pubfile pf = ARCA__PUBFILE_INIT;
+	char *note_dir = NULL;
 	int error;
 
-	dir = arca__dirname(path);
-	if (dir == NULL)
+	if ((note_dir = arca__path_join(arca_store_path(store), "tmp")) ==
+			NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
-	/* The temp file lives beside path so the rename stays on one file
-	 * system; it is not locked: only this process ever looks at it. */
-	if ((error = arca__tmpfile(&sink.fd, &tmp, dir, ".arca-", 0)) < 0)
-		goto cleanup;
-	/* Not noted as a use of the blob: a restore is part of its action's
-	 * hit, which moves only the action in the LRU (evict.c). */
-	if ((error = blob_get_tiered(store, digest, fd_sink_write, &sink,
-			fd_sink_rewind, 0)) < 0)
-		goto cleanup;
-	if (fchmod(sink.fd, mode & 07777) != 0) {
-		error = arca__error_errno(errno, "cannot chmod", tmp);
+	/* Beside path so the rename stays on one file system; unnamed
+	 * until then where the file system allows (arca__pubfile). */
+	if (arca__pubfile_open(&pf, path, note_dir) < 0) {
+		error = arca__error_errno(errno,
+				"cannot create a temporary file next to", path);
 		goto cleanup;
 	}
-	if (close(sink.fd) != 0) {
-		sink.fd = -1;
-		error = arca__error_errno(errno, "cannot write", tmp);
+	if ((error = arca__blob_get_fd(store, digest, pf.fd, path)) < 0)
+		goto cleanup;
+	if (fchmod(pf.fd, mode & 07777) != 0) {
+		error = arca__error_errno(errno, "cannot chmod", path);
 		goto cleanup;
 	}
-	sink.fd = -1;
-	if (rename(tmp, path) != 0) {
+	if (arca__pubfile_publish(&pf, path) != 0) {
 		error = arca__error_errno(errno, "cannot rename into", path);
 		goto cleanup;
 	}
 	error = 0;
 cleanup:
-	if (sink.fd >= 0)
-		close(sink.fd);
-	if (error < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
-	free(dir);
+	arca__pubfile_discard(&pf);
+	free(note_dir);
 	return error;
 }
 
