@@ -598,7 +598,11 @@ int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest);
  * Materialise a blob as the file at path, verified, atomically: the
  * content is written to a temporary file in path's directory, checked
  * against the digest and renamed over path. On any error path is left as
- * it was. The file is not fsynced (the store's copy is the durable one):
+ * it was. The temporary file is unnamed (O_TMPFILE) until it is renamed,
+ * so a process killed meanwhile leaves nothing in path's directory; where
+ * the file system lacks O_TMPFILE it is named ".NAME.arca-XXXXXX" and
+ * recorded in the store's tmp/, and the next open of the store removes it
+ * if its writer died (docs/cli.md, "Restore temp files"). The file is not fsynced (the store's copy is the durable one):
  * after a power cut it may be missing or truncated, and running the stage
  * again restores it.
  *
