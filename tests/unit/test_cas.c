@@ -483,6 +483,73 @@ static void test_cas__default_dir(void **state)
 	free(dir);
 }
 
+/* A restore killed in the fallback (no O_TMPFILE) left a named temp file
+ * recorded in tmp/: the next open removes it, and never a file whose name
+ * is not a restore temp file's. */
+static void test_cas__dead_restores_temp_files_removed_on_open(void **state)
+{
+	fixture_store *f = *state;
+	char *work = fixture_path("%s/work", f->dir);
+	char *temp = fixture_path("%s/.out.bin.arca-Ab12Cd", work);
+	char *keep = fixture_path("%s/keep.txt", work);
+	char *rec1 = fixture_path("%s/tmp/restore-999999-aaaaaa", f->dir);
+	char *rec2 = fixture_path("%s/tmp/restore-999999-bbbbbb", f->dir);
+	arca_store *again = NULL;
+
+	assert_int_equal(mkdir(work, 0755), 0);
+	fixture_write_file(temp, "partial", 7);
+	fixture_write_file(keep, "mine", 4);
+	fixture_write_file(rec1, temp, strlen(temp));
+	fixture_write_file(rec2, keep, strlen(keep));
+	assert_int_equal(arca_store_open(&again, f->dir, NULL), 0);
+	assert_false(file_exists(temp));
+	assert_true(file_exists(keep));
+	assert_false(file_exists(rec1));
+	assert_false(file_exists(rec2));
+	arca_store_close(again);
+	free(work);
+	free(temp);
+	free(keep);
+	free(rec1);
+	free(rec2);
+}
+
+/* Both ways of writing a restore leave only the file itself. */
+static void test_cas__get_file_leaves_no_temp_file(void **state)
+{
+	fixture_store *f = *state;
+	const size_t len = 1u << 20;
+	unsigned char *data = pattern(len, 7), *back;
+	char *work = fixture_path("%s/work", f->dir);
+	char *dst = fixture_path("%s/out.bin", work);
+	char *tmp = fixture_path("%s/tmp", f->dir);
+	arca_digest d;
+	size_t n;
+	int fallback;
+
+	assert_int_equal(mkdir(work, 0755), 0);
+	assert_int_equal(arca_blob_put(&d, f->store, data, len), 0);
+	for (fallback = 0; fallback < 2; fallback++) {
+		if (fallback)
+			setenv("ARCA_NO_O_TMPFILE", "1", 1);
+		assert_int_equal(arca_blob_get_file(f->store, &d, dst, 0644),
+				0);
+		unsetenv("ARCA_NO_O_TMPFILE");
+		back = fixture_read_file(dst, &n);
+		assert_non_null(back);
+		assert_int_equal(n, len);
+		assert_memory_equal(back, data, len);
+		free(back);
+		assert_int_equal(count_prefixed(work, "."), 2);
+		assert_int_equal(count_entries(work), 1);
+		assert_int_equal(count_entries(tmp), 0);
+	}
+	free(data);
+	free(work);
+	free(dst);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +568,8 @@ int main(void)
 		T(test_cas__write_fd_verifies),
 		T(test_cas__missing_file_blob_is_a_miss),
 		T(test_cas__dead_writers_temp_files_removed_on_open),
+		T(test_cas__dead_restores_temp_files_removed_on_open),
+		T(test_cas__get_file_leaves_no_temp_file),
 		cmocka_unit_test(test_cas__unusable_store_location),
 		T(test_cas__read_only_handle_refuses_writes),
 		cmocka_unit_test(test_cas__default_dir),
