@@ -13,9 +13,11 @@
  * test_torture__sigkill_writers_evicting: ARCA_TORTURE_WRITERS concurrent
  * writers (default 4, at most 16) putting values of 1 KiB (inline),
  * 200 KiB and, one put in 20, 16 MiB (files), and recording actions, in a
- * store opened with max_size 64 MiB and ARCA_GRACE_PERIOD=0, prefilled to
- * just under the limit (3 x 16 MiB and 40 x 200 KiB, logged too), so that
- * automatic eviction runs in the writers from the first kill on. All
+ * store opened with max_size 32 MiB and ARCA_GRACE_PERIOD=0, prefilled to
+ * just under the limit (1 x 16 MiB and 50 x 200 KiB, logged too), so that
+ * automatic eviction runs in the writers from the first kill on, and each
+ * store's writes pass its limit about twice over, so that actions are
+ * evicted as well as unreferenced blobs. All
  * writers of an iteration are killed after a random 0-100 ms; a fresh
  * store every 20 kills. 500 kills by default, 60 under AddressSanitizer
  * (a compile-time check of __SANITIZE_ADDRESS__, as above);
@@ -31,12 +33,16 @@
  *    verify re-hashes it at every check, stat'ed (present at its size, or
  *    absent) at the later ones;
  *  - every logged action is either absent (ARCA_ENOTFOUND) or present
- *    with every output blob it names present at its recorded size
- *    (eviction never takes a blob an action still references);
+ *    with every output blob it names present at its recorded size, and
+ *    its stdout and stderr blobs present (eviction never takes a blob an
+ *    action still references);
  *  - the lease of every action a writer was about to record is free
  *    within 100 ms (no stale lease);
  *  - over the whole run eviction did evict (arca_stats_days() counts it),
  *    and blobs were read back.
+ * The store's size is printed (the largest a check saw), not asserted:
+ * eviction runs after a put commits, so writers killed between the two
+ * leave the store above its limit.
  * A writer's arca_action_put() may fail with ARCA_EINVAL "... is not in
  * the store" when another writer evicted one of its blobs (or its
  * manifest) first: that action was not acknowledged and is not logged;
@@ -84,7 +90,10 @@
 #define EVICT_SMALL 1024
 #define EVICT_MEDIUM (200 * 1024)
 #define EVICT_LARGE (16 * 1024 * 1024)
-#define EVICT_MAX_SIZE ((uint64_t)64 << 20)
+#define EVICT_MAX_SIZE ((uint64_t)32 << 20)
+/* The prefill: EVICT_PREFILL_LARGE x 16 MiB, then 200 KiB values. */
+#define EVICT_PREFILL_LARGE 1
+#define EVICT_PREFILL_VALUES 51
 #define EVICT_ITERATIONS_PER_STORE 20
 #define EVICT_MAX_KILL_DELAY_US 100000
 #define DEFAULT_WRITERS 4
@@ -402,8 +411,8 @@ static int list_count_cb(const arca_action_info *info, void *ctx)
 
 /*
  * Fill a fresh store of the evicting test to just under its limit
- * (3 x 16 MiB and 40 x 200 KiB, logged like the writers' puts), so that
- * eviction runs from the first kill on.
+ * (EVICT_PREFILL_LARGE x 16 MiB, then 200 KiB values, logged like the
+ * writers' puts), so that eviction runs from the first kill on.
  */
 static void prefill(const torture_mode *mode, const char *dir, int log_fd,
 		uint64_t *rng)
@@ -416,13 +425,13 @@ static void prefill(const torture_mode *mode, const char *dir, int log_fd,
 	assert_non_null(buf);
 	opts.max_size = EVICT_MAX_SIZE;
 	assert_int_equal(arca_store_open(&s, dir, &opts), 0);
-	for (i = 0; i < 43; i++) {
+	for (i = 0; i < EVICT_PREFILL_VALUES; i++) {
 		torture_rec rec;
 
 		memset(&rec, 0, sizeof(rec));
 		rec.kind = REC_BLOB;
 		rec.seed = splitmix64(rng);
-		rec.size = i < 3 ? EVICT_LARGE : EVICT_MEDIUM;
+		rec.size = i < EVICT_PREFILL_LARGE ? EVICT_LARGE : EVICT_MEDIUM;
 		gen_bytes(buf, rec.size, rec.seed);
 		assert_int_equal(arca_blob_put(&rec.digest, s, buf, rec.size),
 				0);
@@ -530,6 +539,7 @@ static void check_store(const torture_mode *mode, const char *dir,
 			t->leases_checked++;
 		} else {
 			arca_manifest *m = NULL;
+			uint64_t stream_size = 0;
 			size_t k;
 			int rc;
 
@@ -549,6 +559,10 @@ static void check_store(const torture_mode *mode, const char *dir,
 						&m->outputs[k].digest), 0);
 				assert_int_equal(size, m->outputs[k].size);
 			}
+			assert_int_equal(arca_blob_stat(&stream_size, s,
+					&m->stdout_digest), 0);
+			assert_int_equal(arca_blob_stat(&stream_size, s,
+					&m->stderr_digest), 0);
 			arca_manifest_free(m);
 			n_actions++;
 			t->actions_checked++;
