@@ -266,6 +266,34 @@ cleanup:
 	return error;
 }
 
+/* Bytes of a user string quoted in a message, before "...". */
+#define SHOW_MAX 200
+
+/*
+ * Copy s for quoting in a one-line message: control characters (a YAML
+ * scalar may hold a newline) become '?', and more than SHOW_MAX bytes are
+ * cut at a UTF-8 character boundary and marked with "...".
+ */
+static const char *show(char buf[SHOW_MAX + 4], const char *s)
+{
+	size_t n = strlen(s), len = n, i;
+
+	if (n > SHOW_MAX) {
+		n = SHOW_MAX - 3;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) ? '?' :
+			s[i];
+	if (n < len) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /*
  * Check value as key's setting and store it in o, marking its bit in
  * *set. where prefixes the message: "PATH:LINE: key" or "ARCA_TTL".
@@ -273,6 +301,7 @@ cleanup:
 static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 		const char *value, const char *where, int is_env)
 {
+	char shown[SHOW_MAX + 4];
 	uint64_t v;
 
 	/* Quoting as the callers always did: "PATH:N: ttl 'x'" for the file,
@@ -281,10 +310,11 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 	if (strcmp(key, "max_size") == 0 ||
 	    strcmp(key, "inline_threshold") == 0) {
 		if (arca_parse_size(&v, value) < 0)
-			return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
-					SIZE_HINT);
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value), SIZE_HINT);
 		if (key[0] == 'i' && v > MAX_INLINE_THRESHOLD)
-			return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value),
 					"expected a size of at most 64M");
 		if (key[0] == 'm') {
 			o->max_size = v;
@@ -304,7 +334,8 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 		if (value[0] < '0' || value[0] > '9' || errno != 0 ||
 		    (*end != '\0' && strcmp(end, "%") != 0) || pct < 1 ||
 		    pct > 100)
-			return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value),
 					"expected a percent from 1 to 100");
 		o->low_watermark_pct = (unsigned int)pct;
 		*set |= ARCA_OPT_LOW_WATERMARK;
@@ -313,7 +344,8 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 	if (strcmp(key, "lock_timeout") == 0) {
 		if (arca_parse_duration_ms(&v, value) < 0 || v == 0 ||
 		    v > MAX_LOCK_TIMEOUT_MS)
-			return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value),
 					"expected a duration of more than 0 and "
 					"at most 1d (30s, 10m, 2h)");
 		o->lock_timeout_ms = (unsigned int)v;
@@ -322,8 +354,8 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 	}
 	/* ttl */
 	if (arca_parse_duration_ms(&v, value) < 0)
-		return arca__error(ARCA_EINVAL, QUOTE_FMT, where, value,
-				DURATION_HINT);
+		return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+				show(shown, value), DURATION_HINT);
 	o->default_ttl_s = (v + 999) / 1000;
 	*set |= ARCA_OPT_DEFAULT_TTL;
 	return 0;
@@ -372,7 +404,7 @@ static int load_file(arca_options *o, unsigned int *set, const char *dir)
 {
 	kv *kvs = NULL;
 	size_t n = 0, i;
-	char *path = NULL, where[4200];
+	char *path = NULL, where[4200], shown[SHOW_MAX + 4];
 	int error;
 
 	if ((error = config_path(&path, dir)) < 0 || path == NULL)
@@ -386,7 +418,7 @@ static int load_file(arca_options *o, unsigned int *set, const char *dir)
 		if (!known_key(kvs[i].key)) {
 			error = arca__error(ARCA_EINVAL, "%s:%lu: unknown setting "
 					"'%s' (known: " KNOWN_KEYS_TEXT ")", path,
-					kvs[i].line, kvs[i].key);
+					kvs[i].line, show(shown, kvs[i].key));
 			goto cleanup;
 		}
 		snprintf(where, sizeof(where), "%s:%lu: %s", path, kvs[i].line,

@@ -554,10 +554,25 @@ static int bad_field(const char *field, const char *what)
 	return arca__error(ARCA_EINVAL, "manifest: field '%s': %s", field, what);
 }
 
+/*
+ * Replace control characters with '?': text from the input (a member name,
+ * jansson's "near '...'") must not break a message's one line.
+ */
+static char *one_line(char *s)
+{
+	char *p;
+
+	for (p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7F)
+			*p = '?';
+	return s;
+}
+
 /* "where.key", or "key" at the top level (where ""). */
 static void field_name(char *buf, const char *where, const char *key)
 {
 	snprintf(buf, FIELD_MAX, "%s%s%s", where, *where ? "." : "", key);
+	one_line(buf);
 }
 
 /*
@@ -911,7 +926,7 @@ int arca_manifest_from_json(arca_manifest **out, const char *json, size_t len)
 		}
 		error = arca__error(ARCA_EINVAL,
 				"manifest: invalid JSON at line %d, column %d: %s",
-				jerr.line, jerr.column, jerr.text);
+				jerr.line, jerr.column, one_line(jerr.text));
 		goto cleanup;
 	}
 	m = calloc(1, sizeof(*m));

@@ -249,6 +249,23 @@ static void test_config__bad_file_names_file_and_line(void **state)
 	assert_null(s);
 }
 
+/* Found by tests/fuzz/fuzz_config.c: a quoted YAML key or value holding a
+ * newline made a two-line message. */
+static void test_config__bad_file_message_is_one_line(void **state)
+{
+	config_fixture *f = *state;
+	arca_options o;
+
+	write_config(f->dir, "\"ttl\\nx\": 1d\n");
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), ARCA_EINVAL);
+	assert_non_null(strstr(arca_errmsg(), "unknown setting 'ttl?x'"));
+	assert_null(strchr(arca_errmsg(), '\n'));
+	write_config(f->dir, "ttl: \"1\\nd\"\n");
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), ARCA_EINVAL);
+	assert_non_null(strstr(arca_errmsg(), "ttl '1?d'"));
+	assert_null(strchr(arca_errmsg(), '\n'));
+}
+
 static void test_config__bad_env_named(void **state)
 {
 	config_fixture *f = *state;
@@ -387,6 +404,9 @@ int main(void)
 				setup, teardown),
 		cmocka_unit_test_setup_teardown(
 				test_config__bad_file_names_file_and_line,
+				setup, teardown),
+		cmocka_unit_test_setup_teardown(
+				test_config__bad_file_message_is_one_line,
 				setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config__bad_env_named,
 				setup, teardown),

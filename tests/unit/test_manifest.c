@@ -372,6 +372,23 @@ static void assert_variant_rejected(const char *from, const char *to,
 	free(json);
 }
 
+/* Found by tests/fuzz/fuzz_manifest.c: jansson's "near '...'" and an
+ * unknown member's name can hold control characters (a raw newline). */
+static void test_manifest__error_is_one_line(void **state)
+{
+	static const char raw_newline[] =
+		"{\"version\":1,\"key\":\"d7\",\"stage\":\"a\\\n\n\nb\"}";
+	char *member = sample_with("{\"version\":1,",
+			"{\"a\\nb\":1,\"version\":1,");
+
+	(void)state;
+	assert_rejected(raw_newline, strlen(raw_newline), "invalid JSON", NULL);
+	assert_null(strchr(arca_errmsg(), '\n'));
+	assert_rejected(member, strlen(member), "'a?b': unknown field", NULL);
+	assert_null(strchr(arca_errmsg(), '\n'));
+	free(member);
+}
+
 static void test_manifest__rejects_not_json(void **state)
 {
 	static const char truncated[] = "{\"version\":1,\"key\":";
@@ -792,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_manifest__round_trip),
 		cmocka_unit_test(test_manifest__parses_sample),
 		cmocka_unit_test(test_manifest__rejects_not_json),
+		cmocka_unit_test(test_manifest__error_is_one_line),
 		cmocka_unit_test(test_manifest__rejects_missing_key),
 		cmocka_unit_test(test_manifest__rejects_wrong_type),
 		cmocka_unit_test(test_manifest__rejects_bad_digest),

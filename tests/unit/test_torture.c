@@ -1,12 +1,54 @@
 /*
  * Crash safety under SIGKILL: writers put blobs and record actions in one
- * store while being killed at random moments; after each kill the store
- * must open, verify clean, hold every blob and action the writers reported
- * as committed (byte-correct), keep nothing in tmp/, and no lease of a
- * killed writer may block a new acquire.
+ * store while being killed at random moments. Two tests:
  *
+ * test_torture__sigkill_writers: one writer, or two racing, putting
+ * inline and file blobs of up to 1 MiB, no size limit. After each kill
+ * the store must open, verify clean, hold every blob and action the
+ * writers reported as committed (byte-correct), keep nothing in tmp/, and
+ * no lease of a killed writer may block a new acquire.
  * ARCA_TORTURE_ITERATIONS sets the number of kills (default 200, 40 under
- * AddressSanitizer); ARCA_TORTURE_SEED replays a run (the seed is printed).
+ * AddressSanitizer).
+ *
+ * test_torture__sigkill_writers_evicting: ARCA_TORTURE_WRITERS concurrent
+ * writers (default 4, at most 16) putting values of 1 KiB (inline),
+ * 200 KiB and, one put in 20, 16 MiB (files), and recording actions, in a
+ * store opened with max_size 32 MiB and ARCA_GRACE_PERIOD=0, prefilled to
+ * just under the limit (1 x 16 MiB and 50 x 200 KiB, logged too), so that
+ * automatic eviction runs in the writers from the first kill on, and each
+ * store's writes pass its limit about twice over, so that actions are
+ * evicted as well as unreferenced blobs. All
+ * writers of an iteration are killed after a random 0-100 ms; a fresh
+ * store every 20 kills. 500 kills by default, 60 under AddressSanitizer
+ * (a compile-time check of __SANITIZE_ADDRESS__, as above);
+ * ARCA_TORTURE_ITERATIONS overrides both. An acknowledged entry may have
+ * been evicted since, so the oracle after each kill is:
+ *  - the store opens and tmp/ is empty (the dead writers' temp files were
+ *    swept), and again after a clean close;
+ *  - arca_store_verify() finds 0 corrupt blobs: it re-hashes every blob
+ *    the index holds;
+ *  - every logged blob is either absent (ARCA_ENOTFOUND) or byte-exact,
+ *    never other bytes and never another error: read back in full
+ *    (arca_blob_get) at the first check after it was logged, then, since
+ *    verify re-hashes it at every check, stat'ed (present at its size, or
+ *    absent) at the later ones;
+ *  - every logged action is either absent (ARCA_ENOTFOUND) or present
+ *    with every output blob it names present at its recorded size, and
+ *    its stdout and stderr blobs present (eviction never takes a blob an
+ *    action still references);
+ *  - the lease of every action a writer was about to record is free
+ *    within 100 ms (no stale lease);
+ *  - over the whole run eviction did evict (arca_stats_days() counts it),
+ *    and blobs were read back.
+ * The store's size is printed (the largest a check saw), not asserted:
+ * eviction runs after a put commits, so writers killed between the two
+ * leave the store above its limit.
+ * A writer's arca_action_put() may fail with ARCA_EINVAL "... is not in
+ * the store" when another writer evicted one of its blobs (or its
+ * manifest) first: that action was not acknowledged and is not logged;
+ * any other failure of a writer fails the test.
+ *
+ * ARCA_TORTURE_SEED replays a run (the seed is printed).
  */
 #include "fixture.h"
 
@@ -32,8 +74,10 @@
 
 #ifdef TORTURE_SANITIZED
 #define DEFAULT_ITERATIONS 40
+#define DEFAULT_EVICT_ITERATIONS 60
 #else
 #define DEFAULT_ITERATIONS 200
+#define DEFAULT_EVICT_ITERATIONS 500
 #endif
 
 /* A fresh store every this many kills keeps verify's re-hash bounded. */
@@ -41,6 +85,27 @@
 #define MAX_KILL_DELAY_US 30000
 #define MAX_FILE_BLOB (1024 * 1024)
 #define INLINE_MAX ARCA_DEFAULT_INLINE_THRESHOLD
+
+/* The evicting test: its value sizes, limit and writers. */
+#define EVICT_SMALL 1024
+#define EVICT_MEDIUM (200 * 1024)
+#define EVICT_LARGE (16 * 1024 * 1024)
+#define EVICT_MAX_SIZE ((uint64_t)32 << 20)
+/* The prefill: EVICT_PREFILL_LARGE x 16 MiB, then 200 KiB values. */
+#define EVICT_PREFILL_LARGE 1
+#define EVICT_PREFILL_VALUES 51
+#define EVICT_ITERATIONS_PER_STORE 20
+#define EVICT_MAX_KILL_DELAY_US 100000
+#define DEFAULT_WRITERS 4
+#define MAX_WRITERS 16
+
+/* What one torture test runs: its writers' values and the store's limit. */
+typedef struct torture_mode {
+	int evicting;              /* the evicting test: see the header */
+	size_t max_blob;           /* the largest value a writer puts */
+	unsigned long per_store;   /* kills before a fresh store */
+	unsigned long max_delay_us;
+} torture_mode;
 
 enum { REC_BLOB = 1, REC_ACTION = 2, REC_LEASE = 3 };
 
@@ -73,6 +138,14 @@ typedef struct torture_totals {
 	unsigned long bytes_checked;
 	unsigned long writers_killed;
 	unsigned long tmp_left;   /* temp files the kills left for the sweep */
+	unsigned long blobs_rechecked; /* present again, at their size */
+	unsigned long blobs_absent;    /* evicted since they were logged */
+	unsigned long actions_absent;
+	uint64_t evictions;            /* of the stores done with */
+	uint64_t store_evictions;      /* of the current store, so far */
+	uint64_t max_usage;            /* the largest size a check saw */
+	double check_s;                /* time spent in check_store */
+	size_t log_checked;            /* bytes of the log checked in full */
 } torture_totals;
 
 static uint64_t splitmix64(uint64_t *state)
@@ -86,13 +159,24 @@ static uint64_t splitmix64(uint64_t *state)
 
 static void gen_bytes(unsigned char *out, size_t len, uint64_t seed)
 {
-	uint64_t state = seed, v = 0;
-	size_t i;
+	uint64_t state = seed, v;
+	size_t i = 0, k;
 
-	for (i = 0; i < len; i++) {
-		if (i % 8 == 0)
-			v = splitmix64(&state);
-		out[i] = (unsigned char)(v >> (8 * (i % 8)));
+	/* Eight bytes per draw, least significant first: on a little-endian
+	 * host that is the draw's own bytes (fast enough for 16 MiB values). */
+	for (; i + 8 <= len; i += 8) {
+		v = splitmix64(&state);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		memcpy(out + i, &v, 8);
+#else
+		for (k = 0; k < 8; k++)
+			out[i + k] = (unsigned char)(v >> (8 * k));
+#endif
+	}
+	if (i < len) {
+		v = splitmix64(&state);
+		for (k = 0; i + k < len; k++)
+			out[i + k] = (unsigned char)(v >> (8 * k));
 	}
 }
 
@@ -195,20 +279,40 @@ static int writer_put_file(arca_store *s, const char *work,
 	return arca_blob_put_file(out, NULL, s, path);
 }
 
+/* The size of the next value: see the header for each test's mix. */
+static uint32_t writer_size(const torture_mode *mode, uint64_t *rng)
+{
+	uint64_t r = splitmix64(rng);
+
+	if (mode->evicting) {
+		if (r % 20 == 0)
+			return EVICT_LARGE;
+		return r % 20 < 9 ? EVICT_MEDIUM : EVICT_SMALL;
+	}
+	/* About 60% inline (up to the threshold), 40% files. */
+	if (r % 10 < 6)
+		return (uint32_t)(splitmix64(rng) % (INLINE_MAX + 1));
+	return (uint32_t)(INLINE_MAX + 1 + splitmix64(rng) %
+			(MAX_FILE_BLOB - INLINE_MAX));
+}
+
 /*
  * The writer: runs until killed. Never returns; exits 3 on an unexpected
  * error so the parent can tell it apart from being killed.
  */
-static void writer_main(const char *dir, const char *work, int log_fd,
-		uint64_t seed)
+static void writer_main(const torture_mode *mode, const char *dir,
+		const char *work, int log_fd, uint64_t seed)
 {
+	arca_options opts = ARCA_OPTIONS_INIT;
 	arca_store *s = NULL;
-	unsigned char *buf = malloc(MAX_FILE_BLOB);
+	unsigned char *buf = malloc(mode->max_blob);
 	torture_rec recent[3];
 	size_t n_recent = 0;
 	uint64_t rng = seed;
 
-	if (buf == NULL || arca_store_open(&s, dir, NULL) < 0) {
+	if (mode->evicting)
+		opts.max_size = EVICT_MAX_SIZE;
+	if (buf == NULL || arca_store_open(&s, dir, &opts) < 0) {
 		fprintf(stderr, "writer: open: %s\n", arca_errmsg());
 		_exit(3);
 	}
@@ -220,15 +324,9 @@ static void writer_main(const char *dir, const char *work, int log_fd,
 		memset(&rec, 0, sizeof(rec));
 		rec.kind = REC_BLOB;
 		rec.seed = splitmix64(&rng);
-		/* About 60% inline (up to the threshold), 40% files. */
-		if (r % 10 < 6)
-			rec.size = (uint32_t)(splitmix64(&rng) % (INLINE_MAX + 1));
-		else
-			rec.size = (uint32_t)(INLINE_MAX + 1 +
-					splitmix64(&rng) %
-					(MAX_FILE_BLOB - INLINE_MAX));
+		rec.size = writer_size(mode, &rng);
 		gen_bytes(buf, rec.size, rec.seed);
-		if ((r >> 8) % 4 == 0)
+		if ((r >> 8) % 4 == 0 && rec.size <= MAX_FILE_BLOB)
 			error = writer_put_file(s, work, buf, rec.size,
 					&rec.digest);
 		else
@@ -246,9 +344,15 @@ static void writer_main(const char *dir, const char *work, int log_fd,
 			memset(&act, 0, sizeof(act));
 			act.kind = REC_ACTION;
 			act.seed = splitmix64(&rng);
-			if (writer_record(s, log_fd, act.seed, recent,
+			error = writer_record(s, log_fd, act.seed, recent,
 					n_recent < 3 ? n_recent : 3,
-					&act.digest) < 0) {
+					&act.digest);
+			/* Another writer's eviction took one of its blobs
+			 * (or its manifest) first: not acknowledged. */
+			if (error == ARCA_EINVAL && mode->evicting &&
+			    strstr(arca_errmsg(), "is not in the store"))
+				continue;
+			if (error < 0) {
 				fprintf(stderr, "writer: action: %s\n",
 						arca_errmsg());
 				_exit(3);
@@ -305,21 +409,72 @@ static int list_count_cb(const arca_action_info *info, void *ctx)
 	return 0;
 }
 
-/* Everything the log says was committed must be there, byte for byte. */
-static void check_store(const char *dir, const char *log_path,
-		torture_totals *t)
+/*
+ * Fill a fresh store of the evicting test to just under its limit
+ * (EVICT_PREFILL_LARGE x 16 MiB, then 200 KiB values, logged like the
+ * writers' puts), so that eviction runs from the first kill on.
+ */
+static void prefill(const torture_mode *mode, const char *dir, int log_fd,
+		uint64_t *rng)
 {
+	arca_options opts = ARCA_OPTIONS_INIT;
+	unsigned char *buf = malloc(mode->max_blob);
+	arca_store *s = NULL;
+	int i;
+
+	assert_non_null(buf);
+	opts.max_size = EVICT_MAX_SIZE;
+	assert_int_equal(arca_store_open(&s, dir, &opts), 0);
+	for (i = 0; i < EVICT_PREFILL_VALUES; i++) {
+		torture_rec rec;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.kind = REC_BLOB;
+		rec.seed = splitmix64(rng);
+		rec.size = i < EVICT_PREFILL_LARGE ? EVICT_LARGE : EVICT_MEDIUM;
+		gen_bytes(buf, rec.size, rec.seed);
+		assert_int_equal(arca_blob_put(&rec.digest, s, buf, rec.size),
+				0);
+		assert_int_equal(log_append(log_fd, &rec), 0);
+	}
+	arca_store_close(s);
+	free(buf);
+}
+
+static double seconds_between(const struct timespec *a,
+		const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+		(double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static int stats_evictions_cb(const arca_day_stats *st, void *ctx)
+{
+	*(uint64_t *)ctx += st->evictions;
+	return 0;
+}
+
+/*
+ * Check the store against the log: everything committed is there, byte
+ * for byte, or (evicting) absent; see the header for the whole oracle.
+ */
+static void check_store(const torture_mode *mode, const char *dir,
+		const char *log_path, torture_totals *t)
+{
+	arca_options opts = ARCA_OPTIONS_INIT;
 	char *tmp_dir = fixture_path("%s/tmp", dir);
-	unsigned char *expect = malloc(MAX_FILE_BLOB);
+	unsigned char *expect = malloc(mode->max_blob);
 	unsigned char *log;
 	size_t log_len = 0, i;
 	unsigned long n_actions = 0, listed = 0;
-	uint64_t n_checked = 0, n_corrupt = 0;
+	uint64_t n_checked = 0, n_corrupt = 0, usage = 0, evictions = 0;
 	arca_store *s = NULL;
 
 	assert_non_null(expect);
+	if (mode->evicting)
+		opts.max_size = EVICT_MAX_SIZE;
 	t->tmp_left += count_entries(tmp_dir);
-	if (arca_store_open(&s, dir, NULL) < 0)
+	if (arca_store_open(&s, dir, &opts) < 0)
 		fprintf(stderr, "open: %s\n", arca_errmsg());
 	assert_non_null(s);
 	/* The open swept the dead writers' temp files. */
@@ -338,16 +493,40 @@ static void check_store(const char *dir, const char *log_path,
 		torture_rec rec;
 
 		memcpy(&rec, log + i, sizeof(rec));
-		if (rec.kind == REC_BLOB) {
-			arca_buf b = ARCA_BUF_INIT;
+		if (rec.kind == REC_BLOB && mode->evicting &&
+		    i < t->log_checked) {
+			uint64_t size = 0;
+			int rc = arca_blob_stat(&size, s, &rec.digest);
 
+			/* Read back in full by an earlier check; since then
+			 * verify has re-hashed it, if it is still here. */
+			if (rc == ARCA_ENOTFOUND && mode->evicting) {
+				t->blobs_absent++;
+				continue;
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(size, rec.size);
+			t->blobs_rechecked++;
+		} else if (rec.kind == REC_BLOB) {
+			arca_buf b = ARCA_BUF_INIT;
+			int rc = arca_blob_get(&b, s, &rec.digest);
+
+			if (rc == ARCA_ENOTFOUND && mode->evicting) {
+				t->blobs_absent++;
+				continue;
+			}
+			if (rc != 0)
+				fprintf(stderr, "blob: %s\n", arca_errmsg());
+			assert_int_equal(rc, 0);
 			gen_bytes(expect, rec.size, rec.seed);
-			assert_int_equal(arca_blob_get(&b, s, &rec.digest), 0);
 			assert_int_equal(b.size, rec.size);
 			assert_memory_equal(b.data, expect, rec.size);
 			arca_buf_free(&b);
 			t->blobs_checked++;
 			t->bytes_checked += rec.size;
+		} else if (rec.kind == REC_LEASE && mode->evicting &&
+		    i < t->log_checked) {
+			continue; /* found free by an earlier check */
 		} else if (rec.kind == REC_LEASE) {
 			arca_lease *lease = NULL;
 			int rc = arca_lease_acquire(&lease, s, &rec.digest,
@@ -360,10 +539,19 @@ static void check_store(const char *dir, const char *log_path,
 			t->leases_checked++;
 		} else {
 			arca_manifest *m = NULL;
+			uint64_t stream_size = 0;
 			size_t k;
+			int rc;
 
 			assert_int_equal(rec.kind, REC_ACTION);
-			assert_int_equal(arca_action_get(&m, s, &rec.digest), 0);
+			rc = arca_action_get(&m, s, &rec.digest);
+			if (rc == ARCA_ENOTFOUND && mode->evicting) {
+				t->actions_absent++;
+				continue;
+			}
+			if (rc != 0)
+				fprintf(stderr, "action: %s\n", arca_errmsg());
+			assert_int_equal(rc, 0);
 			for (k = 0; k < m->n_outputs; k++) {
 				uint64_t size = 0;
 
@@ -371,15 +559,26 @@ static void check_store(const char *dir, const char *log_path,
 						&m->outputs[k].digest), 0);
 				assert_int_equal(size, m->outputs[k].size);
 			}
+			assert_int_equal(arca_blob_stat(&stream_size, s,
+					&m->stdout_digest), 0);
+			assert_int_equal(arca_blob_stat(&stream_size, s,
+					&m->stderr_digest), 0);
 			arca_manifest_free(m);
 			n_actions++;
 			t->actions_checked++;
 		}
 	}
+	t->log_checked = log_len;
 	assert_int_equal(arca_action_list(s, "torture", list_count_cb,
 			&listed), 0);
 	/* Logged actions are distinct keys (their seeds differ). */
 	assert_true(listed >= n_actions);
+	assert_int_equal(arca_store_usage(&usage, NULL, s), 0);
+	if (usage > t->max_usage)
+		t->max_usage = usage;
+	assert_int_equal(arca_stats_days(s, 1, stats_evictions_cb,
+			&evictions), 0);
+	t->store_evictions = evictions;
 
 	arca_store_close(s);
 	/* Again: a clean close leaves nothing in tmp/ either. */
@@ -389,57 +588,65 @@ static void check_store(const char *dir, const char *log_path,
 	free(tmp_dir);
 }
 
-static void test_torture__sigkill_writers(void **state)
+static void run_torture(const torture_mode *mode, const char *name,
+		unsigned long iterations, int max_writers)
 {
-	unsigned long iterations = env_ulong("ARCA_TORTURE_ITERATIONS",
-			DEFAULT_ITERATIONS);
 	uint64_t seed = env_ulong("ARCA_TORTURE_SEED", 0);
 	char *base = fixture_tempdir();
 	char *dir = NULL, *log_path = NULL;
 	torture_totals t;
-	struct timespec t0, t1;
+	struct timespec t0, t1, c0, c1;
+	pid_t pids[MAX_WRITERS];
 	unsigned long it;
 	uint64_t rng;
 	int log_fd = -1;
 
-	(void)state;
 	memset(&t, 0, sizeof(t));
 	if (seed == 0)
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
 	rng = seed;
-	fprintf(stderr, "torture: %lu iterations, seed %llu "
-			"(ARCA_TORTURE_ITERATIONS, ARCA_TORTURE_SEED)\n",
-			iterations, (unsigned long long)seed);
+	fprintf(stderr, "%s: %lu iterations, up to %d writers, seed %llu "
+			"(ARCA_TORTURE_ITERATIONS, ARCA_TORTURE_SEED)\n", name,
+			iterations, max_writers, (unsigned long long)seed);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	for (it = 0; it < iterations; it++) {
-		pid_t pids[2];
 		int n_writers, w;
 		useconds_t delay;
 
-		if (it % ITERATIONS_PER_STORE == 0) {
+		if (it % mode->per_store == 0) {
 			if (dir)
 				fixture_rmdir(dir);
 			free(log_path);
 			if (log_fd >= 0)
 				close(log_fd);
+			t.evictions += t.store_evictions;
+			t.store_evictions = 0;
+			t.log_checked = 0;
 			dir = fixture_path("%s/store%lu", base, it);
 			log_path = fixture_path("%s/log%lu", base, it);
 			log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND |
 					O_CLOEXEC, 0644);
 			assert_true(log_fd >= 0);
+			if (mode->evicting)
+				prefill(mode, dir, log_fd, &rng);
 		}
-		/* One writer, or two racing on the same store. */
-		n_writers = 1 + (int)(splitmix64(&rng) % 3 == 0);
+		/* Evicting: all of them. Else one writer, or two racing on
+		 * the same store. */
+		if (mode->evicting)
+			n_writers = max_writers;
+		else
+			n_writers = 1 + (int)(splitmix64(&rng) % 3 == 0);
 		for (w = 0; w < n_writers; w++) {
 			uint64_t wseed = splitmix64(&rng);
 
 			pids[w] = fork();
 			assert_true(pids[w] >= 0);
 			if (pids[w] == 0)
-				writer_main(dir, base, log_fd, wseed);
+				writer_main(mode, dir, base, log_fd, wseed);
 		}
-		delay = (useconds_t)(splitmix64(&rng) % (MAX_KILL_DELAY_US + 1));
+		delay = (useconds_t)(splitmix64(&rng) %
+				(mode->max_delay_us + 1));
 		usleep(delay);
 		for (w = 0; w < n_writers; w++) {
 			int status = 0;
@@ -453,21 +660,32 @@ static void test_torture__sigkill_writers(void **state)
 			assert_int_equal(WTERMSIG(status), SIGKILL);
 			t.writers_killed++;
 		}
-		check_store(dir, log_path, &t);
+		clock_gettime(CLOCK_MONOTONIC, &c0);
+		check_store(mode, dir, log_path, &t);
+		clock_gettime(CLOCK_MONOTONIC, &c1);
+		t.check_s += seconds_between(&c0, &c1);
 	}
+	t.evictions += t.store_evictions;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	fprintf(stderr, "torture: %lu writers killed, %lu blob checks "
-			"(%.1f MiB), %lu action checks, %lu leases free within "
-			"%d ms, 0 corrupt; %lu temp files of killed writers, all "
-			"swept; %.1f s\n",
+	fprintf(stderr, "%s: %lu writers killed, %lu blob checks "
+			"(%.1f MiB) and %lu re-checks, %lu action checks, %lu leases free within "
+			"%d ms, 0 corrupt; %lu blobs and %lu actions evicted "
+			"after they were logged, %llu evictions, largest size "
+			"%.1f MiB; %lu temp files of killed writers, all "
+			"swept; %.1f s (%.1f s of it checking)\n", name,
 			t.writers_killed, t.blobs_checked,
 			(double)t.bytes_checked / (1024.0 * 1024.0),
+			t.blobs_rechecked,
 			t.actions_checked, t.leases_checked, LEASE_TIMEOUT_MS,
+			t.blobs_absent, t.actions_absent,
+			(unsigned long long)t.evictions,
+			(double)t.max_usage / (1024.0 * 1024.0),
 			t.tmp_left,
-			(double)(t1.tv_sec - t0.tv_sec) +
-			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+			seconds_between(&t0, &t1), t.check_s);
 	assert_true(t.blobs_checked > 0);
+	if (mode->evicting)
+		assert_true(t.evictions > 0);
 	if (log_fd >= 0)
 		close(log_fd);
 	free(log_path);
@@ -475,10 +693,39 @@ static void test_torture__sigkill_writers(void **state)
 	fixture_rmdir(base);
 }
 
+static void test_torture__sigkill_writers(void **state)
+{
+	const torture_mode mode = { 0, MAX_FILE_BLOB, ITERATIONS_PER_STORE,
+		MAX_KILL_DELAY_US };
+
+	(void)state;
+	run_torture(&mode, "torture", env_ulong("ARCA_TORTURE_ITERATIONS",
+			DEFAULT_ITERATIONS), 2);
+}
+
+static void test_torture__sigkill_writers_evicting(void **state)
+{
+	const torture_mode mode = { 1, EVICT_LARGE, EVICT_ITERATIONS_PER_STORE,
+		EVICT_MAX_KILL_DELAY_US };
+	unsigned long writers = env_ulong("ARCA_TORTURE_WRITERS",
+			DEFAULT_WRITERS);
+
+	(void)state;
+	if (writers < 1 || writers > MAX_WRITERS)
+		writers = DEFAULT_WRITERS;
+	/* Everything may be evicted at once: no grace period. */
+	assert_int_equal(setenv("ARCA_GRACE_PERIOD", "0", 1), 0);
+	run_torture(&mode, "torture (evicting)",
+			env_ulong("ARCA_TORTURE_ITERATIONS",
+			DEFAULT_EVICT_ITERATIONS), (int)writers);
+	unsetenv("ARCA_GRACE_PERIOD");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_torture__sigkill_writers),
+		cmocka_unit_test(test_torture__sigkill_writers_evicting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
