@@ -20,7 +20,7 @@ done
 
 # Writer w: put its files and the shared ones in turn; log each
 # acknowledged digest, marked "after" when the put started once the clear
-# had returned (it must then be present), and each failure.
+# had returned for the last time (it must then be present), and each failure.
 writer() {
 	local w=$1 i f d when
 	for i in $(seq 1 $PUTS); do
@@ -44,13 +44,14 @@ for round in $(seq 1 $ROUNDS); do
 	"$ARCA" put shared0.bin >/dev/null 2>&1   # the store exists, not empty
 	pids=
 	for w in $(seq 1 $WRITERS); do writer "$w" & pids="$pids $!"; done
-	sleep 0.0$((RANDOM % 10))
-	"$ARCA" clear --all >/dev/null 2>"clear.err"
-	crc=$?
+	problems=
+	for c in 1 2 3; do
+		sleep 0.0$((RANDOM % 5))
+		"$ARCA" clear --all >/dev/null 2>"clear.err" ||
+			problems="$problems clear exit $?: $(cat clear.err);"
+	done
 	: >cleared
 	wait $pids
-	problems=
-	[ $crc -eq 0 ] || problems="$problems clear exit $crc: $(cat clear.err);"
 	if ls failed.* >/dev/null 2>&1; then
 		problems="$problems $(cat failed.* | head -3 | tr '\n' ' ')"
 		problems="$problems $(cat err.* | head -3 | tr '\n' ' ');"
