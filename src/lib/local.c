@@ -502,10 +502,15 @@ static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
 {
 	arca__digest_list keys = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	char path[PATH_MAX];
 	int error;
 
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
+	/* Its file is back: the same content was put again meanwhile. */
+	arca__blob_path(path, sizeof(path), l, d);
+	if (access(path, F_OK) == 0)
+		goto cleanup;
 	if ((error = arca__sql_collect(l, &keys, "SELECT key FROM action_refs "
 			"WHERE digest = ?", d->bytes, ARCA_DIGEST_SIZE)) < 0 ||
 	    (error = arca__sql_collect(l, &keys, "SELECT key FROM actions "
@@ -516,8 +521,7 @@ static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 cleanup:
-	if (error < 0)
-		arca__tx_rollback(l);
+	arca__tx_rollback(l); /* still open when nothing was dropped */
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&keys);
 	return error;
@@ -690,6 +694,21 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 
 	arca__blob_path(path, sizeof(path), l, d);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* A concurrent clear or eviction deletes the row, then the
+		 * file: asked again, the index says whether the file was lost
+		 * or the blob removed (a miss, nothing to drop). */
+		rc = arca__step_digest(st, d);
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE) {
+			arca_digest_to_hex(hex, d);
+			return arca__error(ARCA_ENOTFOUND, "blob %s: not found "
+					"(removed meanwhile)", hex);
+		}
+		/* Or put again meanwhile. */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		errno = fd < 0 ? ENOENT : 0;
+	}
 	if (fd < 0) {
 		int err = errno;
 
