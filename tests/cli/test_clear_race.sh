@@ -60,7 +60,8 @@ for round in $(seq 1 $ROUNDS); do
 	vrc=$?
 	[ $vrc -eq 0 ] || problems="$problems verify exit $vrc: $(head -3 verify.out | tr '\n' ' ');"
 	# Every acknowledged put: its bytes, or a clean miss (exit 3) unless
-	# it started after the clear returned.
+	# it started after the clear returned (one get per digest, "after"
+	# when any of its puts was).
 	while read -r d f when; do
 		"$ARCA" get "$d" -o got.bin 2>/dev/null
 		grc=$?
@@ -69,7 +70,9 @@ for round in $(seq 1 $ROUNDS); do
 		elif [ $grc -ne 3 ] || [ "$when" = after ]; then
 			problems="$problems $f ($when the clear): get exit $grc;"
 		fi
-	done < <(cat acked.* 2>/dev/null)
+	done < <(cat acked.* 2>/dev/null | awk '{ f[$1] = $2
+		if ($3 == "after" || !($1 in w)) w[$1] = $3 }
+		END { for (d in f) print d, f[d], w[d] }')
 	if [ -n "$problems" ]; then
 		bad_rounds=$((bad_rounds + 1))
 		echo "# round $round:$problems"
