@@ -279,6 +279,32 @@ cleanup:
 }
 
 /*
+ * Unlink a file that had no row when the walk listed it, unless a row was
+ * committed since: checked again under the write lock, the lock a put
+ * holds to publish a file and commit its row. A name that is no digest is
+ * never anyone's row. 1 when the file was unlinked.
+ */
+static int orphan_unlink(arca__local *l, sqlite3_stmt *st, DIR *d,
+		const char *name)
+{
+	arca_digest dg;
+	int rc = SQLITE_DONE, removed = 0;
+
+	if (arca__tx_begin(l) < 0)
+		return 0;
+	if (strlen(name) == ARCA_DIGEST_HEXLEN &&
+	    arca_digest_from_hex(&dg, name) == 0) {
+		rc = arca__step_digest(st, &dg);
+		sqlite3_reset(st);
+	}
+	if (rc == SQLITE_DONE)
+		removed = unlinkat(dirfd(d), name, 0) == 0;
+	if (arca__tx_commit(l) < 0)
+		arca__tx_rollback(l);
+	return removed;
+}
+
+/*
  * Files in blobs/ with no index row. A file is published (renamed) before
  * its row commits, so a file younger than the grace period may be a
  * writer's between those two steps: it is left alone.
@@ -332,7 +358,7 @@ static int gc_orphans(arca__local *l, arca_gc_report *rep)
 					goto cleanup;
 				}
 			}
-			if (unlinkat(dirfd(d), f->d_name, 0) == 0) {
+			if (orphan_unlink(l, st, d, f->d_name)) {
 				rep->orphan_files++;
 				rep->orphan_bytes += (uint64_t)sb.st_size;
 			}

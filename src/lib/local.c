@@ -344,15 +344,51 @@ static int row_is_for(arca__local *l, sqlite3_stmt *st, int col,
 		const arca_digest *d);
 
 
-void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
+/* Files unlinked per write transaction by arca__removal_finish. */
+#define REMOVAL_BATCH 256
+
+/*
+ * A file is unlinked under the write lock and only while no row names its
+ * digest: a put commits a file blob's row under the same lock, together
+ * with a check that its file is in place (commit_file_row), so a put of
+ * the same content racing the removal either keeps the file (its row came
+ * first) or finds it gone and writes it again. A file left because the
+ * lock could not be had is an orphan: gc's.
+ */
+static void unlink_unindexed(arca__local *l, const arca__digest_list *files)
 {
 	char path[PATH_MAX];
-	size_t i;
+	sqlite3_stmt *has = NULL;
+	size_t i = 0, end;
+	int rc;
 
-	for (i = 0; committed && i < r->files.n; i++) {
-		arca__blob_path(path, sizeof(path), l, &r->files.items[i]);
-		unlink(path);
+	if (files->n == 0 || arca__sql_prepare(l, &has, "SELECT 1 FROM blobs "
+			"WHERE digest = ?") < 0)
+		return;
+	while (i < files->n) {
+		if (arca__tx_begin(l) < 0)
+			break;
+		for (end = i + REMOVAL_BATCH; i < end && i < files->n; i++) {
+			rc = arca__step_digest(has, &files->items[i]);
+			sqlite3_reset(has);
+			if (rc != SQLITE_DONE)
+				continue;
+			arca__blob_path(path, sizeof(path), l, &files->items[i]);
+			unlink(path);
+		}
+		if (arca__tx_commit(l) < 0) {
+			arca__tx_rollback(l);
+			break;
+		}
 	}
+	sqlite3_finalize(has);
+	arca__error_clear();
+}
+
+void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
+{
+	if (committed)
+		unlink_unindexed(l, &r->files);
 	arca__digest_list_free(&r->files);
 }
 
@@ -466,10 +502,15 @@ static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
 {
 	arca__digest_list keys = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	char path[PATH_MAX];
 	int error;
 
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
+	/* Its file is back: the same content was put again meanwhile. */
+	arca__blob_path(path, sizeof(path), l, d);
+	if (access(path, F_OK) == 0)
+		goto cleanup;
 	if ((error = arca__sql_collect(l, &keys, "SELECT key FROM action_refs "
 			"WHERE digest = ?", d->bytes, ARCA_DIGEST_SIZE)) < 0 ||
 	    (error = arca__sql_collect(l, &keys, "SELECT key FROM actions "
@@ -480,8 +521,7 @@ static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 cleanup:
-	if (error < 0)
-		arca__tx_rollback(l);
+	arca__tx_rollback(l); /* still open when nothing was dropped */
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&keys);
 	return error;
@@ -489,15 +529,17 @@ cleanup:
 
 int arca__local_drop_blob(arca__local *l, const arca_digest *digest)
 {
-	char path[PATH_MAX];
+	arca__digest_list files = { NULL, 0, 0 };
 	int error;
 
 	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = drop_blob_and_dependents(l, digest)) < 0)
+	if ((error = drop_blob_and_dependents(l, digest)) < 0 ||
+	    (error = arca__digest_list_push(&files, digest->bytes)) < 0)
 		return error;
-	arca__blob_path(path, sizeof(path), l, digest);
-	unlink(path);
+	/* Unless the same content was put again meanwhile. */
+	unlink_unindexed(l, &files);
+	arca__digest_list_free(&files);
 	return 0;
 }
 
@@ -652,6 +694,21 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 
 	arca__blob_path(path, sizeof(path), l, d);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* A concurrent clear or eviction deletes the row, then the
+		 * file: asked again, the index says whether the file was lost
+		 * or the blob removed (a miss, nothing to drop). */
+		rc = arca__step_digest(st, d);
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE) {
+			arca_digest_to_hex(hex, d);
+			return arca__error(ARCA_ENOTFOUND, "blob %s: not found "
+					"(removed meanwhile)", hex);
+		}
+		/* Or put again meanwhile. */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		errno = fd < 0 ? ENOENT : 0;
+	}
 	if (fd < 0) {
 		int err = errno;
 
@@ -814,14 +871,15 @@ static int insert_blob_row(arca__local *l, const arca_digest *d,
 }
 
 /*
- * Move a finished temp file into blobs/: fsync it, make it read-only,
- * rename it, fsync the directory. The caller still owns tmp_path.
+ * Make a finished temp file ready to publish: read-only, fsynced, its
+ * blobs/ab/ directory present (never removed once made, so that a rename
+ * into it cannot fail for a directory a concurrent clear took away).
  */
-static int publish_file(arca__local *l, int fd, const char *tmp_path,
+static int prepare_file(arca__local *l, int fd, const char *tmp_path,
 		const arca_digest *d)
 {
-	char hex[ARCA_DIGEST_HEXLEN + 1], dir[PATH_MAX], path[PATH_MAX + 80];
-	int error, created = 0;
+	char hex[ARCA_DIGEST_HEXLEN + 1], dir[PATH_MAX];
+	int error;
 
 	if (fchmod(fd, 0444) != 0)
 		return arca__error_errno(errno, "cannot chmod", tmp_path);
@@ -835,20 +893,59 @@ static int publish_file(arca__local *l, int fd, const char *tmp_path,
 	}
 	arca_digest_to_hex(hex, d);
 	snprintf(dir, sizeof(dir), "%s/%.2s", l->blobs_dir, hex);
-	if (mkdir(dir, 0755) == 0)
-		created = 1;
-	else if (errno != EEXIST)
+	if (mkdir(dir, 0755) == 0) {
+		if ((error = arca__fsync_dir(l->blobs_dir)) < 0)
+			return error;
+	} else if (errno != EEXIST) {
 		return arca__error_errno(errno, "cannot create directory", dir);
-	if (created && (error = arca__fsync_dir(l->blobs_dir)) < 0)
-		return error;
-	snprintf(path, sizeof(path), "%s/%s", dir, hex);
-	if (rename(tmp_path, path) != 0)
-		return arca__error_errno(errno, "cannot rename into", path);
-	if ((error = arca__fsync_dir(dir)) < 0) {
-		l->fatal = 1;
-		return error;
 	}
 	return 0;
+}
+
+/*
+ * Commit a file blob's row under the write lock, together with what the
+ * row depends on: the file in blobs/, renamed there from tmp_path (already
+ * prepared) when given, else found there. Removals unlink a file only
+ * under the same lock and only while no row names it (unlink_unindexed),
+ * so a committed row never outlives its file. ARCA_ENOTFOUND (no
+ * tmp_path): the file is gone, a concurrent removal took it; write it.
+ * The caller still owns tmp_path.
+ */
+static int commit_file_row(arca__local *l, const arca_digest *d,
+		uint64_t size, const char *tmp_path)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1], dir[PATH_MAX], path[PATH_MAX];
+	int error;
+
+	arca_digest_to_hex(hex, d);
+	snprintf(dir, sizeof(dir), "%s/%.2s", l->blobs_dir, hex);
+	arca__blob_path(path, sizeof(path), l, d);
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	if (tmp_path == NULL) {
+		if (access(path, F_OK) != 0) {
+			error = arca__error(ARCA_ENOTFOUND, "blob %s: file %s "
+					"is missing", hex, path);
+			goto cleanup;
+		}
+	} else {
+		if (rename(tmp_path, path) != 0) {
+			error = arca__error_errno(errno, "cannot rename into",
+					path);
+			goto cleanup;
+		}
+		if ((error = arca__fsync_dir(dir)) < 0) {
+			l->fatal = 1;
+			goto cleanup;
+		}
+	}
+	if ((error = insert_blob_row(l, d, size, NULL)) < 0 ||
+	    (error = arca__tx_commit(l)) < 0)
+		goto cleanup;
+cleanup:
+	if (error < 0)
+		arca__tx_rollback(l);
+	return error;
 }
 
 /* A file blob whose row exists and whose file is present. */
@@ -868,12 +965,15 @@ int arca__local_insert_file_row(arca__local *l, const arca_digest *d,
 /*
  * The row of a put whose content may already be stored. When it is, the
  * upsert only marks it used now; on a full disk that write may fail, and
- * the put still succeeds: the content is in the store (issue 8).
+ * the put still succeeds: the content is in the store (issue 8). A file
+ * blob whose file a concurrent removal took is ARCA_ENOTFOUND: the caller
+ * writes it.
  */
 static int upsert_present(arca__local *l, const arca_digest *d,
 		uint64_t size, const void *data)
 {
-	int error = insert_blob_row(l, d, size, data);
+	int error = data != NULL ? insert_blob_row(l, d, size, data) :
+		commit_file_row(l, d, size, NULL);
 
 	if (error == ARCA_EFULL && (data != NULL ?
 			local_blob_stat(&l->base, d, NULL) == 0 :
@@ -906,13 +1006,14 @@ static int blob_put_once(arca_backend *b, arca_digest *out,
 		return upsert_present(l, &d, len, len ? data : "");
 	/* Already present: the upsert marks it used now, so that eviction's
 	 * grace period protects it until the action naming it is stored. */
-	if (have_file_blob(l, &d))
-		return upsert_present(l, &d, len, NULL);
+	if (have_file_blob(l, &d) &&
+	    (error = upsert_present(l, &d, len, NULL)) != ARCA_ENOTFOUND)
+		return error;
 	if ((error = arca__tmpfile(&fd, &tmp_path, l->tmp_dir, "blob-", 1)) < 0)
 		return error;
 	if ((error = arca__write_all(fd, data, len, tmp_path)) < 0 ||
-	    (error = publish_file(l, fd, tmp_path, &d)) < 0 ||
-	    (error = insert_blob_row(l, &d, len, NULL)) < 0)
+	    (error = prepare_file(l, fd, tmp_path, &d)) < 0 ||
+	    (error = commit_file_row(l, &d, len, tmp_path)) < 0)
 		goto cleanup;
 cleanup:
 	if (error < 0)
@@ -1031,21 +1132,22 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	}
 	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
 		goto cleanup;
-	if (!have_file_blob(l, &d)) {
+	/* Stored already: the copy (complete or given up on a full disk) is
+	 * not needed, unless a concurrent removal takes the file meanwhile. */
+	error = have_file_blob(l, &d) ?
+		upsert_present(l, &d, total, NULL) : ARCA_ENOTFOUND;
+	if (error == ARCA_ENOTFOUND) {
 		if (full) {
 			error = arca__error(full, "%s", full_msg);
 			goto cleanup;
 		}
-		if ((error = publish_file(l, fd, tmp_path, &d)) < 0 ||
-		    (error = insert_blob_row(l, &d, total, NULL)) < 0)
+		if ((error = prepare_file(l, fd, tmp_path, &d)) < 0 ||
+		    (error = commit_file_row(l, &d, total, tmp_path)) < 0)
 			goto cleanup;
-	} else {
-		/* Stored already: the copy (complete or given up on a full
-		 * disk) is not needed. */
-		if (tmp_path)
-			unlink(tmp_path);
-		if ((error = upsert_present(l, &d, total, NULL)) < 0)
-			goto cleanup;
+	} else if (error < 0) {
+		goto cleanup;
+	} else if (tmp_path) {
+		unlink(tmp_path);
 	}
 	if (out)
 		*out = d;
@@ -1358,33 +1460,6 @@ cleanup:
 	return error;
 }
 
-static void remove_all_blob_files(arca__local *l)
-{
-	DIR *top = opendir(l->blobs_dir);
-	struct dirent *e;
-
-	if (top == NULL)
-		return;
-	while ((e = readdir(top)) != NULL) {
-		char sub[PATH_MAX];
-		DIR *d;
-		struct dirent *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", l->blobs_dir, e->d_name);
-		d = opendir(sub);
-		if (d == NULL)
-			continue;
-		while ((f = readdir(d)) != NULL)
-			if (f->d_name[0] != '.')
-				unlinkat(dirfd(d), f->d_name, 0);
-		closedir(d);
-		rmdir(sub);
-	}
-	closedir(top);
-}
-
 static int clear_all(arca__local *l, arca__removal *r)
 {
 	sqlite3_stmt *st = NULL;
@@ -1398,6 +1473,11 @@ static int clear_all(arca__local *l, arca__removal *r)
 		r->bytes = (uint64_t)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
+	/* Exactly the files of the rows deleted, unlinked after the commit
+	 * (arca__removal_finish); a file without a row is gc's. */
+	if ((error = arca__sql_collect(l, &r->files, "SELECT digest FROM blobs "
+			"WHERE data IS NULL", NULL, 0)) < 0)
+		return error;
 	return arca__sql_exec(l, "DELETE FROM actions; DELETE FROM action_refs; "
 			"DELETE FROM action_inputs; DELETE FROM urls; "
 			"DELETE FROM blobs;");
@@ -1432,8 +1512,6 @@ int arca__local_clear(arca__local *l, uint64_t *n_removed,
 			(error = arca__remove_actions(l, &r, &keys)) < 0) ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
-	if (filter->all)
-		remove_all_blob_files(l);
 	if (n_removed)
 		*n_removed = r.actions;
 	if (bytes_freed)
