@@ -106,8 +106,11 @@ typedef enum arca_stage_event_kind {
 	ARCA_STAGE_EVENT_LEASE_WAIT = 9,
 	/* The lease wait ran out after waited_ms: computing anyway. */
 	ARCA_STAGE_EVENT_LEASE_TIMEOUT = 10,
-	/* The cached entry could not be restored (a blob corrupt or
-	 * missing): it is dropped and the stage recomputed. */
+	/* The cached entry could not be restored because a blob's bytes
+	 * do not match its digest: it is dropped and the stage recomputed.
+	 * A blob that is gone (removed by a concurrent clear or eviction,
+	 * or its file lost) emits no event: the hit becomes a plain miss
+	 * (ARCA_STAGE_EVENT_MISS follows). */
 	ARCA_STAGE_EVENT_CORRUPT = 11,
 	/* Looking the key up failed (code, message): running the stage. */
 	ARCA_STAGE_EVENT_LOOKUP_FAILED = 12,

@@ -1742,13 +1742,20 @@ static int serve_hit(arca_stage_result *res, arca_stage *st,
 
 	error = restore_impl(&bytes, st, m);
 	if (stale(error)) {
+		int corrupt = error == ARCA_ECORRUPT;
+
 		/* The library may already have dropped it. */
 		error = arca_action_remove(st->store, &st->key);
 		if (error < 0 && error != ARCA_ENOTFOUND)
 			emit_failure(st, ARCA_STAGE_EVENT_REMOVE_FAILED, error);
-		record(st, ARCA_EVENT_ERROR, 0, 0);
-		event_init(&ev, st, ARCA_STAGE_EVENT_CORRUPT);
-		emit(st, &ev);
+		/* A blob that is gone (a concurrent clear or eviction took
+		 * it, or its file was lost and the library dropped the entry)
+		 * makes the hit a plain miss; only wrong bytes are news. */
+		if (corrupt) {
+			record(st, ARCA_EVENT_ERROR, 0, 0);
+			event_init(&ev, st, ARCA_STAGE_EVENT_CORRUPT);
+			emit(st, &ev);
+		}
 		return 1;
 	}
 	if (error < 0) {

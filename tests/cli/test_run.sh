@@ -244,4 +244,13 @@ run "${BIG[@]}"
 assert_contains "run__after_recompute_hits" "$ERR" "arca: hit bigcopy"
 assert_files_eq "run__after_recompute_output_correct" big.in big.out
 
+# ---- an output blob whose file is gone: a plain miss, not "corrupt" ------------
+rm -f "$(blob_file "$digest")" big.out
+run "${BIG[@]}"
+check_rc "run__gone_blob_recomputes_exit_0" 0
+assert_contains "run__gone_blob_is_a_miss" "$ERR" "arca: miss bigcopy"
+assert_not_contains "run__gone_blob_not_corrupt" "$ERR" "corrupt"
+assert_eq "run__gone_blob_ran_command" 3 "$(runs)"
+assert_files_eq "run__gone_blob_output_correct" big.in big.out
+
 finish
