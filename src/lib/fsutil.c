@@ -432,7 +432,7 @@ void arca__pubfile_discard(arca__pubfile *pf)
 	pf->tmp = pf->note = NULL;
 }
 
-void arca__sweep_tmp(const char *dir)
+void arca__sweep_tmp(const char *dir, uint64_t *n, uint64_t *bytes)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -440,6 +440,7 @@ void arca__sweep_tmp(const char *dir)
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
+		struct stat sb;
 		int fd;
 
 		if (e->d_name[0] == '.')
@@ -449,10 +450,16 @@ void arca__sweep_tmp(const char *dir)
 		if (fd < 0)
 			continue;
 		/* A live writer holds LOCK_EX until its file is renamed. */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			if (strncmp(e->d_name, "restore-", 8) == 0)
 				sweep_recorded(fd);
-			unlinkat(dirfd(d), e->d_name, 0);
+			if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+				if (n)
+					(*n)++;
+				if (bytes)
+					*bytes += (uint64_t)sb.st_size;
+			}
 		}
 		close(fd);
 	}

@@ -3,6 +3,7 @@
 #define ARCA_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* malloc'd "a/b"; NULL on allocation failure. */
@@ -39,8 +40,11 @@ int arca__tmpfile(int *fd_out, char **path_out, const char *dir,
  * Remove files in dir that no live process holds a flock on. A dead
  * writer's "restore-" record (arca__pubfile) also takes the named temp
  * file it names, if that name still has the ".NAME.arca-XXXXXX" form.
+ * *n and *bytes (either may be NULL) are increased by the files removed
+ * and their sizes. Used at store open on tmp/ and by gc on tmp/ and
+ * leases/.
  */
-void arca__sweep_tmp(const char *dir);
+void arca__sweep_tmp(const char *dir, uint64_t *n, uint64_t *bytes);
 
 /*
  * A file written beside its destination and published by rename(2), so

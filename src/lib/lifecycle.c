@@ -373,36 +373,6 @@ cleanup:
 	return error;
 }
 
-/* Files in dir that no live process holds a flock on. */
-static void sweep_unlocked(const char *dir, uint64_t *n, uint64_t *bytes)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		struct stat sb;
-		int fd;
-
-		if (e->d_name[0] == '.')
-			continue;
-		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC |
-				O_NOFOLLOW | O_NONBLOCK);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-		    unlinkat(dirfd(d), e->d_name, 0) == 0) {
-			(*n)++;
-			if (bytes)
-				*bytes += (uint64_t)sb.st_size;
-		}
-		close(fd);
-	}
-	closedir(d);
-}
-
 int arca_store_gc(arca_gc_report *out, arca_store *store)
 {
 	arca__local *l = arca__store_local(store);
@@ -420,12 +390,14 @@ int arca_store_gc(arca_gc_report *out, arca_store *store)
 	    (error = gc_unreferenced(l, &rep)) < 0 ||
 	    (error = gc_orphans(l, &rep)) < 0)
 		goto cleanup;
-	sweep_unlocked(l->tmp_dir, &rep.temp_files, &rep.temp_bytes);
+	/* The open's sweep, with counts: a dead writer's restore- record
+	 * goes with the temp file it names. */
+	arca__sweep_tmp(l->tmp_dir, &rep.temp_files, &rep.temp_bytes);
 	if ((leases = arca__path_join(l->dir, "leases")) == NULL) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	sweep_unlocked(leases, &rep.stale_leases, NULL);
+	arca__sweep_tmp(leases, &rep.stale_leases, NULL);
 cleanup:
 	free(leases);
 	if (out)

@@ -2233,7 +2233,7 @@ int arca__local_open(arca__local **out, const char *dir,
 	if ((error = open_index(l)) < 0)
 		goto cleanup;
 	if (!l->opts.read_only)
-		arca__sweep_tmp(l->tmp_dir);
+		arca__sweep_tmp(l->tmp_dir, NULL, NULL);
 	*out = l;
 	return 0;
 cleanup:

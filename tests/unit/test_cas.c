@@ -514,6 +514,29 @@ static void test_cas__dead_restores_temp_files_removed_on_open(void **state)
 	free(rec2);
 }
 
+/* The same record met by gc on a handle opened before the writer died:
+ * gc removes the temp file it names too (issue 8), and counts both. */
+static void test_cas__gc_removes_dead_restores_temp_files(void **state)
+{
+	fixture_store *f = *state;
+	char *work = fixture_path("%s/work", f->dir);
+	char *temp = fixture_path("%s/.out.bin.arca-Ef34Gh", work);
+	char *rec = fixture_path("%s/tmp/restore-999999-cccccc", f->dir);
+	arca_gc_report rep;
+
+	assert_int_equal(mkdir(work, 0755), 0);
+	fixture_write_file(temp, "partial", 7);
+	fixture_write_file(rec, temp, strlen(temp));
+	assert_int_equal(arca_store_gc(&rep, f->store), 0);
+	assert_false(file_exists(temp));
+	assert_false(file_exists(rec));
+	assert_int_equal(rep.temp_files, 1);
+	assert_int_equal(rep.temp_bytes, strlen(temp));
+	free(work);
+	free(temp);
+	free(rec);
+}
+
 /* Both ways of writing a restore leave only the file itself. */
 static void test_cas__get_file_leaves_no_temp_file(void **state)
 {
@@ -569,6 +592,7 @@ int main(void)
 		T(test_cas__missing_file_blob_is_a_miss),
 		T(test_cas__dead_writers_temp_files_removed_on_open),
 		T(test_cas__dead_restores_temp_files_removed_on_open),
+		T(test_cas__gc_removes_dead_restores_temp_files),
 		T(test_cas__get_file_leaves_no_temp_file),
 		cmocka_unit_test(test_cas__unusable_store_location),
 		T(test_cas__read_only_handle_refuses_writes),
