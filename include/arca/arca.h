@@ -1100,7 +1100,7 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
  * removal (arca_action_remove(), arca_store_clear(), arca_store_evict(),
  * arca_store_gc()) that finds less free space than that file's size, or
  * whose commit fails ARCA_EFULL, gives the file up and so can commit;
- * the file is re-created when twice its size is free again (and at open;
+ * the file is re-created as soon as it fits again (and at open;
  * never by a read-only handle). A put of content already stored succeeds
  * on a full disk.
  *

@@ -13,7 +13,7 @@
  *   reserve       preallocated, not a blob (not in usage): 4 MiB, or an
  *                 eighth of a smaller file system. A removal on a full
  *                 disk gives it up so that its transaction can commit;
- *                 re-created when there is room again (space.c)
+ *                 re-created as soon as it fits again (space.c)
  *
  * Invariants: an index row for a file blob is committed only after the
  * file is durable (temp file fsynced, renamed, directory fsynced); a row is

@@ -21,8 +21,8 @@
  * its checkpoint; the eighth keeps it from taking half of a small test
  * file system. A delete gives the file up (unlink) when free space is
  * below its size, or when it fails ARCA_EFULL, and then retries once;
- * afterwards, and at open, the file is re-created when at least twice its
- * size is free. It is not a blob: not in usage, never evicted; while it is
+ * afterwards, and at open, the file is re-created as soon as it fits
+ * again. It is not a blob: not in usage, never evicted; while it is
  * given up the effective limit still counts it, so puts do not spend it.
  */
 #include "space.h"
@@ -95,9 +95,10 @@ uint64_t arca__space_disk_limit(const arca__space *s, uint64_t usage)
 	keep = s->disk_reserve;
 	if (s->reserve_bytes < s->reserve_size)
 		keep += s->reserve_size - s->reserve_bytes;
-	avail = s->fs_free > keep ? s->fs_free - keep : 0;
-	/* 0 means "no limit": a disk with nothing to spare is limit 1. */
-	return usage + avail > 0 ? usage + avail : 1;
+	/* Below usage when less than keep is free: eviction frees the rest.
+	 * 0 means "no limit": a disk with nothing to spare is limit 1. */
+	avail = usage + s->fs_free;
+	return avail > keep ? avail - keep : 1;
 }
 
 uint64_t arca__store_limit_ex(arca__local *l, arca__space *s_out,
@@ -188,8 +189,9 @@ void arca__space_restore(arca__local *l)
 	arca__space_read(&s, l);
 	if (!s.ok || s.reserve_size == 0 || s.reserve_bytes >= s.reserve_size)
 		return;
-	/* Room: it never takes the last half of what is free. */
-	if (s.fs_free + s.reserve_bytes < 2 * s.reserve_size)
+	/* As soon as it fits: while it is absent the effective limit holds
+	 * its space back from puts anyway, and the next full disk needs it. */
+	if (s.fs_free + s.reserve_bytes < s.reserve_size)
 		return;
 	/* Written in tmp/ (swept if this process dies) and renamed into
 	 * place: DIR/reserve is always whole. */
