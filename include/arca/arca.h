@@ -190,9 +190,11 @@ enum {
  * lock_timeout_ms, default_ttl_s and disk_reserve are the store's policy. Each one is
  * taken from the first of these that sets it (highest precedence first):
  *
- *  1. the caller: with a version 3 struct, a field whose bit is in
- *     `given` or whose value differs from ARCA_OPTIONS_INIT's; a version
- *     1 or 2 struct gives every field it contains (as before version 3);
+ *  1. the caller: with a version 3 or 4 struct, a field whose bit is in
+ *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a version
+ *     3 struct has no disk_reserve: ARCA_OPT_DISK_RESERVE is ignored
+ *     there); a version 1 or 2 struct gives every field it contains (as
+ *     before version 3);
  *  2. the environment: ARCA_INLINE_THRESHOLD, ARCA_MAX_SIZE,
  *     ARCA_LOCK_TIMEOUT, ARCA_TTL, ARCA_DISK_RESERVE (when set and
  *     non-empty; sizes and
@@ -1114,7 +1116,8 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
  *
  * @param[out] bytes     bytes of all blobs; may be NULL.
  * @param[out] max_size  the limit the store was opened with, in bytes (0:
- *                       none); may be NULL.
+ *                       none); may be NULL. Not the effective limit, which
+ *                       the disk may lower: see arca_store_get_space().
  * @param[in]  store     open store.
  * @return 0; ARCA_EBUSY; ARCA_EIO.
  */
