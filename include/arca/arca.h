@@ -1127,9 +1127,9 @@ int arca_store_usage(uint64_t *bytes, uint64_t *max_size, arca_store *store);
 typedef struct arca_store_space {
 	uint64_t usage;             /* bytes of all blobs */
 	uint64_t max_size;          /* arca_options.max_size; 0: none */
-	/* What the file system allows the blobs: usage + fs_free -
-	 * disk_reserve (- reserve_file_size while DIR/reserve is given up);
-	 * 0: no disk check (disk_reserve 0, or statvfs failed). */
+	/* What the file system allows the blobs: usage + fs_free +
+	 * index_free - disk_reserve (- reserve_file_size while DIR/reserve
+	 * is given up); 0: no disk check (disk_reserve 0, or statvfs failed). */
 	uint64_t disk_limit;
 	/* The effective limit: the smaller of max_size and disk_limit,
 	 * ignoring a 0; 0: none. Automatic eviction keeps usage under it. */
@@ -1139,6 +1139,9 @@ typedef struct arca_store_space {
 	uint64_t disk_reserve;      /* resolved arca_options.disk_reserve */
 	uint64_t reserve_file;      /* bytes DIR/reserve holds now; 0: absent */
 	uint64_t reserve_file_size; /* bytes it is kept at */
+	/* Free pages inside index.db, in bytes: where evicted inline blobs
+	 * leave their space, reused by the next inserts. */
+	uint64_t index_free;
 } arca_store_space;
 
 /**

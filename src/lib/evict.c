@@ -673,5 +673,6 @@ int arca_store_get_space(arca_store_space *out, arca_store *store)
 	out->disk_reserve = s.disk_reserve;
 	out->reserve_file = s.reserve_bytes;
 	out->reserve_file_size = s.reserve_size;
+	out->index_free = s.index_free;
 	return 0;
 }

@@ -6,7 +6,8 @@
  * disk is smaller than max_size, or shared: then every put fails and,
  * since eviction runs after a successful put, nothing is ever evicted.
  * So the limit is also what the file system allows: usage plus the free
- * bytes statvfs reports (f_bavail * f_frsize), less disk_reserve (default
+ * bytes statvfs reports (f_bavail * f_frsize) and index.db's free pages,
+ * less disk_reserve (default
  * 5% of the file system or 256 MiB, whichever is smaller; 0 turns the
  * disk check off). One statvfs per check, never a walk of blobs/.
  *
@@ -64,12 +65,34 @@ static uint64_t reserve_bytes_now(const arca__local *l)
 		(uint64_t)st.st_blocks * 512 : (uint64_t)st.st_size;
 }
 
+/*
+ * Bytes of index.db's free pages: an evicted inline blob frees them, not
+ * file-system space, and the next inserts reuse them. Counting them as
+ * free keeps a store of inline blobs on a full disk from evicting on
+ * every put until it is empty. Two header reads; 0 on any error.
+ */
+static uint64_t index_free_bytes(arca__local *l)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0;
+
+	if (l->db == NULL || sqlite3_prepare_v2(l->db, "SELECT f.freelist_count"
+			" * p.page_size FROM pragma_freelist_count AS f, "
+			"pragma_page_size AS p", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 void arca__space_read(arca__space *out, arca__local *l)
 {
 	struct statvfs v;
 
 	memset(out, 0, sizeof(*out));
 	out->reserve_bytes = reserve_bytes_now(l);
+	out->index_free = index_free_bytes(l);
 	if (statvfs(l->dir, &v) != 0 || v.f_frsize == 0)
 		return;
 	out->ok = 1;
@@ -97,7 +120,7 @@ uint64_t arca__space_disk_limit(const arca__space *s, uint64_t usage)
 		keep += s->reserve_size - s->reserve_bytes;
 	/* Below usage when less than keep is free: eviction frees the rest.
 	 * 0 means "no limit": a disk with nothing to spare is limit 1. */
-	avail = usage + s->fs_free;
+	avail = usage + s->fs_free + s->index_free;
 	return avail > keep ? avail - keep : 1;
 }
 

@@ -15,6 +15,7 @@ typedef struct arca__space {
 	int ok;                 /* statvfs answered */
 	uint64_t fs_size;       /* bytes of the file system */
 	uint64_t fs_free;       /* bytes available: f_bavail * f_frsize */
+	uint64_t index_free;    /* free pages inside index.db, in bytes */
 	uint64_t disk_reserve;  /* bytes kept free, resolved; 0: no disk check */
 	uint64_t reserve_size;  /* the size DIR/reserve is kept at */
 	uint64_t reserve_bytes; /* bytes DIR/reserve holds now; 0: absent */
@@ -25,7 +26,9 @@ void arca__space_read(arca__space *out, arca__local *l);
 
 /*
  * What the file system allows the blobs to take, given usage bytes now:
- * usage + free - disk_reserve - (the reserve file's size while it is
+ * usage + free (the file system's, and index.db's free pages, where
+ * evicted inline blobs leave their bytes) - disk_reserve - (the reserve
+ * file's size while it is
  * given up, so that puts never spend it), at least 1; 0 when there is no
  * disk check (disk_reserve 0, or statvfs failed).
  */
