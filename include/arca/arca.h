@@ -164,7 +164,7 @@ typedef struct arca_store arca_store;
 /** A tier's implementation: see include/arca/sys/backend.h. */
 typedef struct arca_backend arca_backend;
 
-#define ARCA_OPTIONS_VERSION 3
+#define ARCA_OPTIONS_VERSION 4
 #define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
 #define ARCA_DEFAULT_BUSY_TIMEOUT_MS 30000
 
@@ -178,7 +178,8 @@ enum {
 	ARCA_OPT_LOW_WATERMARK = 1u << 2,
 	ARCA_OPT_LOCK_TIMEOUT = 1u << 3,
 	ARCA_OPT_DEFAULT_TTL = 1u << 4,
-	ARCA_OPT_ALL = 0x1fu
+	ARCA_OPT_DISK_RESERVE = 1u << 5,   /* (version 4) */
+	ARCA_OPT_ALL = 0x3fu
 };
 
 /**
@@ -186,20 +187,24 @@ enum {
  * fields are only ever appended.
  *
  * Store policy. inline_threshold, max_size, low_watermark_pct,
- * lock_timeout_ms and default_ttl_s are the store's policy. Each one is
+ * lock_timeout_ms, default_ttl_s and disk_reserve are the store's policy. Each one is
  * taken from the first of these that sets it (highest precedence first):
  *
- *  1. the caller: with a version 3 struct, a field whose bit is in
- *     `given` or whose value differs from ARCA_OPTIONS_INIT's; a version
- *     1 or 2 struct gives every field it contains (as before version 3);
+ *  1. the caller: with a version 3 or 4 struct, a field whose bit is in
+ *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a version
+ *     3 struct has no disk_reserve: ARCA_OPT_DISK_RESERVE is ignored
+ *     there); a version 1 or 2 struct gives every field it contains (as
+ *     before version 3);
  *  2. the environment: ARCA_INLINE_THRESHOLD, ARCA_MAX_SIZE,
- *     ARCA_LOCK_TIMEOUT, ARCA_TTL (when set and non-empty; sizes and
+ *     ARCA_LOCK_TIMEOUT, ARCA_TTL, ARCA_DISK_RESERVE (when set and
+ *     non-empty; sizes and
  *     durations as arca_parse_size() and arca_parse_duration_ms() read
  *     them; a bare number of ARCA_LOCK_TIMEOUT or ARCA_TTL is seconds);
  *  3. a config file: DIR/config.yaml of the store if it exists, else
  *     ${XDG_CONFIG_HOME:-$HOME/.config}/arca/config.yaml, a YAML mapping
  *     with the keys inline_threshold, max_size, low_watermark (percent,
- *     1..100, optionally with "%"), lock_timeout and ttl (docs/cli.md,
+ *     1..100, optionally with "%"), lock_timeout, ttl and disk_reserve
+ *     (a size, or "auto") (docs/cli.md,
  *     "Configuration"); an unknown key is an error;
  *  4. the defaults of ARCA_OPTIONS_INIT.
  *
@@ -233,18 +238,27 @@ typedef struct arca_options {
 	/* ARCA_OPT_* bits: policy fields the caller sets even when their
 	 * value equals the default (see above). */
 	unsigned int given;
+	/* (Version 4.) Bytes of the file system that puts leave free: the
+	 * effective limit is the smaller of max_size and usage + the file
+	 * system's free bytes - disk_reserve, so a store on a disk smaller
+	 * than max_size (or shared) evicts instead of filling it (see
+	 * arca_store_get_space()). ARCA_DISK_RESERVE_AUTO: 5% of the file
+	 * system or 256 MiB, whichever is smaller; 0: no disk check, only
+	 * max_size. Read from version 4 structs only. */
+	uint64_t disk_reserve;
 } arca_options;
 
 #define ARCA_DEFAULT_MAX_SIZE ((uint64_t)10 << 30)   /* 10 GiB */
 #define ARCA_DEFAULT_LOW_WATERMARK_PCT 90
 #define ARCA_DEFAULT_LOCK_TIMEOUT_MS (10u * 60 * 1000) /* 10 minutes */
 #define ARCA_DEFAULT_TTL_S 0                          /* no expiry */
+#define ARCA_DISK_RESERVE_AUTO UINT64_MAX             /* 5%, at most 256 MiB */
 
 #define ARCA_OPTIONS_INIT \
 	{ ARCA_OPTIONS_VERSION, ARCA_DEFAULT_INLINE_THRESHOLD, \
 	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0, ARCA_DEFAULT_MAX_SIZE, \
 	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS, \
-	  ARCA_DEFAULT_TTL_S, 0 }
+	  ARCA_DEFAULT_TTL_S, 0, ARCA_DISK_RESERVE_AUTO }
 
 /**
  * The options arca_store_open(dir, opts) would apply: the caller's
@@ -290,7 +304,7 @@ int arca_store_get_options(arca_options *out, const arca_store *store);
  *
  * @param[in] dir    store directory (must exist).
  * @param[in] key    max_size, low_watermark, inline_threshold,
- *                   lock_timeout or ttl.
+ *                   lock_timeout, ttl or disk_reserve.
  * @param[in] value  the value as written in the file ("10G", "7d").
  * @return 0; ARCA_EINVAL (unknown key, bad value, or the existing file
  *         is malformed: arca_errmsg() names file and line); ARCA_ENOTFOUND
@@ -1078,9 +1092,19 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
  * walks the LRU indexes from the oldest entry and stops when done.
  *
  * Automatic eviction: after a put (arca_blob_put(), arca_blob_put_file(),
- * arca_action_put()) that leaves the store above arca_options.max_size,
- * entries are evicted down to low_watermark_pct percent of it. A failure
- * there does not fail the put.
+ * arca_action_put()) that leaves the store above its effective limit
+ * (the smaller of arca_options.max_size and what the file system allows,
+ * arca_store_get_space()), entries are evicted down to low_watermark_pct
+ * percent of it. A failure there does not fail the put.
+ *
+ * A full disk: the store keeps a preallocated file, DIR/reserve (4 MiB,
+ * or an eighth of a smaller file system; not a blob, not in usage). A
+ * removal (arca_action_remove(), arca_store_clear(), arca_store_evict(),
+ * arca_store_gc()) that finds less free space than that file's size, or
+ * whose commit fails ARCA_EFULL, gives the file up and so can commit;
+ * the file is re-created as soon as it fits again (and at open;
+ * never by a read-only handle). A put of content already stored succeeds
+ * on a full disk.
  *
  * Last-access times are written in batches (every 256 hits or reads, 2 s
  * after the first pending one, and at arca_store_close()), and a blob's
@@ -1092,11 +1116,43 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
  *
  * @param[out] bytes     bytes of all blobs; may be NULL.
  * @param[out] max_size  the limit the store was opened with, in bytes (0:
- *                       none); may be NULL.
+ *                       none); may be NULL. Not the effective limit, which
+ *                       the disk may lower: see arca_store_get_space().
  * @param[in]  store     open store.
  * @return 0; ARCA_EBUSY; ARCA_EIO.
  */
 int arca_store_usage(uint64_t *bytes, uint64_t *max_size, arca_store *store);
+
+/** The store's limits and the file system under it (arca_store_get_space()). */
+typedef struct arca_store_space {
+	uint64_t usage;             /* bytes of all blobs */
+	uint64_t max_size;          /* arca_options.max_size; 0: none */
+	/* What the file system allows the blobs: usage + fs_free +
+	 * index_free - disk_reserve (- reserve_file_size while DIR/reserve
+	 * is given up); 0: no disk check (disk_reserve 0, or statvfs failed). */
+	uint64_t disk_limit;
+	/* The effective limit: the smaller of max_size and disk_limit,
+	 * ignoring a 0; 0: none. Automatic eviction keeps usage under it. */
+	uint64_t limit;
+	uint64_t fs_size;           /* bytes of the file system */
+	uint64_t fs_free;           /* bytes free to the store's user */
+	uint64_t disk_reserve;      /* resolved arca_options.disk_reserve */
+	uint64_t reserve_file;      /* bytes DIR/reserve holds now; 0: absent */
+	uint64_t reserve_file_size; /* bytes it is kept at */
+	/* Free pages inside index.db, in bytes: where evicted inline blobs
+	 * leave their space, reused by the next inserts. */
+	uint64_t index_free;
+} arca_store_space;
+
+/**
+ * The store's effective limit and what it is made of: one statvfs(3) of
+ * the store's file system, one stat of DIR/reserve, the usage row; no walk.
+ *
+ * @param[out] out    filled completely.
+ * @param[in]  store  open store.
+ * @return 0; ARCA_EBUSY; ARCA_EIO.
+ */
+int arca_store_get_space(arca_store_space *out, arca_store *store);
 
 /**
  * Bytes that eviction cannot remove now because they were used within

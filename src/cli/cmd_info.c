@@ -13,13 +13,17 @@ static void usage(FILE *out)
 		"\n"
 		"Show the store's location, total size, number of actions and\n"
 		"blobs, how many blobs live inside the index (inline) and how many\n"
-		"as files (count and bytes), the inline threshold and the number\n"
-		"of quarantined files.\n"
+		"as files (count and bytes), the inline threshold, the number\n"
+		"of quarantined files, the effective size limit (the smaller of\n"
+		"max_size and what the disk allows; see arca limit), the disk's\n"
+		"free space and the reserve file (DIR/reserve, given up so that\n"
+		"removals can commit on a full disk; not a blob).\n"
 		"\n"
 		"Options:\n"
 		"  --json        one JSON object: location, bytes_total, actions,\n"
 		"                blobs, inline {count, bytes}, files {count, bytes},\n"
-		"                inline_threshold, quarantined\n"
+		"                inline_threshold, quarantined, limit, max_size,\n"
+		"                disk {size, free, reserve}, reserve_file\n"
 		"  --store DIR   the store directory\n"
 		"  -h, --help    print this help\n"
 		"\n"
@@ -42,13 +46,15 @@ static json_t *count_bytes(uint64_t count, uint64_t bytes)
 	return obj;
 }
 
-static int print_json(const char *location, const arca_store_info *info)
+static int print_json(const char *location, const arca_store_info *info,
+		const arca_store_space *sp)
 {
-	json_t *obj = json_object();
+	json_t *obj = json_object(), *disk;
 	int err = 0;
 
 	if (obj == NULL)
 		return cli_json_print(NULL);
+	disk = json_object();
 	err |= cli_json_set(obj, "location", json_string(location));
 	err |= cli_json_set(obj, "bytes_total", cli_json_u64(info->bytes_total));
 	err |= cli_json_set(obj, "actions", cli_json_u64(info->n_actions));
@@ -60,6 +66,15 @@ static int print_json(const char *location, const arca_store_info *info)
 	err |= cli_json_set(obj, "inline_threshold",
 			cli_json_u64(info->inline_threshold));
 	err |= cli_json_set(obj, "quarantined", cli_json_u64(info->n_quarantined));
+	err |= cli_json_set(obj, "limit", cli_json_u64(sp->limit));
+	err |= cli_json_set(obj, "max_size", cli_json_u64(sp->max_size));
+	if (disk != NULL) {
+		err |= cli_json_set(disk, "size", cli_json_u64(sp->fs_size));
+		err |= cli_json_set(disk, "free", cli_json_u64(sp->fs_free));
+		err |= cli_json_set(disk, "reserve", cli_json_u64(sp->disk_reserve));
+	}
+	err |= cli_json_set(obj, "disk", disk);
+	err |= cli_json_set(obj, "reserve_file", cli_json_u64(sp->reserve_file));
 	if (err != 0) {
 		json_decref(obj);
 		obj = NULL;
@@ -67,9 +82,10 @@ static int print_json(const char *location, const arca_store_info *info)
 	return cli_json_print(obj);
 }
 
-static int print_text(const char *location, const arca_store_info *info)
+static int print_text(const char *location, const arca_store_info *info,
+		const arca_store_space *sp)
 {
-	char total[32], in[32], files[32], thr[32];
+	char total[32], in[32], files[32], thr[32], a[32], b[32];
 
 	cli_human_size(total, sizeof(total), info->bytes_total);
 	cli_human_size(in, sizeof(in), info->bytes_inline);
@@ -88,6 +104,21 @@ static int print_text(const char *location, const arca_store_info *info)
 			(unsigned long long)info->inline_threshold);
 	printf("quarantined:       %llu\n",
 			(unsigned long long)info->n_quarantined);
+	if (sp->limit == 0) {
+		printf("limit:             none\n");
+	} else {
+		cli_human_size(a, sizeof(a), sp->limit);
+		printf("limit:             %s (%llu bytes)%s\n", a,
+				(unsigned long long)sp->limit,
+				sp->limit == sp->max_size ? "" : ", by the disk");
+	}
+	cli_human_size(a, sizeof(a), sp->fs_free);
+	cli_human_size(b, sizeof(b), sp->disk_reserve);
+	printf("disk free:         %s (%s kept free)\n", a,
+			sp->disk_reserve ? b : "none");
+	cli_human_size(a, sizeof(a), sp->reserve_file);
+	printf("reserve file:      %s\n", sp->reserve_file ? a :
+			"absent (given up, read-only, or no room)");
 	if (fflush(stdout) == EOF) {
 		cli_error("stdout: %s", strerror(errno));
 		return CLI_EXIT_STORE;
@@ -106,6 +137,7 @@ static int info_main(int argc, char **argv, cli_global *g)
 	};
 	arca_store *store = NULL;
 	arca_store_info info;
+	arca_store_space sp;
 	int json = 0, c, error, rc = CLI_EXIT_STORE;
 
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -129,12 +161,13 @@ static int info_main(int argc, char **argv, cli_global *g)
 	if (cli_open_store(&store, g) != 0)
 		return CLI_EXIT_STORE;
 	memset(&info, 0, sizeof(info));
-	if ((error = arca_store_get_info(&info, store)) < 0) {
+	if ((error = arca_store_get_info(&info, store)) < 0 ||
+	    (error = arca_store_get_space(&sp, store)) < 0) {
 		cli_lib_error(error, "info");
 		goto cleanup;
 	}
-	rc = json ? print_json(arca_store_path(store), &info)
-		: print_text(arca_store_path(store), &info);
+	rc = json ? print_json(arca_store_path(store), &info, &sp)
+		: print_text(arca_store_path(store), &info, &sp);
 
 cleanup:
 	arca_store_close(store);

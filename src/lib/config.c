@@ -12,6 +12,8 @@
  *   inline_threshold: 100K # blobs up to this size live in the index
  *   lock_timeout: 10m      # wait for another process's lease
  *   ttl: 7d                # default time to live of stage results
+ *   disk_reserve: 1G       # file system bytes puts leave free (space.c);
+ *                          # auto: 5%, at most 256M; 0: max_size only
  */
 #include "internal.h"
 
@@ -156,11 +158,13 @@ bad:
 /* ---- the config file ----------------------------------------------------- */
 
 static const char *const known_keys[] = {
-	"max_size", "low_watermark", "inline_threshold", "lock_timeout", "ttl"
+	"max_size", "low_watermark", "inline_threshold", "lock_timeout", "ttl",
+	"disk_reserve"
 };
 #define N_KNOWN_KEYS (sizeof(known_keys) / sizeof(*known_keys))
 #define KNOWN_KEYS_TEXT \
-	"max_size, low_watermark, inline_threshold, lock_timeout, ttl"
+	"max_size, low_watermark, inline_threshold, lock_timeout, ttl, " \
+	"disk_reserve"
 
 /* One top-level key: value of the file. */
 typedef struct kv {
@@ -325,6 +329,18 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 		}
 		return 0;
 	}
+	if (strcmp(key, "disk_reserve") == 0) {
+		if (strcmp(value, "auto") == 0)
+			v = ARCA_DISK_RESERVE_AUTO;
+		else if (arca_parse_size(&v, value) < 0 ||
+				v == ARCA_DISK_RESERVE_AUTO)
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value),
+					SIZE_HINT ", or auto");
+		o->disk_reserve = v;
+		*set |= ARCA_OPT_DISK_RESERVE;
+		return 0;
+	}
 	if (strcmp(key, "low_watermark") == 0) {
 		char *end = NULL;
 		unsigned long pct;
@@ -440,7 +456,8 @@ static int load_env(arca_options *o, unsigned int *set)
 		{ "ARCA_MAX_SIZE", "max_size" },
 		{ "ARCA_INLINE_THRESHOLD", "inline_threshold" },
 		{ "ARCA_LOCK_TIMEOUT", "lock_timeout" },
-		{ "ARCA_TTL", "ttl" }
+		{ "ARCA_TTL", "ttl" },
+		{ "ARCA_DISK_RESERVE", "disk_reserve" }
 	};
 	size_t i;
 	int error;
@@ -469,6 +486,11 @@ static unsigned int caller_given(const arca_options *opts)
 		return ARCA_OPT_INLINE_THRESHOLD | ARCA_OPT_MAX_SIZE |
 			ARCA_OPT_LOW_WATERMARK | ARCA_OPT_LOCK_TIMEOUT;
 	given = opts->given & ARCA_OPT_ALL;
+	/* disk_reserve is past the end of a version 3 struct. */
+	if (opts->version == 3)
+		given &= ~(unsigned int)ARCA_OPT_DISK_RESERVE;
+	else if (opts->disk_reserve != d.disk_reserve)
+		given |= ARCA_OPT_DISK_RESERVE;
 	if (opts->inline_threshold != d.inline_threshold)
 		given |= ARCA_OPT_INLINE_THRESHOLD;
 	if (opts->max_size != d.max_size)
@@ -522,6 +544,9 @@ int arca_options_resolve(arca_options *out, const char *dir,
 			r.lock_timeout_ms = opts->lock_timeout_ms;
 		if (given & ARCA_OPT_DEFAULT_TTL)
 			r.default_ttl_s = opts->default_ttl_s;
+		/* caller_given() leaves the bit out of older, shorter structs. */
+		if (given & ARCA_OPT_DISK_RESERVE)
+			r.disk_reserve = opts->disk_reserve;
 	}
 	if (r.low_watermark_pct < 1 || r.low_watermark_pct > 100) {
 		error = arca__error(ARCA_EINVAL, "low watermark %u%% is not "

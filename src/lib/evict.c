@@ -16,6 +16,7 @@
 
 #include "fsutil.h"
 #include "internal.h"
+#include "space.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -220,7 +221,7 @@ void arca__access_free(arca__local *l)
 
 /* ---- usage ------------------------------------------------------------ */
 
-static int read_usage(arca__local *l, uint64_t *bytes)
+int arca__usage_read(arca__local *l, uint64_t *bytes)
 {
 	sqlite3_stmt *st = NULL;
 	int error, rc;
@@ -250,7 +251,7 @@ int arca_store_usage(uint64_t *bytes, uint64_t *max_size, arca_store *store)
 	uint64_t b;
 	int error;
 
-	if ((error = read_usage(l, &b)) < 0)
+	if ((error = arca__usage_read(l, &b)) < 0)
 		return error;
 	if (bytes)
 		*bytes = b;
@@ -552,7 +553,7 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 	return 0;
 }
 
-static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
+static int evict_once(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 		uint64_t target)
 {
 	arca__local *l = arca__store_local(store);
@@ -574,7 +575,7 @@ static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
 	/* Read inside the write transaction: no other writer moves it. */
-	if ((error = read_usage(l, &usage)) < 0)
+	if ((error = arca__usage_read(l, &usage)) < 0)
 		goto cleanup;
 	if (usage <= target)
 		goto commit;
@@ -599,22 +600,79 @@ cleanup:
 	return error;
 }
 
+/*
+ * Eviction on a full disk (space.c): the reserve file is given up first
+ * when free space is below its size (look_first; after a put the look
+ * arca__store_limit() took is enough, so a put costs one statvfs), or when
+ * the commit fails ARCA_EFULL, and the eviction is retried once.
+ */
+static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
+		uint64_t target, int look_first)
+{
+	arca__local *l = arca__store_local(store);
+	int error;
+
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	if (look_first)
+		arca__space_before_delete(l, NULL);
+	if ((error = evict_once(store, n_out, bytes_out, target)) ==
+			ARCA_EFULL && arca__space_give_up(l))
+		error = evict_once(store, n_out, bytes_out, target);
+	return arca__space_after_delete(l, error);
+}
+
 int arca_store_evict(uint64_t *n_evicted, uint64_t *bytes_freed,
 		arca_store *store, uint64_t target_bytes)
 {
-	return evict(store, n_evicted, bytes_freed, target_bytes);
+	return evict(store, n_evicted, bytes_freed, target_bytes, 1);
 }
 
+/* pct percent of n, without overflow. */
+static uint64_t percent_of(uint64_t n, unsigned int pct)
+{
+	return n / 100 * pct + n % 100 * pct / 100;
+}
+
+/*
+ * Over the effective limit (space.c: the smaller of max_size and what the
+ * file system allows), down to its low watermark: a store with no
+ * max_size on a nearly full disk evicts instead of failing puts.
+ */
 int arca__store_evict_auto(arca_store *store)
 {
 	arca__local *l = arca__store_local(store);
-	uint64_t usage;
+	uint64_t usage, limit;
 
-	if (l->opts.max_size == 0 || l->opts.read_only)
+	if (l->opts.read_only)
 		return 0;
-	if (read_usage(l, &usage) < 0 || usage <= l->opts.max_size)
+	if ((limit = arca__store_limit(l)) == 0)
+		return 0;
+	if (arca__usage_read(l, &usage) < 0 || usage <= limit)
 		return 0;
 	return evict(store, NULL, NULL,
-			l->opts.max_size / 100 * l->opts.low_watermark_pct +
-			l->opts.max_size % 100 * l->opts.low_watermark_pct / 100);
+			percent_of(limit, l->opts.low_watermark_pct), 0);
+}
+
+int arca_store_get_space(arca_store_space *out, arca_store *store)
+{
+	arca__local *l = arca__store_local(store);
+	arca__space s;
+	uint64_t usage;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	/* Usage first: arca__store_limit_ex() hides its error. */
+	if ((error = arca__usage_read(l, &usage)) < 0)
+		return error;
+	out->limit = arca__store_limit_ex(l, &s, &out->usage);
+	out->max_size = l->opts.max_size;
+	out->disk_limit = arca__space_disk_limit(&s, out->usage);
+	out->fs_size = s.fs_size;
+	out->fs_free = s.fs_free;
+	out->disk_reserve = s.disk_reserve;
+	out->reserve_file = s.reserve_bytes;
+	out->reserve_file_size = s.reserve_size;
+	out->index_free = s.index_free;
+	return 0;
 }

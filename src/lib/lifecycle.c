@@ -6,6 +6,7 @@
 
 #include "fsutil.h"
 #include "internal.h"
+#include "space.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -146,7 +147,7 @@ int arca_blob_tag(arca_store *store, const arca_digest *digest,
 
 /* ---- clearing by tag, age or key prefix ---------------------------- */
 
-int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
+static int lifecycle_clear_once(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *f)
 {
 	arca__digest_list keys = { NULL, 0, 0 }, blobs = { NULL, 0, 0 };
@@ -223,6 +224,21 @@ cleanup:
 	arca__digest_list_free(&keys);
 	arca__digest_list_free(&blobs);
 	return error;
+}
+
+/* On a full disk the reserve file is given up for it (space.h). */
+int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes_freed, const arca_clear_filter *f)
+{
+	int error;
+
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	arca__space_before_delete(l, NULL);
+	if ((error = lifecycle_clear_once(l, n_removed, bytes_freed, f)) ==
+			ARCA_EFULL && arca__space_give_up(l))
+		error = lifecycle_clear_once(l, n_removed, bytes_freed, f);
+	return arca__space_after_delete(l, error);
 }
 
 /* ---- gc ------------------------------------------------------------------ */
@@ -386,9 +402,17 @@ int arca_store_gc(arca_gc_report *out, arca_store *store)
 	if ((error = arca__writable(l)) < 0)
 		return error;
 	(void)arca__access_apply(l);
-	if ((error = gc_expired(l, &rep)) < 0 ||
-	    (error = gc_unreferenced(l, &rep)) < 0 ||
-	    (error = gc_orphans(l, &rep)) < 0)
+	/* On a full disk the reserve file is given up for it (space.h). */
+	arca__space_before_delete(l, NULL);
+	if ((error = gc_expired(l, &rep)) == ARCA_EFULL &&
+			arca__space_give_up(l))
+		error = gc_expired(l, &rep);
+	if (error < 0)
+		goto cleanup;
+	if ((error = gc_unreferenced(l, &rep)) == ARCA_EFULL &&
+			arca__space_give_up(l))
+		error = gc_unreferenced(l, &rep);
+	if (error < 0 || (error = gc_orphans(l, &rep)) < 0)
 		goto cleanup;
 	/* The open's sweep, with counts: a dead writer's restore- record
 	 * goes with the temp file it names. */
@@ -402,7 +426,7 @@ cleanup:
 	free(leases);
 	if (out)
 		*out = rep;
-	return error;
+	return arca__space_after_delete(l, error);
 }
 
 /* ---- per-day statistics ---------------------------------------------- */

@@ -10,6 +10,10 @@
  *   index.lock    flock'ed shared by opens, exclusive by a repair
  *   index.damaged left when damage is met where it cannot be repaired at
  *                 once: the next open repairs (repair.c)
+ *   reserve       preallocated, not a blob (not in usage): 4 MiB, or an
+ *                 eighth of a smaller file system. A removal on a full
+ *                 disk gives it up so that its transaction can commit;
+ *                 re-created as soon as it fits again (space.c)
  *
  * Invariants: an index row for a file blob is committed only after the
  * file is durable (temp file fsynced, renamed, directory fsynced); a row is
@@ -20,6 +24,7 @@
 
 #include "fsutil.h"
 #include "internal.h"
+#include "space.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1344,9 +1349,8 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 	return local_ac_put2_retrying(b, key, manifest, m, NULL);
 }
 
-static int local_ac_remove(arca_backend *b, const arca_digest *key)
+static int ac_remove_once(arca__local *l, const arca_digest *key)
 {
-	arca__local *l = local_of(b);
 	arca__digest_list keys = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	char hex[ARCA_DIGEST_HEXLEN + 1];
@@ -1372,6 +1376,21 @@ cleanup:
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&keys);
 	return error;
+}
+
+/* On a full disk the reserve file is given up for it (space.h). */
+static int local_ac_remove(arca_backend *b, const arca_digest *key)
+{
+	arca__local *l = local_of(b);
+	int error;
+
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	arca__space_before_delete(l, NULL);
+	if ((error = ac_remove_once(l, key)) == ARCA_EFULL &&
+			arca__space_give_up(l))
+		error = ac_remove_once(l, key);
+	return arca__space_after_delete(l, error);
 }
 
 /* ---- queries ---------------------------------------------------------- */
@@ -1483,7 +1502,7 @@ static int clear_all(arca__local *l, arca__removal *r)
 			"DELETE FROM blobs;");
 }
 
-int arca__local_clear(arca__local *l, uint64_t *n_removed,
+static int clear_once(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *filter)
 {
 	arca__digest_list keys = { NULL, 0, 0 };
@@ -1522,6 +1541,21 @@ cleanup:
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&keys);
 	return error;
+}
+
+/* On a full disk the reserve file is given up for it (space.h). */
+int arca__local_clear(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes_freed, const arca_clear_filter *filter)
+{
+	int error;
+
+	if ((error = arca__writable(l)) < 0)
+		return error;
+	arca__space_before_delete(l, NULL);
+	if ((error = clear_once(l, n_removed, bytes_freed, filter)) ==
+			ARCA_EFULL && arca__space_give_up(l))
+		error = clear_once(l, n_removed, bytes_freed, filter);
+	return arca__space_after_delete(l, error);
 }
 
 int arca__local_info(arca__local *l, arca_store_info *out)
@@ -1888,6 +1922,7 @@ static void local_free(arca_backend *b)
 	free(l->blobs_dir);
 	free(l->tmp_dir);
 	free(l->quarantine_dir);
+	free(l->reserve_path);
 	free(l);
 }
 
@@ -2202,9 +2237,10 @@ int arca__local_open(arca__local **out, const char *dir,
 	l->blobs_dir = arca__path_join(dir, "blobs");
 	l->tmp_dir = arca__path_join(dir, "tmp");
 	l->quarantine_dir = arca__path_join(dir, "quarantine");
+	l->reserve_path = arca__path_join(dir, "reserve");
 	l->iobuf = malloc(IO_CHUNK);
 	if (!l->dir || !l->blobs_dir || !l->tmp_dir || !l->quarantine_dir ||
-			!l->iobuf) {
+			!l->reserve_path || !l->iobuf) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -2232,8 +2268,12 @@ int arca__local_open(arca__local **out, const char *dir,
 	}
 	if ((error = open_index(l)) < 0)
 		goto cleanup;
-	if (!l->opts.read_only)
+	if (!l->opts.read_only) {
 		arca__sweep_tmp(l->tmp_dir, NULL, NULL);
+		/* Made (when missing and there is room) before any put can
+		 * need it given up. */
+		arca__space_restore(l);
+	}
 	*out = l;
 	return 0;
 cleanup:

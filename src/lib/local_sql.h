@@ -22,6 +22,8 @@ struct arca__local {
 	char *blobs_dir;
 	char *tmp_dir;
 	char *quarantine_dir;
+	char *reserve_path;   /* DIR/reserve (space.c) */
+	uint64_t reserve_size; /* its size, from the last look (space.c) */
 	arca_options opts;
 	sqlite3 *db;
 	sqlite3_stmt *st_blob_get;
@@ -120,6 +122,9 @@ int arca__access_flush(arca__local *l);
 /* At close: flush, and apply too while the log is short. */
 void arca__access_close(arca__local *l);
 void arca__access_free(arca__local *l);
+
+/* Bytes of all blobs: meta('usage') (evict.c). */
+int arca__usage_read(arca__local *l, uint64_t *bytes);
 
 /* The grace period in seconds: entries used this recently are never
  * evicted or collected ($ARCA_GRACE_PERIOD, else 10 minutes; evict.c). */

@@ -17,7 +17,7 @@ typedef struct config_fixture {
 
 static const char *const policy_vars[] = {
 	"ARCA_MAX_SIZE", "ARCA_INLINE_THRESHOLD", "ARCA_LOCK_TIMEOUT",
-	"ARCA_TTL"
+	"ARCA_TTL", "ARCA_DISK_RESERVE"
 };
 
 static void unset_policy_env(void)
@@ -382,6 +382,44 @@ static void test_config__parse_size(void **state)
 	}
 }
 
+/* disk_reserve (issue 8): a size or auto, from file, environment or a
+ * version 4 struct; a version 3 struct does not have the field. */
+static void test_config__disk_reserve(void **state)
+{
+	config_fixture *f = *state;
+	arca_options opts = ARCA_OPTIONS_INIT, o;
+
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_true(o.disk_reserve == ARCA_DISK_RESERVE_AUTO);
+	write_config(f->dir, "disk_reserve: 1G\n");
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_int_equal(o.disk_reserve, (uint64_t)1 << 30);
+	setenv("ARCA_DISK_RESERVE", "0", 1);
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_int_equal(o.disk_reserve, 0);
+	setenv("ARCA_DISK_RESERVE", "auto", 1);
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_true(o.disk_reserve == ARCA_DISK_RESERVE_AUTO);
+	setenv("ARCA_DISK_RESERVE", "lots", 1);
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), ARCA_EINVAL);
+	assert_non_null(strstr(arca_errmsg(), "ARCA_DISK_RESERVE='lots'"));
+	unsetenv("ARCA_DISK_RESERVE");
+	/* The caller's version 4 field wins over the file... */
+	opts.disk_reserve = 4096;
+	assert_int_equal(arca_options_resolve(&o, f->dir, &opts), 0);
+	assert_int_equal(o.disk_reserve, 4096);
+	/* ...a version 3 struct has none: the file's, even with every bit. */
+	opts.version = 3;
+	opts.given = ARCA_OPT_ALL;
+	assert_int_equal(arca_options_resolve(&o, f->dir, &opts), 0);
+	assert_int_equal(o.disk_reserve, (uint64_t)1 << 30);
+	assert_int_equal(arca_config_set(f->dir, "disk_reserve", "2M"), 0);
+	assert_int_equal(arca_config_set(f->dir, "disk_reserve", "x"),
+			ARCA_EINVAL);
+	open_effective(&o, f->dir, NULL);
+	assert_int_equal(o.disk_reserve, 2 << 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +451,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 				test_config__set_binds_later_openers, setup,
 				teardown),
+		cmocka_unit_test_setup_teardown(test_config__disk_reserve,
+				setup, teardown),
 		cmocka_unit_test(test_config__parse_duration),
 		cmocka_unit_test(test_config__parse_size),
 	};

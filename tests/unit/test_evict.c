@@ -258,6 +258,78 @@ static void test_evict__automatic_on_put(void **state)
 	fixture_rmdir(dir);
 }
 
+/* The effective limit (space.c): what the disk allows binds when it is
+ * below max_size, here a disk_reserve larger than any disk. */
+static void test_evict__disk_limit_binds_without_max_size(void **state)
+{
+	fixture_store *f = *state;
+	arca_options opts = ARCA_OPTIONS_INIT;
+	arca_store_space sp;
+	arca_store *s = NULL;
+	char *dir = fixture_tempdir();
+	uint64_t usage;
+	int i;
+
+	(void)f;
+	opts.max_size = 0;
+	opts.disk_reserve = (uint64_t)1 << 62;
+	assert_int_equal(arca_store_open(&s, dir, &opts), 0);
+	assert_int_equal(arca_store_get_space(&sp, s), 0);
+	assert_int_equal(sp.max_size, 0);
+	assert_int_equal(sp.disk_limit, 1);
+	assert_int_equal(sp.limit, 1);
+	assert_true(sp.fs_size > 0);
+	for (i = 0; i < 5; i++) {
+		char content[OUT_SIZE];
+		arca_digest d;
+
+		memset(content, 'y', sizeof(content));
+		snprintf(content, sizeof(content), "%d", i);
+		assert_int_equal(arca_blob_put(&d, s, content, sizeof(content)), 0);
+		assert_int_equal(arca_store_usage(&usage, NULL, s), 0);
+		assert_int_equal(usage, 0);
+	}
+	arca_store_close(s);
+	/* disk_reserve 0: no disk check, max_size alone. */
+	opts.disk_reserve = 0;
+	opts.max_size = 1 << 20;
+	assert_int_equal(arca_store_open(&s, dir, &opts), 0);
+	assert_int_equal(arca_store_get_space(&sp, s), 0);
+	assert_int_equal(sp.disk_limit, 0);
+	assert_int_equal(sp.limit, 1 << 20);
+	arca_store_close(s);
+	fixture_rmdir(dir);
+}
+
+/* DIR/reserve: made by a writable open, never by a read-only one; not a
+ * blob, so not in usage. */
+static void test_evict__reserve_file_not_made_read_only(void **state)
+{
+	fixture_store *f = *state;
+	arca_options ro = ARCA_OPTIONS_INIT;
+	arca_store_space sp;
+	arca_store *s = NULL;
+	char *reserve = fixture_path("%s/reserve", f->dir);
+
+	assert_int_equal(arca_store_get_space(&sp, f->store), 0);
+	assert_true(sp.reserve_file_size > 0);
+	assert_int_equal(sp.reserve_file, sp.reserve_file_size);
+	assert_int_equal(sp.usage, 0);
+	assert_int_equal(access(reserve, F_OK), 0);
+	arca_store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(unlink(reserve), 0);
+	ro.read_only = 1;
+	assert_int_equal(arca_store_open(&s, f->dir, &ro), 0);
+	assert_int_equal(arca_store_get_space(&sp, s), 0);
+	assert_int_equal(sp.reserve_file, 0);
+	arca_store_close(s);
+	assert_int_equal(access(reserve, F_OK), -1);
+	assert_int_equal(arca_store_open(&f->store, f->dir, NULL), 0);
+	assert_int_equal(access(reserve, F_OK), 0);
+	free(reserve);
+}
+
 static void test_evict__access_batched_until_close(void **state)
 {
 	fixture_store *f = *state;
@@ -454,6 +526,8 @@ int main(void)
 		T(test_evict__grace_period_pins_recent_entries),
 		T(test_evict__leased_action_is_kept),
 		T(test_evict__automatic_on_put),
+		T(test_evict__disk_limit_binds_without_max_size),
+		T(test_evict__reserve_file_not_made_read_only),
 		T(test_evict__access_batched_until_close),
 		T(test_evict__walks_the_lru_index),
 		T(test_evict__migration_from_v1_keeps_data),
