@@ -4,7 +4,8 @@
  * Layout of a store directory:
  *   index.db      SQLite index (schema below); small blobs live in it
  *   blobs/ab/<d>  blobs larger than the inline threshold, read-only files
- *   tmp/          files being written, each flock'ed by its live writer
+ *   tmp/          files being written, each flock'ed by its live writer,
+ *                 and the pin records of live writers (pins-*, pin.h)
  *   quarantine/   blobs whose bytes no longer match their digest, and
  *                 damaged indexes (index.db.<UTC time>, repair.c)
  *   index.lock    flock'ed shared by opens, exclusive by a repair
@@ -20,6 +21,7 @@
 
 #include "fsutil.h"
 #include "internal.h"
+#include "pin.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -910,18 +912,35 @@ static int prepare_file(arca__local *l, int fd, const char *tmp_path,
  * so a committed row never outlives its file. ARCA_ENOTFOUND (no
  * tmp_path): the file is gone, a concurrent removal took it; write it.
  * The caller still owns tmp_path.
+ *
+ * A new file (tmp_path) must fit under the store's limit: eviction makes
+ * room first, and the check is made again under the write lock, so that
+ * two writers cannot both take the last room. ARCA_EFULL when it does not
+ * fit even so (everything left is pinned or leased): bazel-remote answers
+ * 507 Insufficient Storage in that case. A few attempts, since a
+ * concurrent writer may take the room eviction made.
  */
 static int commit_file_row(arca__local *l, const arca_digest *d,
 		uint64_t size, const char *tmp_path)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1], dir[PATH_MAX], path[PATH_MAX];
-	int error;
+	int error, attempt;
 
 	arca_digest_to_hex(hex, d);
 	snprintf(dir, sizeof(dir), "%s/%.2s", l->blobs_dir, hex);
 	arca__blob_path(path, sizeof(path), l, d);
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
+	for (attempt = 0;; attempt++) {
+		if (tmp_path != NULL)
+			arca__evict_for_put(l, size);
+		if ((error = arca__tx_begin(l)) < 0)
+			return error;
+		if (tmp_path == NULL ||
+		    (error = arca__put_fits(l, size)) == 0)
+			break;
+		arca__tx_rollback(l);
+		if (error != ARCA_EFULL || attempt == 2)
+			return error;
+	}
 	if (tmp_path == NULL) {
 		if (access(path, F_OK) != 0) {
 			error = arca__error(ARCA_ENOTFOUND, "blob %s: file %s "
@@ -1000,12 +1019,15 @@ static int blob_put_once(arca_backend *b, arca_digest *out,
 		return error;
 	if (out)
 		*out = d;
+	/* Pinned before it is looked up: an eviction that does not see the
+	 * pin committed before this put's row (pin.h). */
+	(void)arca__pin(l, &d);
 	/* Hashed first, looked up, and only then written: content already
 	 * stored needs no space (a put on a full disk succeeds). */
 	if (len <= l->opts.inline_threshold)
 		return upsert_present(l, &d, len, len ? data : "");
-	/* Already present: the upsert marks it used now, so that eviction's
-	 * grace period protects it until the action naming it is stored. */
+	/* Already present: the upsert marks it used now, and the pin keeps
+	 * it until the put (or the hold it is part of) is done. */
 	if (have_file_blob(l, &d) &&
 	    (error = upsert_present(l, &d, len, NULL)) != ARCA_ENOTFOUND)
 		return error;
@@ -1060,6 +1082,7 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 
 	if (repaired_for_retry(l, error, seen))
 		error = blob_put_once(b, out, data, len);
+	arca__pin_put_done(l);
 	return error;
 }
 
@@ -1132,6 +1155,7 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	}
 	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
 		goto cleanup;
+	(void)arca__pin(l, &d);
 	/* Stored already: the copy (complete or given up on a full disk) is
 	 * not needed, unless a concurrent removal takes the file meanwhile. */
 	error = have_file_blob(l, &d) ?
@@ -1165,6 +1189,7 @@ cleanup:
 	free(tmp_path);
 	if (head != l->iobuf)
 		free(head);
+	arca__pin_put_done(l);
 	return error;
 }
 
@@ -1878,6 +1903,7 @@ static void local_free(arca_backend *b)
 	/* Pending hits are written now (evict.c batches them). */
 	if (l->db)
 		arca__access_close(l);
+	arca__pins_close(l);
 	arca__local_db_close(l);
 	arca__hasher_free(l->hasher);
 	free(l->repair_reason);
@@ -2232,8 +2258,11 @@ int arca__local_open(arca__local **out, const char *dir,
 	}
 	if ((error = open_index(l)) < 0)
 		goto cleanup;
-	if (!l->opts.read_only)
+	if (!l->opts.read_only) {
+		/* Dead writers' pin records first: they name their orphans. */
+		arca__pins_reap(l);
 		arca__sweep_tmp(l->tmp_dir);
+	}
 	*out = l;
 	return 0;
 cleanup:
@@ -2244,6 +2273,11 @@ cleanup:
 arca_backend *arca__local_backend(arca__local *l)
 {
 	return &l->base;
+}
+
+void arca__local_set_store(arca__local *l, arca_store *store)
+{
+	l->store = store;
 }
 
 const char *arca__local_path(const arca__local *l)
