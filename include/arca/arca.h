@@ -1524,7 +1524,9 @@ typedef struct arca_compute_options {
  * it returns is stored with arca_action_put_ex() (with opts->ttl_s and
  * opts->tags), and the lease is released.
  * When the wait times out, compute is called without the lease (and its
- * result stored), rather than hanging on a stuck holder.
+ * result stored), rather than hanging on a stuck holder. The blobs
+ * compute puts through store stay pinned (never evicted) until the
+ * manifest is committed or storing it has failed.
  *
  * With opts->early_beta > 0, a hit on an entry that has an expiry time
  * may be refreshed early (see arca_compute_options): the caller that

@@ -1021,7 +1021,7 @@ static int blob_put_once(arca_backend *b, arca_digest *out,
 		*out = d;
 	/* Pinned before it is looked up: an eviction that does not see the
 	 * pin committed before this put's row (pin.h). */
-	(void)arca__pin(l, &d);
+	arca__pin(l, &d);
 	/* Hashed first, looked up, and only then written: content already
 	 * stored needs no space (a put on a full disk succeeds). */
 	if (len <= l->opts.inline_threshold)
@@ -1155,7 +1155,7 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	}
 	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
 		goto cleanup;
-	(void)arca__pin(l, &d);
+	arca__pin(l, &d);
 	/* Stored already: the copy (complete or given up on a full disk) is
 	 * not needed, unless a concurrent removal takes the file meanwhile. */
 	error = have_file_blob(l, &d) ?

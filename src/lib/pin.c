@@ -27,27 +27,37 @@
  * an action put naming a blob evicted meanwhile fails ARCA_EINVAL, never
  * commits a dangling reference.
  */
-int arca__pin(arca__local *l, const arca_digest *d)
+void arca__pin(arca__local *l, const arca_digest *d)
 {
 	char line[PIN_LINE + 1];
-	int error;
+	off_t off;
+	size_t done = 0;
+	ssize_t n;
 
 	if (l->opts.read_only)
-		return 0;
+		return;
 	if (l->pin_path == NULL &&
-	    (error = arca__tmpfile(&l->pin_fd, &l->pin_path, l->tmp_dir,
-			PIN_PREFIX, 1)) < 0)
+	    arca__tmpfile(&l->pin_fd, &l->pin_path, l->tmp_dir, PIN_PREFIX,
+			1) < 0)
 		goto failed;
 	arca_digest_to_hex(line, d);
 	line[ARCA_DIGEST_HEXLEN] = '\n';
-	if ((error = arca__write_all(l->pin_fd, line, PIN_LINE,
-			l->pin_path)) < 0)
-		goto failed;
+	/* At its line's offset: a line torn by a failed write is ignored by
+	 * readers and overwritten by the next pin. */
+	off = (off_t)l->pin_n * PIN_LINE;
+	while (done < PIN_LINE) {
+		n = pwrite(l->pin_fd, line + done, PIN_LINE - done,
+				off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto failed;
+		done += (size_t)n;
+	}
 	l->pin_n++;
-	return 0;
+	return;
 failed:
 	arca__error_clear();
-	return 0;
 }
 
 static void unpin_all(arca__local *l)
@@ -56,8 +66,7 @@ static void unpin_all(arca__local *l)
 		return;
 	/* A truncated record pins nothing; a failure leaves more pinned
 	 * than needed until close, never less. */
-	if (ftruncate(l->pin_fd, 0) == 0 &&
-	    lseek(l->pin_fd, 0, SEEK_SET) == 0)
+	if (ftruncate(l->pin_fd, 0) == 0)
 		l->pin_n = 0;
 }
 

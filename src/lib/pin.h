@@ -30,8 +30,9 @@
 
 #include "local_sql.h"
 
-/* Pin digest d for this handle, creating its record on first use. */
-int arca__pin(arca__local *l, const arca_digest *d);
+/* Pin digest d for this handle, creating its record on first use. A pin
+ * that cannot be written (tmp/ on a full disk) is given up: see pin.c. */
+void arca__pin(arca__local *l, const arca_digest *d);
 
 /* Keep this handle's pins until the matching arca__pin_release(); holds
  * nest. */
