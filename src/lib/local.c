@@ -394,15 +394,21 @@ void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
 	arca__digest_list_free(&r->files);
 }
 
-/* Delete blob rows in candidates that no action references any more. */
+/* Delete blob rows in candidates that no action references any more and
+ * no live writer pins (the action that will name them is not committed
+ * yet: pin.h). */
 int arca__free_unreferenced(arca__local *l, arca__removal *r,
 		const arca__digest_list *candidates)
 {
 	sqlite3_stmt *ref = NULL, *info = NULL, *del = NULL;
+	arca__digest_list pins = { NULL, 0, 0 };
 	size_t i;
 	int error, rc;
 
-	if ((error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
+	if (candidates->n == 0)
+		return 0;
+	if ((error = arca__pins_live(l, &pins, NULL, 0)) < 0 ||
+	    (error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
 			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
 			"WHERE digest = ?1 LIMIT 1")) < 0 ||
 	    (error = arca__sql_prepare(l, &info, "SELECT size, inline, digest, "
@@ -413,6 +419,8 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 	for (i = 0; i < candidates->n; i++) {
 		const arca_digest *d = &candidates->items[i];
 
+		if (arca__pins_contain(&pins, d))
+			continue;
 		rc = arca__step_digest(ref, d);
 		if (rc == SQLITE_ROW)
 			continue;
@@ -444,6 +452,7 @@ cleanup:
 	sqlite3_finalize(ref);
 	sqlite3_finalize(info);
 	sqlite3_finalize(del);
+	arca__digest_list_free(&pins);
 	return error;
 }
 

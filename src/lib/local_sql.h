@@ -110,8 +110,8 @@ typedef struct arca__removal {
 
 /* Unlink the files of blobs whose rows were deleted, once committed. */
 void arca__removal_finish(arca__local *l, arca__removal *r, int committed);
-/* Delete the blob rows among candidates that no action or URL references.
- * In a transaction the caller holds. */
+/* Delete the blob rows among candidates that no action or URL references
+ * and no live writer pins (pin.h). In a transaction the caller holds. */
 int arca__free_unreferenced(arca__local *l, arca__removal *r,
 		const arca__digest_list *candidates);
 /* Remove the actions in keys and the blobs only they referenced. In a

@@ -110,10 +110,16 @@ static void while_held(hold_ctx *c)
 {
 	unsigned char *big = malloc(512 * KIB);
 	uint64_t usage = 0, after = 0, pinned = 0, n = 9;
-	arca_digest d;
+	arca_digest d, empty;
 	arca_buf buf = ARCA_BUF_INIT;
+	arca_gc_report rep;
+	arca_clear_filter filter;
+	arca_action *other = new_action(100);
+	arca_manifest *m = NULL;
+	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int i;
 
+	memset(&filter, 0, sizeof(filter));
 	assert_non_null(big);
 	assert_int_equal(arca_store_usage(&usage, NULL, c->other), 0);
 	assert_true(usage >= N_PIECES * PIECE);
@@ -127,6 +133,25 @@ static void while_held(hold_ctx *c)
 		assert_int_equal(arca_blob_get(&buf, c->other, &c->pieces[i]), 0);
 		arca_buf_free(&buf);
 	}
+	/* gc keeps them too, unreferenced as they are. */
+	assert_int_equal(arca_store_gc(&rep, c->other), 0);
+	assert_int_equal(rep.unreferenced_blobs, 0);
+	/* Another action naming piece 0 is cleared: the blob only it
+	 * referenced stays while the writer pins it. */
+	assert_int_equal(arca_manifest_from_action(&m, other), 0);
+	assert_int_equal(arca_blob_put(&empty, c->other, NULL, 0), 0);
+	assert_int_equal(arca_manifest_add_output(m, "out", &c->pieces[0],
+			PIECE, 0644), 0);
+	m->stdout_digest = empty;
+	m->stderr_digest = empty;
+	assert_int_equal(arca_action_put(c->other, m), 0);
+	arca_digest_to_hex(hex, &m->key);
+	filter.key_prefix = hex;
+	assert_int_equal(arca_store_clear(&n, NULL, c->other, &filter), 0);
+	assert_int_equal(n, 1);
+	arca_manifest_free(m);
+	assert_int_equal(arca_blob_get(&buf, c->other, &c->pieces[0]), 0);
+	arca_buf_free(&buf);
 	/* 512 KiB more cannot fit in 1 MiB: refused, the store unchanged. */
 	fill(big, 512 * KIB, 99);
 	assert_int_equal(arca_blob_put(&d, c->other, big, 512 * KIB),
@@ -137,6 +162,7 @@ static void while_held(hold_ctx *c)
 	assert_int_equal(after, usage);
 	assert_false(has_tmp_blob(c->dir));
 	free(big);
+	arca_action_free(other);
 }
 
 static void test_pins__held_blobs_survive_and_put_fails_full(void **state)
