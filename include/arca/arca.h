@@ -567,12 +567,28 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
 /**
  * Store bytes as a blob; identical content is stored once.
  *
+ * The blob is pinned while it is stored (see "Capacity and lifecycle")
+ * and evictable once this returns, however recent: a program that puts
+ * blobs and then the action naming them should let the stage runner do
+ * it (arca_stage_commit(), arca_get_or_compute()), which keeps them
+ * pinned until the action is committed; otherwise arca_action_put() may
+ * find one evicted meanwhile and fail ARCA_EINVAL.
+ *
+ * A new blob stored as a file (above the inline threshold) must fit
+ * under arca_options.max_size: least recently used entries are evicted
+ * first to make room, and when what is left is pinned or leased the put
+ * fails ARCA_EFULL, leaving nothing behind, with arca_errmsg() naming the
+ * store, the blob's size, the limit and the pinned bytes (the case in
+ * which bazel-remote answers 507 Insufficient Storage). Content already
+ * stored needs no room.
+ *
  * @param[out] out    the blob's digest; may be NULL.
  * @param[in]  store  open store.
  * @param[in]  data   bytes; may be NULL when len is 0.
  * @param[in]  len    number of bytes.
- * @return 0; ARCA_EFULL (no space); ARCA_EPERM (read-only store);
- *         ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM.
+ * @return 0; ARCA_EFULL (no space on the device, or over the store's
+ *         limit with nothing left to evict); ARCA_EPERM (read-only
+ *         store); ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM.
  */
 int arca_blob_put(arca_digest *out, arca_store *store,
 		const void *data, size_t len);
@@ -581,7 +597,7 @@ int arca_blob_put(arca_digest *out, arca_store *store,
  * Store a file's content as a blob. The file is read once: hashed while
  * it is copied into tmp/, fsynced, renamed into blobs/ (or inserted in
  * the index when small), and the directory fsynced, before the index row
- * is committed.
+ * is committed. Pins and the size limit (ARCA_EFULL) as arca_blob_put().
  *
  * @param[out] out       the digest; may be NULL.
  * @param[out] size_out  bytes stored; may be NULL.
@@ -876,11 +892,12 @@ int arca_manifest_from_json(arca_manifest **out, const char *json, size_t len);
  * one transaction, together with the rows that name the action's input
  * digests and the blobs it references. Every blob it references (outputs,
  * stdout, stderr) must already be in the store. Replaces an existing
- * entry for the same key.
+ * entry for the same key. The manifest blob stays pinned until the entry
+ * is committed.
  *
- * @return 0; ARCA_EINVAL (a referenced blob is missing: arca_errmsg()
- *         names it); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY;
- *         ARCA_EIO; ARCA_ENOMEM.
+ * @return 0; ARCA_EINVAL (a referenced blob is missing, perhaps evicted
+ *         since it was put: arca_errmsg() names it); ARCA_EFULL;
+ *         ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM.
  */
 int arca_action_put(arca_store *store, const arca_manifest *m);
 
@@ -1085,17 +1102,35 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
  * Eviction removes least recently used entries: actions by their last
  * hit (or creation), with the blobs only they referenced, and blobs that
  * no action or URL references, by their last read or put. Never evicted:
- * anything used within the grace period (10 minutes; the environment
- * variable ARCA_GRACE_PERIOD, in seconds, changes it), since it may
- * belong to a stage being stored right now; and actions whose lease is
- * held (arca_lease_is_held()). Its cost grows with what it removes: it
- * walks the LRU indexes from the oldest entry and stops when done.
+ * blobs pinned by a live writer, and actions whose lease is held
+ * (arca_lease_is_held()). Anything else may go however recently it was
+ * used: there is no grace period, so a burst of writes cannot take the
+ * store past its limit. Its cost grows with what it removes: it walks the
+ * LRU indexes from the oldest entry and stops when done.
  *
- * Automatic eviction: after a put (arca_blob_put(), arca_blob_put_file(),
- * arca_action_put()) that leaves the store above its effective limit
- * (the smaller of arca_options.max_size and what the file system allows,
- * arca_store_get_space()), entries are evicted down to low_watermark_pct
- * percent of it. A failure there does not fail the put.
+ * Pins. A store handle pins each blob it puts, in a pin record in the
+ * store's tmp/ that it holds a flock(2) on while open, before it looks
+ * the blob up or commits its row. A plain put (arca_blob_put(),
+ * arca_blob_put_file()) releases its pin when it returns; the stage
+ * runner (arca_stage_run(), arca_stage_commit(), arca_get_or_compute()
+ * and pipelines) keeps the outputs and captured streams it stores pinned
+ * until their action is committed, and arca_action_put() its manifest
+ * blob. Eviction and arca_store_gc() read the pins under the index's
+ * write lock. A writer that dies loses its pins with its flock; a file it
+ * left in blobs/ without an index row is removed by the next eviction or
+ * open of the store.
+ *
+ * Automatic eviction. The effective limit is the smaller of
+ * arca_options.max_size and what the file system allows
+ * (arca_store_get_space()). Before a new file blob's row is committed,
+ * when it would take the store above the effective limit, entries are
+ * evicted down to low_watermark_pct percent of it less the blob's size,
+ * and the put fails ARCA_EFULL if it still does not fit (checked again
+ * under the write lock); after a put (arca_blob_put(),
+ * arca_blob_put_file(), arca_action_put()) that leaves the store above
+ * the limit (small blobs live in the index and are not checked before),
+ * entries are evicted down to low_watermark_pct percent of it. A failure
+ * of that eviction does not fail the put.
  *
  * A full disk: the store keeps a preallocated file, DIR/reserve (4 MiB,
  * or an eighth of a smaller file system; not a blob, not in usage). A
@@ -1155,11 +1190,15 @@ typedef struct arca_store_space {
 int arca_store_get_space(arca_store_space *out, arca_store *store);
 
 /**
- * Bytes that eviction cannot remove now because they were used within
- * the grace period (leased actions not included).
+ * Bytes that eviction cannot remove now because live writers pin them:
+ * the sizes of the distinct pinned blobs that have index rows (a blob
+ * being written but not yet committed counts nothing). Leased actions are
+ * not included. Reads the pin records without the write lock, so the
+ * answer may be stale by the time it is returned.
  *
- * @param[out] bytes  bytes of recently used blobs.
- * @return 0; ARCA_EBUSY; ARCA_EIO.
+ * @param[out] bytes  bytes of pinned blobs.
+ * @param[in]  store  open store.
+ * @return 0; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM.
  */
 int arca_store_pinned(uint64_t *bytes, arca_store *store);
 
@@ -1256,8 +1295,8 @@ int arca_blob_tag(arca_store *store, const arca_digest *digest,
 typedef struct arca_gc_report {
 	uint64_t expired_actions;    /* actions past their TTL */
 	uint64_t expired_bytes;      /* blobs only they referenced */
-	uint64_t unreferenced_blobs; /* blobs nothing references, past the
-	                              * grace period */
+	uint64_t unreferenced_blobs; /* blobs nothing references and no
+	                              * live writer pins */
 	uint64_t unreferenced_bytes;
 	uint64_t orphan_files;       /* files in blobs/ without an index row */
 	uint64_t orphan_bytes;
@@ -1268,10 +1307,11 @@ typedef struct arca_gc_report {
 
 /**
  * Collect garbage: expired actions (with the blobs only they
- * referenced), blobs that no action or URL references and that were not
- * used within the grace period, files under blobs/ that have no index row
- * (a walk of blobs/: run it now and then, not on every put), temp files
- * of writers that died, and lease files nobody holds.
+ * referenced), blobs that no action or URL references and no live writer
+ * pins, files under blobs/ that have no index row however young (a put
+ * publishes its file and commits its row under one write lock; a walk of
+ * blobs/: run it now and then, not on every put), temp files and pin
+ * records of writers that died, and lease files nobody holds.
  *
  * @param[out] out    what was removed; may be NULL.
  * @param[in]  store  open store (writable).
@@ -1541,7 +1581,9 @@ typedef struct arca_compute_options {
  * it returns is stored with arca_action_put_ex() (with opts->ttl_s and
  * opts->tags), and the lease is released.
  * When the wait times out, compute is called without the lease (and its
- * result stored), rather than hanging on a stuck holder.
+ * result stored), rather than hanging on a stuck holder. The blobs
+ * compute puts through store stay pinned (never evicted) until the
+ * manifest is committed or storing it has failed.
  *
  * With opts->early_beta > 0, a hit on an entry that has an expiry time
  * may be refreshed early (see arca_compute_options): the caller that
@@ -1584,8 +1626,8 @@ typedef int64_t (*arca_clock_fn)(void *ctx);
 
 /**
  * Replace the clock libarca reads for every wall-clock time it records or
- * compares (creation and last-access times, TTL expiry, max-age, the
- * grace period, URL freshness, statistics days). For tests and for
+ * compares (creation and last-access times, TTL expiry, max-age, URL
+ * freshness, statistics days). For tests and for
  * embedders that simulate time; timeouts and backoff are measured on
  * CLOCK_MONOTONIC and do not follow it. Process-wide: set it before
  * opening stores, not while other threads use libarca.

@@ -453,10 +453,15 @@ int arca_stage_replay(arca_stage *st, const arca_manifest *m);
  * @param[in]  out_len      their length in bytes.
  * @param[in]  err_data     stderr bytes; may be NULL when err_len is 0.
  * @param[in]  err_len      their length in bytes.
+ * The outputs and streams stay pinned (never evicted) from the moment
+ * each is stored until the manifest is committed.
+ *
  * @return 0; ARCA_ENOTFOUND (a declared output is missing: arca_errmsg()
  *         names it); ARCA_EINVAL (an output is not a regular file: a
  *         directory or a symbolic link, "output 'x' is a directory, not a
- *         file (declare the files inside it)"; no store); ARCA_EFULL;
+ *         file (declare the files inside it)"; no store); ARCA_EFULL (no
+ *         space, or an output does not fit under the store's limit with
+ *         everything else pinned or leased);
  *         ARCA_EPERM; ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM. Nothing is stored under the key on
  *         error.
  */

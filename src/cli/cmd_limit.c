@@ -22,12 +22,12 @@ static void usage(FILE *out)
 		"less disk_reserve (default 5%% of the file system, at most 256M;\n"
 		"0 turns the disk check off).\n"
 		"\n"
-		"Entries used within the grace period (10 minutes) and leased\n"
-		"actions are never evicted: a limit below what they hold is\n"
-		"refused, and nothing is changed.\n"
+		"Blobs pinned by live writers (a stage storing its outputs) and\n"
+		"leased actions are never evicted: a limit below what they hold\n"
+		"is still set, and a warning says what remains pinned; puts\n"
+		"that do not fit then fail until the writers finish.\n"
 		"\n"
-		"Exit status: 0; 1 the limit is below what is pinned; 2 usage error\n"
-		"(a malformed SIZE); 5 store error.\n");
+		"Exit status: 0; 2 usage error (a malformed SIZE); 5 store error.\n");
 }
 
 /* "max_size 10G" or "the disk: 3.1G free, 256M kept free". */
@@ -84,20 +84,11 @@ static int set(arca_store *store, const char *text, uint64_t max,
 	int error;
 
 	if ((error = arca_store_get_options(&opts, store)) < 0 ||
-	    (error = arca_store_get_space(&sp, store)) < 0 ||
-	    (error = arca_store_pinned(&pinned, store)) < 0) {
+	    (error = arca_store_get_space(&sp, store)) < 0) {
 		cli_lib_error(error, "limit");
 		return cli_exit_code(error);
 	}
 	pct = opts.low_watermark_pct;
-	if (max != 0 && pinned > max) {
-		cli_human_size(a, sizeof(a), max);
-		cli_human_size(b, sizeof(b), pinned);
-		cli_error("limit: %s is below the %s held by entries in use "
-				"(used within the grace period or leased); the "
-				"limit is unchanged", a, b);
-		return CLI_EXIT_FAILED;
-	}
 	bytes = sp.usage;
 	/* What the new max_size makes the effective limit (0: none). */
 	eff = sp.disk_limit != 0 && (max == 0 || sp.disk_limit < max) ?
@@ -111,14 +102,19 @@ static int set(arca_store *store, const char *text, uint64_t max,
 			cli_lib_error(error, "limit: evicting");
 			return cli_exit_code(error);
 		}
-		if ((error = arca_store_usage(&bytes, NULL, store)) < 0) {
+		if ((error = arca_store_usage(&bytes, NULL, store)) < 0 ||
+		    (error = arca_store_pinned(&pinned, store)) < 0) {
 			cli_lib_error(error, "limit");
 			return cli_exit_code(error);
 		}
 		if (bytes > eff) {
 			cli_human_size(a, sizeof(a), bytes);
-			cli_warn("limit: the store still holds %s: the rest is in "
-					"use (leased)", a);
+			cli_human_size(b, sizeof(b), pinned);
+			cli_warn("limit: the store still holds %s, above the "
+					"limit: %s (%llu bytes) pinned by live "
+					"writers, the rest leased; puts that do "
+					"not fit fail until they finish", a, b,
+					(unsigned long long)pinned);
 		}
 	}
 	/* The library reads it back for every opener (arca_options). */

@@ -8,14 +8,17 @@
  * enough is freed: its cost grows with what it evicts, never with the
  * store's size, and it never lists blobs/.
  *
- * What is never evicted: anything used (stored, read, hit) within the
- * grace period (default 10 minutes; it may belong to a stage being stored
- * right now), and actions whose lease is held by a live process.
+ * What is never evicted: blobs pinned by a live writer (pin.h: a stage's
+ * outputs until its manifest is committed, a put until its row is), and
+ * actions whose lease is held by a live process. Anything else may go,
+ * however recently used: a burst of writes cannot take the store past its
+ * limit (issue 8).
  */
 #include "local_sql.h"
 
 #include "fsutil.h"
 #include "internal.h"
+#include "pin.h"
 #include "space.h"
 
 #include <limits.h>
@@ -30,7 +33,6 @@
  * row); longer logs wait for the next listing, eviction or gc. */
 #define ACCESS_APPLY_AT_CLOSE 4096
 #define BLOB_TOUCH_RESOLUTION_S 60
-#define DEFAULT_GRACE_S 600
 
 struct arca__access {
 	arca__digest_list keys;   /* action hits */
@@ -47,18 +49,20 @@ static uint64_t mono_ms(void)
 }
 
 /*
- * Seconds: $ARCA_GRACE_PERIOD (for tests and tuning; a duration in the
- * syntax of arca_parse_duration_ms(), whole seconds rounded up), else 10
- * minutes. A malformed value is ignored rather than failing every put.
+ * The size limit in bytes (0: none): the smaller of max_size and what the
+ * file system allows (space.c). Every reader of the limit for a put or an
+ * eviction goes through here.
  */
-int64_t arca__grace_period_s(void)
+static uint64_t effective_limit(arca__local *l)
 {
-	const char *v = getenv("ARCA_GRACE_PERIOD");
-	uint64_t ms;
+	return arca__store_limit(l);
+}
 
-	if (v == NULL || *v == '\0' || arca_parse_duration_ms(&ms, v) < 0)
-		return DEFAULT_GRACE_S;
-	return (int64_t)(ms / 1000 + (ms % 1000 != 0));
+/* The low watermark of limit: what eviction gets down to. */
+static uint64_t low_watermark(const arca__local *l, uint64_t limit)
+{
+	return limit / 100 * l->opts.low_watermark_pct +
+		limit % 100 * l->opts.low_watermark_pct / 100;
 }
 
 /* ---- batched last access ------------------------------------------- */
@@ -263,22 +267,13 @@ int arca_store_usage(uint64_t *bytes, uint64_t *max_size, arca_store *store)
 int arca_store_pinned(uint64_t *bytes, arca_store *store)
 {
 	arca__local *l = arca__store_local(store);
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	arca__digest_list pins = { NULL, 0, 0 };
+	int error;
 
 	*bytes = 0;
-	/* blobs_lru: only the young rows are visited. */
-	if ((error = arca__sql_prepare(l, &st, "SELECT coalesce(sum(size), 0) "
-			"FROM blobs WHERE last_access > ?")) < 0)
-		return error;
-	sqlite3_bind_int64(st, 1,
-			(sqlite3_int64)(arca__now() - arca__grace_period_s()));
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*bytes = (uint64_t)sqlite3_column_int64(st, 0);
-	else
-		error = arca__sql_error(l, rc, "summing recent blobs");
-	sqlite3_finalize(st);
+	if ((error = arca__pins_live(l, &pins, NULL, 0)) == 0)
+		error = arca__pins_bytes(l, &pins, bytes);
+	arca__digest_list_free(&pins);
 	return error;
 }
 
@@ -288,7 +283,7 @@ int arca_store_pinned(uint64_t *bytes, arca_store *store)
 typedef struct evictor {
 	arca__local *l;
 	arca_store *store;
-	int64_t cutoff;           /* used at or before this: evictable */
+	arca__digest_list pins;   /* live writers' pins, sorted */
 	int64_t day;
 	sqlite3_stmt *next_action, *next_blob;
 	sqlite3_stmt *refs, *del_refs, *del_inputs, *del_action;
@@ -305,8 +300,7 @@ static int ev_prepare(evictor *e)
 
 	if ((error = arca__sql_prepare(l, &e->next_action, "SELECT key, "
 			"last_access, stage FROM actions WHERE (last_access, key) > "
-			"(?1, ?2) AND last_access <= ?3 ORDER BY last_access, key "
-			"LIMIT 1")) < 0 ||
+			"(?1, ?2) ORDER BY last_access, key LIMIT 1")) < 0 ||
 	    /* Unreferenced blobs no newer than ?3 after the cursor (?1, ?2). */
 	    (error = arca__sql_prepare(l, &e->next_blob, "SELECT rowid, digest, "
 			"last_access, size, inline FROM blobs AS b WHERE "
@@ -350,6 +344,7 @@ static void ev_finalize(evictor *e)
 		*all[i] = NULL;
 	}
 	arca__digest_list_free(&e->cands);
+	arca__digest_list_free(&e->pins);
 }
 
 static int ev_step_done(evictor *e, sqlite3_stmt *st, const arca_digest *d,
@@ -376,8 +371,8 @@ static int ev_count(evictor *e, const char *stage, uint64_t bytes)
 }
 
 /*
- * Delete blob d if nothing references it and it was last used before the
- * cutoff; adds its size to *freed.
+ * Delete blob d if nothing references it and no live writer pins it; adds
+ * its size to *freed.
  */
 static int ev_free_blob(evictor *e, const arca_digest *d, uint64_t *freed)
 {
@@ -385,6 +380,9 @@ static int ev_free_blob(evictor *e, const arca_digest *d, uint64_t *freed)
 	uint64_t size;
 	int error;
 
+	/* Pinned: maybe the output of a stage being stored now. */
+	if (arca__pins_contain(&e->pins, d))
+		return 0;
 	rc = arca__step_digest(e->is_ref, d);
 	sqlite3_reset(e->is_ref);
 	if (rc == SQLITE_ROW)
@@ -399,11 +397,6 @@ static int ev_free_blob(evictor *e, const arca_digest *d, uint64_t *freed)
 	}
 	size = (uint64_t)sqlite3_column_int64(e->blob_row, 0);
 	is_inline = sqlite3_column_int(e->blob_row, 1);
-	if (sqlite3_column_int64(e->blob_row, 2) > e->cutoff) {
-		/* Young: maybe the output of a stage being stored now. */
-		sqlite3_reset(e->blob_row);
-		return 0;
-	}
 	sqlite3_reset(e->blob_row);
 	if (!is_inline &&
 			(error = arca__digest_list_push(&e->r.files, d->bytes)) < 0)
@@ -477,7 +470,6 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 			sqlite3_bind_int64(st, 1, a_la);
 			sqlite3_bind_blob(st, 2, akey.bytes, ARCA_DIGEST_SIZE,
 					SQLITE_TRANSIENT);
-			sqlite3_bind_int64(st, 3, e->cutoff);
 			rc = sqlite3_step(st);
 			if (rc == SQLITE_ROW &&
 			    sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE) {
@@ -499,7 +491,7 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 			}
 			sqlite3_reset(st);
 		}
-		bound = have_action ? a_la : e->cutoff;
+		bound = have_action ? a_la : INT64_MAX;
 		sqlite3_reset(e->next_blob);
 		sqlite3_bind_int64(e->next_blob, 1, b_la);
 		sqlite3_bind_int64(e->next_blob, 2, b_rowid);
@@ -515,6 +507,9 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 			memcpy(bdigest.bytes, sqlite3_column_blob(e->next_blob, 1),
 					ARCA_DIGEST_SIZE);
 			sqlite3_reset(e->next_blob);
+			/* Pinned: the cursor moves past it. */
+			if (arca__pins_contain(&e->pins, &bdigest))
+				continue;
 			if (!is_inline && (error = arca__digest_list_push(
 					&e->r.files, bdigest.bytes)) < 0)
 				return error;
@@ -574,12 +569,15 @@ static int evict_once(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 	(void)arca__access_apply(l);
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
-	/* Read inside the write transaction: no other writer moves it. */
-	if ((error = arca__usage_read(l, &usage)) < 0)
+	/* Read inside the write transaction: no other writer moves it, and
+	 * a pin not seen here is a put whose row commits after this
+	 * transaction (pin.h). Dead writers' records go, with their
+	 * orphans. */
+	if ((error = arca__usage_read(l, &usage)) < 0 ||
+	    (error = arca__pins_live(l, &e.pins, NULL, 1)) < 0)
 		goto cleanup;
 	if (usage <= target)
 		goto commit;
-	e.cutoff = arca__now() - arca__grace_period_s();
 	e.day = arca__now() / 86400;
 	if ((error = ev_prepare(&e)) < 0 ||
 	    (error = ev_run(&e, usage, target)) < 0)
@@ -628,12 +626,6 @@ int arca_store_evict(uint64_t *n_evicted, uint64_t *bytes_freed,
 	return evict(store, n_evicted, bytes_freed, target_bytes, 1);
 }
 
-/* pct percent of n, without overflow. */
-static uint64_t percent_of(uint64_t n, unsigned int pct)
-{
-	return n / 100 * pct + n % 100 * pct / 100;
-}
-
 /*
  * Over the effective limit (space.c: the smaller of max_size and what the
  * file system allows), down to its low watermark: a store with no
@@ -646,12 +638,11 @@ int arca__store_evict_auto(arca_store *store)
 
 	if (l->opts.read_only)
 		return 0;
-	if ((limit = arca__store_limit(l)) == 0)
+	if ((limit = effective_limit(l)) == 0)
 		return 0;
 	if (arca__usage_read(l, &usage) < 0 || usage <= limit)
 		return 0;
-	return evict(store, NULL, NULL,
-			percent_of(limit, l->opts.low_watermark_pct), 0);
+	return evict(store, NULL, NULL, low_watermark(l, limit), 0);
 }
 
 int arca_store_get_space(arca_store_space *out, arca_store *store)
@@ -675,4 +666,36 @@ int arca_store_get_space(arca_store_space *out, arca_store *store)
 	out->reserve_file_size = s.reserve_size;
 	out->index_free = s.index_free;
 	return 0;
+}
+
+void arca__evict_for_put(arca__local *l, uint64_t size)
+{
+	uint64_t usage, limit = effective_limit(l), low;
+
+	if (limit == 0 || l->store == NULL || arca__usage_read(l, &usage) < 0 ||
+	    usage + size <= limit)
+		return;
+	low = low_watermark(l, limit);
+	(void)evict(l->store, NULL, NULL, low > size ? low - size : 0, 1);
+	arca__error_clear();
+}
+
+int arca__put_fits(arca__local *l, uint64_t size)
+{
+	arca__digest_list pins = { NULL, 0, 0 };
+	uint64_t usage, limit = effective_limit(l), pinned = 0;
+	int error;
+
+	if (limit == 0)
+		return 0;
+	if ((error = arca__usage_read(l, &usage)) < 0 || usage + size <= limit)
+		return error;
+	(void)arca__pins_live(l, &pins, NULL, 0);
+	(void)arca__pins_bytes(l, &pins, &pinned);
+	arca__digest_list_free(&pins);
+	return arca__error(ARCA_EFULL, "store %s: a blob of %llu bytes does "
+			"not fit in its limit of %llu bytes (%llu used, %llu "
+			"pinned by live writers)", l->dir,
+			(unsigned long long)size, (unsigned long long)limit,
+			(unsigned long long)usage, (unsigned long long)pinned);
 }

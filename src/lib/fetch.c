@@ -507,12 +507,16 @@ int arca_fetch(arca_fetch_result *out, arca_store *store, const char *url,
 	fd = -1;
 	if ((error = response_header(&fresh_entry.etag, t.curl, "ETag")) < 0 ||
 	    (error = response_header(&fresh_entry.last_modified, t.curl,
-			"Last-Modified")) < 0 ||
-	    (error = arca_blob_put_file(&fresh_entry.digest, &fresh_entry.size,
-			store, tmp_path)) < 0)
+			"Last-Modified")) < 0)
 		goto cleanup;
+	/* The body stays pinned until the row naming it commits. */
+	arca__store_pin_hold(store);
 	fresh_entry.fetched_at = now;
-	if ((error = arca__local_url_put(local, key, &fresh_entry)) < 0)
+	if ((error = arca_blob_put_file(&fresh_entry.digest, &fresh_entry.size,
+			store, tmp_path)) == 0)
+		error = arca__local_url_put(local, key, &fresh_entry);
+	arca__store_pin_release(store);
+	if (error < 0)
 		goto cleanup;
 	out->digest = fresh_entry.digest;
 	out->size = fresh_entry.size;

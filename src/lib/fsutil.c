@@ -443,7 +443,9 @@ void arca__sweep_tmp(const char *dir, uint64_t *n, uint64_t *bytes)
 		struct stat sb;
 		int fd;
 
-		if (e->d_name[0] == '.')
+		/* Pin records (pin.c) name a dead writer's orphans: the
+		 * pin module removes them with their orphans. */
+		if (e->d_name[0] == '.' || strncmp(e->d_name, "pins-", 5) == 0)
 			continue;
 		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC |
 				O_NOFOLLOW | O_NONBLOCK);

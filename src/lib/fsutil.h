@@ -37,7 +37,8 @@ int arca__tmpfile(int *fd_out, char **path_out, const char *dir,
 		const char *prefix, int lock);
 
 /*
- * Remove files in dir that no live process holds a flock on. A dead
+ * Remove files in dir that no live process holds a flock on, except pin
+ * records ("pins-", pin.c), which arca__pins_reap() removes. A dead
  * writer's "restore-" record (arca__pubfile) also takes the named temp
  * file it names, if that name still has the ".NAME.arca-XXXXXX" form.
  * *n and *bytes (either may be NULL) are increased by the files removed

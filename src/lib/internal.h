@@ -63,6 +63,14 @@ int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
 		int fd, const char *what);
 
 /*
+ * Keep the blobs this handle puts pinned (pin.h) until the matching
+ * release, which comes after the action naming them is committed (or
+ * given up). Holds nest. store.c; for the stage runner and single-flight.
+ */
+void arca__store_pin_hold(arca_store *store);
+void arca__store_pin_release(arca_store *store);
+
+/*
  * 1 when json is a manifest of a later format version than this arca reads
  * (another arca sharing the store wrote it: leave it alone), else 0.
  */

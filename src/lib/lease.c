@@ -338,23 +338,31 @@ static int compute_and_store(arca_manifest **out, arca_store *store,
 	int error;
 
 	*out = NULL;
+	/* The blobs compute puts stay pinned until its entry is committed
+	 * (or given up): eviction may not take them meanwhile (pin.h). */
+	arca__store_pin_hold(store);
 	if ((error = compute(&m, ctx)) < 0) {
 		arca_manifest_free(m);
-		return error;
+		goto done;
 	}
-	if (m == NULL)
-		return arca__error(ARCA_EINVAL, "the compute callback returned "
-				"no manifest");
+	if (m == NULL) {
+		error = arca__error(ARCA_EINVAL, "the compute callback "
+				"returned no manifest");
+		goto done;
+	}
 	if (!arca_digest_equal(&m->key, key)) {
 		arca_manifest_free(m);
-		return arca__error(ARCA_EINVAL, "the compute callback returned "
-				"the manifest of another action key");
+		error = arca__error(ARCA_EINVAL, "the compute callback "
+				"returned the manifest of another action key");
+		goto done;
 	}
 	po.ttl_s = f->ttl_s;
 	po.tags = f->tags;
 	po.n_tags = f->n_tags;
 	error = arca_action_put_ex(store, m, &po);
 	*out = m;
+done:
+	arca__store_pin_release(store);
 	return error;
 }
 

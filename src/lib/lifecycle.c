@@ -6,6 +6,7 @@
 
 #include "fsutil.h"
 #include "internal.h"
+#include "pin.h"
 #include "space.h"
 
 #include <dirent.h>
@@ -268,20 +269,36 @@ cleanup:
 	return error;
 }
 
+/* Drop the pinned digests from list. */
+static void drop_pinned(arca__digest_list *list, const arca__digest_list *pins)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < list->n; i++)
+		if (!arca__pins_contain(pins, &list->items[i]))
+			list->items[n++] = list->items[i];
+	list->n = n;
+}
+
+/* Blobs nothing references, unless a live writer pins them (read under
+ * the write lock: see pin.h). */
 static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 {
-	arca__digest_list cands = { NULL, 0, 0 };
+	arca__digest_list cands = { NULL, 0, 0 }, pins = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
 	int error;
 
 	if ((error = arca__tx_begin(l)) < 0)
 		return error;
-	if ((error = arca__sql_collect_int64(l, &cands, "SELECT digest FROM "
-			"blobs AS b WHERE last_access <= ? AND NOT EXISTS "
+	if ((error = arca__pins_live(l, &pins, NULL, 1)) < 0 ||
+	    (error = arca__sql_collect(l, &cands, "SELECT digest FROM "
+			"blobs AS b WHERE NOT EXISTS "
 			"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest)"
 			" AND NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
-			"b.digest)", arca__now() - arca__grace_period_s())) < 0 ||
-	    (error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
+			"b.digest)", NULL, 0)) < 0)
+		goto cleanup;
+	drop_pinned(&cands, &pins);
+	if ((error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0)
 		goto cleanup;
 	rep->unreferenced_blobs += cands.n;
@@ -291,6 +308,7 @@ cleanup:
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, error == 0);
 	arca__digest_list_free(&cands);
+	arca__digest_list_free(&pins);
 	return error;
 }
 
@@ -321,16 +339,16 @@ static int orphan_unlink(arca__local *l, sqlite3_stmt *st, DIR *d,
 }
 
 /*
- * Files in blobs/ with no index row. A file is published (renamed) before
- * its row commits, so a file younger than the grace period may be a
- * writer's between those two steps: it is left alone.
+ * Files in blobs/ with no index row, however young: a put renames its
+ * file into blobs/ and commits its row in one transaction under the write
+ * lock (commit_file_row), and orphan_unlink checks again under that lock,
+ * so no writer is between the two steps when a file is taken.
  */
 static int gc_orphans(arca__local *l, arca_gc_report *rep)
 {
 	sqlite3_stmt *st = NULL;
 	DIR *top = NULL;
 	struct dirent *e;
-	int64_t cutoff = arca__now() - arca__grace_period_s();
 	int error;
 
 	if ((error = arca__sql_prepare(l, &st, "SELECT 1 FROM blobs "
@@ -358,8 +376,7 @@ static int gc_orphans(arca__local *l, arca_gc_report *rep)
 
 			if (f->d_name[0] == '.' ||
 			    fstatat(dirfd(d), f->d_name, &sb,
-					AT_SYMLINK_NOFOLLOW) != 0 ||
-			    (int64_t)sb.st_mtime > cutoff)
+					AT_SYMLINK_NOFOLLOW) != 0)
 				continue;
 			if (strlen(f->d_name) == ARCA_DIGEST_HEXLEN &&
 			    arca_digest_from_hex(&dg, f->d_name) == 0) {

@@ -4,7 +4,8 @@
  * Layout of a store directory:
  *   index.db      SQLite index (schema below); small blobs live in it
  *   blobs/ab/<d>  blobs larger than the inline threshold, read-only files
- *   tmp/          files being written, each flock'ed by its live writer
+ *   tmp/          files being written, each flock'ed by its live writer,
+ *                 and the pin records of live writers (pins-*, pin.h)
  *   quarantine/   blobs whose bytes no longer match their digest, and
  *                 damaged indexes (index.db.<UTC time>, repair.c)
  *   index.lock    flock'ed shared by opens, exclusive by a repair
@@ -24,6 +25,7 @@
 
 #include "fsutil.h"
 #include "internal.h"
+#include "pin.h"
 #include "space.h"
 
 #include <dirent.h>
@@ -397,15 +399,21 @@ void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
 	arca__digest_list_free(&r->files);
 }
 
-/* Delete blob rows in candidates that no action references any more. */
+/* Delete blob rows in candidates that no action references any more and
+ * no live writer pins (the action that will name them is not committed
+ * yet: pin.h). */
 int arca__free_unreferenced(arca__local *l, arca__removal *r,
 		const arca__digest_list *candidates)
 {
 	sqlite3_stmt *ref = NULL, *info = NULL, *del = NULL;
+	arca__digest_list pins = { NULL, 0, 0 };
 	size_t i;
 	int error, rc;
 
-	if ((error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
+	if (candidates->n == 0)
+		return 0;
+	if ((error = arca__pins_live(l, &pins, NULL, 0)) < 0 ||
+	    (error = arca__sql_prepare(l, &ref, "SELECT 1 FROM action_refs "
 			"WHERE digest = ?1 UNION ALL SELECT 1 FROM urls "
 			"WHERE digest = ?1 LIMIT 1")) < 0 ||
 	    (error = arca__sql_prepare(l, &info, "SELECT size, inline, digest, "
@@ -416,6 +424,8 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 	for (i = 0; i < candidates->n; i++) {
 		const arca_digest *d = &candidates->items[i];
 
+		if (arca__pins_contain(&pins, d))
+			continue;
 		rc = arca__step_digest(ref, d);
 		if (rc == SQLITE_ROW)
 			continue;
@@ -447,6 +457,7 @@ cleanup:
 	sqlite3_finalize(ref);
 	sqlite3_finalize(info);
 	sqlite3_finalize(del);
+	arca__digest_list_free(&pins);
 	return error;
 }
 
@@ -915,18 +926,35 @@ static int prepare_file(arca__local *l, int fd, const char *tmp_path,
  * so a committed row never outlives its file. ARCA_ENOTFOUND (no
  * tmp_path): the file is gone, a concurrent removal took it; write it.
  * The caller still owns tmp_path.
+ *
+ * A new file (tmp_path) must fit under the store's limit: eviction makes
+ * room first, and the check is made again under the write lock, so that
+ * two writers cannot both take the last room. ARCA_EFULL when it does not
+ * fit even so (everything left is pinned or leased): bazel-remote answers
+ * 507 Insufficient Storage in that case. A few attempts, since a
+ * concurrent writer may take the room eviction made.
  */
 static int commit_file_row(arca__local *l, const arca_digest *d,
 		uint64_t size, const char *tmp_path)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1], dir[PATH_MAX], path[PATH_MAX];
-	int error;
+	int error, attempt;
 
 	arca_digest_to_hex(hex, d);
 	snprintf(dir, sizeof(dir), "%s/%.2s", l->blobs_dir, hex);
 	arca__blob_path(path, sizeof(path), l, d);
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
+	for (attempt = 0;; attempt++) {
+		if (tmp_path != NULL)
+			arca__evict_for_put(l, size);
+		if ((error = arca__tx_begin(l)) < 0)
+			return error;
+		if (tmp_path == NULL ||
+		    (error = arca__put_fits(l, size)) == 0)
+			break;
+		arca__tx_rollback(l);
+		if (error != ARCA_EFULL || attempt == 2)
+			return error;
+	}
 	if (tmp_path == NULL) {
 		if (access(path, F_OK) != 0) {
 			error = arca__error(ARCA_ENOTFOUND, "blob %s: file %s "
@@ -1005,12 +1033,15 @@ static int blob_put_once(arca_backend *b, arca_digest *out,
 		return error;
 	if (out)
 		*out = d;
+	/* Pinned before it is looked up: an eviction that does not see the
+	 * pin committed before this put's row (pin.h). */
+	arca__pin(l, &d);
 	/* Hashed first, looked up, and only then written: content already
 	 * stored needs no space (a put on a full disk succeeds). */
 	if (len <= l->opts.inline_threshold)
 		return upsert_present(l, &d, len, len ? data : "");
-	/* Already present: the upsert marks it used now, so that eviction's
-	 * grace period protects it until the action naming it is stored. */
+	/* Already present: the upsert marks it used now, and the pin keeps
+	 * it until the put (or the hold it is part of) is done. */
 	if (have_file_blob(l, &d) &&
 	    (error = upsert_present(l, &d, len, NULL)) != ARCA_ENOTFOUND)
 		return error;
@@ -1065,6 +1096,7 @@ static int local_blob_put(arca_backend *b, arca_digest *out,
 
 	if (repaired_for_retry(l, error, seen))
 		error = blob_put_once(b, out, data, len);
+	arca__pin_put_done(l);
 	return error;
 }
 
@@ -1137,6 +1169,7 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	}
 	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
 		goto cleanup;
+	arca__pin(l, &d);
 	/* Stored already: the copy (complete or given up on a full disk) is
 	 * not needed, unless a concurrent removal takes the file meanwhile. */
 	error = have_file_blob(l, &d) ?
@@ -1170,6 +1203,7 @@ cleanup:
 	free(tmp_path);
 	if (head != l->iobuf)
 		free(head);
+	arca__pin_put_done(l);
 	return error;
 }
 
@@ -1912,6 +1946,7 @@ static void local_free(arca_backend *b)
 	/* Pending hits are written now (evict.c batches them). */
 	if (l->db)
 		arca__access_close(l);
+	arca__pins_close(l);
 	arca__local_db_close(l);
 	arca__hasher_free(l->hasher);
 	free(l->repair_reason);
@@ -2269,6 +2304,8 @@ int arca__local_open(arca__local **out, const char *dir,
 	if ((error = open_index(l)) < 0)
 		goto cleanup;
 	if (!l->opts.read_only) {
+		/* Dead writers' pin records first: they name their orphans. */
+		arca__pins_reap(l);
 		arca__sweep_tmp(l->tmp_dir, NULL, NULL);
 		/* Made (when missing and there is room) before any put can
 		 * need it given up. */
@@ -2284,6 +2321,11 @@ cleanup:
 arca_backend *arca__local_backend(arca__local *l)
 {
 	return &l->base;
+}
+
+void arca__local_set_store(arca__local *l, arca_store *store)
+{
+	l->store = store;
 }
 
 const char *arca__local_path(const arca__local *l)

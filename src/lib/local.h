@@ -83,8 +83,10 @@ int arca__local_url_put(arca__local *l, const char *url,
 int arca__local_url_touch(arca__local *l, const char *url, int64_t fetched_at);
 int arca__local_url_remove(arca__local *l, const char *url);
 
-/* The local tier of a store (store.c). */
+/* The local tier of a store (store.c), and the store l is tier 0 of
+ * (set once by arca_store_open). */
 arca__local *arca__store_local(arca_store *store);
+void arca__local_set_store(arca__local *l, arca_store *store);
 
 /* After a put: evict down to the low watermark when over max_size
  * (evict.c). Errors are recorded but do not fail the put. */

@@ -35,6 +35,16 @@ struct arca__local {
 	int fatal;
 	/* evict.c: hits and blob reads not yet written to the index. */
 	struct arca__access *access;
+	/* pin.c: this handle's pin record (tmp/pins-*, flock'ed while
+	 * open; NULL until the first put), the pins in it, and the holds
+	 * that keep them past the put that made them. */
+	char *pin_path;
+	int pin_fd;
+	size_t pin_n;
+	unsigned int pin_hold;
+	/* The store this is tier 0 of (store.c), for eviction's lease
+	 * checks from the put path. */
+	arca_store *store;
 	/* Index damage (repair.c): SQLite answered SQLITE_CORRUPT or
 	 * SQLITE_NOTADB damage_seen times on this handle, last for
 	 * damage_reason; db_dev/db_ino name the index.db file this handle
@@ -102,8 +112,8 @@ typedef struct arca__removal {
 
 /* Unlink the files of blobs whose rows were deleted, once committed. */
 void arca__removal_finish(arca__local *l, arca__removal *r, int committed);
-/* Delete the blob rows among candidates that no action or URL references.
- * In a transaction the caller holds. */
+/* Delete the blob rows among candidates that no action or URL references
+ * and no live writer pins (pin.h). In a transaction the caller holds. */
 int arca__free_unreferenced(arca__local *l, arca__removal *r,
 		const arca__digest_list *candidates);
 /* Remove the actions in keys and the blobs only they referenced. In a
@@ -126,9 +136,17 @@ void arca__access_free(arca__local *l);
 /* Bytes of all blobs: meta('usage') (evict.c). */
 int arca__usage_read(arca__local *l, uint64_t *bytes);
 
-/* The grace period in seconds: entries used this recently are never
- * evicted or collected ($ARCA_GRACE_PERIOD, else 10 minutes; evict.c). */
-int64_t arca__grace_period_s(void);
+/*
+ * Room for a new blob of size bytes under the store's limit (evict.c).
+ * arca__evict_for_put(), before the commit transaction: when usage + size
+ * would pass the limit, evict down to the low watermark less size (its
+ * errors are ignored: the check decides). arca__put_fits(), in the commit
+ * transaction (under the write lock, so two writers cannot both pass): 0,
+ * or ARCA_EFULL with a message naming the store, the size, the limit and
+ * the pinned bytes. Both do nothing when the store has no limit.
+ */
+void arca__evict_for_put(arca__local *l, uint64_t size);
+int arca__put_fits(arca__local *l, uint64_t size);
 
 /* Set the TTL and tags of opts on action key (lifecycle.c). In a
  * transaction the caller holds. */

@@ -1339,13 +1339,17 @@ int arca_stage_commit(arca_manifest **out, arca_stage *st, int exit_status,
 	s.len[0] = out_len;
 	s.data[1] = err_data;
 	s.len[1] = err_len;
+	/* Outputs and streams stay pinned until the manifest commits. */
+	arca__store_pin_hold(st->store);
 	if ((error = store_blobs(&m, &bytes, st, exit_status, duration_ms,
-			&s)) < 0)
-		goto failed;
-	po.ttl_s = st->spec.ttl_s;
-	po.tags = st->spec.tags;
-	po.n_tags = st->spec.n_tags;
-	if ((error = arca_action_put_ex(st->store, m, &po)) < 0)
+			&s)) == 0) {
+		po.ttl_s = st->spec.ttl_s;
+		po.tags = st->spec.tags;
+		po.n_tags = st->spec.n_tags;
+		error = arca_action_put_ex(st->store, m, &po);
+	}
+	arca__store_pin_release(st->store);
+	if (error < 0)
 		goto failed;
 	record(st, ARCA_EVENT_MISS, bytes, 0);
 	if (out != NULL) {

@@ -11,6 +11,7 @@
 #include "arca/sys/backend.h"
 #include "fsutil.h"
 #include "local.h"
+#include "pin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,16 @@ struct arca_store {
 arca__local *arca__store_local(arca_store *store)
 {
 	return store->local;
+}
+
+void arca__store_pin_hold(arca_store *store)
+{
+	arca__pin_hold(store->local);
+}
+
+void arca__store_pin_release(arca_store *store)
+{
+	arca__pin_release(store->local);
 }
 
 /* ---- tiers ------------------------------------------------------------ */
@@ -216,6 +227,7 @@ int arca_store_open(arca_store **out, const char *dir,
 	}
 	if ((error = arca__local_open(&s->local, dir, &effective)) < 0)
 		goto cleanup;
+	arca__local_set_store(s->local, s);
 	if ((s->tiers = calloc(1, sizeof(*s->tiers))) == NULL) {
 		arca__local_backend(s->local)->free(arca__local_backend(s->local));
 		error = arca__error(ARCA_ENOMEM, "out of memory");
@@ -802,12 +814,18 @@ static int action_put(arca_store *store, const arca_manifest *m,
 	if ((error = arca_manifest_to_json(&json, m)) < 0)
 		return error;
 	b0 = tier_call(t0);
+	/* The manifest blob stays pinned until the entry naming it is
+	 * committed. */
+	arca__pin_hold(store->local);
 	if ((error = b0->blob_put(b0, &manifest_digest, json.data,
-			json.size)) < 0)
+			json.size)) < 0) {
+		arca__pin_release(store->local);
 		goto cleanup;
+	}
 	/* TTL and tags travel with the entry (ac_put2): the local tier
 	 * commits them in the entry's own transaction. */
 	error = tier_ac_put(t0, &m->key, &manifest_digest, m, opts);
+	arca__pin_release(store->local);
 	count_put(t0, error);
 	if (error < 0)
 		goto cleanup;
@@ -977,6 +995,8 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 	int error;
 
 	*local_failed = 0;
+	/* What it copies stays pinned until the entry is committed. */
+	arca__pin_hold(store->local);
 	if ((error = manifest_blobs(&blobs, &n, m, NULL)) < 0)
 		goto cleanup;
 	for (k = 0; k < n; k++) {
@@ -1006,6 +1026,7 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 		}
 	}
 cleanup:
+	arca__pin_release(store->local);
 	free(blobs);
 	arca_buf_free(&buf);
 	return error;

@@ -26,8 +26,6 @@ trap cleanup_fulldisk EXIT
 
 ARCA_DIR="$MNT/store"
 export ARCA_DIR
-# Entries just stored are evictable (else the grace period pins them all).
-export ARCA_GRACE_PERIOD=0
 unset ARCA_MAX_SIZE ARCA_DISK_RESERVE
 FILLER="$MNT/filler"    # outside the store, on its file system
 
@@ -136,8 +134,7 @@ check_rc "on the full disk arca clear --stage succeeds" 0
 assert_eq "... the stage's actions are gone" 0 "$(n_actions gone)"
 
 make_full gc
-# A grace period of an hour: gc removes only the expired action here.
-ARCA_GRACE_PERIOD=1h run "$ARCA" gc
+run "$ARCA" gc
 check_rc "on the full disk arca gc succeeds" 0
 assert_eq "... the expired action is gone" 0 "$(n_actions ttl)"
 

@@ -3,10 +3,10 @@
 # tags, clear filters, gc, stats --days, the config file and its precedence.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
 
-# Entries used within the grace period are never evicted; the tests make
-# everything old enough at once.
-export ARCA_GRACE_PERIOD=0
 export XDG_CONFIG_HOME="$TEST_TMP/xdg"
+# The limits here are max_size alone, on a disk of any free space (the
+# disk-aware limit has its own tests: test_fulldisk_recover.sh, test_evict).
+export ARCA_DISK_RESERVE=0
 
 # Time is simulated (ARCA_TEST_NOW, read by libarca): a TTL or an age
 # passes when the test says so, not when a busy machine gets round to it.
@@ -54,11 +54,7 @@ assert_contains "limit__bad_size_named" "$ERR" "'10X'"
 run "$ARCA" limit 1M 2M
 check_rc "limit__two_sizes_exit_2" 2
 
-# A limit below what is pinned (used within the grace period) is refused.
-run env ARCA_GRACE_PERIOD=600 "$ARCA" limit 1K
-check_rc "limit__below_pinned_exit_1" 1
-assert_contains "limit__below_pinned_says_so" "$ERR" "held by entries in use"
-assert_contains "limit__below_pinned_unchanged" "$(cat "$ARCA_DIR/config.yaml")" "max_size: 250K"
+# A limit below what live writers pin: test_limit_holds.sh.
 
 # ---- automatic eviction and the 80% warning -----------------------------
 fresh_store

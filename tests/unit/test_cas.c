@@ -48,8 +48,11 @@ static size_t count_entries(const char *dir)
 
 	if (d == NULL)
 		return 0;
+	/* An open handle's pin record (tmp/pins-*) lives as long as the
+	 * handle: not a temp file left behind. */
 	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
+		n += e->d_name[0] != '.' &&
+			strncmp(e->d_name, "pins-", 5) != 0;
 	closedir(d);
 	return n;
 }

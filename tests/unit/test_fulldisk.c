@@ -64,8 +64,11 @@ static unsigned count_entries(const char *path)
 	unsigned n = 0;
 
 	assert_non_null(d);
+	/* An open handle's pin record (tmp/pins-*) lives as long as the
+	 * handle: not a temp file left behind. */
 	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
+		n += e->d_name[0] != '.' &&
+			strncmp(e->d_name, "pins-", 5) != 0;
 	closedir(d);
 	return n;
 }

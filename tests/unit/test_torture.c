@@ -13,7 +13,8 @@
  * test_torture__sigkill_writers_evicting: ARCA_TORTURE_WRITERS concurrent
  * writers (default 4, at most 16) putting values of 1 KiB (inline),
  * 200 KiB and, one put in 20, 16 MiB (files), and recording actions, in a
- * store opened with max_size 32 MiB and ARCA_GRACE_PERIOD=0, prefilled to
+ * store opened with max_size 32 MiB (no grace period: only live writers'
+ * pins hold eviction back), prefilled to
  * just under the limit (1 x 16 MiB and 50 x 200 KiB, logged too), so that
  * automatic eviction runs in the writers from the first kill on, and each
  * store's writes pass its limit about twice over, so that actions are
@@ -713,12 +714,9 @@ static void test_torture__sigkill_writers_evicting(void **state)
 	(void)state;
 	if (writers < 1 || writers > MAX_WRITERS)
 		writers = DEFAULT_WRITERS;
-	/* Everything may be evicted at once: no grace period. */
-	assert_int_equal(setenv("ARCA_GRACE_PERIOD", "0", 1), 0);
 	run_torture(&mode, "torture (evicting)",
 			env_ulong("ARCA_TORTURE_ITERATIONS",
 			DEFAULT_EVICT_ITERATIONS), (int)writers);
-	unsetenv("ARCA_GRACE_PERIOD");
 }
 
 int main(void)
