@@ -5,6 +5,9 @@
 # the full store verifies clean and keeps no temp files; once space is
 # freed, puts and runs work again and hit.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+# The raw full disk: no disk-aware limit evicting ahead of it (that has
+# its own test, test_fulldisk_recover.sh).
+export ARCA_DISK_RESERVE=0
 
 MNT="$TEST_TMP/tmpfs"
 mkdir -p "$MNT"

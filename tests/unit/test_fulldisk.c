@@ -2,7 +2,9 @@
  * The library on a full disk: a store on a 4 MiB tmpfs (mounted here,
  * which needs root; skipped otherwise). Puts fail ARCA_EFULL and leave no
  * temp file; the store reopens and reads on the full disk; once space is
- * freed, puts work again.
+ * freed, puts work again. The raw full disk: the disk-aware limit, which
+ * evicts ahead of it, is off (disk_reserve 0; test_evict and
+ * test_fulldisk_recover.sh test it).
  */
 #include "fixture.h"
 
@@ -33,6 +35,7 @@ static int setup(void **state)
 			f->mnt);
 	f->mounted = getuid() == 0 && system(cmd) == 0;
 	free(cmd);
+	setenv("ARCA_DISK_RESERVE", "0", 1);
 	*state = f;
 	return 0;
 }
