@@ -59,7 +59,7 @@ void arca__url_redact(char *out, size_t size, const char *url)
 		out_put(&o, url, strlen(url));
 		return;
 	}
-	out_put(&o, url, (size_t)(q + 1 - url));
+	out_put(&o, url, (size_t)(q - url));
 	end = q + 1 + strcspn(q + 1, "#");
 	{
 		const char *param = q + 1;
@@ -70,8 +70,7 @@ void arca__url_redact(char *out, size_t size, const char *url)
 
 			if (!(n >= 9 && strncasecmp(param, "password=", 9) == 0) &&
 			    !(n == 8 && strncasecmp(param, "password", 8) == 0)) {
-				if (!first)
-					out_put(&o, "&", 1);
+				out_put(&o, first ? "?" : "&", 1);
 				out_put(&o, param, n);
 				first = 0;
 			}

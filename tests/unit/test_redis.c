@@ -860,6 +860,9 @@ static void test_redis__stalled_server_times_out(void **state)
 	 * dropped, its late reply never read as another's). */
 	b->deadline_ms = 0;
 	sink.len = 0;
+	assert_int_equal(arca_digest_buffer(&d, "never stored", 12), 0);
+	assert_int_equal(b->blob_get(b, &d, mem_sink, &sink), ARCA_ENOTFOUND);
+	assert_int_equal(sink.len, 0);
 	assert_int_equal(arca_digest_buffer(&d, "stall", 5), 0);
 	assert_int_equal(b->blob_get(b, &d, mem_sink, &sink), 0);
 	assert_int_equal(sink.len, 5);
@@ -994,6 +997,8 @@ static void test_redis__bad_urls(void **state)
 	expect_einval(f->store, "redis+unix://", "redis+unix://", NULL, NULL);
 	expect_einval(f->store, "redis+unix:///tmp/s.sock?db=x&password=hush",
 			"redis+unix:///tmp/s.sock?db=x", "hush", "db");
+	expect_einval(f->store, "redis+unix:///tmp/s.sock?password=hush#x",
+			"redis+unix:///tmp/s.sock#x\"", "hush", "fragment");
 	expect_einval(f->store, "redis+unix://host/tmp/s.sock",
 			"redis+unix://host/tmp/s.sock", NULL, NULL);
 	/* Unknown schemes: named, with what is supported. */
