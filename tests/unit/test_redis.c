@@ -820,6 +820,17 @@ static void test_redis__server_killed_mid_test(void **state)
 	assert_int_equal(arca_blob_put(&d, f->store, "reconnected", 11), 0);
 	assert_int_equal(tier_stats(f->store, 1).stored, st.stored + 1);
 
+	/* A restart between two calls: the connection the server closed is
+	 * noticed before use and replaced, so the call succeeds. */
+	server_kill(f);
+	server_start(f, 0, NULL);
+	rc = b->blob_put(b, &d, "x", 1);
+	if (rc != 0)
+		fail_msg("after a restart between calls: %s", arca_errmsg());
+	assert_int_equal(arca_blob_put(&d, f->store, "no call failed", 14), 0);
+	assert_int_equal(tier_stats(f->store, 1).stored, st.stored + 2);
+	assert_int_equal(tier_stats(f->store, 1).errors, st.errors);
+
 	arca_manifest_free(m);
 	arca_manifest_free(m2);
 	b->free(b);
@@ -870,6 +881,84 @@ static void test_redis__stalled_server_times_out(void **state)
 	assert_int_equal(arca_blob_get(&buf, f->store, &d), 0);
 	arca_buf_free(&buf);
 	b->free(b);
+}
+
+/* The server dies while a large SET is being written (its buffers full,
+ * the server stopped): the write fails (over a unix socket with EPIPE,
+ * which raises SIGPIPE), the call with ARCA_EUNAVAILABLE, and SIGPIPE
+ * never kills the process. Run over TCP and over a unix socket. */
+static void test_redis__server_dies_during_a_write(void **state)
+{
+	rfx *f = *state;
+	size_t big_len = (size_t)16 << 20;
+	arca_backend *b = open_backend(f->url, big_len);
+	unsigned char *big = malloc(big_len);
+	arca_digest d;
+	pid_t killer;
+	int rc;
+
+	assert_non_null(big);
+	memset(big, 'y', big_len);
+	signal(SIGPIPE, SIG_DFL);
+	assert_int_equal(kill(f->pid, SIGSTOP), 0);
+	killer = fork();
+	assert_true(killer >= 0);
+	if (killer == 0) {
+		usleep(300000);
+		kill(f->pid, SIGKILL);
+		_exit(0);
+	}
+	rc = b->blob_put(b, &d, big, big_len);
+	waitpid(killer, NULL, 0);
+	waitpid(f->pid, NULL, 0);
+	f->pid = 0;
+	assert_int_equal(rc, ARCA_EUNAVAILABLE);
+	assert_true(one_line(arca_errmsg()));
+	/* And the next call, on no connection: unavailable too. */
+	assert_int_equal(b->blob_put(b, &d, "z", 1), ARCA_EUNAVAILABLE);
+	free(big);
+	b->free(b);
+}
+
+/* A listening socket that never accepts, its queue full: connects to it
+ * hang (SYNs dropped), as to a host that does not answer. */
+static void test_redis__connect_timeout(void **state)
+{
+	rfx *f = *state;
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4], i;
+	arca_backend *b = NULL;
+	char url[64];
+	int64_t t0, t;
+	int rc;
+
+	(void)f;
+	assert_true(lfd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	for (i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fill[i] >= 0);
+		(void)connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	usleep(50000);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(sa.sin_port));
+	t0 = now_ms();
+	rc = arca_backend_redis_open(&b, url, NULL);
+	t = now_ms() - t0;
+	assert_int_equal(rc, ARCA_EUNAVAILABLE);
+	assert_null(b);
+	assert_non_null(strstr(arca_errmsg(), "connect timeout"));
+	/* The default connect timeout: 100 ms. */
+	assert_true(t >= 90 && t < 1000);
+	for (i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
 }
 
 /* ---- AUTH, unix sockets, URLs ----------------------------------------- */
@@ -1043,6 +1132,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_redis__stalled_server_times_out,
 			setup_server, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis__server_dies_during_a_write,
+			setup_server, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis__server_dies_during_a_write,
+			setup_unix, teardown),
+		cmocka_unit_test_setup_teardown(test_redis__connect_timeout,
+			setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__auth,
 			setup_auth, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__unix_socket,
@@ -1051,5 +1148,7 @@ int main(void)
 			setup_none, teardown),
 	};
 
+	/* A hung call fails the run instead of waiting out ctest. */
+	alarm(120);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
