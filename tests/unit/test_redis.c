@@ -1083,6 +1083,8 @@ static void test_redis__bad_urls(void **state)
 	expect_einval(f->store, "redis://h?bogus=1", "redis://h?bogus=1", NULL,
 			"bogus");
 	expect_einval(f->store, "redis://h#frag", "redis://h#frag", NULL, NULL);
+	expect_einval(f->store, "redis://alice@h", "redis://alice@h", NULL,
+			"without a password");
 	expect_einval(f->store, "redis+unix://", "redis+unix://", NULL, NULL);
 	expect_einval(f->store, "redis+unix:///tmp/s.sock?db=x&password=hush",
 			"redis+unix:///tmp/s.sock?db=x", "hush", "db");
