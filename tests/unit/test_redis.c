@@ -696,6 +696,15 @@ static void test_redis__action_put_get_remove(void **state)
 		assert_memory_equal(got_json.data, json.data, json.size);
 		arca_buf_free(&got_json);
 		assert_int_equal(b->ac_get(b, &md, &got_md), ARCA_ENOTFOUND);
+		/* An entry naming the manifest blob only: a second GET. */
+		reply = redisCommand(c, "SET %s %s\n", key, hex);
+		freeReplyObject(reply);
+		assert_int_equal(b->ac_get_manifest(b, &got_md, &got_json,
+				&m->key), 0);
+		assert_true(arca_digest_equal(&got_md, &md));
+		assert_int_equal(got_json.size, json.size);
+		assert_memory_equal(got_json.data, json.data, json.size);
+		arca_buf_free(&got_json);
 		assert_int_equal(b->ac_remove(b, &md), ARCA_ENOTFOUND);
 		b->free(b);
 	}
@@ -920,6 +929,37 @@ static void test_redis__server_dies_during_a_write(void **state)
 	b->free(b);
 }
 
+/* A Redis at its maxmemory with noeviction answers puts with OOM: the
+ * tier is full (ARCA_EFULL), counted as an error, the store's put
+ * succeeds. */
+static void test_redis__full_server(void **state)
+{
+	rfx *f = *state;
+	static const char *const extra[] = { "--maxmemory", "2mb",
+		"--maxmemory-policy", "noeviction", NULL };
+	size_t len = 900 * 1024;
+	unsigned char *data = malloc(len);
+	arca_backend *b;
+	arca_digest d;
+	int i, rc = 0;
+
+	assert_non_null(data);
+	server_start(f, 0, extra);
+	b = open_backend(f->url, 0);
+	for (i = 0; i < 8 && rc == 0; i++) {
+		memset(data, 'a' + i, len);
+		rc = b->blob_put(b, &d, data, len);
+	}
+	assert_int_equal(rc, ARCA_EFULL);
+	assert_non_null(strstr(arca_errmsg(), "OOM"));
+	assert_int_equal(arca_store_add_tier_url(f->store, f->url, NULL), 0);
+	memset(data, 'z', len);
+	assert_int_equal(arca_blob_put(&d, f->store, data, len), 0);
+	assert_int_equal(tier_stats(f->store, 1).errors, 1);
+	free(data);
+	b->free(b);
+}
+
 /* A listening socket that never accepts, its queue full: connects to it
  * hang (SYNs dropped), as to a host that does not answer. */
 static void test_redis__connect_timeout(void **state)
@@ -972,7 +1012,13 @@ static void test_redis__auth(void **state)
 	redisContext *c = admin(f);
 
 	/* The default user's password, then an ACL user's (Redis 6+). */
-	snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%d/0", PASSWORD,
+	snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%d/99", PASSWORD,
+			f->port);
+	assert_int_equal(arca_store_add_tier_url(f->store, url, NULL),
+			ARCA_EIO);
+	assert_non_null(strstr(arca_errmsg(), "SELECT"));
+	assert_null(strstr(arca_errmsg(), PASSWORD));
+	snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%d/3", PASSWORD,
 			f->port);
 	assert_int_equal(arca_store_add_tier_url(f->store, url, NULL), 0);
 	snprintf(url, sizeof(url), "redis://alice:%s@127.0.0.1:%d",
@@ -981,6 +1027,10 @@ static void test_redis__auth(void **state)
 	assert_int_equal(arca_blob_put(&d, f->store, "authenticated", 13), 0);
 	assert_int_equal(tier_stats(f->store, 1).stored, 1);
 	assert_int_equal(tier_stats(f->store, 2).stored, 1);
+	/* Tier 1 wrote to database 3, tier 2 to database 0. */
+	assert_int_equal(key_exists(c, "cas", &d), 1);
+	assert_int_equal(db_size(c), 1);
+	freeReplyObject(redisCommand(c, "SELECT 3"));
 	assert_int_equal(key_exists(c, "cas", &d), 1);
 
 	/* Wrong passwords: refused at once, one line, no password. */
@@ -1140,6 +1190,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_redis__server_dies_during_a_write,
 			setup_unix, teardown),
+		cmocka_unit_test_setup_teardown(test_redis__full_server,
+			setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__connect_timeout,
 			setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__auth,
