@@ -4,6 +4,7 @@
 #include "arca/stage.h"
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
+#include "arca/sys/redis.h"
 
 int arca_header_check(void);
 int arca_header_check(void)
