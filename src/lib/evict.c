@@ -663,7 +663,6 @@ static int evict(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 	e.day = arca__now() / 86400;
 	if ((error = ev_prepare(&e)) < 0)
 		goto cleanup;
-	arca__batches_start(l);
 	for (;;) {
 		if ((error = arca__batch_begin(l, &e.batch)) < 0)
 			goto cleanup;
@@ -688,7 +687,6 @@ cleanup:
 	if (error < 0)
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &e.r, 0);
-	arca__batches_end(l);
 	if (n_out)
 		*n_out = n_done;
 	if (bytes_out)

@@ -274,7 +274,6 @@ static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 	}
 	max_rowid = sqlite3_column_int64(top, 0);
 	sqlite3_reset(top);
-	arca__batches_start(l);
 	while (last < max_rowid) {
 		if ((error = arca__batch_begin(l, &b)) < 0)
 			goto cleanup;
@@ -316,7 +315,6 @@ cleanup:
 	if (error < 0)
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, 0);
-	arca__batches_end(l);
 	arca__digest_list_free(&cands);
 	return error;
 }

@@ -499,20 +499,6 @@ cleanup:
 #define REMOVE_CHUNK 256
 /* Pause between two batches: longer than the 1 ms poll of busy_wait(). */
 #define BATCH_PAUSE_US 3000
-/* wal_autocheckpoint during a series of batches (64 MiB of 4 KiB pages). */
-#define WAL_CHECKPOINT_PAGES "16384"
-
-void arca__batches_start(arca__local *l)
-{
-	(void)sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint="
-			WAL_CHECKPOINT_PAGES, NULL, NULL, NULL);
-}
-
-void arca__batches_end(arca__local *l)
-{
-	(void)sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint=1000", NULL,
-			NULL, NULL);
-}
 
 int arca__batch_begin(arca__local *l, arca__batch *b)
 {
@@ -553,7 +539,6 @@ int arca__remove_batched(arca__local *l, uint64_t *n_removed,
 
 	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
-	arca__batches_start(l);
 	while (!done) {
 		if ((error = arca__batch_begin(l, &b)) < 0)
 			goto cleanup;
@@ -603,7 +588,6 @@ cleanup:
 	if (error < 0)
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, 0);
-	arca__batches_end(l);
 	arca__digest_list_free(&keys);
 	return error;
 }

@@ -132,12 +132,6 @@ typedef struct arca__batch {
 	uint64_t rows;
 } arca__batch;
 
-/* Around a series of batches: each batch rewrites the index pages it
- * touches, so the WAL is checkpointed every WAL_CHECKPOINT_PAGES
- * (local.c) instead of SQLite's 1000 pages meanwhile, which halves the
- * pages copied and the fsyncs of a long eviction. */
-void arca__batches_start(arca__local *l);
-void arca__batches_end(arca__local *l);
 /* Take the write lock (BEGIN IMMEDIATE) and start b's budget. */
 int arca__batch_begin(arca__local *l, arca__batch *b);
 /* Count n rows against b's budget; 1 when the batch is full. */

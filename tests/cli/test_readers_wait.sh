@@ -7,7 +7,7 @@
 #
 # The store (500,000 actions, each with a small inline output) is built
 # by tests/bulk_store.c ($ARCA_BULK_STORE). Knobs, for measuring:
-# READERS_WAIT_ACTIONS (default 500000), READERS_WAIT_OP ("limit": arca
+# READERS_WAIT_ACTIONS (default 100000), READERS_WAIT_OP ("limit": arca
 # limit 4K, the default; "clear": arca clear --all).
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
 
@@ -16,7 +16,7 @@ if [ -z "${ARCA_BULK_STORE:-}" ] || [ ! -x "$ARCA_BULK_STORE" ]; then
 	echo "0 passed, 0 failed, 1 skipped"
 	exit 0
 fi
-N=${READERS_WAIT_ACTIONS:-500000}
+N=${READERS_WAIT_ACTIONS:-100000}
 OP=${READERS_WAIT_OP:-limit}
 LIMIT_MS=1000
 
