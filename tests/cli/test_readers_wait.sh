@@ -2,10 +2,11 @@
 # Readers never wait for writers (issue 8): while a full eviction of a
 # large store runs in the background, get, ls, stats and a hitting run
 # each answer within a second with their normal exit status, never
-# "still locked by another process". Eviction runs in bounded
+# "still locked by another process"; so does a put (a writer, which waits
+# for one batch at most). Eviction runs in bounded
 # transactions; opening a store takes no write lock.
 #
-# The store (500,000 actions, each with a small inline output) is built
+# The store (100,000 actions, each with a small inline output) is built
 # by tests/bulk_store.c ($ARCA_BULK_STORE). Knobs, for measuring:
 # READERS_WAIT_ACTIONS (default 100000), READERS_WAIT_OP ("limit": arca
 # limit 4K, the default; "clear": arca clear --all).
@@ -50,7 +51,7 @@ rounds=0
 rounds_running=0
 late=0
 bad=0
-max_get=0 max_ls=0 max_stats=0 max_run=0
+max_get=0 max_ls=0 max_stats=0 max_run=0 max_put=0
 
 # One reader command: its latency in ms into $lat, its status into $st.
 timed() {
@@ -82,6 +83,11 @@ while kill -0 "$op_pid" 2>/dev/null; do
 	rm -f up.txt
 	timed "$ARCA" run --stage up --in in.txt --out up.txt -- sh -c 'tr a-z A-Z <in.txt >up.txt'
 	note run 0
+	# A writer too waits for about one batch, not the whole eviction (no
+	# limit for it: a put past max_size would start an eviction of its own).
+	echo "new $rounds" >new.txt
+	timed env ARCA_MAX_SIZE=0 "$ARCA" put new.txt
+	note put 0
 	if kill -0 "$op_pid" 2>/dev/null; then
 		rounds_running=$((rounds_running + 1))
 	fi
@@ -92,7 +98,7 @@ op_rc=$?
 op_ms=$(($(ms) - op_t0))
 echo "# $OP ran $op_ms ms (exit $op_rc): $(tr '\n' ' ' <op.out) $(tr '\n' ' ' <op.err)"
 echo "# $rounds rounds ($rounds_running ended while it ran); max latency ms:" \
-	"get $max_get, ls|head $max_ls, stats $max_stats, run $max_run"
+	"get $max_get, ls|head $max_ls, stats $max_stats, run $max_run, put $max_put"
 
 assert_eq "readers_wait__${OP}_exit_0" 0 "$op_rc"
 check "readers_wait__at_least_5_rounds_during_$OP" test "$rounds_running" -ge 5
