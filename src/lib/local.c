@@ -445,31 +445,83 @@ cleanup:
 	return error;
 }
 
+/* The statements that delete an action's rows, prepared once for a whole
+ * list of keys. */
+typedef struct action_deleter {
+	sqlite3_stmt *refs, *del_refs, *del_inputs, *del_action;
+} action_deleter;
+
+static int deleter_prepare(arca__local *l, action_deleter *d)
+{
+	int error;
+
+	memset(d, 0, sizeof(*d));
+	if ((error = arca__sql_prepare(l, &d->refs, "SELECT digest FROM "
+			"action_refs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &d->del_refs, "DELETE FROM "
+			"action_refs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &d->del_inputs, "DELETE FROM "
+			"action_inputs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &d->del_action, "DELETE FROM "
+			"actions WHERE key = ?")) < 0)
+		return error;
+	return 0;
+}
+
+static void deleter_finalize(action_deleter *d)
+{
+	sqlite3_finalize(d->refs);
+	sqlite3_finalize(d->del_refs);
+	sqlite3_finalize(d->del_inputs);
+	sqlite3_finalize(d->del_action);
+}
+
 /* Delete an action's rows; its references are appended to refs. */
+static int deleter_run(arca__local *l, action_deleter *d,
+		arca__digest_list *refs, const arca_digest *key, int *found)
+{
+	int error = 0, rc;
+
+	*found = 0;
+	sqlite3_reset(d->refs);
+	sqlite3_bind_blob(d->refs, 1, key->bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	while ((rc = sqlite3_step(d->refs)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(d->refs, 0) == ARCA_DIGEST_SIZE &&
+		    (error = arca__digest_list_push(refs,
+				sqlite3_column_blob(d->refs, 0))) < 0)
+			break;
+	sqlite3_reset(d->refs);
+	if (error < 0)
+		return error;
+	if (rc != SQLITE_DONE)
+		return arca__sql_error(l, rc, "reading action references");
+	if ((rc = arca__step_digest(d->del_refs, key)) != SQLITE_DONE ||
+	    (sqlite3_reset(d->del_refs),
+	     rc = arca__step_digest(d->del_inputs, key)) != SQLITE_DONE ||
+	    (sqlite3_reset(d->del_inputs),
+	     rc = arca__step_digest(d->del_action, key)) != SQLITE_DONE) {
+		error = arca__sql_error(l, rc, "deleting an action");
+		sqlite3_reset(d->del_refs);
+		sqlite3_reset(d->del_inputs);
+		sqlite3_reset(d->del_action);
+		return error;
+	}
+	*found = sqlite3_changes(l->db) > 0;
+	sqlite3_reset(d->del_action);
+	return 0;
+}
+
 static int delete_action_rows(arca__local *l, arca__digest_list *refs,
 		const arca_digest *key, int *found)
 {
-	sqlite3_stmt *st = NULL;
+	action_deleter d;
 	int error;
 
 	*found = 0;
-	if ((error = arca__sql_collect(l, refs, "SELECT digest FROM action_refs "
-			"WHERE key = ?", key->bytes, ARCA_DIGEST_SIZE)) < 0)
-		return error;
-	if ((error = arca__sql_run_digest(l, "DELETE FROM action_refs "
-			"WHERE key = ?", key)) < 0 ||
-	    (error = arca__sql_run_digest(l, "DELETE FROM action_inputs "
-			"WHERE key = ?", key)) < 0)
-		return error;
-	if ((error = arca__sql_prepare(l, &st, "DELETE FROM actions "
-			"WHERE key = ?")) < 0)
-		return error;
-	sqlite3_bind_blob(st, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		error = arca__sql_error(l, sqlite3_errcode(l->db), "deleting an action");
-	else
-		*found = sqlite3_changes(l->db) > 0;
-	sqlite3_finalize(st);
+	if ((error = deleter_prepare(l, &d)) == 0)
+		error = deleter_run(l, &d, refs, key, found);
+	deleter_finalize(&d);
 	return error;
 }
 
@@ -478,17 +530,21 @@ static int delete_action_rows(arca__local *l, arca__digest_list *refs,
 int arca__remove_actions(arca__local *l, arca__removal *r, const arca__digest_list *keys)
 {
 	arca__digest_list refs = { NULL, 0, 0 };
+	action_deleter d;
 	size_t i;
-	int error = 0, found;
+	int error, found;
 
+	if ((error = deleter_prepare(l, &d)) < 0)
+		goto cleanup;
 	for (i = 0; i < keys->n; i++) {
-		if ((error = delete_action_rows(l, &refs, &keys->items[i],
+		if ((error = deleter_run(l, &d, &refs, &keys->items[i],
 				&found)) < 0)
 			goto cleanup;
 		r->actions += (uint64_t)found;
 	}
 	error = arca__free_unreferenced(l, r, &refs);
 cleanup:
+	deleter_finalize(&d);
 	arca__digest_list_free(&refs);
 	return error;
 }

@@ -75,6 +75,8 @@ note() { # NAME WANT_STATUS
 while kill -0 "$op_pid" 2>/dev/null; do
 	rounds=$((rounds + 1))
 	timed "$ARCA" get "$kept"
+	# clear --all removes the kept blob too, at its end: then a miss.
+	if [ "$OP" = clear ] && [ "$st" = 3 ]; then st=0; fi
 	note get 0
 	timed sh -c '"$ARCA" ls | head -5'
 	note ls 0
@@ -107,7 +109,11 @@ assert_eq "readers_wait__every_reader_exit_0" 0 "$bad"
 
 # The eviction did its work, and what it had to keep is still there.
 run "$ARCA" get "$kept"
-assert_eq "readers_wait__kept_blob_intact" "kept" "$OUT"
+if [ "$OP" = limit ]; then
+	assert_eq "readers_wait__kept_blob_intact" "kept" "$OUT"
+else
+	check_rc "readers_wait__kept_blob_cleared" 3
+fi
 rm -f up.txt
 run "$ARCA" run --stage up --in in.txt --out up.txt -- sh -c 'tr a-z A-Z <in.txt >up.txt'
 if [ "$OP" = limit ]; then
