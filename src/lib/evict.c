@@ -544,10 +544,12 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 	while (usage > target) {
 		int64_t bound;
 
-		if (arca__batch_add(&e->batch, 1)) {
+		/* At least one step per batch, whatever the clock says. */
+		if (e->batch.rows > 0 && arca__batch_full(&e->batch)) {
 			e->more = 1;
 			break;
 		}
+		e->batch.rows++;
 		if (!have_action && !e->actions_done) {
 			sqlite3_stmt *st = e->next_action;
 

@@ -558,9 +558,13 @@ cleanup:
 
 int arca__batch_begin(arca__local *l, arca__batch *b)
 {
+	int error = arca__tx_begin(l);
+
+	/* The budget starts once the lock is held: a batch that waited for
+	 * it still does its share. */
 	b->rows = 0;
 	b->start_ms = arca__mono_ms();
-	return arca__tx_begin(l);
+	return error;
 }
 
 int arca__batch_full(const arca__batch *b)
