@@ -365,6 +365,16 @@ int arca_store_default_dir(char **out);
  * (SQLite, WAL), blobs/, tmp/ and quarantine/. Temporary files left in
  * tmp/ by writers that have died are removed.
  *
+ * Opening takes no write lock on the index unless it must create the
+ * schema or migrate it to this arca's version: the version is checked
+ * with plain reads, which in WAL mode wait for no writer, so a store
+ * opens (and reads) while another process evicts, clears or collects.
+ * Closing writes the handle's pending hits, waiting at most 250 ms for
+ * the lock (past it they are dropped: they only order the LRU).
+ * busy_timeout_ms bounds every wait for the write lock; the lock is polled
+ * every millisecond, so a writer behind a long removal waits about one of
+ * its batches (arca_store_evict()).
+ *
  * @param[out] out   the handle; close it with arca_store_close().
  * @param[in]  dir   store directory; NULL means arca_store_default_dir().
  * @param[in]  opts  options, or NULL: store policy from the environment,
@@ -1013,12 +1023,19 @@ typedef struct arca_clear_filter {
 /**
  * Remove action entries matching the filter (exactly one of all / stage /
  * input / tag / older_than_s / key_prefix must be set), and the blobs that
- * only they referenced. With all, every blob is removed as well, including
- * those put directly; with tag, blobs put with that tag (arca_blob_tag())
- * are removed too when nothing references them.
+ * only they referenced. With all, every blob no action references is
+ * removed as well, including those put directly; with tag, blobs put with
+ * that tag (arca_blob_tag()) are removed too when nothing references them.
  *
- * @param[out] n_removed  number of actions removed; may be NULL.
- * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
+ * Runs in batches, as arca_store_evict() does: each selects its next
+ * entries under the write lock, removes them whole, commits and unlinks
+ * their files. Entries stored while it runs may survive it; readers never
+ * wait for it, writers at most about one batch. A failure leaves the
+ * committed batches done and the store consistent.
+ *
+ * @param[out] n_removed  number of actions removed (by the committed
+ *                        batches, also on failure); may be NULL.
+ * @param[out] bytes_freed  bytes of blobs removed (likewise); may be NULL.
  * @return 0; ARCA_EINVAL (no or several criteria); ARCA_EPERM; ARCA_EBUSY;
  *         ARCA_EIO.
  */
@@ -1234,9 +1251,20 @@ int arca_store_pinned(uint64_t *bytes, arca_store *store);
  * everything left is pinned the call still succeeds: compare
  * arca_store_usage() with the target to know.
  *
- * @param[out] n_evicted    actions and unreferenced blobs evicted; may be
+ * Eviction runs in batches: write transactions of at most 2000 rows or
+ * 50 ms (CLOCK_MONOTONIC), whichever comes first. Each re-reads the usage
+ * under the write lock, evicts whole entries (an action with its
+ * references and the blobs only it held, and the day's eviction counts),
+ * commits, and unlinks the files of what it removed before the next batch
+ * takes the lock; between batches the lock is free. Readers never wait for
+ * an eviction; another writer waits for at most about one batch. A
+ * failure (or a crash) leaves the committed batches done and the store
+ * consistent.
+ *
+ * @param[out] n_evicted    actions and unreferenced blobs evicted by the
+ *                          committed batches (also on failure); may be
  *                          NULL.
- * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
+ * @param[out] bytes_freed  bytes of blobs removed (likewise); may be NULL.
  * @param[in]  store        open store (writable).
  * @param[in]  target_bytes the size to get down to, in bytes.
  * @return 0; ARCA_EPERM (read-only); ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO;
@@ -1338,6 +1366,11 @@ typedef struct arca_gc_report {
  * publishes its file and commits its row under one write lock; a walk of
  * blobs/: run it now and then, not on every put), temp files and pin
  * records of writers that died, and lease files nobody holds.
+ *
+ * Expired actions and unreferenced blobs are removed in batches, as
+ * arca_store_evict() does (the blobs table is examined in windows of rowids,
+ * never in one transaction); readers never wait for gc. On failure, out
+ * holds what the committed batches removed.
  *
  * @param[out] out    what was removed; may be NULL.
  * @param[in]  store  open store (writable).
