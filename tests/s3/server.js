@@ -6,6 +6,8 @@
 //
 //   node server.js DIR PORT_FILE [BUCKET...]
 // Environment: S3_TEST_ACCESS_KEY, S3_TEST_SECRET (both required).
+// Logs one line per request to stdout, METHOD URL STATUS (the tests
+// read it).
 // Listens on 127.0.0.1, port chosen by the kernel (no race for a free
 // port); writes the port to PORT_FILE (via a temp file and a rename, so a
 // reader never sees half of it) once it accepts connections.
@@ -34,6 +36,15 @@ const server = new S3rver({
   silent: true,
   vhostBuckets: false,
   configureBuckets: buckets.map((name) => ({ name, configs: [] })),
+});
+// One line per request, "METHOD URL STATUS", first in the chain (Koa
+// composes app.middleware when it starts listening).
+server.middleware.unshift(async (ctx, next) => {
+  try {
+    await next();
+  } finally {
+    process.stdout.write(`${ctx.method} ${ctx.url} ${ctx.status}\n`);
+  }
 });
 server.run().then(({ port }) => {
   const tmp = path.join(path.dirname(portFile), '.port.tmp');
