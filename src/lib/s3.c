@@ -1529,6 +1529,7 @@ static int load_credentials(s3_backend *s, const arca_s3_options *opts)
 	char path[PATH_MAX];
 	int error = 0, rc;
 
+	path[0] = '\0';
 	if (key == NULL && getenv("AWS_ACCESS_KEY_ID") &&
 	    *getenv("AWS_ACCESS_KEY_ID")) {
 		key = getenv("AWS_ACCESS_KEY_ID");

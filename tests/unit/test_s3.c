@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -593,6 +594,71 @@ static void test_s3__large_blob_is_multipart_with_bounded_memory(void **state)
 	b->free(b);
 }
 
+typedef struct shrinker {
+	const sfx *f;
+	const char *path;
+	int done;
+} shrinker;
+
+/* Once the upload has begun (CreateMultipartUpload in the server's log),
+ * cut the file short under the uploader. */
+static void *shrink_when_uploading(void *arg)
+{
+	shrinker *sh = arg;
+	int64_t until = now_ms() + 20000;
+
+	while (now_ms() < until &&
+	       log_count(sh->f, "?uploads=") == 0)
+		usleep(1000);
+	sh->done = truncate(sh->path, 4096) == 0;
+	return NULL;
+}
+
+/* A multipart upload that fails half-way is aborted: no parts left
+ * behind, no object. */
+static void test_s3__failed_multipart_upload_is_aborted(void **state)
+{
+	sfx *f = *state;
+	const size_t total = (size_t)40 << 20;
+	char *path = fixture_path("%s/shrinking.bin", f->dir);
+	char key[256];
+	unsigned char *bytes;
+	arca_backend *b;
+	arca_digest d;
+	shrinker sh = { f, path, 0 };
+	pthread_t t;
+	uint64_t size = 0;
+	size_t i;
+	int fd, rc;
+
+	NEED_SERVER(f);
+	b = open_backend(f, (uint64_t)5 << 20);
+	bytes = malloc(total);
+	assert_non_null(bytes);
+	for (i = 0; i < total; i++)
+		bytes[i] = (unsigned char)(i * 2654435761u >> 13);
+	fixture_write_file(path, bytes, total);
+	assert_int_equal(arca_digest_buffer(&d, bytes, total), 0);
+	free(bytes);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pthread_create(&t, NULL, shrink_when_uploading, &sh),
+			0);
+	rc = b->blob_put_fd(b, &d, &size, fd);
+	pthread_join(t, NULL);
+	close(fd);
+	assert_true(sh.done);
+	if (rc != ARCA_EIO)
+		fail_msg("blob_put_fd of a shrinking file: %d (%s)", rc,
+				arca_errmsg());
+	assert_int_equal(log_count(f, "DELETE /" BUCKET "/" PREFIX "/cas/"), 1);
+	assert_true(log_count(f, "?uploadId=") >= 1);
+	object_key(key, sizeof(key), "cas", &d);
+	assert_int_equal(raw_request(f, "HEAD", key, NULL).status, 404);
+	free(path);
+	b->free(b);
+}
+
 /* Wrong bytes under a blob's key: a miss of the tier, counted corrupt,
  * never returned nor promoted. */
 static void test_s3__wrong_bytes_are_a_corrupt_miss(void **state)
@@ -968,6 +1034,9 @@ int main(void)
 			setup_tier, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_s3__large_blob_is_multipart_with_bounded_memory,
+			setup_server, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__failed_multipart_upload_is_aborted,
 			setup_server, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_s3__wrong_bytes_are_a_corrupt_miss,
