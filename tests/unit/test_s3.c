@@ -874,6 +874,12 @@ static void test_s3__credentials_file(void **state)
 	setenv("AWS_PROFILE", "ci", 1);
 	assert_int_equal(arca_backend_s3_open(&b, f->url, NULL), 0);
 	b->free(b);
+	/* A session token rides signed in x-amz-security-token (s3rver
+	 * ignores its value but checks the signature that covers it). */
+	setenv("AWS_SESSION_TOKEN", "FQoGZXIvYXdzEXAMPLETOKEN", 1);
+	assert_int_equal(arca_backend_s3_open(&b, f->url, NULL), 0);
+	b->free(b);
+	unsetenv("AWS_SESSION_TOKEN");
 	/* [default] holds a key the server refuses. */
 	unsetenv("AWS_PROFILE");
 	assert_int_equal(arca_backend_s3_open(&b, f->url, NULL), ARCA_EPERM);
@@ -924,6 +930,120 @@ static void test_s3__server_killed(void **state)
 		fail_msg("a dead S3 tier took %lld ms",
 				(long long)(now_ms() - t0));
 	b->free(b);
+}
+
+/* A server of the test's own that answers every request with 500 and an
+ * S3 error body, until stop is set. */
+typedef struct failing_server {
+	int fd;
+	int port;
+	volatile int stop;
+	pthread_t thread;
+} failing_server;
+
+static void *answer_500(void *arg)
+{
+	static const char body[] = "<?xml version=\"1.0\"?><Error><Code>"
+		"InternalError</Code><Message>We encountered an internal "
+		"error.</Message></Error>";
+	failing_server *fs = arg;
+	char buf[8192], head[256];
+
+	while (!fs->stop) {
+		int c = accept(fs->fd, NULL, NULL);
+		size_t got = 0;
+		ssize_t n;
+
+		if (c < 0)
+			continue;
+		/* The request's head, then one answer; the connection
+		 * closes (a body the client sends is not read). */
+		while (got < sizeof(buf) - 1 &&
+		       (n = recv(c, buf + got, sizeof(buf) - 1 - got, 0)) > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n") != NULL)
+				break;
+		}
+		snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server "
+				"Error\r\nContent-Type: application/xml\r\n"
+				"Content-Length: %zu\r\nConnection: close\r\n"
+				"\r\n", sizeof(body) - 1);
+		(void)!send(c, head, strlen(head), MSG_NOSIGNAL);
+		(void)!send(c, body, sizeof(body) - 1, MSG_NOSIGNAL);
+		close(c);
+	}
+	return NULL;
+}
+
+static void failing_server_start(failing_server *fs)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	struct timeval tv = { 0, 100000 };
+
+	memset(fs, 0, sizeof(*fs));
+	fs->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fs->fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fs->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fs->fd, 16), 0);
+	assert_int_equal(getsockname(fs->fd, (struct sockaddr *)&sa, &len), 0);
+	/* accept() wakes up to look at stop. */
+	setsockopt(fs->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	fs->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&fs->thread, NULL, answer_500, fs), 0);
+}
+
+static void failing_server_stop(failing_server *fs)
+{
+	fs->stop = 1;
+	pthread_join(fs->thread, NULL);
+	close(fs->fd);
+}
+
+/* A server answering 500: ARCA_EIO with S3's error code, at open and in
+ * each method; through the store, an error of the tier, and tier 0
+ * answers. */
+static void test_s3__server_error_is_eio(void **state)
+{
+	sfx *f = *state;
+	arca_s3_options opts = ARCA_S3_OPTIONS_INIT;
+	failing_server fs;
+	arca_backend *b = NULL;
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_digest d;
+	char url[256];
+	mem m = { .len = 0 };
+
+	NEED_SERVER(f);
+	failing_server_start(&fs);
+	snprintf(url, sizeof(url), "s3://" BUCKET "?endpoint=http://127.0.0.1:"
+			"%d", fs.port);
+	assert_int_equal(arca_backend_s3_open(&b, url, NULL), ARCA_EIO);
+	/* HeadBucket's answer has no body: the status alone. */
+	assert_non_null(strstr(arca_errmsg(), "HEAD bucket: HTTP 500"));
+	assert_true(one_line(arca_errmsg()));
+	opts.lazy_connect = 1;
+	assert_int_equal(arca_backend_s3_open(&b, url, &opts), 0);
+	assert_int_equal(arca_digest_buffer(&d, "x", 1), 0);
+	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), ARCA_EIO);
+	assert_int_equal(m.len, 0);
+	assert_non_null(strstr(arca_errmsg(), "HTTP 500 InternalError"));
+	assert_int_equal(b->blob_stat(b, &d, NULL), ARCA_EIO);
+	assert_int_equal(b->blob_put(b, &d, "x", 1), ARCA_EIO);
+	assert_int_equal(arca_store_add_tier(f->store, b, NULL), 0);
+	assert_int_equal(arca_blob_put(&d, f->store, "local", 5), 0);
+	assert_int_equal(tier_stats(f->store, 1).errors, 1);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d), 0);
+	assert_memory_equal(buf.data, "local", 5);
+	arca_buf_free(&buf);
+	assert_int_equal(arca_digest_buffer(&d, "elsewhere", 9), 0);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d), ARCA_ENOTFOUND);
+	assert_int_equal(tier_stats(f->store, 1).errors, 2);
+	failing_server_stop(&fs);
 }
 
 /* A server that accepts connections and never answers: ARCA_ETIMEOUT at
@@ -1053,6 +1173,8 @@ int main(void)
 			setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_s3__server_killed,
 			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(test_s3__server_error_is_eio,
+			setup_none, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_s3__stalled_server_times_out,
 			setup_none, teardown),
