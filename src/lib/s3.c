@@ -111,6 +111,7 @@ typedef struct request {
 	long status;
 	char etag[256];
 	char meta_expires[32];
+	char bucket_region[64];    /* x-amz-bucket-region */
 	uint64_t content_length;
 	int has_length;
 } request;
@@ -454,6 +455,8 @@ static int perform(s3_backend *s, request *rq, int64_t deadline,
 	header_value(c, "ETag", rq->etag, sizeof(rq->etag));
 	header_value(c, META_EXPIRES, rq->meta_expires,
 			sizeof(rq->meta_expires));
+	header_value(c, "x-amz-bucket-region", rq->bucket_region,
+			sizeof(rq->bucket_region));
 	{
 		curl_off_t n = -1;
 
@@ -1676,6 +1679,17 @@ int arca_backend_s3_open(arca_backend **out, const char *url,
 			error = arca__error(ARCA_ENOTFOUND, "s3 tier %s: bucket "
 					"\"%s\" does not exist", s->shown,
 					s->bucket);
+		/* AWS answers a request signed for another region with 301
+		 * (or 400) and the bucket's region in x-amz-bucket-region
+		 * (API_HeadBucket.html). */
+		else if (error == 0 && (rq.status == 301 || rq.status == 400) &&
+			 rq.bucket_region[0] != '\0' &&
+			 strcmp(rq.bucket_region, s->region) != 0)
+			error = arca__error(ARCA_EINVAL, "s3 tier %s: bucket "
+					"\"%s\" is in region %s, not %s (add "
+					"&region=%s to the URL)", s->shown,
+					s->bucket, rq.bucket_region, s->region,
+					rq.bucket_region);
 		else if (error == 0 && (rq.status < 200 || rq.status >= 300))
 			error = status_fail(s, &rq, "HEAD bucket");
 		arca_buf_free(&rq.small);

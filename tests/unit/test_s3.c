@@ -938,6 +938,8 @@ typedef struct failing_server {
 	int fd;
 	int port;
 	volatile int stop;
+	const char *status;  /* NULL: "500 Internal Server Error" */
+	const char *extra;   /* more header lines, or NULL */
 	pthread_t thread;
 } failing_server;
 
@@ -965,10 +967,11 @@ static void *answer_500(void *arg)
 			if (strstr(buf, "\r\n\r\n") != NULL)
 				break;
 		}
-		snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server "
-				"Error\r\nContent-Type: application/xml\r\n"
-				"Content-Length: %zu\r\nConnection: close\r\n"
-				"\r\n", sizeof(body) - 1);
+		snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: "
+				"application/xml\r\n%sContent-Length: %zu\r\n"
+				"Connection: close\r\n\r\n", fs->status ?
+				fs->status : "500 Internal Server Error",
+				fs->extra ? fs->extra : "", sizeof(body) - 1);
 		(void)!send(c, head, strlen(head), MSG_NOSIGNAL);
 		(void)!send(c, body, sizeof(body) - 1, MSG_NOSIGNAL);
 		close(c);
@@ -982,7 +985,6 @@ static void failing_server_start(failing_server *fs)
 	socklen_t len = sizeof(sa);
 	struct timeval tv = { 0, 100000 };
 
-	memset(fs, 0, sizeof(*fs));
 	fs->fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fs->fd >= 0);
 	memset(&sa, 0, sizeof(sa));
@@ -1019,6 +1021,7 @@ static void test_s3__server_error_is_eio(void **state)
 	mem m = { .len = 0 };
 
 	NEED_SERVER(f);
+	memset(&fs, 0, sizeof(fs));
 	failing_server_start(&fs);
 	snprintf(url, sizeof(url), "s3://" BUCKET "?endpoint=http://127.0.0.1:"
 			"%d", fs.port);
@@ -1043,6 +1046,31 @@ static void test_s3__server_error_is_eio(void **state)
 	assert_int_equal(arca_digest_buffer(&d, "elsewhere", 9), 0);
 	assert_int_equal(arca_blob_get(&buf, f->store, &d), ARCA_ENOTFOUND);
 	assert_int_equal(tier_stats(f->store, 1).errors, 2);
+	failing_server_stop(&fs);
+}
+
+/* A bucket in another region (AWS: 301 and x-amz-bucket-region): one
+ * line at open saying which region to use. */
+static void test_s3__wrong_region_is_named(void **state)
+{
+	sfx *f = *state;
+	failing_server fs;
+	arca_backend *b = NULL;
+	char url[256];
+	const char *msg;
+
+	NEED_SERVER(f);
+	memset(&fs, 0, sizeof(fs));
+	fs.status = "301 Moved Permanently";
+	fs.extra = "x-amz-bucket-region: eu-west-3\r\n";
+	failing_server_start(&fs);
+	snprintf(url, sizeof(url), "s3://" BUCKET "?endpoint=http://127.0.0.1:"
+			"%d&region=us-east-2", fs.port);
+	assert_int_equal(arca_backend_s3_open(&b, url, NULL), ARCA_EINVAL);
+	msg = arca_errmsg();
+	if (!one_line(msg) || strstr(msg, "is in region eu-west-3, not "
+			"us-east-2 (add &region=eu-west-3") == NULL)
+		fail_msg("message \"%s\"", msg);
 	failing_server_stop(&fs);
 }
 
@@ -1174,6 +1202,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_s3__server_killed,
 			setup_tier, teardown),
 		cmocka_unit_test_setup_teardown(test_s3__server_error_is_eio,
+			setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_s3__wrong_region_is_named,
 			setup_none, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_s3__stalled_server_times_out,

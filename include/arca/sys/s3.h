@@ -152,7 +152,9 @@ typedef struct arca_s3_options {
  * @return 0; ARCA_EINVAL (NULL out or url, a malformed URL, a scheme
  *         other than s3://, a bad bucket name or prefix, an unknown query
  *         parameter, an endpoint that is not http(s), missing credentials,
- *         a malformed credentials file, a bad options version or value);
+ *         a malformed credentials file, a bad options version or value;
+ *         unless lazy_connect, a bucket in another region than the one
+ *         signed for, named in the message);
  *         ARCA_ENOMEM; and unless lazy_connect: ARCA_ENOTFOUND (no such
  *         bucket), ARCA_EPERM (credentials refused), ARCA_EUNAVAILABLE
  *         (the endpoint cannot be reached), ARCA_ETIMEOUT, ARCA_EIO.
