@@ -573,14 +573,17 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
 /**
  * Open the backend a tier URL names and append it as a tier
  * (arca_store_add_tier()). Schemes: redis:// and redis+unix:// (the Redis
- * tier, include/arca/sys/redis.h and docs/tiers.md); others are refused.
+ * tier, include/arca/sys/redis.h), s3:// (S3 and S3-compatible storage,
+ * include/arca/sys/s3.h; credentials from the environment or
+ * ~/.aws/credentials); see docs/tiers.md. Others are refused.
  *
  * The Redis tier takes its max blob size from opts->max_blob_size (0: its
  * default, 1 MiB) and the tier is added with that limit, so that larger
  * blobs are counted as not_stored without being read. It connects before
  * this returns, so an unreachable server or a refused password is
- * reported here, once; a caller that wants to go on without the tier
- * (the local tier alone) does so on any error.
+ * reported here, once; the S3 tier sends HeadBucket, so a missing bucket
+ * or refused credentials are too. A caller that wants to go on without
+ * the tier (the local tier alone) does so on any error.
  *
  * @param[in] store  open store.
  * @param[in] url    the tier's URL; copied. Messages name it with its
@@ -591,7 +594,8 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
  *         scheme: the one-line message names the URL and the supported
  *         schemes; a bad options version); ARCA_ENOMEM; the backend's
  *         errors while connecting (ARCA_EUNAVAILABLE, ARCA_ETIMEOUT,
- *         ARCA_EPERM, ARCA_EIO).
+ *         ARCA_EPERM, ARCA_EIO; ARCA_ENOTFOUND: no such S3 bucket;
+ *         ARCA_EINVAL: no S3 credentials).
  */
 int arca_store_add_tier_url(arca_store *store, const char *url,
 		const arca_tier_options *opts);

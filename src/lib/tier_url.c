@@ -1,6 +1,6 @@
 /*
  * Tier URLs: arca_store_add_tier_url() opens the backend a URL's scheme
- * names (redis://, redis+unix://) and adds it as a tier; and the
+ * names (redis://, redis+unix://, s3://) and adds it as a tier; and the
  * redaction of passwords from URLs for every message that names a tier.
  */
 #include "internal.h"
@@ -8,11 +8,12 @@
 
 #include "arca/sys/backend.h"
 #include "arca/sys/redis.h"
+#include "arca/sys/s3.h"
 
 #include <string.h>
 #include <strings.h>
 
-#define SUPPORTED_SCHEMES "redis://, redis+unix://"
+#define SUPPORTED_SCHEMES "redis://, redis+unix://, s3://"
 
 typedef struct outbuf {
 	char *p;
@@ -135,6 +136,11 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 		if (tier_opts.max_blob_size == 0)
 			tier_opts.max_blob_size =
 				ARCA_REDIS_MAX_BLOB_SIZE_DEFAULT;
+		return arca_store_add_tier(store, backend, &tier_opts);
+	}
+	if (strcmp(scheme, "s3") == 0) {
+		if ((error = arca_backend_s3_open(&backend, url, NULL)) < 0)
+			return error;
 		return arca_store_add_tier(store, backend, &tier_opts);
 	}
 	return arca__error(ARCA_EINVAL, "tier URL \"%s\": unknown scheme "

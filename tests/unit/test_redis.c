@@ -1143,7 +1143,7 @@ static void test_redis__bad_urls(void **state)
 	expect_einval(f->store, "redis+unix://host/tmp/s.sock",
 			"redis+unix://host/tmp/s.sock", NULL, NULL);
 	/* Unknown schemes: named, with what is supported. */
-	expect_einval(f->store, "s3://bucket/prefix", "s3://bucket/prefix",
+	expect_einval(f->store, "ftp://bucket/prefix", "ftp://bucket/prefix",
 			NULL, "redis://, redis+unix://");
 	expect_einval(f->store, "memcached://u:secret@host:11211",
 			"memcached://u@host:11211", "secret", "redis+unix://");
