@@ -9,6 +9,7 @@
  * URLs (docs/tiers.md):
  *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P]
  *   redis+unix:///PATH[?db=N][&user=USER][&password=PASSWORD][&prefix=P]
+ * and on both ?compress=0|1 (zstd, default 1; see below).
  * PORT defaults to 6379, DB to 0; percent-encoding is decoded in the user,
  * password, path and query values (RFC 3986). A password is sent with
  * AUTH (with the user for Redis 6+ ACLs) and DB selected with SELECT on
@@ -24,6 +25,18 @@
  *                           one GET); with the entry's TTL as the key's
  *                           expiry (SET ... EX, https://redis.io/commands/
  *                           set/).
+ *
+ * Compression: unless turned off (?compress=0, no_compress), a blob's
+ * value, and the manifest's bytes in an action entry's value, are one
+ * Zstandard frame (RFC 8878) of the bytes when that is smaller; else the
+ * bytes themselves. A value that starts with the zstd frame magic number
+ * (the bytes 28 B5 2F FD, RFC 8878 section 3.1.1) is a frame: a blob that
+ * itself starts with them is always stored in a frame, compression on
+ * or off, and an older uncompressed value that starts with them is
+ * recognised by its digest. A frame never decompresses to more than the
+ * tier's max blob size: one that would is a corrupt value (a miss). The
+ * digest is always of the uncompressed bytes.
+ *
  * Commands are sent in the Redis serialization protocol (RESP2,
  * https://redis.io/docs/reference/protocol-spec/); several digests are
  * asked about in one pipelined round trip
@@ -38,7 +51,7 @@
 extern "C" {
 #endif
 
-#define ARCA_REDIS_OPTIONS_VERSION 1
+#define ARCA_REDIS_OPTIONS_VERSION 2
 
 /** Key prefix used when neither the URL nor the options name one. */
 #define ARCA_REDIS_PREFIX_DEFAULT "arca:v1:"
@@ -74,9 +87,15 @@ typedef struct arca_redis_options {
 	/* Non-zero: do not connect in arca_backend_redis_open(), only at
 	 * the first method call. */
 	int lazy_connect;
+	/* ---- version 2 ---- */
+	/* Non-zero: store values as they are, without zstd compression
+	 * (default: compressed when that makes them smaller; see
+	 * "Compression" at the top of this header). The URL's ?compress=
+	 * wins over it. Values are read either way. */
+	int no_compress;
 } arca_redis_options;
 
-#define ARCA_REDIS_OPTIONS_INIT { ARCA_REDIS_OPTIONS_VERSION, NULL, 0, 0, 0, 0 }
+#define ARCA_REDIS_OPTIONS_INIT { ARCA_REDIS_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0 }
 
 /**
  * Open a Redis tier.
@@ -115,7 +134,8 @@ typedef struct arca_redis_options {
  *                   borrowed for the call only.
  * @return 0; ARCA_EINVAL (NULL out or url, a malformed URL, a scheme
  *         other than redis:// or redis+unix://, an unknown query
- *         parameter, a bad DB number, a bad options version or value);
+ *         parameter, a bad DB number, compress other than 0 or 1, a bad
+ *         options version (1 and 2 are read) or value);
  *         ARCA_ENOMEM; and unless lazy_connect: ARCA_EUNAVAILABLE (the
  *         server cannot be reached), ARCA_ETIMEOUT, ARCA_EPERM (AUTH
  *         refused or required), ARCA_EIO (SELECT refused, a protocol
