@@ -12,6 +12,7 @@
 #include "arca/sys/redis.h"
 
 #include <hiredis.h>
+#include <zstd.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -648,6 +649,261 @@ static void test_redis__wrong_bytes_are_a_corrupt_miss(void **state)
 	redisFree(c);
 }
 
+
+/* ---- compression ------------------------------------------------------ */
+
+/* The raw value of key, malloc'd; *len its size; NULL when absent. */
+static unsigned char *raw_get(redisContext *c, const char *key, size_t *len)
+{
+	redisReply *reply = redisCommand(c, "GET %s", key);
+	unsigned char *v = NULL;
+
+	assert_non_null(reply);
+	if (reply->type == REDIS_REPLY_STRING) {
+		v = malloc(reply->len + 1);
+		assert_non_null(v);
+		memcpy(v, reply->str, reply->len);
+		*len = reply->len;
+	}
+	freeReplyObject(reply);
+	return v;
+}
+
+static void raw_set(redisContext *c, const char *key, const void *v,
+		size_t len)
+{
+	redisReply *reply = redisCommand(c, "SET %s %b", key, v, len);
+
+	assert_non_null(reply);
+	assert_int_equal(reply->type, REDIS_REPLY_STATUS);
+	freeReplyObject(reply);
+}
+
+static int is_frame(const unsigned char *v, size_t len)
+{
+	return len >= 4 && memcmp(v, "\x28\xb5\x2f\xfd", 4) == 0;
+}
+
+/* One zstd frame of src; with its content size in the header or not. */
+static unsigned char *frame_of(size_t *out_len, const void *src, size_t len,
+		int content_size)
+{
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(len), rc;
+	unsigned char *dst = malloc(cap);
+	ZSTD_inBuffer in = { src, len, 0 };
+	ZSTD_outBuffer out = { dst, cap, 0 };
+
+	assert_non_null(cctx);
+	assert_non_null(dst);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, content_size);
+	rc = ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_end);
+	assert_int_equal(rc, 0);
+	ZSTD_freeCCtx(cctx);
+	*out_len = out.pos;
+	return dst;
+}
+
+static void random_fill(unsigned char *buf, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(seed >> 16);
+	}
+}
+
+static void test_redis__values_are_compressed(void **state)
+{
+	rfx *f = *state;
+	redisContext *c = admin(f);
+	arca_backend *b = open_backend(f->url, 0);
+	size_t text_len = 64 * 1024, noise_len = 4000, len, i;
+	unsigned char *text = malloc(text_len), *noise = malloc(noise_len), *v;
+	arca_digest d_text, d_noise, d_magic, got_d;
+	arca_buf buf = ARCA_BUF_INIT, json = ARCA_BUF_INIT;
+	arca_manifest *m, *got = NULL;
+	arca_store *other;
+	uint64_t size;
+	char key[128], *sdir, *url;
+	mem sink = { .len = 0 };
+
+	assert_non_null(text);
+	assert_non_null(noise);
+	for (i = 0; i < text_len; i++)
+		text[i] = "the same words again and again, "[i % 32];
+	random_fill(noise, noise_len, 7);
+
+	/* Compressible: a zstd frame, much smaller; read back whole. */
+	assert_int_equal(arca_blob_put(&d_text, f->store, text, text_len), 0);
+	key_of(key, sizeof(key), "cas", &d_text);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_true(is_frame(v, len));
+	assert_true(len < text_len / 20);
+	assert_int_equal(ZSTD_getFrameContentSize(v, len), text_len);
+	free(v);
+	assert_int_equal(b->blob_stat(b, &d_text, &size), 0);
+	assert_int_equal(size, text_len);
+	/* Incompressible: the bytes themselves. */
+	assert_int_equal(arca_blob_put(&d_noise, f->store, noise, noise_len), 0);
+	key_of(key, sizeof(key), "cas", &d_noise);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_int_equal(len, noise_len);
+	assert_memory_equal(v, noise, noise_len);
+	free(v);
+	/* Bytes that start with the magic: always in a frame. */
+	memcpy(noise, "\x28\xb5\x2f\xfd", 4);
+	assert_int_equal(b->blob_put(b, &d_magic, noise, noise_len), 0);
+	key_of(key, sizeof(key), "cas", &d_magic);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_true(is_frame(v, len));
+	assert_int_equal(ZSTD_getFrameContentSize(v, len), noise_len);
+	free(v);
+	assert_int_equal(b->blob_stat(b, &d_magic, &size), 0);
+	assert_int_equal(size, noise_len);
+
+	/* A second machine reads them all back, verified and promoted. */
+	sdir = fixture_path("%s/machine-b", f->dir);
+	other = open_store(sdir);
+	assert_int_equal(arca_store_add_tier_url(other, f->url, NULL), 0);
+	assert_int_equal(arca_blob_get(&buf, other, &d_text), 0);
+	assert_int_equal(buf.size, text_len);
+	assert_memory_equal(buf.data, text, text_len);
+	arca_buf_free(&buf);
+	assert_int_equal(arca_blob_get(&buf, other, &d_noise), 0);
+	assert_int_equal(buf.size, noise_len);
+	arca_buf_free(&buf);
+	assert_int_equal(arca_blob_get(&buf, other, &d_magic), 0);
+	assert_memory_equal(buf.data, noise, noise_len);
+	arca_buf_free(&buf);
+	assert_int_equal(tier_stats(other, 1).corrupt, 0);
+	assert_int_equal(tier_stats(other, 1).promoted, 3);
+
+	/* An old, uncompressed value that happens to start with the
+	 * magic still reads (known by its digest). */
+	raw_set(c, key, noise, noise_len);
+	assert_int_equal(b->blob_get(b, &d_magic, mem_sink, &sink), 0);
+	assert_int_equal(sink.len, noise_len);
+	assert_memory_equal(sink.data, noise, noise_len);
+
+	/* The manifest in an action entry: hex, "\n", a frame. */
+	m = new_action(f->store, "compressed", "action output\n");
+	assert_int_equal(arca_action_put(f->store, m), 0);
+	key_of(key, sizeof(key), "ac", &m->key);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_true(len > 65 + 4);
+	assert_int_equal(v[64], '\n');
+	assert_true(is_frame(v + 65, len - 65));
+	free(v);
+	assert_int_equal(b->ac_get_manifest(b, &got_d, &json, &m->key), 0);
+	assert_int_equal(json.data[0], '{');
+	arca_buf_free(&json);
+	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
+	assert_int_equal(got->duration_ms, 42);
+	arca_manifest_free(got);
+	got = NULL;
+	arca_store_close(other);
+	b->free(b);
+
+	/* ?compress=0: stored as they are (read either way). */
+	url = fixture_path("%s?compress=0", f->url);
+	b = open_backend(url, 0);
+	text[0] = 'T';
+	assert_int_equal(b->blob_put(b, &d_text, text, text_len), 0);
+	key_of(key, sizeof(key), "cas", &d_text);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_int_equal(len, text_len);
+	free(v);
+	b->free(b);
+	free(url);
+
+	arca_manifest_free(m);
+	free(sdir);
+	free(text);
+	free(noise);
+	redisFree(c);
+}
+
+static void test_redis__bad_frames_are_corrupt_misses(void **state)
+{
+	rfx *f = *state;
+	redisContext *c = admin(f);
+	arca_backend *b = open_backend(f->url, 4096);
+	size_t big_len = 1 << 20, len;
+	unsigned char *big = calloc(1, big_len), *frame, small[1000];
+	arca_digest d_big, d_small;
+	arca_buf buf = ARCA_BUF_INIT;
+	char key[128];
+	mem sink = { .len = 0 };
+
+	assert_non_null(big);
+	memset(small, 'x', sizeof(small));
+	assert_int_equal(arca_digest_buffer(&d_small, small, sizeof(small)), 0);
+	assert_int_equal(arca_digest_buffer(&d_big, big, big_len), 0);
+	key_of(key, sizeof(key), "cas", &d_small);
+
+	/* A valid frame of other bytes: corrupt, a miss, counted. */
+	frame = frame_of(&len, "other bytes, other bytes, other bytes", 37, 1);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d_small),
+			ARCA_ENOTFOUND);
+	assert_null(buf.data);
+	assert_int_equal(tier_stats(f->store, 1).corrupt, 1);
+	assert_int_equal(key_exists(c, "cas", &d_small), 0);
+	/* A damaged frame (a flipped byte in its body). */
+	frame = frame_of(&len, small, sizeof(small), 1);
+	frame[len - 3] ^= 0x55;
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_small, mem_sink, &sink),
+			ARCA_ECORRUPT);
+	assert_int_equal(sink.len, 0);
+	/* A truncated frame. */
+	frame = frame_of(&len, small, sizeof(small), 1);
+	raw_set(c, key, frame, len - 2);
+	free(frame);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d_small),
+			ARCA_ENOTFOUND);
+	assert_int_equal(tier_stats(f->store, 1).corrupt, 2);
+
+	/* Zip bombs: 1 MiB of zeros, over the 4 KiB max blob size, with
+	 * the right digest. Declared in the header: refused before
+	 * decompressing; undeclared: refused once over the limit. */
+	key_of(key, sizeof(key), "cas", &d_big);
+	frame = frame_of(&len, big, big_len, 1);
+	assert_true(len < 4096);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_big, mem_sink, &sink),
+			ARCA_ECORRUPT);
+	frame = frame_of(&len, big, big_len, 0);
+	assert_int_equal(ZSTD_getFrameContentSize(frame, len),
+			ZSTD_CONTENTSIZE_UNKNOWN);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_big, mem_sink, &sink),
+			ARCA_ECORRUPT);
+	assert_int_equal(sink.len, 0);
+	/* Under the limit, without a declared size: fine. */
+	key_of(key, sizeof(key), "cas", &d_small);
+	frame = frame_of(&len, small, sizeof(small), 0);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_small, mem_sink, &sink), 0);
+	assert_int_equal(sink.len, sizeof(small));
+
+	b->free(b);
+	free(big);
+	redisFree(c);
+}
+
 /* ---- the action cache ---------------------------------------------------- */
 
 static void test_redis__action_put_get_remove(void **state)
@@ -1198,6 +1454,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_redis__action_put_get_remove,
 			setup_tier_raw, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis__values_are_compressed,
+			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis__bad_frames_are_corrupt_misses,
+			setup_tier, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__ttl_maps_to_expiry,
 			setup_tier, teardown),
 		cmocka_unit_test_setup_teardown(
