@@ -650,6 +650,12 @@ static void redis_free(arca_backend *b)
 
 /* ---- the skeleton ------------------------------------------------------ */
 
+arca__redis_tier *arca__redis_tier_of(arca_backend *b)
+{
+	return b != NULL && b->free == redis_free ? (arca__redis_tier *)b :
+		NULL;
+}
+
 void arca__redis_tier_init(arca__redis_tier *t, const char *name)
 {
 	t->parent.version = ARCA_BACKEND_VERSION;

@@ -178,6 +178,10 @@ int arca__redis_tier_configure(arca__redis_tier *t,
  * @return 0; ARCA_EINVAL. */
 int arca__redis_options_check(const arca_redis_options *opts);
 
+/* b as a Redis tier (either router), or NULL when b is another kind of
+ * backend. */
+arca__redis_tier *arca__redis_tier_of(arca_backend *b);
+
 /* Free what arca__redis_tier_configure() set (not t). */
 void arca__redis_tier_clear(arca__redis_tier *t);
 

@@ -904,6 +904,116 @@ static void test_redis__bad_frames_are_corrupt_misses(void **state)
 	redisFree(c);
 }
 
+
+/* ---- cross-host leases ---------------------------------------------------- */
+
+static void lease_key(char *out, size_t size, const arca_digest *d)
+{
+	key_of(out, size, "lease", d);
+}
+
+static void test_redis__lease_primitives(void **state)
+{
+	rfx *f = *state;
+	redisContext *c = admin(f);
+	arca_backend *b1 = open_backend(f->url, 0), *b2 = open_backend(f->url, 0);
+	char t1[ARCA_REDIS_LEASE_TOKEN_SIZE], t2[ARCA_REDIS_LEASE_TOKEN_SIZE];
+	char key[128];
+	arca_digest k;
+	redisReply *reply;
+	long long ttl;
+	int64_t until;
+	size_t i;
+
+	assert_int_equal(arca_redis_lease_token(t1), 0);
+	assert_int_equal(arca_redis_lease_token(t2), 0);
+	assert_int_equal(strlen(t1), 64);
+	for (i = 0; i < 64; i++)
+		assert_non_null(strchr("0123456789abcdef", t1[i]));
+	assert_string_not_equal(t1, t2);
+	assert_int_equal(arca_digest_buffer(&k, "an action key", 13), 0);
+	lease_key(key, sizeof(key), &k);
+
+	/* Two holders: the second NX fails and changes nothing. */
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000), 0);
+	assert_int_equal(arca_redis_lease_acquire(b2, &k, t2, 10000),
+			ARCA_EBUSY);
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000),
+			ARCA_EBUSY);
+	reply = redisCommand(c, "GET %s", key);
+	assert_non_null(reply);
+	assert_int_equal(reply->type, REDIS_REPLY_STRING);
+	assert_string_equal(reply->str, t1);
+	freeReplyObject(reply);
+	ttl = admin_int(c, "PTTL %s", key);
+	assert_true(ttl > 0 && ttl <= 10000);
+
+	/* A wrong token neither releases nor renews. */
+	assert_int_equal(arca_redis_lease_release(b2, &k, t2), ARCA_ENOTFOUND);
+	assert_int_equal(admin_int(c, "EXISTS %s", key), 1);
+	assert_int_equal(arca_redis_lease_renew(b2, &k, t2, 60000),
+			ARCA_ENOTFOUND);
+	assert_true(admin_int(c, "PTTL %s", key) <= 10000);
+	/* The holder renews, then releases. */
+	assert_int_equal(arca_redis_lease_renew(b1, &k, t1, 60000), 0);
+	assert_true(admin_int(c, "PTTL %s", key) > 10000);
+	assert_int_equal(arca_redis_lease_release(b1, &k, t1), 0);
+	assert_int_equal(admin_int(c, "EXISTS %s", key), 0);
+	assert_int_equal(arca_redis_lease_release(b1, &k, t1), ARCA_ENOTFOUND);
+	assert_int_equal(arca_redis_lease_renew(b1, &k, t1, 1000),
+			ARCA_ENOTFOUND);
+
+	/* Expiry: a 200 ms lease, watched with PTTL, is gone within its
+	 * time; then another takes it, and the first holder can neither
+	 * renew nor release the new holder's. */
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 200), 0);
+	ttl = admin_int(c, "PTTL %s", key);
+	assert_true(ttl > 0 && ttl <= 200);
+	until = now_ms() + 2000;
+	while ((ttl = admin_int(c, "PTTL %s", key)) != -2) {
+		/* 0: due, not yet deleted. */
+		assert_true(ttl >= 0 && ttl <= 200);
+		assert_true(now_ms() < until);
+		usleep(10000);
+	}
+	assert_int_equal(arca_redis_lease_acquire(b2, &k, t2, 10000), 0);
+	assert_int_equal(arca_redis_lease_renew(b1, &k, t1, 10000),
+			ARCA_ENOTFOUND);
+	assert_int_equal(arca_redis_lease_release(b1, &k, t1), ARCA_ENOTFOUND);
+	reply = redisCommand(c, "GET %s", key);
+	assert_non_null(reply);
+	assert_string_equal(reply->str, t2);
+	freeReplyObject(reply);
+
+	/* Bad arguments. */
+	assert_int_equal(arca_redis_lease_acquire(NULL, &k, t1, 10),
+			ARCA_EINVAL);
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 0), ARCA_EINVAL);
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, "", 10), ARCA_EINVAL);
+	assert_int_equal(arca_redis_lease_release(b1, NULL, t1), ARCA_EINVAL);
+	{
+		/* Another kind of backend, even one named "redis". */
+		arca_backend other = { .version = ARCA_BACKEND_VERSION,
+			.name = "redis", .free = NULL };
+
+		assert_int_equal(arca_redis_lease_acquire(&other, &k, t1, 10),
+				ARCA_EINVAL);
+	}
+
+	/* The server gone: a tier error, quickly. */
+	server_kill(f);
+	until = now_ms() + 1000;
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000),
+			ARCA_EUNAVAILABLE);
+	assert_int_equal(arca_redis_lease_release(b2, &k, t2),
+			ARCA_EUNAVAILABLE);
+	assert_true(now_ms() < until);
+
+	b1->free(b1);
+	b2->free(b2);
+	redisFree(c);
+}
+
 /* ---- the action cache ---------------------------------------------------- */
 
 static void test_redis__action_put_get_remove(void **state)
@@ -1460,6 +1570,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_redis__bad_frames_are_corrupt_misses,
 			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(test_redis__lease_primitives,
+			setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__ttl_maps_to_expiry,
 			setup_tier, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -656,6 +656,55 @@ static void test_redis_cluster__keys_spread_over_all_nodes(void **state)
 		key_of(key, sizeof(key), "ac", &m[0]->key);
 		assert_int_equal(holder(key), -1);
 	}
+	/* Leases go to their slot's node: taken, seen there, released. */
+	{
+		char t1[ARCA_REDIS_LEASE_TOKEN_SIZE];
+		char t2[ARCA_REDIS_LEASE_TOKEN_SIZE];
+		int seen[NODES] = { 0 };
+
+		assert_int_equal(arca_redis_lease_token(t1), 0);
+		assert_int_equal(arca_redis_lease_token(t2), 0);
+		for (i = 0; i < BLOBS; i++) {
+			assert_int_equal(arca_redis_lease_acquire(b, &d[i], t1,
+					10000), 0);
+			assert_int_equal(arca_redis_lease_acquire(b, &d[i], t2,
+					10000), ARCA_EBUSY);
+			key_of(key, sizeof(key), "lease", &d[i]);
+			seen[holder(key)]++;
+		}
+		for (i = 0; i < NODES; i++)
+			assert_true(seen[i] > 0);
+		for (i = 0; i < BLOBS; i++) {
+			assert_int_equal(arca_redis_lease_release(b, &d[i], t2),
+					ARCA_ENOTFOUND);
+			assert_int_equal(arca_redis_lease_renew(b, &d[i], t1,
+					20000), 0);
+			assert_int_equal(arca_redis_lease_release(b, &d[i], t1),
+					0);
+			key_of(key, sizeof(key), "lease", &d[i]);
+			assert_int_equal(holder(key), -1);
+		}
+	}
+	/* Values are compressed on the Cluster too. */
+	{
+		unsigned char text[20000];
+		arca_digest dt;
+		redisContext *c;
+		redisReply *reply;
+
+		for (i = 0; i < (int)sizeof(text); i++)
+			text[i] = (unsigned char)"abcdefgh"[i % 8];
+		assert_int_equal(b->blob_put(b, &dt, text, sizeof(text)), 0);
+		key_of(key, sizeof(key), "cas", &dt);
+		c = node(holder(key));
+		reply = redisCommand(c, "GET %s", key);
+		assert_non_null(reply);
+		assert_int_equal(reply->type, REDIS_REPLY_STRING);
+		assert_true(reply->len < sizeof(text) / 10);
+		assert_memory_equal(reply->str, "\x28\xb5\x2f\xfd", 4);
+		freeReplyObject(reply);
+		redisFree(c);
+	}
 	b->free(b);
 
 	for (i = 0; i < ACTIONS; i++)

@@ -144,6 +144,75 @@ typedef struct arca_redis_options {
 int arca_backend_redis_open(arca_backend **out, const char *url,
 		const arca_redis_options *opts);
 
+/* ---- cross-host leases -------------------------------------------- */
+
+/** A lease token's size with its NUL: 32 random bytes in hex, plus 1. */
+#define ARCA_REDIS_LEASE_TOKEN_SIZE 65
+
+/*
+ * Leases in Redis, for single-flight across hosts: N workers on
+ * different machines asking for one missing stage agree that one of
+ * them computes it. The lease of action key K is the Redis string
+ * P "lease:" <K in hex>, holding its holder's token, with an expiry
+ * (Redis's distributed-lock pattern on one instance,
+ * https://redis.io/docs/manual/patterns/distributed-locks/): taken with
+ * SET ... NX PX, renewed and released only by the token's holder, each
+ * with one EVAL of a compare-and-set script, so that a holder whose
+ * lease expired and was taken by another never renews or deletes the
+ * other's. These work on a Redis tier (arca_backend_redis_open()) and a
+ * Redis Cluster tier (arca_backend_redis_cluster_open(): the lease key
+ * goes to its slot's node). A lease is advisory and bounded by its
+ * expiry: a holder that dies loses it after ttl_ms.
+ */
+
+/**
+ * A new random lease token (getrandom(2)), to name one holder.
+ * @param[out] out  ARCA_REDIS_LEASE_TOKEN_SIZE bytes: 64 hex digits and
+ *                  a NUL.
+ * @return 0; ARCA_EIO (no randomness).
+ */
+int arca_redis_lease_token(char *out);
+
+/**
+ * Take the lease of key for token, for ttl_ms milliseconds
+ * (SET P"lease:"K token NX PX ttl_ms).
+ *
+ * @param[in] b       a Redis or Redis Cluster backend.
+ * @param[in] key     the action key.
+ * @param[in] token   the holder's token (arca_redis_lease_token(); any
+ *                    NUL-terminated string of 1 to 256 bytes).
+ * @param[in] ttl_ms  its expiry, in milliseconds (at least 1).
+ * @return 0 (taken); ARCA_EBUSY (another token holds it: nothing
+ *         changed); ARCA_EINVAL (not a Redis backend, no token, ttl_ms
+ *         0); and the tier's errors: ARCA_EUNAVAILABLE, ARCA_ETIMEOUT,
+ *         ARCA_EPERM, ARCA_EIO, ARCA_ENOMEM.
+ */
+int arca_redis_lease_acquire(arca_backend *b, const arca_digest *key,
+		const char *token, uint64_t ttl_ms);
+
+/**
+ * Extend the lease token holds to ttl_ms milliseconds from now
+ * (PEXPIRE, only if the lease's value is token). Call it well within
+ * the expiry while computing (e.g. every ttl_ms / 3).
+ *
+ * @param[in] b, key, token, ttl_ms  as arca_redis_lease_acquire().
+ * @return 0; ARCA_ENOTFOUND (token does not hold it: it expired, or
+ *         another took it since; nothing changed); ARCA_EINVAL; the
+ *         tier's errors.
+ */
+int arca_redis_lease_renew(arca_backend *b, const arca_digest *key,
+		const char *token, uint64_t ttl_ms);
+
+/**
+ * Give the lease up: delete it only if its value is token.
+ *
+ * @param[in] b, key, token  as arca_redis_lease_acquire().
+ * @return 0 (deleted); ARCA_ENOTFOUND (token does not hold it; nothing
+ *         deleted); ARCA_EINVAL; the tier's errors.
+ */
+int arca_redis_lease_release(arca_backend *b, const arca_digest *key,
+		const char *token);
+
 #ifdef __cplusplus
 }
 #endif
