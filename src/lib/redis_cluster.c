@@ -435,7 +435,7 @@ static int parse_seeds(cluster *cl, const char *url,
 	const char *auth, *auth_end, *at = NULL, *p;
 	char *one = NULL;
 	arca__redis_addr a;
-	size_t userinfo_len = 0;
+	size_t userinfo_len = 0, one_size = 0;
 	int error = 0;
 
 	memset(&a, 0, sizeof(a));
@@ -452,7 +452,8 @@ static int parse_seeds(cluster *cl, const char *url,
 	if (p == auth_end)
 		return url_invalid(cl, "no HOST:PORT (expected redis+cluster://"
 				"HOST:PORT[,HOST:PORT...])");
-	if ((one = malloc(strlen(url) + 16)) == NULL)
+	one_size = strlen(url) + 16;
+	if ((one = calloc(1, one_size)) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	while (p < auth_end) {
 		size_t n = strcspn(p, ",");
@@ -503,7 +504,7 @@ static int parse_seeds(cluster *cl, const char *url,
 cleanup:
 	arca__redis_addr_clear(&a);
 	if (one != NULL) {
-		explicit_bzero(one, strlen(one));
+		explicit_bzero(one, one_size);
 		free(one);
 	}
 	return error;
