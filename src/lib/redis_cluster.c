@@ -28,6 +28,10 @@
 #define SCHEME_LEN 16
 /* More nodes than this in one cluster's map is not a map we trust. */
 #define NODES_MAX 1024
+/* After a node failure the map is read again, but not more often than
+ * this (milliseconds): calls for a dead node's slots should cost one
+ * refused connect each, not a CLUSTER SLOTS round trip too. */
+#define REFRESH_AFTER_FAILURE_MS 1000
 
 typedef struct cluster {
 	arca__redis_tier t;
@@ -35,6 +39,7 @@ typedef struct cluster {
 	size_t n_nodes, cap, n_seeds;
 	int16_t slots[ARCA_REDIS_CLUSTER_SLOTS]; /* node index, -1: none */
 	int map_loaded, refresh;
+	int64_t loaded_at;       /* CLOCK_MONOTONIC ms of the last map read */
 } cluster;
 
 /* ---- hash slots ------------------------------------------------------ */
@@ -176,6 +181,7 @@ static int map_parse(cluster *cl, int asked, const redisReply *reply)
 	memcpy(cl->slots, slots, sizeof(slots));
 	cl->map_loaded = 1;
 	cl->refresh = 0;
+	cl->loaded_at = arca__mono_ms();
 	return 0;
 }
 
@@ -351,11 +357,16 @@ static int cluster_exec(arca__redis_tier *t, arca__redis_call *call,
 
 	if (!cl->map_loaded || cl->refresh) {
 		error = map_load(cl, call);
-		/* A map that could not be read again: the one we have. */
 		if (error < 0 && !cl->map_loaded)
 			return error;
 		if (error == ARCA_ETIMEOUT || error == ARCA_ENOMEM)
 			return error;
+		/* A map that could not be read again: go on with the one we
+		 * have, and try again no sooner than after a node failure. */
+		if (error < 0) {
+			cl->refresh = 0;
+			cl->loaded_at = arca__mono_ms();
+		}
 		error = 0;
 	}
 	if ((target = malloc(n * sizeof(*target))) == NULL)
@@ -393,7 +404,8 @@ static int cluster_exec(arca__redis_tier *t, arca__redis_call *call,
 	goto cleanup;
 node_failed:
 	/* Perhaps a failover: read the map again at the next call. */
-	if (error == ARCA_EUNAVAILABLE || error == ARCA_ETIMEOUT)
+	if ((error == ARCA_EUNAVAILABLE || error == ARCA_ETIMEOUT) &&
+	    arca__mono_ms() - cl->loaded_at >= REFRESH_AFTER_FAILURE_MS)
 		cl->refresh = 1;
 cleanup:
 	for (j = 0; j < cl->n_nodes; j++)

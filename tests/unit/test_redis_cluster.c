@@ -885,6 +885,7 @@ static void test_redis_cluster__node_killed(void **state)
 	arca_backend *b = open_backend(g.url);
 	arca_store *fresh;
 	char key[128], *sdir, port[16];
+	long long slots_before, slots_after;
 	int64_t t0;
 
 	for (i = 0; i < BLOBS; i++) {
@@ -895,6 +896,8 @@ static void test_redis_cluster__node_killed(void **state)
 		on[i] = holder(key);
 		assert_true(on[i] >= 0);
 	}
+	slots_before = node_calls(0, "cmdstat_cluster|slots") +
+		node_calls(1, "cmdstat_cluster|slots");
 	node_kill(victim);
 	snprintf(port, sizeof(port), ":%d", g.port[victim]);
 
@@ -924,8 +927,12 @@ static void test_redis_cluster__node_killed(void **state)
 	}
 	assert_true(dead_seen > 0);
 	assert_true(other_ok > 0);
-	/* Fast: refused connects, no waiting out a timeout. */
+	/* Fast: refused connects, no waiting out a timeout; and the map
+	 * read again at most once a second, not after every failure. */
 	assert_true(now_ms() - t0 < 2000);
+	slots_after = node_calls(0, "cmdstat_cluster|slots") +
+		node_calls(1, "cmdstat_cluster|slots");
+	assert_true(slots_after - slots_before <= 1 + (now_ms() - t0) / 1000);
 
 	/* The store answers from tier 0; a store without the blobs misses
 	 * those of the dead node, counted as errors, and hits the rest. */
