@@ -6,6 +6,7 @@
  * Redis is checked with a hiredis connection of the test's own.
  */
 #include "fixture.h"
+#include "redis_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
@@ -40,32 +41,6 @@ typedef struct rfx {
 	char url[600];       /* the tier's URL, no password */
 	const char *password;/* the default user's, for admin() */
 } rfx;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A port nothing listens on now: bound to 0, read back, closed. */
-static int free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 /* A connection of the test's own (authenticated), NULL if none yet. */
 static redisContext *admin_try(const rfx *f)
@@ -142,19 +117,7 @@ static void server_start(rfx *f, int unix_only, const char *const *extra)
 	for (i = 0; extra && extra[i]; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp("redis-server", (char *const *)argv);
-		_exit(127);
-	}
+	f->pid = spawn_logged(argv, log);
 	free(log);
 	until = now_ms() + 5000;
 	for (;;) {
@@ -197,15 +160,6 @@ static rfx *rfx_new(void)
 	assert_non_null(f);
 	f->dir = fixture_tempdir();
 	return f;
-}
-
-static arca_store *open_store(const char *dir)
-{
-	arca_store *s = NULL;
-
-	if (arca_store_open(&s, dir, NULL) != 0)
-		fail_msg("arca_store_open %s: %s", dir, arca_errmsg());
-	return s;
 }
 
 /* A server, a store in dir/store with the server as tier 1. */
@@ -325,23 +279,6 @@ static arca_backend *open_backend(const char *url, uint64_t max_blob_size)
 	return b;
 }
 
-static arca_tier_stats tier_stats(arca_store *s, size_t i)
-{
-	arca_tier_stats st;
-
-	assert_int_equal(arca_store_tier_stats(&st, s, i), 0);
-	return st;
-}
-
-static void key_of(char *out, size_t size, const char *kind,
-		const arca_digest *d)
-{
-	char hex[ARCA_DIGEST_HEXLEN + 1];
-
-	arca_digest_to_hex(hex, d);
-	snprintf(out, size, "arca:v1:%s:%s", kind, hex);
-}
-
 static long long admin_int(redisContext *c, const char *fmt, const char *arg)
 {
 	redisReply *reply = redisCommand(c, fmt, arg);
@@ -384,43 +321,6 @@ static long long db_size(redisContext *c)
 	v = reply->integer;
 	freeReplyObject(reply);
 	return v;
-}
-
-typedef struct mem {
-	char data[4096];
-	size_t len;
-} mem;
-
-static int mem_sink(void *ctx, const void *data, size_t len)
-{
-	mem *m = ctx;
-
-	assert_true(m->len + len <= sizeof(m->data));
-	memcpy(m->data + m->len, data, len);
-	m->len += len;
-	return 0;
-}
-
-/* A manifest whose blobs are in the store (and written through). */
-static arca_manifest *new_action(arca_store *s, const char *stage,
-		const char *out_bytes)
-{
-	arca_action *a = NULL;
-	arca_manifest *m = NULL;
-	arca_digest out;
-
-	assert_int_equal(arca_action_new(&a, stage), 0);
-	assert_int_equal(arca_action_add_arg(a, out_bytes), 0);
-	assert_int_equal(arca_manifest_from_action(&m, a), 0);
-	arca_action_free(a);
-	assert_int_equal(arca_blob_put(&out, s, out_bytes, strlen(out_bytes)), 0);
-	assert_int_equal(arca_manifest_add_output(m, "out.txt", &out,
-			strlen(out_bytes), 0644), 0);
-	assert_int_equal(arca_blob_put(&m->stdout_digest, s, "stdout\n", 7), 0);
-	m->stdout_size = 7;
-	assert_int_equal(arca_blob_put(&m->stderr_digest, s, "", 0), 0);
-	m->duration_ms = 42;
-	return m;
 }
 
 static int one_line(const char *msg)
@@ -702,16 +602,6 @@ static unsigned char *frame_of(size_t *out_len, const void *src, size_t len,
 	ZSTD_freeCCtx(cctx);
 	*out_len = out.pos;
 	return dst;
-}
-
-static void random_fill(unsigned char *buf, size_t n, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (unsigned char)(seed >> 16);
-	}
 }
 
 static void test_redis__values_are_compressed(void **state)

@@ -13,6 +13,7 @@
  * SIGKILLs a node.
  */
 #include "fixture.h"
+#include "redis_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
@@ -53,40 +54,6 @@ typedef struct tfx {
 	char *dir;
 	arca_store *store;
 } tfx;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* n distinct ports nothing listens on now: all bound at once, read back,
- * closed. */
-static void free_ports(int *out, int n)
-{
-	int fds[16], i;
-
-	assert_true(n <= 16);
-	for (i = 0; i < n; i++) {
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
-
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		assert_true(fds[i] >= 0);
-		memset(&sa, 0, sizeof(sa));
-		sa.sin_family = AF_INET;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(bind(fds[i], (struct sockaddr *)&sa,
-				sizeof(sa)), 0);
-		assert_int_equal(getsockname(fds[i], (struct sockaddr *)&sa,
-				&len), 0);
-		out[i] = ntohs(sa.sin_port);
-	}
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-}
 
 /* An authenticated connection to node i, NULL if none. */
 static redisContext *node_try(int i)
@@ -192,25 +159,6 @@ static int node_answers_ok(int i)
 	return ok;
 }
 
-static pid_t spawn(const char *const *argv, const char *log)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 static void node_kill(int i)
 {
 	if (g.pid[i] > 0) {
@@ -286,7 +234,7 @@ static int group_setup(void **state)
 		argv[argc++] = "--daemonize";
 		argv[argc++] = "no";
 		argv[argc] = NULL;
-		g.pid[i] = spawn(argv, log);
+		g.pid[i] = spawn_logged(argv, log);
 	}
 	until = now_ms() + 5000;
 	for (i = 0; i < NODES; i++) {
@@ -306,7 +254,7 @@ static int group_setup(void **state)
 			addr[1], addr[2], "--cluster-replicas", "0",
 			"--cluster-yes", NULL };
 
-		cli = spawn(argv, log);
+		cli = spawn_logged(argv, log);
 		until = now_ms() + 30000;
 		while (waitpid(cli, &status, WNOHANG) != cli) {
 			if (now_ms() > until) {
@@ -349,15 +297,6 @@ static int group_setup(void **state)
 			"127.0.0.1:%d,127.0.0.1:%d", dead, g.port[1], g.port[0]);
 	free(log);
 	return 0;
-}
-
-static arca_store *open_store(const char *dir)
-{
-	arca_store *s = NULL;
-
-	if (arca_store_open(&s, dir, NULL) != 0)
-		fail_msg("arca_store_open %s: %s", dir, arca_errmsg());
-	return s;
 }
 
 static arca_store *open_store_with_tier(const char *dir)
@@ -420,23 +359,6 @@ static arca_backend *open_backend(const char *url)
 	return b;
 }
 
-static arca_tier_stats tier_stats(arca_store *s, size_t i)
-{
-	arca_tier_stats st;
-
-	assert_int_equal(arca_store_tier_stats(&st, s, i), 0);
-	return st;
-}
-
-static void key_of(char *out, size_t size, const char *kind,
-		const arca_digest *d)
-{
-	char hex[ARCA_DIGEST_HEXLEN + 1];
-
-	arca_digest_to_hex(hex, d);
-	snprintf(out, size, "arca:v1:%s:%s", kind, hex);
-}
-
 /* The node that holds key (EXISTS on each), -1 when none does. */
 static int holder(const char *key)
 {
@@ -461,54 +383,6 @@ static int holder(const char *key)
 		redisFree(c);
 	}
 	return found;
-}
-
-/* A blob of n pseudo-random bytes (seed) in buf. */
-static void random_bytes(unsigned char *buf, size_t n, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		buf[i] = (unsigned char)(seed >> 16);
-	}
-}
-
-typedef struct mem {
-	unsigned char data[8192];
-	size_t len;
-} mem;
-
-static int mem_sink(void *ctx, const void *data, size_t len)
-{
-	mem *m = ctx;
-
-	assert_true(m->len + len <= sizeof(m->data));
-	memcpy(m->data + m->len, data, len);
-	m->len += len;
-	return 0;
-}
-
-/* A manifest whose blobs are in the store (and written through). */
-static arca_manifest *new_action(arca_store *s, const char *stage,
-		const char *out_bytes)
-{
-	arca_action *a = NULL;
-	arca_manifest *m = NULL;
-	arca_digest out;
-
-	assert_int_equal(arca_action_new(&a, stage), 0);
-	assert_int_equal(arca_action_add_arg(a, out_bytes), 0);
-	assert_int_equal(arca_manifest_from_action(&m, a), 0);
-	arca_action_free(a);
-	assert_int_equal(arca_blob_put(&out, s, out_bytes, strlen(out_bytes)), 0);
-	assert_int_equal(arca_manifest_add_output(m, "out.txt", &out,
-			strlen(out_bytes), 0644), 0);
-	assert_int_equal(arca_blob_put(&m->stdout_digest, s, "stdout\n", 7), 0);
-	m->stdout_size = 7;
-	assert_int_equal(arca_blob_put(&m->stderr_digest, s, "", 0), 0);
-	m->duration_ms = 7;
-	return m;
 }
 
 /* ---- hash slots ------------------------------------------------------------ */
@@ -559,7 +433,7 @@ static void test_redis_cluster__keys_spread_over_all_nodes(void **state)
 	int i, n;
 
 	for (i = 0; i < BLOBS; i++) {
-		random_bytes(data, sizeof(data), (unsigned int)i + 1);
+		random_fill(data, sizeof(data), (unsigned int)i + 1);
 		assert_int_equal(arca_blob_put(&d[i], f->store, data,
 				sizeof(data)), 0);
 	}
@@ -610,7 +484,7 @@ static void test_redis_cluster__keys_spread_over_all_nodes(void **state)
 	sdir = fixture_path("%s/machine-b", f->dir);
 	other = open_store_with_tier(sdir);
 	for (i = 0; i < BLOBS; i++) {
-		random_bytes(data, sizeof(data), (unsigned int)i + 1);
+		random_fill(data, sizeof(data), (unsigned int)i + 1);
 		assert_int_equal(arca_blob_get(&buf, other, &d[i]), 0);
 		assert_int_equal(buf.size, sizeof(data));
 		assert_memory_equal(buf.data, data, sizeof(data));
@@ -728,7 +602,7 @@ static void test_redis_cluster__ask_then_moved_after_resharding(void **state)
 	long long gets, asking, slots_before, slots_after;
 	int src, dst, i, rc;
 
-	random_bytes(data, sizeof(data), 4242);
+	random_fill(data, sizeof(data), 4242);
 	assert_int_equal(b->blob_put(b, &d, data, sizeof(data)), 0);
 	key_of(key, sizeof(key), "cas", &d);
 	slot = slot_of(key);
@@ -889,7 +763,7 @@ static void test_redis_cluster__node_killed(void **state)
 	int64_t t0;
 
 	for (i = 0; i < BLOBS; i++) {
-		random_bytes(data, sizeof(data), 1000u + (unsigned int)i);
+		random_fill(data, sizeof(data), 1000u + (unsigned int)i);
 		assert_int_equal(arca_blob_put(&d[i], f->store, data,
 				sizeof(data)), 0);
 		key_of(key, sizeof(key), "cas", &d[i]);
@@ -954,7 +828,7 @@ static void test_redis_cluster__node_killed(void **state)
 	/* A put to the dead node's slots fails there only; the rest go
 	 * through. */
 	for (i = 0; i < 12; i++) {
-		random_bytes(data, sizeof(data), 5000u + (unsigned int)i);
+		random_fill(data, sizeof(data), 5000u + (unsigned int)i);
 		assert_int_equal(arca_blob_put(&d[0], fresh, data,
 				sizeof(data)), 0);
 	}
