@@ -770,6 +770,29 @@ static void test_redis_cluster__node_killed(void **state)
 		on[i] = holder(key);
 		assert_true(on[i] >= 0);
 	}
+	/* A stalled node (SIGSTOP): its keys time out within the call's
+	 * deadline, naming the node; the other nodes answer. */
+	kill(g.pid[victim], SIGSTOP);
+	snprintf(port, sizeof(port), ":%d", g.port[victim]);
+	for (i = 0; i < BLOBS; i++) {
+		mem sink = { .len = 0 };
+
+		t0 = now_ms();
+		b->deadline_ms = t0 + 300;
+		rc = b->blob_get(b, &d[i], mem_sink, &sink);
+		b->deadline_ms = 0;
+		if (on[i] == victim) {
+			if (rc != ARCA_ETIMEOUT)
+				fail_msg("blob on the stalled node: %d (%s)", rc,
+						arca_errmsg());
+			assert_non_null(strstr(arca_errmsg(), port));
+			assert_true(now_ms() - t0 < 1000);
+		} else {
+			assert_int_equal(rc, 0);
+		}
+	}
+	kill(g.pid[victim], SIGCONT);
+
 	slots_before = node_calls(0, "cmdstat_cluster|slots") +
 		node_calls(1, "cmdstat_cluster|slots");
 	node_kill(victim);
