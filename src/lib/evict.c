@@ -471,7 +471,7 @@ static int ev_free_blob(evictor *e, const arca_digest *d, uint64_t *freed)
 	is_inline = sqlite3_column_int(e->blob_row, 1);
 	sqlite3_reset(e->blob_row);
 	if (!is_inline &&
-			(error = arca__digest_list_push(&e->r.files, d->bytes)) < 0)
+			(error = arca__removal_add(e->l, &e->r, d)) < 0)
 		return error;
 	if ((error = ev_step_done(e, e->del_blob, d, "deleting a blob")) < 0)
 		return error;
@@ -591,8 +591,8 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 			/* Pinned: the cursor moves past it. */
 			if (arca__pins_contain(&e->pins, &bdigest))
 				continue;
-			if (!is_inline && (error = arca__digest_list_push(
-					&e->r.files, bdigest.bytes)) < 0)
+			if (!is_inline && (error = arca__removal_add(e->l,
+					&e->r, &bdigest)) < 0)
 				return error;
 			if ((error = ev_step_done(e, e->del_blob, &bdigest,
 					"evicting a blob")) < 0 ||

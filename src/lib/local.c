@@ -392,11 +392,31 @@ static void unlink_unindexed(arca__local *l, const arca__digest_list *files)
 	arca__error_clear();
 }
 
+/*
+ * A file blob whose row the removal r deletes: noted in r->files for
+ * arca__removal_finish(), and first in this handle's pin record (pin.h),
+ * held until the unlinks are done. If this process dies between its
+ * commit and its unlinks, the file is named by a dead record and has no
+ * row: the next open or eviction removes it (arca__pins_reap), so a
+ * killed removal leaves no orphan file for gc to find.
+ */
+int arca__removal_add(arca__local *l, arca__removal *r, const arca_digest *d)
+{
+	if (r->files.n == 0)
+		arca__pin_hold(l);
+	arca__pin(l, d);
+	return arca__digest_list_push(&r->files, d->bytes);
+}
+
 void arca__removal_finish(arca__local *l, arca__removal *r, int committed)
 {
+	int held = r->files.n > 0;
+
 	if (committed)
 		unlink_unindexed(l, &r->files);
 	arca__digest_list_free(&r->files);
+	if (held)
+		arca__pin_release(l);
 }
 
 /* Delete blob rows in candidates that no action references any more and
@@ -445,7 +465,7 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
 			goto cleanup;
 		r->bytes += (uint64_t)sqlite3_column_int64(info, 0);
 		if (!sqlite3_column_int(info, 1) && sqlite3_column_int(info, 3) &&
-				(error = arca__digest_list_push(&r->files, d->bytes)) < 0)
+				(error = arca__removal_add(l, r, d)) < 0)
 			goto cleanup;
 		if ((rc = arca__step_digest(del, d)) != SQLITE_DONE) {
 			error = arca__sql_error(l, rc, "deleting a blob row");
@@ -709,13 +729,16 @@ int arca__local_drop_blob(arca__local *l, const arca_digest *digest)
 
 	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = drop_blob_and_dependents(l, digest)) < 0 ||
-	    (error = arca__digest_list_push(&files, digest->bytes)) < 0)
-		return error;
-	/* Unless the same content was put again meanwhile. */
-	unlink_unindexed(l, &files);
+	/* Pinned before its row goes: a dead dropper's file is reaped. */
+	arca__pin_hold(l);
+	arca__pin(l, digest);
+	if ((error = drop_blob_and_dependents(l, digest)) == 0 &&
+	    (error = arca__digest_list_push(&files, digest->bytes)) == 0)
+		/* Unless the same content was put again meanwhile. */
+		unlink_unindexed(l, &files);
 	arca__digest_list_free(&files);
-	return 0;
+	arca__pin_release(l);
+	return error;
 }
 
 /* Keep the bad bytes for inspection in quarantine/<hex>[.inline]. */

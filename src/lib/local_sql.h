@@ -115,6 +115,9 @@ typedef struct arca__removal {
 	uint64_t actions;
 } arca__removal;
 
+/* Note a blob file to unlink once the removal commits (pinned first, so
+ * that a killed remover's file is reaped: pin.h). */
+int arca__removal_add(arca__local *l, arca__removal *r, const arca_digest *d);
 /* Unlink the files of blobs whose rows were deleted, once committed. */
 void arca__removal_finish(arca__local *l, arca__removal *r, int committed);
 /* Delete the blob rows among candidates that no action or URL references
