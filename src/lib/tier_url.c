@@ -127,6 +127,9 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 				SUPPORTED_SCHEMES, shown);
 	if (strcmp(scheme, "redis") == 0 || strcmp(scheme, "redis+unix") == 0) {
 		redis_opts.max_blob_size = tier_opts.max_blob_size;
+		/* The connection at open (AUTH, SELECT, PING) keeps to the
+		 * tier's deadline too. */
+		redis_opts.timeout_ms = tier_opts.timeout_ms;
 		if ((error = arca_backend_redis_open(&backend, url,
 				&redis_opts)) < 0)
 			return error;
