@@ -119,6 +119,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "no-stale", no_argument, NULL, OPT_NO_STALE },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -156,6 +157,11 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		case OPT_LOCK_TIMEOUT:
 			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
 					"--lock-timeout") < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
 				return CLI_EXIT_USAGE;
 			break;
 		case CLI_OPT_STORE:
@@ -390,6 +396,7 @@ static int repro_main(int argc, char **argv, cli_global *g)
 	arca_store *store = NULL;
 	int rc, error;
 
+	g->use_tiers = 1;
 	memset(&o, 0, sizeof(o));
 	memset(&ui, 0, sizeof(ui));
 	memset(&params, 0, sizeof(params));
