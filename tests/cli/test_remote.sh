@@ -80,10 +80,22 @@ check_rc "remote__b_exit_0" 0
 assert_eq "remote__b_restored_without_running" 1 "$(runs)"
 assert_files_eq "remote__b_output_byte_identical" expected.txt out.txt
 assert_eq "remote__b_stdout_replayed" "stdout of the stage" "$OUT"
+tier_field() { # NAME: tiers[0].NAME of the JSON in $OUT
+	printf '%s\n' "$OUT" | /usr/bin/python3 -c \
+		'import json, sys; print(json.load(sys.stdin)["tiers"][0][sys.argv[1]])' "$1"
+}
+# Figures of the run's handle, kept in DIR/tiers/ when it closed.
 ARCA_DIR=$STORE_B run A stats --json
-assert_contains "remote__b_stats_json_tier_hit" "$OUT" '"hits": 1'
-assert_contains "remote__b_stats_json_tier_url" "$OUT" "\"url\": \"$URL\""
-assert_contains "remote__b_stats_json_bytes_down" "$OUT" '"bytes_down"'
+assert_eq "remote__b_stats_json_tier_hit" 1 "$(tier_field hits)"
+assert_eq "remote__b_stats_json_tier_url" "$URL" "$(tier_field url)"
+assert_eq "remote__b_stats_json_bytes_down" 1 \
+	"$([ "$(tier_field bytes_down)" -gt 0 ] && echo 1)"
+assert_eq "remote__b_stats_json_promoted" 1 "$(tier_field promoted)"
+ARCA_DIR=$STORE_A run A stats --json
+assert_eq "remote__a_stats_json_stored" 1 \
+	"$([ "$(tier_field stored)" -ge 3 ] && echo 1)"
+assert_eq "remote__a_stats_json_bytes_up" 1 \
+	"$([ "$(tier_field bytes_up)" -gt 0 ] && echo 1)"
 ARCA_DIR=$STORE_B run A stats
 assert_contains "remote__b_stats_text_tier_row" "$OUT" "$URL"
 
