@@ -1089,6 +1089,7 @@ int arca_config_set(const char *dir, const char *key, const char *value)
 			goto cleanup;
 		}
 		kvs = grown;
+		memset(&kvs[n], 0, sizeof(kvs[n]));
 		kvs[n].key = arca__strdup(key);
 		kvs[n].value = NULL;
 		kvs[n].line = 0;
