@@ -620,6 +620,18 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
 int arca_store_add_tier_url(arca_store *store, const char *url,
 		const arca_tier_options *opts);
 
+/**
+ * Change whether hits of tier `tier` are copied into tier 0 (its
+ * arca_tier_options.promote) for the rest of the handle's life: what
+ * `arca repro --pull` does to every remote tier.
+ *
+ * @param[in] store    open store.
+ * @param[in] tier     1 ... arca_store_tier_count() - 1.
+ * @param[in] promote  non-zero: copy hits into tier 0.
+ * @return 0; ARCA_EINVAL (tier out of range).
+ */
+int arca_store_tier_set_promote(arca_store *store, size_t tier, int promote);
+
 /** States of a tier's circuit breaker (docs/tiers.md). */
 typedef enum arca_breaker_state {
 	ARCA_BREAKER_CLOSED = 0,    /* calls go to the tier */

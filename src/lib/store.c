@@ -309,6 +309,15 @@ cleanup:
 	return error;
 }
 
+int arca_store_tier_set_promote(arca_store *store, size_t tier_index,
+		int promote)
+{
+	if (store == NULL || tier_index == 0 || tier_index >= store->n_tiers)
+		return arca__error(ARCA_EINVAL, "no tier %zu", tier_index);
+	store->tiers[tier_index].opts.promote = promote != 0;
+	return 0;
+}
+
 size_t arca_store_tier_count(const arca_store *store)
 {
 	return store ? store->n_tiers : 0;

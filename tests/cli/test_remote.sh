@@ -191,6 +191,46 @@ check_rc "pull__unknown_key_exit_3" 3
 ARCA_DIR=$STORE_D run A --no-remote push --all
 check_rc "push__no_tier_exit_6" 6
 
+# ---- repro --pull: a read-only tier with promote: false -------------
+mkdir -p pipe && cd pipe
+echo "pipeline input" >in.txt
+cat >arca.yaml <<'EOY'
+stages:
+  prep:
+    cmd: echo prep >>"$COUNT"; tr a-z A-Z <in.txt >prep.out
+    deps: [in.txt]
+    outs: [prep.out]
+  build:
+    cmd: echo build >>"$COUNT"; { cat prep.out; echo built; } >build.out
+    deps: [prep.out]
+    outs: [build.out]
+EOY
+ARCA_DIR=$STORE_A run A repro
+check_rc "repro_pull__a_exit_0" 0
+cp build.out ../build.expected
+rm -f prep.out build.out
+STORE_E="$TEST_TMP/machineE"
+mkdir -p "$STORE_E"
+printf 'tiers:\n  - url: %s\n    mode: read-only\n    promote: false\n' "$URL" \
+	>"$STORE_E/config.yaml"
+before=$(runs)
+ARCA_DIR=$STORE_E run A repro
+check_rc "repro_nopull__exit_0" 0
+assert_eq "repro_nopull__restored_from_redis" "$before" "$(runs)"
+assert_eq "repro_nopull__nothing_copied" 0 \
+	"$(ARCA_DIR=$STORE_E "$ARCA" ls --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+rm -f prep.out build.out
+ARCA_DIR=$STORE_E run A repro --pull
+check_rc "repro_pull__exit_0" 0
+assert_eq "repro_pull__restored_from_redis" "$before" "$(runs)"
+assert_files_eq "repro_pull__output_identical" ../build.expected build.out
+assert_eq "repro_pull__copied_both_stages" 2 \
+	"$(ARCA_DIR=$STORE_E "$ARCA" ls --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+rm -f prep.out build.out
+ARCA_DIR=$STORE_E run A --no-remote repro
+assert_eq "repro_pull__then_local_hits" "$before" "$(runs)"
+cd ..
+
 # ---- remote ls / test -----------------------------------------------
 ARCA_DIR=$STORE_A run A remote ls
 check_rc "remote_ls__exit_0" 0
