@@ -996,13 +996,20 @@ static int tier_find_missing(arca_store *store, size_t i,
 	size_t k;
 	int error;
 
-	if (b->version >= 2 && b->find_missing != NULL)
-		return b->find_missing(tier_call(t), missing, digests, n);
+	/* tier_call() may answer for a tier its breaker skips: methods are
+	 * taken from what it returns. */
+	if (b->version >= 2 && b->find_missing != NULL) {
+		b = tier_call(t);
+		return b->find_missing(b, missing, digests, n);
+	}
 	for (k = 0; k < n; k++) {
+		arca_backend *c;
+
 		missing[k] = 1;
 		if (b->blob_stat == NULL)
 			continue;
-		error = b->blob_stat(tier_call(t), &digests[k], NULL);
+		c = tier_call(t);
+		error = c->blob_stat(c, &digests[k], NULL);
 		if (error == 0)
 			missing[k] = 0;
 		else if (error != ARCA_ENOTFOUND)
@@ -1240,7 +1247,8 @@ static int tier_manifest(arca_buf *json, arca_digest *md, arca_store *store,
 	json->data = NULL;
 	json->size = 0;
 	if (b->version >= 2 && b->ac_get_manifest != NULL) {
-		error = b->ac_get_manifest(tier_call(t), md, json, key);
+		b = tier_call(t);
+		error = b->ac_get_manifest(b, md, json, key);
 		if (error == 0)
 			t->stats.bytes_down += json->size;
 		if (error == 0 && (error = arca_digest_buffer(&actual,
@@ -1251,7 +1259,8 @@ static int tier_manifest(arca_buf *json, arca_digest *md, arca_store *store,
 			arca_buf_free(json);
 		return error;
 	}
-	if ((error = b->ac_get(tier_call(t), key, md)) < 0)
+	b = tier_call(t);
+	if ((error = b->ac_get(b, key, md)) < 0)
 		return error;
 	return tier_fetch(json, store, i, md, 0);
 }

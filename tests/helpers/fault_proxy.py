@@ -15,6 +15,10 @@ runs:
   cut    forward the request, send back only half of the reply, close
   flip   forward, but flip one byte in the middle of every reply longer
          than 16 bytes (a blob's or manifest's bytes arrive wrong)
+
+Every request that reaches the proxy outside the connection's handshake
+appends one line "MODE" to MODE_FILE.log, so a test can count the calls
+that were made (and those a circuit breaker skipped).
 """
 import socket
 import sys
@@ -47,6 +51,9 @@ def serve(client):
             if not data:
                 break
             m = mode()
+            if not handshake(data):
+                with open(mode_file + ".log", "a") as log:
+                    log.write(m + "\n")
             if m == "error" and not handshake(data):
                 n = max(1, data.count(b"\r\n*") + (1 if data.startswith(b"*") else 0))
                 client.sendall(b"-ERR injected fault\r\n" * n)
