@@ -195,7 +195,7 @@ enum {
  * lock_timeout_ms, default_ttl_s and disk_reserve are the store's policy. Each one is
  * taken from the first of these that sets it (highest precedence first):
  *
- *  1. the caller: with a version 3 or 4 struct, a field whose bit is in
+ *  1. the caller: with a version 3, 4 or 5 struct, a field whose bit is in
  *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a version
  *     3 struct has no disk_reserve: ARCA_OPT_DISK_RESERVE is ignored
  *     there); a version 1 or 2 struct gives every field it contains (as
@@ -559,7 +559,8 @@ size_t arca_store_tier_count(const arca_store *store);
 
 /**
  * Counters of one tier since the store was opened (per handle, in memory:
- * not kept in the index). A lookup asks tiers in order until one hits, so
+ * not kept in the index; a configured remote tier's totals over every
+ * handle are in arca_store_remote_info()). A lookup asks tiers in order until one hits, so
  * a hit in tier 2 counts a miss (or error) in tier 1.
  */
 typedef struct arca_tier_stats {

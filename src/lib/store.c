@@ -1633,14 +1633,20 @@ int arca_tier_push(arca_transfer *out, arca_store *store, size_t tier_index,
 	store->xfer = out ? out : &scratch;
 	error = write_through_action(store, tier_index, m, &md, &json, NULL);
 	store->xfer = NULL;
-	if (error < 0)
+	if (error < 0) {
+		arca__tier_state st;
+		int open = 0;
+
+		/* Read, not asked: asking could hand out the probe. */
+		if (store->tiers[tier_index].breaker != NULL) {
+			arca__breaker_read(&st, store->tiers[tier_index].breaker);
+			open = st.breaker != ARCA_BREAKER_CLOSED;
+		}
 		error = arca__error(error, "push %s to tier %s: %s", hex,
 				tier_label(store, tier_index),
-				error == ARCA_EUNAVAILABLE &&
-				store->tiers[tier_index].breaker != NULL &&
-				!arca__breaker_allow(
-					store->tiers[tier_index].breaker) ?
+				error == ARCA_EUNAVAILABLE && open ?
 				"circuit breaker open" : arca_strerror(error));
+	}
 cleanup:
 	arca_manifest_free(m);
 	arca_buf_free(&json);
