@@ -633,6 +633,18 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
  */
 int arca_store_tier_set_promote(arca_store *store, size_t tier, int promote);
 
+/**
+ * Write a tier URL without its password, for messages: the ":PASSWORD"
+ * of the userinfo and any "password=" query parameter are removed. Works
+ * on malformed URLs too. The form every libarca message names a tier by.
+ *
+ * @param[out] out   size bytes, always NUL-terminated (truncated if need
+ *                   be).
+ * @param[in]  size  bytes of out (0: nothing written).
+ * @param[in]  url   the URL; NULL gives "(null)".
+ */
+void arca_url_redact(char *out, size_t size, const char *url);
+
 /** States of a tier's circuit breaker (docs/tiers.md). */
 typedef enum arca_breaker_state {
 	ARCA_BREAKER_CLOSED = 0,    /* calls go to the tier */

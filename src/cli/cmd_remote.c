@@ -277,8 +277,13 @@ static int remote_main(int argc, char **argv, cli_global *g)
 			return CLI_EXIT_STORE;
 	}
 	if (optind < argc) {
-		for (i = (size_t)optind; i < (size_t)argc; i++)
-			failed |= test_url(probe, argv[i], argv[i], NULL) < 0;
+		for (i = (size_t)optind; i < (size_t)argc; i++) {
+			char shown[1024];
+
+			/* A password on the command line is never echoed. */
+			arca_url_redact(shown, sizeof(shown), argv[i]);
+			failed |= test_url(probe, argv[i], shown, NULL) < 0;
+		}
 		rc = failed ? CLI_EXIT_UNAVAILABLE : CLI_EXIT_OK;
 		goto cleanup;
 	}

@@ -26,7 +26,9 @@ enum {
 	CLI_EXIT_NOTFOUND = 3,  /* unknown digest, key or file */
 	CLI_EXIT_CORRUPT = 4,   /* get of a corrupt blob */
 	CLI_EXIT_STORE = 5,     /* cannot open/create/write the store, I/O */
-	CLI_EXIT_UNAVAILABLE = 6, /* a URL could not be fetched, no usable copy */
+	CLI_EXIT_UNAVAILABLE = 6, /* a URL could not be fetched, no usable
+	                            copy; a remote tier failed (remote test,
+	                            push) */
 	CLI_EXIT_NOCOMMAND = 127 /* not an arca command */
 };
 

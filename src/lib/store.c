@@ -428,8 +428,10 @@ static int open_remotes(arca_store *s, arca__tier_conf *confs, size_t n,
 		else
 			r->open_stats.errors++;
 		arca__log("%s; going on without this tier", arca_errmsg());
-		if (breaker_failure(error) &&
-		    arca__breaker_result(r->breaker, 1))
+		/* A malformed URL says nothing about the server; a refused
+		 * AUTH does (it answered), and ends a probe too. */
+		if (error != ARCA_EINVAL &&
+		    arca__breaker_result(r->breaker, breaker_failure(error)))
 			r->open_stats.breaker_openings++;
 	}
 	arca__error_clear();
@@ -1544,6 +1546,11 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
 }
 
 /* ---- remote tiers: inspection, push, pull, probe -------------------- */
+
+void arca_url_redact(char *out, size_t size, const char *url)
+{
+	arca__url_redact(out, size, url);
+}
 
 size_t arca_store_remote_count(const arca_store *store)
 {

@@ -242,9 +242,10 @@ for step in connect put get delete; do
 	assert_contains "remote_test__step_$step" "$OUT" "$URL: $step"
 done
 assert_contains "remote_test__latency" "$OUT" " ms"
-ARCA_DIR=$STORE_A run A remote test "redis://127.0.0.1:$DEAD"
+ARCA_DIR=$STORE_A run A remote test "redis://u:s3cret@127.0.0.1:$DEAD"
 check_rc "remote_test__dead_url_exit_6" 6
-assert_contains "remote_test__dead_url_line" "$OUT" "connect FAILED"
+assert_contains "remote_test__dead_url_line" "$OUT" "redis://u@127.0.0.1:$DEAD: connect FAILED"
+assert_not_contains "remote_test__dead_url_no_password" "$OUT$ERR" "s3cret"
 kill "$(eval echo \$REDIS_PID)" 2>/dev/null  # the second server
 wait "$REDIS_PID" 2>/dev/null
 ARCA_DIR=$STORE_A run A --tier "$URL2" remote test
