@@ -47,7 +47,8 @@ trap stop_all EXIT
 A() { timeout 60 "$ARCA" "$@"; }
 
 start_redis
-URL="redis://127.0.0.1:$PORT"
+PORT1=$PORT
+URL="redis://127.0.0.1:$PORT1"
 
 cat >stage.sh <<'EOS'
 #!/bin/sh
@@ -168,7 +169,7 @@ assert_contains "unusable__unknown_scheme_warned" "$ERR" 'unknown scheme "bogus"
 assert_not_contains "unusable__no_password" "$ERR" "s3cret"
 
 # ---- push --all on A, pull KEY on B ---------------------------------
-redis-cli -p "$PORT" flushall >/dev/null
+redis-cli -p "$PORT1" flushall >/dev/null
 ARCA_DIR=$STORE_A run A push --all
 check_rc "push__exit_0" 0
 assert_contains "push__counts" "$OUT" "1 entries pushed"
@@ -230,6 +231,20 @@ rm -f prep.out build.out
 ARCA_DIR=$STORE_E run A --no-remote repro
 assert_eq "repro_pull__then_local_hits" "$before" "$(runs)"
 cd ..
+
+# ---- put and get through the tiers ----------------------------------
+echo "a blob for everyone" >blob.txt
+STORE_F="$TEST_TMP/machineF"
+STORE_G="$TEST_TMP/machineG"
+DIGEST=$(ARCA_DIR=$STORE_F A put --tier "$URL" blob.txt | awk '{print $1}')
+assert_eq "put_tier__digest" 64 "${#DIGEST}"
+assert_eq "put_tier__written_through" 1 \
+	"$(redis-cli -p "$PORT1" exists "arca:v1:cas:$DIGEST")"
+ARCA_DIR=$STORE_G run A get "$DIGEST" --tier "$URL" -o got.txt
+check_rc "get_tier__from_redis_exit_0" 0
+assert_files_eq "get_tier__bytes" blob.txt got.txt
+ARCA_DIR=$STORE_G run A --no-remote get "$DIGEST" -o got2.txt
+check_rc "get_tier__promoted_then_local" 0
 
 # ---- remote ls / test -----------------------------------------------
 ARCA_DIR=$STORE_A run A remote ls
