@@ -5,6 +5,8 @@
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
 #include "arca/sys/redis.h"
+#include "arca/sys/redis_cluster.h"
+#include "arca/sys/s3.h"
 
 int arca_header_check(void);
 int arca_header_check(void)

@@ -377,6 +377,16 @@ int arca_store_default_dir(char **out);
  * (SQLite, WAL), blobs/, tmp/ and quarantine/. Temporary files left in
  * tmp/ by writers that have died are removed.
  *
+ * Opening takes no write lock on the index unless it must create the
+ * schema or migrate it to this arca's version: the version is checked
+ * with plain reads, which in WAL mode wait for no writer, so a store
+ * opens (and reads) while another process evicts, clears or collects.
+ * Closing writes the handle's pending hits, waiting at most 250 ms for
+ * the lock (past it they are dropped: they only order the LRU).
+ * busy_timeout_ms bounds every wait for the write lock; the lock is polled
+ * every millisecond, so a writer behind a long removal waits about one of
+ * its batches (arca_store_evict()).
+ *
  * @param[out] out   the handle; close it with arca_store_close().
  * @param[in]  dir   store directory; NULL means arca_store_default_dir().
  * @param[in]  opts  options, or NULL: store policy from the environment,
@@ -598,14 +608,17 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
 /**
  * Open the backend a tier URL names and append it as a tier
  * (arca_store_add_tier()). Schemes: redis:// and redis+unix:// (the Redis
- * tier, include/arca/sys/redis.h and docs/tiers.md); others are refused.
+ * tier, include/arca/sys/redis.h), s3:// (S3 and S3-compatible storage,
+ * include/arca/sys/s3.h; credentials from the environment or
+ * ~/.aws/credentials); see docs/tiers.md. Others are refused.
  *
  * The Redis tier takes its max blob size from opts->max_blob_size (0: its
  * default, 1 MiB) and the tier is added with that limit, so that larger
  * blobs are counted as not_stored without being read. It connects before
  * this returns, so an unreachable server or a refused password is
- * reported here, once; a caller that wants to go on without the tier
- * (the local tier alone) does so on any error.
+ * reported here, once; the S3 tier sends HeadBucket, so a missing bucket
+ * or refused credentials are too. A caller that wants to go on without
+ * the tier (the local tier alone) does so on any error.
  *
  * @param[in] store  open store.
  * @param[in] url    the tier's URL; copied. Messages name it with its
@@ -616,7 +629,8 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
  *         scheme: the one-line message names the URL and the supported
  *         schemes; a bad options version); ARCA_ENOMEM; the backend's
  *         errors while connecting (ARCA_EUNAVAILABLE, ARCA_ETIMEOUT,
- *         ARCA_EPERM, ARCA_EIO).
+ *         ARCA_EPERM, ARCA_EIO; ARCA_ENOTFOUND: no such S3 bucket;
+ *         ARCA_EINVAL: no S3 credentials).
  */
 int arca_store_add_tier_url(arca_store *store, const char *url,
 		const arca_tier_options *opts);
@@ -1205,12 +1219,19 @@ typedef struct arca_clear_filter {
 /**
  * Remove action entries matching the filter (exactly one of all / stage /
  * input / tag / older_than_s / key_prefix must be set), and the blobs that
- * only they referenced. With all, every blob is removed as well, including
- * those put directly; with tag, blobs put with that tag (arca_blob_tag())
- * are removed too when nothing references them.
+ * only they referenced. With all, every blob no action references is
+ * removed as well, including those put directly; with tag, blobs put with
+ * that tag (arca_blob_tag()) are removed too when nothing references them.
  *
- * @param[out] n_removed  number of actions removed; may be NULL.
- * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
+ * Runs in batches, as arca_store_evict() does: each selects its next
+ * entries under the write lock, removes them whole, commits and unlinks
+ * their files. Entries stored while it runs may survive it; readers never
+ * wait for it, writers at most about one batch. A failure leaves the
+ * committed batches done and the store consistent.
+ *
+ * @param[out] n_removed  number of actions removed (by the committed
+ *                        batches, also on failure); may be NULL.
+ * @param[out] bytes_freed  bytes of blobs removed (likewise); may be NULL.
  * @return 0; ARCA_EINVAL (no or several criteria); ARCA_EPERM; ARCA_EBUSY;
  *         ARCA_EIO.
  */
@@ -1426,9 +1447,20 @@ int arca_store_pinned(uint64_t *bytes, arca_store *store);
  * everything left is pinned the call still succeeds: compare
  * arca_store_usage() with the target to know.
  *
- * @param[out] n_evicted    actions and unreferenced blobs evicted; may be
+ * Eviction runs in batches: write transactions of at most 2000 rows or
+ * 50 ms (CLOCK_MONOTONIC), whichever comes first. Each re-reads the usage
+ * under the write lock, evicts whole entries (an action with its
+ * references and the blobs only it held, and the day's eviction counts),
+ * commits, and unlinks the files of what it removed before the next batch
+ * takes the lock; between batches the lock is free. Readers never wait for
+ * an eviction; another writer waits for at most about one batch. A
+ * failure (or a crash) leaves the committed batches done and the store
+ * consistent.
+ *
+ * @param[out] n_evicted    actions and unreferenced blobs evicted by the
+ *                          committed batches (also on failure); may be
  *                          NULL.
- * @param[out] bytes_freed  bytes of blobs removed; may be NULL.
+ * @param[out] bytes_freed  bytes of blobs removed (likewise); may be NULL.
  * @param[in]  store        open store (writable).
  * @param[in]  target_bytes the size to get down to, in bytes.
  * @return 0; ARCA_EPERM (read-only); ARCA_EFATAL; ARCA_EBUSY; ARCA_EIO;
@@ -1530,6 +1562,11 @@ typedef struct arca_gc_report {
  * publishes its file and commits its row under one write lock; a walk of
  * blobs/: run it now and then, not on every put), temp files and pin
  * records of writers that died, and lease files nobody holds.
+ *
+ * Expired actions and unreferenced blobs are removed in batches, as
+ * arca_store_evict() does (the blobs table is examined in windows of rowids,
+ * never in one transaction); readers never wait for gc. On failure, out
+ * holds what the committed batches removed.
  *
  * @param[out] out    what was removed; may be NULL.
  * @param[in]  store  open store (writable).

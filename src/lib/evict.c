@@ -32,6 +32,11 @@
 /* Fold the hit log in at close while it is this short (a CLI run adds one
  * row); longer logs wait for the next listing, eviction or gc. */
 #define ACCESS_APPLY_AT_CLOSE 4096
+
+/* Rowids of access_log folded per write transaction. */
+#define ACCESS_FOLD_ROWS 4096
+/* How long a closing handle waits for the lock to write its hits (ms). */
+#define ACCESS_CLOSE_WAIT_MS 250
 #define BLOB_TOUCH_RESOLUTION_S 60
 
 struct arca__access {
@@ -186,31 +191,90 @@ static int64_t access_log_rows(arca__local *l)
 	return n;
 }
 
+/*
+ * The log is folded in windows of ACCESS_FOLD_ROWS rowids, one write
+ * transaction each (a batch, local_sql.h): a long log never holds the
+ * lock long. A window's rows are applied and deleted together.
+ */
 int arca__access_apply(arca__local *l)
 {
-	int error;
+	static const char fold_sql[] = "UPDATE actions SET "
+		"last_access = max(actions.last_access, a.t), "
+		"hits = actions.hits + a.n FROM (SELECT key, max(t) AS t, "
+		"count(*) AS n FROM access_log WHERE rowid < ?1 GROUP BY key) "
+		"AS a WHERE actions.key = a.key";
+	sqlite3_stmt *low = NULL, *fold = NULL, *del = NULL;
+	int error, rc;
 
 	if ((error = arca__access_flush(l)) < 0)
 		return error;
 	if (l->opts.read_only || l->fatal || access_log_rows(l) == 0)
 		return 0;
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
-	if ((error = arca__sql_exec(l, "UPDATE actions SET "
-			"last_access = max(actions.last_access, a.t), "
-			"hits = actions.hits + a.n FROM (SELECT key, max(t) AS t, "
-			"count(*) AS n FROM access_log GROUP BY key) AS a "
-			"WHERE actions.key = a.key; DELETE FROM access_log;")) < 0 ||
-	    (error = arca__tx_commit(l)) < 0)
+	if ((error = arca__sql_prepare(l, &low, "SELECT min(rowid) FROM "
+			"access_log")) < 0 ||
+	    (error = arca__sql_prepare(l, &fold, fold_sql)) < 0 ||
+	    (error = arca__sql_prepare(l, &del, "DELETE FROM access_log "
+			"WHERE rowid < ?1")) < 0)
+		goto cleanup;
+	for (;;) {
+		sqlite3_int64 end;
+		int more;
+
+		if ((error = arca__tx_begin(l)) < 0)
+			goto cleanup;
+		if ((rc = sqlite3_step(low)) != SQLITE_ROW) {
+			error = arca__sql_error(l, rc, "reading the hit log");
+			goto cleanup;
+		}
+		more = sqlite3_column_type(low, 0) != SQLITE_NULL;
+		end = sqlite3_column_int64(low, 0) + ACCESS_FOLD_ROWS;
+		sqlite3_reset(low);
+		if (more) {
+			sqlite3_bind_int64(fold, 1, end);
+			sqlite3_bind_int64(del, 1, end);
+			if ((rc = sqlite3_step(fold)) != SQLITE_DONE ||
+			    (sqlite3_reset(fold),
+			     rc = sqlite3_step(del)) != SQLITE_DONE ||
+			    (sqlite3_reset(del),
+			     rc = sqlite3_step(low)) != SQLITE_ROW) {
+				error = arca__sql_error(l, rc,
+						"applying the hit log");
+				goto cleanup;
+			}
+			more = sqlite3_column_type(low, 0) != SQLITE_NULL;
+			sqlite3_reset(low);
+		}
+		if ((error = arca__tx_commit(l)) < 0 || !more)
+			goto cleanup;
+		arca__batch_pause();
+	}
+cleanup:
+	sqlite3_finalize(low);
+	sqlite3_finalize(fold);
+	sqlite3_finalize(del);
+	if (error < 0)
 		arca__tx_rollback(l);
 	return error;
 }
 
+/*
+ * A closing handle writes its pending hits, waiting for the lock at most
+ * ACCESS_CLOSE_WAIT_MS (about one batch of a long eviction, clear or gc
+ * of another process; past it the hits are dropped: they only order the
+ * LRU), and folds a short log only if the lock is free right away.
+ */
 void arca__access_close(arca__local *l)
 {
+	unsigned int limit = l->busy_limit_ms;
+
+	if (l->busy_limit_ms > ACCESS_CLOSE_WAIT_MS)
+		l->busy_limit_ms = ACCESS_CLOSE_WAIT_MS;
 	if (arca__access_flush(l) == 0 && !l->opts.read_only && !l->fatal &&
-			access_log_rows(l) <= ACCESS_APPLY_AT_CLOSE)
+			access_log_rows(l) <= ACCESS_APPLY_AT_CLOSE) {
+		l->busy_limit_ms = 0;
 		(void)arca__access_apply(l);
+	}
+	l->busy_limit_ms = limit;
 }
 
 void arca__access_free(arca__local *l)
@@ -291,6 +355,14 @@ typedef struct evictor {
 	arca__digest_list cands;
 	arca__removal r;
 	uint64_t n, bytes, pinned_actions;
+	/* The LRU cursors, kept across batches: the last action taken from
+	 * actions_lru (evicted or passed over), the position of the blob
+	 * walk, and whether the action walk reached its end. */
+	arca_digest a_key;
+	int64_t a_la, b_la, b_rowid;
+	int actions_done;
+	arca__batch batch;    /* the current transaction's budget */
+	int more;             /* ev_run stopped at the end of the batch */
 } evictor;
 
 static int ev_prepare(evictor *e)
@@ -447,28 +519,37 @@ static int lease_held(evictor *e, const arca_digest *key)
 }
 
 /*
- * Evict in LRU order until usage is at most target. Two cursors walk the
- * LRU indexes; an unreferenced blob is only looked for up to the last
- * access of the next action candidate, so the blob walk never runs ahead
- * of what is being evicted.
+ * Evict in LRU order until usage is at most target, or until the batch is
+ * full (e->more set: commit, and call again in a new transaction). Two
+ * cursors walk the LRU indexes; an unreferenced blob is only looked for up
+ * to the last access of the next action candidate, so the blob walk never
+ * runs ahead of what is being evicted. A candidate found but not yet
+ * evicted when the batch ends is looked up again in the next one (it may
+ * have been used or removed in between).
  */
 static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 {
 	arca_digest akey, bdigest;
 	char astage[256];
-	int64_t a_la = INT64_MIN, b_la = INT64_MIN, b_rowid = INT64_MIN;
-	int have_action = 0, actions_done = 0, error, rc;
+	int64_t a_la = INT64_MIN;
+	int have_action = 0, error, rc;
 
-	memset(&akey, 0, sizeof(akey));
+	e->more = 0;
 	while (usage > target) {
 		int64_t bound;
 
-		if (!have_action && !actions_done) {
+		/* At least one step per batch, whatever the clock says. */
+		if (e->batch.rows > 0 && arca__batch_full(&e->batch)) {
+			e->more = 1;
+			break;
+		}
+		e->batch.rows++;
+		if (!have_action && !e->actions_done) {
 			sqlite3_stmt *st = e->next_action;
 
 			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, a_la);
-			sqlite3_bind_blob(st, 2, akey.bytes, ARCA_DIGEST_SIZE,
+			sqlite3_bind_int64(st, 1, e->a_la);
+			sqlite3_bind_blob(st, 2, e->a_key.bytes, ARCA_DIGEST_SIZE,
 					SQLITE_TRANSIENT);
 			rc = sqlite3_step(st);
 			if (rc == SQLITE_ROW &&
@@ -483,7 +564,7 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 						stage ? stage : "");
 				have_action = 1;
 			} else if (rc == SQLITE_DONE) {
-				actions_done = 1;
+				e->actions_done = 1;
 			} else if (rc != SQLITE_ROW) {
 				sqlite3_reset(st);
 				return arca__sql_error(e->l, rc,
@@ -493,8 +574,8 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 		}
 		bound = have_action ? a_la : INT64_MAX;
 		sqlite3_reset(e->next_blob);
-		sqlite3_bind_int64(e->next_blob, 1, b_la);
-		sqlite3_bind_int64(e->next_blob, 2, b_rowid);
+		sqlite3_bind_int64(e->next_blob, 1, e->b_la);
+		sqlite3_bind_int64(e->next_blob, 2, e->b_rowid);
 		sqlite3_bind_int64(e->next_blob, 3, bound);
 		rc = sqlite3_step(e->next_blob);
 		if (rc == SQLITE_ROW) {
@@ -502,8 +583,8 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 					e->next_blob, 3);
 			int is_inline = sqlite3_column_int(e->next_blob, 4);
 
-			b_rowid = sqlite3_column_int64(e->next_blob, 0);
-			b_la = sqlite3_column_int64(e->next_blob, 2);
+			e->b_rowid = sqlite3_column_int64(e->next_blob, 0);
+			e->b_la = sqlite3_column_int64(e->next_blob, 2);
 			memcpy(bdigest.bytes, sqlite3_column_blob(e->next_blob, 1),
 					ARCA_DIGEST_SIZE);
 			sqlite3_reset(e->next_blob);
@@ -527,11 +608,13 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 			return arca__sql_error(e->l, rc, "walking the blob LRU");
 		/* Nothing unreferenced up to bound: later scans start past it
 		 * (blobs the actions below free are deleted with them). */
-		b_la = bound;
-		b_rowid = INT64_MAX;
+		e->b_la = bound;
+		e->b_rowid = INT64_MAX;
 		if (!have_action)
 			break;
 		have_action = 0;
+		e->a_key = akey;
+		e->a_la = a_la;
 		if (lease_held(e, &akey)) {
 			e->pinned_actions++;
 			continue;
@@ -548,17 +631,25 @@ static int ev_run(evictor *e, uint64_t usage, uint64_t target)
 	return 0;
 }
 
+/*
+ * In batches (ARCA__BATCH_ROWS, ARCA__BATCH_MS): each re-reads the usage
+ * and the pins under the write lock, evicts up to its budget, commits,
+ * and unlinks its files before the next one takes the lock again.
+ * *n_out and *bytes_out count what the committed batches evicted, also
+ * when a later one fails.
+ */
 static int evict_once(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 		uint64_t target)
 {
 	arca__local *l = arca__store_local(store);
 	evictor e;
-	uint64_t usage;
+	uint64_t usage, n_done = 0, bytes_done = 0;
 	int error;
 
 	memset(&e, 0, sizeof(e));
 	e.l = l;
 	e.store = store;
+	e.a_la = e.b_la = e.b_rowid = INT64_MIN;
 	if (n_out)
 		*n_out = 0;
 	if (bytes_out)
@@ -567,34 +658,41 @@ static int evict_once(arca_store *store, uint64_t *n_out, uint64_t *bytes_out,
 		return error;
 	/* The LRU order must include every logged hit. */
 	(void)arca__access_apply(l);
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
-	/* Read inside the write transaction: no other writer moves it, and
-	 * a pin not seen here is a put whose row commits after this
-	 * transaction (pin.h). Dead writers' records go, with their
-	 * orphans. */
-	if ((error = arca__usage_read(l, &usage)) < 0 ||
-	    (error = arca__pins_live(l, &e.pins, NULL, 1)) < 0)
-		goto cleanup;
-	if (usage <= target)
-		goto commit;
 	e.day = arca__now() / 86400;
-	if ((error = ev_prepare(&e)) < 0 ||
-	    (error = ev_run(&e, usage, target)) < 0)
+	if ((error = ev_prepare(&e)) < 0)
 		goto cleanup;
-commit:
-	ev_finalize(&e);
-	if ((error = arca__tx_commit(l)) < 0)
-		goto cleanup;
-	if (n_out)
-		*n_out = e.n;
-	if (bytes_out)
-		*bytes_out = e.bytes;
+	for (;;) {
+		if ((error = arca__batch_begin(l, &e.batch)) < 0)
+			goto cleanup;
+		/* Read inside the write transaction: no other writer moves
+		 * it until the batch commits, and a pin not seen here is a
+		 * put whose row commits after this batch (pin.h). Dead
+		 * writers' records go, with their orphans. */
+		arca__digest_list_free(&e.pins);
+		if ((error = arca__usage_read(l, &usage)) < 0 ||
+		    (error = arca__pins_live(l, &e.pins, NULL, 1)) < 0)
+			goto cleanup;
+		e.more = 0;
+		if (usage > target && (error = ev_run(&e, usage, target)) < 0)
+			goto cleanup;
+		if ((error = arca__tx_commit(l)) < 0)
+			goto cleanup;
+		n_done = e.n;
+		bytes_done = e.bytes;
+		arca__removal_finish(l, &e.r, 1);
+		if (!e.more)
+			break;
+		arca__batch_pause();
+	}
 cleanup:
 	ev_finalize(&e);
 	if (error < 0)
 		arca__tx_rollback(l);
-	arca__removal_finish(l, &e.r, error == 0);
+	arca__removal_finish(l, &e.r, 0);
+	if (n_out)
+		*n_out = n_done;
+	if (bytes_out)
+		*bytes_out = bytes_done;
 	return error;
 }
 

@@ -148,19 +148,46 @@ int arca_blob_tag(arca_store *store, const arca_digest *digest,
 
 /* ---- clearing by tag, age or key prefix ---------------------------- */
 
+static void bind_text3(sqlite3_stmt *st, const void *ctx)
+{
+	sqlite3_bind_text(st, 3, ctx, -1, SQLITE_STATIC);
+}
+
+static void bind_int3(sqlite3_stmt *st, const void *ctx)
+{
+	sqlite3_bind_int64(st, 3, *(const int64_t *)ctx);
+}
+
+/* The lowest and highest key of a prefix, ?3 and ?4. */
+static void bind_range3(sqlite3_stmt *st, const void *ctx)
+{
+	const arca_digest *range = ctx;
+
+	sqlite3_bind_blob(st, 3, range[0].bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, range[1].bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+}
+
+/*
+ * In batches (arca__remove_batched), each selecting its keys again under
+ * the write lock: an action hit or re-stored meanwhile is judged by what
+ * it is when its batch runs. What the committed batches removed stays
+ * removed, and is counted, also when a later batch fails.
+ */
 static int lifecycle_clear_once(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *f)
 {
-	arca__digest_list keys = { NULL, 0, 0 }, blobs = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	uint64_t n = 0, bytes = 0, none = 0;
+	arca_digest range[2];
+	int64_t cutoff;
+	int error;
 
 	if (f->key_prefix != NULL) {
-		size_t n = strlen(f->key_prefix);
+		size_t len = strlen(f->key_prefix);
 
-		if (n == 0 || n > ARCA_DIGEST_HEXLEN ||
-		    strspn(f->key_prefix, "0123456789abcdefABCDEF") != n)
+		if (len == 0 || len > ARCA_DIGEST_HEXLEN ||
+		    strspn(f->key_prefix, "0123456789abcdefABCDEF") != len)
 			return arca__error(ARCA_EINVAL, "'%s': a key prefix is 1 "
 					"to 64 hex characters", f->key_prefix);
 	}
@@ -169,76 +196,59 @@ static int lifecycle_clear_once(arca__local *l, uint64_t *n_removed,
 	if ((error = arca__writable(l)) < 0)
 		return error;
 	(void)arca__access_apply(l);
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
 	if (f->tag != NULL) {
-		if ((error = arca__sql_collect(l, &keys, "SELECT key FROM "
-				"action_tags WHERE tag = ?", f->tag, -1)) < 0 ||
-		    (error = arca__sql_collect(l, &blobs, "SELECT digest FROM "
-				"blob_tags WHERE tag = ?", f->tag, -1)) < 0)
-			goto cleanup;
+		/* The tagged actions, then the tagged blobs no action
+		 * references any more. */
+		if ((error = arca__remove_batched(l, &n, &bytes, "SELECT key "
+				"FROM action_tags WHERE tag = ?3 AND key > ?1 "
+				"ORDER BY key LIMIT ?2", bind_text3, f->tag, 0)) == 0)
+			error = arca__remove_batched(l, &none, &bytes, "SELECT "
+					"digest FROM blob_tags WHERE tag = ?3 AND "
+					"digest > ?1 ORDER BY digest LIMIT ?2",
+					bind_text3, f->tag, 1);
 	} else if (f->older_than_s > 0) {
-		int64_t cutoff = arca__now() - f->older_than_s;
-
-		if ((error = arca__sql_prepare(l, &st, "SELECT key FROM actions "
-				"WHERE last_access < ?")) < 0)
-			goto cleanup;
-		sqlite3_bind_int64(st, 1, cutoff);
-	} else {
-		arca_digest lo, hi;
-
-		if ((error = arca__hex_prefix_bound(&lo, f->key_prefix, '0')) < 0 ||
-		    (error = arca__hex_prefix_bound(&hi, f->key_prefix, 'f')) < 0 ||
-		    (error = arca__sql_prepare(l, &st, "SELECT key FROM actions "
-				"WHERE key BETWEEN ? AND ?")) < 0)
-			goto cleanup;
-		sqlite3_bind_blob(st, 1, lo.bytes, ARCA_DIGEST_SIZE,
-				SQLITE_TRANSIENT);
-		sqlite3_bind_blob(st, 2, hi.bytes, ARCA_DIGEST_SIZE,
-				SQLITE_TRANSIENT);
+		/* Every row selected is removed: each batch starts again
+		 * from the oldest (actions_lru, no sort). */
+		cutoff = arca__now() - f->older_than_s;
+		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
+				"actions WHERE last_access < ?3 ORDER BY "
+				"last_access LIMIT ?2", bind_int3, &cutoff, 0);
+	} else if ((error = arca__hex_prefix_bound(&range[0], f->key_prefix,
+			'0')) == 0 &&
+		   (error = arca__hex_prefix_bound(&range[1], f->key_prefix,
+			'f')) == 0) {
+		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
+				"actions WHERE key BETWEEN ?3 AND ?4 AND key > ?1 "
+				"ORDER BY key LIMIT ?2", bind_range3, range, 0);
 	}
-	if (st != NULL) {
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
-			    (error = arca__digest_list_push(&keys,
-					sqlite3_column_blob(st, 0))) < 0)
-				goto cleanup;
-		if (rc != SQLITE_DONE) {
-			error = arca__sql_error(l, rc, "selecting actions");
-			goto cleanup;
-		}
-	}
-	if ((error = arca__remove_actions(l, &r, &keys)) < 0 ||
-	    (blobs.n > 0 &&
-		(error = arca__free_unreferenced(l, &r, &blobs)) < 0) ||
-	    (error = arca__tx_commit(l)) < 0)
-		goto cleanup;
 	if (n_removed)
-		*n_removed = r.actions;
+		*n_removed = n;
 	if (bytes_freed)
-		*bytes_freed = r.bytes;
-cleanup:
-	sqlite3_finalize(st);
-	if (error < 0)
-		arca__tx_rollback(l);
-	arca__removal_finish(l, &r, error == 0);
-	arca__digest_list_free(&keys);
-	arca__digest_list_free(&blobs);
+		*bytes_freed = bytes;
 	return error;
 }
 
-/* On a full disk the reserve file is given up for it (space.h). */
+/* On a full disk the reserve file is given up for it (space.h); the
+ * batches a first attempt committed are counted with the retry's. */
 int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *f)
 {
+	uint64_t n = 0, bytes = 0, n2 = 0, bytes2 = 0;
 	int error;
 
 	if ((error = arca__writable(l)) < 0)
 		return error;
 	arca__space_before_delete(l, NULL);
-	if ((error = lifecycle_clear_once(l, n_removed, bytes_freed, f)) ==
-			ARCA_EFULL && arca__space_give_up(l))
-		error = lifecycle_clear_once(l, n_removed, bytes_freed, f);
+	if ((error = lifecycle_clear_once(l, &n, &bytes, f)) == ARCA_EFULL &&
+	    arca__space_give_up(l)) {
+		error = lifecycle_clear_once(l, &n2, &bytes2, f);
+		n += n2;
+		bytes += bytes2;
+	}
+	if (n_removed)
+		*n_removed = n;
+	if (bytes_freed)
+		*bytes_freed = bytes;
 	return arca__space_after_delete(l, error);
 }
 
@@ -246,27 +256,14 @@ int arca__lifecycle_clear(arca__local *l, uint64_t *n_removed,
 
 static int gc_expired(arca__local *l, arca_gc_report *rep)
 {
-	arca__digest_list keys = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
-	int error;
+	int64_t now = arca__now();
 
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
-	/* actions_expires: a partial index of the rows with a TTL. */
-	if ((error = arca__sql_collect_int64(l, &keys, "SELECT key FROM "
-			"actions WHERE expires IS NOT NULL AND expires <= ?",
-			arca__now())) < 0 ||
-	    (error = arca__remove_actions(l, &r, &keys)) < 0 ||
-	    (error = arca__tx_commit(l)) < 0)
-		goto cleanup;
-	rep->expired_actions += r.actions;
-	rep->expired_bytes += r.bytes;
-cleanup:
-	if (error < 0)
-		arca__tx_rollback(l);
-	arca__removal_finish(l, &r, error == 0);
-	arca__digest_list_free(&keys);
-	return error;
+	/* actions_expires: a partial index of the rows with a TTL. Every
+	 * row selected is removed, so each batch starts from the first. */
+	return arca__remove_batched(l, &rep->expired_actions,
+			&rep->expired_bytes, "SELECT key FROM actions WHERE "
+			"expires IS NOT NULL AND expires <= ?3 ORDER BY expires "
+			"LIMIT ?2", bind_int3, &now, 0);
 }
 
 /* Drop the pinned digests from list. */
@@ -280,33 +277,84 @@ static void drop_pinned(arca__digest_list *list, const arca__digest_list *pins)
 	list->n = n;
 }
 
-/* Blobs nothing references, unless a live writer pins them (read under
- * the write lock: see pin.h). */
+/* Rowids of blobs examined per statement by gc_unreferenced. */
+#define GC_SCAN_ROWS 4096
+
+/*
+ * Unreferenced blobs no live writer pins, in batches: each statement
+ * examines a window of GC_SCAN_ROWS rowids, so that no transaction walks
+ * the whole table; a window's blobs are checked again and deleted in the
+ * same transaction (arca__free_unreferenced).
+ */
 static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 {
+	static const char sel_sql[] = "SELECT digest FROM blobs AS b WHERE "
+		"rowid > ?1 AND rowid <= ?2 AND NOT EXISTS "
+		"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest) AND "
+		"NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = b.digest)";
 	arca__digest_list cands = { NULL, 0, 0 }, pins = { NULL, 0, 0 };
 	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
-	int error;
+	sqlite3_stmt *sel = NULL, *top = NULL;
+	sqlite3_int64 last = 0, max_rowid = 0;
+	uint64_t found = 0;
+	arca__batch b;
+	int error, rc;
 
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
-	if ((error = arca__pins_live(l, &pins, NULL, 1)) < 0 ||
-	    (error = arca__sql_collect(l, &cands, "SELECT digest FROM "
-			"blobs AS b WHERE NOT EXISTS "
-			"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest)"
-			" AND NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = "
-			"b.digest)", NULL, 0)) < 0)
+	if ((error = arca__sql_prepare(l, &sel, sel_sql)) < 0 ||
+	    (error = arca__sql_prepare(l, &top, "SELECT coalesce(max(rowid), "
+			"0) FROM blobs")) < 0)
 		goto cleanup;
-	drop_pinned(&cands, &pins);
-	if ((error = arca__free_unreferenced(l, &r, &cands)) < 0 ||
-	    (error = arca__tx_commit(l)) < 0)
+	if ((rc = sqlite3_step(top)) != SQLITE_ROW) {
+		error = arca__sql_error(l, rc, "reading the blobs table");
 		goto cleanup;
-	rep->unreferenced_blobs += cands.n;
-	rep->unreferenced_bytes += r.bytes;
+	}
+	max_rowid = sqlite3_column_int64(top, 0);
+	sqlite3_reset(top);
+	while (last < max_rowid) {
+		if ((error = arca__batch_begin(l, &b)) < 0)
+			goto cleanup;
+		/* Under the write lock (pin.h); dead writers' records go. */
+		arca__digest_list_free(&pins);
+		if ((error = arca__pins_live(l, &pins, NULL, 1)) < 0)
+			goto cleanup;
+		do {
+			cands.n = 0;
+			sqlite3_reset(sel);
+			sqlite3_bind_int64(sel, 1, last);
+			sqlite3_bind_int64(sel, 2, last + GC_SCAN_ROWS);
+			while ((rc = sqlite3_step(sel)) == SQLITE_ROW)
+				if (sqlite3_column_bytes(sel, 0) == ARCA_DIGEST_SIZE &&
+				    (error = arca__digest_list_push(&cands,
+						sqlite3_column_blob(sel, 0))) < 0)
+					goto cleanup;
+			sqlite3_reset(sel);
+			if (rc != SQLITE_DONE) {
+				error = arca__sql_error(l, rc, sel_sql);
+				goto cleanup;
+			}
+			last += GC_SCAN_ROWS;
+			drop_pinned(&cands, &pins);
+			if ((error = arca__free_unreferenced(l, &r, &cands)) < 0)
+				goto cleanup;
+			found += cands.n;
+		} while (last < max_rowid && !arca__batch_add(&b,
+				cands.n + GC_SCAN_ROWS / 16));
+		if ((error = arca__tx_commit(l)) < 0)
+			goto cleanup;
+		rep->unreferenced_blobs += found;
+		rep->unreferenced_bytes += r.bytes;
+		found = 0;
+		r.bytes = 0;
+		arca__removal_finish(l, &r, 1);
+		if (last < max_rowid)
+			arca__batch_pause();
+	}
 cleanup:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(top);
 	if (error < 0)
 		arca__tx_rollback(l);
-	arca__removal_finish(l, &r, error == 0);
+	arca__removal_finish(l, &r, 0);
 	arca__digest_list_free(&cands);
 	arca__digest_list_free(&pins);
 	return error;

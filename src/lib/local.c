@@ -461,31 +461,83 @@ cleanup:
 	return error;
 }
 
+/* The statements that delete an action's rows, prepared once for a whole
+ * list of keys. */
+typedef struct action_deleter {
+	sqlite3_stmt *refs, *del_refs, *del_inputs, *del_action;
+} action_deleter;
+
+static int deleter_prepare(arca__local *l, action_deleter *d)
+{
+	int error;
+
+	memset(d, 0, sizeof(*d));
+	if ((error = arca__sql_prepare(l, &d->refs, "SELECT digest FROM "
+			"action_refs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &d->del_refs, "DELETE FROM "
+			"action_refs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &d->del_inputs, "DELETE FROM "
+			"action_inputs WHERE key = ?")) < 0 ||
+	    (error = arca__sql_prepare(l, &d->del_action, "DELETE FROM "
+			"actions WHERE key = ?")) < 0)
+		return error;
+	return 0;
+}
+
+static void deleter_finalize(action_deleter *d)
+{
+	sqlite3_finalize(d->refs);
+	sqlite3_finalize(d->del_refs);
+	sqlite3_finalize(d->del_inputs);
+	sqlite3_finalize(d->del_action);
+}
+
 /* Delete an action's rows; its references are appended to refs. */
+static int deleter_run(arca__local *l, action_deleter *d,
+		arca__digest_list *refs, const arca_digest *key, int *found)
+{
+	int error = 0, rc;
+
+	*found = 0;
+	sqlite3_reset(d->refs);
+	sqlite3_bind_blob(d->refs, 1, key->bytes, ARCA_DIGEST_SIZE,
+			SQLITE_STATIC);
+	while ((rc = sqlite3_step(d->refs)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(d->refs, 0) == ARCA_DIGEST_SIZE &&
+		    (error = arca__digest_list_push(refs,
+				sqlite3_column_blob(d->refs, 0))) < 0)
+			break;
+	sqlite3_reset(d->refs);
+	if (error < 0)
+		return error;
+	if (rc != SQLITE_DONE)
+		return arca__sql_error(l, rc, "reading action references");
+	if ((rc = arca__step_digest(d->del_refs, key)) != SQLITE_DONE ||
+	    (sqlite3_reset(d->del_refs),
+	     rc = arca__step_digest(d->del_inputs, key)) != SQLITE_DONE ||
+	    (sqlite3_reset(d->del_inputs),
+	     rc = arca__step_digest(d->del_action, key)) != SQLITE_DONE) {
+		error = arca__sql_error(l, rc, "deleting an action");
+		sqlite3_reset(d->del_refs);
+		sqlite3_reset(d->del_inputs);
+		sqlite3_reset(d->del_action);
+		return error;
+	}
+	*found = sqlite3_changes(l->db) > 0;
+	sqlite3_reset(d->del_action);
+	return 0;
+}
+
 static int delete_action_rows(arca__local *l, arca__digest_list *refs,
 		const arca_digest *key, int *found)
 {
-	sqlite3_stmt *st = NULL;
+	action_deleter d;
 	int error;
 
 	*found = 0;
-	if ((error = arca__sql_collect(l, refs, "SELECT digest FROM action_refs "
-			"WHERE key = ?", key->bytes, ARCA_DIGEST_SIZE)) < 0)
-		return error;
-	if ((error = arca__sql_run_digest(l, "DELETE FROM action_refs "
-			"WHERE key = ?", key)) < 0 ||
-	    (error = arca__sql_run_digest(l, "DELETE FROM action_inputs "
-			"WHERE key = ?", key)) < 0)
-		return error;
-	if ((error = arca__sql_prepare(l, &st, "DELETE FROM actions "
-			"WHERE key = ?")) < 0)
-		return error;
-	sqlite3_bind_blob(st, 1, key->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		error = arca__sql_error(l, sqlite3_errcode(l->db), "deleting an action");
-	else
-		*found = sqlite3_changes(l->db) > 0;
-	sqlite3_finalize(st);
+	if ((error = deleter_prepare(l, &d)) == 0)
+		error = deleter_run(l, &d, refs, key, found);
+	deleter_finalize(&d);
 	return error;
 }
 
@@ -494,18 +546,125 @@ static int delete_action_rows(arca__local *l, arca__digest_list *refs,
 int arca__remove_actions(arca__local *l, arca__removal *r, const arca__digest_list *keys)
 {
 	arca__digest_list refs = { NULL, 0, 0 };
+	action_deleter d;
 	size_t i;
-	int error = 0, found;
+	int error, found;
 
+	if ((error = deleter_prepare(l, &d)) < 0)
+		goto cleanup;
 	for (i = 0; i < keys->n; i++) {
-		if ((error = delete_action_rows(l, &refs, &keys->items[i],
+		if ((error = deleter_run(l, &d, &refs, &keys->items[i],
 				&found)) < 0)
 			goto cleanup;
 		r->actions += (uint64_t)found;
 	}
 	error = arca__free_unreferenced(l, r, &refs);
 cleanup:
+	deleter_finalize(&d);
 	arca__digest_list_free(&refs);
+	return error;
+}
+
+/* ---- batches --------------------------------------------------------- */
+
+/* Keys selected per statement of a batched removal. */
+#define REMOVE_CHUNK 256
+/* Pause between two batches: longer than the 1 ms poll of busy_wait(). */
+#define BATCH_PAUSE_US 3000
+
+int arca__batch_begin(arca__local *l, arca__batch *b)
+{
+	int error = arca__tx_begin(l);
+
+	/* The budget starts once the lock is held: a batch that waited for
+	 * it still does its share. */
+	b->rows = 0;
+	b->start_ms = arca__mono_ms();
+	return error;
+}
+
+int arca__batch_full(const arca__batch *b)
+{
+	return b->rows >= ARCA__BATCH_ROWS ||
+		arca__mono_ms() - b->start_ms >= ARCA__BATCH_MS;
+}
+
+int arca__batch_add(arca__batch *b, uint64_t n)
+{
+	b->rows += n;
+	return arca__batch_full(b);
+}
+
+void arca__batch_pause(void)
+{
+	struct timespec ts = { 0, BATCH_PAUSE_US * 1000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int arca__remove_batched(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes, const char *sql, arca__bind_fn bind,
+		const void *ctx, int blobs)
+{
+	arca__digest_list keys = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca_digest last;
+	sqlite3_stmt *st = NULL;
+	arca__batch b;
+	int error, rc, started = 0, done = 0;
+
+	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
+		return error;
+	while (!done) {
+		if ((error = arca__batch_begin(l, &b)) < 0)
+			goto cleanup;
+		do {
+			keys.n = 0;
+			sqlite3_reset(st);
+			if (started)
+				sqlite3_bind_blob(st, 1, last.bytes,
+						ARCA_DIGEST_SIZE, SQLITE_STATIC);
+			else
+				sqlite3_bind_zeroblob(st, 1, 0);
+			sqlite3_bind_int(st, 2, REMOVE_CHUNK);
+			if (bind != NULL)
+				bind(st, ctx);
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+				if (sqlite3_column_bytes(st, 0) == ARCA_DIGEST_SIZE &&
+				    (error = arca__digest_list_push(&keys,
+						sqlite3_column_blob(st, 0))) < 0)
+					goto cleanup;
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE) {
+				error = arca__sql_error(l, rc, "selecting what "
+						"to remove");
+				goto cleanup;
+			}
+			if (keys.n > 0) {
+				last = keys.items[keys.n - 1];
+				started = 1;
+			}
+			done = keys.n < REMOVE_CHUNK;
+			if ((error = blobs ?
+					arca__free_unreferenced(l, &r, &keys) :
+					arca__remove_actions(l, &r, &keys)) < 0)
+				goto cleanup;
+		} while (!done && !arca__batch_add(&b, keys.n));
+		if ((error = arca__tx_commit(l)) < 0)
+			goto cleanup;
+		*n_removed += blobs ? 0 : r.actions;
+		*bytes += r.bytes;
+		r.actions = r.bytes = 0;
+		arca__removal_finish(l, &r, 1);
+		if (!done)
+			arca__batch_pause();
+	}
+cleanup:
+	sqlite3_finalize(st);
+	if (error < 0)
+		arca__tx_rollback(l);
+	arca__removal_finish(l, &r, 0);
+	arca__digest_list_free(&keys);
 	return error;
 }
 
@@ -1513,34 +1672,104 @@ cleanup:
 	return error;
 }
 
-static int clear_all(arca__local *l, arca__removal *r)
+static void bind_text3(sqlite3_stmt *st, const void *ctx)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_bind_text(st, 3, ctx, -1, SQLITE_STATIC);
+}
+
+static void bind_digest3(sqlite3_stmt *st, const void *ctx)
+{
+	sqlite3_bind_blob(st, 3, ctx, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+}
+
+/* Every URL entry, in batches by rowid. */
+static int delete_urls(arca__local *l)
+{
+	static const char sel_sql[] = "SELECT max(rowid), count(*) FROM "
+		"(SELECT rowid FROM urls WHERE rowid > ? ORDER BY rowid LIMIT ?)";
+	static const char del_sql[] = "DELETE FROM urls WHERE rowid > ? AND "
+		"rowid <= ?";
+	sqlite3_stmt *sel = NULL, *del = NULL;
+	sqlite3_int64 last = INT64_MIN, hi;
+	int error, rc, more = 1;
+	arca__batch b;
+
+	if ((error = arca__sql_prepare(l, &sel, sel_sql)) < 0 ||
+	    (error = arca__sql_prepare(l, &del, del_sql)) < 0)
+		goto cleanup;
+	while (more) {
+		if ((error = arca__batch_begin(l, &b)) < 0)
+			goto cleanup;
+		do {
+			sqlite3_reset(sel);
+			sqlite3_bind_int64(sel, 1, last);
+			sqlite3_bind_int(sel, 2, REMOVE_CHUNK);
+			if ((rc = sqlite3_step(sel)) != SQLITE_ROW) {
+				error = arca__sql_error(l, rc, sel_sql);
+				goto cleanup;
+			}
+			more = sqlite3_column_int(sel, 1) == REMOVE_CHUNK;
+			hi = sqlite3_column_type(sel, 0) == SQLITE_NULL ? last :
+				sqlite3_column_int64(sel, 0);
+			sqlite3_reset(sel);
+			sqlite3_reset(del);
+			sqlite3_bind_int64(del, 1, last);
+			sqlite3_bind_int64(del, 2, hi);
+			if ((rc = sqlite3_step(del)) != SQLITE_DONE) {
+				error = arca__sql_error(l, rc, del_sql);
+				goto cleanup;
+			}
+			last = hi;
+		} while (more && !arca__batch_add(&b, REMOVE_CHUNK));
+		if ((error = arca__tx_commit(l)) < 0)
+			goto cleanup;
+		if (more)
+			arca__batch_pause();
+	}
+cleanup:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	if (error < 0)
+		arca__tx_rollback(l);
+	return error;
+}
+
+/*
+ * Everything, in batches: the actions in key order with what only they
+ * referenced, the URL entries, then the blobs no action references.
+ * What is stored meanwhile may stay (an action put between two batches
+ * keeps its blobs), but no batch leaves an action without a blob it
+ * references.
+ */
+static int clear_all(arca__local *l, uint64_t *n_removed, uint64_t *bytes)
+{
+	uint64_t none = 0;
 	int error;
 
-	if ((error = arca__sql_prepare(l, &st, "SELECT (SELECT count(*) FROM "
-			"actions), (SELECT coalesce(sum(size), 0) FROM blobs)")) < 0)
+	if ((error = arca__remove_batched(l, n_removed, bytes, "SELECT key "
+			"FROM actions WHERE key > ?1 ORDER BY key LIMIT ?2", NULL,
+			NULL, 0)) < 0 ||
+	    (error = delete_urls(l)) < 0)
 		return error;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		r->actions = (uint64_t)sqlite3_column_int64(st, 0);
-		r->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	/* Rows of no action (none, unless the index was damaged). */
+	if ((error = arca__tx_begin(l)) < 0)
+		return error;
+	if ((error = arca__sql_exec(l, "DELETE FROM action_refs WHERE key "
+			"NOT IN (SELECT key FROM actions); DELETE FROM "
+			"action_inputs WHERE key NOT IN (SELECT key FROM "
+			"actions);")) < 0 ||
+	    (error = arca__tx_commit(l)) < 0) {
+		arca__tx_rollback(l);
+		return error;
 	}
-	sqlite3_finalize(st);
-	/* Exactly the files of the rows deleted, unlinked after the commit
-	 * (arca__removal_finish); a file without a row is gc's. */
-	if ((error = arca__sql_collect(l, &r->files, "SELECT digest FROM blobs "
-			"WHERE data IS NULL", NULL, 0)) < 0)
-		return error;
-	return arca__sql_exec(l, "DELETE FROM actions; DELETE FROM action_refs; "
-			"DELETE FROM action_inputs; DELETE FROM urls; "
-			"DELETE FROM blobs;");
+	return arca__remove_batched(l, &none, bytes, "SELECT digest FROM blobs "
+			"WHERE digest > ?1 ORDER BY digest LIMIT ?2", NULL, NULL, 1);
 }
 
 static int clear_once(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes_freed, const arca_clear_filter *filter)
 {
-	arca__digest_list keys = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	uint64_t n = 0, bytes = 0;
 	int error, criteria;
 
 	criteria = (filter && filter->all) + (filter && filter->stage) +
@@ -1550,30 +1779,23 @@ static int clear_once(arca__local *l, uint64_t *n_removed,
 				"all, a stage, an input");
 	if ((error = arca__writable(l)) < 0)
 		return error;
-	if ((error = arca__tx_begin(l)) < 0)
-		return error;
+	/* In batches (arca__remove_batched): what each committed stays
+	 * removed, also when a later one fails. */
 	if (filter->all)
-		error = clear_all(l, &r);
+		error = clear_all(l, &n, &bytes);
 	else if (filter->stage)
-		error = arca__sql_collect(l, &keys, "SELECT key FROM actions "
-				"WHERE stage = ?", filter->stage, -1);
+		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
+				"actions WHERE stage = ?3 AND key > ?1 ORDER BY key "
+				"LIMIT ?2", bind_text3, filter->stage, 0);
 	else
-		error = arca__sql_collect(l, &keys, "SELECT key FROM action_inputs "
-				"WHERE digest = ?", filter->input->bytes,
-				ARCA_DIGEST_SIZE);
-	if (error < 0 || (!filter->all &&
-			(error = arca__remove_actions(l, &r, &keys)) < 0) ||
-	    (error = arca__tx_commit(l)) < 0)
-		goto cleanup;
+		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
+				"action_inputs WHERE digest = ?3 AND key > ?1 "
+				"ORDER BY key LIMIT ?2", bind_digest3,
+				filter->input->bytes, 0);
 	if (n_removed)
-		*n_removed = r.actions;
+		*n_removed = n;
 	if (bytes_freed)
-		*bytes_freed = r.bytes;
-cleanup:
-	if (error < 0)
-		arca__tx_rollback(l);
-	arca__removal_finish(l, &r, error == 0);
-	arca__digest_list_free(&keys);
+		*bytes_freed = bytes;
 	return error;
 }
 
@@ -2074,15 +2296,56 @@ static int set_header_version(arca__local *l)
 	return arca__sql_exec(l, "PRAGMA user_version = " SCHEMA_VERSION);
 }
 
-/* Create or migrate the schema: WAL mode, tables, migrations. */
+/* Step a one-row, one-column query with sqlite3 alone (no message, no
+ * damage noted): its text into out, or "" on any failure. */
+static void query_text(arca__local *l, const char *sql, char *out,
+		size_t size)
+{
+	sqlite3_stmt *st = NULL;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/*
+ * 1 when the index is already in WAL mode with this arca's schema, both
+ * versions (meta row and header) current: found with plain reads, which
+ * in WAL mode wait for no writer. Anything else (a new file, an older
+ * schema, damage) is 0 and left to init_db's checks under the lock.
+ */
+static int schema_current(arca__local *l)
+{
+	char meta[16], header[16], mode[16];
+
+	query_text(l, "SELECT value FROM meta WHERE name = 'schema'", meta,
+			sizeof(meta));
+	query_text(l, "PRAGMA user_version", header, sizeof(header));
+	query_text(l, "PRAGMA journal_mode", mode, sizeof(mode));
+	return strcmp(meta, SCHEMA_VERSION) == 0 &&
+		strcmp(header, SCHEMA_VERSION) == 0 &&
+		strcmp(mode, "wal") == 0;
+}
+
+/*
+ * Create or migrate the schema: WAL mode, tables, migrations. Only then
+ * is the write lock taken: an open of a current index writes nothing and
+ * waits for no writer (a long eviction, clear or gc of another process).
+ */
 static int init_db(arca__local *l)
 {
 	int error;
 
 	/* synchronous=NORMAL in WAL mode: a crash may lose the last commits
-	 * but never corrupts the index (sqlite.org/wal.html). */
+	 * but never corrupts the index (sqlite.org/wal.html). A setting of
+	 * this connection: no lock. */
+	if ((error = arca__sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0)
+		return error;
+	if (schema_current(l))
+		return 0;
 	if ((error = arca__sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
-	    (error = arca__sql_exec(l, "PRAGMA synchronous=NORMAL")) < 0 ||
 	    (error = arca__tx_begin(l)) < 0)
 		return error;
 	if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
@@ -2134,6 +2397,29 @@ static int init_db_retrying(arca__local *l)
 	return error;
 }
 
+/*
+ * The busy handler: try again every millisecond for up to busy_limit_ms.
+ * SQLite's own (sqlite3_busy_timeout) sleeps up to 100 ms between tries,
+ * so a writer that commits in short batches and takes the lock back at
+ * once (eviction, clear, gc) would keep it almost all the time; polled
+ * this often, a waiting writer takes it in the pause between two batches
+ * (arca__batch_pause) and waits at most about one batch. Readers need no
+ * lock in WAL mode and never get here.
+ */
+static int busy_wait(void *ctx, int n)
+{
+	arca__local *l = ctx;
+	int64_t now = arca__mono_ms();
+	struct timespec ts = { 0, 1000000L };
+
+	if (n == 0)
+		l->busy_since_ms = now;
+	if (now - l->busy_since_ms >= (int64_t)l->busy_limit_ms)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 void arca__local_db_close(arca__local *l)
 {
 	arca__access_free(l);
@@ -2169,7 +2455,8 @@ int arca__local_db_open(arca__local *l)
 	free(path);
 	if (rc != SQLITE_OK)
 		return arca__sql_error(l, rc, "opening the index");
-	sqlite3_busy_timeout(l->db, (int)l->opts.busy_timeout_ms);
+	l->busy_limit_ms = l->opts.busy_timeout_ms;
+	sqlite3_busy_handler(l->db, busy_wait, l);
 	sqlite3_extended_result_codes(l->db, 1);
 	/* Keep index.db-wal and -shm when the last handle closes, so that
 	 * opening the store on a full disk needs no new space (the wal-index

@@ -33,6 +33,11 @@ struct arca__local {
 	arca__hasher *hasher;
 	unsigned char *iobuf; /* IO_CHUNK bytes, reused by reads and writes */
 	int fatal;
+	/* The busy handler's bound for the statement waiting now (ms; the
+	 * handle's busy_timeout_ms unless a caller lowers it) and when that
+	 * wait began (arca__mono_ms()). */
+	unsigned int busy_limit_ms;
+	int64_t busy_since_ms;
 	/* evict.c: hits and blob reads not yet written to the index. */
 	struct arca__access *access;
 	/* pin.c: this handle's pin record (tmp/pins-*, flock'ed while
@@ -120,6 +125,51 @@ int arca__free_unreferenced(arca__local *l, arca__removal *r,
  * transaction the caller holds. */
 int arca__remove_actions(arca__local *l, arca__removal *r,
 		const arca__digest_list *keys);
+
+/*
+ * Long removals (eviction, clear, gc, folding the hit log) run as a series
+ * of bounded write transactions, batches, so that no other writer waits
+ * for more than one of them: a batch ends after ARCA__BATCH_ROWS rows or
+ * ARCA__BATCH_MS milliseconds (CLOCK_MONOTONIC), whichever comes first.
+ * Each batch is complete in itself (an action goes with its references
+ * and the blobs only it held), commits, and has its files unlinked
+ * (arca__removal_finish) before the next one begins; a crash between two
+ * batches leaves a consistent store with the rest not yet removed.
+ */
+#define ARCA__BATCH_ROWS 2000
+#define ARCA__BATCH_MS 50
+
+typedef struct arca__batch {
+	int64_t start_ms;
+	uint64_t rows;
+} arca__batch;
+
+/* Take the write lock (BEGIN IMMEDIATE) and start b's budget. */
+int arca__batch_begin(arca__local *l, arca__batch *b);
+/* Count n rows against b's budget; 1 when the batch is full. */
+int arca__batch_add(arca__batch *b, uint64_t n);
+int arca__batch_full(const arca__batch *b);
+/* Between two batches (after the commit and the unlinks): give writers
+ * waiting for the lock (their busy handler polls every millisecond) the
+ * time to take it. */
+void arca__batch_pause(void);
+
+/* Binds the parameters from ?3 on of a batched selection. */
+typedef void (*arca__bind_fn)(sqlite3_stmt *st, const void *ctx);
+
+/*
+ * Remove in batches the actions whose keys sql selects (column 0), with
+ * the blobs only they referenced; with blobs set, the blobs whose digests
+ * it selects, those no action or URL references. sql takes ?1, the last
+ * key of the previous chunk (an empty blob at first, which sorts before
+ * every key), and ?2, the chunk size, and selects in key order past ?1
+ * (or, when every row it selects is removed, from the start). bind binds
+ * ?3 on (or is NULL). What was removed is added to *n_removed and *bytes
+ * as each batch commits, also when a later one fails.
+ */
+int arca__remove_batched(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes, const char *sql, arca__bind_fn bind,
+		const void *ctx, int blobs);
 
 /*
  * Last-access bookkeeping (evict.c). A hit or a blob read is noted in

@@ -1,18 +1,21 @@
 /*
  * Tier URLs: arca_store_add_tier_url() opens the backend a URL's scheme
- * names (redis://, redis+unix://) and adds it as a tier; and the
- * redaction of passwords from URLs for every message that names a tier.
+ * names (redis://, redis+unix://, redis+cluster://, s3://) and adds it
+ * as a tier; and the redaction of passwords from URLs for every message
+ * that names a tier.
  */
 #include "internal.h"
 #include "tier_url.h"
 
 #include "arca/sys/backend.h"
 #include "arca/sys/redis.h"
+#include "arca/sys/redis_cluster.h"
+#include "arca/sys/s3.h"
 
 #include <string.h>
 #include <strings.h>
 
-#define SUPPORTED_SCHEMES "redis://, redis+unix://"
+#define SUPPORTED_SCHEMES "redis://, redis+unix://, redis+cluster://, s3://"
 
 typedef struct outbuf {
 	char *p;
@@ -125,19 +128,28 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 		return arca__error(ARCA_EINVAL, "tier URL \"%s\": not a URL "
 				"(SCHEME://...); supported schemes: "
 				SUPPORTED_SCHEMES, shown);
-	if (strcmp(scheme, "redis") == 0 || strcmp(scheme, "redis+unix") == 0) {
+	if (strcmp(scheme, "redis") == 0 || strcmp(scheme, "redis+unix") == 0 ||
+	    strcmp(scheme, "redis+cluster") == 0) {
 		redis_opts.max_blob_size = tier_opts.max_blob_size;
 		/* The connection at open (AUTH, SELECT, PING) keeps to the
 		 * tier's deadline too. */
 		redis_opts.timeout_ms = tier_opts.timeout_ms;
-		if ((error = arca_backend_redis_open(&backend, url,
-				&redis_opts)) < 0)
+		if ((error = scheme[5] == '+' && scheme[6] == 'c' ?
+				arca_backend_redis_cluster_open(&backend, url,
+					&redis_opts) :
+				arca_backend_redis_open(&backend, url,
+					&redis_opts)) < 0)
 			return error;
 		/* The store then declines larger blobs without reading them
 		 * from tier 0. */
 		if (tier_opts.max_blob_size == 0)
 			tier_opts.max_blob_size =
 				ARCA_REDIS_MAX_BLOB_SIZE_DEFAULT;
+		return arca_store_add_tier(store, backend, &tier_opts);
+	}
+	if (strcmp(scheme, "s3") == 0) {
+		if ((error = arca_backend_s3_open(&backend, url, NULL)) < 0)
+			return error;
 		return arca_store_add_tier(store, backend, &tier_opts);
 	}
 	return arca__error(ARCA_EINVAL, "tier URL \"%s\": unknown scheme "

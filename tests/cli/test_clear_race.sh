@@ -107,7 +107,7 @@ for i in $(seq 1 30); do
 done
 echo "# hits racing clears: $hits hits, $misses misses"
 assert_eq "clear_race__hits_are_hits_or_misses" "" "$hit_problems"
-elapsed=$(( $(date +%s) - start ))
-if [ $elapsed -lt 60 ]; then pass "clear_race__within_60s"; else fail "clear_race__within_60s" "${elapsed}s"; fi
+# Time is reported, not asserted: a loaded machine (or ASan) is slower.
+echo "# $ROUNDS rounds in $(( $(date +%s) - start )) s"
 
 finish

@@ -66,7 +66,7 @@ if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
 	-D_GNU_SOURCE -Wall -Wextra -I"$src/include" \
 	"$src/tests/fuzz/$target.c" "$src"/src/lib/*.c \
 	$(pkg-config --cflags --libs yaml-0.1 sqlite3 libcrypto jansson libcurl \
-		hiredis) \
+		hiredis libxml-2.0 inih libzstd) \
 	-lm -lpthread \
 	-o "$tmp/$target" >"$tmp/build.log" 2>&1; then
 	echo "FAIL - $target: cannot build the fuzzer"

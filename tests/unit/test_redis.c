@@ -6,12 +6,14 @@
  * Redis is checked with a hiredis connection of the test's own.
  */
 #include "fixture.h"
+#include "redis_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
 #include "arca/sys/redis.h"
 
 #include <hiredis.h>
+#include <zstd.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,32 +41,6 @@ typedef struct rfx {
 	char url[600];       /* the tier's URL, no password */
 	const char *password;/* the default user's, for admin() */
 } rfx;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A port nothing listens on now: bound to 0, read back, closed. */
-static int free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 /* A connection of the test's own (authenticated), NULL if none yet. */
 static redisContext *admin_try(const rfx *f)
@@ -141,19 +117,7 @@ static void server_start(rfx *f, int unix_only, const char *const *extra)
 	for (i = 0; extra && extra[i]; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp("redis-server", (char *const *)argv);
-		_exit(127);
-	}
+	f->pid = spawn_logged(argv, log);
 	free(log);
 	until = now_ms() + 5000;
 	for (;;) {
@@ -198,15 +162,6 @@ static rfx *rfx_new(void)
 	return f;
 }
 
-static arca_store *open_store(const char *dir)
-{
-	arca_store *s = NULL;
-
-	if (arca_store_open(&s, dir, NULL) != 0)
-		fail_msg("arca_store_open %s: %s", dir, arca_errmsg());
-	return s;
-}
-
 /* A server, a store in dir/store with the server as tier 1. */
 static int setup_tier(void **state)
 {
@@ -218,6 +173,24 @@ static int setup_tier(void **state)
 	free(sdir);
 	if (arca_store_add_tier_url(f->store, f->url, NULL) != 0)
 		fail_msg("add tier %s: %s", f->url, arca_errmsg());
+	*state = f;
+	return 0;
+}
+
+/* As setup_tier, the tier storing values uncompressed (?compress=0), for
+ * tests that read or change the values in Redis. */
+static int setup_tier_raw(void **state)
+{
+	rfx *f = rfx_new();
+	char *sdir = fixture_path("%s/store", f->dir), *url;
+
+	server_start(f, 0, NULL);
+	f->store = open_store(sdir);
+	free(sdir);
+	url = fixture_path("%s?compress=0", f->url);
+	if (arca_store_add_tier_url(f->store, url, NULL) != 0)
+		fail_msg("add tier %s: %s", url, arca_errmsg());
+	free(url);
 	*state = f;
 	return 0;
 }
@@ -306,23 +279,6 @@ static arca_backend *open_backend(const char *url, uint64_t max_blob_size)
 	return b;
 }
 
-static arca_tier_stats tier_stats(arca_store *s, size_t i)
-{
-	arca_tier_stats st;
-
-	assert_int_equal(arca_store_tier_stats(&st, s, i), 0);
-	return st;
-}
-
-static void key_of(char *out, size_t size, const char *kind,
-		const arca_digest *d)
-{
-	char hex[ARCA_DIGEST_HEXLEN + 1];
-
-	arca_digest_to_hex(hex, d);
-	snprintf(out, size, "arca:v1:%s:%s", kind, hex);
-}
-
 static long long admin_int(redisContext *c, const char *fmt, const char *arg)
 {
 	redisReply *reply = redisCommand(c, fmt, arg);
@@ -365,43 +321,6 @@ static long long db_size(redisContext *c)
 	v = reply->integer;
 	freeReplyObject(reply);
 	return v;
-}
-
-typedef struct mem {
-	char data[4096];
-	size_t len;
-} mem;
-
-static int mem_sink(void *ctx, const void *data, size_t len)
-{
-	mem *m = ctx;
-
-	assert_true(m->len + len <= sizeof(m->data));
-	memcpy(m->data + m->len, data, len);
-	m->len += len;
-	return 0;
-}
-
-/* A manifest whose blobs are in the store (and written through). */
-static arca_manifest *new_action(arca_store *s, const char *stage,
-		const char *out_bytes)
-{
-	arca_action *a = NULL;
-	arca_manifest *m = NULL;
-	arca_digest out;
-
-	assert_int_equal(arca_action_new(&a, stage), 0);
-	assert_int_equal(arca_action_add_arg(a, out_bytes), 0);
-	assert_int_equal(arca_manifest_from_action(&m, a), 0);
-	arca_action_free(a);
-	assert_int_equal(arca_blob_put(&out, s, out_bytes, strlen(out_bytes)), 0);
-	assert_int_equal(arca_manifest_add_output(m, "out.txt", &out,
-			strlen(out_bytes), 0644), 0);
-	assert_int_equal(arca_blob_put(&m->stdout_digest, s, "stdout\n", 7), 0);
-	m->stdout_size = 7;
-	assert_int_equal(arca_blob_put(&m->stderr_digest, s, "", 0), 0);
-	m->duration_ms = 42;
-	return m;
 }
 
 static int one_line(const char *msg)
@@ -627,6 +546,361 @@ static void test_redis__wrong_bytes_are_a_corrupt_miss(void **state)
 	free(sdir);
 	arca_manifest_free(m);
 	b->free(b);
+	redisFree(c);
+}
+
+
+/* ---- compression ------------------------------------------------------ */
+
+/* The raw value of key, malloc'd; *len its size; NULL when absent. */
+static unsigned char *raw_get(redisContext *c, const char *key, size_t *len)
+{
+	redisReply *reply = redisCommand(c, "GET %s", key);
+	unsigned char *v = NULL;
+
+	assert_non_null(reply);
+	if (reply->type == REDIS_REPLY_STRING) {
+		v = malloc(reply->len + 1);
+		assert_non_null(v);
+		memcpy(v, reply->str, reply->len);
+		*len = reply->len;
+	}
+	freeReplyObject(reply);
+	return v;
+}
+
+static void raw_set(redisContext *c, const char *key, const void *v,
+		size_t len)
+{
+	redisReply *reply = redisCommand(c, "SET %s %b", key, v, len);
+
+	assert_non_null(reply);
+	assert_int_equal(reply->type, REDIS_REPLY_STATUS);
+	freeReplyObject(reply);
+}
+
+static int is_frame(const unsigned char *v, size_t len)
+{
+	return len >= 4 && memcmp(v, "\x28\xb5\x2f\xfd", 4) == 0;
+}
+
+/* One zstd frame of src; with its content size in the header or not. */
+static unsigned char *frame_of(size_t *out_len, const void *src, size_t len,
+		int content_size)
+{
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(len), rc;
+	unsigned char *dst = malloc(cap);
+	ZSTD_inBuffer in = { src, len, 0 };
+	ZSTD_outBuffer out = { dst, cap, 0 };
+
+	assert_non_null(cctx);
+	assert_non_null(dst);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, content_size);
+	rc = ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_end);
+	assert_int_equal(rc, 0);
+	ZSTD_freeCCtx(cctx);
+	*out_len = out.pos;
+	return dst;
+}
+
+static void test_redis__values_are_compressed(void **state)
+{
+	rfx *f = *state;
+	redisContext *c = admin(f);
+	arca_backend *b = open_backend(f->url, 0);
+	size_t text_len = 64 * 1024, noise_len = 4000, len, i;
+	unsigned char *text = malloc(text_len), *noise = malloc(noise_len), *v;
+	arca_digest d_text, d_noise, d_magic, got_d;
+	arca_buf buf = ARCA_BUF_INIT, json = ARCA_BUF_INIT;
+	arca_manifest *m, *got = NULL;
+	arca_store *other;
+	uint64_t size;
+	char key[128], *sdir, *url;
+	mem sink = { .len = 0 };
+
+	assert_non_null(text);
+	assert_non_null(noise);
+	for (i = 0; i < text_len; i++)
+		text[i] = "the same words again and again, "[i % 32];
+	random_fill(noise, noise_len, 7);
+
+	/* Compressible: a zstd frame, much smaller; read back whole. */
+	assert_int_equal(arca_blob_put(&d_text, f->store, text, text_len), 0);
+	key_of(key, sizeof(key), "cas", &d_text);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_true(is_frame(v, len));
+	assert_true(len < text_len / 20);
+	assert_int_equal(ZSTD_getFrameContentSize(v, len), text_len);
+	free(v);
+	assert_int_equal(b->blob_stat(b, &d_text, &size), 0);
+	assert_int_equal(size, text_len);
+	/* Incompressible: the bytes themselves. */
+	assert_int_equal(arca_blob_put(&d_noise, f->store, noise, noise_len), 0);
+	key_of(key, sizeof(key), "cas", &d_noise);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_int_equal(len, noise_len);
+	assert_memory_equal(v, noise, noise_len);
+	free(v);
+	/* Bytes that start with the magic: always in a frame. */
+	memcpy(noise, "\x28\xb5\x2f\xfd", 4);
+	assert_int_equal(b->blob_put(b, &d_magic, noise, noise_len), 0);
+	key_of(key, sizeof(key), "cas", &d_magic);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_true(is_frame(v, len));
+	assert_int_equal(ZSTD_getFrameContentSize(v, len), noise_len);
+	free(v);
+	assert_int_equal(b->blob_stat(b, &d_magic, &size), 0);
+	assert_int_equal(size, noise_len);
+
+	/* A second machine reads them all back, verified and promoted. */
+	sdir = fixture_path("%s/machine-b", f->dir);
+	other = open_store(sdir);
+	assert_int_equal(arca_store_add_tier_url(other, f->url, NULL), 0);
+	assert_int_equal(arca_blob_get(&buf, other, &d_text), 0);
+	assert_int_equal(buf.size, text_len);
+	assert_memory_equal(buf.data, text, text_len);
+	arca_buf_free(&buf);
+	assert_int_equal(arca_blob_get(&buf, other, &d_noise), 0);
+	assert_int_equal(buf.size, noise_len);
+	arca_buf_free(&buf);
+	assert_int_equal(arca_blob_get(&buf, other, &d_magic), 0);
+	assert_memory_equal(buf.data, noise, noise_len);
+	arca_buf_free(&buf);
+	assert_int_equal(tier_stats(other, 1).corrupt, 0);
+	assert_int_equal(tier_stats(other, 1).promoted, 3);
+
+	/* An old, uncompressed value that happens to start with the
+	 * magic still reads (known by its digest). */
+	raw_set(c, key, noise, noise_len);
+	assert_int_equal(b->blob_get(b, &d_magic, mem_sink, &sink), 0);
+	assert_int_equal(sink.len, noise_len);
+	assert_memory_equal(sink.data, noise, noise_len);
+
+	/* The manifest in an action entry: hex, "\n", a frame. */
+	m = new_action(f->store, "compressed", "action output\n");
+	assert_int_equal(arca_action_put(f->store, m), 0);
+	key_of(key, sizeof(key), "ac", &m->key);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_true(len > 65 + 4);
+	assert_int_equal(v[64], '\n');
+	assert_true(is_frame(v + 65, len - 65));
+	free(v);
+	assert_int_equal(b->ac_get_manifest(b, &got_d, &json, &m->key), 0);
+	assert_int_equal(json.data[0], '{');
+	arca_buf_free(&json);
+	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
+	assert_int_equal(got->duration_ms, 42);
+	arca_manifest_free(got);
+	got = NULL;
+	arca_store_close(other);
+	b->free(b);
+
+	/* ?compress=0: stored as they are (read either way). */
+	url = fixture_path("%s?compress=0", f->url);
+	b = open_backend(url, 0);
+	text[0] = 'T';
+	assert_int_equal(b->blob_put(b, &d_text, text, text_len), 0);
+	key_of(key, sizeof(key), "cas", &d_text);
+	v = raw_get(c, key, &len);
+	assert_non_null(v);
+	assert_int_equal(len, text_len);
+	free(v);
+	b->free(b);
+	free(url);
+
+	arca_manifest_free(m);
+	free(sdir);
+	free(text);
+	free(noise);
+	redisFree(c);
+}
+
+static void test_redis__bad_frames_are_corrupt_misses(void **state)
+{
+	rfx *f = *state;
+	redisContext *c = admin(f);
+	arca_backend *b = open_backend(f->url, 4096);
+	size_t big_len = 1 << 20, len;
+	unsigned char *big = calloc(1, big_len), *frame, small[1000];
+	arca_digest d_big, d_small;
+	arca_buf buf = ARCA_BUF_INIT;
+	char key[128];
+	mem sink = { .len = 0 };
+
+	assert_non_null(big);
+	memset(small, 'x', sizeof(small));
+	assert_int_equal(arca_digest_buffer(&d_small, small, sizeof(small)), 0);
+	assert_int_equal(arca_digest_buffer(&d_big, big, big_len), 0);
+	key_of(key, sizeof(key), "cas", &d_small);
+
+	/* A valid frame of other bytes: corrupt, a miss, counted. */
+	frame = frame_of(&len, "other bytes, other bytes, other bytes", 37, 1);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d_small),
+			ARCA_ENOTFOUND);
+	assert_null(buf.data);
+	assert_int_equal(tier_stats(f->store, 1).corrupt, 1);
+	assert_int_equal(key_exists(c, "cas", &d_small), 0);
+	/* A damaged frame (a flipped byte in its body). */
+	frame = frame_of(&len, small, sizeof(small), 1);
+	frame[len - 3] ^= 0x55;
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_small, mem_sink, &sink),
+			ARCA_ECORRUPT);
+	assert_int_equal(sink.len, 0);
+	/* A truncated frame. */
+	frame = frame_of(&len, small, sizeof(small), 1);
+	raw_set(c, key, frame, len - 2);
+	free(frame);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d_small),
+			ARCA_ENOTFOUND);
+	assert_int_equal(tier_stats(f->store, 1).corrupt, 2);
+
+	/* Zip bombs: 1 MiB of zeros, over the 4 KiB max blob size, with
+	 * the right digest. Declared in the header: refused before
+	 * decompressing; undeclared: refused once over the limit. */
+	key_of(key, sizeof(key), "cas", &d_big);
+	frame = frame_of(&len, big, big_len, 1);
+	assert_true(len < 4096);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_big, mem_sink, &sink),
+			ARCA_ECORRUPT);
+	frame = frame_of(&len, big, big_len, 0);
+	assert_int_equal(ZSTD_getFrameContentSize(frame, len),
+			ZSTD_CONTENTSIZE_UNKNOWN);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_big, mem_sink, &sink),
+			ARCA_ECORRUPT);
+	assert_int_equal(sink.len, 0);
+	/* Under the limit, without a declared size: fine. */
+	key_of(key, sizeof(key), "cas", &d_small);
+	frame = frame_of(&len, small, sizeof(small), 0);
+	raw_set(c, key, frame, len);
+	free(frame);
+	assert_int_equal(b->blob_get(b, &d_small, mem_sink, &sink), 0);
+	assert_int_equal(sink.len, sizeof(small));
+
+	b->free(b);
+	free(big);
+	redisFree(c);
+}
+
+
+/* ---- cross-host leases ---------------------------------------------------- */
+
+static void lease_key(char *out, size_t size, const arca_digest *d)
+{
+	key_of(out, size, "lease", d);
+}
+
+static void test_redis__lease_primitives(void **state)
+{
+	rfx *f = *state;
+	redisContext *c = admin(f);
+	arca_backend *b1 = open_backend(f->url, 0), *b2 = open_backend(f->url, 0);
+	char t1[ARCA_REDIS_LEASE_TOKEN_SIZE], t2[ARCA_REDIS_LEASE_TOKEN_SIZE];
+	char key[128];
+	arca_digest k;
+	redisReply *reply;
+	long long ttl;
+	int64_t until;
+	size_t i;
+
+	assert_int_equal(arca_redis_lease_token(t1), 0);
+	assert_int_equal(arca_redis_lease_token(t2), 0);
+	assert_int_equal(strlen(t1), 64);
+	for (i = 0; i < 64; i++)
+		assert_non_null(strchr("0123456789abcdef", t1[i]));
+	assert_string_not_equal(t1, t2);
+	assert_int_equal(arca_digest_buffer(&k, "an action key", 13), 0);
+	lease_key(key, sizeof(key), &k);
+
+	/* Two holders: the second NX fails and changes nothing. */
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000), 0);
+	assert_int_equal(arca_redis_lease_acquire(b2, &k, t2, 10000),
+			ARCA_EBUSY);
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000),
+			ARCA_EBUSY);
+	reply = redisCommand(c, "GET %s", key);
+	assert_non_null(reply);
+	assert_int_equal(reply->type, REDIS_REPLY_STRING);
+	assert_string_equal(reply->str, t1);
+	freeReplyObject(reply);
+	ttl = admin_int(c, "PTTL %s", key);
+	assert_true(ttl > 0 && ttl <= 10000);
+
+	/* A wrong token neither releases nor renews. */
+	assert_int_equal(arca_redis_lease_release(b2, &k, t2), ARCA_ENOTFOUND);
+	assert_int_equal(admin_int(c, "EXISTS %s", key), 1);
+	assert_int_equal(arca_redis_lease_renew(b2, &k, t2, 60000),
+			ARCA_ENOTFOUND);
+	assert_true(admin_int(c, "PTTL %s", key) <= 10000);
+	/* The holder renews, then releases. */
+	assert_int_equal(arca_redis_lease_renew(b1, &k, t1, 60000), 0);
+	assert_true(admin_int(c, "PTTL %s", key) > 10000);
+	assert_int_equal(arca_redis_lease_release(b1, &k, t1), 0);
+	assert_int_equal(admin_int(c, "EXISTS %s", key), 0);
+	assert_int_equal(arca_redis_lease_release(b1, &k, t1), ARCA_ENOTFOUND);
+	assert_int_equal(arca_redis_lease_renew(b1, &k, t1, 1000),
+			ARCA_ENOTFOUND);
+
+	/* Expiry: a 200 ms lease, watched with PTTL, is gone within its
+	 * time; then another takes it, and the first holder can neither
+	 * renew nor release the new holder's. */
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 200), 0);
+	ttl = admin_int(c, "PTTL %s", key);
+	assert_true(ttl > 0 && ttl <= 200);
+	until = now_ms() + 2000;
+	while ((ttl = admin_int(c, "PTTL %s", key)) != -2) {
+		/* 0: due, not yet deleted. */
+		assert_true(ttl >= 0 && ttl <= 200);
+		assert_true(now_ms() < until);
+		usleep(10000);
+	}
+	assert_int_equal(arca_redis_lease_acquire(b2, &k, t2, 10000), 0);
+	assert_int_equal(arca_redis_lease_renew(b1, &k, t1, 10000),
+			ARCA_ENOTFOUND);
+	assert_int_equal(arca_redis_lease_release(b1, &k, t1), ARCA_ENOTFOUND);
+	reply = redisCommand(c, "GET %s", key);
+	assert_non_null(reply);
+	assert_string_equal(reply->str, t2);
+	freeReplyObject(reply);
+
+	/* Bad arguments. */
+	assert_int_equal(arca_redis_lease_acquire(NULL, &k, t1, 10),
+			ARCA_EINVAL);
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 0), ARCA_EINVAL);
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, "", 10), ARCA_EINVAL);
+	assert_int_equal(arca_redis_lease_release(b1, NULL, t1), ARCA_EINVAL);
+	{
+		/* Another kind of backend, even one named "redis". */
+		arca_backend other = { .version = ARCA_BACKEND_VERSION,
+			.name = "redis", .free = NULL };
+
+		assert_int_equal(arca_redis_lease_acquire(&other, &k, t1, 10),
+				ARCA_EINVAL);
+	}
+
+	/* The server gone: a tier error, quickly. */
+	server_kill(f);
+	until = now_ms() + 1000;
+	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000),
+			ARCA_EUNAVAILABLE);
+	assert_int_equal(arca_redis_lease_release(b2, &k, t2),
+			ARCA_EUNAVAILABLE);
+	assert_true(now_ms() < until);
+
+	b1->free(b1);
+	b2->free(b2);
 	redisFree(c);
 }
 
@@ -946,14 +1220,18 @@ static void test_redis__full_server(void **state)
 	assert_non_null(data);
 	server_start(f, 0, extra);
 	b = open_backend(f->url, 0);
+	/* Incompressible bytes, so that each blob takes its size. */
 	for (i = 0; i < 8 && rc == 0; i++) {
-		memset(data, 'a' + i, len);
+		size_t j;
+
+		for (j = 0; j < len; j++)
+			data[j] = (unsigned char)(random() >> 7);
 		rc = b->blob_put(b, &d, data, len);
 	}
 	assert_int_equal(rc, ARCA_EFULL);
 	assert_non_null(strstr(arca_errmsg(), "OOM"));
 	assert_int_equal(arca_store_add_tier_url(f->store, f->url, NULL), 0);
-	memset(data, 'z', len);
+	data[0] ^= 1;
 	assert_int_equal(arca_blob_put(&d, f->store, data, len), 0);
 	assert_int_equal(tier_stats(f->store, 1).errors, 1);
 	free(data);
@@ -1143,7 +1421,7 @@ static void test_redis__bad_urls(void **state)
 	expect_einval(f->store, "redis+unix://host/tmp/s.sock",
 			"redis+unix://host/tmp/s.sock", NULL, NULL);
 	/* Unknown schemes: named, with what is supported. */
-	expect_einval(f->store, "s3://bucket/prefix", "s3://bucket/prefix",
+	expect_einval(f->store, "ftp://bucket/prefix", "ftp://bucket/prefix",
 			NULL, "redis://, redis+unix://");
 	expect_einval(f->store, "memcached://u:secret@host:11211",
 			"memcached://u@host:11211", "secret", "redis+unix://");
@@ -1172,10 +1450,18 @@ int main(void)
 			setup_server, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_redis__wrong_bytes_are_a_corrupt_miss,
-			setup_tier, teardown),
+			setup_tier_raw, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_redis__action_put_get_remove,
+			setup_tier_raw, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis__values_are_compressed,
 			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis__bad_frames_are_corrupt_misses,
+			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(test_redis__lease_primitives,
+			setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_redis__ttl_maps_to_expiry,
 			setup_tier, teardown),
 		cmocka_unit_test_setup_teardown(

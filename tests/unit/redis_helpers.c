@@ -1,0 +1,137 @@
+#include "redis_helpers.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void free_ports(int *out, int n)
+{
+	int fds[16], i;
+
+	assert_true(n <= 16);
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fds[i] >= 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(bind(fds[i], (struct sockaddr *)&sa,
+				sizeof(sa)), 0);
+		assert_int_equal(getsockname(fds[i], (struct sockaddr *)&sa,
+				&len), 0);
+		out[i] = ntohs(sa.sin_port);
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+int free_port(void)
+{
+	int port;
+
+	free_ports(&port, 1);
+	return port;
+}
+
+pid_t spawn_logged(const char *const *argv, const char *log)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int mem_sink(void *ctx, const void *data, size_t len)
+{
+	mem *m = ctx;
+
+	assert_true(m->len + len <= sizeof(m->data));
+	memcpy(m->data + m->len, data, len);
+	m->len += len;
+	return 0;
+}
+
+arca_store *open_store(const char *dir)
+{
+	arca_store *s = NULL;
+
+	if (arca_store_open(&s, dir, NULL) != 0)
+		fail_msg("arca_store_open %s: %s", dir, arca_errmsg());
+	return s;
+}
+
+arca_tier_stats tier_stats(arca_store *s, size_t i)
+{
+	arca_tier_stats st;
+
+	assert_int_equal(arca_store_tier_stats(&st, s, i), 0);
+	return st;
+}
+
+void key_of(char *out, size_t size, const char *kind, const arca_digest *d)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+
+	arca_digest_to_hex(hex, d);
+	snprintf(out, size, "arca:v1:%s:%s", kind, hex);
+}
+
+void random_fill(unsigned char *buf, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(seed >> 16);
+	}
+}
+
+arca_manifest *new_action(arca_store *s, const char *stage,
+		const char *out_bytes)
+{
+	arca_action *a = NULL;
+	arca_manifest *m = NULL;
+	arca_digest out;
+
+	assert_int_equal(arca_action_new(&a, stage), 0);
+	assert_int_equal(arca_action_add_arg(a, out_bytes), 0);
+	assert_int_equal(arca_manifest_from_action(&m, a), 0);
+	arca_action_free(a);
+	assert_int_equal(arca_blob_put(&out, s, out_bytes, strlen(out_bytes)), 0);
+	assert_int_equal(arca_manifest_add_output(m, "out.txt", &out,
+			strlen(out_bytes), 0644), 0);
+	assert_int_equal(arca_blob_put(&m->stdout_digest, s, "stdout\n", 7), 0);
+	m->stdout_size = 7;
+	assert_int_equal(arca_blob_put(&m->stderr_digest, s, "", 0), 0);
+	m->duration_ms = 42;
+	return m;
+}

@@ -1,0 +1,54 @@
+/*
+ * Helpers shared by the Redis tier tests (test_redis.c,
+ * test_redis_cluster.c): ports, child servers, a memory sink, actions
+ * whose blobs are in a store, key names. Public headers only.
+ */
+#ifndef ARCA_TEST_REDIS_HELPERS_H
+#define ARCA_TEST_REDIS_HELPERS_H
+
+#include "fixture.h"
+
+#include "arca/arca.h"
+#include "arca/sys/backend.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t now_ms(void);
+
+/* n distinct 127.0.0.1 ports nothing listens on now (all bound at once,
+ * read back, closed); at most 16. */
+void free_ports(int *out, int n);
+int free_port(void);
+
+/* Fork and exec argv (PATH searched), stdout and stderr appended to log;
+ * the child dies with the test process (PR_SET_PDEATHSIG). */
+pid_t spawn_logged(const char *const *argv, const char *log);
+
+/* A sink into memory (at most sizeof data). */
+typedef struct mem {
+	unsigned char data[65536];
+	size_t len;
+} mem;
+
+int mem_sink(void *ctx, const void *data, size_t len);
+
+/* The store at dir, opened with NULL options (fails the test). */
+arca_store *open_store(const char *dir);
+
+arca_tier_stats tier_stats(arca_store *s, size_t i);
+
+/* "arca:v1:<kind>:<hex digest>" into out. */
+void key_of(char *out, size_t size, const char *kind, const arca_digest *d);
+
+/* n pseudo-random bytes from seed (an LCG: the same bytes every run). */
+void random_fill(unsigned char *buf, size_t n, unsigned int seed);
+
+/* A manifest (duration 42 ms) with one output of out_bytes, stdout and
+ * an empty stderr, whose blobs are put in s (and so written through). */
+arca_manifest *new_action(arca_store *s, const char *stage,
+		const char *out_bytes);
+
+#endif
