@@ -690,6 +690,29 @@ static int add_tier_url(arca__tier_conf **list, size_t *n, const char *url,
 
 static int config_path(char **out, const char *dir);
 
+/*
+ * compress: of a Redis tier (redis://, redis+unix://, redis+cluster://)
+ * becomes the URL's ?compress=0|1 (include/arca/sys/redis.h), unless the
+ * URL says it already; other schemes have no compression setting yet
+ * and are left as they are.
+ */
+static int apply_compress(arca__tier_conf *c)
+{
+	char *url;
+
+	if (c->compress < 0 || strstr(c->url, "compress=") != NULL ||
+	    (strncasecmp(c->url, "redis://", 8) != 0 &&
+	     strncasecmp(c->url, "redis+unix://", 13) != 0 &&
+	     strncasecmp(c->url, "redis+cluster://", 16) != 0))
+		return 0;
+	if (asprintf(&url, "%s%ccompress=%d", c->url,
+			strchr(c->url, '?') ? '&' : '?', c->compress) < 0)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	free(c->url);
+	c->url = url;
+	return 0;
+}
+
 int arca__tiers_resolve(arca__tier_conf **out, size_t *n_out,
 		const char *dir, const arca_options *opts)
 {
@@ -752,6 +775,9 @@ int arca__tiers_resolve(arca__tier_conf **out, size_t *n_out,
 		file = NULL;
 		n_file = 0;
 	}
+	for (i = 0; i < n; i++)
+		if ((error = apply_compress(&list[i])) < 0)
+			goto cleanup;
 	*out = list;
 	*n_out = n;
 	list = NULL;

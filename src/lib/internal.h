@@ -80,7 +80,7 @@ int arca__manifest_is_newer(const char *json, size_t len);
 typedef struct arca__tier_conf {
 	char *url;
 	arca_tier_options opts;
-	int compress;   /* -1 not said, 0 none, 1 zstd (not applied yet) */
+	int compress;   /* -1 not said, 0 none, 1 zstd (Redis URLs' ?compress=) */
 	char *where;    /* "PATH:LINE", "ARCA_TIERS", "the caller's options" */
 } arca__tier_conf;
 

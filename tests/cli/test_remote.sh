@@ -246,6 +246,21 @@ assert_files_eq "get_tier__bytes" blob.txt got.txt
 ARCA_DIR=$STORE_G run A --no-remote get "$DIGEST" -o got2.txt
 check_rc "get_tier__promoted_then_local" 0
 
+# ---- compress: in tiers: (Redis's ?compress=) ------------------------
+head -c 4096 /dev/zero | tr '\0' a >big.txt
+STORE_H="$TEST_TMP/machineH"
+mkdir -p "$STORE_H"
+printf 'tiers:\n  - url: %s\n    compress: none\n' "$URL" >"$STORE_H/config.yaml"
+DIGEST=$(ARCA_DIR=$STORE_H A put big.txt | awk '{print $1}')
+assert_eq "compress_none__stored_plain" 4096 \
+	"$(redis-cli -p "$PORT1" strlen "arca:v1:cas:$DIGEST")"
+redis-cli -p "$PORT1" del "arca:v1:cas:$DIGEST" >/dev/null
+printf 'tiers:\n  - url: %s\n    compress: zstd\n' "$URL" >"$STORE_H/config.yaml"
+rm -rf "$STORE_H/index.db" "$STORE_H/blobs"
+ARCA_DIR=$STORE_H A put big.txt >/dev/null
+len=$(redis-cli -p "$PORT1" strlen "arca:v1:cas:$DIGEST")
+assert_eq "compress_zstd__stored_smaller" 1 "$([ "$len" -gt 0 ] && [ "$len" -lt 4096 ] && echo 1)"
+
 # ---- remote ls / test -----------------------------------------------
 ARCA_DIR=$STORE_A run A remote ls
 check_rc "remote_ls__exit_0" 0

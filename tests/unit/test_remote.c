@@ -205,6 +205,34 @@ static void test_remote__env_then_caller_take_precedence(void **state)
 	arca_store_close(s);
 }
 
+static void test_remote__compress_goes_into_redis_urls(void **state)
+{
+	remote_fixture *f = *state;
+	arca_store *s = NULL;
+	arca_remote_info r;
+	char *cfg = fixture_path("tiers:\n"
+			"  - url: %s\n    compress: none\n"
+			"  - url: %s/0?prefix=p\n    compress: zstd\n"
+			"  - url: %s/1?compress=1\n    compress: none\n"
+			"  - url: bogus://x\n    compress: none\n",
+			f->dead, f->dead, f->dead);
+
+	write_config(f->dir, cfg);
+	free(cfg);
+	assert_int_equal(arca_store_open(&s, f->dir, NULL), 0);
+	assert_int_equal(arca_store_remote_count(s), 4);
+	assert_int_equal(arca_store_remote_info(&r, s, 0), 0);
+	assert_non_null(strstr(r.url, "?compress=0"));
+	assert_int_equal(arca_store_remote_info(&r, s, 1), 0);
+	assert_non_null(strstr(r.url, "?prefix=p&compress=1"));
+	/* The URL's own setting wins. */
+	assert_int_equal(arca_store_remote_info(&r, s, 2), 0);
+	assert_null(strstr(r.url, "compress=0"));
+	assert_int_equal(arca_store_remote_info(&r, s, 3), 0);
+	assert_string_equal(r.url, "bogus://x");
+	arca_store_close(s);
+}
+
 static void expect_bad(remote_fixture *f, const char *text, const char *msg)
 {
 	arca_options o;
@@ -332,6 +360,9 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_remote__env_then_caller_take_precedence,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_remote__compress_goes_into_redis_urls,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_remote__bad_tiers_name_file_and_line,
