@@ -193,4 +193,52 @@ done
 ARCA_DIR=$TEST_TMP/proxy_flip run A stats --json
 assert_eq "proxy_flip__corrupt_counted" 1 "$([ "$(tier_field corrupt)" -ge 1 ] && echo 1)"
 
+# ---- Redis killed in the middle of a pipeline -------------------------
+PORT3=$(free_port)
+redis-server --port "$PORT3" --bind 127.0.0.1 --save '' --appendonly no \
+	--daemonize no >"$TEST_TMP/redis3.log" 2>&1 &
+KILLED_PID=$!
+PIDS+=("$KILLED_PID")
+for _ in $(seq 100); do
+	redis-cli -p "$PORT3" ping >/dev/null 2>&1 && break
+	sleep 0.05
+done
+export KILLED_PID
+mkdir -p pipe && cd pipe
+echo "pipeline input" >in.txt
+cat >arca.yaml <<'EOY'
+stages:
+  first:
+    cmd: tr a-z A-Z <in.txt >first.out
+    deps: [in.txt]
+    outs: [first.out]
+  killer:
+    cmd: kill -9 "$KILLED_PID"; sleep 0.2; cat first.out first.out >second.out
+    deps: [first.out]
+    outs: [second.out]
+  last:
+    cmd: cat second.out >last.out; echo done >>last.out
+    deps: [second.out]
+    outs: [last.out]
+EOY
+S=$TEST_TMP/killed
+tier_config "$S" "redis://127.0.0.1:$PORT3" 500
+ARCA_DIR=$S run A repro
+check_rc "killed_mid_pipeline__exit_0" 0
+assert_eq "killed_mid_pipeline__last_output" "done" "$(tail -1 last.out)"
+ARCA_DIR=$S run A verify
+check_rc "killed_mid_pipeline__tier0_verifies" 0
+st=$(cat "$S"/tiers/*.state)
+if printf '%s\n' "$st" | grep -Eq '^(errors|timeouts) [1-9]'; then
+	pass "killed_mid_pipeline__counted"
+else
+	fail "killed_mid_pipeline__counted" "$st"
+fi
+# The next run: everything from tier 0, the dead server left out.
+rm -f first.out second.out last.out
+ARCA_DIR=$S run A repro
+check_rc "killed_mid_pipeline__rerun_exit_0" 0
+assert_eq "killed_mid_pipeline__rerun_restored" "done" "$(tail -1 last.out)"
+cd ..
+
 finish
