@@ -139,6 +139,24 @@ assert_not_contains "breaker__reopened_skips" "$ERR" "going on without"
 kill -CONT "$REDIS_PID"
 unset ARCA_DIR
 
+# ---- figures of concurrent processes all kept --------------------------
+STORE=$TEST_TMP/parallel
+tier_config "$STORE" "$URL" 2000
+for i in $(seq 8); do echo "parallel blob $i" >"p$i.txt"; done
+PUTS=()
+for i in $(seq 8); do
+	ARCA_DIR=$STORE A put "p$i.txt" >/dev/null 2>&1 &
+	PUTS+=("$!")
+done
+wait_ok=0
+for j in "${PUTS[@]}"; do wait "$j" && wait_ok=$((wait_ok + 1)); done
+assert_eq "parallel__puts_exit_0" 8 "$wait_ok"
+st=$(cat "$STORE"/tiers/*.state)
+assert_contains "parallel__state_file_whole" "$st" "arca-tier-state 1"
+assert_contains "parallel__every_put_counted" "$st" "stored 8"
+ls "$STORE"/tiers/ | grep -q tmp && fail "parallel__no_temp_left" "$(ls "$STORE"/tiers/)" \
+	|| pass "parallel__no_temp_left"
+
 # ---- a fault-injecting proxy ----------------------------------------
 MODE="$TEST_TMP/proxy.mode"
 echo pass >"$MODE"
