@@ -728,9 +728,9 @@ typedef struct arca_transfer {
  * Upload a local action entry to tier `tier` with every blob it
  * references (outputs, stdout, stderr, the manifest), asking the tier
  * first which it lacks (find_missing, REAPI's FindMissingBlobs) and
- * sending only those; then the entry, with the TTL it has left. Blobs
- * over the tier's max_blob_size make the entry not stored (an entry never
- * names blobs its tier lacks). The breaker applies: an open one skips
+ * sending only those; then the entry, without a TTL (the tier's own
+ * eviction applies). Blobs over the tier's max_blob_size make the entry
+ * not stored (an entry never names blobs its tier lacks). The breaker applies: an open one skips
  * the call. Results are added to *out (zero it first).
  *
  * @param[in,out] out    totals, added to; may be NULL.
