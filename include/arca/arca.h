@@ -164,7 +164,7 @@ typedef struct arca_store arca_store;
 /** A tier's implementation: see include/arca/sys/backend.h. */
 typedef struct arca_backend arca_backend;
 
-#define ARCA_OPTIONS_VERSION 4
+#define ARCA_OPTIONS_VERSION 5
 #define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
 #define ARCA_DEFAULT_BUSY_TIMEOUT_MS 30000
 
@@ -179,7 +179,12 @@ enum {
 	ARCA_OPT_LOCK_TIMEOUT = 1u << 3,
 	ARCA_OPT_DEFAULT_TTL = 1u << 4,
 	ARCA_OPT_DISK_RESERVE = 1u << 5,   /* (version 4) */
-	ARCA_OPT_ALL = 0x3fu
+	ARCA_OPT_ALL = 0x3fu,
+	/* (Version 5.) arca_options.tiers replaces the configured remote
+	 * tiers (ARCA_TIERS, config.yaml's tiers:); with n_tiers 0: the
+	 * local tier alone. Not a policy field: not in ARCA_OPT_ALL, never
+	 * set by arca_options_resolve(). */
+	ARCA_OPT_TIERS = 1u << 6
 };
 
 /**
@@ -190,7 +195,7 @@ enum {
  * lock_timeout_ms, default_ttl_s and disk_reserve are the store's policy. Each one is
  * taken from the first of these that sets it (highest precedence first):
  *
- *  1. the caller: with a version 3 or 4 struct, a field whose bit is in
+ *  1. the caller: with a version 3, 4 or 5 struct, a field whose bit is in
  *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a version
  *     3 struct has no disk_reserve: ARCA_OPT_DISK_RESERVE is ignored
  *     there); a version 1 or 2 struct gives every field it contains (as
@@ -246,6 +251,13 @@ typedef struct arca_options {
 	 * system or 256 MiB, whichever is smaller; 0: no disk check, only
 	 * max_size. Read from version 4 structs only. */
 	uint64_t disk_reserve;
+	/* (Version 5.) With ARCA_OPT_TIERS in given: the URLs of the remote
+	 * tiers arca_store_open() opens, in order, instead of ARCA_TIERS's
+	 * or config.yaml's (a URL that config.yaml's tiers: also lists takes
+	 * that entry's mode, max_blob_size and timeout_ms). Borrowed for the
+	 * call only. See "Remote tiers" at arca_store_open(). */
+	const char *const *tiers;
+	size_t n_tiers;
 } arca_options;
 
 #define ARCA_DEFAULT_MAX_SIZE ((uint64_t)10 << 30)   /* 10 GiB */
@@ -258,7 +270,7 @@ typedef struct arca_options {
 	{ ARCA_OPTIONS_VERSION, ARCA_DEFAULT_INLINE_THRESHOLD, \
 	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0, ARCA_DEFAULT_MAX_SIZE, \
 	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS, \
-	  ARCA_DEFAULT_TTL_S, 0, ARCA_DISK_RESERVE_AUTO }
+	  ARCA_DEFAULT_TTL_S, 0, ARCA_DISK_RESERVE_AUTO, NULL, 0 }
 
 /**
  * The options arca_store_open(dir, opts) would apply: the caller's
@@ -388,6 +400,22 @@ int arca_store_default_dir(char **out);
  *         read-only, or its repair failed); ARCA_ENOMEM. A damaged
  *         index.db is not an error of a read-write open: it is moved to
  *         quarantine/ and rebuilt, and arca_store_index_repair() says so.
+ *         A remote tier that cannot be opened is never an error of the
+ *         open (see below).
+ *
+ * Remote tiers. After tier 0, the store opens the configured remote
+ * tiers and appends them in order (arca_store_add_tier_url()), so that
+ * every front end and binding shares one configuration, as ccache reads
+ * remote_storage from its own config. The list is the first of: the
+ * caller's (opts->tiers with ARCA_OPT_TIERS in opts->given; none with
+ * n_tiers 0), $ARCA_TIERS (space-separated URLs, when set and
+ * non-empty), the config file's tiers: (docs/cli.md, "Remote tiers"). A
+ * tier that cannot be opened (a bad URL, an unknown scheme, a server that
+ * cannot be reached or refuses AUTH) is left out with one warning line
+ * through the log callback (arca_set_log()) naming it by its URL without
+ * the password; so is a tier whose circuit breaker is open (see
+ * docs/tiers.md, "Circuit breaker"), without connecting. Either way
+ * arca_store_remote_info() reports it.
  */
 int arca_store_open(arca_store **out, const char *dir,
 		const arca_options *opts);
@@ -541,7 +569,8 @@ size_t arca_store_tier_count(const arca_store *store);
 
 /**
  * Counters of one tier since the store was opened (per handle, in memory:
- * not kept in the index). A lookup asks tiers in order until one hits, so
+ * not kept in the index; a configured remote tier's totals over every
+ * handle are in arca_store_remote_info()). A lookup asks tiers in order until one hits, so
  * a hit in tier 2 counts a miss (or error) in tier 1.
  */
 typedef struct arca_tier_stats {
@@ -557,6 +586,12 @@ typedef struct arca_tier_stats {
 	uint64_t not_stored;  /* puts the tier declined (max_blob_size,
 	                       * ARCA_ENOTSTORED) */
 	uint64_t promoted;    /* hits of this tier copied into tier 0 */
+	/* Appended with the shared tiers (issue 9). */
+	uint64_t bytes_up;    /* bytes of blobs and manifests written */
+	uint64_t bytes_down;  /* bytes of blobs and manifests read */
+	uint64_t time_ms;     /* milliseconds spent in the tier's calls */
+	uint64_t breaker_openings; /* times its circuit breaker opened */
+	uint64_t skipped;     /* calls not made: the breaker was open */
 } arca_tier_stats;
 
 /**
@@ -599,6 +634,163 @@ int arca_store_tier_stats(arca_tier_stats *out, arca_store *store,
  */
 int arca_store_add_tier_url(arca_store *store, const char *url,
 		const arca_tier_options *opts);
+
+/**
+ * Change whether hits of tier `tier` are copied into tier 0 (its
+ * arca_tier_options.promote) for the rest of the handle's life: what
+ * `arca repro --pull` does to every remote tier.
+ *
+ * @param[in] store    open store.
+ * @param[in] tier     1 ... arca_store_tier_count() - 1.
+ * @param[in] promote  non-zero: copy hits into tier 0.
+ * @return 0; ARCA_EINVAL (tier out of range).
+ */
+int arca_store_tier_set_promote(arca_store *store, size_t tier, int promote);
+
+/**
+ * Write a tier URL without its password, for messages: the ":PASSWORD"
+ * of the userinfo and any "password=" query parameter are removed. Works
+ * on malformed URLs too. The form every libarca message names a tier by.
+ *
+ * @param[out] out   size bytes, always NUL-terminated (truncated if need
+ *                   be).
+ * @param[in]  size  bytes of out (0: nothing written).
+ * @param[in]  url   the URL; NULL gives "(null)".
+ */
+void arca_url_redact(char *out, size_t size, const char *url);
+
+/** States of a tier's circuit breaker (docs/tiers.md). */
+typedef enum arca_breaker_state {
+	ARCA_BREAKER_CLOSED = 0,    /* calls go to the tier */
+	ARCA_BREAKER_OPEN = 1,      /* calls skip it until the cool-down ends */
+	ARCA_BREAKER_HALF_OPEN = 2  /* one probe call decides */
+} arca_breaker_state;
+
+#define ARCA_BREAKER_FAILURES_DEFAULT 3   /* consecutive errors/timeouts */
+#define ARCA_BREAKER_COOLDOWN_DEFAULT 60  /* seconds */
+
+/**
+ * A configured remote tier (see "Remote tiers" at arca_store_open()),
+ * whether it was opened or not, with its breaker and the figures every
+ * process of the machine recorded for it in the store (DIR/tiers/). The
+ * strings belong to the handle, valid until arca_store_close().
+ */
+typedef struct arca_remote_info {
+	const char *url;          /* the URL, password removed */
+	const char *source;       /* where it was configured: "PATH:LINE",
+	                           * "ARCA_TIERS", "the caller's options" */
+	size_t tier;              /* its index for arca_store_tier_stats()
+	                           * and arca_tier_push(); 0: not opened */
+	int open_error;           /* 0, or why it was not opened (an ARCA_E*
+	                           * code; ARCA_EUNAVAILABLE for an open
+	                           * breaker) */
+	const char *open_message; /* that failure's one line, or "" */
+	arca_tier_options opts;   /* the options it was (to be) added with */
+	arca_breaker_state breaker; /* as the state file says now */
+	uint64_t failures;        /* consecutive failures counted so far */
+	int64_t opened_at;        /* when the breaker last opened (s since
+	                           * the epoch), 0: never */
+	/* Totals of every handle closed so far (persisted at
+	 * arca_store_close()) plus this handle's own. */
+	arca_tier_stats totals;
+} arca_remote_info;
+
+/**
+ * The number of configured remote tiers of the handle, opened or not.
+ *
+ * @param[in] store  open store.
+ * @return the number; 0 for NULL.
+ */
+size_t arca_store_remote_count(const arca_store *store);
+
+/**
+ * Describe configured remote tier i (0 ... arca_store_remote_count() - 1;
+ * not a tier index: a tier left out has no tier index).
+ *
+ * @param[out] out    the description (strings owned by the handle).
+ * @param[in]  store  open store.
+ * @param[in]  i      which configured tier.
+ * @return 0; ARCA_EINVAL (i out of range).
+ */
+int arca_store_remote_info(arca_remote_info *out, arca_store *store,
+		size_t i);
+
+/** What arca_tier_push() and arca_tier_pull() moved. */
+typedef struct arca_transfer {
+	uint64_t actions;        /* action entries written */
+	uint64_t actions_present;/* entries the destination already had */
+	uint64_t blobs;          /* blobs copied (manifests included) */
+	uint64_t blobs_present;  /* blobs the destination already had */
+	uint64_t bytes;          /* bytes of the blobs copied */
+} arca_transfer;
+
+/**
+ * Upload a local action entry to tier `tier` with every blob it
+ * references (outputs, stdout, stderr, the manifest), asking the tier
+ * first which it lacks (find_missing, REAPI's FindMissingBlobs) and
+ * sending only those; then the entry, without a TTL (the tier's own
+ * eviction applies). Blobs over the tier's max_blob_size make the entry
+ * not stored (an entry never names blobs its tier lacks). The breaker applies: an open one skips
+ * the call. Results are added to *out (zero it first).
+ *
+ * @param[in,out] out    totals, added to; may be NULL.
+ * @param[in]     store  open store.
+ * @param[in]     tier   1 ... arca_store_tier_count() - 1, a writable tier.
+ * @param[in]     key    the action key (in tier 0).
+ * @return 0; ARCA_ENOTFOUND (no such entry in tier 0); ARCA_EINVAL (tier
+ *         out of range or read-only); ARCA_ENOTSTORED (the tier declined a
+ *         blob or the entry); the tier's errors (ARCA_EUNAVAILABLE when
+ *         its breaker is open, ARCA_ETIMEOUT, ARCA_EIO, ARCA_EPERM,
+ *         ARCA_EFULL); ARCA_ENOMEM. arca_errmsg() names the tier.
+ */
+int arca_tier_push(arca_transfer *out, arca_store *store, size_t tier,
+		const arca_digest *key);
+
+/**
+ * Warm tier 0 with an action entry of the remote tiers (DVC's pull): the
+ * first remote tier that has it, verified, is copied into tier 0 with
+ * every blob it references, whatever the tier's promote option. An entry
+ * tier 0 already has is left alone (counted in actions_present).
+ *
+ * @param[in,out] out    totals, added to; may be NULL.
+ * @param[in]     store  open, writable store.
+ * @param[in]     key    the action key.
+ * @return 0; ARCA_ENOTFOUND (no tier has a usable entry); ARCA_EPERM
+ *         (read-only store); tier 0's errors (ARCA_EFULL, ARCA_EIO);
+ *         ARCA_ENOMEM.
+ */
+int arca_tier_pull(arca_transfer *out, arca_store *store,
+		const arca_digest *key);
+
+/**
+ * Called by arca_tier_test() after each step.
+ *
+ * @param[in] step    "put", "get" or "delete".
+ * @param[in] result  0 or the step's ARCA_E* code.
+ * @param[in] ms      the step's duration in milliseconds.
+ * @param[in] ctx     the caller's context.
+ */
+typedef void (*arca_tier_test_cb)(const char *step, int result,
+		uint64_t ms, void *ctx);
+
+/**
+ * Probe tier `tier` directly (not through the breaker, the fall-through
+ * or the write-through): put a small probe blob, read it back and
+ * verify its bytes, then delete a probe action entry (the backend
+ * interface has no blob removal; blobs leave a remote tier by its own
+ * expiry). Stops at the first failed step.
+ *
+ * @param[in] store  open store.
+ * @param[in] tier   1 ... arca_store_tier_count() - 1.
+ * @param[in] cb     called after every step; may be NULL.
+ * @param[in] ctx    passed to cb.
+ * @return 0; the first failed step's code (ARCA_EUNAVAILABLE,
+ *         ARCA_ETIMEOUT, ARCA_EPERM, ARCA_EIO, ARCA_ECORRUPT for bytes
+ *         read back wrong, ARCA_EINVAL for a tier out of range, or a
+ *         read-only tier: its put is skipped, not failed).
+ */
+int arca_tier_test(arca_store *store, size_t tier, arca_tier_test_cb cb,
+		void *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Blobs (CAS)                                                          */
@@ -1703,6 +1895,28 @@ typedef int64_t (*arca_clock_fn)(void *ctx);
  * @param[in] ctx     passed to now_fn.
  */
 void arca_set_clock(arca_clock_fn now_fn, void *ctx);
+
+/**
+ * Receives the library's warnings: one line each, without a trailing
+ * newline, e.g. "tier redis://cache:6379: circuit breaker open after 3
+ * consecutive errors or timeouts; skipped for 60 s".
+ *
+ * @param[in] line  the message (valid during the call only).
+ * @param[in] ctx   the context given to arca_set_log().
+ */
+typedef void (*arca_log_fn)(const char *line, void *ctx);
+
+/**
+ * Route the library's warnings (tiers left out at arca_store_open(),
+ * circuit breakers opening and closing) to fn, process-wide. Without a
+ * callback (the default, or fn NULL) each line is written to stderr as
+ * "arca: warning: LINE". Not thread-safe against concurrent calls of
+ * itself; set it before opening stores.
+ *
+ * @param[in] fn   the callback, or NULL for stderr.
+ * @param[in] ctx  passed to fn.
+ */
+void arca_set_log(arca_log_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

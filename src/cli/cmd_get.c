@@ -41,6 +41,7 @@ static int get_main(int argc, char **argv, cli_global *g)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -51,10 +52,16 @@ static int get_main(int argc, char **argv, cli_global *g)
 	char short_hex[16];
 	int c, error, rc = CLI_EXIT_OK;
 
+	g->use_tiers = 1;
 	while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			output = optarg;
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
+				return CLI_EXIT_USAGE;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;

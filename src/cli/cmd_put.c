@@ -32,6 +32,7 @@ static int put_main(int argc, char **argv, cli_global *g)
 	static const struct option longopts[] = {
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -42,6 +43,7 @@ static int put_main(int argc, char **argv, cli_global *g)
 	size_t n_tags = 0, t;
 	int c, i, error, rc = CLI_EXIT_OK;
 
+	g->use_tiers = 1;
 	if ((tags = calloc((size_t)argc + 1, sizeof(*tags))) == NULL) {
 		cli_error("put: %s", strerror(ENOMEM));
 		return CLI_EXIT_STORE;
@@ -54,6 +56,11 @@ static int put_main(int argc, char **argv, cli_global *g)
 				return cli_usage_error("put", "--tag: empty tag");
 			}
 			tags[n_tags++] = optarg;
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
+				return CLI_EXIT_USAGE;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;

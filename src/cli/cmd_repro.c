@@ -28,6 +28,7 @@ typedef struct repro_opts {
 	int refresh;
 	int dry_run;
 	int no_stale;
+	int pull;
 } repro_opts;
 
 /* What the event printer needs; the run's event_ctx. */
@@ -42,6 +43,7 @@ static void usage(FILE *out)
 		"Usage: arca repro [FILE] [STAGE...] [-p NAME=VALUE]... [--params FILE]\n"
 		"                  [--force STAGE]... [--no-cache | --refresh]\n"
 		"                  [--dry-run] [--no-stale] [--lock-timeout SECS]\n"
+		"                  [--pull] [--tier URL]... [--no-remote]\n"
 		"                  [--store DIR]\n"
 		"\n"
 		"Run the stages of the pipeline FILE (default arca.yaml) in\n"
@@ -66,6 +68,12 @@ static void usage(FILE *out)
 		"                     fetch nothing\n"
 		"  --no-stale         fail a URL dep whose server cannot be reached\n"
 		"                     instead of using a stale cached copy\n"
+		"  --pull             copy every stage found in a remote tier into\n"
+		"                     the local one (also from tiers configured\n"
+		"                     with promote: false)\n"
+		"  --tier URL         a remote tier (repeatable) instead of the\n"
+		"                     configured ones\n"
+		"  --no-remote        the local tier alone\n"
 		"  --lock-timeout SECS  wait at most SECS for another process\n"
 		"                     computing the same stage, then run it anyway\n"
 		"                     (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
@@ -107,7 +115,8 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 {
 	enum {
 		OPT_PARAMS = 'P', OPT_FORCE = 0x200, OPT_NO_CACHE, OPT_REFRESH,
-		OPT_DRY_RUN, OPT_NO_STALE, OPT_LOCK_TIMEOUT = 0x280
+		OPT_DRY_RUN, OPT_NO_STALE, OPT_LOCK_TIMEOUT = 0x280,
+		OPT_PULL = 0x2a0
 	};
 	static const struct option longopts[] = {
 		{ "param", required_argument, NULL, 'p' },
@@ -117,8 +126,10 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "refresh", no_argument, NULL, OPT_REFRESH },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "no-stale", no_argument, NULL, OPT_NO_STALE },
+		{ "pull", no_argument, NULL, OPT_PULL },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -153,9 +164,17 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		case OPT_NO_STALE:
 			o->no_stale = 1;
 			break;
+		case OPT_PULL:
+			o->pull = 1;
+			break;
 		case OPT_LOCK_TIMEOUT:
 			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
 					"--lock-timeout") < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
 				return CLI_EXIT_USAGE;
 			break;
 		case CLI_OPT_STORE:
@@ -390,6 +409,7 @@ static int repro_main(int argc, char **argv, cli_global *g)
 	arca_store *store = NULL;
 	int rc, error;
 
+	g->use_tiers = 1;
 	memset(&o, 0, sizeof(o));
 	memset(&ui, 0, sizeof(ui));
 	memset(&params, 0, sizeof(params));
@@ -416,6 +436,17 @@ static int repro_main(int argc, char **argv, cli_global *g)
 	if (cli_repro_open(&store, g, p) != 0) {
 		rc = CLI_EXIT_STORE;
 		goto cleanup;
+	}
+	if (o.pull) {
+		size_t t, n = arca_store_tier_count(store);
+
+		/* DVC's pull: every stage found in a remote tier is copied
+		 * into the local one, whatever the tier's promote setting. */
+		for (t = 1; t < n; t++)
+			(void)arca_store_tier_set_promote(store, t, 1);
+		if (n == 1)
+			cli_warn("repro --pull: no remote tier is open; the local "
+					"tier alone is used");
 	}
 	if ((error = arca_pipeline_run(&rep, store, p, &ro)) < 0) {
 		cli_progress_end();

@@ -27,6 +27,7 @@ static int rm_main(int argc, char **argv, cli_global *g)
 {
 	static const struct option longopts[] = {
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -35,8 +36,14 @@ static int rm_main(int argc, char **argv, cli_global *g)
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int c, i, n, error, rc = CLI_EXIT_STORE;
 
+	g->use_tiers = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
+				return CLI_EXIT_USAGE;
+			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
 			break;

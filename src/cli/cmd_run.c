@@ -144,6 +144,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "stdin-in", no_argument, NULL, OPT_STDIN_IN },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -214,6 +215,11 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 			if (optarg[0] == '\0')
 				return run_usage("--tag: empty tag");
 			o->tags[o->n_tags++] = optarg;
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
+				return CLI_RUN_EXIT_ARCA;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
@@ -404,6 +410,7 @@ static int run_main(int argc, char **argv, cli_global *g)
 	const char *stage;
 	int error, rc;
 
+	g->use_tiers = 1;
 	memset(&o, 0, sizeof(o));
 	if ((rc = parse_opts(&o, argc, argv, g)) >= 0)
 		goto cleanup;

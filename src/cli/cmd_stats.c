@@ -27,12 +27,17 @@ static void usage(FILE *out)
 		"Show the cache counters kept by 'arca run': hits, misses, errors\n"
 		"(corrupt entries met, failed stores), hit rate, bytes read from\n"
 		"and written to the cache, and the compute time hits saved;\n"
-		"overall, then one row per stage.\n"
+		"overall, then one row per stage; then one row per remote tier\n"
+		"(hits, misses, not stored, errors, timeouts, bytes up and down,\n"
+		"time spent, breaker openings: every process's, from DIR/tiers/).\n"
 		"\n"
 		"Options:\n"
 		"  --json        one JSON object {\"overall\": {...}, \"stages\":\n"
-		"                [{\"stage\": ..., ...}]}; hit_rate is a fraction\n"
-		"                (null when there was no lookup)\n"
+		"                [{\"stage\": ..., ...}], \"tiers\": [{\"url\": ...}]};\n"
+		"                hit_rate is a fraction (null when there was no\n"
+		"                lookup)\n"
+		"  --tier URL    the remote tiers to report (repeatable)\n"
+		"  --no-remote   no remote tiers\n"
 		"  --days N      one row per UTC day of the last N days (today\n"
 		"                included; days without activity are left out):\n"
 		"                hits, misses, evictions, bytes read, written and\n"
@@ -101,7 +106,7 @@ static json_t *stats_json(const arca_stats *s)
 	return obj;
 }
 
-static int print_json(const stats_list *l)
+static int print_json(const stats_list *l, arca_store *store)
 {
 	json_t *root = json_object(), *stages = json_array();
 	arca_stats zero;
@@ -128,6 +133,7 @@ static int print_json(const stats_list *l)
 	if (!have_overall)
 		err |= cli_json_set(root, "overall", stats_json(&zero));
 	err |= cli_json_set(root, "stages", stages);
+	err |= cli_json_set(root, "tiers", cli_tiers_json(store));
 	if (err != 0) {
 		json_decref(root);
 		root = NULL;
@@ -278,6 +284,7 @@ static int stats_main(int argc, char **argv, cli_global *g)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "days", required_argument, NULL, OPT_DAYS },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -288,6 +295,7 @@ static int stats_main(int argc, char **argv, cli_global *g)
 	int json = 0, c, error, rc = CLI_EXIT_STORE;
 	size_t i;
 
+	g->use_tiers = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
@@ -302,6 +310,11 @@ static int stats_main(int argc, char **argv, cli_global *g)
 						"of days from 1 to 36500", optarg);
 				return CLI_EXIT_USAGE;
 			}
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(g, c, optarg) < 0)
+				return CLI_EXIT_USAGE;
 			break;
 		case CLI_OPT_STORE:
 			g->store_dir = optarg;
@@ -332,7 +345,13 @@ static int stats_main(int argc, char **argv, cli_global *g)
 		cli_lib_error(error, "stats");
 		goto cleanup;
 	}
-	rc = json ? print_json(&list) : print_text(&list);
+	if (json) {
+		rc = print_json(&list, store);
+	} else if ((rc = print_text(&list)) == CLI_EXIT_OK &&
+			arca_store_remote_count(store) > 0) {
+		printf("\n");
+		cli_tiers_print(store, 0);
+	}
 
 cleanup:
 	for (i = 0; i < list.n; i++)

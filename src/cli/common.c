@@ -247,6 +247,19 @@ int cli_open_store(arca_store **out, const cli_global *g)
 		free(dir);
 		exit(CLI_EXIT_USAGE);
 	}
+	/* Remote tiers: the library's configuration (ARCA_TIERS,
+	 * config.yaml's tiers:) unless --tier or --no-remote say otherwise,
+	 * or the command works on the local tier alone. */
+	opts.given &= ~(unsigned int)ARCA_OPT_TIERS;
+	if (!g->use_tiers || g->no_remote) {
+		opts.given |= ARCA_OPT_TIERS;
+		opts.tiers = NULL;
+		opts.n_tiers = 0;
+	} else if (g->n_tiers > 0) {
+		opts.given |= ARCA_OPT_TIERS;
+		opts.tiers = g->tiers;
+		opts.n_tiers = g->n_tiers;
+	}
 	if ((error = arca_store_open(out, dir, &opts)) < 0) {
 		cli_lib_error(error, "store %s", dir);
 	} else {
@@ -378,4 +391,20 @@ cleanup:
 int cli_starts_with(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int cli_tier_option(cli_global *g, int c, const char *arg)
+{
+	if (c == CLI_OPT_NO_REMOTE) {
+		g->no_remote = 1;
+		return 1;
+	}
+	if (c != CLI_OPT_TIER)
+		return 0;
+	if (g->n_tiers == CLI_MAX_TIERS) {
+		cli_error("--tier: at most %d tiers", CLI_MAX_TIERS);
+		return -1;
+	}
+	g->tiers[g->n_tiers++] = arg;
+	return 1;
 }

@@ -26,7 +26,9 @@ enum {
 	CLI_EXIT_NOTFOUND = 3,  /* unknown digest, key or file */
 	CLI_EXIT_CORRUPT = 4,   /* get of a corrupt blob */
 	CLI_EXIT_STORE = 5,     /* cannot open/create/write the store, I/O */
-	CLI_EXIT_UNAVAILABLE = 6, /* a URL could not be fetched, no usable copy */
+	CLI_EXIT_UNAVAILABLE = 6, /* a URL could not be fetched, no usable
+	                            copy; a remote tier failed (remote test,
+	                            push) */
 	CLI_EXIT_NOCOMMAND = 127 /* not an arca command */
 };
 
@@ -39,12 +41,24 @@ enum {
 	CLI_RUN_EXIT_SIGNAL = 128       /* plus the signal number */
 };
 
+#define CLI_MAX_TIERS 16
+
 /* What the global options set before a subcommand runs. */
 typedef struct cli_global {
 	const char *store_dir;  /* --store, or NULL for the default */
 	/* --lock-timeout of run/repro, in ms; 0: not given (then
 	 * ARCA_LOCK_TIMEOUT, else the library's default). */
 	unsigned int lock_timeout_ms;
+	/* --tier URL (repeatable): these remote tiers instead of
+	 * ARCA_TIERS's or config.yaml's. */
+	const char *tiers[CLI_MAX_TIERS];
+	size_t n_tiers;
+	/* --no-remote: the local tier alone (wins over --tier). */
+	int no_remote;
+	/* Set by a command that goes through the remote tiers (run, repro,
+	 * get, put, rm, stats, push, pull, remote) before it opens the
+	 * store; the others open the local tier alone, never connecting. */
+	int use_tiers;
 } cli_global;
 
 /* A subcommand: cmd_<name>.c defines one of these. */
@@ -70,12 +84,29 @@ extern const cli_command cli_cmd_repro;
 extern const cli_command cli_cmd_status;
 extern const cli_command cli_cmd_limit;
 extern const cli_command cli_cmd_gc;
+extern const cli_command cli_cmd_remote;
+extern const cli_command cli_cmd_push;
+extern const cli_command cli_cmd_pull;
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {
 	CLI_OPT_STORE = 0x100,
+	CLI_OPT_TIER = 0x101,
+	CLI_OPT_NO_REMOTE = 0x102,
 	CLI_OPT_HELP = 'h'
 };
+
+/* The getopt_long entries of --tier URL and --no-remote. */
+#define CLI_TIER_LONGOPTS \
+	{ "tier", required_argument, NULL, CLI_OPT_TIER }, \
+	{ "no-remote", no_argument, NULL, CLI_OPT_NO_REMOTE }
+
+/*
+ * Handle getopt_long()'s c when it is CLI_OPT_TIER or CLI_OPT_NO_REMOTE:
+ * 1 when handled, 0 when c is another option, -1 (after printing one
+ * line) for more than CLI_MAX_TIERS --tier options.
+ */
+int cli_tier_option(cli_global *g, int c, const char *arg);
 
 /* Print "arca: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
@@ -190,5 +221,13 @@ const char *cli_esc(const char *s);
 
 /* Whether s begins with prefix. */
 int cli_starts_with(const char *s, const char *prefix);
+
+/*
+ * The store's configured remote tiers (cmd_remote.c): as a JSON array
+ * (NULL when out of memory), or printed as a table, one row each, with
+ * the breaker column when with_breaker.
+ */
+json_t *cli_tiers_json(arca_store *store);
+void cli_tiers_print(arca_store *store, int with_breaker);
 
 #endif /* ARCA_CLI_COMMON_H */

@@ -24,6 +24,9 @@ static const cli_command *commands[] = {
 	&cli_cmd_status,
 	&cli_cmd_limit,
 	&cli_cmd_gc,
+	&cli_cmd_remote,
+	&cli_cmd_push,
+	&cli_cmd_pull,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -43,7 +46,8 @@ static void usage(FILE *out)
 	size_t i;
 
 	fprintf(out,
-		"Usage: arca [--store DIR] [--version] [--help] COMMAND [ARGS]\n"
+		"Usage: arca [--store DIR] [--tier URL]... [--no-remote] [--version]\n"
+		"            [--help] COMMAND [ARGS]\n"
 		"\n"
 		"A content-addressed cache that memoizes pipeline stages.\n"
 		"\n"
@@ -57,6 +61,10 @@ static void usage(FILE *out)
 		"Options (also accepted after COMMAND):\n"
 		"  --store DIR   the store directory; default $ARCA_DIR, else\n"
 		"                ${XDG_CACHE_HOME:-$HOME/.cache}/arca\n"
+		"  --tier URL    a remote tier (repeatable, in order), instead of\n"
+		"                $ARCA_TIERS or config.yaml's tiers: (run, repro,\n"
+		"                get, put, rm, stats, push, pull, remote)\n"
+		"  --no-remote   the local tier alone\n"
 		"  --version     print the version and exit\n"
 		"  -h, --help    print this help and exit\n"
 		"\n"
@@ -67,7 +75,8 @@ static void usage(FILE *out)
 		"  3    not found (unknown digest, key or file)\n"
 		"  4    corrupt (get of a blob whose bytes do not match)\n"
 		"  5    store error (cannot open/create/write the store, I/O)\n"
-		"  6    fetch: the URL could not be fetched, no usable cached copy\n"
+		"  6    fetch: the URL could not be fetched, no usable cached copy;\n"
+		"       remote test: a tier failed; push: no writable remote tier\n"
 		"  127  unknown command\n"
 		"  run passes CMD's own status through, and otherwise uses\n"
 		"  124 (CMD exited 0 but a declared output is missing),\n"
@@ -99,20 +108,27 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_TIER_LONGOPTS,
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
-	cli_global g = { NULL };
+	cli_global g;
 	const cli_command *cmd;
 	int c;
 
+	memset(&g, 0, sizeof(g));
 	opterr = 0;
 	/* '+': stop at the command name; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case CLI_OPT_STORE:
 			g.store_dir = optarg;
+			break;
+		case CLI_OPT_TIER:
+		case CLI_OPT_NO_REMOTE:
+			if (cli_tier_option(&g, c, optarg) < 0)
+				return CLI_EXIT_USAGE;
 			break;
 		case 'V':
 			printf("arca %s\n", ARCA_VERSION_STRING);

@@ -14,6 +14,16 @@
  *   ttl: 7d                # default time to live of stage results
  *   disk_reserve: 1G       # file system bytes puts leave free (space.c);
  *                          # auto: 5%, at most 256M; 0: max_size only
+ *   tiers:                 # remote tiers, in order (store.c opens them)
+ *     - url: redis://cache.example:6379/0
+ *       mode: read-write   # or read-only
+ *       max_blob_size: 1M
+ *       compress: zstd     # or none
+ *       timeout_ms: 200
+ *
+ * tiers is the one key whose value is not a scalar: a sequence of
+ * mappings (seed 004's shape), kept as such when arca_config_set()
+ * rewrites the file.
  */
 #include "internal.h"
 
@@ -159,29 +169,121 @@ bad:
 
 static const char *const known_keys[] = {
 	"max_size", "low_watermark", "inline_threshold", "lock_timeout", "ttl",
-	"disk_reserve"
+	"disk_reserve", "tiers"
 };
 #define N_KNOWN_KEYS (sizeof(known_keys) / sizeof(*known_keys))
 #define KNOWN_KEYS_TEXT \
 	"max_size, low_watermark, inline_threshold, lock_timeout, ttl, " \
-	"disk_reserve"
+	"disk_reserve, tiers"
 
-/* One top-level key: value of the file. */
+struct kvseq;
+
+/* One key: value of the file; a sequence of mappings (tiers) in seq. */
 typedef struct kv {
 	char *key;
-	char *value;
+	char *value;          /* NULL for a sequence */
 	unsigned long line;
+	struct kvseq *seq;    /* the items, each a mapping of scalars */
+	size_t n_seq;
 } kv;
+
+/* One item of a sequence: a mapping of scalars. */
+typedef struct kvseq {
+	kv *kvs;
+	size_t n;
+	unsigned long line;
+} kvseq;
 
 static void kvs_free(kv *kvs, size_t n)
 {
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; kvs != NULL && i < n; i++) {
 		free(kvs[i].key);
 		free(kvs[i].value);
+		for (j = 0; j < kvs[i].n_seq; j++)
+			kvs_free(kvs[i].seq[j].kvs, kvs[i].seq[j].n);
+		free(kvs[i].seq);
 	}
 	free(kvs);
+}
+
+/*
+ * A mapping node of scalars into kvs (n_out pairs). ARCA_EINVAL naming
+ * path and line when a value is not a scalar.
+ */
+static int read_mapping(kv **out, size_t *n_out, yaml_document_t *doc,
+		yaml_node_t *map, const char *path)
+{
+	yaml_node_pair_t *pair;
+	kv *kvs;
+	size_t n = 0;
+	int error = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	kvs = calloc((size_t)(map->data.mapping.pairs.top -
+			map->data.mapping.pairs.start) + 1, sizeof(*kvs));
+	if (kvs == NULL)
+		return arca__error(ARCA_ENOMEM, "%s: out of memory", path);
+	for (pair = map->data.mapping.pairs.start;
+			pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pair->value);
+
+		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE ||
+		    v->type != YAML_SCALAR_NODE) {
+			error = arca__error(ARCA_EINVAL, "%s:%lu: expected 'key: "
+					"value' with a single value", path,
+					(unsigned long)(k ? k->start_mark.line :
+					map->start_mark.line) + 1);
+			goto cleanup;
+		}
+		kvs[n].key = arca__strdup((const char *)k->data.scalar.value);
+		kvs[n].value = arca__strdup((const char *)v->data.scalar.value);
+		kvs[n].line = (unsigned long)k->start_mark.line + 1;
+		n++;
+		if (kvs[n - 1].key == NULL || kvs[n - 1].value == NULL) {
+			error = arca__error(ARCA_ENOMEM, "%s: out of memory",
+					path);
+			goto cleanup;
+		}
+	}
+	*out = kvs;
+	*n_out = n;
+	kvs = NULL;
+cleanup:
+	kvs_free(kvs, n);
+	return error;
+}
+
+/* The tiers: sequence node v into e->seq. */
+static int read_sequence(kv *e, yaml_document_t *doc, yaml_node_t *v,
+		const char *path)
+{
+	yaml_node_item_t *item;
+	size_t cap = (size_t)(v->data.sequence.items.top -
+			v->data.sequence.items.start) + 1;
+	int error;
+
+	if ((e->seq = calloc(cap, sizeof(*e->seq))) == NULL)
+		return arca__error(ARCA_ENOMEM, "%s: out of memory", path);
+	for (item = v->data.sequence.items.start;
+			item < v->data.sequence.items.top; item++) {
+		yaml_node_t *m = yaml_document_get_node(doc, *item);
+		kvseq *s = &e->seq[e->n_seq];
+
+		if (m == NULL || m->type != YAML_MAPPING_NODE)
+			return arca__error(ARCA_EINVAL, "%s:%lu: %s: expected a "
+					"mapping (- url: ...)", path,
+					(unsigned long)(m ? m->start_mark.line :
+					v->start_mark.line) + 1, e->key);
+		s->line = (unsigned long)m->start_mark.line + 1;
+		if ((error = read_mapping(&s->kvs, &s->n, doc, m, path)) < 0)
+			return error;
+		e->n_seq++;
+	}
+	return 0;
 }
 
 /*
@@ -238,9 +340,22 @@ static int read_pairs(kv **out, size_t *n_out, const char *path)
 			pair < root->data.mapping.pairs.top; pair++) {
 		yaml_node_t *k = yaml_document_get_node(&doc, pair->key);
 		yaml_node_t *v = yaml_document_get_node(&doc, pair->value);
+		int is_seq = k != NULL && v != NULL &&
+			k->type == YAML_SCALAR_NODE &&
+			strcmp((const char *)k->data.scalar.value, "tiers") == 0;
 
-		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE ||
-		    v->type != YAML_SCALAR_NODE) {
+		if (is_seq && v->type == YAML_SCALAR_NODE &&
+		    v->data.scalar.length == 0)
+			is_seq = 2; /* "tiers:" with nothing: no tiers */
+		else if (is_seq && v->type != YAML_SEQUENCE_NODE) {
+			error = arca__error(ARCA_EINVAL, "%s:%lu: tiers: expected "
+					"a list of tiers (- url: ...)", path,
+					(unsigned long)v->start_mark.line + 1);
+			goto cleanup;
+		}
+		if (!is_seq && (k == NULL || v == NULL ||
+		    k->type != YAML_SCALAR_NODE ||
+		    v->type != YAML_SCALAR_NODE)) {
 			error = arca__error(ARCA_EINVAL, "%s:%lu: expected 'key: "
 					"value' with a single value", path,
 					(unsigned long)(k ? k->start_mark.line :
@@ -248,14 +363,19 @@ static int read_pairs(kv **out, size_t *n_out, const char *path)
 			goto cleanup;
 		}
 		kvs[n].key = arca__strdup((const char *)k->data.scalar.value);
-		kvs[n].value = arca__strdup((const char *)v->data.scalar.value);
+		kvs[n].value = is_seq ? NULL :
+			arca__strdup((const char *)v->data.scalar.value);
 		kvs[n].line = (unsigned long)k->start_mark.line + 1;
 		n++;
-		if (kvs[n - 1].key == NULL || kvs[n - 1].value == NULL) {
+		if (kvs[n - 1].key == NULL ||
+		    (!is_seq && kvs[n - 1].value == NULL)) {
 			error = arca__error(ARCA_ENOMEM, "%s: out of memory",
 					path);
 			goto cleanup;
 		}
+		if (is_seq == 1 && (error = read_sequence(&kvs[n - 1], &doc, v,
+				path)) < 0)
+			goto cleanup;
 	}
 	*out = kvs;
 	*n_out = n;
@@ -388,6 +508,288 @@ static int known_key(const char *key)
 	return 0;
 }
 
+/* ---- tiers ---------------------------------------------------------- */
+
+#define TIER_KEYS_TEXT "url, mode, max_blob_size, compress, timeout_ms, promote"
+
+void arca__tier_confs_free(arca__tier_conf *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; c != NULL && i < n; i++) {
+		free(c[i].url);
+		free(c[i].where);
+	}
+	free(c);
+}
+
+/* A YAML boolean (1.1 and 1.2 spellings) into *out; -1 when not one. */
+static int parse_bool(int *out, const char *v)
+{
+	if (strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+	    strcasecmp(v, "on") == 0) {
+		*out = 1;
+		return 0;
+	}
+	if (strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
+	    strcasecmp(v, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* One item of tiers: into c. Messages name PATH:LINE. */
+static int parse_tier_item(arca__tier_conf *c, const kvseq *item,
+		const char *path)
+{
+	char shown[SHOW_MAX + 4];
+	size_t i;
+	int b;
+
+	memset(c, 0, sizeof(*c));
+	c->opts = (arca_tier_options)ARCA_TIER_OPTIONS_INIT;
+	c->compress = -1;
+	for (i = 0; i < item->n; i++) {
+		const kv *e = &item->kvs[i];
+		const char *v = e->value;
+		uint64_t n;
+
+		if (strcmp(e->key, "url") == 0) {
+			if (*v == '\0' || strstr(v, "://") == NULL)
+				return arca__error(ARCA_EINVAL, "%s:%lu: tiers: url "
+						"'%s': expected a tier URL "
+						"(redis://HOST[:PORT][/DB], ...)",
+						path, e->line, show(shown, v));
+			free(c->url);
+			if ((c->url = arca__strdup(v)) == NULL)
+				return arca__error(ARCA_ENOMEM, "out of memory");
+		} else if (strcmp(e->key, "mode") == 0) {
+			if (strcmp(v, "read-write") == 0)
+				c->opts.read_only = 0;
+			else if (strcmp(v, "read-only") == 0)
+				c->opts.read_only = 1;
+			else
+				return arca__error(ARCA_EINVAL, "%s:%lu: tiers: mode "
+						"'%s': expected read-write or "
+						"read-only", path, e->line,
+						show(shown, v));
+		} else if (strcmp(e->key, "max_blob_size") == 0) {
+			if (arca_parse_size(&n, v) < 0)
+				return arca__error(ARCA_EINVAL, "%s:%lu: tiers: "
+						"max_blob_size '%s': " SIZE_HINT,
+						path, e->line, show(shown, v));
+			c->opts.max_blob_size = n;
+		} else if (strcmp(e->key, "compress") == 0) {
+			if (strcmp(v, "zstd") == 0)
+				c->compress = 1;
+			else if (strcmp(v, "none") == 0)
+				c->compress = 0;
+			else if (parse_bool(&b, v) == 0)
+				c->compress = b;
+			else
+				return arca__error(ARCA_EINVAL, "%s:%lu: tiers: "
+						"compress '%s': expected zstd or "
+						"none", path, e->line,
+						show(shown, v));
+		} else if (strcmp(e->key, "timeout_ms") == 0) {
+			char *end = NULL;
+			unsigned long long ms;
+
+			errno = 0;
+			ms = strtoull(v, &end, 10);
+			/* A bare number is milliseconds here; "2s" works too. */
+			if (v[0] >= '0' && v[0] <= '9' && errno == 0 &&
+			    *end == '\0')
+				n = ms;
+			else if (arca_parse_duration_ms(&n, v) < 0)
+				n = UINT64_MAX;
+			if (n == 0 || n > MAX_LOCK_TIMEOUT_MS)
+				return arca__error(ARCA_EINVAL, "%s:%lu: tiers: "
+						"timeout_ms '%s': expected "
+						"milliseconds, more than 0 and at "
+						"most a day (200, 2s)", path,
+						e->line, show(shown, v));
+			c->opts.timeout_ms = (unsigned int)n;
+		} else if (strcmp(e->key, "promote") == 0) {
+			if (parse_bool(&b, v) < 0)
+				return arca__error(ARCA_EINVAL, "%s:%lu: tiers: "
+						"promote '%s': expected true or "
+						"false", path, e->line,
+						show(shown, v));
+			c->opts.promote = b;
+		} else {
+			return arca__error(ARCA_EINVAL, "%s:%lu: tiers: unknown "
+					"key '%s' (known: " TIER_KEYS_TEXT ")",
+					path, e->line, show(shown, e->key));
+		}
+	}
+	if (c->url == NULL)
+		return arca__error(ARCA_EINVAL, "%s:%lu: tiers: a tier without "
+				"url", path, item->line);
+	if (asprintf(&c->where, "%s:%lu", path, item->line) < 0) {
+		c->where = NULL;
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The tiers of e (the file's tiers: key) into *out. */
+static int parse_tiers(arca__tier_conf **out, size_t *n_out, const kv *e,
+		const char *path)
+{
+	arca__tier_conf *c;
+	size_t i;
+	int error;
+
+	*out = NULL;
+	*n_out = 0;
+	if ((c = calloc(e->n_seq + 1, sizeof(*c))) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	for (i = 0; i < e->n_seq; i++)
+		if ((error = parse_tier_item(&c[i], &e->seq[i], path)) < 0) {
+			arca__tier_confs_free(c, i + 1);
+			return error;
+		}
+	*out = c;
+	*n_out = e->n_seq;
+	return 0;
+}
+
+/* Append url to *list; options of the config entry with that URL, if
+ * any, else the defaults. */
+static int add_tier_url(arca__tier_conf **list, size_t *n, const char *url,
+		size_t len, const arca__tier_conf *file, size_t n_file,
+		const char *where)
+{
+	arca__tier_conf *grown, *c;
+	size_t i;
+
+	if ((grown = realloc(*list, (*n + 1) * sizeof(**list))) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	*list = grown;
+	c = &grown[*n];
+	memset(c, 0, sizeof(*c));
+	c->opts = (arca_tier_options)ARCA_TIER_OPTIONS_INIT;
+	c->compress = -1;
+	if ((c->url = malloc(len + 1)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	memcpy(c->url, url, len);
+	c->url[len] = '\0';
+	(*n)++;
+	for (i = 0; i < n_file; i++)
+		if (strcmp(file[i].url, c->url) == 0) {
+			c->opts = file[i].opts;
+			c->compress = file[i].compress;
+			break;
+		}
+	if ((c->where = arca__strdup(where)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int config_path(char **out, const char *dir);
+
+/*
+ * compress: of a Redis tier (redis://, redis+unix://, redis+cluster://)
+ * becomes the URL's ?compress=0|1 (include/arca/sys/redis.h), unless the
+ * URL says it already; other schemes have no compression setting yet
+ * and are left as they are.
+ */
+static int apply_compress(arca__tier_conf *c)
+{
+	char *url;
+
+	if (c->compress < 0 || strstr(c->url, "compress=") != NULL ||
+	    (strncasecmp(c->url, "redis://", 8) != 0 &&
+	     strncasecmp(c->url, "redis+unix://", 13) != 0 &&
+	     strncasecmp(c->url, "redis+cluster://", 16) != 0))
+		return 0;
+	if (asprintf(&url, "%s%ccompress=%d", c->url,
+			strchr(c->url, '?') ? '&' : '?', c->compress) < 0)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	free(c->url);
+	c->url = url;
+	return 0;
+}
+
+int arca__tiers_resolve(arca__tier_conf **out, size_t *n_out,
+		const char *dir, const arca_options *opts)
+{
+	arca__tier_conf *file = NULL, *list = NULL;
+	size_t n_file = 0, n = 0, i;
+	kv *kvs = NULL;
+	size_t n_kvs = 0;
+	char *path = NULL;
+	const char *env = getenv("ARCA_TIERS");
+	int error;
+
+	*out = NULL;
+	*n_out = 0;
+	if ((error = config_path(&path, dir)) < 0)
+		goto cleanup;
+	if (path != NULL && (error = read_pairs(&kvs, &n_kvs, path)) < 0) {
+		if (error != ARCA_ENOTFOUND)
+			goto cleanup;
+		error = 0;
+	}
+	for (i = 0; i < n_kvs; i++)
+		if (strcmp(kvs[i].key, "tiers") == 0) {
+			arca__tier_confs_free(file, n_file);
+			if ((error = parse_tiers(&file, &n_file, &kvs[i],
+					path)) < 0)
+				goto cleanup;
+		}
+	/* Highest precedence first: the caller's list, ARCA_TIERS, the
+	 * file. A URL named by the first two takes the file's options for
+	 * the same URL. */
+	if (opts != NULL && opts->version >= 5 &&
+	    (opts->given & ARCA_OPT_TIERS)) {
+		for (i = 0; i < opts->n_tiers; i++) {
+			if (opts->tiers == NULL || opts->tiers[i] == NULL) {
+				error = arca__error(ARCA_EINVAL, "arca_options: "
+						"tier %zu is NULL", i);
+				goto cleanup;
+			}
+			if ((error = add_tier_url(&list, &n, opts->tiers[i],
+					strlen(opts->tiers[i]), file, n_file,
+					"the caller's options")) < 0)
+				goto cleanup;
+		}
+	} else if (env != NULL && *env != '\0') {
+		const char *p = env;
+
+		while (*p != '\0') {
+			size_t len;
+
+			p += strspn(p, " \t\n");
+			len = strcspn(p, " \t\n");
+			if (len > 0 && (error = add_tier_url(&list, &n, p, len,
+					file, n_file, "ARCA_TIERS")) < 0)
+				goto cleanup;
+			p += len;
+		}
+	} else {
+		list = file;
+		n = n_file;
+		file = NULL;
+		n_file = 0;
+	}
+	for (i = 0; i < n; i++)
+		if ((error = apply_compress(&list[i])) < 0)
+			goto cleanup;
+	*out = list;
+	*n_out = n;
+	list = NULL;
+	n = 0;
+cleanup:
+	arca__tier_confs_free(list, n);
+	arca__tier_confs_free(file, n_file);
+	kvs_free(kvs, n_kvs);
+	free(path);
+	return error;
+}
+
 /* The store's config.yaml if it exists, else the user's (or NULL). */
 static int config_path(char **out, const char *dir)
 {
@@ -436,6 +838,16 @@ static int load_file(arca_options *o, unsigned int *set, const char *dir)
 					"'%s' (known: " KNOWN_KEYS_TEXT ")", path,
 					kvs[i].line, show(shown, kvs[i].key));
 			goto cleanup;
+		}
+		if (strcmp(kvs[i].key, "tiers") == 0) {
+			arca__tier_conf *c = NULL;
+			size_t n_c = 0;
+
+			/* Checked here, opened by store.c. */
+			if ((error = parse_tiers(&c, &n_c, &kvs[i], path)) < 0)
+				goto cleanup;
+			arca__tier_confs_free(c, n_c);
+			continue;
 		}
 		snprintf(where, sizeof(where), "%s:%lu: %s", path, kvs[i].line,
 				kvs[i].key);
@@ -584,6 +996,25 @@ int arca_store_get_options(arca_options *out, const arca_store *store)
 
 /* ---- writing a setting ------------------------------------------------- */
 
+/* Emit kvs's scalar pairs inside the current mapping. 0 or -1. */
+static int emit_scalars(yaml_emitter_t *em, const kv *kvs, size_t n)
+{
+	yaml_event_t ev;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!yaml_scalar_event_initialize(&ev, NULL, NULL,
+				(yaml_char_t *)kvs[i].key, -1, 1, 1,
+				YAML_PLAIN_SCALAR_STYLE) ||
+		    !yaml_emitter_emit(em, &ev) ||
+		    !yaml_scalar_event_initialize(&ev, NULL, NULL,
+				(yaml_char_t *)kvs[i].value, -1, 1, 1,
+				YAML_ANY_SCALAR_STYLE) ||
+		    !yaml_emitter_emit(em, &ev))
+			return -1;
+	return 0;
+}
+
 /* Emit kvs as a block mapping to f. 0 or -1. */
 static int emit_pairs(FILE *f, const kv *kvs, size_t n)
 {
@@ -602,15 +1033,37 @@ static int emit_pairs(FILE *f, const kv *kvs, size_t n)
 		yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
 				YAML_BLOCK_MAPPING_STYLE) &&
 		yaml_emitter_emit(&em, &ev);
-	for (i = 0; ok && i < n; i++)
+	for (i = 0; ok && i < n; i++) {
+		size_t j;
+
 		ok = yaml_scalar_event_initialize(&ev, NULL, NULL,
 				(yaml_char_t *)kvs[i].key, -1, 1, 1,
 				YAML_PLAIN_SCALAR_STYLE) &&
-			yaml_emitter_emit(&em, &ev) &&
-			yaml_scalar_event_initialize(&ev, NULL, NULL,
-				(yaml_char_t *)kvs[i].value, -1, 1, 1,
-				YAML_ANY_SCALAR_STYLE) &&
 			yaml_emitter_emit(&em, &ev);
+		if (ok && kvs[i].value != NULL) {
+			ok = yaml_scalar_event_initialize(&ev, NULL, NULL,
+					(yaml_char_t *)kvs[i].value, -1, 1, 1,
+					YAML_ANY_SCALAR_STYLE) &&
+				yaml_emitter_emit(&em, &ev);
+			continue;
+		}
+		/* A sequence of mappings (tiers), kept as it was read. */
+		ok = ok && yaml_sequence_start_event_initialize(&ev, NULL, NULL,
+				1, YAML_BLOCK_SEQUENCE_STYLE) &&
+			yaml_emitter_emit(&em, &ev);
+		for (j = 0; ok && j < kvs[i].n_seq; j++) {
+			ok = yaml_mapping_start_event_initialize(&ev, NULL, NULL,
+					1, YAML_BLOCK_MAPPING_STYLE) &&
+				yaml_emitter_emit(&em, &ev);
+			if (ok)
+				ok = emit_scalars(&em, kvs[i].seq[j].kvs,
+						kvs[i].seq[j].n) == 0;
+			ok = ok && yaml_mapping_end_event_initialize(&ev) &&
+				yaml_emitter_emit(&em, &ev);
+		}
+		ok = ok && yaml_sequence_end_event_initialize(&ev) &&
+			yaml_emitter_emit(&em, &ev);
+	}
 	ok = ok && yaml_mapping_end_event_initialize(&ev) &&
 		yaml_emitter_emit(&em, &ev) &&
 		yaml_document_end_event_initialize(&ev, 1) &&
@@ -636,6 +1089,10 @@ int arca_config_set(const char *dir, const char *key, const char *value)
 	if (!known_key(key))
 		return arca__error(ARCA_EINVAL, "unknown setting '%s' (known: "
 				KNOWN_KEYS_TEXT ")", key);
+	if (strcmp(key, "tiers") == 0)
+		return arca__error(ARCA_EINVAL, "tiers is a list: edit "
+				"%s/config.yaml (docs/cli.md, \"Remote tiers\")",
+				dir);
 	if ((error = apply_setting(&scratch, &set, key, value, key, 0)) < 0)
 		return error;
 	if (asprintf(&path, "%s/config.yaml", dir) < 0) {
@@ -658,6 +1115,7 @@ int arca_config_set(const char *dir, const char *key, const char *value)
 			goto cleanup;
 		}
 		kvs = grown;
+		memset(&kvs[n], 0, sizeof(kvs[n]));
 		kvs[n].key = arca__strdup(key);
 		kvs[n].value = NULL;
 		kvs[n].line = 0;

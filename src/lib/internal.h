@@ -76,4 +76,26 @@ void arca__store_pin_release(arca_store *store);
  */
 int arca__manifest_is_newer(const char *json, size_t len);
 
+/* A configured remote tier (config.c): URL, options, where it came from. */
+typedef struct arca__tier_conf {
+	char *url;
+	arca_tier_options opts;
+	int compress;   /* -1 not said, 0 none, 1 zstd (Redis URLs' ?compress=) */
+	char *where;    /* "PATH:LINE", "ARCA_TIERS", "the caller's options" */
+} arca__tier_conf;
+
+void arca__tier_confs_free(arca__tier_conf *c, size_t n);
+
+/*
+ * The remote tiers a store in dir opens (arca_store_open(), "Remote
+ * tiers"): the caller's, else $ARCA_TIERS, else config.yaml's tiers:.
+ * 0 with *out malloc'd (free with arca__tier_confs_free()); ARCA_EINVAL
+ * naming PATH:LINE; ARCA_ENOMEM.
+ */
+int arca__tiers_resolve(arca__tier_conf **out, size_t *n_out,
+		const char *dir, const arca_options *opts);
+
+/* One warning line through arca_set_log()'s callback, else stderr. */
+void arca__log(const char *fmt, ...) ARCA__PRINTF(1, 2);
+
 #endif /* ARCA_INTERNAL_H */

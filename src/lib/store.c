@@ -9,9 +9,11 @@
 #include "internal.h"
 
 #include "arca/sys/backend.h"
+#include "breaker.h"
 #include "fsutil.h"
 #include "local.h"
 #include "pin.h"
+#include "tier_url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +27,37 @@ typedef struct tier {
 	arca_backend *backend;
 	arca_tier_options opts;
 	arca_tier_stats stats;
+	/* The breaker of a configured remote tier (owned by its remote);
+	 * NULL for tier 0 and tiers added by the caller. */
+	arca__breaker *breaker;
+	int remote;          /* added after tier 0: its operations are timed */
+	/* One operation (a lookup, a put, the write-through of an action)
+	 * runs from the first tier_call() to its count_*(): whether the
+	 * breaker let it through is decided once, at its start. */
+	int in_op;
+	int op_skipped;
+	int64_t op_start;    /* CLOCK_MONOTONIC ms */
 } tier;
+
+/* A configured remote tier (arca_store_remote_info()). */
+typedef struct remote {
+	char *shown;         /* URL without password */
+	char *source;
+	char *open_message;
+	size_t tier;         /* 0: not opened */
+	int open_error;
+	arca_tier_options opts;
+	arca__breaker *breaker;
+	arca_tier_stats open_stats; /* failed opens, flushed at close */
+} remote;
 
 struct arca_store {
 	arca__local *local;  /* tier 0's local-only interface */
 	tier *tiers;         /* tiers[0]: the local store's backend */
 	size_t n_tiers;
+	remote *remotes;
+	size_t n_remotes;
+	arca_transfer *xfer; /* counts of arca_tier_push()/_pull() running */
 };
 
 arca__local *arca__store_local(arca_store *store)
@@ -50,19 +77,139 @@ void arca__store_pin_release(arca_store *store)
 
 /* ---- tiers ------------------------------------------------------------ */
 
-/* The backend of t, with the deadline of the call about to be made. */
+/* What a tier whose breaker is open answers: at once, without a call. */
+static int skip_blob_get(arca_backend *b, const arca_digest *d,
+		arca_sink_fn sink, void *ctx)
+{
+	(void)b; (void)d; (void)sink; (void)ctx;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_blob_stat(arca_backend *b, const arca_digest *d,
+		uint64_t *size)
+{
+	(void)b; (void)d; (void)size;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_blob_put(arca_backend *b, arca_digest *out, const void *data,
+		size_t len)
+{
+	(void)b; (void)out; (void)data; (void)len;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_ac_get(arca_backend *b, const arca_digest *key,
+		arca_digest *md)
+{
+	(void)b; (void)key; (void)md;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_ac_put(arca_backend *b, const arca_digest *key,
+		const arca_digest *md, const arca_manifest *m)
+{
+	(void)b; (void)key; (void)md; (void)m;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_ac_remove(arca_backend *b, const arca_digest *key)
+{
+	(void)b; (void)key;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_find_missing(arca_backend *b, unsigned char *missing,
+		const arca_digest *digests, size_t n)
+{
+	(void)b; (void)missing; (void)digests; (void)n;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_ac_get_manifest(arca_backend *b, arca_digest *md,
+		arca_buf *json, const arca_digest *key)
+{
+	(void)b; (void)md; (void)json; (void)key;
+	return ARCA_EUNAVAILABLE;
+}
+
+static int skip_ac_put2(arca_backend *b, const arca_digest *key,
+		const arca_digest *md, const arca_manifest *m,
+		const arca_put_options *opts)
+{
+	(void)b; (void)key; (void)md; (void)m; (void)opts;
+	return ARCA_EUNAVAILABLE;
+}
+
+static void skip_free(arca_backend *b)
+{
+	(void)b;
+}
+
+static arca_backend skipped_backend = {
+	ARCA_BACKEND_VERSION, "skipped", skip_blob_get, skip_blob_stat,
+	skip_blob_put, NULL, skip_ac_get, skip_ac_put, skip_ac_remove,
+	skip_free, 0, skip_find_missing, skip_ac_get_manifest, skip_ac_put2
+};
+
+/*
+ * The backend of t, with the deadline of the call about to be made; at
+ * an operation's first call, the breaker decides whether it is made at
+ * all (else every call of the operation answers ARCA_EUNAVAILABLE at
+ * once, and it is counted as skipped).
+ */
 static arca_backend *tier_call(tier *t)
 {
 	arca_backend *b = t->backend;
 
+	/* Tier 0's calls are not timed: its hot path stays as it was. */
+	if (t->remote && !t->in_op) {
+		t->in_op = 1;
+		t->op_start = arca__mono_ms();
+		t->op_skipped = t->breaker != NULL &&
+			!arca__breaker_allow(t->breaker);
+	}
+	if (t->op_skipped)
+		return &skipped_backend;
 	if (b->version >= 2)
 		b->deadline_ms = t->opts.timeout_ms ?
 			arca__mono_ms() + (int64_t)t->opts.timeout_ms : 0;
 	return b;
 }
 
+/* Errors and timeouts count towards the breaker; misses, declines and
+ * wrong bytes (the tier answered) do not. */
+static int breaker_failure(int rc)
+{
+	return rc == ARCA_ETIMEOUT || rc == ARCA_EUNAVAILABLE ||
+		rc == ARCA_EIO;
+}
+
+/*
+ * End t's operation with outcome rc: its time, and the breaker's view of
+ * it. 1 when the breaker skipped it (counted as skipped only).
+ */
+static int op_end(tier *t, int rc)
+{
+	if (!t->in_op)
+		return 0;
+	t->in_op = 0;
+	if (t->op_skipped) {
+		t->op_skipped = 0;
+		t->stats.skipped++;
+		return 1;
+	}
+	t->stats.time_ms += (uint64_t)(arca__mono_ms() - t->op_start);
+	if (t->breaker != NULL &&
+	    arca__breaker_result(t->breaker, breaker_failure(rc)))
+		t->stats.breaker_openings++;
+	return 0;
+}
+
 static void count_lookup(tier *t, int rc)
 {
+	if (op_end(t, rc))
+		return;
 	switch (rc) {
 	case 0: t->stats.hits++; break;
 	case ARCA_ENOTFOUND: t->stats.misses++; break;
@@ -74,6 +221,8 @@ static void count_lookup(tier *t, int rc)
 
 static void count_put(tier *t, int rc)
 {
+	if (op_end(t, rc))
+		return;
 	switch (rc) {
 	case 0: t->stats.stored++; break;
 	case ARCA_ENOTSTORED: t->stats.not_stored++; break;
@@ -152,6 +301,7 @@ int arca_store_add_tier(arca_store *store, arca_backend *backend,
 	tiers[store->n_tiers].backend = backend;
 	tiers[store->n_tiers].opts = *opts;
 	tiers[store->n_tiers].stats.name = backend->name;
+	tiers[store->n_tiers].remote = 1;
 	store->n_tiers++;
 	backend = NULL;
 	error = 0;
@@ -160,6 +310,15 @@ cleanup:
 	if (backend != NULL && backend->free != NULL)
 		backend->free(backend);
 	return error;
+}
+
+int arca_store_tier_set_promote(arca_store *store, size_t tier_index,
+		int promote)
+{
+	if (store == NULL || tier_index == 0 || tier_index >= store->n_tiers)
+		return arca__error(ARCA_EINVAL, "no tier %zu", tier_index);
+	store->tiers[tier_index].opts.promote = promote != 0;
+	return 0;
 }
 
 size_t arca_store_tier_count(const arca_store *store)
@@ -201,11 +360,94 @@ int arca_store_default_dir(char **out)
 	return 0;
 }
 
+static void remotes_free(remote *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; r != NULL && i < n; i++) {
+		free(r[i].shown);
+		free(r[i].source);
+		free(r[i].open_message);
+		arca__breaker_free(r[i].breaker);
+	}
+	free(r);
+}
+
+/*
+ * Open the configured remote tiers (arca_store_open(), "Remote tiers"):
+ * each one that cannot be opened, or whose breaker is open, is left out
+ * (a warning for the first). Only ARCA_ENOMEM fails.
+ */
+static int open_remotes(arca_store *s, arca__tier_conf *confs, size_t n,
+		int writable)
+{
+	char shown[1024];
+	size_t i;
+	int error;
+
+	if (n == 0)
+		return 0;
+	if ((s->remotes = calloc(n, sizeof(*s->remotes))) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		remote *r = &s->remotes[i];
+		int64_t start;
+
+		s->n_remotes++;
+		arca__url_redact(shown, sizeof(shown), confs[i].url);
+		r->opts = confs[i].opts;
+		if ((r->shown = arca__strdup(shown)) == NULL ||
+		    (r->source = arca__strdup(confs[i].where)) == NULL ||
+		    arca__breaker_new(&r->breaker, arca__local_path(s->local),
+				shown, writable) < 0)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		if (!arca__breaker_allow(r->breaker)) {
+			/* Announced when it opened; quiet here, so that a
+			 * thousand short processes do not each say it. */
+			r->open_error = ARCA_EUNAVAILABLE;
+			r->open_message = arca__strdup("circuit breaker open");
+			r->open_stats.skipped++;
+			continue;
+		}
+		start = arca__mono_ms();
+		error = arca_store_add_tier_url(s, confs[i].url, &confs[i].opts);
+		if (error == 0) {
+			tier *t = &s->tiers[s->n_tiers - 1];
+
+			r->tier = s->n_tiers - 1;
+			t->breaker = r->breaker;
+			t->stats.time_ms += (uint64_t)(arca__mono_ms() - start);
+			if (arca__breaker_result(r->breaker, 0))
+				t->stats.breaker_openings++;
+			continue;
+		}
+		if (error == ARCA_ENOMEM)
+			return error;
+		r->open_error = error;
+		r->open_message = arca__strdup(arca_errmsg());
+		r->open_stats.time_ms += (uint64_t)(arca__mono_ms() - start);
+		if (error == ARCA_ETIMEOUT)
+			r->open_stats.timeouts++;
+		else
+			r->open_stats.errors++;
+		arca__log("%s; going on without this tier", arca_errmsg());
+		/* A malformed URL says nothing about the server; a refused
+		 * AUTH does (it answered), and ends a probe too. */
+		if (error != ARCA_EINVAL &&
+		    arca__breaker_result(r->breaker, breaker_failure(error)))
+			r->open_stats.breaker_openings++;
+	}
+	arca__error_clear();
+	return 0;
+}
+
 int arca_store_open(arca_store **out, const char *dir,
 		const arca_options *opts)
 {
 	arca_options effective;
 	arca_store *s = NULL;
+	arca__tier_conf *confs = NULL;
+	size_t n_confs = 0;
 	char *default_dir = NULL;
 	int error;
 
@@ -219,6 +461,8 @@ int arca_store_open(arca_store **out, const char *dir,
 	/* Store policy: the caller's fields, the environment, config.yaml,
 	 * the defaults (config.c). */
 	if ((error = arca_options_resolve(&effective, dir, opts)) < 0)
+		goto cleanup;
+	if ((error = arca__tiers_resolve(&confs, &n_confs, dir, opts)) < 0)
 		goto cleanup;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -237,10 +481,17 @@ int arca_store_open(arca_store **out, const char *dir,
 	s->tiers[0].opts = (arca_tier_options)ARCA_TIER_OPTIONS_INIT;
 	s->tiers[0].stats.name = s->tiers[0].backend->name;
 	s->n_tiers = 1;
+	if ((error = open_remotes(s, confs, n_confs,
+			!effective.read_only)) < 0) {
+		arca_store_close(s);
+		s = NULL;
+		goto cleanup;
+	}
 	*out = s;
 	s = NULL;
 cleanup:
 	free(s);
+	arca__tier_confs_free(confs, n_confs);
 	free(default_dir);
 	return error;
 }
@@ -251,11 +502,25 @@ void arca_store_close(arca_store *store)
 
 	if (store == NULL)
 		return;
+	/* The handle's figures join every process's in DIR/tiers/. */
+	for (i = 0; i < store->n_remotes; i++) {
+		remote *r = &store->remotes[i];
+		arca_tier_stats d = r->open_stats;
+
+		if (r->breaker == NULL)
+			continue;
+		if (r->tier != 0) {
+			d = store->tiers[r->tier].stats;
+			d.skipped += r->open_stats.skipped;
+		}
+		arca__breaker_flush(r->breaker, &d);
+	}
 	/* Later tiers first: tier 0 is the one whose handle they were
 	 * added to. */
 	for (i = store->n_tiers; i-- > 0;)
 		store->tiers[i].backend->free(store->tiers[i].backend);
 	free(store->tiers);
+	remotes_free(store->remotes, store->n_remotes);
 	free(store);
 }
 
@@ -347,6 +612,8 @@ static int tier_fetch(arca_buf *out, arca_store *store, size_t i,
 		error = ARCA_ECORRUPT;
 	if (error == 0)
 		error = mem_sink_take(out, &m);
+	if (error == 0 && i > 0)
+		t->stats.bytes_down += out->size;
 	if (count)
 		count_lookup(t, error);
 	arca_buf_free(&m.buf);
@@ -469,6 +736,8 @@ static int tier_put_bytes(arca_store *store, size_t i, const arca_digest *d,
 		 * else: an error of that tier. */
 		if (error == 0 && !arca_digest_equal(&got, d))
 			error = ARCA_EIO;
+		if (error == 0)
+			t->stats.bytes_up += len;
 	}
 	count_put(t, error);
 	return error;
@@ -732,13 +1001,20 @@ static int tier_find_missing(arca_store *store, size_t i,
 	size_t k;
 	int error;
 
-	if (b->version >= 2 && b->find_missing != NULL)
-		return b->find_missing(tier_call(t), missing, digests, n);
+	/* tier_call() may answer for a tier its breaker skips: methods are
+	 * taken from what it returns. */
+	if (b->version >= 2 && b->find_missing != NULL) {
+		b = tier_call(t);
+		return b->find_missing(b, missing, digests, n);
+	}
 	for (k = 0; k < n; k++) {
+		arca_backend *c;
+
 		missing[k] = 1;
 		if (b->blob_stat == NULL)
 			continue;
-		error = b->blob_stat(tier_call(t), &digests[k], NULL);
+		c = tier_call(t);
+		error = c->blob_stat(c, &digests[k], NULL);
 		if (error == 0)
 			missing[k] = 0;
 		else if (error != ARCA_ENOTFOUND)
@@ -760,7 +1036,7 @@ static int write_through_action(arca_store *store, size_t i,
 	arca_digest *blobs = NULL;
 	unsigned char *missing = NULL;
 	arca_buf buf = ARCA_BUF_INIT;
-	size_t n = 0, k;
+	size_t n = 0, k, sent = 0;
 	int error;
 
 	if ((error = manifest_blobs(&blobs, &n, m, md)) < 0)
@@ -774,12 +1050,17 @@ static int write_through_action(arca_store *store, size_t i,
 		goto cleanup;
 	}
 	for (k = 0; k < n; k++) {
-		if (!missing[k])
+		if (!missing[k]) {
+			if (store->xfer != NULL)
+				store->xfer->blobs_present++;
 			continue;
+		}
 		if (k == 0) {
+			sent = json->size;
 			error = tier_put_bytes(store, i, &blobs[k], json->data,
 					json->size);
 		} else if ((error = local_get_mem(&buf, store, &blobs[k])) == 0) {
+			sent = buf.size;
 			error = tier_put_bytes(store, i, &blobs[k], buf.data,
 					buf.size);
 			arca_buf_free(&buf);
@@ -789,9 +1070,15 @@ static int write_through_action(arca_store *store, size_t i,
 			count_put(t, error);
 			goto cleanup;
 		}
+		if (store->xfer != NULL) {
+			store->xfer->blobs++;
+			store->xfer->bytes += sent;
+		}
 	}
 	error = tier_ac_put(t, &m->key, md, m, opts);
 	count_put(t, error);
+	if (error == 0 && store->xfer != NULL)
+		store->xfer->actions++;
 cleanup:
 	free(missing);
 	free(blobs);
@@ -965,7 +1252,10 @@ static int tier_manifest(arca_buf *json, arca_digest *md, arca_store *store,
 	json->data = NULL;
 	json->size = 0;
 	if (b->version >= 2 && b->ac_get_manifest != NULL) {
-		error = b->ac_get_manifest(tier_call(t), md, json, key);
+		b = tier_call(t);
+		error = b->ac_get_manifest(b, md, json, key);
+		if (error == 0)
+			t->stats.bytes_down += json->size;
 		if (error == 0 && (error = arca_digest_buffer(&actual,
 				json->data, json->size)) == 0 &&
 		    !arca_digest_equal(&actual, md))
@@ -974,7 +1264,8 @@ static int tier_manifest(arca_buf *json, arca_digest *md, arca_store *store,
 			arca_buf_free(json);
 		return error;
 	}
-	if ((error = b->ac_get(tier_call(t), key, md)) < 0)
+	b = tier_call(t);
+	if ((error = b->ac_get(b, key, md)) < 0)
 		return error;
 	return tier_fetch(json, store, i, md, 0);
 }
@@ -1003,12 +1294,19 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 		arca_backend *b0 = tier_call(t0);
 
 		if (b0->blob_stat != NULL &&
-		    b0->blob_stat(b0, &blobs[k], NULL) == 0)
+		    b0->blob_stat(b0, &blobs[k], NULL) == 0) {
+			if (store->xfer != NULL)
+				store->xfer->blobs_present++;
 			continue;
+		}
 		if ((error = tier_fetch(&buf, store, i, &blobs[k], 0)) < 0)
 			goto cleanup;
 		b0 = tier_call(t0);
 		error = b0->blob_put(b0, NULL, buf.data, buf.size);
+		if (error == 0 && store->xfer != NULL) {
+			store->xfer->blobs++;
+			store->xfer->bytes += buf.size;
+		}
 		arca_buf_free(&buf);
 		if (error < 0) {
 			*local_failed = 1;
@@ -1023,6 +1321,11 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 		    (error = tier_ac_put(t0, &m->key, md, m, NULL)) < 0) {
 			*local_failed = 1;
 			goto cleanup;
+		}
+		if (store->xfer != NULL) {
+			store->xfer->blobs++;
+			store->xfer->bytes += json->size;
+			store->xfer->actions++;
 		}
 	}
 cleanup:
@@ -1171,7 +1474,9 @@ int arca_action_remove(arca_store *store, const arca_digest *key)
 		error = b->ac_remove(b, key);
 		if (error == 0)
 			removed = 1;
-		else if (error != ARCA_ENOTFOUND)
+		if (error == 0 || error == ARCA_ENOTFOUND)
+			(void)op_end(t, error);
+		else
 			count_put(t, error);
 	}
 	if (first == ARCA_ENOTFOUND && removed)
@@ -1241,4 +1546,246 @@ int arca_store_verify(uint64_t *n_checked, uint64_t *n_corrupt,
 		arca_store *store, arca_verify_cb cb, void *ctx)
 {
 	return arca__local_verify(store->local, n_checked, n_corrupt, cb, ctx);
+}
+
+/* ---- remote tiers: inspection, push, pull, probe -------------------- */
+
+void arca_url_redact(char *out, size_t size, const char *url)
+{
+	arca__url_redact(out, size, url);
+}
+
+size_t arca_store_remote_count(const arca_store *store)
+{
+	return store ? store->n_remotes : 0;
+}
+
+int arca_store_remote_info(arca_remote_info *out, arca_store *store,
+		size_t i)
+{
+	arca__tier_state st;
+	const arca_tier_stats *mine;
+	remote *r;
+
+	if (out == NULL || store == NULL || i >= store->n_remotes)
+		return arca__error(ARCA_EINVAL, "no configured tier %zu (the "
+				"store has %zu)", i, store ? store->n_remotes : 0);
+	r = &store->remotes[i];
+	memset(out, 0, sizeof(*out));
+	out->url = r->shown;
+	out->source = r->source;
+	out->tier = r->tier;
+	out->open_error = r->open_error;
+	out->open_message = r->open_message ? r->open_message : "";
+	out->opts = r->opts;
+	arca__breaker_read(&st, r->breaker);
+	out->breaker = st.breaker;
+	out->failures = st.failures;
+	out->opened_at = st.opened_at;
+	out->totals = st.totals;
+	mine = r->tier ? &store->tiers[r->tier].stats : &r->open_stats;
+	out->totals.hits += mine->hits;
+	out->totals.misses += mine->misses;
+	out->totals.errors += mine->errors + (r->tier ? r->open_stats.errors : 0);
+	out->totals.timeouts += mine->timeouts;
+	out->totals.corrupt += mine->corrupt;
+	out->totals.stored += mine->stored;
+	out->totals.not_stored += mine->not_stored;
+	out->totals.promoted += mine->promoted;
+	out->totals.bytes_up += mine->bytes_up;
+	out->totals.bytes_down += mine->bytes_down;
+	out->totals.time_ms += mine->time_ms;
+	out->totals.skipped += mine->skipped +
+		(r->tier ? r->open_stats.skipped : 0);
+	/* Openings are in the file as they happen. */
+	out->totals.name = r->tier ? store->tiers[r->tier].stats.name : NULL;
+	return 0;
+}
+
+/* The tier's URL (or backend name) for messages. */
+static const char *tier_label(arca_store *store, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < store->n_remotes; k++)
+		if (store->remotes[k].tier == i)
+			return store->remotes[k].shown;
+	return store->tiers[i].backend->name ? store->tiers[i].backend->name :
+		"(unnamed)";
+}
+
+int arca_tier_push(arca_transfer *out, arca_store *store, size_t tier_index,
+		const arca_digest *key)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	arca_transfer scratch = { 0, 0, 0, 0, 0 };
+	arca_backend *b0;
+	arca_manifest *m = NULL;
+	arca_buf json = ARCA_BUF_INIT;
+	arca_digest md;
+	int error;
+
+	arca__error_clear();
+	if (store == NULL || key == NULL || tier_index == 0 ||
+	    tier_index >= store->n_tiers)
+		return arca__error(ARCA_EINVAL, "push: no tier %zu (the store "
+				"has %zu)", tier_index, store ? store->n_tiers : 0);
+	if (store->tiers[tier_index].opts.read_only)
+		return arca__error(ARCA_EINVAL, "push: tier %s is read-only",
+				tier_label(store, tier_index));
+	arca_digest_to_hex(hex, key);
+	if ((error = local_action_lookup(&m, store, key, 0)) < 0)
+		goto cleanup;
+	b0 = tier_call(&store->tiers[0]);
+	if ((error = b0->ac_get(b0, key, &md)) < 0 ||
+	    (error = local_get_mem(&json, store, &md)) < 0)
+		goto cleanup;
+	store->xfer = out ? out : &scratch;
+	error = write_through_action(store, tier_index, m, &md, &json, NULL);
+	store->xfer = NULL;
+	if (error < 0) {
+		arca__tier_state st;
+		int open = 0;
+
+		/* Read, not asked: asking could hand out the probe. */
+		if (store->tiers[tier_index].breaker != NULL) {
+			arca__breaker_read(&st, store->tiers[tier_index].breaker);
+			open = st.breaker != ARCA_BREAKER_CLOSED;
+		}
+		error = arca__error(error, "push %s to tier %s: %s", hex,
+				tier_label(store, tier_index),
+				error == ARCA_EUNAVAILABLE && open ?
+				"circuit breaker open" : arca_strerror(error));
+	}
+cleanup:
+	arca_manifest_free(m);
+	arca_buf_free(&json);
+	return error;
+}
+
+int arca_tier_pull(arca_transfer *out, arca_store *store,
+		const arca_digest *key)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	arca_transfer scratch = { 0, 0, 0, 0, 0 };
+	arca_manifest *m = NULL;
+	arca_options o;
+	size_t i;
+	int error;
+
+	arca__error_clear();
+	if (store == NULL || key == NULL)
+		return arca__error(ARCA_EINVAL, "pull: no store or key");
+	if (out == NULL)
+		out = &scratch;
+	arca_digest_to_hex(hex, key);
+	if (local_action_lookup(&m, store, key, 0) == 0) {
+		arca_manifest_free(m);
+		out->actions_present++;
+		arca__error_clear();
+		return 0;
+	}
+	arca__error_clear();
+	(void)arca_store_get_options(&o, store);
+	if (o.read_only)
+		return arca__error(ARCA_EPERM, "pull %s: the store is read-only",
+				hex);
+	for (i = 1; i < store->n_tiers; i++) {
+		tier *t = &store->tiers[i];
+		int promote = t->opts.promote;
+
+		t->opts.promote = 1;
+		store->xfer = out;
+		error = tier_action_lookup(&m, store, i, key);
+		store->xfer = NULL;
+		t->opts.promote = promote;
+		if (error < 0)
+			continue;
+		arca_manifest_free(m);
+		m = NULL;
+		/* The hit may have been served from the tier without being
+		 * copied (tier 0 full): a pull must leave it local. */
+		if ((error = local_action_lookup(&m, store, key, 0)) < 0)
+			return arca__error(error, "pull %s from tier %s: tier 0 "
+					"could not take it", hex,
+					tier_label(store, i));
+		arca_manifest_free(m);
+		t->stats.promoted++;
+		(void)arca__store_evict_auto(store);
+		arca__error_clear();
+		return 0;
+	}
+	return arca__error(ARCA_ENOTFOUND, "pull %s: no remote tier has it%s",
+			hex, store->n_tiers == 1 ? " (no remote tier is open)" :
+			"");
+}
+
+/* The probe's bytes: the same every time, so probes never accumulate. */
+static const char probe_bytes[] = "arca remote test probe\n";
+
+int arca_tier_test(arca_store *store, size_t tier_index,
+		arca_tier_test_cb cb, void *ctx)
+{
+	arca_backend *b;
+	tier *t;
+	mem_sink m = { ARCA_BUF_INIT, 0 };
+	arca_digest d, got, key;
+	int64_t start;
+	int error;
+
+	if (store == NULL || tier_index == 0 || tier_index >= store->n_tiers)
+		return arca__error(ARCA_EINVAL, "remote test: no tier %zu",
+				tier_index);
+	t = &store->tiers[tier_index];
+	b = t->backend;
+	if ((error = arca_digest_buffer(&d, probe_bytes,
+			sizeof(probe_bytes) - 1)) < 0)
+		return error;
+#define DEADLINE() (b->version >= 2 ? (void)(b->deadline_ms = \
+		t->opts.timeout_ms ? arca__mono_ms() + \
+		(int64_t)t->opts.timeout_ms : 0) : (void)0)
+	if (!t->opts.read_only) {
+		start = arca__mono_ms();
+		DEADLINE();
+		error = b->blob_put(b, &got, probe_bytes,
+				sizeof(probe_bytes) - 1);
+		if (error == 0 && !arca_digest_equal(&got, &d))
+			error = ARCA_EIO;
+		if (cb)
+			cb("put", error, (uint64_t)(arca__mono_ms() - start), ctx);
+		if (error < 0)
+			goto cleanup;
+	}
+	start = arca__mono_ms();
+	DEADLINE();
+	error = b->blob_get(b, &d, mem_sink_write, &m);
+	if (error == 0 && (error = arca_digest_buffer(&got, m.buf.data,
+			m.buf.size)) == 0 && !arca_digest_equal(&got, &d))
+		error = ARCA_ECORRUPT;
+	if (error == ARCA_ENOTFOUND && t->opts.read_only)
+		error = 0; /* a read-only tier need not have it */
+	if (cb)
+		cb("get", error, (uint64_t)(arca__mono_ms() - start), ctx);
+	if (error < 0)
+		goto cleanup;
+	if (!t->opts.read_only && b->ac_remove != NULL) {
+		/* A key no action has: the round trip of a removal. */
+		(void)arca_digest_buffer(&key, "arca remote test key", 20);
+		start = arca__mono_ms();
+		DEADLINE();
+		error = b->ac_remove(b, &key);
+		if (error == ARCA_ENOTFOUND)
+			error = 0;
+		if (cb)
+			cb("delete", error, (uint64_t)(arca__mono_ms() - start),
+					ctx);
+	}
+#undef DEADLINE
+cleanup:
+	arca_buf_free(&m.buf);
+	if (error < 0)
+		error = arca__error(error, "tier %s: remote test failed: %s",
+				tier_label(store, tier_index),
+				arca_strerror(error));
+	return error;
 }

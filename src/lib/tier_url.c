@@ -131,6 +131,9 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 	if (strcmp(scheme, "redis") == 0 || strcmp(scheme, "redis+unix") == 0 ||
 	    strcmp(scheme, "redis+cluster") == 0) {
 		redis_opts.max_blob_size = tier_opts.max_blob_size;
+		/* The connection at open (AUTH, SELECT, PING) keeps to the
+		 * tier's deadline too. */
+		redis_opts.timeout_ms = tier_opts.timeout_ms;
 		if ((error = scheme[5] == '+' && scheme[6] == 'c' ?
 				arca_backend_redis_cluster_open(&backend, url,
 					&redis_opts) :
@@ -145,7 +148,12 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 		return arca_store_add_tier(store, backend, &tier_opts);
 	}
 	if (strcmp(scheme, "s3") == 0) {
-		if ((error = arca_backend_s3_open(&backend, url, NULL)) < 0)
+		arca_s3_options s3_opts = ARCA_S3_OPTIONS_INIT;
+
+		/* The bucket probe at open keeps to the tier's deadline too,
+		 * so a stalled endpoint costs the breaker one timeout. */
+		s3_opts.timeout_ms = tier_opts.timeout_ms;
+		if ((error = arca_backend_s3_open(&backend, url, &s3_opts)) < 0)
 			return error;
 		return arca_store_add_tier(store, backend, &tier_opts);
 	}
