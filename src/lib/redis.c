@@ -102,6 +102,33 @@ static int miss(arca__redis_tier *t, const char *what)
 	return arca__redis_fail(t->shown, ARCA_ENOTFOUND, what, "not found");
 }
 
+/* Runs the one command cmd; a reply of another type than type fails. */
+static int run_expect(arca__redis_tier *t, const char *what,
+		arca__redis_cmd *cmd, int type)
+{
+	int error;
+
+	if ((error = arca__redis_run(t, what, cmd, 1)) < 0)
+		return error;
+	if (cmd->reply->type != type)
+		return arca__redis_reply_fail(t->shown, what, cmd->reply);
+	return 0;
+}
+
+/* Runs cmd, a GET: a nil reply is a miss, anything but a string fails. */
+static int run_get(arca__redis_tier *t, const char *what, arca__redis_cmd *cmd)
+{
+	int error;
+
+	if ((error = arca__redis_run(t, what, cmd, 1)) < 0)
+		return error;
+	if (cmd->reply->type == REDIS_REPLY_NIL)
+		return miss(t, what);
+	if (cmd->reply->type != REDIS_REPLY_STRING)
+		return arca__redis_reply_fail(t->shown, what, cmd->reply);
+	return 0;
+}
+
 /* ---- values ------------------------------------------------------------ */
 
 /*
@@ -193,16 +220,8 @@ static int redis_blob_get(arca_backend *b, const arca_digest *digest,
 	key_len = make_key(key, t, "cas", digest);
 	cmd_set(&cmd, "GET", key, key_len);
 	snprintf(what, sizeof(what), "GET %s", key);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
-	if (cmd.reply->type == REDIS_REPLY_NIL) {
-		error = miss(t, what);
-		goto cleanup;
-	}
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	error = decode_blob(t, what, &plain, &data, &len, digest, cmd.reply);
 	if (error == ARCA_ECORRUPT) {
 		arca__redis_cmd del;
@@ -310,12 +329,8 @@ static int redis_blob_put(arca_backend *b, arca_digest *out,
 	cmd_set(&cmd, "SET", key, make_key(key, t, "cas", &d));
 	cmd_arg(&cmd, value, value_len);
 	snprintf(what, sizeof(what), "SET %s", key);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_STATUS)) < 0)
 		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_STATUS) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	if (out != NULL)
 		*out = d;
 cleanup:
@@ -458,12 +473,8 @@ static int redis_ac_get(arca_backend *b, const arca_digest *key,
 	cmd_arg(&cmd, "0", 1);
 	cmd_arg(&cmd, "63", 2);
 	snprintf(what, sizeof(what), "GETRANGE %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_STRING)) < 0)
 		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	/* GETRANGE answers "" for a missing key. */
 	if (cmd.reply->len == 0) {
 		error = miss(t, what);
@@ -502,16 +513,8 @@ static int redis_ac_get_manifest(arca_backend *b, arca_digest *manifest_out,
 	json_out->size = 0;
 	cmd_set(&cmd, "GET", k, make_key(k, t, "ac", key));
 	snprintf(what, sizeof(what), "GET %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
-	if (cmd.reply->type == REDIS_REPLY_NIL) {
-		error = miss(t, what);
-		goto cleanup;
-	}
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	if ((error = parse_entry(t, what, manifest_out, cmd.reply->str,
 			cmd.reply->len)) < 0)
 		goto cleanup;
@@ -534,16 +537,8 @@ static int redis_ac_get_manifest(arca_backend *b, arca_digest *manifest_out,
 	arca__redis_cmds_free(&cmd, 1);
 	cmd_set(&cmd, "GET", k, make_key(k, t, "cas", manifest_out));
 	snprintf(what, sizeof(what), "GET %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
-	if (cmd.reply->type == REDIS_REPLY_NIL) {
-		error = miss(t, what);
-		goto cleanup;
-	}
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	if ((error = decode_blob(t, what, &plain, &data, &len, manifest_out,
 			cmd.reply)) < 0)
 		goto cleanup;
@@ -598,10 +593,7 @@ static int redis_ac_put2(arca_backend *b, const arca_digest *key,
 				(unsigned long long)s));
 	}
 	snprintf(what, sizeof(what), "SET %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
-		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_STATUS)
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
+	error = run_expect(t, what, &cmd, REDIS_REPLY_STATUS);
 cleanup:
 	arca__redis_cmds_free(&cmd, 1);
 	free(value);
@@ -625,13 +617,9 @@ static int redis_ac_remove(arca_backend *b, const arca_digest *key)
 
 	cmd_set(&cmd, "DEL", k, make_key(k, t, "ac", key));
 	snprintf(what, sizeof(what), "DEL %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
-		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_INTEGER)
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-	else if (cmd.reply->integer == 0)
+	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_INTEGER)) == 0 &&
+	    cmd.reply->integer == 0)
 		error = miss(t, what);
-cleanup:
 	arca__redis_cmds_free(&cmd, 1);
 	return error;
 }
