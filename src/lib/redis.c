@@ -66,9 +66,8 @@ int arca__redis_run(arca__redis_tier *t, const char *what,
 	return error;
 }
 
-/* A command on one key: argv[0] name, argv[1] the key, then args. */
-static void cmd_set(arca__redis_cmd *c, const char *name, const char *key,
-		size_t key_len)
+void arca__redis_cmd_set(arca__redis_cmd *c, const char *name,
+		const char *key, size_t key_len)
 {
 	memset(c, 0, sizeof(*c));
 	c->argv[0] = name;
@@ -79,7 +78,7 @@ static void cmd_set(arca__redis_cmd *c, const char *name, const char *key,
 	c->key = 1;
 }
 
-static void cmd_arg(arca__redis_cmd *c, const void *arg, size_t len)
+void arca__redis_cmd_arg(arca__redis_cmd *c, const void *arg, size_t len)
 {
 	c->argv[c->argc] = arg;
 	c->len[c->argc++] = len;
@@ -218,7 +217,7 @@ static int redis_blob_get(arca_backend *b, const arca_digest *digest,
 	int error;
 
 	key_len = make_key(key, t, "cas", digest);
-	cmd_set(&cmd, "GET", key, key_len);
+	arca__redis_cmd_set(&cmd, "GET", key, key_len);
 	snprintf(what, sizeof(what), "GET %s", key);
 	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
@@ -228,7 +227,7 @@ static int redis_blob_get(arca_backend *b, const arca_digest *digest,
 
 		/* Forget the wrong bytes, so that find_missing reports the
 		 * blob missing and the next write-through stores it again. */
-		cmd_set(&del, "DEL", key, key_len);
+		arca__redis_cmd_set(&del, "DEL", key, key_len);
 		if (arca__redis_run(t, what, &del, 1) == 0)
 			arca__redis_cmds_free(&del, 1);
 		error = arca__redis_fail(t->shown, ARCA_ECORRUPT, what,
@@ -261,11 +260,11 @@ static int redis_blob_stat(arca_backend *b, const arca_digest *digest,
 	snprintf(what, sizeof(what), "EXISTS/GETRANGE/STRLEN %s", key);
 	/* An empty blob is an empty string: STRLEN alone cannot tell it
 	 * from a missing key; a frame's header says its blob's size. */
-	cmd_set(&cmds[0], "EXISTS", key, key_len);
-	cmd_set(&cmds[1], "GETRANGE", key, key_len);
-	cmd_arg(&cmds[1], "0", 1);
-	cmd_arg(&cmds[1], "17", 2);
-	cmd_set(&cmds[2], "STRLEN", key, key_len);
+	arca__redis_cmd_set(&cmds[0], "EXISTS", key, key_len);
+	arca__redis_cmd_set(&cmds[1], "GETRANGE", key, key_len);
+	arca__redis_cmd_arg(&cmds[1], "0", 1);
+	arca__redis_cmd_arg(&cmds[1], "17", 2);
+	arca__redis_cmd_set(&cmds[2], "STRLEN", key, key_len);
 	if ((error = arca__redis_run(t, what, cmds, 3)) < 0)
 		return error;
 	exists = cmds[0].reply;
@@ -326,8 +325,8 @@ static int redis_blob_put(arca_backend *b, arca_digest *out,
 	if ((error = encode_value(t, &frame, &value, &value_len, data,
 			len)) < 0)
 		goto cleanup;
-	cmd_set(&cmd, "SET", key, make_key(key, t, "cas", &d));
-	cmd_arg(&cmd, value, value_len);
+	arca__redis_cmd_set(&cmd, "SET", key, make_key(key, t, "cas", &d));
+	arca__redis_cmd_arg(&cmd, value, value_len);
 	snprintf(what, sizeof(what), "SET %s", key);
 	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_STATUS)) < 0)
 		goto cleanup;
@@ -421,7 +420,7 @@ static int redis_find_missing(arca_backend *b, unsigned char *missing_out,
 	/* One pipeline per node (https://redis.io/docs/manual/pipelining/):
 	 * EXISTS with several keys would count them, not say which. */
 	for (i = 0; i < n; i++)
-		cmd_set(&cmds[i], "EXISTS", keys[i],
+		arca__redis_cmd_set(&cmds[i], "EXISTS", keys[i],
 				make_key(keys[i], t, "cas", &digests[i]));
 	if ((error = arca__redis_run(t, what, cmds, n)) < 0)
 		goto cleanup;
@@ -469,9 +468,9 @@ static int redis_ac_get(arca_backend *b, const arca_digest *key,
 	arca__redis_cmd cmd;
 	int error;
 
-	cmd_set(&cmd, "GETRANGE", k, make_key(k, t, "ac", key));
-	cmd_arg(&cmd, "0", 1);
-	cmd_arg(&cmd, "63", 2);
+	arca__redis_cmd_set(&cmd, "GETRANGE", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_arg(&cmd, "0", 1);
+	arca__redis_cmd_arg(&cmd, "63", 2);
 	snprintf(what, sizeof(what), "GETRANGE %s", k);
 	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_STRING)) < 0)
 		goto cleanup;
@@ -511,7 +510,7 @@ static int redis_ac_get_manifest(arca_backend *b, arca_digest *manifest_out,
 
 	json_out->data = NULL;
 	json_out->size = 0;
-	cmd_set(&cmd, "GET", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_set(&cmd, "GET", k, make_key(k, t, "ac", key));
 	snprintf(what, sizeof(what), "GET %s", k);
 	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
@@ -535,7 +534,8 @@ static int redis_ac_get_manifest(arca_backend *b, arca_digest *manifest_out,
 	}
 	/* An entry without the manifest's bytes: the manifest blob. */
 	arca__redis_cmds_free(&cmd, 1);
-	cmd_set(&cmd, "GET", k, make_key(k, t, "cas", manifest_out));
+	arca__redis_cmd_set(&cmd, "GET", k, make_key(k, t, "cas",
+			manifest_out));
 	snprintf(what, sizeof(what), "GET %s", k);
 	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
@@ -583,14 +583,14 @@ static int redis_ac_put2(arca_backend *b, const arca_digest *key,
 	value[ARCA_DIGEST_HEXLEN] = '\n';
 	if (bytes_len > 0)
 		memcpy(value + ARCA_DIGEST_HEXLEN + 1, bytes, bytes_len);
-	cmd_set(&cmd, "SET", k, make_key(k, t, "ac", key));
-	cmd_arg(&cmd, value, value_len);
+	arca__redis_cmd_set(&cmd, "SET", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_arg(&cmd, value, value_len);
 	if (opts != NULL && opts->ttl_s > 0) {
 		uint64_t s = opts->ttl_s > TTL_MAX_S ? TTL_MAX_S : opts->ttl_s;
 
-		cmd_arg(&cmd, "EX", 2);
-		cmd_arg(&cmd, ttl, (size_t)snprintf(ttl, sizeof(ttl), "%llu",
-				(unsigned long long)s));
+		arca__redis_cmd_arg(&cmd, "EX", 2);
+		arca__redis_cmd_arg(&cmd, ttl, (size_t)snprintf(ttl,
+				sizeof(ttl), "%llu", (unsigned long long)s));
 	}
 	snprintf(what, sizeof(what), "SET %s", k);
 	error = run_expect(t, what, &cmd, REDIS_REPLY_STATUS);
@@ -615,7 +615,7 @@ static int redis_ac_remove(arca_backend *b, const arca_digest *key)
 	arca__redis_cmd cmd;
 	int error;
 
-	cmd_set(&cmd, "DEL", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_set(&cmd, "DEL", k, make_key(k, t, "ac", key));
 	snprintf(what, sizeof(what), "DEL %s", k);
 	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_INTEGER)) == 0 &&
 	    cmd.reply->integer == 0)
