@@ -472,6 +472,18 @@ cleanup:
 	return error;
 }
 
+/* perform, where only a 2xx status is success (status_fail for another). */
+static int perform_2xx(s3_backend *s, request *rq, int64_t deadline,
+		const char *what)
+{
+	int error;
+
+	if ((error = perform(s, rq, deadline, what)) == 0 &&
+	    (rq->status < 200 || rq->status >= 300))
+		error = status_fail(s, rq, what);
+	return error;
+}
+
 /* ---- calls, keys, hashes ------------------------------------------------ */
 
 static int64_t call_deadline(const s3_backend *s)
@@ -586,9 +598,7 @@ static int put_single(s3_backend *s, const char *key, const source *src,
 	rq.expires = expires;
 	rq.up = &up;
 	snprintf(what, sizeof(what), "PUT %s", key);
-	if ((error = perform(s, &rq, deadline, what)) == 0 &&
-	    (rq.status < 200 || rq.status >= 300))
-		error = status_fail(s, &rq, what);
+	error = perform_2xx(s, &rq, deadline, what);
 	arca_buf_free(&rq.small);
 	return error;
 }
@@ -660,12 +670,8 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 	rq.query = "uploads=";
 	rq.content_type = "application/octet-stream";
 	snprintf(what, sizeof(what), "CreateMultipartUpload %s", key);
-	if ((error = perform(s, &rq, deadline, what)) < 0)
+	if ((error = perform_2xx(s, &rq, deadline, what)) < 0)
 		goto cleanup;
-	if (rq.status < 200 || rq.status >= 300) {
-		error = status_fail(s, &rq, what);
-		goto cleanup;
-	}
 	upload_id = xml_text(rq.small.data, rq.small.size, "UploadId");
 	arca_buf_free(&rq.small);
 	if (upload_id == NULL || upload_id[0] == '\0') {
@@ -694,9 +700,7 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 		rq.up = &up;
 		snprintf(what, sizeof(what), "UploadPart %zu/%zu %s", i + 1,
 				n_parts, key);
-		error = perform(s, &rq, deadline, what);
-		if (error == 0 && (rq.status < 200 || rq.status >= 300))
-			error = status_fail(s, &rq, what);
+		error = perform_2xx(s, &rq, deadline, what);
 		if (error == 0 && rq.etag[0] == '\0')
 			error = s3_fail(s, ARCA_EIO, what, "no ETag in the "
 					"answer");
@@ -821,12 +825,8 @@ static int s3_blob_get(arca_backend *b, const arca_digest *digest,
 	rq.sink = sink;
 	rq.sink_ctx = ctx;
 	rq.hasher = h;
-	if ((error = perform(s, &rq, call_deadline(s), what)) < 0)
+	if ((error = perform_2xx(s, &rq, call_deadline(s), what)) < 0)
 		goto cleanup;
-	if (rq.status < 200 || rq.status >= 300) {
-		error = status_fail(s, &rq, what);
-		goto cleanup;
-	}
 	if ((error = arca__hasher_final(h, &actual)) < 0)
 		goto cleanup;
 	if (!arca_digest_equal(&actual, digest))
@@ -850,12 +850,8 @@ static int head_object(s3_backend *s, const char *key, uint64_t *size_out,
 	rq.method = "HEAD";
 	rq.key = key;
 	snprintf(what, sizeof(what), "HEAD %s", key);
-	if ((error = perform(s, &rq, deadline, what)) < 0)
+	if ((error = perform_2xx(s, &rq, deadline, what)) < 0)
 		goto cleanup;
-	if (rq.status < 200 || rq.status >= 300) {
-		error = status_fail(s, &rq, what);
-		goto cleanup;
-	}
 	if (size_out != NULL)
 		*size_out = rq.has_length ? rq.content_length : 0;
 cleanup:
@@ -1188,9 +1184,7 @@ static int s3_ac_remove(arca_backend *b, const arca_digest *key)
 	snprintf(what, sizeof(what), "DELETE %s", k);
 	rq.method = "DELETE";
 	rq.key = k;
-	if ((error = perform(s, &rq, call_deadline(s), what)) == 0 &&
-	    (rq.status < 200 || rq.status >= 300))
-		error = status_fail(s, &rq, what);
+	error = perform_2xx(s, &rq, call_deadline(s), what);
 	arca_buf_free(&rq.small);
 	return error;
 }
