@@ -1281,49 +1281,32 @@ static int prefix_ok(const char *p)
 	return 1;
 }
 
+typedef struct query_ctx {
+	s3_backend *s;
+	char **endpoint, **region;
+} query_ctx;
+
+static int query_param(void *ctx, const char *p, size_t name_len,
+		const char *value, size_t value_len)
+{
+	query_ctx *q = ctx;
+	char why[160];
+
+	if (name_len == 8 && strncmp(p, "endpoint", 8) == 0)
+		return set_copy(q->endpoint, value, value_len);
+	if (name_len == 6 && strncmp(p, "region", 6) == 0)
+		return set_copy(q->region, value, value_len);
+	snprintf(why, sizeof(why), "unknown query parameter \"%.*s\" "
+			"(known: endpoint, region)", (int)name_len, p);
+	return url_invalid(q->s, why);
+}
+
 static int parse_query(s3_backend *s, const char *query, char **endpoint,
 		char **region)
 {
-	const char *p = query;
-	char why[160], *value = NULL;
-	int error = 0;
+	query_ctx ctx = { s, endpoint, region };
 
-	while (*p) {
-		size_t n = strcspn(p, "&"), name_len = strcspn(p, "=");
-		int value_len = 0;
-
-		if (name_len >= n) {
-			error = url_invalid(s, "a query parameter without '=' "
-					"(name=value)");
-			goto cleanup;
-		}
-		value = curl_easy_unescape(NULL, p + name_len + 1,
-				(int)(n - name_len - 1), &value_len);
-		if (value == NULL) {
-			error = arca__error(ARCA_ENOMEM, "out of memory");
-			goto cleanup;
-		}
-		if (name_len == 8 && strncmp(p, "endpoint", 8) == 0) {
-			error = set_copy(endpoint, value, (size_t)value_len);
-		} else if (name_len == 6 && strncmp(p, "region", 6) == 0) {
-			error = set_copy(region, value, (size_t)value_len);
-		} else {
-			snprintf(why, sizeof(why), "unknown query parameter "
-					"\"%.*s\" (known: endpoint, region)",
-					(int)name_len, p);
-			error = url_invalid(s, why);
-		}
-		curl_free(value);
-		value = NULL;
-		if (error < 0)
-			goto cleanup;
-		p += n;
-		if (*p == '&')
-			p++;
-	}
-cleanup:
-	curl_free(value);
-	return error;
+	return arca__url_query_each(query, "s3", s->shown, query_param, &ctx);
 }
 
 /* The endpoint: http(s)://HOST[:PORT][/PATH], no query; into s->base
