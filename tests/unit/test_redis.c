@@ -6,7 +6,7 @@
  * Redis is checked with a hiredis connection of the test's own.
  */
 #include "fixture.h"
-#include "redis_helpers.h"
+#include "server_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"

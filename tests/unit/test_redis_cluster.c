@@ -13,7 +13,7 @@
  * SIGKILLs a node.
  */
 #include "fixture.h"
-#include "redis_helpers.h"
+#include "server_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"

@@ -7,6 +7,7 @@
  * checked with signed requests of the test's own (libcurl).
  */
 #include "fixture.h"
+#include "server_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
@@ -45,14 +46,6 @@ typedef struct sfx {
 	char endpoint[64];
 	char url[256];       /* the tier's URL */
 } sfx;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Whether a program is on PATH. */
 static int on_path(const char *prog)
@@ -93,27 +86,17 @@ static void server_start(sfx *f)
 	char *data = fixture_path("%s/s3data", f->dir);
 	char *portfile = fixture_path("%s/port", f->dir);
 	char *log = fixture_path("%s/server.log", f->dir);
+	const char *const argv[] = { "node", script, data, portfile, BUCKET,
+		NULL };
 	int64_t until;
 
 	if (access(mod, F_OK) != 0)
 		fail_msg("%s is missing: run scripts/bootstrap (npm ci in "
 				"tests/s3)", mod);
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		setenv("S3_TEST_ACCESS_KEY", KEY_ID, 1);
-		setenv("S3_TEST_SECRET", SECRET, 1);
-		execlp("node", "node", script, data, portfile, BUCKET,
-				(char *)NULL);
-		_exit(127);
-	}
+	/* The server's credentials; inherited by the child. */
+	setenv("S3_TEST_ACCESS_KEY", KEY_ID, 1);
+	setenv("S3_TEST_SECRET", SECRET, 1);
+	f->pid = spawn_logged(argv, log);
 	until = now_ms() + 15000;
 	for (;;) {
 		size_t len = 0;
@@ -152,15 +135,6 @@ static void server_kill(sfx *f)
 		waitpid(f->pid, NULL, 0);
 	}
 	f->pid = 0;
-}
-
-static arca_store *open_store(const char *dir)
-{
-	arca_store *s = NULL;
-
-	if (arca_store_open(&s, dir, NULL) != 0)
-		fail_msg("arca_store_open %s: %s", dir, arca_errmsg());
-	return s;
 }
 
 /* Credentials of the environment: the server's. */
@@ -259,14 +233,6 @@ static arca_backend *open_backend(const sfx *f, uint64_t threshold)
 	return b;
 }
 
-static arca_tier_stats tier_stats(arca_store *s, size_t i)
-{
-	arca_tier_stats st;
-
-	assert_int_equal(arca_store_tier_stats(&st, s, i), 0);
-	return st;
-}
-
 static void object_key(char *out, size_t size, const char *kind,
 		const arca_digest *d)
 {
@@ -340,43 +306,6 @@ static long object_status(const sfx *f, const char *kind,
 
 	object_key(key, sizeof(key), kind, d);
 	return raw_request(f, "HEAD", key, NULL).status;
-}
-
-typedef struct mem {
-	char data[4096];
-	size_t len;
-} mem;
-
-static int mem_sink(void *ctx, const void *data, size_t len)
-{
-	mem *m = ctx;
-
-	assert_true(m->len + len <= sizeof(m->data));
-	memcpy(m->data + m->len, data, len);
-	m->len += len;
-	return 0;
-}
-
-/* A manifest whose blobs are in the store (and written through). */
-static arca_manifest *new_action(arca_store *s, const char *stage,
-		const char *out_bytes)
-{
-	arca_action *a = NULL;
-	arca_manifest *m = NULL;
-	arca_digest out;
-
-	assert_int_equal(arca_action_new(&a, stage), 0);
-	assert_int_equal(arca_action_add_arg(a, out_bytes), 0);
-	assert_int_equal(arca_manifest_from_action(&m, a), 0);
-	arca_action_free(a);
-	assert_int_equal(arca_blob_put(&out, s, out_bytes, strlen(out_bytes)), 0);
-	assert_int_equal(arca_manifest_add_output(m, "out.txt", &out,
-			strlen(out_bytes), 0644), 0);
-	assert_int_equal(arca_blob_put(&m->stdout_digest, s, "stdout\n", 7), 0);
-	m->stdout_size = 7;
-	assert_int_equal(arca_blob_put(&m->stderr_digest, s, "", 0), 0);
-	m->duration_ms = 42;
-	return m;
 }
 
 static int one_line(const char *msg)

@@ -1,4 +1,4 @@
-#include "redis_helpers.h"
+#include "server_helpers.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

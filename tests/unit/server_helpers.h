@@ -1,10 +1,10 @@
 /*
- * Helpers shared by the Redis tier tests (test_redis.c,
- * test_redis_cluster.c): ports, child servers, a memory sink, actions
- * whose blobs are in a store, key names. Public headers only.
+ * Helpers shared by the remote tier tests (test_redis.c,
+ * test_redis_cluster.c, test_s3.c): ports, child servers, a memory sink,
+ * actions whose blobs are in a store, key names. Public headers only.
  */
-#ifndef ARCA_TEST_REDIS_HELPERS_H
-#define ARCA_TEST_REDIS_HELPERS_H
+#ifndef ARCA_TEST_SERVER_HELPERS_H
+#define ARCA_TEST_SERVER_HELPERS_H
 
 #include "fixture.h"
 
