@@ -49,11 +49,9 @@ typedef struct cfx {
 
 static cfx g;
 
-/* Per test: a store with the cluster as tier 1. */
-typedef struct tfx {
-	char *dir;
-	arca_store *store;
-} tfx;
+/* Per test: a store with the cluster as tier 1 (freed by
+ * fixture_store_teardown). */
+typedef fixture_store tfx;
 
 /* An authenticated connection to node i, NULL if none. */
 static redisContext *node_try(int i)
@@ -333,18 +331,6 @@ static int setup_none(void **state)
 	assert_non_null(f);
 	f->dir = fixture_tempdir();
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tfx *f = *state;
-
-	if (f == NULL)
-		return 0;
-	arca_store_close(f->store);
-	fixture_rmdir(f->dir);
-	free(f);
 	return 0;
 }
 
@@ -867,16 +853,16 @@ int main(void)
 		cmocka_unit_test(test_redis_cluster__crc16_and_hash_tags),
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__keys_spread_over_all_nodes,
-			setup, teardown),
+			setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__ask_then_moved_after_resharding,
-			setup, teardown),
+			setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_cluster__bad_urls,
-			setup_none, teardown),
+			setup_none, fixture_store_teardown),
 		/* Last: it kills a node. */
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__node_killed,
-			setup, teardown),
+			setup, fixture_store_teardown),
 	};
 
 	/* A hung call or a cluster that never forms fails the run instead
