@@ -137,3 +137,12 @@ int64_t fixture_index_int(sqlite3 *db, const char *sql)
 	sqlite3_finalize(st);
 	return v;
 }
+
+int fixture_action_present(arca_store *s, const arca_digest *key)
+{
+	arca_manifest *m = NULL;
+	int rc = arca_action_peek(&m, s, key);
+
+	arca_manifest_free(m);
+	return rc == 0;
+}

@@ -39,6 +39,10 @@ typedef struct fixture_store {
 int fixture_store_setup(void **state);
 int fixture_store_teardown(void **state);
 
+/* Whether the action key is in s (arca_action_peek, which does not
+ * count as a use). */
+int fixture_action_present(arca_store *s, const arca_digest *key);
+
 /* The index (index.db) of the store at dir, opened directly with a 5 s
  * busy timeout, to age or inspect rows. Fails the test on error. */
 sqlite3 *fixture_index_open(const char *dir);

@@ -77,15 +77,6 @@ static arca_digest *fill(fixture_store *f, const char *stage, uint64_t ttl_s)
 	return keys;
 }
 
-static int present(arca_store *s, const arca_digest *key)
-{
-	arca_manifest *m = NULL;
-	int rc = arca_action_peek(&m, s, key);
-
-	arca_manifest_free(m);
-	return rc == 0;
-}
-
 static int setup(void **state)
 {
 	setenv("ARCA_GRACE_PERIOD", "0", 1);
@@ -154,7 +145,8 @@ static void test_batch__evict_across_batches_keeps_lru_and_stats(void **state)
 	/* The older actions and as many loose blobs. */
 	assert_int_equal(n, 2 * (N_ACTIONS - keep));
 	for (i = 0; i < N_ACTIONS; i++)
-		if (present(f->store, &keys[i]) != (i >= N_ACTIONS - keep))
+		if (fixture_action_present(f->store, &keys[i]) !=
+		    (i >= N_ACTIONS - keep))
 			fail_msg("action %d: %s after eviction", i,
 					i >= N_ACTIONS - keep ? "gone" : "kept");
 	db = fixture_index_open(f->dir);
@@ -209,9 +201,9 @@ static void test_batch__clear_stage_across_batches(void **state)
 	other = record(f->store, "b", 1, 0);
 	assert_int_equal(arca_store_clear(&n, &freed, f->store, &by_stage), 0);
 	assert_int_equal(n, N_ACTIONS);
-	assert_false(present(f->store, &keys[0]));
-	assert_false(present(f->store, &keys[N_ACTIONS - 1]));
-	assert_true(present(f->store, &other));
+	assert_false(fixture_action_present(f->store, &keys[0]));
+	assert_false(fixture_action_present(f->store, &keys[N_ACTIONS - 1]));
+	assert_true(fixture_action_present(f->store, &other));
 	free(keys);
 }
 
@@ -232,8 +224,8 @@ static void test_batch__gc_expired_across_batches(void **state)
 	assert_int_equal(arca_store_gc(&rep, f->store), 0);
 	arca_set_clock(NULL, NULL);
 	assert_int_equal(rep.expired_actions, N_ACTIONS);
-	assert_false(present(f->store, &keys[N_ACTIONS / 2]));
-	assert_true(present(f->store, &fresh));
+	assert_false(fixture_action_present(f->store, &keys[N_ACTIONS / 2]));
+	assert_true(fixture_action_present(f->store, &fresh));
 	free(keys);
 }
 

@@ -83,15 +83,6 @@ static void age_all(const char *dir, arca_digest *keys, int n)
 	sqlite3_close(db);
 }
 
-static int present(arca_store *s, const arca_digest *key)
-{
-	arca_manifest *m = NULL;
-	int rc = arca_action_peek(&m, s, key);
-
-	arca_manifest_free(m);
-	return rc == 0;
-}
-
 static int setup(void **state)
 {
 	return fixture_store_setup(state);
@@ -139,11 +130,11 @@ static void test_evict__lru_order_respected(void **state)
 		assert_true(freed >= OUT_SIZE);
 		assert_int_equal(arca_store_usage(&after, NULL, f->store), 0);
 		assert_int_equal(after, usage - freed);
-		assert_false(present(f->store, &keys[i]));
+		assert_false(fixture_action_present(f->store, &keys[i]));
 	}
-	assert_true(present(f->store, &keys[0]));
+	assert_true(fixture_action_present(f->store, &keys[0]));
 	for (i = 5; i < 10; i++)
-		assert_true(present(f->store, &keys[i]));
+		assert_true(fixture_action_present(f->store, &keys[i]));
 }
 
 static void test_evict__shared_blob_of_survivor_kept(void **state)
@@ -162,8 +153,8 @@ static void test_evict__shared_blob_of_survivor_kept(void **state)
 	age_all(f->dir, keys, 2);
 	assert_int_equal(arca_store_usage(&usage, NULL, f->store), 0);
 	assert_int_equal(arca_store_evict(NULL, NULL, f->store, usage - 1), 0);
-	assert_false(present(f->store, &keys[0]));
-	assert_true(present(f->store, &keys[1]));
+	assert_false(fixture_action_present(f->store, &keys[0]));
+	assert_true(fixture_action_present(f->store, &keys[1]));
 	assert_int_equal(arca_blob_get(&buf, f->store, &shared), 0);
 	assert_int_equal(buf.size, OUT_SIZE);
 	arca_buf_free(&buf);
@@ -182,7 +173,7 @@ static void test_evict__recent_entries_are_evictable(void **state)
 	assert_int_equal(pinned, 0);
 	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
 	assert_true(n >= 1);
-	assert_false(present(f->store, &key));
+	assert_false(fixture_action_present(f->store, &key));
 	assert_int_equal(arca_store_usage(&usage, NULL, f->store), 0);
 	assert_int_equal(usage, 0);
 }
@@ -201,11 +192,11 @@ static void test_evict__leased_action_is_kept(void **state)
 	assert_int_equal(arca_lease_acquire(&lease, f->store, &keys[0], 1000), 0);
 	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
 	assert_int_equal(n, 1);
-	assert_true(present(f->store, &keys[0]));
-	assert_false(present(f->store, &keys[1]));
+	assert_true(fixture_action_present(f->store, &keys[0]));
+	assert_false(fixture_action_present(f->store, &keys[1]));
 	arca_lease_release(lease);
 	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
-	assert_false(present(f->store, &keys[0]));
+	assert_false(fixture_action_present(f->store, &keys[0]));
 }
 
 static void test_evict__automatic_on_put(void **state)
@@ -459,7 +450,7 @@ static void test_evict__ttl_expiry_and_gc(void **state)
 	assert_int_equal(arca_store_gc(&rep, f->store), 0);
 	assert_int_equal(rep.expired_actions, 1);
 	assert_true(rep.expired_bytes >= OUT_SIZE);
-	assert_true(present(f->store, &fresh));
+	assert_true(fixture_action_present(f->store, &fresh));
 	arca_set_clock(NULL, NULL);
 }
 
@@ -482,16 +473,16 @@ static void test_evict__clear_by_tag_and_prefix(void **state)
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &two), ARCA_EINVAL);
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &by_tag), 0);
 	assert_int_equal(n, 1);
-	assert_false(present(f->store, &a));
-	assert_true(present(f->store, &b));
+	assert_false(fixture_action_present(f->store, &a));
+	assert_true(fixture_action_present(f->store, &b));
 	arca_digest_to_hex(hex, &b);
 	hex[6] = '\0';
 	by_prefix.key_prefix = hex;
 	c = record(f->store, 3);
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &by_prefix), 0);
 	assert_int_equal(n, 1);
-	assert_false(present(f->store, &b));
-	assert_true(present(f->store, &c));
+	assert_false(fixture_action_present(f->store, &b));
+	assert_true(fixture_action_present(f->store, &c));
 }
 
 int main(void)
