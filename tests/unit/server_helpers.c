@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +69,33 @@ pid_t spawn_logged(const char *const *argv, const char *log)
 		_exit(127);
 	}
 	return pid;
+}
+
+void wait_ready(int (*ready)(void *ctx), void *ctx, pid_t *pid, int ms,
+		const char *what, const char *log)
+{
+	int64_t until = now_ms() + ms;
+	int status;
+
+	while (!ready(ctx)) {
+		if (waitpid(*pid, &status, WNOHANG) == *pid) {
+			*pid = 0;
+			fail_msg("%s exited (see %s)", what, log);
+		}
+		if (now_ms() > until)
+			fail_msg("%s did not start in %d ms (see %s)", what, ms,
+					log);
+		usleep(10000);
+	}
+}
+
+void kill_child(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
 }
 
 int mem_sink(void *ctx, const void *data, size_t len)

@@ -27,6 +27,15 @@ int free_port(void);
  * the child dies with the test process (PR_SET_PDEATHSIG). */
 pid_t spawn_logged(const char *const *argv, const char *log);
 
+/* Poll ready(ctx) every 10 ms until it returns non-zero. Fails the test
+ * when the child *pid exits first (*pid is then 0) or after ms
+ * milliseconds; what names the server in the messages, log its log. */
+void wait_ready(int (*ready)(void *ctx), void *ctx, pid_t *pid, int ms,
+		const char *what, const char *log);
+
+/* SIGKILL the child *pid and reap it, if it is > 0; *pid becomes 0. */
+void kill_child(pid_t *pid);
+
 /* A sink into memory (at most sizeof data). */
 typedef struct mem {
 	unsigned char data[65536];

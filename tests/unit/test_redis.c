@@ -86,6 +86,16 @@ static redisContext *admin(const rfx *f)
 	return c;
 }
 
+static int answers_ping(void *ctx)
+{
+	redisContext *c = admin_try(ctx);
+
+	if (c == NULL)
+		return 0;
+	redisFree(c);
+	return 1;
+}
+
 /*
  * Start redis-server (no persistence, in the foreground, logging to
  * dir/redis.log) with extra arguments, and wait (at most 5 s) until it
@@ -96,7 +106,6 @@ static void server_start(rfx *f, int unix_only, const char *const *extra)
 	const char *argv[32];
 	char port[16], *log = fixture_path("%s/redis.log", f->dir);
 	int argc = 0, i;
-	int64_t until;
 
 	if (!unix_only && f->port == 0)
 		f->port = free_port();
@@ -118,39 +127,13 @@ static void server_start(rfx *f, int unix_only, const char *const *extra)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
 	f->pid = spawn_logged(argv, log);
+	wait_ready(answers_ping, f, &f->pid, 5000, "redis-server", log);
 	free(log);
-	until = now_ms() + 5000;
-	for (;;) {
-		redisContext *c = admin_try(f);
-		int status;
-
-		if (c != NULL) {
-			redisFree(c);
-			break;
-		}
-		if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
-			f->pid = 0;
-			fail_msg("redis-server exited (see %s/redis.log)",
-					f->dir);
-		}
-		if (now_ms() > until)
-			fail_msg("redis-server did not answer PING in 5 s");
-		usleep(10000);
-	}
 	if (unix_only)
 		snprintf(f->url, sizeof(f->url), "redis+unix://%s", f->sock);
 	else
 		snprintf(f->url, sizeof(f->url), "redis://127.0.0.1:%d",
 				f->port);
-}
-
-static void server_kill(rfx *f)
-{
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-	}
-	f->pid = 0;
 }
 
 static rfx *rfx_new(void)
@@ -260,7 +243,7 @@ static int teardown(void **state)
 	if (f == NULL)
 		return 0;
 	arca_store_close(f->store);
-	server_kill(f);
+	kill_child(&f->pid);
 	fixture_rmdir(f->dir);
 	free(f);
 	return 0;
@@ -891,7 +874,7 @@ static void test_redis__lease_primitives(void **state)
 	}
 
 	/* The server gone: a tier error, quickly. */
-	server_kill(f);
+	kill_child(&f->pid);
 	until = now_ms() + 1000;
 	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000),
 			ARCA_EUNAVAILABLE);
@@ -1059,7 +1042,7 @@ static void test_redis__server_killed_mid_test(void **state)
 
 	assert_int_equal(arca_action_put(f->store, m), 0);
 	assert_int_equal(b->blob_put(b, &d, "x", 1), 0);
-	server_kill(f);
+	kill_child(&f->pid);
 
 	/* The backend: unreachable, quickly (100 ms connect timeout), on
 	 * the broken connection and on each new attempt. */
@@ -1105,7 +1088,7 @@ static void test_redis__server_killed_mid_test(void **state)
 
 	/* A restart between two calls: the connection the server closed is
 	 * noticed before use and replaced, so the call succeeds. */
-	server_kill(f);
+	kill_child(&f->pid);
 	server_start(f, 0, NULL);
 	rc = b->blob_put(b, &d, "x", 1);
 	if (rc != 0)

@@ -157,22 +157,13 @@ static int node_answers_ok(int i)
 	return ok;
 }
 
-static void node_kill(int i)
-{
-	if (g.pid[i] > 0) {
-		kill(g.pid[i], SIGKILL);
-		waitpid(g.pid[i], NULL, 0);
-	}
-	g.pid[i] = 0;
-}
-
 static int group_teardown(void **state)
 {
 	int i;
 
 	(void)state;
 	for (i = 0; i < NODES; i++)
-		node_kill(i);
+		kill_child(&g.pid[i]);
 	fixture_rmdir(g.dir);
 	g.dir = NULL;
 	return 0;
@@ -781,7 +772,7 @@ static void test_redis_cluster__node_killed(void **state)
 
 	slots_before = node_calls(0, "cmdstat_cluster|slots") +
 		node_calls(1, "cmdstat_cluster|slots");
-	node_kill(victim);
+	kill_child(&g.pid[victim]);
 	snprintf(port, sizeof(port), ":%d", g.port[victim]);
 
 	t0 = now_ms();

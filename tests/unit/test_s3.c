@@ -45,6 +45,7 @@ typedef struct sfx {
 	int port;
 	char endpoint[64];
 	char url[256];       /* the tier's URL */
+	const char *portfile; /* where the starting server writes its port */
 } sfx;
 
 /* Whether a program is on PATH. */
@@ -74,6 +75,20 @@ static char *server_dir(void)
 	return fixture_path("%s", dir ? dir : "tests/s3");
 }
 
+/* Whether the server has written its port (into f->port). */
+static int port_written(void *ctx)
+{
+	sfx *f = ctx;
+	size_t len = 0;
+	unsigned char *p = fixture_read_file(f->portfile, &len);
+
+	if (p == NULL)
+		return 0;
+	f->port = atoi((char *)p);
+	free(p);
+	return 1;
+}
+
 /*
  * Start the S3 server with bucket BUCKET and wait (at most 15 s) until
  * it has written its port. Dies with the test process (PR_SET_PDEATHSIG).
@@ -88,7 +103,6 @@ static void server_start(sfx *f)
 	char *log = fixture_path("%s/server.log", f->dir);
 	const char *const argv[] = { "node", script, data, portfile, BUCKET,
 		NULL };
-	int64_t until;
 
 	if (access(mod, F_OK) != 0)
 		fail_msg("%s is missing: run scripts/bootstrap (npm ci in "
@@ -97,25 +111,9 @@ static void server_start(sfx *f)
 	setenv("S3_TEST_ACCESS_KEY", KEY_ID, 1);
 	setenv("S3_TEST_SECRET", SECRET, 1);
 	f->pid = spawn_logged(argv, log);
-	until = now_ms() + 15000;
-	for (;;) {
-		size_t len = 0;
-		unsigned char *p = fixture_read_file(portfile, &len);
-		int status;
-
-		if (p != NULL) {
-			f->port = atoi((char *)p);
-			free(p);
-			break;
-		}
-		if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
-			f->pid = 0;
-			fail_msg("the S3 server exited (see %s)", log);
-		}
-		if (now_ms() > until)
-			fail_msg("the S3 server did not start in 15 s");
-		usleep(20000);
-	}
+	f->portfile = portfile;
+	wait_ready(port_written, f, &f->pid, 15000, "the S3 server", log);
+	f->portfile = NULL;
 	snprintf(f->endpoint, sizeof(f->endpoint), "http://127.0.0.1:%d",
 			f->port);
 	snprintf(f->url, sizeof(f->url), "s3://" BUCKET "/" PREFIX
@@ -126,15 +124,6 @@ static void server_start(sfx *f)
 	free(data);
 	free(portfile);
 	free(log);
-}
-
-static void server_kill(sfx *f)
-{
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-	}
-	f->pid = 0;
 }
 
 /* Credentials of the environment: the server's. */
@@ -201,7 +190,7 @@ static int teardown(void **state)
 	if (f == NULL)
 		return 0;
 	arca_store_close(f->store);
-	server_kill(f);
+	kill_child(&f->pid);
 	fixture_rmdir(f->dir);
 	free(f);
 	arca_set_clock(NULL, NULL);
@@ -841,7 +830,7 @@ static void test_s3__server_killed(void **state)
 	b = open_backend(f, 0);
 	assert_int_equal(arca_blob_put(&local, f->store, "kept locally", 12), 0);
 	assert_int_equal(b->blob_put(b, &remote, "remote only", 11), 0);
-	server_kill(f);
+	kill_child(&f->pid);
 
 	t0 = now_ms();
 	assert_int_equal(b->blob_stat(b, &remote, NULL), ARCA_EUNAVAILABLE);
