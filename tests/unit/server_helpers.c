@@ -163,3 +163,56 @@ arca_manifest *new_action(arca_store *s, const char *stage,
 	m->duration_ms = 42;
 	return m;
 }
+
+void check_tier_blobs(arca_backend *b, arca_store *s,
+		const arca_digest *written, const char *bytes, const char *only)
+{
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_digest remote, empty, nothing, digests[3];
+	unsigned char missing[3] = { 9, 9, 9 };
+	size_t bytes_len = strlen(bytes), only_len = strlen(only);
+	arca_tier_stats st;
+	uint64_t size = 0;
+	mem m = { .len = 0 };
+
+	/* A blob only in the tier: stat, then get, which promotes it. */
+	assert_int_equal(b->blob_put(b, &remote, only, only_len), 0);
+	assert_int_equal(arca_blob_stat(&size, s, &remote), 0);
+	assert_int_equal(size, only_len);
+	assert_int_equal(arca_blob_get(&buf, s, &remote), 0);
+	assert_int_equal(buf.size, only_len);
+	assert_memory_equal(buf.data, only, only_len);
+	arca_buf_free(&buf);
+	st = tier_stats(s, 1);
+	assert_int_equal(st.hits, 2);
+	assert_int_equal(st.promoted, 1);
+	assert_int_equal(st.errors, 0);
+	/* Now local: the tier is not asked again. */
+	assert_int_equal(arca_blob_get(&buf, s, &remote), 0);
+	arca_buf_free(&buf);
+	assert_int_equal(tier_stats(s, 1).hits, 2);
+
+	/* The backend's own methods: an empty blob is present, not a miss. */
+	assert_int_equal(b->blob_put(b, &empty, "", 0), 0);
+	assert_int_equal(b->blob_stat(b, &empty, &size), 0);
+	assert_int_equal(size, 0);
+	assert_int_equal(b->blob_get(b, &empty, mem_sink, &m), 0);
+	assert_int_equal(m.len, 0);
+	assert_int_equal(b->blob_get(b, written, mem_sink, &m), 0);
+	assert_int_equal(m.len, bytes_len);
+	assert_memory_equal(m.data, bytes, bytes_len);
+	assert_int_equal(arca_digest_buffer(&nothing, "nowhere", 7), 0);
+	assert_int_equal(b->blob_get(b, &nothing, mem_sink, &m), ARCA_ENOTFOUND);
+	assert_int_equal(b->blob_stat(b, &nothing, NULL), ARCA_ENOTFOUND);
+	assert_int_equal(arca_blob_get(&buf, s, &nothing), ARCA_ENOTFOUND);
+	assert_int_equal(tier_stats(s, 1).misses, 1);
+
+	/* find_missing (Redis: one pipelined round trip): one flag each. */
+	digests[0] = *written;
+	digests[1] = nothing;
+	digests[2] = empty;
+	assert_int_equal(b->find_missing(b, missing, digests, 3), 0);
+	assert_int_equal(missing[0], 0);
+	assert_int_equal(missing[1], 1);
+	assert_int_equal(missing[2], 0);
+}

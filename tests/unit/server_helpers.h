@@ -49,6 +49,17 @@ arca_store *open_store(const char *dir);
 
 arca_tier_stats tier_stats(arca_store *s, size_t i);
 
+/*
+ * The blob methods every remote tier answers alike, on b, tier 1 of s,
+ * whose only blob so far is written (bytes, written through by s) and
+ * which has counted no hits, misses or errors yet: a blob only in the
+ * tier (only) is stat'ed and got through s, which promotes it once; an
+ * empty blob is present, not a miss; a blob nowhere is a miss for b and
+ * for s; find_missing flags each of the three. Fails the test otherwise.
+ */
+void check_tier_blobs(arca_backend *b, arca_store *s,
+		const arca_digest *written, const char *bytes, const char *only);
+
 /* "arca:v1:<kind>:<hex digest>" into out. */
 void key_of(char *out, size_t size, const char *kind, const arca_digest *d);
 

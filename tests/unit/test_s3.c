@@ -326,10 +326,7 @@ static void test_s3__blob_put_get_stat_and_promotion(void **state)
 {
 	sfx *f = *state;
 	arca_backend *b;
-	arca_buf buf = ARCA_BUF_INIT;
-	arca_digest d, remote, empty, nothing, digests[3];
-	unsigned char missing[3] = { 9, 9, 9 };
-	arca_tier_stats st;
+	arca_digest d, remote;
 	uint64_t size = 0;
 	mem m = { .len = 0 };
 	char *path;
@@ -342,47 +339,7 @@ static void test_s3__blob_put_get_stat_and_promotion(void **state)
 	assert_int_equal(tier_stats(f->store, 1).stored, 1);
 	assert_int_equal(object_status(f, "cas", &d), 200);
 
-	/* A blob only in S3: stat, then get, which promotes it. */
-	assert_int_equal(b->blob_put(b, &remote, "only in s3", 10), 0);
-	assert_int_equal(arca_blob_stat(&size, f->store, &remote), 0);
-	assert_int_equal(size, 10);
-	assert_int_equal(arca_blob_get(&buf, f->store, &remote), 0);
-	assert_int_equal(buf.size, 10);
-	assert_memory_equal(buf.data, "only in s3", 10);
-	arca_buf_free(&buf);
-	st = tier_stats(f->store, 1);
-	assert_int_equal(st.hits, 2);
-	assert_int_equal(st.promoted, 1);
-	assert_int_equal(st.errors, 0);
-	/* Now local: S3 is not asked again. */
-	assert_int_equal(arca_blob_get(&buf, f->store, &remote), 0);
-	arca_buf_free(&buf);
-	assert_int_equal(tier_stats(f->store, 1).hits, 2);
-
-	/* The backend's own methods: an empty blob is present, not a miss. */
-	assert_int_equal(b->blob_put(b, &empty, "", 0), 0);
-	assert_int_equal(b->blob_stat(b, &empty, &size), 0);
-	assert_int_equal(size, 0);
-	assert_int_equal(b->blob_get(b, &empty, mem_sink, &m), 0);
-	assert_int_equal(m.len, 0);
-	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), 0);
-	assert_int_equal(m.len, 8);
-	assert_memory_equal(m.data, "hello s3", 8);
-	assert_int_equal(arca_digest_buffer(&nothing, "nowhere", 7), 0);
-	assert_int_equal(b->blob_get(b, &nothing, mem_sink, &m), ARCA_ENOTFOUND);
-	assert_int_equal(b->blob_stat(b, &nothing, NULL), ARCA_ENOTFOUND);
-	assert_int_equal(arca_blob_get(&buf, f->store, &nothing),
-			ARCA_ENOTFOUND);
-	assert_int_equal(tier_stats(f->store, 1).misses, 1);
-
-	/* find_missing: one flag each. */
-	digests[0] = d;
-	digests[1] = nothing;
-	digests[2] = empty;
-	assert_int_equal(b->find_missing(b, missing, digests, 3), 0);
-	assert_int_equal(missing[0], 0);
-	assert_int_equal(missing[1], 1);
-	assert_int_equal(missing[2], 0);
+	check_tier_blobs(b, f->store, &d, "hello s3", "only in s3");
 
 	/* blob_put_fd from a file (from its current offset) and a pipe. */
 	path = fixture_path("%s/input.bin", f->dir);
