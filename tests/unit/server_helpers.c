@@ -202,7 +202,8 @@ void check_tier_blobs(arca_backend *b, arca_store *s,
 	assert_int_equal(m.len, bytes_len);
 	assert_memory_equal(m.data, bytes, bytes_len);
 	assert_int_equal(arca_digest_buffer(&nothing, "nowhere", 7), 0);
-	assert_int_equal(b->blob_get(b, &nothing, mem_sink, &m), ARCA_ENOTFOUND);
+	assert_int_equal(b->blob_get(b, &nothing, mem_sink, &m),
+			ARCA_ENOTFOUND);
 	assert_int_equal(b->blob_stat(b, &nothing, NULL), ARCA_ENOTFOUND);
 	assert_int_equal(arca_blob_get(&buf, s, &nothing), ARCA_ENOTFOUND);
 	assert_int_equal(tier_stats(s, 1).misses, 1);
@@ -215,4 +216,25 @@ void check_tier_blobs(arca_backend *b, arca_store *s,
 	assert_int_equal(missing[0], 0);
 	assert_int_equal(missing[1], 1);
 	assert_int_equal(missing[2], 0);
+}
+
+int one_line(const char *msg)
+{
+	return strchr(msg, '\n') == NULL && msg[0] != '\0';
+}
+
+void expect_einval(arca_store *s, const char *url, const char *shown,
+		const char *hidden, const char *also)
+{
+	const char *msg;
+	int rc = arca_store_add_tier_url(s, url, NULL);
+
+	if (rc != ARCA_EINVAL)
+		fail_msg("%s: %d (%s), expected ARCA_EINVAL", url, rc,
+				arca_errmsg());
+	msg = arca_errmsg();
+	if (!one_line(msg) || strstr(msg, shown) == NULL ||
+	    (hidden && strstr(msg, hidden) != NULL) ||
+	    (also && strstr(msg, also) == NULL))
+		fail_msg("%s: message \"%s\"", url, msg);
 }

@@ -58,7 +58,17 @@ arca_tier_stats tier_stats(arca_store *s, size_t i);
  * for s; find_missing flags each of the three. Fails the test otherwise.
  */
 void check_tier_blobs(arca_backend *b, arca_store *s,
-		const arca_digest *written, const char *bytes, const char *only);
+		const arca_digest *written, const char *bytes,
+		const char *only);
+
+/* Whether msg is one non-empty line. */
+int one_line(const char *msg);
+
+/* Adding the tier url to s fails with ARCA_EINVAL and a one-line message
+ * that names shown (and also, if not NULL) but not hidden (a password,
+ * if not NULL). Fails the test otherwise. */
+void expect_einval(arca_store *s, const char *url, const char *shown,
+		const char *hidden, const char *also);
 
 /* "arca:v1:<kind>:<hex digest>" into out. */
 void key_of(char *out, size_t size, const char *kind, const arca_digest *d);

@@ -306,11 +306,6 @@ static long long db_size(redisContext *c)
 	return v;
 }
 
-static int one_line(const char *msg)
-{
-	return strchr(msg, '\n') == NULL && msg[0] != '\0';
-}
-
 /* ---- blobs ---------------------------------------------------------------- */
 
 static void test_redis__blob_put_get_stat_and_promotion(void **state)
@@ -1318,22 +1313,6 @@ static void test_redis__unix_socket(void **state)
 			ARCA_EUNAVAILABLE);
 	assert_non_null(strstr(arca_errmsg(), "nothing.sock"));
 	redisFree(c);
-}
-
-static void expect_einval(arca_store *s, const char *url, const char *shown,
-		const char *hidden, const char *also)
-{
-	const char *msg;
-	int rc = arca_store_add_tier_url(s, url, NULL);
-
-	if (rc != ARCA_EINVAL)
-		fail_msg("%s: %d (%s), expected ARCA_EINVAL", url, rc,
-				arca_errmsg());
-	msg = arca_errmsg();
-	if (!one_line(msg) || strstr(msg, shown) == NULL ||
-	    (hidden && strstr(msg, hidden) != NULL) ||
-	    (also && strstr(msg, also) == NULL))
-		fail_msg("%s: message \"%s\"", url, msg);
 }
 
 static void test_redis__bad_urls(void **state)

@@ -297,11 +297,6 @@ static long object_status(const sfx *f, const char *kind,
 	return raw_request(f, "HEAD", key, NULL).status;
 }
 
-static int one_line(const char *msg)
-{
-	return strchr(msg, '\n') == NULL && msg[0] != '\0';
-}
-
 /* Lines of the server's request log holding needle. */
 static int log_count(const sfx *f, const char *needle)
 {
@@ -989,22 +984,6 @@ static void test_s3__stalled_server_times_out(void **state)
 	assert_true(now_ms() - t0 < 2000);
 	b->free(b);
 	close(fd);
-}
-
-static void expect_einval(arca_store *s, const char *url, const char *shown,
-		const char *hidden, const char *also)
-{
-	const char *msg;
-	int rc = arca_store_add_tier_url(s, url, NULL);
-
-	if (rc != ARCA_EINVAL)
-		fail_msg("%s: %d (%s), expected ARCA_EINVAL", url, rc,
-				arca_errmsg());
-	msg = arca_errmsg();
-	if (!one_line(msg) || strstr(msg, shown) == NULL ||
-	    (hidden && strstr(msg, hidden) != NULL) ||
-	    (also && strstr(msg, also) == NULL))
-		fail_msg("%s: message \"%s\"", url, msg);
 }
 
 static void test_s3__bad_urls(void **state)
