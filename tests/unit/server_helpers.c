@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -237,4 +238,29 @@ void expect_einval(arca_store *s, const char *url, const char *shown,
 	    (hidden && strstr(msg, hidden) != NULL) ||
 	    (also && strstr(msg, also) == NULL))
 		fail_msg("%s: message \"%s\"", url, msg);
+}
+
+arca_store *open_second_machine(const char *dir, const char *url,
+		const arca_manifest *m)
+{
+	char *sdir = fixture_path("%s/machine-b", dir);
+	arca_manifest *got = NULL;
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_store *other;
+
+	other = open_store(sdir);
+	free(sdir);
+	assert_int_equal(arca_store_add_tier_url(other, url, NULL), 0);
+	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
+	assert_true(arca_digest_equal(&got->outputs[0].digest,
+			&m->outputs[0].digest));
+	assert_int_equal(got->duration_ms, 42);
+	arca_manifest_free(got);
+	got = NULL;
+	assert_int_equal(tier_stats(other, 1).hits, 1);
+	assert_int_equal(tier_stats(other, 1).promoted, 1);
+	assert_int_equal(arca_blob_get(&buf, other, &m->outputs[0].digest), 0);
+	assert_memory_equal(buf.data, "hello world\n", 12);
+	arca_buf_free(&buf);
+	return other;
 }

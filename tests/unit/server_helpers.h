@@ -61,6 +61,13 @@ void check_tier_blobs(arca_backend *b, arca_store *s,
 		const arca_digest *written, const char *bytes,
 		const char *only);
 
+/* A second machine: a store in dir/machine-b with url as its tier 1
+ * gets m's action (whose output is "hello world\n", put by a first
+ * machine through the same tier), a hit there promoted with its blobs.
+ * The store, still open, for more checks. */
+arca_store *open_second_machine(const char *dir, const char *url,
+		const arca_manifest *m);
+
 /* Whether msg is one non-empty line. */
 int one_line(const char *msg);
 

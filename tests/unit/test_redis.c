@@ -846,9 +846,9 @@ static void test_redis__action_put_get_remove(void **state)
 	redisContext *c = admin(f);
 	arca_manifest *m = new_action(f->store, "transcribe", "hello world\n");
 	arca_manifest *got = NULL;
-	arca_buf json = ARCA_BUF_INIT, buf = ARCA_BUF_INIT;
+	arca_buf json = ARCA_BUF_INIT;
 	arca_digest md;
-	char key[128], hex[ARCA_DIGEST_HEXLEN + 1], *sdir;
+	char key[128], hex[ARCA_DIGEST_HEXLEN + 1];
 	arca_store *other;
 	redisReply *reply;
 
@@ -871,20 +871,7 @@ static void test_redis__action_put_get_remove(void **state)
 	assert_int_equal(key_exists(c, "cas", &m->stderr_digest), 1);
 
 	/* A second machine: a hit in Redis, promoted with its blobs. */
-	sdir = fixture_path("%s/machine-b", f->dir);
-	other = open_store(sdir);
-	assert_int_equal(arca_store_add_tier_url(other, f->url, NULL), 0);
-	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
-	assert_true(arca_digest_equal(&got->outputs[0].digest,
-			&m->outputs[0].digest));
-	assert_int_equal(got->duration_ms, 42);
-	arca_manifest_free(got);
-	got = NULL;
-	assert_int_equal(tier_stats(other, 1).hits, 1);
-	assert_int_equal(tier_stats(other, 1).promoted, 1);
-	assert_int_equal(arca_blob_get(&buf, other, &m->outputs[0].digest), 0);
-	assert_memory_equal(buf.data, "hello world\n", 12);
-	arca_buf_free(&buf);
+	other = open_second_machine(f->dir, f->url, m);
 	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
 	arca_manifest_free(got);
 	got = NULL;
@@ -924,7 +911,6 @@ static void test_redis__action_put_get_remove(void **state)
 	arca_manifest_free(got);
 	arca_store_close(other);
 
-	free(sdir);
 	arca_buf_free(&json);
 	arca_manifest_free(m);
 	redisFree(c);

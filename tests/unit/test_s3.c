@@ -578,7 +578,7 @@ static void test_s3__action_put_get_remove_and_ttl(void **state)
 	arca_digest md, got_md;
 	arca_store *other;
 	arca_backend *b;
-	char *sdir, want[32];
+	char want[32];
 	raw_answer a;
 
 	NEED_SERVER(f);
@@ -590,20 +590,7 @@ static void test_s3__action_put_get_remove_and_ttl(void **state)
 	assert_int_equal(object_status(f, "cas", &m->outputs[0].digest), 200);
 
 	/* A second machine: a hit in S3, promoted with its blobs. */
-	sdir = fixture_path("%s/machine-b", f->dir);
-	other = open_store(sdir);
-	assert_int_equal(arca_store_add_tier_url(other, f->url, NULL), 0);
-	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
-	assert_true(arca_digest_equal(&got->outputs[0].digest,
-			&m->outputs[0].digest));
-	assert_int_equal(got->duration_ms, 42);
-	arca_manifest_free(got);
-	got = NULL;
-	assert_int_equal(tier_stats(other, 1).hits, 1);
-	assert_int_equal(tier_stats(other, 1).promoted, 1);
-	assert_int_equal(arca_blob_get(&buf, other, &m->outputs[0].digest), 0);
-	assert_memory_equal(buf.data, "hello world\n", 12);
-	arca_buf_free(&buf);
+	other = open_second_machine(f->dir, f->url, m);
 
 	/* The backend's methods: the digest, and the manifest's bytes. */
 	b = open_backend(f, 0);
@@ -650,7 +637,6 @@ static void test_s3__action_put_get_remove_and_ttl(void **state)
 
 	b->free(b);
 	arca_store_close(other);
-	free(sdir);
 	arca_buf_free(&json);
 	arca_manifest_free(m);
 	arca_manifest_free(m2);
