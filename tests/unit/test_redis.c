@@ -6,6 +6,7 @@
  * Redis is checked with a hiredis connection of the test's own.
  */
 #include "fixture.h"
+#include "redis_admin.h"
 #include "server_helpers.h"
 
 #include "arca/arca.h"
@@ -45,27 +46,12 @@ typedef struct rfx {
 /* A connection of the test's own (authenticated), NULL if none yet. */
 static redisContext *admin_try(const rfx *f)
 {
-	struct timeval tv = { 0, 200000 };
-	redisContext *c = f->port ? redisConnectWithTimeout("127.0.0.1",
-			f->port, tv) : redisConnectUnixWithTimeout(f->sock, tv);
+	redisContext *c = redis_admin_connect(f->port, f->sock, f->password,
+			2);
 	redisReply *reply;
 
-	if (c == NULL || c->err) {
-		if (c)
-			redisFree(c);
+	if (c == NULL)
 		return NULL;
-	}
-	redisSetTimeout(c, (struct timeval){ 2, 0 });
-	if (f->password) {
-		reply = redisCommand(c, "AUTH %s", f->password);
-		if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
-			if (reply)
-				freeReplyObject(reply);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(reply);
-	}
 	reply = redisCommand(c, "PING");
 	if (reply == NULL || reply->type != REDIS_REPLY_STATUS ||
 	    strcmp(reply->str, "PONG") != 0) {
@@ -264,16 +250,7 @@ static arca_backend *open_backend(const char *url, uint64_t max_blob_size)
 
 static long long admin_int(redisContext *c, const char *fmt, const char *arg)
 {
-	redisReply *reply = redisCommand(c, fmt, arg);
-	long long v;
-
-	assert_non_null(reply);
-	if (reply->type != REDIS_REPLY_INTEGER)
-		fail_msg("%s %s: reply type %d (%s)", fmt, arg, reply->type,
-				reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-	v = reply->integer;
-	freeReplyObject(reply);
-	return v;
+	return redis_admin_int(c, "redis-server", fmt, arg);
 }
 
 static long long key_exists(redisContext *c, const char *kind,

@@ -13,6 +13,7 @@
  * SIGKILLs a node.
  */
 #include "fixture.h"
+#include "redis_admin.h"
 #include "server_helpers.h"
 
 #include "arca/arca.h"
@@ -56,25 +57,7 @@ typedef fixture_store tfx;
 /* An authenticated connection to node i, NULL if none. */
 static redisContext *node_try(int i)
 {
-	struct timeval tv = { 0, 200000 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", g.port[i], tv);
-	redisReply *reply;
-
-	if (c == NULL || c->err) {
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, (struct timeval){ 5, 0 });
-	reply = redisCommand(c, "AUTH %s", PASSWORD);
-	if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
-		if (reply)
-			freeReplyObject(reply);
-		redisFree(c);
-		return NULL;
-	}
-	freeReplyObject(reply);
-	return c;
+	return redis_admin_connect(g.port[i], NULL, PASSWORD, 5);
 }
 
 static redisContext *node(int i)
@@ -107,15 +90,11 @@ static void node_ok(int i, const char *fmt, ...)
 static long long node_int(int i, const char *fmt, const char *arg)
 {
 	redisContext *c = node(i);
-	redisReply *reply = redisCommand(c, fmt, arg);
+	char who[16];
 	long long v;
 
-	assert_non_null(reply);
-	if (reply->type != REDIS_REPLY_INTEGER)
-		fail_msg("node %d: %s: reply type %d (%s)", i, fmt, reply->type,
-				reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-	v = reply->integer;
-	freeReplyObject(reply);
+	snprintf(who, sizeof(who), "node %d", i);
+	v = redis_admin_int(c, who, fmt, arg);
 	redisFree(c);
 	return v;
 }
