@@ -20,6 +20,7 @@
 #include "compress.h"
 #include "redis_conn.h"
 #include "tier_url.h"
+#include "ac_entry.h"
 
 #include "arca/sys/backend.h"
 #include "arca/sys/redis.h"
@@ -557,32 +558,19 @@ static int redis_ac_put2(arca_backend *b, const arca_digest *key,
 	char k[ARCA__REDIS_KEY_MAX], what[ARCA__REDIS_KEY_MAX + 8], ttl[24];
 	arca__redis_cmd cmd;
 	arca_buf json = ARCA_BUF_INIT, frame = ARCA_BUF_INIT;
-	arca_digest actual;
 	const void *bytes = NULL;
 	size_t bytes_len = 0, value_len;
 	char *value = NULL;
 	int error;
 
 	memset(&cmd, 0, sizeof(cmd));
-	/* The manifest's bytes travel with the entry when m serialises to
-	 * exactly the blob named (it does: the store wrote that blob from
-	 * m); otherwise the entry names the blob only. */
-	if (m != NULL && arca_manifest_to_json(&json, m) == 0 &&
-	    arca_digest_buffer(&actual, json.data, json.size) == 0 &&
-	    arca_digest_equal(&actual, manifest)) {
-		if ((error = encode_value(t, &frame, &bytes, &bytes_len,
-				json.data, json.size)) < 0)
-			goto cleanup;
-	}
-	value_len = ARCA_DIGEST_HEXLEN + 1 + bytes_len;
-	if ((value = malloc(value_len + 1)) == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory");
+	if (arca__ac_entry_json(&json, manifest, m) &&
+	    (error = encode_value(t, &frame, &bytes, &bytes_len, json.data,
+			json.size)) < 0)
 		goto cleanup;
-	}
-	arca_digest_to_hex(value, manifest);
-	value[ARCA_DIGEST_HEXLEN] = '\n';
-	if (bytes_len > 0)
-		memcpy(value + ARCA_DIGEST_HEXLEN + 1, bytes, bytes_len);
+	if ((error = arca__ac_entry_value(&value, &value_len, manifest, bytes,
+			bytes_len)) < 0)
+		goto cleanup;
 	arca__redis_cmd_set(&cmd, "SET", k, make_key(k, t, "ac", key));
 	arca__redis_cmd_arg(&cmd, value, value_len);
 	if (opts != NULL && opts->ttl_s > 0) {

@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "fsutil.h"
 #include "tier_url.h"
+#include "ac_entry.h"
 
 #include "arca/sys/backend.h"
 #include "arca/sys/s3.h"
@@ -1120,28 +1121,15 @@ static int s3_ac_put2(arca_backend *b, const arca_digest *key,
 	s3_backend *s = (s3_backend *)b;
 	char k[KEY_MAX], sha[ARCA_DIGEST_HEXLEN + 1], expires[32];
 	arca_buf json = ARCA_BUF_INIT;
-	arca_digest actual;
 	char *value = NULL;
-	size_t value_len = ARCA_DIGEST_HEXLEN + 1;
+	size_t value_len;
 	source src;
 	int error;
 
-	/* The manifest's bytes travel with the entry when m serialises to
-	 * exactly the blob named; otherwise the entry names the blob. */
-	if (m != NULL && arca_manifest_to_json(&json, m) == 0 &&
-	    arca_digest_buffer(&actual, json.data, json.size) == 0 &&
-	    arca_digest_equal(&actual, manifest))
-		value_len += json.size;
-	else
-		arca_buf_free(&json);
-	if ((value = malloc(value_len + 1)) == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory");
+	(void)arca__ac_entry_json(&json, manifest, m);
+	if ((error = arca__ac_entry_value(&value, &value_len, manifest,
+			json.data, json.size)) < 0)
 		goto cleanup;
-	}
-	arca_digest_to_hex(value, manifest);
-	value[ARCA_DIGEST_HEXLEN] = '\n';
-	if (json.data != NULL && json.size > 0)
-		memcpy(value + ARCA_DIGEST_HEXLEN + 1, json.data, json.size);
 	expires[0] = '\0';
 	if (opts != NULL && opts->ttl_s > 0) {
 		int64_t now = arca__now();
