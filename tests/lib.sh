@@ -14,6 +14,8 @@
 #   assert_files_eq NAME A B   pass when the files are byte-identical
 #   fresh_store                point ARCA_DIR at a new, empty store
 #   corrupt_file FILE [OFF]    flip one byte of FILE (default: the middle)
+#   mount_tmpfs SIZE           mount a SIZE tmpfs (e.g. 4m) at $MNT, unmounted
+#                              on exit; SKIP the test when it cannot (not root)
 #   finish                     print "N passed, N failed"; exit 1 on failure
 #
 # Each check prints "ok - NAME" or "FAIL - NAME" with the details.
@@ -173,6 +175,25 @@ blob_file() {
 # Is this JSON? (python3's parser, so nothing needs installing.)
 is_json() {
 	python3 -c 'import json, sys; json.load(sys.stdin)'
+}
+
+# A small file system of its own (a full disk, a read-only one): a tmpfs
+# of SIZE at $MNT ($TEST_TMP/tmpfs). Mounting needs root: without it the
+# whole test is skipped (exit 0), as ctest cannot mount one either.
+mount_tmpfs() {
+	MNT="$TEST_TMP/tmpfs"
+	mkdir -p "$MNT"
+	if ! mount -t tmpfs -o size="$1" tmpfs "$MNT" 2>"$TEST_TMP/mount.err"; then
+		echo "SKIP - cannot mount a tmpfs (needs root): $(tr -s "\n" " " <"$TEST_TMP/mount.err")"
+		echo "0 passed, 0 failed, 1 skipped"
+		exit 0
+	fi
+	trap cleanup_tmpfs EXIT
+}
+
+cleanup_tmpfs() {
+	umount "$MNT" 2>/dev/null || umount -l "$MNT"
+	cleanup_test_tmp
 }
 
 finish() {

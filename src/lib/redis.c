@@ -20,6 +20,7 @@
 #include "compress.h"
 #include "redis_conn.h"
 #include "tier_url.h"
+#include "ac_entry.h"
 
 #include "arca/sys/backend.h"
 #include "arca/sys/redis.h"
@@ -66,9 +67,8 @@ int arca__redis_run(arca__redis_tier *t, const char *what,
 	return error;
 }
 
-/* A command on one key: argv[0] name, argv[1] the key, then args. */
-static void cmd_set(arca__redis_cmd *c, const char *name, const char *key,
-		size_t key_len)
+void arca__redis_cmd_set(arca__redis_cmd *c, const char *name,
+		const char *key, size_t key_len)
 {
 	memset(c, 0, sizeof(*c));
 	c->argv[0] = name;
@@ -79,7 +79,7 @@ static void cmd_set(arca__redis_cmd *c, const char *name, const char *key,
 	c->key = 1;
 }
 
-static void cmd_arg(arca__redis_cmd *c, const void *arg, size_t len)
+void arca__redis_cmd_arg(arca__redis_cmd *c, const void *arg, size_t len)
 {
 	c->argv[c->argc] = arg;
 	c->len[c->argc++] = len;
@@ -100,6 +100,33 @@ static size_t make_key(char *key, const arca__redis_tier *t,
 static int miss(arca__redis_tier *t, const char *what)
 {
 	return arca__redis_fail(t->shown, ARCA_ENOTFOUND, what, "not found");
+}
+
+/* Runs the one command cmd; a reply of another type than type fails. */
+static int run_expect(arca__redis_tier *t, const char *what,
+		arca__redis_cmd *cmd, int type)
+{
+	int error;
+
+	if ((error = arca__redis_run(t, what, cmd, 1)) < 0)
+		return error;
+	if (cmd->reply->type != type)
+		return arca__redis_reply_fail(t->shown, what, cmd->reply);
+	return 0;
+}
+
+/* Runs cmd, a GET: a nil reply is a miss, anything but a string fails. */
+static int run_get(arca__redis_tier *t, const char *what, arca__redis_cmd *cmd)
+{
+	int error;
+
+	if ((error = arca__redis_run(t, what, cmd, 1)) < 0)
+		return error;
+	if (cmd->reply->type == REDIS_REPLY_NIL)
+		return miss(t, what);
+	if (cmd->reply->type != REDIS_REPLY_STRING)
+		return arca__redis_reply_fail(t->shown, what, cmd->reply);
+	return 0;
 }
 
 /* ---- values ------------------------------------------------------------ */
@@ -191,25 +218,17 @@ static int redis_blob_get(arca_backend *b, const arca_digest *digest,
 	int error;
 
 	key_len = make_key(key, t, "cas", digest);
-	cmd_set(&cmd, "GET", key, key_len);
+	arca__redis_cmd_set(&cmd, "GET", key, key_len);
 	snprintf(what, sizeof(what), "GET %s", key);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
-	if (cmd.reply->type == REDIS_REPLY_NIL) {
-		error = miss(t, what);
-		goto cleanup;
-	}
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	error = decode_blob(t, what, &plain, &data, &len, digest, cmd.reply);
 	if (error == ARCA_ECORRUPT) {
 		arca__redis_cmd del;
 
 		/* Forget the wrong bytes, so that find_missing reports the
 		 * blob missing and the next write-through stores it again. */
-		cmd_set(&del, "DEL", key, key_len);
+		arca__redis_cmd_set(&del, "DEL", key, key_len);
 		if (arca__redis_run(t, what, &del, 1) == 0)
 			arca__redis_cmds_free(&del, 1);
 		error = arca__redis_fail(t->shown, ARCA_ECORRUPT, what,
@@ -242,11 +261,11 @@ static int redis_blob_stat(arca_backend *b, const arca_digest *digest,
 	snprintf(what, sizeof(what), "EXISTS/GETRANGE/STRLEN %s", key);
 	/* An empty blob is an empty string: STRLEN alone cannot tell it
 	 * from a missing key; a frame's header says its blob's size. */
-	cmd_set(&cmds[0], "EXISTS", key, key_len);
-	cmd_set(&cmds[1], "GETRANGE", key, key_len);
-	cmd_arg(&cmds[1], "0", 1);
-	cmd_arg(&cmds[1], "17", 2);
-	cmd_set(&cmds[2], "STRLEN", key, key_len);
+	arca__redis_cmd_set(&cmds[0], "EXISTS", key, key_len);
+	arca__redis_cmd_set(&cmds[1], "GETRANGE", key, key_len);
+	arca__redis_cmd_arg(&cmds[1], "0", 1);
+	arca__redis_cmd_arg(&cmds[1], "17", 2);
+	arca__redis_cmd_set(&cmds[2], "STRLEN", key, key_len);
 	if ((error = arca__redis_run(t, what, cmds, 3)) < 0)
 		return error;
 	exists = cmds[0].reply;
@@ -307,15 +326,11 @@ static int redis_blob_put(arca_backend *b, arca_digest *out,
 	if ((error = encode_value(t, &frame, &value, &value_len, data,
 			len)) < 0)
 		goto cleanup;
-	cmd_set(&cmd, "SET", key, make_key(key, t, "cas", &d));
-	cmd_arg(&cmd, value, value_len);
+	arca__redis_cmd_set(&cmd, "SET", key, make_key(key, t, "cas", &d));
+	arca__redis_cmd_arg(&cmd, value, value_len);
 	snprintf(what, sizeof(what), "SET %s", key);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_STATUS)) < 0)
 		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_STATUS) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	if (out != NULL)
 		*out = d;
 cleanup:
@@ -406,7 +421,7 @@ static int redis_find_missing(arca_backend *b, unsigned char *missing_out,
 	/* One pipeline per node (https://redis.io/docs/manual/pipelining/):
 	 * EXISTS with several keys would count them, not say which. */
 	for (i = 0; i < n; i++)
-		cmd_set(&cmds[i], "EXISTS", keys[i],
+		arca__redis_cmd_set(&cmds[i], "EXISTS", keys[i],
 				make_key(keys[i], t, "cas", &digests[i]));
 	if ((error = arca__redis_run(t, what, cmds, n)) < 0)
 		goto cleanup;
@@ -454,16 +469,12 @@ static int redis_ac_get(arca_backend *b, const arca_digest *key,
 	arca__redis_cmd cmd;
 	int error;
 
-	cmd_set(&cmd, "GETRANGE", k, make_key(k, t, "ac", key));
-	cmd_arg(&cmd, "0", 1);
-	cmd_arg(&cmd, "63", 2);
+	arca__redis_cmd_set(&cmd, "GETRANGE", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_arg(&cmd, "0", 1);
+	arca__redis_cmd_arg(&cmd, "63", 2);
 	snprintf(what, sizeof(what), "GETRANGE %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_STRING)) < 0)
 		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	/* GETRANGE answers "" for a missing key. */
 	if (cmd.reply->len == 0) {
 		error = miss(t, what);
@@ -500,18 +511,10 @@ static int redis_ac_get_manifest(arca_backend *b, arca_digest *manifest_out,
 
 	json_out->data = NULL;
 	json_out->size = 0;
-	cmd_set(&cmd, "GET", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_set(&cmd, "GET", k, make_key(k, t, "ac", key));
 	snprintf(what, sizeof(what), "GET %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
-	if (cmd.reply->type == REDIS_REPLY_NIL) {
-		error = miss(t, what);
-		goto cleanup;
-	}
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	if ((error = parse_entry(t, what, manifest_out, cmd.reply->str,
 			cmd.reply->len)) < 0)
 		goto cleanup;
@@ -532,18 +535,11 @@ static int redis_ac_get_manifest(arca_backend *b, arca_digest *manifest_out,
 	}
 	/* An entry without the manifest's bytes: the manifest blob. */
 	arca__redis_cmds_free(&cmd, 1);
-	cmd_set(&cmd, "GET", k, make_key(k, t, "cas", manifest_out));
+	arca__redis_cmd_set(&cmd, "GET", k, make_key(k, t, "cas",
+			manifest_out));
 	snprintf(what, sizeof(what), "GET %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
+	if ((error = run_get(t, what, &cmd)) < 0)
 		goto cleanup;
-	if (cmd.reply->type == REDIS_REPLY_NIL) {
-		error = miss(t, what);
-		goto cleanup;
-	}
-	if (cmd.reply->type != REDIS_REPLY_STRING) {
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-		goto cleanup;
-	}
 	if ((error = decode_blob(t, what, &plain, &data, &len, manifest_out,
 			cmd.reply)) < 0)
 		goto cleanup;
@@ -562,46 +558,30 @@ static int redis_ac_put2(arca_backend *b, const arca_digest *key,
 	char k[ARCA__REDIS_KEY_MAX], what[ARCA__REDIS_KEY_MAX + 8], ttl[24];
 	arca__redis_cmd cmd;
 	arca_buf json = ARCA_BUF_INIT, frame = ARCA_BUF_INIT;
-	arca_digest actual;
 	const void *bytes = NULL;
 	size_t bytes_len = 0, value_len;
 	char *value = NULL;
 	int error;
 
 	memset(&cmd, 0, sizeof(cmd));
-	/* The manifest's bytes travel with the entry when m serialises to
-	 * exactly the blob named (it does: the store wrote that blob from
-	 * m); otherwise the entry names the blob only. */
-	if (m != NULL && arca_manifest_to_json(&json, m) == 0 &&
-	    arca_digest_buffer(&actual, json.data, json.size) == 0 &&
-	    arca_digest_equal(&actual, manifest)) {
-		if ((error = encode_value(t, &frame, &bytes, &bytes_len,
-				json.data, json.size)) < 0)
-			goto cleanup;
-	}
-	value_len = ARCA_DIGEST_HEXLEN + 1 + bytes_len;
-	if ((value = malloc(value_len + 1)) == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory");
+	if (arca__ac_entry_json(&json, manifest, m) &&
+	    (error = encode_value(t, &frame, &bytes, &bytes_len, json.data,
+			json.size)) < 0)
 		goto cleanup;
-	}
-	arca_digest_to_hex(value, manifest);
-	value[ARCA_DIGEST_HEXLEN] = '\n';
-	if (bytes_len > 0)
-		memcpy(value + ARCA_DIGEST_HEXLEN + 1, bytes, bytes_len);
-	cmd_set(&cmd, "SET", k, make_key(k, t, "ac", key));
-	cmd_arg(&cmd, value, value_len);
+	if ((error = arca__ac_entry_value(&value, &value_len, manifest, bytes,
+			bytes_len)) < 0)
+		goto cleanup;
+	arca__redis_cmd_set(&cmd, "SET", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_arg(&cmd, value, value_len);
 	if (opts != NULL && opts->ttl_s > 0) {
 		uint64_t s = opts->ttl_s > TTL_MAX_S ? TTL_MAX_S : opts->ttl_s;
 
-		cmd_arg(&cmd, "EX", 2);
-		cmd_arg(&cmd, ttl, (size_t)snprintf(ttl, sizeof(ttl), "%llu",
-				(unsigned long long)s));
+		arca__redis_cmd_arg(&cmd, "EX", 2);
+		arca__redis_cmd_arg(&cmd, ttl, (size_t)snprintf(ttl,
+				sizeof(ttl), "%llu", (unsigned long long)s));
 	}
 	snprintf(what, sizeof(what), "SET %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
-		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_STATUS)
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
+	error = run_expect(t, what, &cmd, REDIS_REPLY_STATUS);
 cleanup:
 	arca__redis_cmds_free(&cmd, 1);
 	free(value);
@@ -623,15 +603,11 @@ static int redis_ac_remove(arca_backend *b, const arca_digest *key)
 	arca__redis_cmd cmd;
 	int error;
 
-	cmd_set(&cmd, "DEL", k, make_key(k, t, "ac", key));
+	arca__redis_cmd_set(&cmd, "DEL", k, make_key(k, t, "ac", key));
 	snprintf(what, sizeof(what), "DEL %s", k);
-	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
-		goto cleanup;
-	if (cmd.reply->type != REDIS_REPLY_INTEGER)
-		error = arca__redis_reply_fail(t->shown, what, cmd.reply);
-	else if (cmd.reply->integer == 0)
+	if ((error = run_expect(t, what, &cmd, REDIS_REPLY_INTEGER)) == 0 &&
+	    cmd.reply->integer == 0)
 		error = miss(t, what);
-cleanup:
 	arca__redis_cmds_free(&cmd, 1);
 	return error;
 }

@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "redis_conn.h"
+#include "tier_url.h"
 
 #include <curl/curl.h>
 
@@ -434,81 +435,56 @@ static int set_field(char **field, const char *value, size_t len)
 	return 0;
 }
 
+typedef struct query_ctx {
+	arca__redis_addr *a;
+	const char *shown;
+} query_ctx;
+
 /* name=value&... : prefix and compress everywhere; db, user, password
  * for unix sockets (a TCP URL has them in its path and userinfo). */
+static int query_param(void *ctx, const char *p, size_t name_len,
+		const char *value, size_t value_len)
+{
+	arca__redis_addr *a = ((query_ctx *)ctx)->a;
+	const char *shown = ((query_ctx *)ctx)->shown;
+	char why[160];
+
+	if (name_len == 6 && strncmp(p, "prefix", 6) == 0) {
+		if (value_len > ARCA__REDIS_PREFIX_MAX)
+			return url_invalid(shown, "prefix longer than 256 "
+					"bytes");
+		return set_field(&a->prefix, value, value_len);
+	} else if (name_len == 8 && strncmp(p, "compress", 8) == 0) {
+		if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+			return url_invalid(shown, "compress is 0 or 1");
+		a->compress = value[0] == '1';
+	} else if (a->unix_socket && name_len == 2 &&
+		   strncmp(p, "db", 2) == 0) {
+		if (parse_uint(&a->db, value, DB_MAX) < 0)
+			return url_invalid(shown, "db is not a database "
+					"number");
+	} else if (a->unix_socket && name_len == 4 &&
+		   strncmp(p, "user", 4) == 0) {
+		return set_field(&a->user, value, value_len);
+	} else if (a->unix_socket && name_len == 8 &&
+		   strncmp(p, "password", 8) == 0) {
+		return set_field(&a->password, value, value_len);
+	} else {
+		snprintf(why, sizeof(why), "unknown query parameter "
+				"\"%.*s\" (known: %s)", (int)name_len, p,
+				a->unix_socket ? "prefix, compress, db, "
+				"user, password" : "prefix, compress");
+		return url_invalid(shown, why);
+	}
+	return 0;
+}
+
 static int parse_query(arca__redis_addr *a, const char *shown,
 		const char *query)
 {
-	const char *p = query;
-	char *value = NULL;
-	char why[160];
-	int error = 0;
+	query_ctx ctx = { a, shown };
 
-	while (*p) {
-		size_t n = strcspn(p, "&"), name_len = strcspn(p, "=");
-		int value_len = 0;
-
-		if (name_len >= n) {
-			error = url_invalid(shown, "a query parameter without "
-					"'=' (name=value)");
-			goto cleanup;
-		}
-		value = curl_easy_unescape(NULL, p + name_len + 1,
-				(int)(n - name_len - 1), &value_len);
-		if (value == NULL) {
-			error = arca__error(ARCA_ENOMEM, "out of memory");
-			goto cleanup;
-		}
-		if (name_len == 6 && strncmp(p, "prefix", 6) == 0) {
-			if (value_len > ARCA__REDIS_PREFIX_MAX) {
-				error = url_invalid(shown, "prefix longer than "
-						"256 bytes");
-				goto cleanup;
-			}
-			error = set_field(&a->prefix, value, (size_t)value_len);
-		} else if (name_len == 8 && strncmp(p, "compress", 8) == 0) {
-			if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
-				error = url_invalid(shown, "compress is 0 or 1");
-				goto cleanup;
-			}
-			a->compress = value[0] == '1';
-		} else if (a->unix_socket && name_len == 2 &&
-			   strncmp(p, "db", 2) == 0) {
-			if (parse_uint(&a->db, value, DB_MAX) < 0) {
-				error = url_invalid(shown, "db is not a "
-						"database number");
-				goto cleanup;
-			}
-		} else if (a->unix_socket && name_len == 4 &&
-			   strncmp(p, "user", 4) == 0) {
-			error = set_field(&a->user, value, (size_t)value_len);
-		} else if (a->unix_socket && name_len == 8 &&
-			   strncmp(p, "password", 8) == 0) {
-			error = set_field(&a->password, value,
-					(size_t)value_len);
-		} else {
-			snprintf(why, sizeof(why), "unknown query parameter "
-					"\"%.*s\" (known: %s)", (int)name_len, p,
-					a->unix_socket ? "prefix, compress, db, "
-					"user, password" : "prefix, compress");
-			error = url_invalid(shown, why);
-			goto cleanup;
-		}
-		if (error < 0)
-			goto cleanup;
-		explicit_bzero(value, (size_t)value_len);
-		curl_free(value);
-		value = NULL;
-		p += n;
-		if (*p == '&')
-			p++;
-	}
-cleanup:
-	if (value != NULL) {
-		explicit_bzero(value, strlen(value));
-		curl_free(value);
-	}
-	return error;
+	return arca__url_query_each(query, "redis", shown, query_param, &ctx);
 }
 
 /* A part of u, percent-decoded, or NULL when absent. */

@@ -188,6 +188,14 @@ void arca__redis_tier_clear(arca__redis_tier *t);
 /* Free the replies of cmds[0..n) and set them to NULL. */
 void arca__redis_cmds_free(arca__redis_cmd *cmds, size_t n);
 
+/* Sets c to a command on one key: argv[0] name, argv[1] the key (the
+ * argument it is routed by), no reply yet. */
+void arca__redis_cmd_set(arca__redis_cmd *c, const char *name,
+		const char *key, size_t key_len);
+
+/* Appends an argument of len bytes to c. */
+void arca__redis_cmd_arg(arca__redis_cmd *c, const void *arg, size_t len);
+
 /* Run a call's commands through t->exec, call_begin/end included. */
 int arca__redis_run(arca__redis_tier *t, const char *what,
 		arca__redis_cmd *cmds, size_t n);

@@ -71,27 +71,17 @@ int arca_redis_lease_acquire(arca_backend *b, const arca_digest *key,
 	size_t lkey_len;
 	int error;
 
-	memset(&cmd, 0, sizeof(cmd));
 	if ((error = lease_begin(&t, lkey, &lkey_len, what, sizeof(what),
 			"SET NX PX", b, key, token)) < 0)
 		return error;
 	if (ttl_ms == 0)
 		return arca__error(ARCA_EINVAL, "lease: ttl_ms is 0");
-	cmd.argv[0] = "SET";
-	cmd.argv[1] = lkey;
-	cmd.argv[2] = token;
-	cmd.argv[3] = "NX";
-	cmd.argv[4] = "PX";
-	cmd.argv[5] = ms;
-	cmd.len[0] = 3;
-	cmd.len[1] = lkey_len;
-	cmd.len[2] = strlen(token);
-	cmd.len[3] = 2;
-	cmd.len[4] = 2;
-	cmd.len[5] = (size_t)snprintf(ms, sizeof(ms), "%llu",
-			(unsigned long long)ttl_ms);
-	cmd.argc = 6;
-	cmd.key = 1;
+	arca__redis_cmd_set(&cmd, "SET", lkey, lkey_len);
+	arca__redis_cmd_arg(&cmd, token, strlen(token));
+	arca__redis_cmd_arg(&cmd, "NX", 2);
+	arca__redis_cmd_arg(&cmd, "PX", 2);
+	arca__redis_cmd_arg(&cmd, ms, (size_t)snprintf(ms, sizeof(ms), "%llu",
+			(unsigned long long)ttl_ms));
 	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)
 		return error;
 	/* SET ... NX answers OK when it set the key, nil when not. */
@@ -115,26 +105,15 @@ static int lease_eval(arca_backend *b, const arca_digest *key,
 	size_t lkey_len;
 	int error;
 
-	memset(&cmd, 0, sizeof(cmd));
 	if ((error = lease_begin(&t, lkey, &lkey_len, what, sizeof(what),
 			verb, b, key, token)) < 0)
 		return error;
-	cmd.argv[0] = "EVAL";
-	cmd.argv[1] = script;
-	cmd.argv[2] = "1";
-	cmd.argv[3] = lkey;
-	cmd.argv[4] = token;
-	cmd.len[0] = 4;
-	cmd.len[1] = strlen(script);
-	cmd.len[2] = 1;
-	cmd.len[3] = lkey_len;
-	cmd.len[4] = strlen(token);
-	cmd.argc = 5;
-	if (ms != NULL) {
-		cmd.argv[5] = ms;
-		cmd.len[5] = strlen(ms);
-		cmd.argc = 6;
-	}
+	arca__redis_cmd_set(&cmd, "EVAL", script, strlen(script));
+	arca__redis_cmd_arg(&cmd, "1", 1);
+	arca__redis_cmd_arg(&cmd, lkey, lkey_len);
+	arca__redis_cmd_arg(&cmd, token, strlen(token));
+	if (ms != NULL)
+		arca__redis_cmd_arg(&cmd, ms, strlen(ms));
 	/* Routed by KEYS[1] (a Cluster sends it to the lease's node). */
 	cmd.key = 3;
 	if ((error = arca__redis_run(t, what, &cmd, 1)) < 0)

@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "fsutil.h"
 #include "tier_url.h"
+#include "ac_entry.h"
 
 #include "arca/sys/backend.h"
 #include "arca/sys/s3.h"
@@ -472,6 +473,18 @@ cleanup:
 	return error;
 }
 
+/* perform, where only a 2xx status is success (status_fail for another). */
+static int perform_2xx(s3_backend *s, request *rq, int64_t deadline,
+		const char *what)
+{
+	int error;
+
+	if ((error = perform(s, rq, deadline, what)) == 0 &&
+	    (rq->status < 200 || rq->status >= 300))
+		error = status_fail(s, rq, what);
+	return error;
+}
+
 /* ---- calls, keys, hashes ------------------------------------------------ */
 
 static int64_t call_deadline(const s3_backend *s)
@@ -586,9 +599,7 @@ static int put_single(s3_backend *s, const char *key, const source *src,
 	rq.expires = expires;
 	rq.up = &up;
 	snprintf(what, sizeof(what), "PUT %s", key);
-	if ((error = perform(s, &rq, deadline, what)) == 0 &&
-	    (rq.status < 200 || rq.status >= 300))
-		error = status_fail(s, &rq, what);
+	error = perform_2xx(s, &rq, deadline, what);
 	arca_buf_free(&rq.small);
 	return error;
 }
@@ -660,12 +671,8 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 	rq.query = "uploads=";
 	rq.content_type = "application/octet-stream";
 	snprintf(what, sizeof(what), "CreateMultipartUpload %s", key);
-	if ((error = perform(s, &rq, deadline, what)) < 0)
+	if ((error = perform_2xx(s, &rq, deadline, what)) < 0)
 		goto cleanup;
-	if (rq.status < 200 || rq.status >= 300) {
-		error = status_fail(s, &rq, what);
-		goto cleanup;
-	}
 	upload_id = xml_text(rq.small.data, rq.small.size, "UploadId");
 	arca_buf_free(&rq.small);
 	if (upload_id == NULL || upload_id[0] == '\0') {
@@ -694,9 +701,7 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 		rq.up = &up;
 		snprintf(what, sizeof(what), "UploadPart %zu/%zu %s", i + 1,
 				n_parts, key);
-		error = perform(s, &rq, deadline, what);
-		if (error == 0 && (rq.status < 200 || rq.status >= 300))
-			error = status_fail(s, &rq, what);
+		error = perform_2xx(s, &rq, deadline, what);
 		if (error == 0 && rq.etag[0] == '\0')
 			error = s3_fail(s, ARCA_EIO, what, "no ETag in the "
 					"answer");
@@ -821,12 +826,8 @@ static int s3_blob_get(arca_backend *b, const arca_digest *digest,
 	rq.sink = sink;
 	rq.sink_ctx = ctx;
 	rq.hasher = h;
-	if ((error = perform(s, &rq, call_deadline(s), what)) < 0)
+	if ((error = perform_2xx(s, &rq, call_deadline(s), what)) < 0)
 		goto cleanup;
-	if (rq.status < 200 || rq.status >= 300) {
-		error = status_fail(s, &rq, what);
-		goto cleanup;
-	}
 	if ((error = arca__hasher_final(h, &actual)) < 0)
 		goto cleanup;
 	if (!arca_digest_equal(&actual, digest))
@@ -850,12 +851,8 @@ static int head_object(s3_backend *s, const char *key, uint64_t *size_out,
 	rq.method = "HEAD";
 	rq.key = key;
 	snprintf(what, sizeof(what), "HEAD %s", key);
-	if ((error = perform(s, &rq, deadline, what)) < 0)
+	if ((error = perform_2xx(s, &rq, deadline, what)) < 0)
 		goto cleanup;
-	if (rq.status < 200 || rq.status >= 300) {
-		error = status_fail(s, &rq, what);
-		goto cleanup;
-	}
 	if (size_out != NULL)
 		*size_out = rq.has_length ? rq.content_length : 0;
 cleanup:
@@ -1124,28 +1121,15 @@ static int s3_ac_put2(arca_backend *b, const arca_digest *key,
 	s3_backend *s = (s3_backend *)b;
 	char k[KEY_MAX], sha[ARCA_DIGEST_HEXLEN + 1], expires[32];
 	arca_buf json = ARCA_BUF_INIT;
-	arca_digest actual;
 	char *value = NULL;
-	size_t value_len = ARCA_DIGEST_HEXLEN + 1;
+	size_t value_len;
 	source src;
 	int error;
 
-	/* The manifest's bytes travel with the entry when m serialises to
-	 * exactly the blob named; otherwise the entry names the blob. */
-	if (m != NULL && arca_manifest_to_json(&json, m) == 0 &&
-	    arca_digest_buffer(&actual, json.data, json.size) == 0 &&
-	    arca_digest_equal(&actual, manifest))
-		value_len += json.size;
-	else
-		arca_buf_free(&json);
-	if ((value = malloc(value_len + 1)) == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory");
+	(void)arca__ac_entry_json(&json, manifest, m);
+	if ((error = arca__ac_entry_value(&value, &value_len, manifest,
+			json.data, json.size)) < 0)
 		goto cleanup;
-	}
-	arca_digest_to_hex(value, manifest);
-	value[ARCA_DIGEST_HEXLEN] = '\n';
-	if (json.data != NULL && json.size > 0)
-		memcpy(value + ARCA_DIGEST_HEXLEN + 1, json.data, json.size);
 	expires[0] = '\0';
 	if (opts != NULL && opts->ttl_s > 0) {
 		int64_t now = arca__now();
@@ -1188,9 +1172,7 @@ static int s3_ac_remove(arca_backend *b, const arca_digest *key)
 	snprintf(what, sizeof(what), "DELETE %s", k);
 	rq.method = "DELETE";
 	rq.key = k;
-	if ((error = perform(s, &rq, call_deadline(s), what)) == 0 &&
-	    (rq.status < 200 || rq.status >= 300))
-		error = status_fail(s, &rq, what);
+	error = perform_2xx(s, &rq, call_deadline(s), what);
 	arca_buf_free(&rq.small);
 	return error;
 }
@@ -1287,49 +1269,32 @@ static int prefix_ok(const char *p)
 	return 1;
 }
 
+typedef struct query_ctx {
+	s3_backend *s;
+	char **endpoint, **region;
+} query_ctx;
+
+static int query_param(void *ctx, const char *p, size_t name_len,
+		const char *value, size_t value_len)
+{
+	query_ctx *q = ctx;
+	char why[160];
+
+	if (name_len == 8 && strncmp(p, "endpoint", 8) == 0)
+		return set_copy(q->endpoint, value, value_len);
+	if (name_len == 6 && strncmp(p, "region", 6) == 0)
+		return set_copy(q->region, value, value_len);
+	snprintf(why, sizeof(why), "unknown query parameter \"%.*s\" "
+			"(known: endpoint, region)", (int)name_len, p);
+	return url_invalid(q->s, why);
+}
+
 static int parse_query(s3_backend *s, const char *query, char **endpoint,
 		char **region)
 {
-	const char *p = query;
-	char why[160], *value = NULL;
-	int error = 0;
+	query_ctx ctx = { s, endpoint, region };
 
-	while (*p) {
-		size_t n = strcspn(p, "&"), name_len = strcspn(p, "=");
-		int value_len = 0;
-
-		if (name_len >= n) {
-			error = url_invalid(s, "a query parameter without '=' "
-					"(name=value)");
-			goto cleanup;
-		}
-		value = curl_easy_unescape(NULL, p + name_len + 1,
-				(int)(n - name_len - 1), &value_len);
-		if (value == NULL) {
-			error = arca__error(ARCA_ENOMEM, "out of memory");
-			goto cleanup;
-		}
-		if (name_len == 8 && strncmp(p, "endpoint", 8) == 0) {
-			error = set_copy(endpoint, value, (size_t)value_len);
-		} else if (name_len == 6 && strncmp(p, "region", 6) == 0) {
-			error = set_copy(region, value, (size_t)value_len);
-		} else {
-			snprintf(why, sizeof(why), "unknown query parameter "
-					"\"%.*s\" (known: endpoint, region)",
-					(int)name_len, p);
-			error = url_invalid(s, why);
-		}
-		curl_free(value);
-		value = NULL;
-		if (error < 0)
-			goto cleanup;
-		p += n;
-		if (*p == '&')
-			p++;
-	}
-cleanup:
-	curl_free(value);
-	return error;
+	return arca__url_query_each(query, "s3", s->shown, query_param, &ctx);
 }
 
 /* The endpoint: http(s)://HOST[:PORT][/PATH], no query; into s->base

@@ -12,6 +12,7 @@
 #include "arca/sys/redis_cluster.h"
 #include "arca/sys/s3.h"
 
+#include <curl/curl.h>
 #include <string.h>
 #include <strings.h>
 
@@ -160,4 +161,44 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 	return arca__error(ARCA_EINVAL, "tier URL \"%s\": unknown scheme "
 			"\"%s\"; supported schemes: " SUPPORTED_SCHEMES, shown,
 			scheme);
+}
+
+int arca__url_query_each(const char *query, const char *tier,
+		const char *shown, arca__url_param_fn param, void *ctx)
+{
+	const char *p = query;
+	char *value = NULL;
+	int value_len = 0, error = 0;
+
+	while (*p) {
+		size_t n = strcspn(p, "&"), name_len = strcspn(p, "=");
+
+		if (name_len >= n) {
+			error = arca__error(ARCA_EINVAL, "%s tier URL \"%s\": a "
+					"query parameter without '=' "
+					"(name=value)", tier, shown);
+			goto cleanup;
+		}
+		value = curl_easy_unescape(NULL, p + name_len + 1,
+				(int)(n - name_len - 1), &value_len);
+		if (value == NULL) {
+			error = arca__error(ARCA_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		if ((error = param(ctx, p, name_len, value,
+				(size_t)value_len)) < 0)
+			goto cleanup;
+		explicit_bzero(value, (size_t)value_len);
+		curl_free(value);
+		value = NULL;
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+cleanup:
+	if (value != NULL) {
+		explicit_bzero(value, (size_t)value_len);
+		curl_free(value);
+	}
+	return error;
 }

@@ -15,4 +15,19 @@
  */
 void arca__url_redact(char *out, size_t size, const char *url);
 
+/* One parameter of a URL's query: its name (name_len bytes, not
+ * NUL-terminated) and its percent-decoded, NUL-terminated value. */
+typedef int (*arca__url_param_fn)(void *ctx, const char *name,
+		size_t name_len, const char *value, size_t value_len);
+
+/*
+ * Call param for each name=value of query ("a=1&b=2", '&'-separated),
+ * stopping at its first negative return, which is returned. Each value
+ * is wiped after its call (it may be a password). A parameter without
+ * '=' is ARCA_EINVAL, "<tier> tier URL \"<shown>\": a query parameter
+ * without '=' (name=value)"; ARCA_ENOMEM. 0 when every call returned 0.
+ */
+int arca__url_query_each(const char *query, const char *tier,
+		const char *shown, arca__url_param_fn param, void *ctx);
+
 #endif /* ARCA_TIER_URL_H */

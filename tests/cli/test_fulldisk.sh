@@ -9,18 +9,7 @@
 # its own test, test_fulldisk_recover.sh).
 export ARCA_DISK_RESERVE=0
 
-MNT="$TEST_TMP/tmpfs"
-mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=4m tmpfs "$MNT" 2>"$TEST_TMP/mount.err"; then
-	echo "SKIP - cannot mount a tmpfs (needs root): $(tr -s "\n" " " <"$TEST_TMP/mount.err")"
-	echo "0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
-cleanup_fulldisk() {
-	umount "$MNT" 2>/dev/null || umount -l "$MNT"
-	cleanup_test_tmp
-}
-trap cleanup_fulldisk EXIT
+mount_tmpfs 4m
 
 ARCA_DIR="$MNT/store"
 export ARCA_DIR

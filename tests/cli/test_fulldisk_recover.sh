@@ -11,18 +11,7 @@
 #     (DIR/reserve); the store verifies clean and works again.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
 
-MNT="$TEST_TMP/tmpfs"
-mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=8m tmpfs "$MNT" 2>"$TEST_TMP/mount.err"; then
-	echo "SKIP - cannot mount a tmpfs (needs root): $(tr -s "\n" " " <"$TEST_TMP/mount.err")"
-	echo "0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
-cleanup_fulldisk() {
-	umount "$MNT" 2>/dev/null || umount -l "$MNT"
-	cleanup_test_tmp
-}
-trap cleanup_fulldisk EXIT
+mount_tmpfs 8m
 
 ARCA_DIR="$MNT/store"
 export ARCA_DIR
@@ -34,6 +23,31 @@ digest() { sha256sum "$1" | cut -c1-64; }
 # Distinct random 256 KiB files (file blobs).
 make_file() { head -c 262144 /dev/urandom >"$1"; }
 n_actions() { "$ARCA" ls ${1:+--stage "$1"} | grep -cE '^[0-9a-f]{12} '; }
+# COUNT puts of distinct random files of BYTES (PREFIX1, PREFIX2, ...),
+# stopping at the first that fails: $failed is its number (0: none),
+# $min_free the least free bytes seen on the tmpfs after a put.
+puts_watching_free() {
+	local i f
+	failed=0
+	min_free=$(free_bytes)
+	for i in $(seq 1 "$1"); do
+		head -c "$2" /dev/urandom >"$3$i"
+		run "$ARCA" put "$3$i"
+		f=$(free_bytes)
+		[ "$f" -lt "$min_free" ] && min_free=$f
+		if [ "$RC" -ne 0 ]; then
+			failed=$i
+			break
+		fi
+	done
+}
+check_never_full() {
+	if [ "$min_free" -gt 0 ]; then
+		pass "$1 (least free: $min_free bytes)"
+	else
+		fail "$1" "least free: $min_free bytes"
+	fi
+}
 
 run "$ARCA" info
 check_rc "the store opens on the tmpfs" 0
@@ -44,24 +58,9 @@ assert_contains "... which info shows" "$OUT" "reserve file:      1.0 MiB"
 # 1. 40 puts of 256 KiB (10 MiB) into 8 MiB: every one succeeds and the
 # disk never fills, because eviction keeps the store under the effective
 # limit.
-failed=0
-min_free=$(free_bytes)
-for i in $(seq 1 40); do
-	make_file "p$i"
-	run "$ARCA" put "p$i"
-	f=$(free_bytes)
-	[ "$f" -lt "$min_free" ] && min_free=$f
-	if [ "$RC" -ne 0 ]; then
-		failed=$i
-		break
-	fi
-done
+puts_watching_free 40 262144 p
 assert_eq "40 puts of 10 MiB into an 8 MiB tmpfs all succeed" 0 "$failed"
-if [ "$min_free" -gt 0 ]; then
-	pass "the disk never reached 100% (least free: $min_free bytes)"
-else
-	fail "the disk never reached 100%" "least free: $min_free bytes"
-fi
+check_never_full "the disk never reached 100%"
 run "$ARCA" get "$(digest p1)" -o got
 check_rc "the oldest blob was evicted (a miss, exit 3)" 3
 run "$ARCA" get "$(digest p40)" -o got
@@ -176,24 +175,9 @@ assert_contains "the reserve file is back" "$OUT" "reserve file:      1.0 MiB"
 # index.db, not the file system's; counted as free, they keep the store
 # from evicting itself empty once the disk is nearly full.
 run "$ARCA" clear --all
-min_free=$(free_bytes)
-failed=0
-for i in $(seq 1 80); do
-	head -c 51200 /dev/urandom >"in$i"
-	run "$ARCA" put "in$i"
-	f=$(free_bytes)
-	[ "$f" -lt "$min_free" ] && min_free=$f
-	if [ "$RC" -ne 0 ]; then
-		failed=$i
-		break
-	fi
-done
+puts_watching_free 80 51200 in
 assert_eq "80 inline puts all succeed" 0 "$failed"
-if [ "$min_free" -gt 0 ]; then
-	pass "... the disk never reached 100% (least free: $min_free bytes)"
-else
-	fail "... the disk never reached 100%" "least free: $min_free bytes"
-fi
+check_never_full "... the disk never reached 100%"
 blobs=$("$ARCA" info --json 2>/dev/null | sed -n 's/.*"blobs": *\([0-9]*\).*/\1/p')
 if [ -n "$blobs" ] && [ "$blobs" -ge 10 ]; then
 	pass "... and the store is not evicted empty ($blobs blobs kept)"

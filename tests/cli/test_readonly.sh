@@ -5,18 +5,7 @@
 # the store holds exactly what it held before.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
 
-MNT="$TEST_TMP/tmpfs"
-mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=16m tmpfs "$MNT" 2>"$TEST_TMP/mount.err"; then
-	echo "SKIP - cannot mount a tmpfs (needs root): $(tr -s "\n" " " <"$TEST_TMP/mount.err")"
-	echo "0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
-cleanup_readonly() {
-	umount "$MNT" 2>/dev/null || umount -l "$MNT"
-	cleanup_test_tmp
-}
-trap cleanup_readonly EXIT
+mount_tmpfs 16m
 
 ARCA_DIR="$MNT/store"
 export ARCA_DIR

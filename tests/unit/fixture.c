@@ -114,3 +114,35 @@ int fixture_store_teardown(void **state)
 	free(f);
 	return 0;
 }
+
+sqlite3 *fixture_index_open(const char *dir)
+{
+	char *path = fixture_path("%s/index.db", dir);
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	free(path);
+	return db;
+}
+
+int64_t fixture_index_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int fixture_action_present(arca_store *s, const arca_digest *key)
+{
+	arca_manifest *m = NULL;
+	int rc = arca_action_peek(&m, s, key);
+
+	arca_manifest_free(m);
+	return rc == 0;
+}

@@ -10,6 +10,8 @@
 
 #include "arca/arca.h"
 
+#include <sqlite3.h>
+
 /* mkdtemp under $TMPDIR (or /tmp); malloc'd path. Fails the test on error. */
 char *fixture_tempdir(void);
 
@@ -36,5 +38,16 @@ typedef struct fixture_store {
 
 int fixture_store_setup(void **state);
 int fixture_store_teardown(void **state);
+
+/* Whether the action key is in s (arca_action_peek, which does not
+ * count as a use). */
+int fixture_action_present(arca_store *s, const arca_digest *key);
+
+/* The index (index.db) of the store at dir, opened directly with a 5 s
+ * busy timeout, to age or inspect rows. Fails the test on error. */
+sqlite3 *fixture_index_open(const char *dir);
+
+/* The first column of the first row of sql, or -1 without a row. */
+int64_t fixture_index_int(sqlite3 *db, const char *sql);
 
 #endif

@@ -15,29 +15,6 @@
 /* More than two batches by rows alone (ARCA__BATCH_ROWS is 2000). */
 #define N_ACTIONS 4500
 
-static sqlite3 *open_index(const char *dir)
-{
-	char *path = fixture_path("%s/index.db", dir);
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	free(path);
-	return db;
-}
-
-static int64_t query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* Action i of stage: one output of its own ("out <i>"), empty stdout and
  * stderr, an optional TTL. */
 static arca_digest record(arca_store *s, const char *stage, int i,
@@ -81,7 +58,7 @@ static arca_digest *fill(fixture_store *f, const char *stage, uint64_t ttl_s)
 	assert_non_null(keys);
 	for (i = 0; i < N_ACTIONS; i++)
 		keys[i] = record(f->store, stage, i, ttl_s);
-	db = open_index(f->dir);
+	db = fixture_index_open(f->dir);
 	assert_int_equal(sqlite3_exec(db, "BEGIN; UPDATE blobs SET "
 			"last_access = 1", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE actions SET "
@@ -100,15 +77,6 @@ static arca_digest *fill(fixture_store *f, const char *stage, uint64_t ttl_s)
 	return keys;
 }
 
-static int present(arca_store *s, const arca_digest *key)
-{
-	arca_manifest *m = NULL;
-	int rc = arca_action_peek(&m, s, key);
-
-	arca_manifest_free(m);
-	return rc == 0;
-}
-
 static int setup(void **state)
 {
 	setenv("ARCA_GRACE_PERIOD", "0", 1);
@@ -120,7 +88,7 @@ static int setup(void **state)
  * action found and the unreferenced blobs evicted before it. */
 static void put_loose(fixture_store *f)
 {
-	sqlite3 *db = open_index(f->dir);
+	sqlite3 *db = fixture_index_open(f->dir);
 	sqlite3_stmt *st;
 	char content[32];
 	arca_digest d;
@@ -160,14 +128,14 @@ static void test_batch__evict_across_batches_keeps_lru_and_stats(void **state)
 	/* The bytes of the newest third of the actions (each action's blobs
 	 * are its own, but for the shared empty one) and of the loose blobs
 	 * as recent: the target. */
-	db = open_index(f->dir);
+	db = fixture_index_open(f->dir);
 	snprintf(sql, sizeof(sql), "SELECT (SELECT sum(b.size) FROM actions "
 			"AS a JOIN action_refs AS r ON r.key = a.key JOIN blobs AS "
 			"b ON b.digest = r.digest WHERE a.last_access >= %d) + "
 			"(SELECT sum(size) FROM blobs WHERE last_access >= %d AND "
 			"digest NOT IN (SELECT digest FROM action_refs))",
 			1000 + N_ACTIONS - keep, 1000 + N_ACTIONS - keep);
-	kept_bytes = query_int(db, sql);
+	kept_bytes = fixture_index_int(db, sql);
 	sqlite3_close(db);
 	assert_true(kept_bytes > 0);
 	assert_int_equal(arca_store_evict(&n, &freed, f->store,
@@ -177,16 +145,21 @@ static void test_batch__evict_across_batches_keeps_lru_and_stats(void **state)
 	/* The older actions and as many loose blobs. */
 	assert_int_equal(n, 2 * (N_ACTIONS - keep));
 	for (i = 0; i < N_ACTIONS; i++)
-		if (present(f->store, &keys[i]) != (i >= N_ACTIONS - keep))
+		if (fixture_action_present(f->store, &keys[i]) !=
+		    (i >= N_ACTIONS - keep))
 			fail_msg("action %d: %s after eviction", i,
 					i >= N_ACTIONS - keep ? "gone" : "kept");
-	db = open_index(f->dir);
-	assert_int_equal(query_int(db, "SELECT sum(evictions) FROM stats"),
+	db = fixture_index_open(f->dir);
+	assert_int_equal(fixture_index_int(db, "SELECT sum(evictions) FROM "
+			"stats"),
 			(int64_t)n);
-	assert_int_equal(query_int(db, "SELECT sum(bytes_evicted) FROM stats"),
+	assert_int_equal(fixture_index_int(db, "SELECT sum(bytes_evicted) FROM "
+			"stats"),
 			(int64_t)freed);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM actions"), keep);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM action_refs WHERE "
+	assert_int_equal(fixture_index_int(db, "SELECT count(*) FROM "
+			"actions"), keep);
+	assert_int_equal(fixture_index_int(db, "SELECT count(*) FROM "
+			"action_refs WHERE "
 			"key NOT IN (SELECT key FROM actions)"), 0);
 	sqlite3_close(db);
 	free(keys);
@@ -209,8 +182,9 @@ static void test_batch__clear_all_across_batches(void **state)
 	assert_int_equal(arca_store_usage(&after, NULL, f->store), 0);
 	assert_int_equal(after, 0);
 	assert_int_equal(arca_blob_stat(NULL, f->store, &loose), ARCA_ENOTFOUND);
-	db = open_index(f->dir);
-	assert_int_equal(query_int(db, "SELECT (SELECT count(*) FROM actions) + "
+	db = fixture_index_open(f->dir);
+	assert_int_equal(fixture_index_int(db, "SELECT (SELECT count(*) FROM "
+			"actions) + "
 			"(SELECT count(*) FROM blobs) + (SELECT count(*) FROM "
 			"action_refs) + (SELECT count(*) FROM action_inputs)"), 0);
 	sqlite3_close(db);
@@ -227,9 +201,9 @@ static void test_batch__clear_stage_across_batches(void **state)
 	other = record(f->store, "b", 1, 0);
 	assert_int_equal(arca_store_clear(&n, &freed, f->store, &by_stage), 0);
 	assert_int_equal(n, N_ACTIONS);
-	assert_false(present(f->store, &keys[0]));
-	assert_false(present(f->store, &keys[N_ACTIONS - 1]));
-	assert_true(present(f->store, &other));
+	assert_false(fixture_action_present(f->store, &keys[0]));
+	assert_false(fixture_action_present(f->store, &keys[N_ACTIONS - 1]));
+	assert_true(fixture_action_present(f->store, &other));
 	free(keys);
 }
 
@@ -250,8 +224,8 @@ static void test_batch__gc_expired_across_batches(void **state)
 	assert_int_equal(arca_store_gc(&rep, f->store), 0);
 	arca_set_clock(NULL, NULL);
 	assert_int_equal(rep.expired_actions, N_ACTIONS);
-	assert_false(present(f->store, &keys[N_ACTIONS / 2]));
-	assert_true(present(f->store, &fresh));
+	assert_false(fixture_action_present(f->store, &keys[N_ACTIONS / 2]));
+	assert_true(fixture_action_present(f->store, &fresh));
 	free(keys);
 }
 
@@ -271,7 +245,7 @@ static void test_batch__open_takes_no_write_lock(void **state)
 	key = record(f->store, "s", 1, 0);
 	arca_store_close(f->store);
 	f->store = NULL;
-	db = open_index(f->dir);
+	db = fixture_index_open(f->dir);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
 			SQLITE_OK);
 	opts.busy_timeout_ms = 200;

@@ -52,17 +52,6 @@ static arca_digest record(arca_store *s, int n)
 	return record_ex(s, "s", n, NULL, NULL);
 }
 
-static sqlite3 *open_index(const char *dir)
-{
-	char *path = fixture_path("%s/index.db", dir);
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	free(path);
-	return db;
-}
-
 static void exec(sqlite3 *db, const char *sql)
 {
 	char *err = NULL;
@@ -71,22 +60,10 @@ static void exec(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, err);
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* Age every row: action i and its blobs were last used at 1000 + i. */
 static void age_all(const char *dir, arca_digest *keys, int n)
 {
-	sqlite3 *db = open_index(dir);
+	sqlite3 *db = fixture_index_open(dir);
 	sqlite3_stmt *st;
 	int i;
 
@@ -104,15 +81,6 @@ static void age_all(const char *dir, arca_digest *keys, int n)
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-}
-
-static int present(arca_store *s, const arca_digest *key)
-{
-	arca_manifest *m = NULL;
-	int rc = arca_action_peek(&m, s, key);
-
-	arca_manifest_free(m);
-	return rc == 0;
 }
 
 static int setup(void **state)
@@ -162,11 +130,11 @@ static void test_evict__lru_order_respected(void **state)
 		assert_true(freed >= OUT_SIZE);
 		assert_int_equal(arca_store_usage(&after, NULL, f->store), 0);
 		assert_int_equal(after, usage - freed);
-		assert_false(present(f->store, &keys[i]));
+		assert_false(fixture_action_present(f->store, &keys[i]));
 	}
-	assert_true(present(f->store, &keys[0]));
+	assert_true(fixture_action_present(f->store, &keys[0]));
 	for (i = 5; i < 10; i++)
-		assert_true(present(f->store, &keys[i]));
+		assert_true(fixture_action_present(f->store, &keys[i]));
 }
 
 static void test_evict__shared_blob_of_survivor_kept(void **state)
@@ -185,8 +153,8 @@ static void test_evict__shared_blob_of_survivor_kept(void **state)
 	age_all(f->dir, keys, 2);
 	assert_int_equal(arca_store_usage(&usage, NULL, f->store), 0);
 	assert_int_equal(arca_store_evict(NULL, NULL, f->store, usage - 1), 0);
-	assert_false(present(f->store, &keys[0]));
-	assert_true(present(f->store, &keys[1]));
+	assert_false(fixture_action_present(f->store, &keys[0]));
+	assert_true(fixture_action_present(f->store, &keys[1]));
 	assert_int_equal(arca_blob_get(&buf, f->store, &shared), 0);
 	assert_int_equal(buf.size, OUT_SIZE);
 	arca_buf_free(&buf);
@@ -205,7 +173,7 @@ static void test_evict__recent_entries_are_evictable(void **state)
 	assert_int_equal(pinned, 0);
 	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
 	assert_true(n >= 1);
-	assert_false(present(f->store, &key));
+	assert_false(fixture_action_present(f->store, &key));
 	assert_int_equal(arca_store_usage(&usage, NULL, f->store), 0);
 	assert_int_equal(usage, 0);
 }
@@ -224,11 +192,11 @@ static void test_evict__leased_action_is_kept(void **state)
 	assert_int_equal(arca_lease_acquire(&lease, f->store, &keys[0], 1000), 0);
 	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
 	assert_int_equal(n, 1);
-	assert_true(present(f->store, &keys[0]));
-	assert_false(present(f->store, &keys[1]));
+	assert_true(fixture_action_present(f->store, &keys[0]));
+	assert_false(fixture_action_present(f->store, &keys[1]));
 	arca_lease_release(lease);
 	assert_int_equal(arca_store_evict(&n, NULL, f->store, 0), 0);
-	assert_false(present(f->store, &keys[0]));
+	assert_false(fixture_action_present(f->store, &keys[0]));
 }
 
 static void test_evict__automatic_on_put(void **state)
@@ -339,12 +307,12 @@ static void test_evict__access_batched_until_close(void **state)
 
 	assert_int_equal(arca_action_get(&m, f->store, &key), 0);
 	arca_manifest_free(m);
-	db = open_index(f->dir);
+	db = fixture_index_open(f->dir);
 	/* Not written yet: no write transaction per hit. */
-	assert_int_equal(query_int(db, "SELECT hits FROM actions"), 0);
+	assert_int_equal(fixture_index_int(db, "SELECT hits FROM actions"), 0);
 	arca_store_close(f->store);
 	f->store = NULL;
-	assert_int_equal(query_int(db, "SELECT hits FROM actions"), 1);
+	assert_int_equal(fixture_index_int(db, "SELECT hits FROM actions"), 1);
 	sqlite3_close(db);
 	assert_int_equal(arca_store_open(&f->store, f->dir, NULL), 0);
 }
@@ -358,7 +326,7 @@ static void test_evict__walks_the_lru_index(void **state)
 
 	/* The query eviction steps with: an index range, never a table scan
 	 * (the cost of evicting k entries is O(k log n)). */
-	db = open_index(f->dir);
+	db = fixture_index_open(f->dir);
 	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT key,"
 			" last_access, stage FROM actions WHERE (last_access, key) "
 			"> (?1, ?2) AND last_access <= ?3 ORDER BY last_access, key "
@@ -404,7 +372,7 @@ static const char v1_schema[] =
 static void test_evict__migration_from_v1_keeps_data(void **state)
 {
 	char *dir = fixture_tempdir();
-	sqlite3 *db = open_index(dir);
+	sqlite3 *db = fixture_index_open(dir);
 	sqlite3_stmt *st;
 	arca_store *s = NULL;
 	arca_buf buf = ARCA_BUF_INIT;
@@ -424,10 +392,12 @@ static void test_evict__migration_from_v1_keeps_data(void **state)
 	sqlite3_close(db);
 
 	assert_int_equal(arca_store_open(&s, dir, NULL), 0);
-	db = open_index(dir);
-	assert_int_equal(query_int(db, "SELECT CAST(value AS INTEGER) FROM meta "
+	db = fixture_index_open(dir);
+	assert_int_equal(fixture_index_int(db, "SELECT CAST(value AS INTEGER) "
+			"FROM meta "
 			"WHERE name = 'schema'"), 4);
-	assert_int_equal(query_int(db, "SELECT last_access FROM blobs"), 5);
+	assert_int_equal(fixture_index_int(db, "SELECT last_access FROM "
+			"blobs"), 5);
 	sqlite3_close(db);
 	assert_int_equal(arca_blob_get(&buf, s, &d), 0);
 	assert_memory_equal(buf.data, "old bytes", 9);
@@ -480,7 +450,7 @@ static void test_evict__ttl_expiry_and_gc(void **state)
 	assert_int_equal(arca_store_gc(&rep, f->store), 0);
 	assert_int_equal(rep.expired_actions, 1);
 	assert_true(rep.expired_bytes >= OUT_SIZE);
-	assert_true(present(f->store, &fresh));
+	assert_true(fixture_action_present(f->store, &fresh));
 	arca_set_clock(NULL, NULL);
 }
 
@@ -503,16 +473,16 @@ static void test_evict__clear_by_tag_and_prefix(void **state)
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &two), ARCA_EINVAL);
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &by_tag), 0);
 	assert_int_equal(n, 1);
-	assert_false(present(f->store, &a));
-	assert_true(present(f->store, &b));
+	assert_false(fixture_action_present(f->store, &a));
+	assert_true(fixture_action_present(f->store, &b));
 	arca_digest_to_hex(hex, &b);
 	hex[6] = '\0';
 	by_prefix.key_prefix = hex;
 	c = record(f->store, 3);
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &by_prefix), 0);
 	assert_int_equal(n, 1);
-	assert_false(present(f->store, &b));
-	assert_true(present(f->store, &c));
+	assert_false(fixture_action_present(f->store, &b));
+	assert_true(fixture_action_present(f->store, &c));
 }
 
 int main(void)

@@ -6,7 +6,8 @@
  * Redis is checked with a hiredis connection of the test's own.
  */
 #include "fixture.h"
-#include "redis_helpers.h"
+#include "redis_admin.h"
+#include "server_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
@@ -45,27 +46,12 @@ typedef struct rfx {
 /* A connection of the test's own (authenticated), NULL if none yet. */
 static redisContext *admin_try(const rfx *f)
 {
-	struct timeval tv = { 0, 200000 };
-	redisContext *c = f->port ? redisConnectWithTimeout("127.0.0.1",
-			f->port, tv) : redisConnectUnixWithTimeout(f->sock, tv);
+	redisContext *c = redis_admin_connect(f->port, f->sock, f->password,
+			2);
 	redisReply *reply;
 
-	if (c == NULL || c->err) {
-		if (c)
-			redisFree(c);
+	if (c == NULL)
 		return NULL;
-	}
-	redisSetTimeout(c, (struct timeval){ 2, 0 });
-	if (f->password) {
-		reply = redisCommand(c, "AUTH %s", f->password);
-		if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
-			if (reply)
-				freeReplyObject(reply);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(reply);
-	}
 	reply = redisCommand(c, "PING");
 	if (reply == NULL || reply->type != REDIS_REPLY_STATUS ||
 	    strcmp(reply->str, "PONG") != 0) {
@@ -86,6 +72,16 @@ static redisContext *admin(const rfx *f)
 	return c;
 }
 
+static int answers_ping(void *ctx)
+{
+	redisContext *c = admin_try(ctx);
+
+	if (c == NULL)
+		return 0;
+	redisFree(c);
+	return 1;
+}
+
 /*
  * Start redis-server (no persistence, in the foreground, logging to
  * dir/redis.log) with extra arguments, and wait (at most 5 s) until it
@@ -96,7 +92,6 @@ static void server_start(rfx *f, int unix_only, const char *const *extra)
 	const char *argv[32];
 	char port[16], *log = fixture_path("%s/redis.log", f->dir);
 	int argc = 0, i;
-	int64_t until;
 
 	if (!unix_only && f->port == 0)
 		f->port = free_port();
@@ -118,39 +113,13 @@ static void server_start(rfx *f, int unix_only, const char *const *extra)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
 	f->pid = spawn_logged(argv, log);
+	wait_ready(answers_ping, f, &f->pid, 5000, "redis-server", log);
 	free(log);
-	until = now_ms() + 5000;
-	for (;;) {
-		redisContext *c = admin_try(f);
-		int status;
-
-		if (c != NULL) {
-			redisFree(c);
-			break;
-		}
-		if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
-			f->pid = 0;
-			fail_msg("redis-server exited (see %s/redis.log)",
-					f->dir);
-		}
-		if (now_ms() > until)
-			fail_msg("redis-server did not answer PING in 5 s");
-		usleep(10000);
-	}
 	if (unix_only)
 		snprintf(f->url, sizeof(f->url), "redis+unix://%s", f->sock);
 	else
 		snprintf(f->url, sizeof(f->url), "redis://127.0.0.1:%d",
 				f->port);
-}
-
-static void server_kill(rfx *f)
-{
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-	}
-	f->pid = 0;
 }
 
 static rfx *rfx_new(void)
@@ -260,7 +229,7 @@ static int teardown(void **state)
 	if (f == NULL)
 		return 0;
 	arca_store_close(f->store);
-	server_kill(f);
+	kill_child(&f->pid);
 	fixture_rmdir(f->dir);
 	free(f);
 	return 0;
@@ -281,16 +250,7 @@ static arca_backend *open_backend(const char *url, uint64_t max_blob_size)
 
 static long long admin_int(redisContext *c, const char *fmt, const char *arg)
 {
-	redisReply *reply = redisCommand(c, fmt, arg);
-	long long v;
-
-	assert_non_null(reply);
-	if (reply->type != REDIS_REPLY_INTEGER)
-		fail_msg("%s %s: reply type %d (%s)", fmt, arg, reply->type,
-				reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-	v = reply->integer;
-	freeReplyObject(reply);
-	return v;
+	return redis_admin_int(c, "redis-server", fmt, arg);
 }
 
 static long long key_exists(redisContext *c, const char *kind,
@@ -323,11 +283,6 @@ static long long db_size(redisContext *c)
 	return v;
 }
 
-static int one_line(const char *msg)
-{
-	return strchr(msg, '\n') == NULL && msg[0] != '\0';
-}
-
 /* ---- blobs ---------------------------------------------------------------- */
 
 static void test_redis__blob_put_get_stat_and_promotion(void **state)
@@ -335,14 +290,10 @@ static void test_redis__blob_put_get_stat_and_promotion(void **state)
 	rfx *f = *state;
 	redisContext *c = admin(f);
 	arca_backend *b = open_backend(f->url, 0);
-	arca_buf buf = ARCA_BUF_INIT;
-	arca_digest d, remote, empty, nothing, digests[3];
-	unsigned char missing[3] = { 9, 9, 9 };
-	arca_tier_stats st;
+	arca_digest d, remote;
 	redisReply *reply;
 	char key[128], *path;
 	uint64_t size = 0;
-	mem m = { .len = 0 };
 	int fd;
 
 	/* Write-through: the blob is a string under its cas key. */
@@ -356,47 +307,7 @@ static void test_redis__blob_put_get_stat_and_promotion(void **state)
 	assert_memory_equal(reply->str, "hello redis", 11);
 	freeReplyObject(reply);
 
-	/* A blob only in Redis: stat, then get, which promotes it. */
-	assert_int_equal(b->blob_put(b, &remote, "only in redis", 13), 0);
-	assert_int_equal(arca_blob_stat(&size, f->store, &remote), 0);
-	assert_int_equal(size, 13);
-	assert_int_equal(arca_blob_get(&buf, f->store, &remote), 0);
-	assert_int_equal(buf.size, 13);
-	assert_memory_equal(buf.data, "only in redis", 13);
-	arca_buf_free(&buf);
-	st = tier_stats(f->store, 1);
-	assert_int_equal(st.hits, 2);
-	assert_int_equal(st.promoted, 1);
-	assert_int_equal(st.errors, 0);
-	/* Now local: Redis is not asked again. */
-	assert_int_equal(arca_blob_get(&buf, f->store, &remote), 0);
-	arca_buf_free(&buf);
-	assert_int_equal(tier_stats(f->store, 1).hits, 2);
-
-	/* The backend's own methods: an empty blob is present, not a miss. */
-	assert_int_equal(b->blob_put(b, &empty, "", 0), 0);
-	assert_int_equal(b->blob_stat(b, &empty, &size), 0);
-	assert_int_equal(size, 0);
-	assert_int_equal(b->blob_get(b, &empty, mem_sink, &m), 0);
-	assert_int_equal(m.len, 0);
-	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), 0);
-	assert_int_equal(m.len, 11);
-	assert_memory_equal(m.data, "hello redis", 11);
-	assert_int_equal(arca_digest_buffer(&nothing, "nowhere", 7), 0);
-	assert_int_equal(b->blob_get(b, &nothing, mem_sink, &m), ARCA_ENOTFOUND);
-	assert_int_equal(b->blob_stat(b, &nothing, NULL), ARCA_ENOTFOUND);
-	assert_int_equal(arca_blob_get(&buf, f->store, &nothing),
-			ARCA_ENOTFOUND);
-	assert_int_equal(tier_stats(f->store, 1).misses, 1);
-
-	/* find_missing: one pipelined round trip, one flag each. */
-	digests[0] = d;
-	digests[1] = nothing;
-	digests[2] = empty;
-	assert_int_equal(b->find_missing(b, missing, digests, 3), 0);
-	assert_int_equal(missing[0], 0);
-	assert_int_equal(missing[1], 1);
-	assert_int_equal(missing[2], 0);
+	check_tier_blobs(b, f->store, &d, "hello redis", "only in redis");
 
 	/* blob_put_fd: the digest and size of the file's bytes. */
 	path = fixture_path("%s/input.bin", f->dir);
@@ -891,7 +802,7 @@ static void test_redis__lease_primitives(void **state)
 	}
 
 	/* The server gone: a tier error, quickly. */
-	server_kill(f);
+	kill_child(&f->pid);
 	until = now_ms() + 1000;
 	assert_int_equal(arca_redis_lease_acquire(b1, &k, t1, 10000),
 			ARCA_EUNAVAILABLE);
@@ -912,9 +823,9 @@ static void test_redis__action_put_get_remove(void **state)
 	redisContext *c = admin(f);
 	arca_manifest *m = new_action(f->store, "transcribe", "hello world\n");
 	arca_manifest *got = NULL;
-	arca_buf json = ARCA_BUF_INIT, buf = ARCA_BUF_INIT;
+	arca_buf json = ARCA_BUF_INIT;
 	arca_digest md;
-	char key[128], hex[ARCA_DIGEST_HEXLEN + 1], *sdir;
+	char key[128], hex[ARCA_DIGEST_HEXLEN + 1];
 	arca_store *other;
 	redisReply *reply;
 
@@ -937,20 +848,7 @@ static void test_redis__action_put_get_remove(void **state)
 	assert_int_equal(key_exists(c, "cas", &m->stderr_digest), 1);
 
 	/* A second machine: a hit in Redis, promoted with its blobs. */
-	sdir = fixture_path("%s/machine-b", f->dir);
-	other = open_store(sdir);
-	assert_int_equal(arca_store_add_tier_url(other, f->url, NULL), 0);
-	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
-	assert_true(arca_digest_equal(&got->outputs[0].digest,
-			&m->outputs[0].digest));
-	assert_int_equal(got->duration_ms, 42);
-	arca_manifest_free(got);
-	got = NULL;
-	assert_int_equal(tier_stats(other, 1).hits, 1);
-	assert_int_equal(tier_stats(other, 1).promoted, 1);
-	assert_int_equal(arca_blob_get(&buf, other, &m->outputs[0].digest), 0);
-	assert_memory_equal(buf.data, "hello world\n", 12);
-	arca_buf_free(&buf);
+	other = open_second_machine(f->dir, f->url, m);
 	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
 	arca_manifest_free(got);
 	got = NULL;
@@ -990,7 +888,6 @@ static void test_redis__action_put_get_remove(void **state)
 	arca_manifest_free(got);
 	arca_store_close(other);
 
-	free(sdir);
 	arca_buf_free(&json);
 	arca_manifest_free(m);
 	redisFree(c);
@@ -1059,7 +956,7 @@ static void test_redis__server_killed_mid_test(void **state)
 
 	assert_int_equal(arca_action_put(f->store, m), 0);
 	assert_int_equal(b->blob_put(b, &d, "x", 1), 0);
-	server_kill(f);
+	kill_child(&f->pid);
 
 	/* The backend: unreachable, quickly (100 ms connect timeout), on
 	 * the broken connection and on each new attempt. */
@@ -1105,7 +1002,7 @@ static void test_redis__server_killed_mid_test(void **state)
 
 	/* A restart between two calls: the connection the server closed is
 	 * noticed before use and replaced, so the call succeeds. */
-	server_kill(f);
+	kill_child(&f->pid);
 	server_start(f, 0, NULL);
 	rc = b->blob_put(b, &d, "x", 1);
 	if (rc != 0)
@@ -1379,22 +1276,6 @@ static void test_redis__unix_socket(void **state)
 			ARCA_EUNAVAILABLE);
 	assert_non_null(strstr(arca_errmsg(), "nothing.sock"));
 	redisFree(c);
-}
-
-static void expect_einval(arca_store *s, const char *url, const char *shown,
-		const char *hidden, const char *also)
-{
-	const char *msg;
-	int rc = arca_store_add_tier_url(s, url, NULL);
-
-	if (rc != ARCA_EINVAL)
-		fail_msg("%s: %d (%s), expected ARCA_EINVAL", url, rc,
-				arca_errmsg());
-	msg = arca_errmsg();
-	if (!one_line(msg) || strstr(msg, shown) == NULL ||
-	    (hidden && strstr(msg, hidden) != NULL) ||
-	    (also && strstr(msg, also) == NULL))
-		fail_msg("%s: message \"%s\"", url, msg);
 }
 
 static void test_redis__bad_urls(void **state)

@@ -13,7 +13,8 @@
  * SIGKILLs a node.
  */
 #include "fixture.h"
-#include "redis_helpers.h"
+#include "redis_admin.h"
+#include "server_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
@@ -49,34 +50,14 @@ typedef struct cfx {
 
 static cfx g;
 
-/* Per test: a store with the cluster as tier 1. */
-typedef struct tfx {
-	char *dir;
-	arca_store *store;
-} tfx;
+/* Per test: a store with the cluster as tier 1 (freed by
+ * fixture_store_teardown). */
+typedef fixture_store tfx;
 
 /* An authenticated connection to node i, NULL if none. */
 static redisContext *node_try(int i)
 {
-	struct timeval tv = { 0, 200000 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", g.port[i], tv);
-	redisReply *reply;
-
-	if (c == NULL || c->err) {
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, (struct timeval){ 5, 0 });
-	reply = redisCommand(c, "AUTH %s", PASSWORD);
-	if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
-		if (reply)
-			freeReplyObject(reply);
-		redisFree(c);
-		return NULL;
-	}
-	freeReplyObject(reply);
-	return c;
+	return redis_admin_connect(g.port[i], NULL, PASSWORD, 5);
 }
 
 static redisContext *node(int i)
@@ -109,15 +90,11 @@ static void node_ok(int i, const char *fmt, ...)
 static long long node_int(int i, const char *fmt, const char *arg)
 {
 	redisContext *c = node(i);
-	redisReply *reply = redisCommand(c, fmt, arg);
+	char who[16];
 	long long v;
 
-	assert_non_null(reply);
-	if (reply->type != REDIS_REPLY_INTEGER)
-		fail_msg("node %d: %s: reply type %d (%s)", i, fmt, reply->type,
-				reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-	v = reply->integer;
-	freeReplyObject(reply);
+	snprintf(who, sizeof(who), "node %d", i);
+	v = redis_admin_int(c, who, fmt, arg);
 	redisFree(c);
 	return v;
 }
@@ -159,22 +136,13 @@ static int node_answers_ok(int i)
 	return ok;
 }
 
-static void node_kill(int i)
-{
-	if (g.pid[i] > 0) {
-		kill(g.pid[i], SIGKILL);
-		waitpid(g.pid[i], NULL, 0);
-	}
-	g.pid[i] = 0;
-}
-
 static int group_teardown(void **state)
 {
 	int i;
 
 	(void)state;
 	for (i = 0; i < NODES; i++)
-		node_kill(i);
+		kill_child(&g.pid[i]);
 	fixture_rmdir(g.dir);
 	g.dir = NULL;
 	return 0;
@@ -333,18 +301,6 @@ static int setup_none(void **state)
 	assert_non_null(f);
 	f->dir = fixture_tempdir();
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tfx *f = *state;
-
-	if (f == NULL)
-		return 0;
-	arca_store_close(f->store);
-	fixture_rmdir(f->dir);
-	free(f);
 	return 0;
 }
 
@@ -795,7 +751,7 @@ static void test_redis_cluster__node_killed(void **state)
 
 	slots_before = node_calls(0, "cmdstat_cluster|slots") +
 		node_calls(1, "cmdstat_cluster|slots");
-	node_kill(victim);
+	kill_child(&g.pid[victim]);
 	snprintf(port, sizeof(port), ":%d", g.port[victim]);
 
 	t0 = now_ms();
@@ -867,16 +823,16 @@ int main(void)
 		cmocka_unit_test(test_redis_cluster__crc16_and_hash_tags),
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__keys_spread_over_all_nodes,
-			setup, teardown),
+			setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__ask_then_moved_after_resharding,
-			setup, teardown),
+			setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_cluster__bad_urls,
-			setup_none, teardown),
+			setup_none, fixture_store_teardown),
 		/* Last: it kills a node. */
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__node_killed,
-			setup, teardown),
+			setup, fixture_store_teardown),
 	};
 
 	/* A hung call or a cluster that never forms fails the run instead

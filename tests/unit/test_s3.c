@@ -7,6 +7,7 @@
  * checked with signed requests of the test's own (libcurl).
  */
 #include "fixture.h"
+#include "server_helpers.h"
 
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
@@ -44,15 +45,8 @@ typedef struct sfx {
 	int port;
 	char endpoint[64];
 	char url[256];       /* the tier's URL */
+	const char *portfile; /* where the starting server writes its port */
 } sfx;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Whether a program is on PATH. */
 static int on_path(const char *prog)
@@ -81,6 +75,20 @@ static char *server_dir(void)
 	return fixture_path("%s", dir ? dir : "tests/s3");
 }
 
+/* Whether the server has written its port (into f->port). */
+static int port_written(void *ctx)
+{
+	sfx *f = ctx;
+	size_t len = 0;
+	unsigned char *p = fixture_read_file(f->portfile, &len);
+
+	if (p == NULL)
+		return 0;
+	f->port = atoi((char *)p);
+	free(p);
+	return 1;
+}
+
 /*
  * Start the S3 server with bucket BUCKET and wait (at most 15 s) until
  * it has written its port. Dies with the test process (PR_SET_PDEATHSIG).
@@ -93,46 +101,19 @@ static void server_start(sfx *f)
 	char *data = fixture_path("%s/s3data", f->dir);
 	char *portfile = fixture_path("%s/port", f->dir);
 	char *log = fixture_path("%s/server.log", f->dir);
-	int64_t until;
+	const char *const argv[] = { "node", script, data, portfile, BUCKET,
+		NULL };
 
 	if (access(mod, F_OK) != 0)
 		fail_msg("%s is missing: run scripts/bootstrap (npm ci in "
 				"tests/s3)", mod);
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		setenv("S3_TEST_ACCESS_KEY", KEY_ID, 1);
-		setenv("S3_TEST_SECRET", SECRET, 1);
-		execlp("node", "node", script, data, portfile, BUCKET,
-				(char *)NULL);
-		_exit(127);
-	}
-	until = now_ms() + 15000;
-	for (;;) {
-		size_t len = 0;
-		unsigned char *p = fixture_read_file(portfile, &len);
-		int status;
-
-		if (p != NULL) {
-			f->port = atoi((char *)p);
-			free(p);
-			break;
-		}
-		if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
-			f->pid = 0;
-			fail_msg("the S3 server exited (see %s)", log);
-		}
-		if (now_ms() > until)
-			fail_msg("the S3 server did not start in 15 s");
-		usleep(20000);
-	}
+	/* The server's credentials; inherited by the child. */
+	setenv("S3_TEST_ACCESS_KEY", KEY_ID, 1);
+	setenv("S3_TEST_SECRET", SECRET, 1);
+	f->pid = spawn_logged(argv, log);
+	f->portfile = portfile;
+	wait_ready(port_written, f, &f->pid, 15000, "the S3 server", log);
+	f->portfile = NULL;
 	snprintf(f->endpoint, sizeof(f->endpoint), "http://127.0.0.1:%d",
 			f->port);
 	snprintf(f->url, sizeof(f->url), "s3://" BUCKET "/" PREFIX
@@ -143,24 +124,6 @@ static void server_start(sfx *f)
 	free(data);
 	free(portfile);
 	free(log);
-}
-
-static void server_kill(sfx *f)
-{
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-	}
-	f->pid = 0;
-}
-
-static arca_store *open_store(const char *dir)
-{
-	arca_store *s = NULL;
-
-	if (arca_store_open(&s, dir, NULL) != 0)
-		fail_msg("arca_store_open %s: %s", dir, arca_errmsg());
-	return s;
 }
 
 /* Credentials of the environment: the server's. */
@@ -227,7 +190,7 @@ static int teardown(void **state)
 	if (f == NULL)
 		return 0;
 	arca_store_close(f->store);
-	server_kill(f);
+	kill_child(&f->pid);
 	fixture_rmdir(f->dir);
 	free(f);
 	arca_set_clock(NULL, NULL);
@@ -257,14 +220,6 @@ static arca_backend *open_backend(const sfx *f, uint64_t threshold)
 	if (arca_backend_s3_open(&b, f->url, &opts) != 0)
 		fail_msg("open %s: %s", f->url, arca_errmsg());
 	return b;
-}
-
-static arca_tier_stats tier_stats(arca_store *s, size_t i)
-{
-	arca_tier_stats st;
-
-	assert_int_equal(arca_store_tier_stats(&st, s, i), 0);
-	return st;
 }
 
 static void object_key(char *out, size_t size, const char *kind,
@@ -342,48 +297,6 @@ static long object_status(const sfx *f, const char *kind,
 	return raw_request(f, "HEAD", key, NULL).status;
 }
 
-typedef struct mem {
-	char data[4096];
-	size_t len;
-} mem;
-
-static int mem_sink(void *ctx, const void *data, size_t len)
-{
-	mem *m = ctx;
-
-	assert_true(m->len + len <= sizeof(m->data));
-	memcpy(m->data + m->len, data, len);
-	m->len += len;
-	return 0;
-}
-
-/* A manifest whose blobs are in the store (and written through). */
-static arca_manifest *new_action(arca_store *s, const char *stage,
-		const char *out_bytes)
-{
-	arca_action *a = NULL;
-	arca_manifest *m = NULL;
-	arca_digest out;
-
-	assert_int_equal(arca_action_new(&a, stage), 0);
-	assert_int_equal(arca_action_add_arg(a, out_bytes), 0);
-	assert_int_equal(arca_manifest_from_action(&m, a), 0);
-	arca_action_free(a);
-	assert_int_equal(arca_blob_put(&out, s, out_bytes, strlen(out_bytes)), 0);
-	assert_int_equal(arca_manifest_add_output(m, "out.txt", &out,
-			strlen(out_bytes), 0644), 0);
-	assert_int_equal(arca_blob_put(&m->stdout_digest, s, "stdout\n", 7), 0);
-	m->stdout_size = 7;
-	assert_int_equal(arca_blob_put(&m->stderr_digest, s, "", 0), 0);
-	m->duration_ms = 42;
-	return m;
-}
-
-static int one_line(const char *msg)
-{
-	return strchr(msg, '\n') == NULL && msg[0] != '\0';
-}
-
 /* Lines of the server's request log holding needle. */
 static int log_count(const sfx *f, const char *needle)
 {
@@ -408,10 +321,7 @@ static void test_s3__blob_put_get_stat_and_promotion(void **state)
 {
 	sfx *f = *state;
 	arca_backend *b;
-	arca_buf buf = ARCA_BUF_INIT;
-	arca_digest d, remote, empty, nothing, digests[3];
-	unsigned char missing[3] = { 9, 9, 9 };
-	arca_tier_stats st;
+	arca_digest d, remote;
 	uint64_t size = 0;
 	mem m = { .len = 0 };
 	char *path;
@@ -424,47 +334,7 @@ static void test_s3__blob_put_get_stat_and_promotion(void **state)
 	assert_int_equal(tier_stats(f->store, 1).stored, 1);
 	assert_int_equal(object_status(f, "cas", &d), 200);
 
-	/* A blob only in S3: stat, then get, which promotes it. */
-	assert_int_equal(b->blob_put(b, &remote, "only in s3", 10), 0);
-	assert_int_equal(arca_blob_stat(&size, f->store, &remote), 0);
-	assert_int_equal(size, 10);
-	assert_int_equal(arca_blob_get(&buf, f->store, &remote), 0);
-	assert_int_equal(buf.size, 10);
-	assert_memory_equal(buf.data, "only in s3", 10);
-	arca_buf_free(&buf);
-	st = tier_stats(f->store, 1);
-	assert_int_equal(st.hits, 2);
-	assert_int_equal(st.promoted, 1);
-	assert_int_equal(st.errors, 0);
-	/* Now local: S3 is not asked again. */
-	assert_int_equal(arca_blob_get(&buf, f->store, &remote), 0);
-	arca_buf_free(&buf);
-	assert_int_equal(tier_stats(f->store, 1).hits, 2);
-
-	/* The backend's own methods: an empty blob is present, not a miss. */
-	assert_int_equal(b->blob_put(b, &empty, "", 0), 0);
-	assert_int_equal(b->blob_stat(b, &empty, &size), 0);
-	assert_int_equal(size, 0);
-	assert_int_equal(b->blob_get(b, &empty, mem_sink, &m), 0);
-	assert_int_equal(m.len, 0);
-	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), 0);
-	assert_int_equal(m.len, 8);
-	assert_memory_equal(m.data, "hello s3", 8);
-	assert_int_equal(arca_digest_buffer(&nothing, "nowhere", 7), 0);
-	assert_int_equal(b->blob_get(b, &nothing, mem_sink, &m), ARCA_ENOTFOUND);
-	assert_int_equal(b->blob_stat(b, &nothing, NULL), ARCA_ENOTFOUND);
-	assert_int_equal(arca_blob_get(&buf, f->store, &nothing),
-			ARCA_ENOTFOUND);
-	assert_int_equal(tier_stats(f->store, 1).misses, 1);
-
-	/* find_missing: one flag each. */
-	digests[0] = d;
-	digests[1] = nothing;
-	digests[2] = empty;
-	assert_int_equal(b->find_missing(b, missing, digests, 3), 0);
-	assert_int_equal(missing[0], 0);
-	assert_int_equal(missing[1], 1);
-	assert_int_equal(missing[2], 0);
+	check_tier_blobs(b, f->store, &d, "hello s3", "only in s3");
 
 	/* blob_put_fd from a file (from its current offset) and a pipe. */
 	path = fixture_path("%s/input.bin", f->dir);
@@ -708,7 +578,7 @@ static void test_s3__action_put_get_remove_and_ttl(void **state)
 	arca_digest md, got_md;
 	arca_store *other;
 	arca_backend *b;
-	char *sdir, want[32];
+	char want[32];
 	raw_answer a;
 
 	NEED_SERVER(f);
@@ -720,20 +590,7 @@ static void test_s3__action_put_get_remove_and_ttl(void **state)
 	assert_int_equal(object_status(f, "cas", &m->outputs[0].digest), 200);
 
 	/* A second machine: a hit in S3, promoted with its blobs. */
-	sdir = fixture_path("%s/machine-b", f->dir);
-	other = open_store(sdir);
-	assert_int_equal(arca_store_add_tier_url(other, f->url, NULL), 0);
-	assert_int_equal(arca_action_get(&got, other, &m->key), 0);
-	assert_true(arca_digest_equal(&got->outputs[0].digest,
-			&m->outputs[0].digest));
-	assert_int_equal(got->duration_ms, 42);
-	arca_manifest_free(got);
-	got = NULL;
-	assert_int_equal(tier_stats(other, 1).hits, 1);
-	assert_int_equal(tier_stats(other, 1).promoted, 1);
-	assert_int_equal(arca_blob_get(&buf, other, &m->outputs[0].digest), 0);
-	assert_memory_equal(buf.data, "hello world\n", 12);
-	arca_buf_free(&buf);
+	other = open_second_machine(f->dir, f->url, m);
 
 	/* The backend's methods: the digest, and the manifest's bytes. */
 	b = open_backend(f, 0);
@@ -780,7 +637,6 @@ static void test_s3__action_put_get_remove_and_ttl(void **state)
 
 	b->free(b);
 	arca_store_close(other);
-	free(sdir);
 	arca_buf_free(&json);
 	arca_manifest_free(m);
 	arca_manifest_free(m2);
@@ -912,7 +768,7 @@ static void test_s3__server_killed(void **state)
 	b = open_backend(f, 0);
 	assert_int_equal(arca_blob_put(&local, f->store, "kept locally", 12), 0);
 	assert_int_equal(b->blob_put(b, &remote, "remote only", 11), 0);
-	server_kill(f);
+	kill_child(&f->pid);
 
 	t0 = now_ms();
 	assert_int_equal(b->blob_stat(b, &remote, NULL), ARCA_EUNAVAILABLE);
@@ -1114,22 +970,6 @@ static void test_s3__stalled_server_times_out(void **state)
 	assert_true(now_ms() - t0 < 2000);
 	b->free(b);
 	close(fd);
-}
-
-static void expect_einval(arca_store *s, const char *url, const char *shown,
-		const char *hidden, const char *also)
-{
-	const char *msg;
-	int rc = arca_store_add_tier_url(s, url, NULL);
-
-	if (rc != ARCA_EINVAL)
-		fail_msg("%s: %d (%s), expected ARCA_EINVAL", url, rc,
-				arca_errmsg());
-	msg = arca_errmsg();
-	if (!one_line(msg) || strstr(msg, shown) == NULL ||
-	    (hidden && strstr(msg, hidden) != NULL) ||
-	    (also && strstr(msg, also) == NULL))
-		fail_msg("%s: message \"%s\"", url, msg);
 }
 
 static void test_s3__bad_urls(void **state)
