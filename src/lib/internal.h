@@ -70,6 +70,25 @@ int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
 void arca__store_pin_hold(arca_store *store);
 void arca__store_pin_release(arca_store *store);
 
+/* What arca__store_lease() does with a cross-host lease. */
+typedef enum arca__lease_op {
+	ARCA__LEASE_ACQUIRE,
+	ARCA__LEASE_RELEASE
+} arca__lease_op;
+
+/*
+ * The cross-host lease of key on the store's first writable Redis tier
+ * (include/arca/sys/redis.h, "cross-host leases"), through the tier's
+ * circuit breaker and timeout like its other calls (store.c; for
+ * single-flight, lease.c): op on token, for ttl_ms milliseconds.
+ * Returns 0 (taken, or released); ARCA_EBUSY (another token holds it);
+ * ARCA_ENOTFOUND (no writable Redis tier; or release: not held by
+ * token); ARCA_EUNAVAILABLE (the breaker is open: no call made); the
+ * tier's errors (arca_redis_lease_acquire()).
+ */
+int arca__store_lease(arca_store *store, arca__lease_op op,
+		const arca_digest *key, const char *token, uint64_t ttl_ms);
+
 /*
  * 1 when json is a manifest of a later format version than this arca reads
  * (another arca sharing the store wrote it: leave it alone), else 0.

@@ -22,6 +22,8 @@
 #include "internal.h"
 #include "local_sql.h"
 
+#include "arca/sys/redis.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -36,6 +38,11 @@
 
 #define LEASE_BACKOFF_MIN_MS 1
 #define LEASE_BACKOFF_MAX_MS 50
+/* The cross-host lease (Redis): its expiry, and the pauses of a waiter,
+ * each followed by a lookup (a Redis GET at least). */
+#define XLEASE_TTL_MS 30000
+#define XLEASE_BACKOFF_MIN_MS 20
+#define XLEASE_BACKOFF_MAX_MS 250
 
 struct arca_lease {
 	int fd;
@@ -379,12 +386,73 @@ static int flight_lookup_failed(const arca__flight *f, int error)
 	return 0;
 }
 
+/*
+ * With the local lease held: take the cross-host lease of key on the
+ * first writable Redis tier (store.c's arca__store_lease()), so that one
+ * process of all the machines sharing it computes. 1 with token set when
+ * taken (release it after the commit); 0 when the caller should compute
+ * without it (no Redis tier, Redis unreachable or its breaker open,
+ * another holder that did not finish within the lock timeout); 2 with
+ * *out set when the action turned up in the cache while waiting (a
+ * holder elsewhere stored it).
+ *
+ * The lease is not renewed: a store handle is used by one thread and a
+ * holder gets no control back until compute returns. Its TTL
+ * (XLEASE_TTL_MS) bounds what a dead holder costs the others; a
+ * computation longer than it may be run again by a waiter, which is
+ * wasted work, never a wrong result (the entry is content-addressed).
+ */
+static int xlease_take(arca_manifest **out, char *token, arca_store *store,
+		const arca_digest *key, const arca__flight *f)
+{
+	unsigned int timeout_ms = f->lock_timeout_ms;
+	unsigned int pause_ms = XLEASE_BACKOFF_MIN_MS;
+	uint64_t start, elapsed;
+	int waited = 0, error;
+
+	*out = NULL;
+	if (timeout_ms == 0)
+		timeout_ms = arca__store_local(store)->opts.lock_timeout_ms;
+	if (arca_redis_lease_token(token) < 0)
+		return 0;
+	start = monotonic_ms();
+	for (;;) {
+		error = arca__store_lease(store, ARCA__LEASE_ACQUIRE, key,
+				token, XLEASE_TTL_MS);
+		if (error == 0)
+			return 1;
+		if (error != ARCA_EBUSY)
+			return 0;
+		if (!waited && f->on_wait != NULL)
+			f->on_wait(f->hook_ctx);
+		waited = 1;
+		elapsed = monotonic_ms() - start;
+		if (elapsed >= timeout_ms) {
+			if (f->on_timeout != NULL)
+				f->on_timeout(f->hook_ctx, elapsed);
+			return 0;
+		}
+		if (pause_ms > timeout_ms - elapsed)
+			pause_ms = (unsigned int)(timeout_ms - elapsed);
+		sleep_ms(pause_ms);
+		pause_ms *= 2;
+		if (pause_ms > XLEASE_BACKOFF_MAX_MS)
+			pause_ms = XLEASE_BACKOFF_MAX_MS;
+		/* The holder stores the result in the shared tier before it
+		 * lets the lease go: a hit restores from it. */
+		if (!f->refresh && flight_lookup(out, store, key, f) == 0)
+			return 2;
+	}
+}
+
 int arca__single_flight(arca_manifest **out, int *computed,
 		arca_store *store, const arca_digest *key,
 		arca_compute_fn compute, void *ctx, const arca__flight *f)
 {
 	arca_manifest *m = NULL, *fresh = NULL;
 	arca_lease *lease = NULL;
+	char token[ARCA_REDIS_LEASE_TOKEN_SIZE];
+	int xheld = 0;
 	uint64_t t0;
 	int error;
 
@@ -447,6 +515,14 @@ int arca__single_flight(arca_manifest **out, int *computed,
 		    (error = flight_lookup_failed(f, error)) < 0)
 			goto cleanup;
 	}
+	if (lease != NULL) {
+		xheld = xlease_take(&m, token, store, key, f);
+		if (xheld == 2) {
+			xheld = 0;
+			error = 0;
+			goto done;
+		}
+	}
 	error = compute_and_store(&m, store, key, compute, ctx, f);
 	if (computed != NULL)
 		*computed = 1;
@@ -456,6 +532,11 @@ done:
 	*out = m;
 	m = NULL;
 cleanup:
+	/* After the commit (or the failed compute): a waiter elsewhere
+	 * looks up again, or takes the lease and computes. */
+	if (xheld)
+		(void)arca__store_lease(store, ARCA__LEASE_RELEASE, key, token,
+				0);
 	arca_lease_release(lease);
 	arca_manifest_free(m);
 	return error;

@@ -9,10 +9,12 @@
 #include "internal.h"
 
 #include "arca/sys/backend.h"
+#include "arca/sys/redis.h"
 #include "breaker.h"
 #include "fsutil.h"
 #include "local.h"
 #include "pin.h"
+#include "redis_conn.h"
 #include "tier_url.h"
 
 #include <errno.h>
@@ -243,6 +245,46 @@ static int tier_ac_put(tier *t, const arca_digest *key,
 	if (b->ac_put == NULL)
 		return ARCA_ENOTSTORED;
 	return b->ac_put(b, key, manifest, m);
+}
+
+/* The first writable Redis tier (redis_conn.h's arca__redis_tier_of()),
+ * or NULL. */
+static tier *lease_tier(arca_store *store)
+{
+	size_t i;
+
+	for (i = 1; i < store->n_tiers; i++)
+		if (!store->tiers[i].opts.read_only &&
+		    arca__redis_tier_of(store->tiers[i].backend) != NULL)
+			return &store->tiers[i];
+	return NULL;
+}
+
+int arca__store_lease(arca_store *store, arca__lease_op op,
+		const arca_digest *key, const char *token, uint64_t ttl_ms)
+{
+	tier *t = lease_tier(store);
+	arca_backend *b;
+	int rc;
+
+	if (t == NULL)
+		return ARCA_ENOTFOUND;
+	b = tier_call(t);
+	if (b == &skipped_backend)
+		rc = ARCA_EUNAVAILABLE;
+	else if (op == ARCA__LEASE_ACQUIRE)
+		rc = arca_redis_lease_acquire(b, key, token, ttl_ms);
+	else
+		rc = arca_redis_lease_release(b, key, token);
+	/* A lease held by another, or already gone, is an answer: only
+	 * errors and timeouts reach the breaker and the counters. */
+	if (op_end(t, rc) == 0) {
+		if (rc == ARCA_ETIMEOUT)
+			t->stats.timeouts++;
+		else if (rc < 0 && rc != ARCA_EBUSY && rc != ARCA_ENOTFOUND)
+			t->stats.errors++;
+	}
+	return rc;
 }
 
 static int has_writable_tier(const arca_store *store)
