@@ -1836,7 +1836,14 @@ typedef struct arca_compute_options {
  * it returns is stored with arca_action_put_ex() (with opts->ttl_s and
  * opts->tags), and the lease is released.
  * When the wait times out, compute is called without the lease (and its
- * result stored), rather than hanging on a stuck holder. The blobs
+ * result stored), rather than hanging on a stuck holder.
+ * With a read-write Redis tier, the local lease's holder also takes the
+ * key's lease in Redis (30 s expiry, not renewed) before computing, and
+ * releases it after storing: held by another machine, it waits (at most
+ * opts->lock_timeout_ms again) while looking the key up in every tier,
+ * so the other machine's result is a hit; Redis unreachable or its
+ * breaker open, the local lease alone applies (docs/tiers.md,
+ * "Cross-host leases"). The blobs
  * compute puts through store stay pinned (never evicted) until the
  * manifest is committed or storing it has failed.
  *
