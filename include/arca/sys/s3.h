@@ -142,7 +142,9 @@ typedef struct arca_s3_options {
  * server that cannot be reached or drops the connection is
  * ARCA_EUNAVAILABLE; a call past the earlier of arca_backend.deadline_ms
  * and opts->timeout_ms from its start is ARCA_ETIMEOUT; a blob whose bytes
- * do not match its digest is ARCA_ECORRUPT (after the sink got them).
+ * do not match its digest is ARCA_ECORRUPT (after the sink got them), as
+ * is a zstd object whose frame is damaged or decompresses to other than
+ * its x-amz-meta-arca-size bytes (the sink may have got some of them).
  * blob_get streams to the sink and blob_put_fd from the fd (a pipe is
  * first spooled to an unlinked temp file), so memory stays bounded;
  * blobs over the multipart threshold are uploaded in parts, and a failed
