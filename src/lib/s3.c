@@ -301,14 +301,20 @@ static int decode_start(request *rq)
 		return 0;
 	header_value(rq->curl, META_SIZE, size, sizeof(size));
 	if (strcmp(enc, "zstd") != 0)
-		return arca__error(ARCA_ECORRUPT, "s3 tier: the object's "
-				"encoding \"%s\" is unknown", enc);
+		return arca__error(ARCA_ECORRUPT, "s3 tier: GET %s: the "
+				"object's encoding \"%s\" is unknown", rq->key,
+				enc);
 	if (parse_plain_size(&rq->plain_expected, size) < 0)
-		return arca__error(ARCA_ECORRUPT, "s3 tier: a zstd object "
-				"without a valid " META_SIZE);
+		return arca__error(ARCA_ECORRUPT, "s3 tier: GET %s: a zstd "
+				"object without a valid " META_SIZE, rq->key);
 	if ((rq->dctx = ZSTD_createDCtx()) == NULL ||
 	    (rq->zbuf = malloc(ZSTD_DStreamOutSize())) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
+	/* The window a frame may ask for bounds the memory a GET takes; the
+	 * tier's own frames (level 3) use at most 2 MiB. */
+	if (ZSTD_isError(ZSTD_DCtx_setParameter(rq->dctx,
+			ZSTD_d_windowLogMax, 24)))
+		return arca__error(ARCA_EIO, "zstd refused a parameter");
 	return 0;
 }
 
@@ -328,22 +334,24 @@ static int inflate_body(request *rq, const void *data, size_t len)
 		if (rq->frame_done) {
 			if (in.pos < in.size)
 				return arca__error(ARCA_ECORRUPT, "s3 tier: "
-						"bytes after the zstd frame");
+						"GET %s: bytes after the zstd "
+						"frame", rq->key);
 			return 0;
 		}
 		rc = ZSTD_decompressStream(rq->dctx, &out, &in);
 		if (ZSTD_isError(rc))
-			return arca__error(ARCA_ECORRUPT, "s3 tier: zstd: %s",
+			return arca__error(ARCA_ECORRUPT, "s3 tier: GET %s: "
+					"zstd: %s", rq->key,
 					ZSTD_getErrorName(rc));
 		if (rc == 0)
 			rq->frame_done = 1;
 		if (out.pos > 0) {
 			rq->plain_got += out.pos;
 			if (rq->plain_got > rq->plain_expected)
-				return arca__error(ARCA_ECORRUPT, "s3 tier: the "
-						"frame holds more than the "
-						"%llu bytes declared",
-						(unsigned long long)
+				return arca__error(ARCA_ECORRUPT, "s3 tier: GET "
+						"%s: the frame holds more than "
+						"the %llu bytes declared",
+						rq->key, (unsigned long long)
 						rq->plain_expected);
 			if ((error = deliver(rq, rq->zbuf, out.pos)) < 0)
 				return error;
