@@ -692,9 +692,10 @@ static int config_path(char **out, const char *dir);
 
 /*
  * compress: of a Redis tier (redis://, redis+unix://, redis+cluster://)
- * becomes the URL's ?compress=0|1 (include/arca/sys/redis.h), unless the
- * URL says it already; other schemes have no compression setting yet
- * and are left as they are.
+ * or an S3 tier (s3://) becomes the URL's ?compress=0|1
+ * (include/arca/sys/redis.h, include/arca/sys/s3.h), unless the URL says
+ * it already; other schemes have no compression setting and are left as
+ * they are.
  */
 static int apply_compress(arca__tier_conf *c)
 {
@@ -703,7 +704,8 @@ static int apply_compress(arca__tier_conf *c)
 	if (c->compress < 0 || strstr(c->url, "compress=") != NULL ||
 	    (strncasecmp(c->url, "redis://", 8) != 0 &&
 	     strncasecmp(c->url, "redis+unix://", 13) != 0 &&
-	     strncasecmp(c->url, "redis+cluster://", 16) != 0))
+	     strncasecmp(c->url, "redis+cluster://", 16) != 0 &&
+	     strncasecmp(c->url, "s3://", 5) != 0))
 		return 0;
 	if (asprintf(&url, "%s%ccompress=%d", c->url,
 			strchr(c->url, '?') ? '&' : '?', c->compress) < 0)

@@ -24,6 +24,7 @@
 #include "fsutil.h"
 #include "tier_url.h"
 #include "ac_entry.h"
+#include "compress.h"
 
 #include "arca/sys/backend.h"
 #include "arca/sys/s3.h"
@@ -32,6 +33,7 @@
 #include <ini.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <zstd.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +59,11 @@
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define META_EXPIRES "x-amz-meta-arca-expires"
+/* A blob stored as one zstd frame carries these (docs/tiers.md). */
+#define META_ENCODING "x-amz-meta-arca-encoding"
+#define META_SIZE "x-amz-meta-arca-size"
+/* Bytes sampled at the start of a blob to decide whether to compress. */
+#define SAMPLE_MAX ((size_t)1 << 20)
 
 typedef struct s3_backend {
 	arca_backend parent;
@@ -71,6 +78,8 @@ typedef struct s3_backend {
 	uint64_t part_size;        /* = the multipart threshold */
 	unsigned int connect_timeout_ms, timeout_ms;
 	int path_style;
+	int compress;              /* zstd blobs (when it shrinks them) */
+	int url_compress;          /* ?compress=: 0, 1, or -1 when absent */
 	CURL *curl;
 } s3_backend;
 
@@ -94,6 +103,8 @@ typedef struct request {
 	const char *query;         /* sorted and encoded; NULL: none */
 	const char *payload_sha;   /* hex SHA-256 of the body */
 	const char *expires;       /* x-amz-meta-arca-expires to send */
+	const char *plain_size;    /* non-NULL: the body is a zstd frame of
+	                            * this many bytes (META_ENCODING/SIZE) */
 	const char *content_type;
 	/* the body: an upload range, or bytes for a POST */
 	upload *up;
@@ -105,6 +116,11 @@ typedef struct request {
 	arca__hasher *hasher;
 	int sink_error;
 	uint64_t received;
+	/* a blob GET decodes a zstd object before hashing and the sink */
+	int decode, decode_checked, frame_done;
+	ZSTD_DCtx *dctx;
+	unsigned char *zbuf;
+	uint64_t plain_expected, plain_got;
 	arca_buf small;            /* error answers, XML, action entries */
 	size_t small_max;
 	CURL *curl;
@@ -112,6 +128,8 @@ typedef struct request {
 	long status;
 	char etag[256];
 	char meta_expires[32];
+	char meta_encoding[16];
+	char meta_size[32];
 	char bucket_region[64];    /* x-amz-bucket-region */
 	uint64_t content_length;
 	int has_length;
@@ -244,6 +262,105 @@ static int curl_fail(const s3_backend *s, CURLcode rc, const char *errbuf,
 
 /* ---- one request ----------------------------------------------------------- */
 
+static void header_value(CURL *c, const char *name, char *out, size_t size);
+
+/* The object's uncompressed size from META_SIZE; -1 when it is not a
+ * decimal number. */
+static int parse_plain_size(uint64_t *out, const char *v)
+{
+	char *end = NULL;
+	unsigned long long n;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = (uint64_t)n;
+	return 0;
+}
+
+/* Plain bytes of a blob: to the hasher, then the sink. */
+static int deliver(request *rq, const void *data, size_t len)
+{
+	if (rq->hasher != NULL &&
+	    arca__hasher_update(rq->hasher, data, len) < 0)
+		return ARCA_EIO;
+	return rq->sink(rq->sink_ctx, data, len);
+}
+
+/* On the first bytes of a blob's body: is it a zstd object? */
+static int decode_start(request *rq)
+{
+	char enc[16], size[32];
+
+	rq->decode_checked = 1;
+	header_value(rq->curl, META_ENCODING, enc, sizeof(enc));
+	if (enc[0] == '\0')
+		return 0;
+	header_value(rq->curl, META_SIZE, size, sizeof(size));
+	if (strcmp(enc, "zstd") != 0)
+		return arca__error(ARCA_ECORRUPT, "s3 tier: GET %s: the "
+				"object's encoding \"%s\" is unknown", rq->key,
+				enc);
+	if (parse_plain_size(&rq->plain_expected, size) < 0)
+		return arca__error(ARCA_ECORRUPT, "s3 tier: GET %s: a zstd "
+				"object without a valid " META_SIZE, rq->key);
+	if ((rq->dctx = ZSTD_createDCtx()) == NULL ||
+	    (rq->zbuf = malloc(ZSTD_DStreamOutSize())) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	/* The window a frame may ask for bounds the memory a GET takes; the
+	 * tier's own frames (level 3) use at most 2 MiB. */
+	if (ZSTD_isError(ZSTD_DCtx_setParameter(rq->dctx,
+			ZSTD_d_windowLogMax, 24)))
+		return arca__error(ARCA_EIO, "zstd refused a parameter");
+	return 0;
+}
+
+/* Decompress len bytes of the frame as they arrive (memory: zstd's window
+ * and one output buffer); more than the declared size, bytes after the
+ * frame or a damaged frame are ARCA_ECORRUPT. */
+static int inflate_body(request *rq, const void *data, size_t len)
+{
+	ZSTD_inBuffer in = { data, len, 0 };
+	size_t cap = ZSTD_DStreamOutSize();
+	int error;
+
+	for (;;) {
+		ZSTD_outBuffer out = { rq->zbuf, cap, 0 };
+		size_t rc;
+
+		if (rq->frame_done) {
+			if (in.pos < in.size)
+				return arca__error(ARCA_ECORRUPT, "s3 tier: "
+						"GET %s: bytes after the zstd "
+						"frame", rq->key);
+			return 0;
+		}
+		rc = ZSTD_decompressStream(rq->dctx, &out, &in);
+		if (ZSTD_isError(rc))
+			return arca__error(ARCA_ECORRUPT, "s3 tier: GET %s: "
+					"zstd: %s", rq->key,
+					ZSTD_getErrorName(rc));
+		if (rc == 0)
+			rq->frame_done = 1;
+		if (out.pos > 0) {
+			rq->plain_got += out.pos;
+			if (rq->plain_got > rq->plain_expected)
+				return arca__error(ARCA_ECORRUPT, "s3 tier: GET "
+						"%s: the frame holds more than "
+						"the %llu bytes declared",
+						rq->key, (unsigned long long)
+						rq->plain_expected);
+			if ((error = deliver(rq, rq->zbuf, out.pos)) < 0)
+				return error;
+		}
+		if (in.pos == in.size && out.pos < out.size)
+			return 0;
+	}
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	request *rq = ctx;
@@ -252,6 +369,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	if (rq->status == 0)
 		curl_easy_getinfo(rq->curl, CURLINFO_RESPONSE_CODE,
 				&rq->status);
+	if (rq->sink != NULL && rq->decode && rq->status >= 200 &&
+	    rq->status < 300) {
+		if (!rq->decode_checked &&
+		    (rq->sink_error = decode_start(rq)) < 0)
+			return 0;
+		if (rq->dctx != NULL) {
+			if ((rq->sink_error = inflate_body(rq, data, len)) < 0)
+				return 0;
+			rq->received += len;
+			return len;
+		}
+	}
 	if (rq->sink != NULL && rq->status >= 200 && rq->status < 300) {
 		if (rq->hasher != NULL &&
 		    arca__hasher_update(rq->hasher, data, len) < 0) {
@@ -394,6 +523,9 @@ static int perform(s3_backend *s, request *rq, int64_t deadline,
 			"x-amz-security-token: %s", s->token) < 0) ||
 	    (rq->expires != NULL && add_header(&headers,
 			META_EXPIRES ": %s", rq->expires) < 0) ||
+	    (rq->plain_size != NULL && (add_header(&headers,
+			META_ENCODING ": %s", "zstd") < 0 ||
+	     add_header(&headers, META_SIZE ": %s", rq->plain_size) < 0)) ||
 	    (rq->content_type != NULL && add_header(&headers,
 			"Content-Type: %s", rq->content_type) < 0)) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
@@ -458,6 +590,9 @@ static int perform(s3_backend *s, request *rq, int64_t deadline,
 			sizeof(rq->meta_expires));
 	header_value(c, "x-amz-bucket-region", rq->bucket_region,
 			sizeof(rq->bucket_region));
+	header_value(c, META_ENCODING, rq->meta_encoding,
+			sizeof(rq->meta_encoding));
+	header_value(c, META_SIZE, rq->meta_size, sizeof(rq->meta_size));
 	{
 		curl_off_t n = -1;
 
@@ -585,7 +720,7 @@ cleanup:
  * API_PutObject.html) of len bytes of src; sha the payload's hash. */
 static int put_single(s3_backend *s, const char *key, const source *src,
 		uint64_t len, const char *sha, const char *expires,
-		int64_t deadline)
+		const char *plain_size, int64_t deadline)
 {
 	upload up = { src, 0, len, 0, 0 };
 	request rq;
@@ -597,11 +732,156 @@ static int put_single(s3_backend *s, const char *key, const source *src,
 	rq.key = key;
 	rq.payload_sha = sha;
 	rq.expires = expires;
+	rq.plain_size = plain_size;
 	rq.up = &up;
 	snprintf(what, sizeof(what), "PUT %s", key);
 	error = perform_2xx(s, &rq, deadline, what);
 	arca_buf_free(&rq.small);
 	return error;
+}
+
+/* n bytes of src at off into buf; a short read is the blob shrinking. */
+static int read_at(const source *src, uint64_t off, void *buf, size_t n)
+{
+	size_t done = 0;
+
+	if (src->mem != NULL) {
+		memcpy(buf, src->mem + off, n);
+		return 0;
+	}
+	while (done < n) {
+		ssize_t got = pread(src->fd, (char *)buf + done, n - done,
+				(off_t)(src->base + off + done));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? arca__error_errno(errno, "cannot read",
+					"the blob to upload") : arca__error(
+					ARCA_EIO, "the blob to upload shrank");
+		done += (size_t)got;
+	}
+	return 0;
+}
+
+/*
+ * zstd's streaming compressor over a blob (ZSTD_compressStream2): one
+ * frame declaring the blob's size, written piecewise to a temp file;
+ * the plain bytes are hashed again on the way so that a blob that
+ * changed since its digest was taken is not stored under it.
+ */
+typedef struct zpump {
+	ZSTD_CCtx *cctx;
+	const source *src;
+	uint64_t len, read;
+	unsigned char *in, *out;
+	size_t in_len, in_pos;
+	arca__hasher *h;
+	int done;
+} zpump;
+
+static void zpump_free(zpump *z)
+{
+	ZSTD_freeCCtx(z->cctx);
+	free(z->in);
+	free(z->out);
+	arca__hasher_free(z->h);
+}
+
+static int zpump_init(zpump *z, const source *src, uint64_t len)
+{
+	memset(z, 0, sizeof(*z));
+	z->src = src;
+	z->len = len;
+	if ((z->cctx = ZSTD_createCCtx()) == NULL ||
+	    (z->in = malloc(IO_CHUNK)) == NULL ||
+	    (z->out = malloc(IO_CHUNK)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx,
+			ZSTD_c_compressionLevel, ARCA__ZSTD_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag,
+			1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(z->cctx, len)))
+		return arca__error(ARCA_EIO, "zstd refused a parameter");
+	return arca__hasher_new(&z->h);
+}
+
+/* Compress into fd, truncated first, until max bytes are written or the
+ * frame ends (z->done); *written the bytes in fd. */
+static int zpump_to_fd(zpump *z, int fd, uint64_t max, uint64_t *written)
+{
+	uint64_t off = 0;
+	int error;
+
+	*written = 0;
+	if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+		return arca__error_errno(errno, "cannot reuse", "the temp file");
+	while (!z->done && off < max) {
+		ZSTD_inBuffer in;
+		ZSTD_outBuffer out;
+		ZSTD_EndDirective mode;
+		size_t rc;
+
+		if (z->in_pos == z->in_len && z->read < z->len) {
+			size_t n = z->len - z->read < IO_CHUNK ?
+				(size_t)(z->len - z->read) : IO_CHUNK;
+
+			if ((error = read_at(z->src, z->read, z->in, n)) < 0 ||
+			    (error = arca__hasher_update(z->h, z->in, n)) < 0)
+				return error;
+			z->read += n;
+			z->in_len = n;
+			z->in_pos = 0;
+		}
+		in.src = z->in;
+		in.size = z->in_len;
+		in.pos = z->in_pos;
+		out.dst = z->out;
+		out.size = max - off < IO_CHUNK ? (size_t)(max - off) : IO_CHUNK;
+		out.pos = 0;
+		mode = z->read == z->len ? ZSTD_e_end : ZSTD_e_continue;
+		rc = ZSTD_compressStream2(z->cctx, &out, &in, mode);
+		if (ZSTD_isError(rc))
+			return arca__error(ARCA_EIO, "zstd: %s",
+					ZSTD_getErrorName(rc));
+		z->in_pos = in.pos;
+		if (out.pos > 0 && (error = arca__write_all(fd, z->out, out.pos,
+				"the compressed blob")) < 0)
+			return error;
+		off += out.pos;
+		if (mode == ZSTD_e_end && rc == 0)
+			z->done = 1;
+	}
+	*written = off;
+	return 0;
+}
+
+/* After the frame ended: the bytes compressed are the digest's. */
+static int zpump_check(zpump *z, const arca_digest *d)
+{
+	arca_digest got;
+	int error;
+
+	if ((error = arca__hasher_final(z->h, &got)) < 0)
+		return error;
+	if (!arca_digest_equal(&got, d))
+		return arca__error(ARCA_EIO, "the blob to upload changed "
+				"while it was compressed");
+	return 0;
+}
+
+/* An unlinked temp file in $TMPDIR (default /tmp). */
+static int temp_file(int *out)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/arca-s3-XXXXXX",
+			dir && *dir ? dir : "/tmp");
+	if ((*out = mkstemp(path)) < 0)
+		return arca__error_errno(errno, "cannot create", path);
+	unlink(path);
+	return 0;
 }
 
 /* AbortMultipartUpload (API_AbortMultipartUpload.html): best effort, with
@@ -647,21 +927,23 @@ static int xml_append(arca_buf *b, size_t *cap, const char *s)
  * AbortMultipartUpload, so the bucket keeps no orphaned parts.
  */
 static int put_multipart(s3_backend *s, const char *key, const source *src,
-		uint64_t len, int64_t deadline)
+		uint64_t len, zpump *z, int tmp, const char *plain_size,
+		const arca_digest *d, int64_t deadline)
 {
 	char what[KEY_MAX + 64], query[1200], enc_id[1024], sha[65];
 	char *upload_id = NULL, **etags = NULL;
 	arca_buf xml = ARCA_BUF_INIT;
-	size_t xml_cap = 0, n_parts, i;
+	source tmp_src = { NULL, tmp, 0 };
+	size_t xml_cap = 0, n_parts = 0, i;
 	request rq;
 	int error = 0, started = 0;
 
-	n_parts = (size_t)((len + s->part_size - 1) / s->part_size);
-	if (n_parts > PARTS_MAX)
+	/* Compressed, the parts are cut from the frame as it is made (one
+	 * part at a time in the temp file), so their number is known only
+	 * at the end. */
+	if (z == NULL && (len + s->part_size - 1) / s->part_size > PARTS_MAX)
 		return s3_fail(s, ARCA_ENOTSTORED, key, "more than 10000 parts "
 				"(raise the multipart threshold)");
-	if ((etags = calloc(n_parts, sizeof(*etags))) == NULL)
-		return arca__error(ARCA_ENOMEM, "out of memory");
 
 	/* CreateMultipartUpload: POST ?uploads= (the '=' is curl 7.88's
 	 * canonical query: it signs the query as written). */
@@ -670,6 +952,7 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 	rq.key = key;
 	rq.query = "uploads=";
 	rq.content_type = "application/octet-stream";
+	rq.plain_size = plain_size;
 	snprintf(what, sizeof(what), "CreateMultipartUpload %s", key);
 	if ((error = perform_2xx(s, &rq, deadline, what)) < 0)
 		goto cleanup;
@@ -682,13 +965,47 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 	started = 1;
 	uri_encode(enc_id, sizeof(enc_id), upload_id);
 
-	for (i = 0; i < n_parts; i++) {
-		uint64_t start = (uint64_t)i * s->part_size;
-		uint64_t part = len - start < s->part_size ? len - start :
-			s->part_size;
-		upload up = { src, start, part, 0, 0 };
+	for (i = 0;; i++) {
+		const source *part_src = src;
+		uint64_t start = (uint64_t)i * s->part_size, part;
+		upload up;
+		char **grown;
 
-		if ((error = hash_range(sha, src, start, part, NULL)) < 0)
+		if (z == NULL) {
+			if (start >= len)
+				break;
+			part = len - start < s->part_size ? len - start :
+				s->part_size;
+		} else {
+			if (z->done)
+				break;
+			if ((error = zpump_to_fd(z, tmp, s->part_size,
+					&part)) < 0)
+				goto cleanup;
+			if (part == 0)
+				break;
+			part_src = &tmp_src;
+			start = 0;
+		}
+		if (i >= PARTS_MAX) {
+			error = s3_fail(s, ARCA_ENOTSTORED, key, "more than "
+					"10000 parts (raise the multipart "
+					"threshold)");
+			goto cleanup;
+		}
+		if ((grown = realloc(etags, (i + 1) * sizeof(*etags))) == NULL) {
+			error = arca__error(ARCA_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		etags = grown;
+		etags[i] = NULL;
+		n_parts = i + 1;
+		up.src = part_src;
+		up.start = start;
+		up.len = part;
+		up.pos = 0;
+		up.error = 0;
+		if ((error = hash_range(sha, part_src, start, part, NULL)) < 0)
 			goto cleanup;
 		/* Sorted: partNumber < uploadId. */
 		snprintf(query, sizeof(query), "partNumber=%zu&uploadId=%s",
@@ -699,8 +1016,7 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 		rq.query = query;
 		rq.payload_sha = sha;
 		rq.up = &up;
-		snprintf(what, sizeof(what), "UploadPart %zu/%zu %s", i + 1,
-				n_parts, key);
+		snprintf(what, sizeof(what), "UploadPart %zu %s", i + 1, key);
 		error = perform_2xx(s, &rq, deadline, what);
 		if (error == 0 && rq.etag[0] == '\0')
 			error = s3_fail(s, ARCA_EIO, what, "no ETag in the "
@@ -712,6 +1028,8 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 			goto cleanup;
 	}
 
+	if (z != NULL && (error = zpump_check(z, d)) < 0)
+		goto cleanup;
 	/* CompleteMultipartUpload: the parts in order, ETags escaped. */
 	if ((error = xml_append(&xml, &xml_cap,
 			"<CompleteMultipartUpload>")) < 0)
@@ -791,17 +1109,97 @@ cleanup:
 	return error;
 }
 
+/* Whether zstd shrinks the blob's first SAMPLE_MAX bytes by at least
+ * 1/32 (else the blob is stored as it is: random or already compressed
+ * bytes would only cost CPU on both ends). */
+static int worth_compressing(int *yes, const source *src, uint64_t len)
+{
+	size_t n = len < SAMPLE_MAX ? (size_t)len : SAMPLE_MAX;
+	arca_buf frame = ARCA_BUF_INIT;
+	unsigned char *buf = NULL;
+	int error;
+
+	*yes = 0;
+	if (n == 0)
+		return 0;
+	if ((buf = malloc(n)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	if ((error = read_at(src, 0, buf, n)) == 0 &&
+	    (error = arca__zstd_compress(&frame, buf, n,
+			ARCA__ZSTD_LEVEL)) == 0)
+		*yes = frame.size < n - n / 32;
+	arca_buf_free(&frame);
+	free(buf);
+	return error;
+}
+
+/*
+ * The blob as one zstd frame (docs/tiers.md "Compression"): a blob up to
+ * the multipart threshold is compressed into an unlinked temp file first
+ * (one PUT needs its length and payload hash before it starts; memory
+ * stays bounded whatever the threshold, up to 5 GiB); a larger one is
+ * compressed part by part while it is uploaded. 1 when the frame is not
+ * smaller than the blob (the caller stores it as it is).
+ */
+static int put_compressed(s3_backend *s, const char *key,
+		const arca_digest *d, const source *src, uint64_t len,
+		int64_t deadline)
+{
+	char plain_size[32], sha[ARCA_DIGEST_HEXLEN + 1];
+	uint64_t clen = 0;
+	zpump z;
+	int tmp = -1, error;
+
+	snprintf(plain_size, sizeof(plain_size), "%llu",
+			(unsigned long long)len);
+	if ((error = zpump_init(&z, src, len)) < 0 ||
+	    (error = temp_file(&tmp)) < 0)
+		goto cleanup;
+	if (len > s->part_size) {
+		error = put_multipart(s, key, src, len, &z, tmp, plain_size, d,
+				deadline);
+		goto cleanup;
+	}
+	if ((error = zpump_to_fd(&z, tmp, UINT64_MAX, &clen)) < 0 ||
+	    (error = zpump_check(&z, d)) < 0)
+		goto cleanup;
+	if (clen >= len) {
+		error = 1;
+		goto cleanup;
+	}
+	{
+		source tmp_src = { NULL, tmp, 0 };
+
+		if ((error = hash_range(sha, &tmp_src, 0, clen, NULL)) < 0)
+			goto cleanup;
+		error = put_single(s, key, &tmp_src, clen, sha, NULL,
+				plain_size, deadline);
+	}
+cleanup:
+	if (tmp >= 0)
+		close(tmp);
+	zpump_free(&z);
+	return error;
+}
+
 static int put_blob(s3_backend *s, const arca_digest *d, const source *src,
 		uint64_t len, int64_t deadline)
 {
 	char key[KEY_MAX], sha[ARCA_DIGEST_HEXLEN + 1];
+	int error, yes = 0;
 
 	make_key(key, s, "cas", d);
+	if (s->compress && (error = worth_compressing(&yes, src, len)) < 0)
+		return error;
+	if (yes && (error = put_compressed(s, key, d, src, len,
+			deadline)) <= 0)
+		return error;
 	if (len > s->part_size)
-		return put_multipart(s, key, src, len, deadline);
+		return put_multipart(s, key, src, len, NULL, -1, NULL, d,
+				deadline);
 	/* The payload is the blob: its SHA-256 is its digest. */
 	arca_digest_to_hex(sha, d);
-	return put_single(s, key, src, len, sha, NULL, deadline);
+	return put_single(s, key, src, len, sha, NULL, NULL, deadline);
 }
 
 /* ---- blobs ------------------------------------------------------------- */
@@ -826,14 +1224,28 @@ static int s3_blob_get(arca_backend *b, const arca_digest *digest,
 	rq.sink = sink;
 	rq.sink_ctx = ctx;
 	rq.hasher = h;
+	rq.decode = 1;
 	if ((error = perform_2xx(s, &rq, call_deadline(s), what)) < 0)
 		goto cleanup;
+	if (rq.dctx == NULL && strcmp(rq.meta_encoding, "zstd") == 0) {
+		error = s3_fail(s, ARCA_ECORRUPT, what, "a zstd object with "
+				"no bytes");
+		goto cleanup;
+	}
+	if (rq.dctx != NULL && (!rq.frame_done ||
+			rq.plain_got != rq.plain_expected)) {
+		error = s3_fail(s, ARCA_ECORRUPT, what, "the zstd frame is "
+				"truncated or shorter than declared");
+		goto cleanup;
+	}
 	if ((error = arca__hasher_final(h, &actual)) < 0)
 		goto cleanup;
 	if (!arca_digest_equal(&actual, digest))
 		error = s3_fail(s, ARCA_ECORRUPT, what, "the bytes do not match "
 				"the digest");
 cleanup:
+	ZSTD_freeDCtx(rq.dctx);
+	free(rq.zbuf);
 	arca__hasher_free(h);
 	arca_buf_free(&rq.small);
 	return error;
@@ -855,6 +1267,11 @@ static int head_object(s3_backend *s, const char *key, uint64_t *size_out,
 		goto cleanup;
 	if (size_out != NULL)
 		*size_out = rq.has_length ? rq.content_length : 0;
+	/* A zstd object's size is its blob's, in its metadata. */
+	if (size_out != NULL && strcmp(rq.meta_encoding, "zstd") == 0 &&
+	    parse_plain_size(size_out, rq.meta_size) < 0)
+		error = s3_fail(s, ARCA_ECORRUPT, what, "a zstd object "
+				"without a valid " META_SIZE);
 cleanup:
 	arca_buf_free(&rq.small);
 	return error;
@@ -1146,7 +1563,7 @@ static int s3_ac_put2(arca_backend *b, const arca_digest *key,
 		goto cleanup;
 	make_key(k, s, "ac", key);
 	error = put_single(s, k, &src, value_len, sha, expires[0] ? expires :
-			NULL, call_deadline(s));
+			NULL, NULL, call_deadline(s));
 cleanup:
 	free(value);
 	arca_buf_free(&json);
@@ -1284,8 +1701,15 @@ static int query_param(void *ctx, const char *p, size_t name_len,
 		return set_copy(q->endpoint, value, value_len);
 	if (name_len == 6 && strncmp(p, "region", 6) == 0)
 		return set_copy(q->region, value, value_len);
+	if (name_len == 8 && strncmp(p, "compress", 8) == 0) {
+		if (value_len == 1 && (value[0] == '0' || value[0] == '1')) {
+			q->s->url_compress = value[0] == '1';
+			return 0;
+		}
+		return url_invalid(q->s, "compress must be 0 or 1");
+	}
 	snprintf(why, sizeof(why), "unknown query parameter \"%.*s\" "
-			"(known: endpoint, region)", (int)name_len, p);
+			"(known: endpoint, region, compress)", (int)name_len, p);
 	return url_invalid(q->s, why);
 }
 
@@ -1585,16 +2009,18 @@ int arca_backend_s3_open(arca_backend **out, const char *url,
 	*out = NULL;
 	if (opts == NULL)
 		opts = &defaults;
-	if (opts->version != ARCA_S3_OPTIONS_VERSION)
+	/* Version 1 ended before no_compress. */
+	if (opts->version != 1 && opts->version != ARCA_S3_OPTIONS_VERSION)
 		return arca__error(ARCA_EINVAL, "arca_s3_options version %u is "
-				"not supported (expected %u)", opts->version,
-				ARCA_S3_OPTIONS_VERSION);
+				"not supported (expected 1 or %u)",
+				opts->version, ARCA_S3_OPTIONS_VERSION);
 	if (pthread_once(&curl_once, curl_init_once) != 0 ||
 	    curl_init_result != CURLE_OK)
 		return arca__error(ARCA_EIO, "libcurl initialisation failed");
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	arca__url_redact(s->shown, sizeof(s->shown), url);
+	s->url_compress = -1;
 	s->parent.version = ARCA_BACKEND_VERSION;
 	s->parent.name = "s3";
 	s->parent.blob_get = s3_blob_get;
@@ -1631,6 +2057,8 @@ int arca_backend_s3_open(arca_backend **out, const char *url,
 	if ((error = parse_url(s, url, opts)) < 0 ||
 	    (error = load_credentials(s, opts)) < 0)
 		goto cleanup;
+	s->compress = s->url_compress >= 0 ? s->url_compress :
+		!(opts->version >= 2 && opts->no_compress);
 	if (!opts->lazy_connect) {
 		/* HeadBucket: a missing bucket, refused credentials or an
 		 * unreachable endpoint are said here, once. */

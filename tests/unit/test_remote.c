@@ -205,7 +205,7 @@ static void test_remote__env_then_caller_take_precedence(void **state)
 	arca_store_close(s);
 }
 
-static void test_remote__compress_goes_into_redis_urls(void **state)
+static void test_remote__compress_goes_into_redis_and_s3_urls(void **state)
 {
 	remote_fixture *f = *state;
 	arca_store *s = NULL;
@@ -214,13 +214,15 @@ static void test_remote__compress_goes_into_redis_urls(void **state)
 			"  - url: %s\n    compress: none\n"
 			"  - url: %s/0?prefix=p\n    compress: zstd\n"
 			"  - url: %s/1?compress=1\n    compress: none\n"
-			"  - url: bogus://x\n    compress: none\n",
+			"  - url: bogus://x\n    compress: none\n"
+			"  - url: s3://arca-test?endpoint=http://127.0.0.1:1\n"
+			"    compress: none\n",
 			f->dead, f->dead, f->dead);
 
 	write_config(f->dir, cfg);
 	free(cfg);
 	assert_int_equal(arca_store_open(&s, f->dir, NULL), 0);
-	assert_int_equal(arca_store_remote_count(s), 4);
+	assert_int_equal(arca_store_remote_count(s), 5);
 	assert_int_equal(arca_store_remote_info(&r, s, 0), 0);
 	assert_non_null(strstr(r.url, "?compress=0"));
 	assert_int_equal(arca_store_remote_info(&r, s, 1), 0);
@@ -230,6 +232,9 @@ static void test_remote__compress_goes_into_redis_urls(void **state)
 	assert_null(strstr(r.url, "compress=0"));
 	assert_int_equal(arca_store_remote_info(&r, s, 3), 0);
 	assert_string_equal(r.url, "bogus://x");
+	/* S3 tiers take it too. */
+	assert_int_equal(arca_store_remote_info(&r, s, 4), 0);
+	assert_non_null(strstr(r.url, "&compress=0"));
 	arca_store_close(s);
 }
 
@@ -362,7 +367,7 @@ int main(void)
 			test_remote__env_then_caller_take_precedence,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			test_remote__compress_goes_into_redis_urls,
+			test_remote__compress_goes_into_redis_and_s3_urls,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_remote__bad_tiers_name_file_and_line,

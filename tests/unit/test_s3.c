@@ -234,8 +234,11 @@ static void object_key(char *out, size_t size, const char *kind,
 typedef struct raw_answer {
 	long status;
 	char expires[64];
-	char body[256];
+	char encoding[32];   /* x-amz-meta-arca-encoding */
+	char size[32];       /* x-amz-meta-arca-size */
+	char body[16384];
 	size_t body_len;
+	uint64_t total;      /* bytes of the body, all of them */
 } raw_answer;
 
 static size_t raw_body(char *data, size_t size, size_t n, void *ctx)
@@ -245,13 +248,36 @@ static size_t raw_body(char *data, size_t size, size_t n, void *ctx)
 
 	memcpy(a->body + a->body_len, data, len < room ? len : room);
 	a->body_len += len < room ? len : room;
+	a->total += len;
 	return len;
 }
+
+static void raw_header(CURL *c, const char *name, char *out, size_t size)
+{
+	struct curl_header *hdr = NULL;
+
+	out[0] = '\0';
+	if (curl_easy_header(c, name, 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
+		snprintf(out, size, "%s", hdr->value);
+}
+
+static raw_answer raw_request_bin(const sfx *f, const char *method,
+		const char *key, const void *body, size_t body_len,
+		const char *const *headers);
 
 /* A signed request of the test's own: method on BUCKET/key, with body
  * (PUT) or none. */
 static raw_answer raw_request(const sfx *f, const char *method,
 		const char *key, const char *body)
+{
+	return raw_request_bin(f, method, key, body, body ? strlen(body) : 0,
+			NULL);
+}
+
+/* raw_request with a binary body and extra header lines (NULL-ended). */
+static raw_answer raw_request_bin(const sfx *f, const char *method,
+		const char *key, const void *body, size_t body_len,
+		const char *const *headers)
 {
 	char url[512], sigv4[] = "aws:amz:us-east-1:s3";
 	struct curl_slist *h = NULL;
@@ -263,6 +289,8 @@ static raw_answer raw_request(const sfx *f, const char *method,
 	assert_non_null(c);
 	snprintf(url, sizeof(url), "%s/" BUCKET "/%s", f->endpoint, key);
 	h = curl_slist_append(h, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	while (headers != NULL && *headers != NULL)
+		h = curl_slist_append(h, *headers++);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
 	curl_easy_setopt(c, CURLOPT_USERNAME, KEY_ID);
@@ -276,13 +304,16 @@ static raw_answer raw_request(const sfx *f, const char *method,
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
 	}
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
 	if (curl_easy_header(c, "x-amz-meta-arca-expires", 0, CURLH_HEADER, -1,
 			&hdr) == CURLHE_OK)
 		snprintf(a.expires, sizeof(a.expires), "%s", hdr->value);
+	raw_header(c, "x-amz-meta-arca-encoding", a.encoding,
+			sizeof(a.encoding));
+	raw_header(c, "x-amz-meta-arca-size", a.size, sizeof(a.size));
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	return a;
@@ -559,6 +590,315 @@ static void test_s3__wrong_bytes_are_a_corrupt_miss(void **state)
 }
 
 /* ---- the action cache ---------------------------------------------------- */
+
+/* ---- compression ---------------------------------------------------------- */
+
+/* len bytes of log-like text (zstd shrinks it many times). */
+static unsigned char *text_blob(size_t len)
+{
+	unsigned char *p = malloc(len);
+	size_t i = 0;
+	int line = 0;
+
+	assert_non_null(p);
+	while (i < len) {
+		char buf[80];
+		int n = snprintf(buf, sizeof(buf), "frame %d: word %d heard\n",
+				line, line * 7 % 13);
+		size_t k = (size_t)n < len - i ? (size_t)n : len - i;
+
+		memcpy(p + i, buf, k);
+		i += k;
+		line++;
+	}
+	return p;
+}
+
+static raw_answer raw_object(const sfx *f, const char *method,
+		const arca_digest *d)
+{
+	char key[256];
+
+	object_key(key, sizeof(key), "cas", d);
+	return raw_request(f, method, key, NULL);
+}
+
+/* A compressible blob is one zstd frame in the bucket, much smaller, with
+ * its encoding and size in the metadata; stat says the blob's size; it
+ * reads back through the backend and through the store. */
+static void test_s3__compressible_blob_is_stored_compressed(void **state)
+{
+	sfx *f = *state;
+	const size_t len = 200000;
+	unsigned char *bytes = text_blob(len);
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_backend *b;
+	arca_digest d;
+	raw_answer a;
+	uint64_t size = 0;
+	char want[32];
+
+	NEED_SERVER(f);
+	b = open_backend(f, 0);
+	assert_int_equal(b->blob_put(b, &d, bytes, len), 0);
+	a = raw_object(f, "GET", &d);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.encoding, "zstd");
+	snprintf(want, sizeof(want), "%zu", len);
+	assert_string_equal(a.size, want);
+	if (a.total * 10 > len)
+		fail_msg("stored %llu bytes for a %zu-byte text blob",
+				(unsigned long long)a.total, len);
+	assert_memory_equal(a.body, "\x28\xb5\x2f\xfd", 4);
+	assert_int_equal(b->blob_stat(b, &d, &size), 0);
+	assert_int_equal(size, len);
+	assert_int_equal(arca_blob_stat(&size, f->store, &d), 0);
+	assert_int_equal(size, len);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d), 0);
+	assert_int_equal(buf.size, len);
+	assert_memory_equal(buf.data, bytes, len);
+	assert_int_equal(tier_stats(f->store, 1).corrupt, 0);
+	arca_buf_free(&buf);
+	free(bytes);
+	b->free(b);
+}
+
+/* Random bytes do not shrink: stored as they are, no metadata. */
+static void test_s3__incompressible_blob_is_stored_as_is(void **state)
+{
+	sfx *f = *state;
+	const size_t len = 60000;
+	unsigned char *bytes = malloc(len);
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	arca_backend *b;
+	arca_digest d;
+	raw_answer a;
+	mem m = { .len = 0 };
+	size_t i;
+
+	NEED_SERVER(f);
+	assert_non_null(bytes);
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		bytes[i] = (unsigned char)x;
+	}
+	b = open_backend(f, 0);
+	assert_int_equal(b->blob_put(b, &d, bytes, len), 0);
+	a = raw_object(f, "GET", &d);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.encoding, "");
+	assert_int_equal(a.total, len);
+	assert_memory_equal(a.body, bytes, 64);
+	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), 0);
+	assert_int_equal(m.len, len);
+	assert_memory_equal(m.data, bytes, len);
+	free(bytes);
+	b->free(b);
+}
+
+/* 48 MiB of 4-bit symbols, 5 MiB threshold: compressed to about half, cut
+ * into parts of the compressed stream; read back byte-exact; the process
+ * never holds the blob. */
+static void test_s3__large_compressible_blob_is_multipart(void **state)
+{
+	sfx *f = *state;
+	const uint64_t total = (uint64_t)48 << 20;
+	char *path = NULL, key[256];
+	unsigned char *chunk = NULL;
+	uint64_t size = 0, x = 0x9e3779b97f4a7c15ULL, written = 0;
+	arca_backend *b;
+	arca_digest d, want;
+	cmp_sink *cs = NULL;
+	long rss_before, rss_after;
+	raw_answer a;
+	int fd, parts;
+
+	NEED_SERVER(f);
+	b = open_backend(f, (uint64_t)5 << 20);
+	path = fixture_path("%s/big.txt", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	chunk = malloc(1 << 20);
+	assert_non_null(chunk);
+	while (written < total) {
+		size_t i;
+
+		for (i = 0; i < (1 << 20); i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			chunk[i] = (unsigned char)('a' + (x & 15));
+		}
+		assert_int_equal(write(fd, chunk, 1 << 20), 1 << 20);
+		written += 1 << 20;
+	}
+	free(chunk);
+	assert_int_equal(arca_digest_file(&want, &size, path), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+
+	rss_before = max_rss_kib();
+	assert_int_equal(b->blob_put_fd(b, &d, &size, fd), 0);
+	assert_int_equal(size, total);
+	assert_true(arca_digest_equal(&d, &want));
+	/* Fewer parts than the 10 of the plain blob: the compressed one's. */
+	parts = log_count(f, "partNumber=");
+	if (parts < 2 || parts > 7)
+		fail_msg("%d parts for 48 MiB compressed to about half", parts);
+	object_key(key, sizeof(key), "cas", &d);
+	a = raw_request(f, "HEAD", key, NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.encoding, "zstd");
+	assert_int_equal(b->blob_stat(b, &d, &size), 0);
+	assert_int_equal(size, total);
+
+	cs = calloc(1, sizeof(*cs));
+	assert_non_null(cs);
+	cs->fd = fd;
+	assert_int_equal(b->blob_get(b, &d, cmp_write, cs), 0);
+	assert_int_equal(cs->differs, 0);
+	assert_int_equal(cs->got, total);
+	rss_after = max_rss_kib();
+	if (rss_after - rss_before > 24 * 1024)
+		fail_msg("peak RSS grew by %ld KiB moving a 48 MiB blob",
+				rss_after - rss_before);
+	close(fd);
+	free(cs);
+	free(path);
+	b->free(b);
+}
+
+/* An object written plain (before compression, or by another writer)
+ * still reads, and stat gives its length. */
+static void test_s3__plain_object_still_reads(void **state)
+{
+	sfx *f = *state;
+	const size_t len = 30000;
+	unsigned char *bytes = text_blob(len);
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_backend *b;
+	arca_digest d;
+	char key[256];
+	uint64_t size = 0;
+
+	NEED_SERVER(f);
+	b = open_backend(f, 0);
+	assert_int_equal(arca_digest_buffer(&d, bytes, len), 0);
+	object_key(key, sizeof(key), "cas", &d);
+	assert_int_equal(raw_request_bin(f, "PUT", key, bytes, len,
+			NULL).status, 200);
+	assert_int_equal(b->blob_stat(b, &d, &size), 0);
+	assert_int_equal(size, len);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d), 0);
+	assert_int_equal(buf.size, len);
+	assert_memory_equal(buf.data, bytes, len);
+	assert_int_equal(tier_stats(f->store, 1).hits, 1);
+	arca_buf_free(&buf);
+	free(bytes);
+	b->free(b);
+}
+
+/* A compressed object with a flipped byte, or one whose frame holds more
+ * than its metadata declares, is a miss counted corrupt. */
+static void test_s3__damaged_compressed_object_is_a_corrupt_miss(
+		void **state)
+{
+	sfx *f = *state;
+	const size_t len = 60000;   /* under mem's 64 KiB */
+	unsigned char *bytes = text_blob(len), frame[16384];
+	const char *const meta[] = { "x-amz-meta-arca-encoding: zstd",
+		"x-amz-meta-arca-size: 60000", NULL };
+	const char *const short_meta[] = { "x-amz-meta-arca-encoding: zstd",
+		"x-amz-meta-arca-size: 59999", NULL };
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_backend *b;
+	arca_digest d;
+	raw_answer a;
+	char key[256];
+	mem m = { .len = 0 };
+	size_t n;
+
+	NEED_SERVER(f);
+	b = open_backend(f, 0);
+	assert_int_equal(b->blob_put(b, &d, bytes, len), 0);
+	a = raw_object(f, "GET", &d);
+	assert_string_equal(a.encoding, "zstd");
+	n = (size_t)a.total;
+	assert_true(n < sizeof(a.body));
+	memcpy(frame, a.body, n);
+	object_key(key, sizeof(key), "cas", &d);
+
+	/* The intact frame under a smaller declared size. */
+	assert_int_equal(raw_request_bin(f, "PUT", key, frame, n,
+			short_meta).status, 200);
+	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), ARCA_ECORRUPT);
+	assert_true(one_line(arca_errmsg()));
+
+	/* A flipped byte in the frame's blocks. */
+	frame[n / 2] ^= 0x40;
+	assert_int_equal(raw_request_bin(f, "PUT", key, frame, n,
+			meta).status, 200);
+	assert_int_equal(arca_blob_get(&buf, f->store, &d), ARCA_ENOTFOUND);
+	assert_null(buf.data);
+	assert_int_equal(tier_stats(f->store, 1).corrupt, 1);
+	assert_int_equal(tier_stats(f->store, 1).promoted, 0);
+	m.len = 0;
+	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), ARCA_ECORRUPT);
+	assert_true(one_line(arca_errmsg()));
+	free(bytes);
+	b->free(b);
+}
+
+/* ?compress=0 and opts.no_compress store blobs as they are; a version 1
+ * options struct is still accepted (and compresses). */
+static void test_s3__compress_off_stores_plain(void **state)
+{
+	sfx *f = *state;
+	const size_t len = 50000;
+	unsigned char *bytes = text_blob(len);
+	arca_s3_options opts = ARCA_S3_OPTIONS_INIT;
+	arca_backend *b = NULL;
+	arca_digest d;
+	raw_answer a;
+	char url[300];
+	mem m = { .len = 0 };
+
+	NEED_SERVER(f);
+	snprintf(url, sizeof(url), "%s&compress=0", f->url);
+	assert_int_equal(arca_backend_s3_open(&b, url, NULL), 0);
+	assert_int_equal(b->blob_put(b, &d, bytes, len), 0);
+	a = raw_object(f, "GET", &d);
+	assert_string_equal(a.encoding, "");
+	assert_int_equal(a.total, len);
+	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), 0);
+	assert_int_equal(m.len, len);
+	b->free(b);
+
+	/* no_compress; the URL's compress=1 wins over it. */
+	opts.no_compress = 1;
+	assert_int_equal(arca_backend_s3_open(&b, f->url, &opts), 0);
+	assert_int_equal(b->blob_put(b, &d, bytes + 1, len - 1), 0);
+	assert_string_equal(raw_object(f, "GET", &d).encoding, "");
+	b->free(b);
+	snprintf(url, sizeof(url), "%s&compress=1", f->url);
+	assert_int_equal(arca_backend_s3_open(&b, url, &opts), 0);
+	assert_int_equal(b->blob_put(b, &d, bytes + 2, len - 2), 0);
+	assert_string_equal(raw_object(f, "GET", &d).encoding, "zstd");
+	b->free(b);
+
+	opts.version = 1;
+	opts.no_compress = 1;  /* not a version 1 field: ignored */
+	assert_int_equal(arca_backend_s3_open(&b, f->url, &opts), 0);
+	assert_int_equal(b->blob_put(b, &d, bytes + 3, len - 3), 0);
+	assert_string_equal(raw_object(f, "GET", &d).encoding, "zstd");
+	b->free(b);
+	opts.version = 3;
+	assert_int_equal(arca_backend_s3_open(&b, f->url, &opts), ARCA_EINVAL);
+	snprintf(url, sizeof(url), "%s&compress=yes", f->url);
+	assert_int_equal(arca_backend_s3_open(&b, url, NULL), ARCA_EINVAL);
+	free(bytes);
+}
 
 static int64_t fake_now;
 
@@ -1029,6 +1369,24 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_s3__wrong_bytes_are_a_corrupt_miss,
 			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__compressible_blob_is_stored_compressed,
+			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__incompressible_blob_is_stored_as_is,
+			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__large_compressible_blob_is_multipart,
+			setup_server, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__plain_object_still_reads,
+			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__damaged_compressed_object_is_a_corrupt_miss,
+			setup_tier, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__compress_off_stores_plain,
+			setup_server, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_s3__action_put_get_remove_and_ttl,
 			setup_tier, teardown),

@@ -11,7 +11,7 @@
  * timeouts, credentials or multipart threshold.
  *
  * URL (docs/tiers.md):
- *   s3://BUCKET[/PREFIX][?endpoint=URL][&region=REGION]
+ *   s3://BUCKET[/PREFIX][?endpoint=URL][&region=REGION][&compress=0|1]
  * REGION defaults to $AWS_REGION, else $AWS_DEFAULT_REGION, else
  * us-east-1. Without an endpoint the tier is AWS S3,
  * https://BUCKET.s3.REGION.amazonaws.com (virtual-hosted addressing;
@@ -24,7 +24,13 @@
  *
  * Layout in the bucket, P the prefix ("P/" when there is one), hex
  * lowercase:
- *   P "cas/" <blob digest>  the blob's bytes;
+ *   P "cas/" <blob digest>  the blob's bytes, or (compress=1, the
+ *                           default, when zstd shrinks the blob's first
+ *                           MiB by 1/32 or more) one zstd frame of them
+ *                           (RFC 8878) with the object metadata
+ *                           x-amz-meta-arca-encoding: zstd and
+ *                           x-amz-meta-arca-size: the blob's size in
+ *                           bytes; the digest is always the blob's;
  *   P "ac/" <action key>    the manifest's digest in hex, "\n", then the
  *                           manifest's bytes (so that a hit is one GET);
  *                           an entry put with a TTL carries its expiry,
@@ -56,7 +62,7 @@
 extern "C" {
 #endif
 
-#define ARCA_S3_OPTIONS_VERSION 1
+#define ARCA_S3_OPTIONS_VERSION 2
 
 /** Region used when neither the URL, the options nor the environment
  * name one. */
@@ -105,10 +111,14 @@ typedef struct arca_s3_options {
 	unsigned int timeout_ms;
 	/* Non-zero: do not probe the bucket in arca_backend_s3_open(). */
 	int lazy_connect;
+	/* Version 2. Non-zero: store blobs as they are, never as zstd
+	 * frames (blobs stored compressed still read). The URL's
+	 * ?compress=0|1 wins over it. Version 1 callers get compression. */
+	int no_compress;
 } arca_s3_options;
 
 #define ARCA_S3_OPTIONS_INIT \
-	{ ARCA_S3_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
+	{ ARCA_S3_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
 
 /**
  * Open an S3 tier.
@@ -132,7 +142,9 @@ typedef struct arca_s3_options {
  * server that cannot be reached or drops the connection is
  * ARCA_EUNAVAILABLE; a call past the earlier of arca_backend.deadline_ms
  * and opts->timeout_ms from its start is ARCA_ETIMEOUT; a blob whose bytes
- * do not match its digest is ARCA_ECORRUPT (after the sink got them).
+ * do not match its digest is ARCA_ECORRUPT (after the sink got them), as
+ * is a zstd object whose frame is damaged or decompresses to other than
+ * its x-amz-meta-arca-size bytes (the sink may have got some of them).
  * blob_get streams to the sink and blob_put_fd from the fd (a pipe is
  * first spooled to an unlinked temp file), so memory stays bounded;
  * blobs over the multipart threshold are uploaded in parts, and a failed
