@@ -2300,9 +2300,23 @@ static int migrate(arca__local *l)
 	sqlite3_finalize(st);
 	for (i = (size_t)(version > 0 ? version - 1 : 0);
 			version > 0 && i < sizeof(migrations) / sizeof(*migrations);
-			i++)
-		if ((error = arca__sql_exec(l, migrations[i])) < 0)
+			i++) {
+		char msg[512];
+
+		if ((error = arca__sql_exec(l, migrations[i])) == 0)
+			continue;
+		if (error == ARCA_EFULL || error == ARCA_ENOMEM ||
+		    error == ARCA_EBUSY || l->fatal)
 			return error;
+		/* An index of version N migrates cleanly: one whose upgrade
+		 * fails (a column it says it lacks is there) is not what its
+		 * version says: damage, repaired like any other. */
+		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+		arca__index_note_damage(l, "upgrading the index schema failed");
+		return arca__error(ARCA_EIO, "%s/index.db: the index is "
+				"damaged: upgrading it from schema version %d "
+				"failed (%.200s)", l->dir, version, msg);
+	}
 	return 0;
 }
 
