@@ -195,9 +195,16 @@ static int test_url(arca_store *store, const char *url, const char *shown,
 	return 0;
 }
 
-static int remote_main(int argc, char **argv, cli_global *g)
+enum { OPT_JSON = 0x200 };
+
+/*
+ * Options of `arca remote`, before and after the subcommand (optstring
+ * "+:h" stops at it, ":h" reads the rest): -1 to go on, else the exit
+ * status to return.
+ */
+static int remote_opts(int argc, char **argv, const char *optstring,
+		cli_global *g, int *json)
 {
-	enum { OPT_JSON = 0x200 };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
@@ -205,16 +212,12 @@ static int remote_main(int argc, char **argv, cli_global *g)
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
-	arca_store *store = NULL, *probe = NULL;
-	const char *sub;
-	int json = 0, c, rc = CLI_EXIT_STORE, failed = 0;
-	size_t i, n;
+	int c;
 
-	g->use_tiers = 1;
-	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
-			json = 1;
+			*json = 1;
 			break;
 		case CLI_OPT_TIER:
 		case CLI_OPT_NO_REMOTE:
@@ -231,30 +234,26 @@ static int remote_main(int argc, char **argv, cli_global *g)
 			return cli_bad_option("remote", c, argv);
 		}
 	}
+	return -1;
+}
+
+static int remote_main(int argc, char **argv, cli_global *g)
+{
+	arca_store *store = NULL, *probe = NULL;
+	const char *sub;
+	int json = 0, rc = CLI_EXIT_STORE, failed = 0;
+	size_t i, n;
+
+	g->use_tiers = 1;
+	if ((rc = remote_opts(argc, argv, "+:h", g, &json)) >= 0)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error("remote", "expected ls or test");
 	sub = argv[optind++];
 	/* Options after the subcommand too. */
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON:
-			json = 1;
-			break;
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
-		default:
-			return cli_bad_option("remote", c, argv);
-		}
-	}
+	if ((rc = remote_opts(argc, argv, ":h", g, &json)) >= 0)
+		return rc;
+	rc = CLI_EXIT_STORE;
 	if (strcmp(sub, "ls") == 0) {
 		if (optind < argc)
 			return cli_usage_error("remote", "ls: unexpected argument "
