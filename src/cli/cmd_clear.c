@@ -85,14 +85,10 @@ static int clear_main(int argc, char **argv, cli_global *g)
 			n_criteria++;
 			break;
 		}
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("clear", c, argv);
+			if (!cli_common_option(&rc, g, "clear", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -145,14 +145,10 @@ static int info_main(int argc, char **argv, cli_global *g)
 		case OPT_JSON:
 			json = 1;
 			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("info", c, argv);
+			if (!cli_common_option(&rc, g, "info", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -163,14 +163,10 @@ static int ls_main(int argc, char **argv, cli_global *g)
 		case OPT_JSON:
 			json = 1;
 			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("ls", c, argv);
+			if (!cli_common_option(&rc, g, "ls", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -85,19 +85,10 @@ static int push_main(int argc, char **argv, cli_global *g)
 		case OPT_STAGE:
 			stage = optarg;
 			break;
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("push", c, argv);
+			if (!cli_common_option(&rc, g, "push", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	if ((all != 0) + (stage != NULL) + (optind < argc) != 1)

@@ -57,21 +57,11 @@ static int put_main(int argc, char **argv, cli_global *g)
 			}
 			tags[n_tags++] = optarg;
 			break;
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			free(tags);
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
+			if (cli_common_option(&rc, g, "put", c, argv, usage))
+				break;
 			free(tags);
-			return cli_bad_option("put", c, argv);
+			return rc;
 		}
 	}
 	if (optind >= argc) {

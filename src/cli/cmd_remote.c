@@ -212,26 +212,17 @@ static int remote_opts(int argc, char **argv, const char *optstring,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
 			*json = 1;
 			break;
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("remote", c, argv);
+			if (!cli_common_option(&rc, g, "remote", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	return -1;

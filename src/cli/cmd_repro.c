@@ -133,7 +133,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, r;
+	int c, r, rc;
 
 	o->base.kv = calloc((size_t)argc + 1, sizeof(*o->base.kv));
 	o->force = calloc((size_t)argc + 1, sizeof(*o->force));
@@ -172,19 +172,10 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 					"--lock-timeout") < 0)
 				return CLI_EXIT_USAGE;
 			break;
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("repro", c, argv);
+			if (!cli_common_option(&rc, g, "repro", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	if (o->no_cache && o->refresh)

@@ -39,19 +39,10 @@ static int rm_main(int argc, char **argv, cli_global *g)
 	g->use_tiers = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("rm", c, argv);
+			if (!cli_common_option(&rc, g, "rm", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	n = argc - optind;

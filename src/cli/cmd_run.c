@@ -149,7 +149,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ NULL, 0, NULL, 0 }
 	};
 	size_t n = (size_t)argc;
-	int c;
+	int c, rc;
 
 	/* Each list can hold at most argc entries. */
 	o->inputs = calloc(n, sizeof(*o->inputs));
@@ -216,20 +216,12 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 				return run_usage("--tag: empty tag");
 			o->tags[o->n_tags++] = optarg;
 			break;
-		case CLI_OPT_TIER:
-		case CLI_OPT_NO_REMOTE:
-			if (cli_tier_option(g, c, optarg) < 0)
-				return CLI_RUN_EXIT_ARCA;
-			break;
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			cli_bad_option("run", c, argv);
-			return CLI_RUN_EXIT_ARCA;
+			if (cli_common_option(&rc, g, "run", c, argv, usage))
+				break;
+			/* run's own exit codes are the stage's: a usage error
+			 * is arca's failure. */
+			return rc == CLI_EXIT_OK ? rc : CLI_RUN_EXIT_ARCA;
 		}
 	}
 

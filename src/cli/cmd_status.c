@@ -104,17 +104,8 @@ static int status_main(int argc, char **argv, cli_global *g)
 			}
 			continue;
 		}
-		switch (c) {
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
+		if (!cli_common_option(&rc, g, "status", c, argv, usage))
 			goto cleanup;
-		default:
-			rc = cli_bad_option("status", c, argv);
-			goto cleanup;
-		}
 	}
 	o.file = "arca.yaml";
 	if (optind < argc)

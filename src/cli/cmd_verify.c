@@ -48,14 +48,10 @@ static int verify_main(int argc, char **argv, cli_global *g)
 
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
-		case CLI_OPT_STORE:
-			g->store_dir = optarg;
-			break;
-		case CLI_OPT_HELP:
-			usage(stdout);
-			return CLI_EXIT_OK;
 		default:
-			return cli_bad_option("verify", c, argv);
+			if (!cli_common_option(&rc, g, "verify", c, argv, usage))
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -393,6 +393,29 @@ int cli_starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+int cli_common_option(int *rc, cli_global *g, const char *cmd, int c,
+		char **argv, void (*usage)(FILE *out))
+{
+	switch (c) {
+	case CLI_OPT_STORE:
+		g->store_dir = optarg;
+		return 1;
+	case CLI_OPT_HELP:
+		usage(stdout);
+		*rc = CLI_EXIT_OK;
+		return 0;
+	case CLI_OPT_TIER:
+	case CLI_OPT_NO_REMOTE:
+		if (cli_tier_option(g, c, optarg) > 0)
+			return 1;
+		*rc = CLI_EXIT_USAGE;
+		return 0;
+	default:
+		*rc = cli_bad_option(cmd, c, argv);
+		return 0;
+	}
+}
+
 int cli_tier_option(cli_global *g, int c, const char *arg)
 {
 	if (c == CLI_OPT_NO_REMOTE) {

@@ -108,6 +108,17 @@ enum {
  */
 int cli_tier_option(cli_global *g, int c, const char *arg);
 
+/*
+ * The options every command shares, for the default: branch of its
+ * getopt_long() loop: --store DIR, --tier URL and --no-remote are taken
+ * into g (returns 1: go on); --help prints usage to stdout and sets *rc to
+ * CLI_EXIT_OK; a --tier too many or an option getopt_long() refused
+ * (c '?' or ':') prints one line and sets *rc to CLI_EXIT_USAGE. Returns
+ * 0 when the command should return *rc.
+ */
+int cli_common_option(int *rc, cli_global *g, const char *cmd, int c,
+		char **argv, void (*usage)(FILE *out));
+
 /* Print "arca: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
