@@ -22,6 +22,7 @@
 # stand-in on B alone would give B other keys and make it compute. Each
 # machine's log shows what it ran; A's and C's logs show the stand-ins are
 # really in the way.
+# shellcheck disable=SC2317  # stop_all runs from the EXIT trap
 # shellcheck source=../lib.sh
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 # The stand-ins below are written into $TEST_TMP/bin: never without it.
