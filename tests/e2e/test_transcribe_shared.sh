@@ -146,6 +146,12 @@ tier() {
 	ARCA_DIR=$TEST_TMP/$1/store timeout 30 "$ARCA" stats --json |
 		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["tiers"][int(sys.argv[1])][sys.argv[2]])' "$2" "$3"
 }
+# stage NAME STAGE FIELD: that stage's field in `arca stats --json` of NAME.
+stage() {
+	ARCA_DIR=$TEST_TMP/$1/store timeout 30 "$ARCA" stats --json --no-remote |
+		/usr/bin/python3 -c 'import json, sys
+print(sum(s[sys.argv[2]] for s in json.load(sys.stdin)["stages"] if s["stage"] == sys.argv[1]))' "$2" "$3"
+}
 # ge / le NAME GOT BOUND: pass when GOT >= BOUND / GOT <= BOUND (integers).
 ge() {
 	if [ "$2" -ge "$3" ] 2>/dev/null; then pass "$1"; else fail "$1" "expected >= $3, got '$2'"; fi
@@ -196,6 +202,10 @@ for stage in transcode transcribe format; do
 	assert_contains "b__${stage}_restored" "$ERR" "arca: hit $stage "
 done
 assert_not_contains "b__nothing_computed" "$ERR" "arca: miss"
+for stage in transcode transcribe format; do
+	assert_eq "b__stats_${stage}_one_hit_no_miss" "1 0" \
+		"$(stage B "$stage" hits) $(stage B "$stage" misses)"
+done
 assert_eq "b__no_tool_ran" 0 "$(tools B)"
 assert_files_eq "b__transcript_identical_to_a" "$TEST_TMP/A/transcript.md" "$TEST_TMP/B/transcript.md"
 assert_eq "b__wav_identical_to_a" "$WAV" "$(wav_digest B)"
