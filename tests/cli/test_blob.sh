@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # arca put / arca get: round trips, unknown and corrupt blobs.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 printf 'small blob\n' >small.txt
 : >empty.txt

@@ -3,7 +3,7 @@
 # the rows it deleted, so a put acknowledged while it runs is either kept
 # or was removed by it as a whole (a clean miss), never left as a row
 # without its file; a put racing it succeeds.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 ROUNDS=${ARCA_RACE_ROUNDS:-20}
 WRITERS=4

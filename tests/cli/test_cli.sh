@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The arca front end: help, version, dispatch, usage errors, the store
 # location, and an unusable store.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 run "$ARCA" --version
 check_rc "cli__version_exit_0" 0

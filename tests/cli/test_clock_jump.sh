@@ -6,7 +6,7 @@
 # are, so what is used during a jump looks most recent until the clock
 # catches up. Nothing is lost or corrupted either way (docs/cli.md,
 # "Clock jumps").
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 
 if ! command -v faketime >/dev/null 2>&1; then

@@ -2,7 +2,7 @@
 # A flipped byte in a stage's cached output (a file blob or an inline blob)
 # or in its manifest: the next `arca run` notices, recomputes (counted by
 # real executions), hands over the right bytes, and the run after hits.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 # Flip one byte of an inline blob (or manifest) inside index.db.
 flip_inline() {

@@ -2,7 +2,7 @@
 # Control bytes in names (stage names, paths, the store's location) are
 # printed as C-style escapes (cli_esc in src/cli/common.c): \x1b, \n, \t,
 # \\. A name can neither drive the terminal nor forge a line of output.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 ESC=$'\x1b'
 NAME=$'a\x1bb\nc\td'

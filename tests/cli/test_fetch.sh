@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # arca fetch: URL inputs against a real HTTP server (tests/http_server.py)
 # started here on 127.0.0.1, whose request log lets us count requests.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 SERVER_PY=${ARCA_SRC:+$ARCA_SRC/tests/http_server.py}
 [ -n "$SERVER_PY" ] || SERVER_PY=$(dirname "$0")/../http_server.py

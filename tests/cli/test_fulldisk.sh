@@ -4,7 +4,7 @@
 # hands over CMD's outputs and exit status and warns that caching failed;
 # the full store verifies clean and keeps no temp files; once space is
 # freed, puts and runs work again and hit.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 # The raw full disk: no disk-aware limit evicting ahead of it (that has
 # its own test, test_fulldisk_recover.sh).
 export ARCA_DISK_RESERVE=0

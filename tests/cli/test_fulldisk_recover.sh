@@ -9,7 +9,7 @@
 #     stored succeeds, and rm, clear --stage, gc, limit and clear --all
 #     each succeed with arca alone, by giving up the reserve file
 #     (DIR/reserve); the store verifies clean and works again.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 mount_tmpfs 8m
 

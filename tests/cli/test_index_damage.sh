@@ -2,7 +2,7 @@
 # A damaged index.db: every command still works, says in one line what
 # was done, and file blobs stay readable; verify reports index damage as
 # such (issue 8). Also: get of a blob whose file was deleted by hand.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 head -c 300000 /dev/urandom >big1.in
 head -c 200000 /dev/urandom >big2.in

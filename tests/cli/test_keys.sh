@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # arca run: what enters the action key, and secrets never reaching the store.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 echo "first content" >in.txt
 

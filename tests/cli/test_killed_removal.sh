@@ -5,7 +5,7 @@
 # open removes them; gc finds no orphan, verify is clean. The kill is
 # placed by an LD_PRELOAD shim (tests/helpers/kill_at_unlink.c) that
 # SIGKILLs the process at its Nth unlink under blobs/.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 SHIM=${ARCA_KILL_AT_UNLINK:-}
 if [ -z "$SHIM" ] || [ ! -f "$SHIM" ]; then

@@ -3,7 +3,7 @@
 # compute it once; a SIGKILLed holder's lease is taken over at once;
 # --lock-timeout / ARCA_LOCK_TIMEOUT bound the wait; --no-cache takes no
 # lease; 16 processes opening a brand-new store at once all succeed.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 now_ms() { date +%s%3N; }
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Capacity and lifecycle: limit, the 80% warning, eviction, TTL, --max-age,
 # tags, clear filters, gc, stats --days, the config file and its precedence.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 export XDG_CONFIG_HOME="$TEST_TMP/xdg"
 # The limits here are max_size alone, on a disk of any free space (the

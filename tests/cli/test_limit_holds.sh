@@ -4,7 +4,7 @@
 # cannot fit fails ARCA_EFULL (bazel-remote: 507 Insufficient Storage); a
 # limit below what live writers pin is set and says what stays pinned; a
 # killed writer's pins vanish.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 used_bytes() { # the store's usage in bytes, from `arca limit`
 	"$ARCA" limit | sed -n 's/^used: .*(\([0-9]*\) bytes.*/\1/p'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # arca ls / info / stats / rm / clear: listings, JSON, invalidation.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 echo "audio one" >a.wav
 echo "audio two" >b.wav

@@ -5,7 +5,7 @@
 # Computes, then hits; resumes after a failed format; degrades when the
 # diarizer fails without serving the full transcript for the plain one.
 # The program in docs/api.md is byte for byte the one built here.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 SRC=${ARCA_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 ORCH=${ARCA_ORCHESTRATOR:-$(dirname "$ARCA")/examples/orchestrator}

@@ -10,7 +10,7 @@
 # by tests/bulk_store.c ($ARCA_BULK_STORE). Knobs, for measuring:
 # READERS_WAIT_ACTIONS (default 100000), READERS_WAIT_OP ("limit": arca
 # limit 4K, the default; "clear": arca clear --all).
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 if [ -z "${ARCA_BULK_STORE:-}" ] || [ ! -x "$ARCA_BULK_STORE" ]; then
 	echo "SKIP - set ARCA_BULK_STORE to the bulk_store helper (ctest does)"

@@ -3,7 +3,7 @@
 # every command that would write fails with one clear line and a non-zero
 # exit, nothing runs half-way, and once the file system is writable again
 # the store holds exactly what it held before.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 mount_tmpfs 16m
 

@@ -5,7 +5,7 @@
 # one Redis; push and pull; remote ls and test; the circuit breaker with a
 # stalled (SIGSTOPped) server; a fault-injecting proxy (errors, cut
 # replies, flipped bytes).
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 	echo "ok - remote__skipped (no redis-server)"

@@ -7,7 +7,7 @@
 # sleeping) one probe closes it; a fault-injecting proxy between arca and
 # Redis (error replies, replies cut halfway, flipped bytes): each case a
 # completed run, a counted error, no wrong bytes in tier 0.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null ||
    [ ! -x /usr/bin/python3 ]; then

@@ -4,7 +4,7 @@
 # 127.0.0.1 port, killed at the end); 8 processes, 4 on each, asking for
 # one missing stage compute it once, through the Redis lease. With Redis
 # killed, the local lease alone still makes one process compute.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 	echo "ok - remote_lease__skipped (no redis-server)"

@@ -4,7 +4,7 @@
 # end): two stores sharing one bucket through config.yaml's tiers:, a
 # stage restored on the second without running; a wrong secret is a
 # warning and the local tier alone for run, a failure of remote test.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 SRC="${ARCA_SRC:-$(dirname "$0")/../..}"
 if ! command -v node >/dev/null ||

@@ -3,7 +3,7 @@
 # a failure, optional stages that degrade and recover, --force, --dry-run,
 # params, cache: false, STAGE selection, pipeline errors, URL deps.
 # Every stage appends its name to ./count, so executions are counted.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 # Stage names run since the last call, space-separated, in order (the
 # mark is kept in a file: `ran` is called in $(...)).

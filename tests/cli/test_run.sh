@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # arca run: miss then hit, failures, declared outputs, --no-cache,
 # --refresh, --store after the command, exit status conventions.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 # A stage that counts its real executions in ./count, uppercases in.txt
 # into out/up.txt (a nested output dir) and writes to both streams.

@@ -3,7 +3,7 @@
 # refused without being opened (a FIFO would hang), stdout/stderr captures
 # live in the store's tmp/ (a killed run leaves nothing in $TMPDIR, and
 # the next open sweeps tmp/), input names are normalised paths.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 # ---- a FIFO as --in: refused at once, one line, 125 -------------------
 mkfifo fifo

@@ -4,7 +4,7 @@
 # undeclared stdin is not cached (--stdin-in keys it), a missing output is
 # exit 124, outputs stay in the working directory, directories and
 # symlinks are reported as such, control bytes in names are escaped.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 stored_count() { "$ARCA" ls --json | grep -c '"key"'; }
 

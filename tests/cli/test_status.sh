@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # arca status: up to date or would run, and why, for each kind of change;
 # nothing runs, no hit is counted, no URL is requested.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 # Time is simulated (libarca reads ARCA_TEST_NOW): an entry made "a second
 # later" is, without sleeping across a second boundary.

@@ -3,7 +3,7 @@
 # arca_parse_size; docs/cli.md, "Sizes and durations"): every option,
 # environment variable and config.yaml key takes the same forms, and a bad
 # value is one line naming the option or variable.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 export XDG_CONFIG_HOME="$TEST_TMP/xdg"
 inline_blobs() { "$ARCA" info --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["inline"]["count"])'; }

@@ -8,7 +8,7 @@
 # ARCA_NO_O_TMPFILE=1, the fallback for file systems without O_TMPFILE
 # (named temp files recorded in tmp/, removed by the next open).
 # ARCA_TORTURE_RUN_ITERATIONS sets the number of kills (default 30).
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 export TMPDIR="$TEST_TMP/tmpdir"
 mkdir -p "$TMPDIR"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # arca verify: finds flipped bytes, quarantines them, and the affected
 # action is recomputed by the next run.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 run "$ARCA" verify
 check_rc "verify__empty_store_exit_0" 0

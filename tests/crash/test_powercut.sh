@@ -8,7 +8,7 @@
 # ARCA_CRASH_STATES (default 300) bounds the states; ARCA_CRASH_SEED
 # replays the random ones; ARCA_CRASH_KEEP=DIR keeps failed states there. Needs ARCA_CRASH_RECORDER, ARCA_CRASH_WRITER,
 # ARCA_CRASH_CHECK (set by CMake) and /usr/bin/python3.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 here=${ARCA_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/crash
 python=${PYTHON:-/usr/bin/python3}

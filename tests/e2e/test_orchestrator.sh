@@ -5,7 +5,7 @@
 # LibriVox clip (7 s of 16 kHz mono PCM: about 2 s of recognition). A cold
 # run computes the three stages, a warm run hits them and gives the same
 # bytes. tests/cli/test_orchestrator.sh covers the rest with stand-ins.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 SRC=${ARCA_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 ORCH=${ARCA_ORCHESTRATOR:-$(dirname "$ARCA")/examples/orchestrator}

@@ -4,7 +4,7 @@
 # request, every cached stage restored), degraded without a diarizer (exit 0,
 # no speakers), recovered (only diarize and format run); and the transcribe
 # script on a URL.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
 src=${ARCA_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 clip=/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav
