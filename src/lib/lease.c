@@ -506,7 +506,9 @@ static void *renew_main(void *arg)
 			snprintf(r->failure, sizeof(r->failure), "%s",
 					arca_errmsg());
 		}
-		next = monotonic_ms() + r->every_ms;
+		/* From the attempt's start: a slow answer does not push the
+		 * next renewal towards the expiry. */
+		next = now + r->every_ms;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;

@@ -118,7 +118,7 @@ cd .. || exit 2
 # 2 s, computes and fails at once (the second run exits 1), releasing
 # the local lease. B2 (--lock-timeout 3), started while B1 waits, waits
 # for the local lease ~1.8 s, then for A's Redis lease: only what is
-# left of its 3 s (before: 3 s more, ~4.8 s in all), then computes.
+# left of its 3 s (before: 3 s more, ~4.9 s in all), then computes.
 : >"$COUNT"
 mkdir bound && cd bound || exit 2
 mkdir a b1 b2
@@ -145,7 +145,7 @@ assert_eq "remote_lease_renew__bound_b1_failed" 1 "$(cat rc.b1)"
 assert_eq "remote_lease_renew__bound_b2_exit_0" 0 "$(cat rc.b2)"
 assert_contains "remote_lease_renew__bound_b2_gave_up" "$(cat e.b2)" "gave up waiting for bound"
 assert_eq "remote_lease_renew__bound_b2_waited_once" 1 "$(grep -c '^arca: waiting for bound' e.b2)"
-if [ "$took" -ge 2900 ] && [ "$took" -lt 4000 ]; then
+if [ "$took" -ge 2900 ] && [ "$took" -lt 4400 ]; then
 	pass "remote_lease_renew__bound_one_timeout_${took}ms"
 else
 	fail "remote_lease_renew__bound_one_timeout" "B2 took ${took} ms (3 s lock timeout): $(cat e.b2)"
