@@ -1838,10 +1838,12 @@ typedef struct arca_compute_options {
  * When the wait times out, compute is called without the lease (and its
  * result stored), rather than hanging on a stuck holder.
  * With a read-write Redis tier, the local lease's holder also takes the
- * key's lease in Redis (30 s expiry, not renewed) before computing, and
- * releases it after storing: held by another machine, it waits (at most
- * opts->lock_timeout_ms again) while looking the key up in every tier,
- * so the other machine's result is a hit; Redis unreachable or its
+ * key's lease in Redis (30 s expiry, renewed every 10 s by a thread of
+ * libarca's with a connection of its own while compute runs) before
+ * computing, and releases it after storing: held by another machine, it
+ * waits while looking the key up in every tier, so the other machine's
+ * result is a hit; both waits together last at most
+ * opts->lock_timeout_ms from the call's start; Redis unreachable or its
  * breaker open, the local lease alone applies (docs/tiers.md,
  * "Cross-host leases"). The blobs
  * compute puts through store stay pinned (never evicted) until the

@@ -90,6 +90,16 @@ int arca__store_lease(arca_store *store, arca__lease_op op,
 		const arca_digest *key, const char *token, uint64_t ttl_ms);
 
 /*
+ * A backend of its own on the tier arca__store_lease() uses, with
+ * connections of its own (redis_conn.h's arca__redis_tier_dup()), for the
+ * thread that renews the lease while the store's handle computes: the
+ * tier's breaker, deadline and counters are not involved. The caller
+ * owns *out ((*out)->free(*out)).
+ * Returns 0; ARCA_ENOTFOUND (no writable Redis tier); ARCA_ENOMEM.
+ */
+int arca__store_lease_dup(arca_backend **out, arca_store *store);
+
+/*
  * 1 when json is a manifest of a later format version than this arca reads
  * (another arca sharing the store wrote it: leave it alone), else 0.
  */

@@ -27,6 +27,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +40,11 @@
 
 #define LEASE_BACKOFF_MIN_MS 1
 #define LEASE_BACKOFF_MAX_MS 50
-/* The cross-host lease (Redis): its expiry, and the pauses of a waiter,
- * each followed by a lookup (a Redis GET at least). */
+/* The cross-host lease (Redis): its expiry (renewed every third of it
+ * while its holder computes), and the pauses of a waiter, each followed
+ * by a lookup (a Redis GET at least). */
 #define XLEASE_TTL_MS 30000
+#define XLEASE_TTL_MIN_MS 30
 #define XLEASE_BACKOFF_MIN_MS 20
 #define XLEASE_BACKOFF_MAX_MS 250
 
@@ -386,54 +390,290 @@ static int flight_lookup_failed(const arca__flight *f, int error)
 	return 0;
 }
 
+/* ---- the cross-host lease ------------------------------------------------ */
+
+static pthread_once_t xlease_ttl_once = PTHREAD_ONCE_INIT;
+static uint64_t xlease_ttl;
+
+static void xlease_ttl_read(void)
+{
+	/* ARCA_TEST_XLEASE_TTL_MS is for tests only
+	 * (tests/cli/test_remote_lease_renew.sh): a TTL short enough that
+	 * renewals and an expiry happen within a second or two instead of
+	 * 30 s. Read once per process; not documented for users. */
+	const char *env = getenv("ARCA_TEST_XLEASE_TTL_MS");
+	char *end = NULL;
+	unsigned long long v;
+
+	xlease_ttl = XLEASE_TTL_MS;
+	if (env == NULL || *env == '\0')
+		return;
+	errno = 0;
+	v = strtoull(env, &end, 10);
+	if (errno == 0 && *end == '\0' && v >= XLEASE_TTL_MIN_MS &&
+	    v <= 10ull * XLEASE_TTL_MS)
+		xlease_ttl = v;
+}
+
+static uint64_t xlease_ttl_ms(void)
+{
+	(void)pthread_once(&xlease_ttl_once, xlease_ttl_read);
+	return xlease_ttl;
+}
+
+/*
+ * The renewal of a held cross-host lease: while the holder computes, a
+ * thread renews it every third of its TTL (arca_redis_lease_renew(), a
+ * compare-and-PEXPIRE), so that a computation of any length keeps it and
+ * a holder that dies (its thread with it) loses it one TTL later.
+ *
+ * A store handle is used by one thread and a hiredis context is not
+ * thread-safe, so the thread has a backend of its own on the lease's
+ * tier (arca__store_lease_dup(): its own connection, made at the first
+ * renewal) and touches nothing of the store: not the tier's breaker nor
+ * its counters. It does not log either: arca_set_log()'s callback is
+ * only ever called on the caller's threads, so what it found is told by
+ * the holder after the join (renew_stop()). Its error messages go to its
+ * own arca_errmsg() buffer, which is thread-local (error.c). It starts
+ * with every signal blocked, so that signals meant for the process
+ * (SIGINT, SIGTERM, SIGCHLD) reach the caller's threads as before.
+ *
+ * The holder wakes it at once through a condition variable (on
+ * CLOCK_MONOTONIC: a wall-clock step neither hurries nor delays a
+ * renewal) and joins it before releasing the lease, so a renewal never
+ * follows the release. Each renewal is bounded by the renewal period
+ * (and the tier's timeout), and so is the join.
+ */
+typedef struct renewer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int running;              /* the thread was started */
+	int stop;                 /* under mu: the holder is done */
+	arca_backend *b;          /* the thread's own */
+	arca_digest key;
+	char token[ARCA_REDIS_LEASE_TOKEN_SIZE];
+	uint64_t ttl_ms, every_ms, taken_at;
+	/* The thread's findings, read by the holder after the join. */
+	int lost;                 /* not held by token any more */
+	uint64_t lost_after_ms;   /* since the lease was taken */
+	unsigned int renewed, failed;
+	char failure[256];        /* the last failed renewal's message */
+} renewer;
+
+static void mono_timespec(struct timespec *ts, uint64_t ms)
+{
+	ts->tv_sec = (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+static void *renew_main(void *arg)
+{
+	renewer *r = arg;
+	struct timespec at;
+	uint64_t next, now;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	next = monotonic_ms() + r->every_ms;
+	while (!r->stop) {
+		if ((now = monotonic_ms()) < next) {
+			mono_timespec(&at, next);
+			(void)pthread_cond_timedwait(&r->cv, &r->mu, &at);
+			continue;
+		}
+		pthread_mutex_unlock(&r->mu);
+		/* An answer later than the next renewal is as good as none. */
+		r->b->deadline_ms = (int64_t)(now + r->every_ms);
+		rc = arca_redis_lease_renew(r->b, &r->key, r->token,
+				r->ttl_ms);
+		pthread_mutex_lock(&r->mu);
+		if (rc == ARCA_ENOTFOUND) {
+			/* Expired (a renewal too late, Redis restarted) or
+			 * taken by another since: renewing cannot get it
+			 * back. The compute goes on; its result is the same
+			 * whoever else computes it. */
+			r->lost = 1;
+			r->lost_after_ms = monotonic_ms() - r->taken_at;
+			break;
+		}
+		if (rc == 0) {
+			r->renewed++;
+		} else {
+			/* Unreachable or slow: try again next period; the
+			 * lease lives until its expiry meanwhile. */
+			r->failed++;
+			snprintf(r->failure, sizeof(r->failure), "%s",
+					arca_errmsg());
+		}
+		/* From the attempt's start: a slow answer does not push the
+		 * next renewal towards the expiry. */
+		next = now + r->every_ms;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* Start renewing the lease token holds on key, taken at taken_at, with
+ * a TTL of ttl_ms. Else (no thread) the lease expires after ttl_ms. */
+static int renew_start(renewer *r, arca_store *store, const arca_digest *key,
+		const char *token, uint64_t ttl_ms, uint64_t taken_at)
+{
+	pthread_condattr_t ca;
+	sigset_t all, saved;
+	int err, error;
+
+	memset(r, 0, sizeof(*r));
+	if ((error = arca__store_lease_dup(&r->b, store)) < 0)
+		return error;
+	r->key = *key;
+	memcpy(r->token, token, sizeof(r->token));
+	r->ttl_ms = ttl_ms;
+	r->every_ms = ttl_ms / 3;
+	r->taken_at = taken_at;
+	if ((err = pthread_condattr_init(&ca)) != 0)
+		goto fail;
+	if ((err = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0 ||
+	    (err = pthread_cond_init(&r->cv, &ca)) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto fail;
+	}
+	pthread_condattr_destroy(&ca);
+	if ((err = pthread_mutex_init(&r->mu, NULL)) != 0) {
+		pthread_cond_destroy(&r->cv);
+		goto fail;
+	}
+	/* The thread inherits the mask: every signal blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	err = pthread_create(&r->thread, NULL, renew_main, r);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (err != 0) {
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
+		goto fail;
+	}
+	r->running = 1;
+	return 0;
+fail:
+	r->b->free(r->b);
+	r->b = NULL;
+	return arca__error(arca__errno_code(err), "cannot start a thread to "
+			"renew the cross-host lease: %s", strerror(err));
+}
+
+/* Stop renewing (at once: the holder is done) and say what the renewals
+ * found, in one warning at most. */
+static void renew_stop(renewer *r)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+
+	if (!r->running)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	r->running = 0;
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	r->b->free(r->b);
+	r->b = NULL;
+	arca_digest_to_hex(hex, &r->key);
+	if (r->lost)
+		arca__log("cross-host lease of action %.16s: lost %llu ms "
+				"after it was taken (expired or taken by "
+				"another holder); not renewed since, so another "
+				"host may have computed it too", hex,
+				(unsigned long long)r->lost_after_ms);
+	else if (r->failed > 0)
+		arca__log("cross-host lease of action %.16s: %u of %u "
+				"renewals failed (last: %s)", hex, r->failed,
+				r->failed + r->renewed, r->failure);
+}
+
+/* How long a flight has waited for its leases, local and cross-host:
+ * bounded as a whole by one lock timeout from the flight's start. */
+typedef struct flight_wait {
+	uint64_t start;          /* the flight's start, CLOCK_MONOTONIC ms */
+	uint64_t began;          /* when it began to wait */
+	unsigned int timeout_ms;
+	int waiting;             /* on_wait was called */
+} flight_wait;
+
+/* The first wait of a flight tells the caller once. */
+static void wait_begin(flight_wait *w, const arca__flight *f)
+{
+	if (w->waiting)
+		return;
+	w->waiting = 1;
+	w->began = monotonic_ms();
+	if (f->on_wait != NULL)
+		f->on_wait(f->hook_ctx);
+}
+
+/* The time left of the lock timeout, at least 1 ms (0 would mean the
+ * store's timeout to arca_lease_acquire()). */
+static unsigned int wait_left(const flight_wait *w)
+{
+	uint64_t elapsed = monotonic_ms() - w->start;
+
+	return elapsed + 1 >= w->timeout_ms ? 1 :
+		(unsigned int)(w->timeout_ms - elapsed);
+}
+
 /*
  * With the local lease held: take the cross-host lease of key on the
  * first writable Redis tier (store.c's arca__store_lease()), so that one
  * process of all the machines sharing it computes. 1 with token set when
- * taken (release it after the commit); 0 when the caller should compute
- * without it (no Redis tier, Redis unreachable or its breaker open,
- * another holder that did not finish within the lock timeout); 2 with
- * *out set when the action turned up in the cache while waiting (a
- * holder elsewhere stored it).
+ * taken (renew it while computing, release it after the commit); 0 when
+ * the caller should compute without it (no Redis tier, Redis unreachable
+ * or its breaker open, another holder that did not finish within the
+ * lock timeout); 2 with *out set when the action turned up in the cache
+ * while waiting (a holder elsewhere stored it).
  *
- * The lease is not renewed: a store handle is used by one thread and a
- * holder gets no control back until compute returns. Its TTL
- * (XLEASE_TTL_MS) bounds what a dead holder costs the others; a
- * computation longer than it may be run again by a waiter, which is
- * wasted work, never a wrong result (the entry is content-addressed).
+ * The wait shares the lock timeout with the wait for the local lease
+ * before it: both together end at most lock_timeout_ms after the
+ * flight's start (w), not one timeout each.
+ *
+ * The lease's TTL (XLEASE_TTL_MS) is renewed every third of it while the
+ * holder computes (renew_start()), so a long computation keeps it; the
+ * TTL bounds what a dead holder costs the others, since its renewals die
+ * with it. A holder whose renewals fail until the lease expires, or that
+ * loses it otherwise (Redis restarted), computes on: a waiter may then
+ * compute too, which is wasted work, never a wrong result (the entry is
+ * content-addressed).
  */
-static int xlease_take(arca_manifest **out, char *token, arca_store *store,
-		const arca_digest *key, const arca__flight *f)
+static int xlease_take(arca_manifest **out, char *token, uint64_t *taken_at,
+		arca_store *store, const arca_digest *key, const arca__flight *f,
+		flight_wait *w)
 {
-	unsigned int timeout_ms = f->lock_timeout_ms;
 	unsigned int pause_ms = XLEASE_BACKOFF_MIN_MS;
-	uint64_t start, elapsed;
-	int waited = 0, error;
+	uint64_t elapsed;
+	int error;
 
 	*out = NULL;
-	if (timeout_ms == 0)
-		timeout_ms = arca__store_local(store)->opts.lock_timeout_ms;
 	if (arca_redis_lease_token(token) < 0)
 		return 0;
-	start = monotonic_ms();
 	for (;;) {
+		*taken_at = monotonic_ms();
 		error = arca__store_lease(store, ARCA__LEASE_ACQUIRE, key,
-				token, XLEASE_TTL_MS);
+				token, xlease_ttl_ms());
 		if (error == 0)
 			return 1;
 		if (error != ARCA_EBUSY)
 			return 0;
-		if (!waited && f->on_wait != NULL)
-			f->on_wait(f->hook_ctx);
-		waited = 1;
-		elapsed = monotonic_ms() - start;
-		if (elapsed >= timeout_ms) {
+		wait_begin(w, f);
+		elapsed = monotonic_ms() - w->start;
+		if (elapsed >= w->timeout_ms) {
 			if (f->on_timeout != NULL)
-				f->on_timeout(f->hook_ctx, elapsed);
+				f->on_timeout(f->hook_ctx,
+						monotonic_ms() - w->began);
 			return 0;
 		}
-		if (pause_ms > timeout_ms - elapsed)
-			pause_ms = (unsigned int)(timeout_ms - elapsed);
+		if (pause_ms > w->timeout_ms - elapsed)
+			pause_ms = (unsigned int)(w->timeout_ms - elapsed);
 		sleep_ms(pause_ms);
 		pause_ms *= 2;
 		if (pause_ms > XLEASE_BACKOFF_MAX_MS)
@@ -452,15 +692,22 @@ int arca__single_flight(arca_manifest **out, int *computed,
 	arca_manifest *m = NULL, *fresh = NULL;
 	arca_lease *lease = NULL;
 	char token[ARCA_REDIS_LEASE_TOKEN_SIZE];
+	flight_wait w;
+	renewer rn;
+	uint64_t taken_at = 0;
 	int xheld = 0;
-	uint64_t t0;
 	int error;
 
 	*out = NULL;
 	if (computed != NULL)
 		*computed = 0;
+	memset(&rn, 0, sizeof(rn));
 	if (store == NULL || key == NULL || compute == NULL || f == NULL)
 		return arca__error(ARCA_EINVAL, "no store, key or callback");
+	memset(&w, 0, sizeof(w));
+	w.start = monotonic_ms();
+	w.timeout_ms = f->lock_timeout_ms ? f->lock_timeout_ms :
+		arca__store_local(store)->opts.lock_timeout_ms;
 
 	if (!f->refresh) {
 		error = flight_lookup(&m, store, key, f);
@@ -492,13 +739,10 @@ int arca__single_flight(arca_manifest **out, int *computed,
 
 	error = arca_lease_try_acquire(&lease, store, key);
 	if (error == ARCA_EBUSY) {
-		if (f->on_wait != NULL)
-			f->on_wait(f->hook_ctx);
-		t0 = monotonic_ms();
-		error = arca_lease_acquire(&lease, store, key,
-				f->lock_timeout_ms);
+		wait_begin(&w, f);
+		error = arca_lease_acquire(&lease, store, key, wait_left(&w));
 		if (error == ARCA_ETIMEOUT && f->on_timeout != NULL)
-			f->on_timeout(f->hook_ctx, monotonic_ms() - t0);
+			f->on_timeout(f->hook_ctx, monotonic_ms() - w.began);
 	}
 	if (error < 0 && error != ARCA_ETIMEOUT) {
 		if (!f->lease_errors_ok)
@@ -516,12 +760,17 @@ int arca__single_flight(arca_manifest **out, int *computed,
 			goto cleanup;
 	}
 	if (lease != NULL) {
-		xheld = xlease_take(&m, token, store, key, f);
+		xheld = xlease_take(&m, token, &taken_at, store, key, f, &w);
 		if (xheld == 2) {
 			xheld = 0;
 			error = 0;
 			goto done;
 		}
+		/* Without its renewal the lease still holds for one TTL. */
+		if (xheld && renew_start(&rn, store, key, token,
+				xlease_ttl_ms(), taken_at) < 0)
+			arca__log("cross-host lease: not renewed: %s",
+					arca_errmsg());
 	}
 	error = compute_and_store(&m, store, key, compute, ctx, f);
 	if (computed != NULL)
@@ -533,7 +782,9 @@ done:
 	m = NULL;
 cleanup:
 	/* After the commit (or the failed compute): a waiter elsewhere
-	 * looks up again, or takes the lease and computes. */
+	 * looks up again, or takes the lease and computes. The renewals
+	 * end first, so none can follow the release. */
+	renew_stop(&rn);
 	if (xheld)
 		(void)arca__store_lease(store, ARCA__LEASE_RELEASE, key, token,
 				0);

@@ -679,6 +679,34 @@ int arca__redis_tier_configure(arca__redis_tier *t,
 	return 0;
 }
 
+int arca__redis_tier_copy(arca__redis_tier *dst, const arca__redis_tier *src)
+{
+	memcpy(dst->shown, src->shown, sizeof(dst->shown));
+	dst->max_blob_size = src->max_blob_size;
+	dst->connect_timeout_ms = src->connect_timeout_ms;
+	dst->timeout_ms = src->timeout_ms;
+	dst->compress = src->compress;
+	if (arca__strdup_checked(&dst->prefix, src->prefix) < 0 ||
+	    arca__strdup_checked(&dst->user, src->user) < 0 ||
+	    arca__strdup_checked(&dst->password, src->password) < 0)
+		return ARCA_ENOMEM;
+	return 0;
+}
+
+int arca__redis_tier_dup(arca_backend **out, arca_backend *b)
+{
+	arca__redis_tier *t = arca__redis_tier_of(b), *d = NULL;
+	int error;
+
+	*out = NULL;
+	if (t == NULL || t->dup == NULL)
+		return arca__error(ARCA_EINVAL, "not a Redis tier");
+	if ((error = t->dup(t, &d)) < 0)
+		return error;
+	*out = &d->parent;
+	return 0;
+}
+
 void arca__redis_tier_clear(arca__redis_tier *t)
 {
 	free(t->prefix);
@@ -729,6 +757,39 @@ static void single_close(arca__redis_tier *t)
 	arca__redis_conn_clear(&s->conn);
 }
 
+static int single_dup(const arca__redis_tier *t, arca__redis_tier **out)
+{
+	const single *s = (const single *)t;
+	single *d;
+	int error;
+
+	*out = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	arca__redis_tier_init(&d->t, s->t.parent.name);
+	d->t.exec = single_exec;
+	d->t.close = single_close;
+	d->t.dup = single_dup;
+	if ((error = arca__redis_tier_copy(&d->t, &s->t)) < 0)
+		goto cleanup;
+	memcpy(d->conn.label, s->conn.label, sizeof(d->conn.label));
+	d->conn.unix_socket = s->conn.unix_socket;
+	d->conn.port = s->conn.port;
+	d->conn.db = s->conn.db;
+	d->conn.connect_timeout_ms = s->conn.connect_timeout_ms;
+	d->conn.user = d->t.user;
+	d->conn.password = d->t.password;
+	if ((error = arca__strdup_checked(&d->conn.host, s->conn.host)) < 0 ||
+	    (error = arca__strdup_checked(&d->conn.path, s->conn.path)) < 0)
+		goto cleanup;
+	*out = &d->t;
+	d = NULL;
+cleanup:
+	if (d != NULL)
+		redis_free(&d->t.parent);
+	return error;
+}
+
 int arca_backend_redis_open(arca_backend **out, const char *url,
 		const arca_redis_options *opts)
 {
@@ -752,6 +813,7 @@ int arca_backend_redis_open(arca_backend **out, const char *url,
 	arca__redis_tier_init(&s->t, "redis");
 	s->t.exec = single_exec;
 	s->t.close = single_close;
+	s->t.dup = single_dup;
 	if ((error = arca__redis_parse_url(&a, s->t.shown, url)) < 0)
 		goto cleanup;
 	if ((error = arca__redis_tier_configure(&s->t, opts, a.prefix,

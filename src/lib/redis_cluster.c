@@ -428,6 +428,42 @@ static void cluster_close(arca__redis_tier *t)
 	cl->n_nodes = cl->cap = 0;
 }
 
+/* The seeds, nodes and map of t, into a new tier of connections of its
+ * own: the node indexes, and so the map, stay valid. */
+static int cluster_dup(const arca__redis_tier *t, arca__redis_tier **out)
+{
+	const cluster *src = (const cluster *)t;
+	cluster *cl;
+	size_t i;
+	int error;
+
+	*out = NULL;
+	if ((cl = calloc(1, sizeof(*cl))) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	arca__redis_tier_init(&cl->t, src->t.parent.name);
+	cl->t.exec = cluster_exec;
+	cl->t.close = cluster_close;
+	cl->t.dup = cluster_dup;
+	if ((error = arca__redis_tier_copy(&cl->t, &src->t)) < 0)
+		goto cleanup;
+	for (i = 0; i < src->n_nodes; i++)
+		if ((error = node_index(cl, src->nodes[i].host,
+				strlen(src->nodes[i].host),
+				src->nodes[i].port)) < 0)
+			goto cleanup;
+	cl->n_seeds = src->n_seeds;
+	memcpy(cl->slots, src->slots, sizeof(cl->slots));
+	cl->map_loaded = src->map_loaded;
+	cl->refresh = src->refresh;
+	cl->loaded_at = src->loaded_at;
+	*out = &cl->t;
+	cl = NULL;
+cleanup:
+	if (cl != NULL)
+		cl->t.parent.free(&cl->t.parent);
+	return error;
+}
+
 /* ---- the URL ------------------------------------------------------------ */
 
 static int url_invalid(cluster *cl, const char *why)
@@ -548,6 +584,7 @@ int arca_backend_redis_cluster_open(arca_backend **out, const char *url,
 	arca__redis_tier_init(&cl->t, "redis-cluster");
 	cl->t.exec = cluster_exec;
 	cl->t.close = cluster_close;
+	cl->t.dup = cluster_dup;
 	if ((error = parse_seeds(cl, url, opts)) < 0)
 		goto cleanup;
 	if (!opts->lazy_connect) {

@@ -159,6 +159,9 @@ struct arca__redis_tier {
 			arca__redis_cmd *cmds, size_t n);
 	/* Release the router's state (connections, maps); not t itself. */
 	void (*close)(arca__redis_tier *t);
+	/* A new tier of t's kind with t's addresses and options
+	 * (arca__redis_tier_dup()). @return 0; ARCA_ENOMEM. */
+	int (*dup)(const arca__redis_tier *t, arca__redis_tier **out);
 };
 
 /* The methods (redis.c): fills t->parent with them, name and version. */
@@ -181,6 +184,21 @@ int arca__redis_options_check(const arca_redis_options *opts);
 /* b as a Redis tier (either router), or NULL when b is another kind of
  * backend. */
 arca__redis_tier *arca__redis_tier_of(arca_backend *b);
+
+/*
+ * A second backend on b's server (a Cluster: the nodes and the slot map
+ * b knows, as seeds and map), with b's options, credentials and prefix,
+ * and connections of its own, none made yet: for another thread, since
+ * a tier's connections (hiredis contexts) serve one thread at a time
+ * (the cross-host lease's renewal, lease.c). The caller owns *out and
+ * frees it with (*out)->free(*out).
+ * @return 0; ARCA_EINVAL (b is not a Redis tier); ARCA_ENOMEM.
+ */
+int arca__redis_tier_dup(arca_backend **out, arca_backend *b);
+
+/* Copy src's options, credentials and prefix into dst (its router's
+ * dup). @return 0; ARCA_ENOMEM. */
+int arca__redis_tier_copy(arca__redis_tier *dst, const arca__redis_tier *src);
 
 /* Free what arca__redis_tier_configure() set (not t). */
 void arca__redis_tier_clear(arca__redis_tier *t);

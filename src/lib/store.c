@@ -287,6 +287,16 @@ int arca__store_lease(arca_store *store, arca__lease_op op,
 	return rc;
 }
 
+int arca__store_lease_dup(arca_backend **out, arca_store *store)
+{
+	tier *t = lease_tier(store);
+
+	*out = NULL;
+	if (t == NULL)
+		return ARCA_ENOTFOUND;
+	return arca__redis_tier_dup(out, t->backend);
+}
+
 static int has_writable_tier(const arca_store *store)
 {
 	size_t i;

@@ -817,6 +817,102 @@ static void test_redis_cluster__node_killed(void **state)
 	b->free(b);
 }
 
+/* ---- the cross-host lease renewed while computing --------------------- */
+
+/* The lease's TTL in this run (main() sets ARCA_TEST_XLEASE_TTL_MS). */
+#define RENEW_TTL_MS 600
+
+typedef struct renew_job {
+	arca_store *store;
+	arca_digest key;
+	char lkey[512];
+	char token[2][128];  /* the lease's value at the start, at the end */
+	long long pttl;      /* at the end */
+} renew_job;
+
+static void lease_value(char *out, size_t size, const char *lkey)
+{
+	int n = holder(lkey);
+	redisContext *c;
+	redisReply *reply;
+
+	out[0] = '\0';
+	if (n < 0)
+		return;
+	c = node(n);
+	reply = redisCommand(c, "GET %s", lkey);
+	assert_non_null(reply);
+	if (reply->type == REDIS_REPLY_STRING)
+		snprintf(out, size, "%s", reply->str);
+	freeReplyObject(reply);
+	redisFree(c);
+}
+
+static int renew_compute(arca_manifest **out, void *ctx)
+{
+	renew_job *j = ctx;
+	struct timespec ts = { 2, 0 }; /* over 3 TTLs */
+	arca_action *a = NULL;
+	arca_manifest *m = NULL;
+	arca_digest d, empty;
+	int n, error;
+
+	lease_value(j->token[0], sizeof(j->token[0]), j->lkey);
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	lease_value(j->token[1], sizeof(j->token[1]), j->lkey);
+	n = holder(j->lkey);
+	j->pttl = n < 0 ? -2 : node_int(n, "PTTL %s", j->lkey);
+	if ((error = arca_action_new(&a, "renew-test")) < 0 ||
+	    (error = arca_action_add_arg(a, "renew")) < 0 ||
+	    (error = arca_action_add_output(a, "out.txt")) < 0 ||
+	    (error = arca_manifest_from_action(&m, a)) < 0 ||
+	    (error = arca_blob_put(&d, j->store, "renewed", 7)) < 0 ||
+	    (error = arca_blob_put(&empty, j->store, NULL, 0)) < 0 ||
+	    (error = arca_manifest_add_output(m, "out.txt", &d, 7, 0644)) < 0)
+		goto cleanup;
+	m->stdout_digest = empty;
+	m->stderr_digest = empty;
+	*out = m;
+	m = NULL;
+cleanup:
+	arca_manifest_free(m);
+	arca_action_free(a);
+	return error;
+}
+
+static void test_redis_cluster__lease_renewed_while_computing(void **state)
+{
+	tfx *f = *state;
+	arca_action *a = NULL;
+	arca_manifest *m = NULL;
+	renew_job j;
+	int computed = 0;
+
+	memset(&j, 0, sizeof(j));
+	j.store = f->store;
+	assert_int_equal(arca_action_new(&a, "renew-test"), 0);
+	assert_int_equal(arca_action_add_arg(a, "renew"), 0);
+	assert_int_equal(arca_action_add_output(a, "out.txt"), 0);
+	assert_int_equal(arca_action_key(&j.key, a), 0);
+	arca_action_free(a);
+	key_of(j.lkey, sizeof(j.lkey), "lease", &j.key);
+
+	/* The tier's password and the node the lease's slot is on reach
+	 * the renewal thread's own connection: the holder's token holds
+	 * the lease after over 3 TTLs, with an expiry renewed meanwhile. */
+	assert_int_equal(arca_get_or_compute(&m, &computed, f->store, &j.key,
+			renew_compute, &j, NULL), 0);
+	assert_int_equal(computed, 1);
+	assert_non_null(m);
+	arca_manifest_free(m);
+	assert_int_equal(strlen(j.token[0]), ARCA_REDIS_LEASE_TOKEN_SIZE - 1);
+	assert_string_equal(j.token[1], j.token[0]);
+	assert_true(j.pttl > 0 && j.pttl <= RENEW_TTL_MS);
+	/* Released after the commit. */
+	assert_int_equal(holder(j.lkey), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +925,9 @@ int main(void)
 			setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_cluster__bad_urls,
 			setup_none, fixture_store_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_redis_cluster__lease_renewed_while_computing,
+			setup, fixture_store_teardown),
 		/* Last: it kills a node. */
 		cmocka_unit_test_setup_teardown(
 			test_redis_cluster__node_killed,
@@ -838,5 +937,7 @@ int main(void)
 	/* A hung call or a cluster that never forms fails the run instead
 	 * of waiting out ctest; the servers die with the process. */
 	alarm(180);
+	/* Read once, at the first cross-host lease of the process. */
+	setenv("ARCA_TEST_XLEASE_TTL_MS", "600", 1);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
