@@ -55,7 +55,9 @@ void arca__url_redact(char *out, size_t size, const char *url)
 		}
 	if (colon != NULL) {
 		out_put(&o, url, (size_t)(colon - url));
-		url = at;
+		/* user:pass@ keeps user@; a password alone (:pass@) leaves
+		 * nothing before the host. */
+		url = colon == auth ? at + 1 : at;
 	}
 	/* The query's password= parameters, if any. */
 	q = strchr(auth_end, '?');

@@ -357,6 +357,32 @@ static void test_remote__breaker_shared_through_the_store(void **state)
 	arca_store_close(s);
 }
 
+/* Passwords leave a URL before it is shown; the rest stays as written. */
+static void test_remote__url_redacted(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "redis://:s3cret@cache.lan:6379/0", "redis://cache.lan:6379/0" },
+		{ "redis://ci:s3cret@cache.lan", "redis://ci@cache.lan" },
+		{ "redis://cache.lan:6379", "redis://cache.lan:6379" },
+		{ "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000",
+		  "redis+cluster://10.0.0.1:7000,10.0.0.2:7000" },
+		{ "redis+unix:///run/redis.sock?db=2&password=pw&prefix=x",
+		  "redis+unix:///run/redis.sock?db=2&prefix=x" },
+		{ "s3://bucket/p?endpoint=http://h:9000&region=r",
+		  "s3://bucket/p?endpoint=http://h:9000&region=r" },
+	};
+	char out[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		arca_url_redact(out, sizeof(out), cases[i][0]);
+		assert_string_equal(out, cases[i][1]);
+	}
+	arca_url_redact(out, 12, "redis://:pw@a-long-host-name");
+	assert_string_equal(out, "redis://a-l");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_remote__breaker_shared_through_the_store,
 			setup, teardown),
+		cmocka_unit_test(test_remote__url_redacted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
