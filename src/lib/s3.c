@@ -826,7 +826,6 @@ static int put_single(s3_backend *s, const char *key, const source *src,
 					&existed, &retry);
 		arca_buf_free(&rq.small);
 	} while (retry);
-	(void)existed;
 	return error;
 }
 

@@ -870,8 +870,9 @@ static int counting_write(void *ctx, const void *data, size_t len)
  * later tier's blob is fetched (in memory, or spilled to a temp file when
  * large: tier_fetch), verified, promoted, then given to fn from that copy
  * (already verified, and out of eviction's reach), so fn never sees
- * wrong bytes from a later tier. Tier 0's miss or corrupt entry falls through (after rewind, when
- * tier 0 already sent bytes; without a rewind it cannot); its other
+ * wrong bytes from a later tier. Tier 0's miss or corrupt entry falls
+ * through (after rewind, when tier 0 already sent bytes; without a
+ * rewind it cannot); its other
  * errors (I/O, the sink's own) are returned. When no tier has the blob,
  * tier 0's result and message are returned.
  */
