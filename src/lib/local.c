@@ -333,6 +333,20 @@ void arca__blob_path(char *out, size_t outsize, const arca__local *l,
 	snprintf(out, outsize, "%s/%.2s/%s", l->blobs_dir, hex, hex);
 }
 
+int arca__local_open_blob_file(arca__local *l, const arca_digest *d,
+		int *fd_out)
+{
+	char path[PATH_MAX], hex[ARCA_DIGEST_HEXLEN + 1];
+
+	arca__blob_path(path, sizeof(path), l, d);
+	if ((*fd_out = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+		return 0;
+	if (errno != ENOENT)
+		return arca__error_errno(errno, "cannot open blob", path);
+	arca_digest_to_hex(hex, d);
+	return arca__error(ARCA_ENOTFOUND, "blob %s: no file %s", hex, path);
+}
+
 int arca__writable(arca__local *l)
 {
 	if (l->opts.read_only)

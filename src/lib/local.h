@@ -47,6 +47,18 @@ int arca__access_note_blob(arca__local *l, const arca_digest *digest);
  * gc, clear --older-than). */
 int arca__access_apply(arca__local *l);
 
+/*
+ * Open the file of blob d in tier 0, read-only, for a tier that uploads
+ * from an fd (its blob_put_fd): a large blob is written through without
+ * being read into memory. 0 with *fd_out (the caller closes it);
+ * ARCA_ENOTFOUND when d has no file (not stored, or stored inline in the
+ * index: read it with blob_get). The bytes are not verified here: the
+ * receiving tier hashes what it reads and the caller compares that
+ * digest with d.
+ */
+int arca__local_open_blob_file(arca__local *l, const arca_digest *d,
+		int *fd_out);
+
 /* Remove a blob's index row (and file) with every action that refers to
  * it, without quarantining it: used when a referenced blob is missing. */
 int arca__local_drop_blob(arca__local *l, const arca_digest *digest);

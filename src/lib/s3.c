@@ -80,6 +80,9 @@ typedef struct s3_backend {
 	int path_style;
 	int compress;              /* zstd blobs (when it shrinks them) */
 	int url_compress;          /* ?compress=: 0, 1, or -1 when absent */
+	/* The server answered a conditional write as a feature it lacks:
+	 * blob PUTs go without If-None-Match for the handle's life. */
+	int no_conditional;
 	CURL *curl;
 } s3_backend;
 
@@ -106,6 +109,7 @@ typedef struct request {
 	const char *plain_size;    /* non-NULL: the body is a zstd frame of
 	                            * this many bytes (META_ENCODING/SIZE) */
 	const char *content_type;
+	int if_none_match;         /* send If-None-Match: * (a blob write) */
 	/* the body: an upload range, or bytes for a POST */
 	upload *up;
 	const void *post;
@@ -527,7 +531,9 @@ static int perform(s3_backend *s, request *rq, int64_t deadline,
 			META_ENCODING ": %s", "zstd") < 0 ||
 	     add_header(&headers, META_SIZE ": %s", rq->plain_size) < 0)) ||
 	    (rq->content_type != NULL && add_header(&headers,
-			"Content-Type: %s", rq->content_type) < 0)) {
+			"Content-Type: %s", rq->content_type) < 0) ||
+	    (rq->if_none_match && add_header(&headers, "If-None-Match: %s",
+			"*") < 0)) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -716,27 +722,110 @@ cleanup:
 
 /* ---- uploads ------------------------------------------------------------- */
 
+static int head_object(s3_backend *s, const char *key, uint64_t *size_out,
+		int64_t deadline);
+
+/*
+ * Whether an answer to a write with If-None-Match says the server does
+ * not implement the header: 501 (S3's NotImplemented, "a header you
+ * provided implies functionality that is not implemented",
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html),
+ * or 400 whose error code is NotImplemented or whose message names the
+ * header (S3-compatible servers without conditional writes).
+ */
+static int refuses_conditional(const request *rq)
+{
+	char *code = NULL, *msg = NULL;
+	int yes;
+
+	if (rq->status == 501)
+		return 1;
+	if (rq->status != 400 || rq->small.size == 0)
+		return 0;
+	code = xml_text(rq->small.data, rq->small.size, "Code");
+	msg = xml_text(rq->small.data, rq->small.size, "Message");
+	yes = (code != NULL && strcmp(code, "NotImplemented") == 0) ||
+		(msg != NULL && strcasestr(msg, "If-None-Match") != NULL);
+	free(code);
+	free(msg);
+	return yes;
+}
+
+/*
+ * The outcome of a blob write sent with If-None-Match: * (conditional
+ * writes, https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+ * conditional-writes.html; RFC 9110 section 13.1.2). Blobs are content-
+ * addressed, so an object already under the key holds these bytes: 412
+ * Precondition Failed means stored, as a 2xx does (and the bytes need not
+ * have been sent twice). 409 ConditionalRequestConflict (another write of
+ * the key in progress) is stored when a HeadObject finds the object, else
+ * ARCA_EIO (the next write-through tries again). A server that does not
+ * implement the header (refuses_conditional) makes the handle drop it for
+ * good; *retry asks the caller to send the same write again without it.
+ */
+static int conditional_outcome(s3_backend *s, const request *rq,
+		const char *key, int64_t deadline, const char *what,
+		int *existed, int *retry)
+{
+	int error;
+
+	*existed = *retry = 0;
+	if (rq->status >= 200 && rq->status < 300)
+		return 0;
+	if (rq->status == 412) {
+		*existed = 1;
+		return 0;
+	}
+	if (rq->status == 409) {
+		if ((error = head_object(s, key, NULL, deadline)) == 0) {
+			*existed = 1;
+			return 0;
+		}
+		if (error != ARCA_ENOTFOUND)
+			return error;
+		return s3_fail(s, ARCA_EIO, what, "HTTP 409 "
+				"ConditionalRequestConflict (a concurrent "
+				"write of the object)");
+	}
+	if (refuses_conditional(rq)) {
+		s->no_conditional = 1;
+		*retry = 1;
+		return 0;
+	}
+	return status_fail(s, rq, what);
+}
+
 /* One PutObject (https://docs.aws.amazon.com/AmazonS3/latest/API/
- * API_PutObject.html) of len bytes of src; sha the payload's hash. */
+ * API_PutObject.html) of len bytes of src; sha the payload's hash. A
+ * blob's (blob) is conditional unless the server refused that once
+ * (conditional_outcome); an action entry is replaced. */
 static int put_single(s3_backend *s, const char *key, const source *src,
 		uint64_t len, const char *sha, const char *expires,
-		const char *plain_size, int64_t deadline)
+		const char *plain_size, int blob, int64_t deadline)
 {
 	upload up = { src, 0, len, 0, 0 };
 	request rq;
 	char what[KEY_MAX + 16];
-	int error;
+	int error, existed = 0, retry;
 
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "PUT";
-	rq.key = key;
-	rq.payload_sha = sha;
-	rq.expires = expires;
-	rq.plain_size = plain_size;
-	rq.up = &up;
 	snprintf(what, sizeof(what), "PUT %s", key);
-	error = perform_2xx(s, &rq, deadline, what);
-	arca_buf_free(&rq.small);
+	do {
+		retry = 0;
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "PUT";
+		rq.key = key;
+		rq.payload_sha = sha;
+		rq.expires = expires;
+		rq.plain_size = plain_size;
+		rq.if_none_match = blob && !s->no_conditional;
+		rq.up = &up;
+		if (!rq.if_none_match)
+			error = perform_2xx(s, &rq, deadline, what);
+		else if ((error = perform(s, &rq, deadline, what)) == 0)
+			error = conditional_outcome(s, &rq, key, deadline, what,
+					&existed, &retry);
+		arca_buf_free(&rq.small);
+	} while (retry);
 	return error;
 }
 
@@ -936,7 +1025,7 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 	source tmp_src = { NULL, tmp, 0 };
 	size_t xml_cap = 0, n_parts = 0, i;
 	request rq;
-	int error = 0, started = 0;
+	int error = 0, started = 0, existed = 0, retry;
 
 	/* Compressed, the parts are cut from the frame as it is made (one
 	 * part at a time in the temp file), so their number is known only
@@ -1069,36 +1158,49 @@ static int put_multipart(s3_backend *s, const char *key, const source *src,
 			goto cleanup;
 	}
 	snprintf(query, sizeof(query), "uploadId=%s", enc_id);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.key = key;
-	rq.query = query;
-	rq.payload_sha = sha;
-	rq.content_type = "application/xml";
-	rq.post = xml.data;
-	rq.post_len = xml.size;
 	snprintf(what, sizeof(what), "CompleteMultipartUpload %s", key);
-	if ((error = perform(s, &rq, deadline, what)) == 0) {
-		char *code = NULL;
+	/* Conditional as a single PUT is (put_single): 412 means the object
+	 * is there, and this upload is aborted instead of completed. */
+	do {
+		retry = 0;
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "POST";
+		rq.key = key;
+		rq.query = query;
+		rq.payload_sha = sha;
+		rq.content_type = "application/xml";
+		rq.post = xml.data;
+		rq.post_len = xml.size;
+		rq.if_none_match = !s->no_conditional;
+		if ((error = perform(s, &rq, deadline, what)) == 0) {
+			char *code = NULL;
 
-		/* A 200 answer can still carry an <Error> (API_Complete
-		 * MultipartUpload.html: "a 200 OK response can contain
-		 * either a success or an error"). */
-		if (rq.status < 200 || rq.status >= 300)
-			error = status_fail(s, &rq, what);
-		else if ((code = xml_text(rq.small.data, rq.small.size,
-				"Code")) != NULL)
-			error = s3_fail(s, ARCA_EIO, what, code);
-		free(code);
-	}
-	arca_buf_free(&rq.small);
-	if (error == 0)
+			/* A 200 answer can still carry an <Error> (API_
+			 * CompleteMultipartUpload.html: "a 200 OK response
+			 * can contain either a success or an error"). */
+			if (rq.status >= 200 && rq.status < 300 &&
+			    (code = xml_text(rq.small.data, rq.small.size,
+					"Code")) != NULL)
+				error = s3_fail(s, ARCA_EIO, what, code);
+			else if (rq.if_none_match)
+				error = conditional_outcome(s, &rq, key,
+						deadline, what, &existed,
+						&retry);
+			else if (rq.status < 200 || rq.status >= 300)
+				error = status_fail(s, &rq, what);
+			free(code);
+		}
+		arca_buf_free(&rq.small);
+	} while (retry);
+	if (error == 0 && !existed)
 		started = 0;
 cleanup:
 	if (started) {
 		snprintf(query, sizeof(query), "uploadId=%s", enc_id);
 		abort_multipart(s, key, query);
-		if (error == 0)
+		if (existed && error == 0)
+			arca__error_clear();
+		else if (error == 0)
 			error = ARCA_EIO;
 	}
 	for (i = 0; etags != NULL && i < n_parts; i++)
@@ -1173,7 +1275,7 @@ static int put_compressed(s3_backend *s, const char *key,
 		if ((error = hash_range(sha, &tmp_src, 0, clen, NULL)) < 0)
 			goto cleanup;
 		error = put_single(s, key, &tmp_src, clen, sha, NULL,
-				plain_size, deadline);
+				plain_size, 1, deadline);
 	}
 cleanup:
 	if (tmp >= 0)
@@ -1199,7 +1301,7 @@ static int put_blob(s3_backend *s, const arca_digest *d, const source *src,
 				deadline);
 	/* The payload is the blob: its SHA-256 is its digest. */
 	arca_digest_to_hex(sha, d);
-	return put_single(s, key, src, len, sha, NULL, NULL, deadline);
+	return put_single(s, key, src, len, sha, NULL, NULL, 1, deadline);
 }
 
 /* ---- blobs ------------------------------------------------------------- */
@@ -1563,7 +1665,7 @@ static int s3_ac_put2(arca_backend *b, const arca_digest *key,
 		goto cleanup;
 	make_key(k, s, "ac", key);
 	error = put_single(s, k, &src, value_len, sha, expires[0] ? expires :
-			NULL, NULL, call_deadline(s));
+			NULL, NULL, 0, call_deadline(s));
 cleanup:
 	free(value);
 	arca_buf_free(&json);

@@ -101,6 +101,13 @@ static int skip_blob_put(arca_backend *b, arca_digest *out, const void *data,
 	return ARCA_EUNAVAILABLE;
 }
 
+static int skip_blob_put_fd(arca_backend *b, arca_digest *out,
+		uint64_t *size, int fd)
+{
+	(void)b; (void)out; (void)size; (void)fd;
+	return ARCA_EUNAVAILABLE;
+}
+
 static int skip_ac_get(arca_backend *b, const arca_digest *key,
 		arca_digest *md)
 {
@@ -150,7 +157,7 @@ static void skip_free(arca_backend *b)
 
 static arca_backend skipped_backend = {
 	ARCA_BACKEND_VERSION, "skipped", skip_blob_get, skip_blob_stat,
-	skip_blob_put, NULL, skip_ac_get, skip_ac_put, skip_ac_remove,
+	skip_blob_put, skip_blob_put_fd, skip_ac_get, skip_ac_put, skip_ac_remove,
 	skip_free, 0, skip_find_missing, skip_ac_get_manifest, skip_ac_put2
 };
 
@@ -644,45 +651,212 @@ static int mem_sink_take(arca_buf *out, mem_sink *m)
 }
 
 /*
- * Blob d from tier i into memory, re-hashed here whatever the tier did:
- * wrong bytes are ARCA_ECORRUPT. Counted in the tier's stats when count.
+ * A later tier's blob larger than this is spilled, as it arrives, to an
+ * unnamed temp file in the store's tmp/ directory: a hit of any size costs
+ * about this much memory (plus the backend's own buffers), not the blob's
+ * size. Smaller blobs, the common case, stay in memory.
  */
-static int tier_fetch(arca_buf *out, arca_store *store, size_t i,
-		const arca_digest *d, int count)
+#define SPILL_MAX ((size_t)1 << 20)
+/* Bytes read back from a spilled blob per sink call. */
+#define SPILL_CHUNK ((size_t)256 << 10)
+
+/*
+ * A blob of a later tier as fetched: re-hashed as it arrived, in memory
+ * up to SPILL_MAX (or always, when store is NULL: manifests, which are
+ * parsed in memory anyway), else in a temp file (fd) that has no name, so
+ * nothing is left behind whatever happens to the process, and that no
+ * eviction or other process can touch.
+ */
+typedef struct fetched {
+	mem_sink mem;        /* the bytes while they are in memory */
+	int fd;              /* the temp file once spilled, else -1 */
+	uint64_t size;       /* bytes received */
+	arca__hasher *h;
+	arca_store *store;   /* whose tmp/ to spill to; NULL: never spill */
+} fetched;
+
+#define FETCHED_INIT { { ARCA_BUF_INIT, 0 }, -1, 0, NULL, NULL }
+
+static void fetched_free(fetched *f)
+{
+	arca_buf_free(&f->mem.buf);
+	f->mem.cap = 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	f->size = 0;
+	arca__hasher_free(f->h);
+	f->h = NULL;
+}
+
+/* An unnamed temp file in the store's tmp/ (same file system as blobs/,
+ * so tier 0's put from it is a local copy): O_TMPFILE where the file
+ * system has it, else a file unlinked as soon as it is made (a store
+ * opened meanwhile may sweep it first: the fd still works). */
+static int spill_open(int *fd_out, arca_store *store)
+{
+	char *dir = arca__path_join(arca_store_path(store), "tmp");
+	char *path = NULL;
+	int fd = -1, error = 0;
+
+	*fd_out = -1;
+	if (dir == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+#ifdef O_TMPFILE
+	/* ARCA_NO_O_TMPFILE forces the fallback (as in fsutil.c). */
+	if (getenv("ARCA_NO_O_TMPFILE") == NULL)
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+	if (fd < 0 && (error = arca__tmpfile(&fd, &path, dir, "fetch-",
+			0)) == 0)
+		(void)unlink(path);
+	free(path);
+	free(dir);
+	*fd_out = fd;
+	return error;
+}
+
+static int fetched_write(void *ctx, const void *data, size_t len)
+{
+	fetched *f = ctx;
+	int error;
+
+	if ((error = arca__hasher_update(f->h, data, len)) < 0)
+		return error;
+	f->size += len;
+	if (f->fd < 0 && (f->store == NULL ||
+	    f->mem.buf.size + len <= SPILL_MAX))
+		return mem_sink_write(&f->mem, data, len);
+	if (f->fd < 0) {
+		if ((error = spill_open(&f->fd, f->store)) < 0 ||
+		    (f->mem.buf.size > 0 && (error = arca__write_all(f->fd,
+				f->mem.buf.data, f->mem.buf.size,
+				"a fetched blob's temp file")) < 0))
+			return error;
+		arca_buf_free(&f->mem.buf);
+		f->mem.cap = 0;
+	}
+	return arca__write_all(f->fd, data, len, "a fetched blob's temp file");
+}
+
+/*
+ * Blob d from tier i, re-hashed here whatever the tier did: wrong bytes
+ * are ARCA_ECORRUPT (and nothing is kept). With spill, a blob over
+ * SPILL_MAX goes to a temp file as it arrives (fetched); else all of it
+ * is in memory. Counted in the tier's stats when count. out is always
+ * left safe to fetched_free(), and empty on error.
+ */
+static int tier_fetch(fetched *out, arca_store *store, size_t i,
+		const arca_digest *d, int count, int spill)
 {
 	tier *t = &store->tiers[i];
 	arca_backend *b = tier_call(t);
-	mem_sink m = { ARCA_BUF_INIT, 0 };
+	fetched init = FETCHED_INIT;
 	arca_digest actual;
 	int error;
 
-	out->data = NULL;
-	out->size = 0;
-	error = b->blob_get(b, d, mem_sink_write, &m);
-	if (error == 0 && (error = arca_digest_buffer(&actual, m.buf.data,
-			m.buf.size)) == 0 && !arca_digest_equal(&actual, d))
+	*out = init;
+	out->store = spill ? store : NULL;
+	if ((error = arca__hasher_new(&out->h)) == 0)
+		error = b->blob_get(b, d, fetched_write, out);
+	if (error == 0 && (error = arca__hasher_final(out->h,
+			&actual)) == 0 && !arca_digest_equal(&actual, d))
 		error = ARCA_ECORRUPT;
-	if (error == 0)
-		error = mem_sink_take(out, &m);
 	if (error == 0 && i > 0)
 		t->stats.bytes_down += out->size;
 	if (count)
 		count_lookup(t, error);
-	arca_buf_free(&m.buf);
+	if (error < 0)
+		fetched_free(out);
+	return error;
+}
+
+/* tier_fetch() into memory (a manifest). */
+static int tier_fetch_mem(arca_buf *out, arca_store *store, size_t i,
+		const arca_digest *d, int count)
+{
+	fetched f;
+	int error = tier_fetch(&f, store, i, d, count, 0);
+
+	out->data = NULL;
+	out->size = 0;
+	if (error == 0)
+		error = mem_sink_take(out, &f.mem);
+	fetched_free(&f);
+	return error;
+}
+
+/* Store a fetched (verified) blob d in tier 0: blob_put from memory, or
+ * blob_put_fd from its temp file, which tier 0 hashes again as it copies
+ * (a file that changed is not stored under d). */
+static int local_put_fetched(arca_store *store, const arca_digest *d,
+		fetched *f)
+{
+	arca_backend *b0 = tier_call(&store->tiers[0]);
+	arca_digest got;
+	uint64_t n = 0;
+	int error;
+
+	if (f->fd < 0)
+		return b0->blob_put(b0, NULL, f->mem.buf.data ?
+				(const void *)f->mem.buf.data : "",
+				f->mem.buf.size);
+	if (b0->blob_put_fd == NULL)
+		return arca__error(ARCA_ENOTSTORED, "tier 0 cannot store from "
+				"a file");
+	if (lseek(f->fd, 0, SEEK_SET) != 0)
+		return arca__error_errno(errno, "cannot rewind",
+				"a fetched blob's temp file");
+	error = b0->blob_put_fd(b0, &got, &n, f->fd);
+	if (error == 0 && (!arca_digest_equal(&got, d) || n != f->size))
+		error = arca__error(ARCA_EIO, "a fetched blob's temp file "
+				"changed before it was stored");
+	return error;
+}
+
+/* Give a fetched blob's bytes to fn: at once from memory, else read back
+ * from its temp file in SPILL_CHUNK pieces. */
+static int fetched_send(fetched *f, arca_sink_fn fn, void *ctx)
+{
+	unsigned char *buf;
+	uint64_t off = 0;
+	int error = 0;
+
+	if (f->fd < 0)
+		return fn(ctx, f->mem.buf.data ? (const void *)f->mem.buf.data :
+				"", f->mem.buf.size);
+	if ((buf = malloc(SPILL_CHUNK)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory");
+	while (off < f->size) {
+		size_t want = f->size - off < SPILL_CHUNK ?
+			(size_t)(f->size - off) : SPILL_CHUNK;
+		ssize_t n = pread(f->fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			error = n < 0 ? arca__error_errno(errno, "cannot read",
+					"a fetched blob's temp file") :
+				arca__error(ARCA_EIO, "a fetched blob's temp "
+						"file shrank");
+			break;
+		}
+		if ((error = fn(ctx, buf, (size_t)n)) < 0)
+			break;
+		off += (uint64_t)n;
+	}
+	free(buf);
 	return error;
 }
 
 /* Copy a verified blob of tier i into tier 0 (errors ignored: the hit
  * stands without it). 1 when it was copied. */
-static int promote_blob(arca_store *store, size_t i, const arca_buf *buf)
+static int promote_blob(arca_store *store, size_t i, const arca_digest *d,
+		fetched *f)
 {
-	tier *t0 = &store->tiers[0];
-	arca_backend *b0;
-
 	if (!store->tiers[i].opts.promote)
 		return 0;
-	b0 = tier_call(t0);
-	return b0->blob_put(b0, NULL, buf->data, buf->size) == 0;
+	return local_put_fetched(store, d, f) == 0;
 }
 
 /* Counts what reaches the caller's sink, to know whether tier 0's
@@ -703,9 +877,12 @@ static int counting_write(void *ctx, const void *data, size_t len)
 
 /*
  * Stream blob d to fn from the first tier that has it. Tier 0 streams; a
- * later tier's blob is read into memory, verified, promoted, then given
- * to fn. Tier 0's miss or corrupt entry falls through (after rewind, when
- * tier 0 already sent bytes; without a rewind it cannot); its other
+ * later tier's blob is fetched (in memory, or spilled to a temp file when
+ * large: tier_fetch), verified, promoted, then given to fn from that copy
+ * (already verified, and out of eviction's reach), so fn never sees
+ * wrong bytes from a later tier. Tier 0's miss or corrupt entry falls
+ * through (after rewind, when tier 0 already sent bytes; without a
+ * rewind it cannot); its other
  * errors (I/O, the sink's own) are returned. When no tier has the blob,
  * tier 0's result and message are returned.
  */
@@ -715,7 +892,7 @@ static int blob_get_tiered(arca_store *store, const arca_digest *d,
 	tier *t0 = &store->tiers[0];
 	arca_backend *b0 = tier_call(t0);
 	counting_sink cs = { fn, ctx, 0 };
-	arca_buf buf = ARCA_BUF_INIT;
+	fetched f = FETCHED_INIT;
 	char msg[1024];
 	size_t i;
 	int first, error;
@@ -734,17 +911,17 @@ static int blob_get_tiered(arca_store *store, const arca_digest *d,
 		goto cleanup;
 	snprintf(msg, sizeof(msg), "%s", arca_errmsg());
 	for (i = 1; i < store->n_tiers; i++) {
-		if (tier_fetch(&buf, store, i, d, 1) < 0)
+		if (tier_fetch(&f, store, i, d, 1, 1) < 0)
 			continue;
-		if (promote_blob(store, i, &buf))
+		if (promote_blob(store, i, d, &f))
 			store->tiers[i].stats.promoted++;
 		arca__error_clear();
-		error = fn(ctx, buf.data, buf.size);
+		error = fetched_send(&f, fn, ctx);
 		goto cleanup;
 	}
 	error = arca__error(first, "%s", msg);
 cleanup:
-	arca_buf_free(&buf);
+	fetched_free(&f);
 	return error;
 }
 
@@ -795,12 +972,80 @@ static int tier_put_bytes(arca_store *store, size_t i, const arca_digest *d,
 	return error;
 }
 
-/* Write-through of a blob tier 0 now holds; data NULL: read it back from
- * tier 0 if some tier takes a blob of this size. */
+/* Write blob d, which tier 0 holds as a file open at fd (size bytes), to
+ * tier i (not 0, which has blob_put_fd), unless over its max_blob_size. */
+static int tier_put_fd(arca_store *store, size_t i, const arca_digest *d,
+		int fd, uint64_t size)
+{
+	tier *t = &store->tiers[i];
+	arca_digest got;
+	uint64_t n = 0;
+	int error;
+
+	if (t->opts.max_blob_size > 0 && size > t->opts.max_blob_size) {
+		error = ARCA_ENOTSTORED;
+	} else {
+		arca_backend *b = tier_call(t);
+
+		/* The tier names what it read: a file that does not hash to
+		 * d (damaged on disk) is an error, never stored as d. */
+		error = b->blob_put_fd(b, &got, &n, fd);
+		if (error == 0 && !arca_digest_equal(&got, d))
+			error = ARCA_EIO;
+		if (error == 0)
+			t->stats.bytes_up += n;
+	}
+	count_put(t, error);
+	return error;
+}
+
+/*
+ * Write blob d, which tier 0 holds, to tier i (not 0): a blob tier 0
+ * keeps as a file goes from that file through the tier's blob_put_fd, so
+ * memory stays bounded whatever its size; an inline blob, or any blob
+ * for a tier without blob_put_fd, is read into memory (tier_put_bytes).
+ * *sent: the blob's size. Counted in the tier's stats, except when tier 0
+ * cannot read the blob (*local_failed set, the error returned).
+ */
+static int tier_put_local(arca_store *store, size_t i, const arca_digest *d,
+		uint64_t *sent, int *local_failed)
+{
+	tier *t = &store->tiers[i];
+	arca_buf buf = ARCA_BUF_INIT;
+	struct stat st;
+	int fd = -1, error;
+
+	*sent = 0;
+	*local_failed = 0;
+	if (t->backend->blob_put_fd != NULL &&
+	    arca__local_open_blob_file(store->local, d, &fd) == 0) {
+		if (fstat(fd, &st) != 0) {
+			error = arca__error_errno(errno, "cannot stat",
+					"a blob file");
+			*local_failed = 1;
+		} else {
+			*sent = (uint64_t)st.st_size;
+			error = tier_put_fd(store, i, d, fd, *sent);
+		}
+		close(fd);
+		return error;
+	}
+	if ((error = local_get_mem(&buf, store, d)) < 0) {
+		*local_failed = 1;
+		return error;
+	}
+	*sent = buf.size;
+	error = tier_put_bytes(store, i, d, buf.data, buf.size);
+	arca_buf_free(&buf);
+	return error;
+}
+
+/* Write-through of a blob tier 0 now holds; data NULL: from tier 0 (its
+ * file, or memory: tier_put_local) to each tier that takes a blob of
+ * this size. */
 static void write_through_blob(arca_store *store, const arca_digest *d,
 		const void *data, uint64_t len)
 {
-	arca_buf local = ARCA_BUF_INIT;
 	size_t i;
 
 	for (i = 1; i < store->n_tiers; i++) {
@@ -813,15 +1058,16 @@ static void write_through_blob(arca_store *store, const arca_digest *d,
 			continue;
 		}
 		if (data == NULL) {
-			if (local_get_mem(&local, store, d) < 0) {
+			uint64_t sent;
+			int local_failed;
+
+			if (tier_put_local(store, i, d, &sent,
+					&local_failed) < 0 && local_failed)
 				count_put(t, ARCA_EIO);
-				continue;
-			}
-			data = local.data;
+			continue;
 		}
 		(void)tier_put_bytes(store, i, d, data, (size_t)len);
 	}
-	arca_buf_free(&local);
 	/* Later tiers' failures are counted, not reported. */
 	arca__error_clear();
 }
@@ -1087,9 +1333,9 @@ static int write_through_action(arca_store *store, size_t i,
 	tier *t = &store->tiers[i];
 	arca_digest *blobs = NULL;
 	unsigned char *missing = NULL;
-	arca_buf buf = ARCA_BUF_INIT;
-	size_t n = 0, k, sent = 0;
-	int error;
+	uint64_t sent = 0;
+	size_t n = 0, k;
+	int error, local_failed;
 
 	if ((error = manifest_blobs(&blobs, &n, m, md)) < 0)
 		goto cleanup;
@@ -1111,11 +1357,9 @@ static int write_through_action(arca_store *store, size_t i,
 			sent = json->size;
 			error = tier_put_bytes(store, i, &blobs[k], json->data,
 					json->size);
-		} else if ((error = local_get_mem(&buf, store, &blobs[k])) == 0) {
-			sent = buf.size;
-			error = tier_put_bytes(store, i, &blobs[k], buf.data,
-					buf.size);
-			arca_buf_free(&buf);
+		} else {
+			error = tier_put_local(store, i, &blobs[k], &sent,
+					&local_failed);
 		}
 		if (error < 0) {
 			error = ARCA_ENOTSTORED;
@@ -1134,7 +1378,6 @@ static int write_through_action(arca_store *store, size_t i,
 cleanup:
 	free(missing);
 	free(blobs);
-	arca_buf_free(&buf);
 	return error;
 }
 
@@ -1319,7 +1562,7 @@ static int tier_manifest(arca_buf *json, arca_digest *md, arca_store *store,
 	b = tier_call(t);
 	if ((error = b->ac_get(b, key, md)) < 0)
 		return error;
-	return tier_fetch(json, store, i, md, 0);
+	return tier_fetch_mem(json, store, i, md, 0);
 }
 
 /*
@@ -1333,7 +1576,7 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 {
 	tier *t0 = &store->tiers[0];
 	arca_digest *blobs = NULL;
-	arca_buf buf = ARCA_BUF_INIT;
+	fetched f = FETCHED_INIT;
 	size_t n = 0, k;
 	int error;
 
@@ -1351,15 +1594,15 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 				store->xfer->blobs_present++;
 			continue;
 		}
-		if ((error = tier_fetch(&buf, store, i, &blobs[k], 0)) < 0)
+		/* Large blobs through a temp file (tier_fetch). */
+		if ((error = tier_fetch(&f, store, i, &blobs[k], 0, 1)) < 0)
 			goto cleanup;
-		b0 = tier_call(t0);
-		error = b0->blob_put(b0, NULL, buf.data, buf.size);
+		error = local_put_fetched(store, &blobs[k], &f);
 		if (error == 0 && store->xfer != NULL) {
 			store->xfer->blobs++;
-			store->xfer->bytes += buf.size;
+			store->xfer->bytes += f.size;
 		}
-		arca_buf_free(&buf);
+		fetched_free(&f);
 		if (error < 0) {
 			*local_failed = 1;
 			goto cleanup;
@@ -1383,7 +1626,7 @@ static int promote_action(arca_store *store, size_t i, const arca_manifest *m,
 cleanup:
 	arca__pin_release(store->local);
 	free(blobs);
-	arca_buf_free(&buf);
+	fetched_free(&f);
 	return error;
 }
 

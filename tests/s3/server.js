@@ -7,7 +7,15 @@
 //   node server.js DIR PORT_FILE [BUCKET...]
 // Environment: S3_TEST_ACCESS_KEY, S3_TEST_SECRET (both required).
 // Logs one line per request to stdout, METHOD URL STATUS (the tests
-// read it).
+// read it), then " if-none-match" when the request carried that header.
+// S3_TEST_CONDITIONAL (optional) chooses how a write with If-None-Match
+// (PutObject, CompleteMultipartUpload) is answered, for the tests of
+// conditional PUT:
+//   unset    as s3rver does: the header is ignored, the object written;
+//   honour   as AWS does: 412 PreconditionFailed when the key exists;
+//   501      501 NotImplemented (a server without conditional writes);
+//   400      400 InvalidArgument naming the header (another such server);
+//   409      409 ConditionalRequestConflict (a concurrent write).
 // Listens on 127.0.0.1, port chosen by the kernel (no race for a free
 // port); writes the port to PORT_FILE (via a temp file and a rename, so a
 // reader never sees half of it) once it accepts connections.
@@ -43,8 +51,34 @@ server.middleware.unshift(async (ctx, next) => {
   try {
     await next();
   } finally {
-    process.stdout.write(`${ctx.method} ${ctx.url} ${ctx.status}\n`);
+    const inm = ctx.get('if-none-match') ? ' if-none-match' : '';
+    process.stdout.write(`${ctx.method} ${ctx.url} ${ctx.status}${inm}\n`);
   }
+}, async (ctx, next) => {
+  const mode = process.env.S3_TEST_CONDITIONAL;
+  const write = (ctx.method === 'PUT' && !('partNumber' in ctx.query)) ||
+      (ctx.method === 'POST' && 'uploadId' in ctx.query);
+  if (!mode || !write || ctx.get('if-none-match') !== '*') return next();
+  const answer = (status, code, message) => {
+    ctx.status = status;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' +
+        code + '</Code><Message>' + message + '</Message></Error>';
+  };
+  if (mode === '501')
+    return answer(501, 'NotImplemented', 'A header you provided implies ' +
+        'functionality that is not implemented');
+  if (mode === '400')
+    return answer(400, 'InvalidArgument', 'If-None-Match is not supported');
+  if (mode === '409')
+    return answer(409, 'ConditionalRequestConflict', 'A conflicting ' +
+        'conditional operation is currently in progress');
+  const [bucket, ...rest] = ctx.path.slice(1).split('/');
+  const key = decodeURIComponent(rest.join('/'));
+  if (await server.store.existsObject(bucket, key))
+    return answer(412, 'PreconditionFailed', 'At least one of the ' +
+        'pre-conditions you specified did not hold');
+  return next();
 });
 server.run().then(({ port }) => {
   const tmp = path.join(path.dirname(portFile), '.port.tmp');

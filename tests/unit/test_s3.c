@@ -176,6 +176,36 @@ static int setup_server(void **state)
 	return 0;
 }
 
+/* A server answering conditional writes as mode says (server.js,
+ * S3_TEST_CONDITIONAL), a store without tiers. */
+static int setup_conditional(void **state, const char *mode)
+{
+	setenv("S3_TEST_CONDITIONAL", mode, 1);
+	*state = sfx_new(1);
+	unsetenv("S3_TEST_CONDITIONAL");
+	return 0;
+}
+
+static int setup_honour(void **state)
+{
+	return setup_conditional(state, "honour");
+}
+
+static int setup_refuse_501(void **state)
+{
+	return setup_conditional(state, "501");
+}
+
+static int setup_refuse_400(void **state)
+{
+	return setup_conditional(state, "400");
+}
+
+static int setup_conflict(void **state)
+{
+	return setup_conditional(state, "409");
+}
+
 /* A store, no server. */
 static int setup_none(void **state)
 {
@@ -1354,6 +1384,175 @@ static void test_s3__bad_urls(void **state)
 			ARCA_EINVAL);
 }
 
+
+/* ---- conditional PUT ------------------------------------------------------ */
+
+/* "cas/<hex of d><what>" for log_count(). */
+static void cas_line(char *out, size_t size, const arca_digest *d,
+		const char *what)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+
+	arca_digest_to_hex(hex, d);
+	snprintf(out, size, "/cas/%s%s", hex, what);
+}
+
+/* n incompressible bytes (stored as they are, so a 6 MiB blob is one
+ * multipart upload of two parts with a 5 MiB threshold). */
+static unsigned char *noise(size_t n, unsigned int seed)
+{
+	unsigned char *p = malloc(n);
+
+	assert_non_null(p);
+	random_fill(p, n, seed);
+	return p;
+}
+
+/* Whether b holds exactly data under d. */
+static void expect_blob(arca_backend *b, const arca_digest *d,
+		const unsigned char *data, size_t n)
+{
+	char *path;
+	cmp_sink *cs = calloc(1, sizeof(*cs));
+	char *dir = fixture_tempdir();
+
+	assert_non_null(cs);
+	path = fixture_path("%s/want", dir);
+	fixture_write_file(path, data, n);
+	cs->fd = open(path, O_RDONLY);
+	assert_true(cs->fd >= 0);
+	assert_int_equal(b->blob_get(b, d, cmp_write, cs), 0);
+	assert_int_equal(cs->differs, 0);
+	assert_int_equal(cs->got, n);
+	close(cs->fd);
+	free(cs);
+	free(path);
+	fixture_rmdir(dir);
+}
+
+/* A server that honours If-None-Match (AWS since 2024): a blob written
+ * again gets 412, which is success, counted as stored; a multipart
+ * upload whose Complete gets 412 is aborted, the object intact. */
+static void test_s3__conditional_put_412_is_stored(void **state)
+{
+	sfx *f = *state;
+	unsigned char *small = NULL, *big = NULL;
+	const size_t big_len = (size_t)6 << 20;
+	char line[256];
+	arca_backend *b;
+	arca_tier_stats st;
+	arca_digest d, d2;
+	uint64_t size = 0;
+
+	NEED_SERVER(f);
+	if (arca_store_add_tier_url(f->store, f->url, NULL) != 0)
+		fail_msg("add tier %s: %s", f->url, arca_errmsg());
+	small = noise(1000, 7);
+	assert_int_equal(arca_blob_put(&d, f->store, small, 1000), 0);
+	assert_int_equal(arca_blob_put(&d, f->store, small, 1000), 0);
+	st = tier_stats(f->store, 1);
+	assert_int_equal(st.stored, 2);
+	assert_int_equal(st.errors, 0);
+	cas_line(line, sizeof(line), &d, " 200 if-none-match");
+	assert_int_equal(log_count(f, line), 1);
+	cas_line(line, sizeof(line), &d, " 412 if-none-match");
+	assert_int_equal(log_count(f, line), 1);
+
+	b = open_backend(f, (uint64_t)5 << 20);
+	big = noise(big_len, 8);
+	assert_int_equal(b->blob_put(b, &d2, big, big_len), 0);
+	assert_int_equal(log_count(f, "partNumber="), 2);
+	assert_int_equal(b->blob_put(b, &d2, big, big_len), 0);
+	/* The small blob's second PUT and this Complete. */
+	assert_int_equal(log_count(f, " 412 if-none-match"), 2);
+	/* The second upload's parts are not left in the bucket. */
+	assert_int_equal(log_count(f, "DELETE /" BUCKET "/" PREFIX "/cas/"), 1);
+	expect_blob(b, &d2, big, big_len);
+	assert_int_equal(b->blob_stat(b, &d2, &size), 0);
+	assert_int_equal(size, big_len);
+	b->free(b);
+	free(small);
+	free(big);
+}
+
+/* A server that does not implement conditional writes (mode 501 or
+ * 400): the first blob write is sent again without the header, and the
+ * handle sends none from then on, single PUT and multipart alike. */
+static void check_refusal_falls_back(sfx *f, const char *status)
+{
+	unsigned char *a = NULL, *big = NULL;
+	const size_t big_len = (size_t)6 << 20;
+	char line[256], refused[32];
+	arca_backend *b;
+	arca_digest d, d2, d3;
+
+	snprintf(refused, sizeof(refused), " %s if-none-match", status);
+	b = open_backend(f, (uint64_t)5 << 20);
+	a = noise(2000, 9);
+	assert_int_equal(b->blob_put(b, &d, a, 2000), 0);
+	cas_line(line, sizeof(line), &d, refused);
+	assert_int_equal(log_count(f, line), 1);
+	cas_line(line, sizeof(line), &d, " 200\n");
+	assert_int_equal(log_count(f, line), 1);
+	expect_blob(b, &d, a, 2000);
+	a[0] ^= 1;
+	assert_int_equal(b->blob_put(b, &d2, a, 2000), 0);
+	assert_int_equal(log_count(f, "if-none-match"), 1);
+	expect_blob(b, &d2, a, 2000);
+	b->free(b);
+
+	/* A new handle asks again; CompleteMultipartUpload falls back. */
+	b = open_backend(f, (uint64_t)5 << 20);
+	big = noise(big_len, 10);
+	assert_int_equal(b->blob_put(b, &d3, big, big_len), 0);
+	assert_int_equal(log_count(f, refused), 2);
+	assert_int_equal(log_count(f, "DELETE /"), 0);
+	expect_blob(b, &d3, big, big_len);
+	b->free(b);
+	free(a);
+	free(big);
+}
+
+static void test_s3__conditional_put_501_falls_back(void **state)
+{
+	NEED_SERVER(*state);
+	check_refusal_falls_back(*state, "501");
+}
+
+static void test_s3__conditional_put_400_falls_back(void **state)
+{
+	NEED_SERVER(*state);
+	check_refusal_falls_back(*state, "400");
+}
+
+/* 409 ConditionalRequestConflict: stored when the object is there after
+ * all (HeadObject), else an error of the tier. */
+static void test_s3__conditional_put_409(void **state)
+{
+	sfx *f = *state;
+	unsigned char *a;
+	char key[256];
+	arca_backend *b;
+	arca_digest d;
+
+	NEED_SERVER(f);
+	b = open_backend(f, (uint64_t)5 << 20);
+	a = noise(3000, 11);
+	assert_int_equal(arca_digest_buffer(&d, a, 3000), 0);
+	assert_int_equal(b->blob_put(b, NULL, a, 3000), ARCA_EIO);
+	assert_non_null(strstr(arca_errmsg(), "409"));
+	/* Written meanwhile by another (without the header). */
+	object_key(key, sizeof(key), "cas", &d);
+	assert_int_equal(raw_request_bin(f, "PUT", key, a, 3000, NULL).status,
+			200);
+	if (b->blob_put(b, &d, a, 3000) != 0)
+		fail_msg("put after 409: %s", arca_errmsg());
+	assert_int_equal(log_count(f, " 409 if-none-match"), 2);
+	expect_blob(b, &d, a, 3000);
+	b->free(b);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1408,6 +1607,17 @@ int main(void)
 			setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_s3__bad_urls,
 			setup_none, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__conditional_put_412_is_stored,
+			setup_honour, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__conditional_put_501_falls_back,
+			setup_refuse_501, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_s3__conditional_put_400_falls_back,
+			setup_refuse_400, teardown),
+		cmocka_unit_test_setup_teardown(test_s3__conditional_put_409,
+			setup_conflict, teardown),
 	};
 
 	/* A hung call fails the run instead of waiting out ctest. */

@@ -11,6 +11,7 @@
 #include "arca/arca.h"
 #include "arca/sys/backend.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ typedef struct fake_backend {
 	/* call counts */
 	int blob_get_calls, blob_stat_calls, blob_put_calls;
 	int ac_get_calls, ac_get_manifest_calls, ac_put_calls, ac_put2_calls;
-	int ac_remove_calls, find_missing_calls;
+	int ac_remove_calls, find_missing_calls, blob_put_fd_calls;
 	/* what the last calls were given */
 	uint64_t last_ttl_s;
 	size_t last_n_tags;
@@ -78,6 +79,23 @@ static int fake_fails(fake_backend *f)
 	return 0;
 }
 
+/* In 64 KiB pieces, as a network tier's bytes arrive. */
+static int fake_send(const unsigned char *data, size_t len,
+		arca_sink_fn sink, void *ctx)
+{
+	size_t off = 0;
+	int error;
+
+	do {
+		size_t n = len - off < 65536 ? len - off : 65536;
+
+		if ((error = sink(ctx, data + off, n)) < 0)
+			return error;
+		off += n;
+	} while (off < len);
+	return 0;
+}
+
 static int fake_blob_get(arca_backend *b, const arca_digest *digest,
 		arca_sink_fn sink, void *ctx)
 {
@@ -92,13 +110,13 @@ static int fake_blob_get(arca_backend *b, const arca_digest *digest,
 	if ((blob = fake_find(f, digest)) == NULL)
 		return ARCA_ENOTFOUND;
 	if (f->mode != FAKE_WRONG)
-		return sink(ctx, blob->data, blob->len);
+		return fake_send(blob->data, blob->len, sink, ctx);
 	/* A lying tier: it does not verify what it sends. */
 	copy = malloc(blob->len + 1);
 	assert_non_null(copy);
 	memcpy(copy, blob->data, blob->len);
-	copy[0] ^= 0x01;
-	error = sink(ctx, copy, blob->len);
+	copy[blob->len / 2] ^= 0x01;
+	error = fake_send(copy, blob->len, sink, ctx);
 	free(copy);
 	return error;
 }
@@ -155,6 +173,41 @@ static int fake_blob_put(arca_backend *b, arca_digest *out,
 	d = fake_store_blob(f, data, len);
 	if (out)
 		*out = d;
+	return 0;
+}
+
+/* blob_put_fd, which a test sets on the fake: reads fd to its end. */
+static int fake_blob_put_fd(arca_backend *b, arca_digest *out,
+		uint64_t *size_out, int fd)
+{
+	fake_backend *f = (fake_backend *)b;
+	unsigned char *data = NULL;
+	size_t len = 0, cap = 0;
+	arca_digest d;
+	ssize_t n;
+	int error;
+
+	f->blob_put_fd_calls++;
+	if ((error = fake_fails(f)) < 0)
+		return error;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			data = realloc(data, cap);
+			assert_non_null(data);
+		}
+		n = read(fd, data + len, cap - len);
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	d = fake_store_blob(f, data, len);
+	free(data);
+	if (out)
+		*out = d;
+	if (size_out)
+		*size_out = len;
 	return 0;
 }
 
@@ -937,6 +990,219 @@ static void test_tier__wrong_referenced_blob_is_a_miss(void **state)
 	arca_manifest_free(want);
 }
 
+
+/* ---- large blobs: bounded memory -------------------------------------- */
+
+#define LARGE_LEN ((size_t)3 << 20) /* over the store's 1 MiB spill size */
+
+static unsigned char *large_bytes(unsigned int seed)
+{
+	unsigned char *p = malloc(LARGE_LEN);
+	uint32_t x = seed * 2654435761u + 1;
+	size_t i;
+
+	assert_non_null(p);
+	for (i = 0; i < LARGE_LEN; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+	return p;
+}
+
+/* Files left in the store's tmp/ other than pin records. */
+static int tmp_files(arca_store *s)
+{
+	char *dir = fixture_path("%s/tmp", arca_store_path(s));
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && strncmp(e->d_name, "pins-", 5) != 0)
+			n++;
+	closedir(d);
+	free(dir);
+	return n;
+}
+
+/* A 3 MiB hit of tier 1 is spilled to a temp file while it is hashed,
+ * promoted from it, and served from it: the bytes are right, tier 0
+ * holds them, tmp/ keeps nothing; also where O_TMPFILE is not used. */
+static void test_tier__large_hit_is_spilled_and_promoted(void **state)
+{
+	fixture_store *fx = *state;
+	fake_backend *f = add_fake(fx->store, 2, FAKE_OK, NULL);
+	unsigned char *want = large_bytes(1), *got;
+	char *path = fixture_path("%s/large.bin", fx->dir);
+	arca_digest d;
+	size_t len = 0;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		if (round == 1) {
+			want[0] ^= 0x55; /* another blob */
+			setenv("ARCA_NO_O_TMPFILE", "1", 1);
+		}
+		d = fake_store_blob(f, want, LARGE_LEN);
+		assert_int_equal(arca_blob_get_file(fx->store, &d, path, 0644),
+				0);
+		got = fixture_read_file(path, &len);
+		assert_int_equal(len, LARGE_LEN);
+		assert_memory_equal(got, want, LARGE_LEN);
+		free(got);
+		assert_int_equal(tier_stats(fx->store, 1).promoted, round + 1);
+		assert_int_equal(tmp_files(fx->store), 0);
+		/* Tier 0 has it: the next read does not reach the tier. */
+		assert_int_equal(arca_blob_get_file(fx->store, &d, path, 0644),
+				0);
+		assert_int_equal(f->blob_get_calls, round + 1);
+	}
+	unsetenv("ARCA_NO_O_TMPFILE");
+	/* Promotion off: served from the temp file, tier 0 unchanged. */
+	assert_int_equal(arca_store_tier_set_promote(fx->store, 1, 0), 0);
+	want[1] ^= 0x55;
+	d = fake_store_blob(f, want, LARGE_LEN);
+	assert_int_equal(arca_blob_get_file(fx->store, &d, path, 0644), 0);
+	got = fixture_read_file(path, &len);
+	assert_int_equal(len, LARGE_LEN);
+	assert_memory_equal(got, want, LARGE_LEN);
+	free(got);
+	assert_int_equal(tier_stats(fx->store, 1).promoted, 2);
+	f->mode = FAKE_ERROR;
+	assert_int_equal(arca_blob_get_file(fx->store, &d, path, 0644),
+			ARCA_ENOTFOUND);
+	assert_int_equal(tmp_files(fx->store), 0);
+	free(want);
+	free(path);
+}
+
+/* A tier that sends 3 MiB of wrong bytes without noticing: the store's
+ * own re-hash of the spilled copy makes it a corrupt miss, nothing
+ * promoted, no output file, nothing left in tmp/. */
+static void test_tier__large_wrong_bytes_are_a_miss(void **state)
+{
+	fixture_store *fx = *state;
+	fake_backend *f = add_fake(fx->store, 2, FAKE_WRONG, NULL);
+	unsigned char *want = large_bytes(2);
+	char *path = fixture_path("%s/large.bin", fx->dir);
+	arca_store_info info;
+	arca_digest d;
+
+	d = fake_store_blob(f, want, LARGE_LEN);
+	assert_int_equal(arca_blob_get_file(fx->store, &d, path, 0644),
+			ARCA_ENOTFOUND);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(tier_stats(fx->store, 1).corrupt, 1);
+	assert_int_equal(tier_stats(fx->store, 1).promoted, 0);
+	assert_int_equal(arca_store_get_info(&info, fx->store), 0);
+	assert_int_equal(info.n_blobs, 0);
+	assert_int_equal(tmp_files(fx->store), 0);
+	free(want);
+	free(path);
+}
+
+/* Write-through of a large file blob goes through the tier's blob_put_fd
+ * (from tier 0's file), for a put and for a push; a small one, or a tier
+ * without blob_put_fd, through blob_put. */
+static void test_tier__large_write_through_uses_put_fd(void **state)
+{
+	fixture_store *fx = *state;
+	fake_backend *f = fake_new(2, FAKE_OK);
+	fake_backend *g;
+	unsigned char *big = large_bytes(3);
+	char *path = fixture_path("%s/in.bin", fx->dir);
+	arca_manifest *m;
+	arca_transfer xfer = { 0, 0, 0, 0, 0 };
+	arca_digest d, out;
+	uint64_t size = 0;
+
+	f->parent.blob_put_fd = fake_blob_put_fd;
+	assert_int_equal(arca_store_add_tier(fx->store, &f->parent, NULL), 0);
+	fixture_write_file(path, big, LARGE_LEN);
+	assert_int_equal(arca_blob_put_file(&d, &size, fx->store, path), 0);
+	assert_int_equal(size, LARGE_LEN);
+	assert_int_equal(f->blob_put_fd_calls, 1);
+	assert_int_equal(f->blob_put_calls, 0);
+	assert_non_null(fake_find(f, &d));
+	assert_memory_equal(fake_find(f, &d)->data, big, LARGE_LEN);
+	assert_int_equal(tier_stats(fx->store, 1).bytes_up, LARGE_LEN);
+	fixture_write_file(path, "small", 5);
+	assert_int_equal(arca_blob_put_file(&d, &size, fx->store, path), 0);
+	assert_int_equal(f->blob_put_fd_calls, 1);
+	assert_int_equal(f->blob_put_calls, 1);
+
+	/* A push of an action with a large output the tier lacks. */
+	big[0] ^= 0x55;
+	fixture_write_file(path, big, LARGE_LEN);
+	f->mode = FAKE_DECLINE; /* not written through now */
+	f->parent.blob_put_fd = NULL;
+	assert_int_equal(arca_blob_put_file(&out, &size, fx->store, path), 0);
+	f->parent.blob_put_fd = fake_blob_put_fd;
+	f->mode = FAKE_OK;
+	assert_null(fake_find(f, &out));
+	m = local_action(fx->store, "push-large", "x");
+	m->outputs[0].digest = out;
+	m->outputs[0].size = LARGE_LEN;
+	f->mode = FAKE_DECLINE;
+	assert_int_equal(arca_action_put(fx->store, m), 0);
+	f->mode = FAKE_OK;
+	assert_int_equal(f->blob_put_fd_calls, 1);
+	assert_int_equal(arca_tier_push(&xfer, fx->store, 1, &m->key), 0);
+	assert_int_equal(f->blob_put_fd_calls, 2);
+	assert_non_null(fake_find(f, &out));
+	assert_memory_equal(fake_find(f, &out)->data, big, LARGE_LEN);
+	assert_true(xfer.bytes >= LARGE_LEN);
+	arca_manifest_free(m);
+
+	/* A tier without blob_put_fd gets the bytes from memory. */
+	g = add_fake(fx->store, 2, FAKE_OK, NULL);
+	big[1] ^= 0x55;
+	fixture_write_file(path, big, LARGE_LEN);
+	assert_int_equal(arca_blob_put_file(&d, &size, fx->store, path), 0);
+	assert_int_equal(g->blob_put_calls, 1);
+	assert_non_null(fake_find(g, &d));
+	assert_int_equal(f->blob_put_fd_calls, 3);
+	free(big);
+	free(path);
+}
+
+/* An action hit of tier 1 with a 3 MiB output: the output is spilled,
+ * verified and promoted with the rest; a later hit is tier 0's alone. */
+static void test_tier__large_action_output_is_promoted(void **state)
+{
+	fixture_store *fx = *state;
+	fake_backend *f = add_fake(fx->store, 2, FAKE_OK, NULL);
+	unsigned char *big = large_bytes(4);
+	char *path = fixture_path("%s/out.bin", fx->dir);
+	unsigned char *got;
+	arca_manifest *want, *m = NULL;
+	size_t len = 0, i;
+
+	/* fake_action's output is a string: no NUL but the last byte. */
+	for (i = 0; i < LARGE_LEN; i++)
+		if (big[i] == 0)
+			big[i] = 1;
+	big[LARGE_LEN - 1] = '\0';
+	want = fake_action(f, "large", (const char *)big);
+	assert_int_equal(arca_action_get(&m, fx->store, &want->key), 0);
+	assert_int_equal(tier_stats(fx->store, 1).promoted, 1);
+	assert_int_equal(tmp_files(fx->store), 0);
+	f->mode = FAKE_ERROR;
+	assert_int_equal(arca_blob_get_file(fx->store, &m->outputs[0].digest,
+			path, 0644), 0);
+	got = fixture_read_file(path, &len);
+	assert_int_equal(len, LARGE_LEN - 1);
+	assert_memory_equal(got, big, len);
+	free(got);
+	arca_manifest_free(m);
+	arca_manifest_free(want);
+	free(big);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -979,6 +1245,18 @@ int main(void)
 			fixture_store_setup, fixture_store_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_tier__wrong_referenced_blob_is_a_miss,
+			fixture_store_setup, fixture_store_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tier__large_hit_is_spilled_and_promoted,
+			fixture_store_setup, fixture_store_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tier__large_wrong_bytes_are_a_miss,
+			fixture_store_setup, fixture_store_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tier__large_write_through_uses_put_fd,
+			fixture_store_setup, fixture_store_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tier__large_action_output_is_promoted,
 			fixture_store_setup, fixture_store_teardown),
 	};
 

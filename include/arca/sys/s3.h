@@ -148,7 +148,15 @@ typedef struct arca_s3_options {
  * blob_get streams to the sink and blob_put_fd from the fd (a pipe is
  * first spooled to an unlinked temp file), so memory stays bounded;
  * blobs over the multipart threshold are uploaded in parts, and a failed
- * multipart upload is aborted. ac_remove answers 0 whether or not the
+ * multipart upload is aborted. Blob writes are conditional
+ * (If-None-Match: * on PutObject and CompleteMultipartUpload,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+ * conditional-writes.html): 412 Precondition Failed means the blob is
+ * already stored and is success (a multipart upload is then aborted);
+ * 409 ConditionalRequestConflict is success if HeadObject then finds the
+ * object, else ARCA_EIO; a server answering 501, or 400 NotImplemented,
+ * gets the write again without the header, and the backend sends it no
+ * more. Action entries are written unconditionally. ac_remove answers 0 whether or not the
  * entry existed (DeleteObject does not say). find_missing sends one
  * HeadObject per digest on the kept connection. Action entries' tags are
  * not kept in S3 (they are tier 0's).
