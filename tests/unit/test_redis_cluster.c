@@ -261,7 +261,7 @@ static int group_setup(void **state)
 	snprintf(g.url, sizeof(g.url), "redis+cluster://:" PASSWORD
 			"@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", dead,
 			g.port[1], g.port[0]);
-	snprintf(g.shown, sizeof(g.shown), "redis+cluster://@127.0.0.1:%d,"
+	snprintf(g.shown, sizeof(g.shown), "redis+cluster://127.0.0.1:%d,"
 			"127.0.0.1:%d,127.0.0.1:%d", dead, g.port[1], g.port[0]);
 	free(log);
 	return 0;
@@ -683,7 +683,7 @@ static void test_redis_cluster__bad_urls(void **state)
 	assert_int_equal(arca_backend_redis_cluster_open(&b, url, NULL),
 			ARCA_EUNAVAILABLE);
 	assert_null(strstr(arca_errmsg(), "secret-here"));
-	assert_non_null(strstr(arca_errmsg(), "redis+cluster://@127.0.0.1:"));
+	assert_non_null(strstr(arca_errmsg(), "redis+cluster://127.0.0.1:"));
 	/* A wrong password: refused. */
 	snprintf(url, sizeof(url), "redis+cluster://:wrong-pw@127.0.0.1:%d",
 			g.port[0]);
