@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,6 +323,9 @@ static int connect_now(arca__redis_conn *conn, arca__redis_call *cl, int ping)
 				ARCA_ETIMEOUT : ARCA_EUNAVAILABLE, "connect",
 				detail);
 	}
+	/* hiredis 0.14 opens its socket without SOCK_CLOEXEC: a stage
+	 * command must not inherit the tier's connection. */
+	(void)fcntl(conn->c->fd, F_SETFD, FD_CLOEXEC);
 	return handshake(conn, cl, ping);
 }
 

@@ -97,6 +97,18 @@ assert_eq "remote__a_stats_json_stored" 1 \
 	"$([ "$(tier_field stored)" -ge 3 ] && echo 1)"
 assert_eq "remote__a_stats_json_bytes_up" 1 \
 	"$([ "$(tier_field bytes_up)" -gt 0 ] && echo 1)"
+# A stage does not inherit the tier's connection (hiredis opens its
+# socket without close-on-exec): the lookup before the miss opened it.
+cat >fds.sh <<'EOS'
+#!/bin/sh
+ls -l /proc/$$/fd | grep -c 'socket:' >sockets.txt || true
+EOS
+chmod +x fds.sh
+mkdir -p "$TEST_TMP/machineF"
+cp "$STORE_A/config.yaml" "$TEST_TMP/machineF/"
+ARCA_DIR=$TEST_TMP/machineF run A run --stage fds --out sockets.txt -- ./fds.sh
+check_rc "remote__fds_stage_exit_0" 0
+assert_eq "remote__stage_inherits_no_socket" 0 "$(cat sockets.txt)"
 ARCA_DIR=$STORE_B run A stats
 assert_contains "remote__b_stats_text_tier_row" "$OUT" "$URL"
 
