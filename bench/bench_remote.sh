@@ -272,26 +272,37 @@ breaker_setup() {
     --out out.txt -- ./stage.sh >/dev/null 2>&1) || die "the first arca run failed"
 }
 
-breaker_runs() { # OPTS...: seconds for BREAKER_RUNS hits
-  local t0 t1 i
+# One hit: `arca run` of the stage already in tier 0; OPTS go before run.
+# Prints its wall time in seconds.
+breaker_run() {
+  local t0 t1
   t0=$(now)
-  for ((i = 0; i < BREAKER_RUNS; i++)); do
-    (cd "$B/wd" && A --store "$B/store" "$@" run --stage upper --in in.txt \
-      --out out.txt -- ./stage.sh >/dev/null 2>>"$B/err") ||
-      die "arca run failed with the tier stalled (see $B/err)"
-  done
+  (cd "$B/wd" && A --store "$B/store" "$@" run --stage upper --in in.txt \
+    --out out.txt -- ./stage.sh >/dev/null 2>>"$B/err") ||
+    die "arca run $* failed (see $B/err)"
   t1=$(now)
   echo "$t1 - $t0" | bc
 }
 
+# BREAKER_RUNS hits with the tier and as many with --no-remote, one of
+# each in turn, so that both sides see the same load; "TIER_S BASE_S".
+breaker_pairs() {
+  local i tier=0 base=0
+  for ((i = 0; i < BREAKER_RUNS; i++)); do
+    tier=$(echo "$tier + $(breaker_run)" | bc)
+    base=$(echo "$base + $(breaker_run --no-remote)" | bc)
+  done
+  echo "$tier $base"
+}
+
 breaker_round() {
-  local base healthy stalled added timeouts openings
+  local healthy stalled base added timeouts openings
   rm -rf "$B/store/tiers" "$B/err"
-  base=$(breaker_runs --no-remote)
-  healthy=$(breaker_runs)
+  # The tier answering (information): what a configured tier costs a hit.
+  read -r healthy _ <<<"$(breaker_pairs)"
   kill -STOP "$REDIS_PID"
   : >"$B/err"
-  stalled=$(breaker_runs)
+  read -r stalled base <<<"$(breaker_pairs)"
   kill -CONT "$REDIS_PID"
   [[ $(wc -l <"$B/wd/count") == 1 ]] || die "the stage ran again: not a hit"
   timeouts=$(grep -c 'going on without this tier' "$B/err" || true)
