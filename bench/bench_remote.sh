@@ -360,7 +360,7 @@ EOF
     breaker_round
   done
 
-  awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" '
+  awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" -v big="$BIG_MIB" '
   function median(list,    v, n, i, j, t) {
     n = split(list, v, " ")
     for (i = 2; i <= n; i++)
@@ -429,7 +429,7 @@ EOF
     print "\n## ratios, arca / the server'\''s own client (lower is better)"
     misses = 0
     ratio("Redis 1 KiB hit, arca/r-benchmark", "mean_us", "arca_hit", "redis_bench", "1.5")
-    ratio("S3 256 MiB get, arca/curl", "s", "arca_raw", "curl_raw", "1.2")
+    ratio(sprintf("S3 %d MiB get, arca/curl", big), "s", "arca_raw", "curl_raw", "1.2")
     ratio("  the same, promoted into tier 0", "s", "arca_raw_promote", "curl_raw", "1.2")
     bound("breaker: added time in timeouts", "breaker", "added_timeouts", "1")
     print "# for information"
