@@ -19,7 +19,9 @@
 #              else the directory of $ARCA, else <repo>/build)
 # Environment:
 #   REPEAT=3              rounds (each runs every part)
-#   HITS=20000            in-process hits per round (1,000 more to warm up)
+#   HITS=50000            in-process hits per round, and as many GETs of
+#                         redis-benchmark, in CHUNKS=5 turns each (each
+#                         turn of arca also makes 1,000 hits to warm up)
 #   CLI_HITS=200          `arca get` / `redis-cli GET` processes per round
 #   BIG_MIB=256           size of the S3 blob
 #   BREAKER_RUNS=100      `arca run` hits per side and round
@@ -45,7 +47,8 @@ else
   build=$repo/build
 fi
 REPEAT=${REPEAT:-3}
-HITS=${HITS:-20000}
+HITS=${HITS:-50000}
+CHUNKS=${CHUNKS:-5}
 CLI_HITS=${CLI_HITS:-200}
 BIG_MIB=${BIG_MIB:-256}
 BREAKER_RUNS=${BREAKER_RUNS:-100}
@@ -57,7 +60,7 @@ arca=$build/arca
 bench_remote=$build/bench/bench_remote
 [[ -x $arca && -x $bench_remote ]] ||
   die "no $arca or $bench_remote: build first (make build)"
-for v in REPEAT HITS CLI_HITS BIG_MIB BREAKER_RUNS BREAKER_TIMEOUT_MS; do
+for v in REPEAT HITS CHUNKS CLI_HITS BIG_MIB BREAKER_RUNS BREAKER_TIMEOUT_MS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
 missing=()
@@ -152,26 +155,44 @@ timed() {
 }
 
 # ---- 1. Redis, 1 KiB ------------------------------------------------------
-redis_round() {
-  local dir=$work/redis.$round out digest csv p50 mean t0 t1 i key
-  out=$("$bench_remote" "$dir" "redis://127.0.0.1:$REDIS_PORT" "$HITS" 1024) ||
-    die "bench_remote failed"
-  digest=$(sed -n 's/^digest //p' <<<"$out")
-  result "$(grep '^arca_hit ' <<<"$out")"
-  # SET first so that GET reads a 1 KiB value (-t get alone would GET a
-  # missing key); the GET line: "GET",rps,avg,min,p50,p95,p99,max (ms).
-  # With one client and no pipelining the requests are serial, so 1/rps
-  # is the mean time of one GET. Its latency percentiles come from an HDR
-  # histogram whose lowest discernible value is 10 us, i.e. buckets of
-  # 8 us at this scale (8, 15, 23 us): too coarse to compare with, so
-  # hist_p50_us is printed for information only.
-  csv=$(redis-benchmark -p "$REDIS_PORT" -t set,get -d 1024 -n "$HITS" \
-    -c 1 -P 1 --csv --precision 3) || die "redis-benchmark failed"
-  mean=$(awk -F'"' '$2 == "GET" && $4 > 0 { printf "%.2f", 1e6 / $4 }' <<<"$csv")
-  p50=$(awk -F'"' '$2 == "GET" { print $10 * 1000 }' <<<"$csv")
-  [[ -n $p50 && -n $mean ]] || die "cannot read redis-benchmark's output: $csv"
-  result "redis_bench mean_us=$mean hist_p50_us=$p50 n=$HITS size=1024"
+# The median of the numbers on stdin.
+median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+redis_round() {
+  local dir=$work/redis.$round out digest csv chunk=$((HITS / CHUNKS)) c
+  local arca_means= arca_p50s= bench_means= bench_p50s= t0 t1 i key
+  mkdir -p "$dir"
+  # SET first so that GET reads a 1 KiB value (-t get alone would GET a
+  # missing key).
+  redis-benchmark -p "$REDIS_PORT" -t set -d 1024 -n 1000 -c 1 -P 1 -q \
+    >/dev/null || die "redis-benchmark -t set failed"
+  # CHUNKS turns each: arca's hits, then redis-benchmark's GETs, so that
+  # a burst of load from elsewhere falls on one chunk, not on one side;
+  # each side's figure is the median over its chunks.
+  for ((c = 1; c <= CHUNKS; c++)); do
+    out=$("$bench_remote" "$dir/$c" "redis://127.0.0.1:$REDIS_PORT" "$chunk" 1024) ||
+      die "bench_remote failed"
+    digest=$(sed -n 's/^digest //p' <<<"$out")
+    arca_means+="$(sed -n 's/^arca_hit .*mean_us=\([0-9.]*\).*/\1/p' <<<"$out") "
+    arca_p50s+="$(sed -n 's/^arca_hit p50_us=\([0-9.]*\).*/\1/p' <<<"$out") "
+    # The GET line: "GET",rps,avg,min,p50,p95,p99,max (ms). With one
+    # client and no pipelining the requests are serial, so 1/rps is the
+    # mean time of one GET (redis-benchmark times the run in ms: at least
+    # 10,000 GETs keep that within 1%). Its latency percentiles come from
+    # an HDR histogram whose lowest discernible value is 10 us, i.e.
+    # buckets of 8 us at this scale (8, 15, 23 us): too coarse to compare
+    # with, so hist_p50_us is for information only.
+    csv=$(redis-benchmark -p "$REDIS_PORT" -t get -d 1024 -n "$chunk" \
+      -c 1 -P 1 --csv --precision 3) || die "redis-benchmark failed"
+    bench_means+="$(awk -F'"' '$2 == "GET" && $4 > 0 { printf "%.2f", 1e6 / $4 }' <<<"$csv") "
+    bench_p50s+="$(awk -F'"' '$2 == "GET" { print $10 * 1000 }' <<<"$csv") "
+  done
+  [[ $(wc -w <<<"$bench_means") == "$CHUNKS" && $(wc -w <<<"$arca_means") == "$CHUNKS" ]] ||
+    die "cannot read the hit figures: $csv"
+  result "arca_hit mean_us=$(tr ' ' '\n' <<<"$arca_means" | grep . | median)" \
+    "p50_us=$(tr ' ' '\n' <<<"$arca_p50s" | grep . | median) n=$HITS size=1024"
+  result "redis_bench mean_us=$(tr ' ' '\n' <<<"$bench_means" | grep . | median)" \
+    "hist_p50_us=$(tr ' ' '\n' <<<"$bench_p50s" | grep . | median) n=$HITS size=1024"
   # One process per hit (information): `arca get` from a store without
   # the blob (promote false: every process hits the tier) vs redis-cli.
   store_config "$dir/cli" "redis://127.0.0.1:$REDIS_PORT" "    promote: false"
