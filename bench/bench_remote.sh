@@ -160,7 +160,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : 
 
 redis_round() {
   local dir=$work/redis.$round out digest csv chunk=$((HITS / CHUNKS)) c
-  local arca_means= arca_p50s= bench_means= bench_p50s= t0 t1 i key
+  local arca_means= arca_p50s= bench_means= bench_p50s= pair_ratios= a b t0 t1 i key
   mkdir -p "$dir"
   # SET first so that GET reads a 1 KiB value (-t get alone would GET a
   # missing key).
@@ -173,7 +173,8 @@ redis_round() {
     out=$("$bench_remote" "$dir/$c" "redis://127.0.0.1:$REDIS_PORT" "$chunk" 1024) ||
       die "bench_remote failed"
     digest=$(sed -n 's/^digest //p' <<<"$out")
-    arca_means+="$(sed -n 's/^arca_hit .*mean_us=\([0-9.]*\).*/\1/p' <<<"$out") "
+    a=$(sed -n 's/^arca_hit .*mean_us=\([0-9.]*\).*/\1/p' <<<"$out")
+    arca_means+="$a "
     arca_p50s+="$(sed -n 's/^arca_hit p50_us=\([0-9.]*\).*/\1/p' <<<"$out") "
     # The GET line: "GET",rps,avg,min,p50,p95,p99,max (ms). With one
     # client and no pipelining the requests are serial, so 1/rps is the
@@ -184,8 +185,11 @@ redis_round() {
     # with, so hist_p50_us is for information only.
     csv=$(redis-benchmark -p "$REDIS_PORT" -t get -d 1024 -n "$chunk" \
       -c 1 -P 1 --csv --precision 3) || die "redis-benchmark failed"
-    bench_means+="$(awk -F'"' '$2 == "GET" && $4 > 0 { printf "%.2f", 1e6 / $4 }' <<<"$csv") "
+    b=$(awk -F'"' '$2 == "GET" && $4 > 0 { printf "%.2f", 1e6 / $4 }' <<<"$csv")
+    bench_means+="$b "
     bench_p50s+="$(awk -F'"' '$2 == "GET" { print $10 * 1000 }' <<<"$csv") "
+    # The two turns ran back to back: their ratio.
+    pair_ratios+="$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.3f", a / b }') "
   done
   [[ $(wc -w <<<"$bench_means") == "$CHUNKS" && $(wc -w <<<"$arca_means") == "$CHUNKS" ]] ||
     die "cannot read the hit figures: $csv"
@@ -193,6 +197,7 @@ redis_round() {
     "p50_us=$(tr ' ' '\n' <<<"$arca_p50s" | grep . | median) n=$HITS size=1024"
   result "redis_bench mean_us=$(tr ' ' '\n' <<<"$bench_means" | grep . | median)" \
     "hist_p50_us=$(tr ' ' '\n' <<<"$bench_p50s" | grep . | median) n=$HITS size=1024"
+  result "redis_pairs ratio=$(tr ' ' '\n' <<<"$pair_ratios" | grep . | median)"
   # One process per hit (information): `arca get` from a store without
   # the blob (promote false: every process hits the tier) vs redis-cli.
   store_config "$dir/cli" "redis://127.0.0.1:$REDIS_PORT" "    promote: false"
@@ -454,6 +459,7 @@ EOF
     ratio("  the same, promoted into tier 0", "s", "arca_raw_promote", "curl_raw", "1.2")
     bound("breaker: added time in timeouts", "breaker", "added_timeouts", "1")
     print "# for information"
+    bound("  the same, median of paired turns", "redis_pairs", "ratio", "")
     ratio("Redis, per process, arca/redis-cli", "ms", "arca_get_cli", "redis_cli_get", "")
     ratio("S3 peak RSS, arca/curl", "rss_kib", "arca_raw", "curl_raw", "")
     ratio("S3 peak RSS promoted, arca/curl", "rss_kib", "arca_raw_promote", "curl_raw", "")
