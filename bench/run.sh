@@ -16,6 +16,7 @@
 #                   256 MiB big.bin and the anchors' node_modules; results
 #                   depend on its file system (tmpfs makes fsync free).
 #   ARCA_BENCH_STRICT=1  exit 1 when a target is missed
+#   ARCA_BENCH_REMOTE=0  leave out the shared tiers (bench/bench_remote.sh)
 # The whole output is also saved as bench/out/run-<date>.txt.
 set -euo pipefail
 
@@ -96,9 +97,24 @@ main() {
     die "bench_concurrency.sh failed"
   rm -rf "$work/concurrency"
 
+  # The shared tiers against the servers' own clients (bench_remote.sh):
+  # its own servers, rounds and ratios; it prints "skipped" when
+  # redis-server or node is missing. Its missed targets count here too.
+  remote_misses=0
+  if [[ ${ARCA_BENCH_REMOTE:-1} != 0 ]]; then
+    echo "## shared tiers (bench/bench_remote.sh)"
+    BENCH_REMOTE_NO_LOG=1 ARCA_BENCH_STRICT=0 ARCA_BENCH_WORK=$work/remote \
+      "$repo/bench/bench_remote.sh" "$build" | tee "$work/remote.txt" ||
+      die "bench_remote.sh failed"
+    remote_misses=$(sed -n 's/^\([0-9][0-9]*\) target(s) missed$/\1/p' "$work/remote.txt")
+    remote_misses=${remote_misses:-0}
+    rm -rf "$work/remote" "$work/remote.txt"
+  fi
+
   # results.txt: "<round> <system> key=value ...". Medians per system and key,
   # in the order the figures first appeared; then the ratios.
-  awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" '
+  awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" \
+    -v remote_misses="$remote_misses" '
   function median(list,    v, n, i, j, t) {
     n = split(list, v, " ")
     for (i = 2; i <= n; i++)              # insertion sort, n is small
@@ -170,6 +186,9 @@ main() {
     ratio("W2 get  arca/cacache", "big_get_s", "arca", "cacache", "")
     ratio("W1 get  arca/sqlite_raw", "small_get_us", "arca", "sqlite_raw", "")
     ratio("W1 put  arca/sqlite_raw", "small_put_us", "arca", "sqlite_raw", "")
+    if (remote_misses > 0)
+      printf "%d target(s) of the shared tiers missed (above)\n", remote_misses
+    misses += remote_misses
     printf "\n%s\n", misses ? misses " target(s) missed" : "all targets met"
     exit (strict && misses) ? 3 : 0
   }' "$results"

@@ -328,6 +328,19 @@ int arca__breaker_result(arca__breaker *b, int failed)
 {
 	int ctx = failed ? 1 : 0;
 
+	/* A success while the breaker is closed with no failure counted
+	 * changes nothing (record()): tell that from a read, which takes no
+	 * lock (the file is replaced whole), so that the calls of a healthy
+	 * tier cost no mkdir, lock file and flock each (bench/README.md,
+	 * "Shared tiers"). A failure another process counts after the read
+	 * is then simply later than this success. */
+	if (!failed && !b->prober && b->writable) {
+		arca__tier_state s;
+
+		read_file(&s, b->path);
+		if (s.breaker == ARCA_BREAKER_CLOSED && s.failures == 0)
+			return 0;
+	}
 	(void)update(b, record, &ctx);
 	return ctx == 2;
 }

@@ -211,6 +211,22 @@ done
 ARCA_DIR=$TEST_TMP/proxy_flip run A stats --json
 assert_eq "proxy_flip__corrupt_counted" 1 "$([ "$(tier_field corrupt)" -ge 1 ] && echo 1)"
 
+# ---- a success resets the count --------------------------------------
+# Each `arca get` of a blob no tier has makes two calls: the connection at
+# open (the proxy lets PING through: a success) and the lookup (an
+# injected error). The success resets the count, so however many such
+# processes run, the breaker never sees 3 consecutive failures.
+S=$TEST_TMP/proxy_reset
+tier_config "$S" "$PURL" 500
+echo error >"$MODE"
+rm -f "$MODE.log"
+NONE=0000000000000000000000000000000000000000000000000000000000000000
+for i in 1 2 3 4 5; do ARCA_DIR=$S A get "$NONE" >/dev/null 2>&1; done
+echo pass >"$MODE"
+assert_eq "breaker_reset__every_lookup_made" 5 "$(grep -c '^error$' "$MODE.log")"
+assert_not_contains "breaker_reset__still_closed" "$(cat "$S"/tiers/*.state)" \
+	"breaker open"
+
 # ---- Redis killed in the middle of a pipeline -------------------------
 PORT3=$(free_port)
 redis-server --port "$PORT3" --bind 127.0.0.1 --save '' --appendonly no \
