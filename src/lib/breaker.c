@@ -264,6 +264,30 @@ static int take_probe(arca__breaker *b, arca__tier_state *s, void *ctx)
 	return 0;
 }
 
+/* 1: the state read lets a call through, or hands out the probe. */
+static int state_allows(const arca__tier_state *s)
+{
+	if (s->breaker == ARCA_BREAKER_CLOSED)
+		return 1;
+	if (s->breaker == ARCA_BREAKER_OPEN &&
+	    arca__now() < s->opened_at + ARCA_BREAKER_COOLDOWN_DEFAULT)
+		return 0;
+	if (s->breaker == ARCA_BREAKER_HALF_OPEN &&
+	    arca__now() < s->probe_at + ARCA_BREAKER_COOLDOWN_DEFAULT)
+		return 0;
+	return 1;
+}
+
+int arca__breaker_may_allow(arca__breaker *b)
+{
+	arca__tier_state s;
+
+	if (b->prober)
+		return 1;
+	arca__breaker_read(&s, b);
+	return state_allows(&s);
+}
+
 int arca__breaker_allow(arca__breaker *b)
 {
 	arca__tier_state s;
@@ -271,14 +295,10 @@ int arca__breaker_allow(arca__breaker *b)
 	if (b->prober)
 		return 1;
 	arca__breaker_read(&s, b);
+	if (!state_allows(&s))
+		return 0;
 	if (s.breaker == ARCA_BREAKER_CLOSED)
 		return 1;
-	if (s.breaker == ARCA_BREAKER_OPEN &&
-	    arca__now() < s.opened_at + ARCA_BREAKER_COOLDOWN_DEFAULT)
-		return 0;
-	if (s.breaker == ARCA_BREAKER_HALF_OPEN &&
-	    arca__now() < s.probe_at + ARCA_BREAKER_COOLDOWN_DEFAULT)
-		return 0;
 	(void)update(b, take_probe, NULL);
 	return b->prober;
 }

@@ -31,6 +31,10 @@ void arca__breaker_free(arca__breaker *b);
  * 0: skip it. */
 int arca__breaker_allow(arca__breaker *b);
 
+/* What arca__breaker_allow() would say now, without taking the probe
+ * (a tier opened lazily takes it at its first call). */
+int arca__breaker_may_allow(arca__breaker *b);
+
 /*
  * The outcome of a call that was allowed: failed non-zero for an error
  * or a timeout. Opens (1 returned, one line logged) after the threshold

@@ -80,6 +80,8 @@ typedef struct s3_backend {
 	int path_style;
 	int compress;              /* zstd blobs (when it shrinks them) */
 	int url_compress;          /* ?compress=: 0, 1, or -1 when absent */
+	/* lazy_connect: HeadBucket is still owed, before the first call. */
+	int probe_pending;
 	/* The server answered a conditional write as a feature it lacks:
 	 * blob PUTs go without If-None-Match for the handle's life. */
 	int no_conditional;
@@ -484,12 +486,14 @@ static int add_header(struct curl_slist **list, const char *fmt,
  * status: rq->status); a transport failure is an ARCA_E* code with the
  * message set.
  */
+static int probe_bucket(s3_backend *s, int64_t deadline);
+
 static int perform(s3_backend *s, request *rq, int64_t deadline,
 		const char *what)
 {
 	char errbuf[CURL_ERROR_SIZE], *url = NULL;
 	struct curl_slist *headers = NULL;
-	int64_t left = deadline - arca__mono_ms();
+	int64_t left;
 	long connect_ms;
 	size_t url_len;
 	CURLcode rc;
@@ -498,6 +502,19 @@ static int perform(s3_backend *s, request *rq, int64_t deadline,
 
 	rq->status = 0;
 	rq->sink_error = 0;
+	if (s->probe_pending) {
+		/* A lazy backend's open check, owed by its first call. A
+		 * missing bucket is the tier's configuration, not a miss;
+		 * when the server did not answer, the next call owes it. */
+		s->probe_pending = 0;
+		if ((error = probe_bucket(s, deadline)) < 0) {
+			s->probe_pending = error == ARCA_ETIMEOUT ||
+				error == ARCA_EUNAVAILABLE;
+			return error == ARCA_ENOTFOUND ? arca__error(ARCA_EINVAL,
+					"%s", arca_errmsg()) : error;
+		}
+	}
+	left = deadline - arca__mono_ms();
 	if (rq->small_max == 0)
 		rq->small_max = SMALL_BODY_MAX;
 	if (left <= 0)
@@ -2099,6 +2116,40 @@ cleanup:
 
 /* ---- opening ------------------------------------------------------------ */
 
+/*
+ * HeadBucket: a missing bucket, refused credentials or an unreachable
+ * endpoint are said here, once: at open, or before the first call of a
+ * lazy backend (perform()).
+ */
+static int probe_bucket(s3_backend *s, int64_t deadline)
+{
+	request rq;
+	int error;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "HEAD";
+	rq.key = NULL;
+	error = perform(s, &rq, deadline, "HEAD bucket");
+	if (error == 0 && rq.status == 404)
+		error = arca__error(ARCA_ENOTFOUND, "s3 tier %s: bucket "
+				"\"%s\" does not exist", s->shown, s->bucket);
+	/* AWS answers a request signed for another region with 301
+	 * (or 400) and the bucket's region in x-amz-bucket-region
+	 * (API_HeadBucket.html). */
+	else if (error == 0 && (rq.status == 301 || rq.status == 400) &&
+		 rq.bucket_region[0] != '\0' &&
+		 strcmp(rq.bucket_region, s->region) != 0)
+		error = arca__error(ARCA_EINVAL, "s3 tier %s: bucket "
+				"\"%s\" is in region %s, not %s (add "
+				"&region=%s to the URL)", s->shown,
+				s->bucket, rq.bucket_region, s->region,
+				rq.bucket_region);
+	else if (error == 0 && (rq.status < 200 || rq.status >= 300))
+		error = status_fail(s, &rq, "HEAD bucket");
+	arca_buf_free(&rq.small);
+	return error;
+}
+
 int arca_backend_s3_open(arca_backend **out, const char *url,
 		const arca_s3_options *opts)
 {
@@ -2161,36 +2212,10 @@ int arca_backend_s3_open(arca_backend **out, const char *url,
 		goto cleanup;
 	s->compress = s->url_compress >= 0 ? s->url_compress :
 		!(opts->version >= 2 && opts->no_compress);
-	if (!opts->lazy_connect) {
-		/* HeadBucket: a missing bucket, refused credentials or an
-		 * unreachable endpoint are said here, once. */
-		request rq;
-
-		memset(&rq, 0, sizeof(rq));
-		rq.method = "HEAD";
-		rq.key = NULL;
-		error = perform(s, &rq, call_deadline(s), "HEAD bucket");
-		if (error == 0 && rq.status == 404)
-			error = arca__error(ARCA_ENOTFOUND, "s3 tier %s: bucket "
-					"\"%s\" does not exist", s->shown,
-					s->bucket);
-		/* AWS answers a request signed for another region with 301
-		 * (or 400) and the bucket's region in x-amz-bucket-region
-		 * (API_HeadBucket.html). */
-		else if (error == 0 && (rq.status == 301 || rq.status == 400) &&
-			 rq.bucket_region[0] != '\0' &&
-			 strcmp(rq.bucket_region, s->region) != 0)
-			error = arca__error(ARCA_EINVAL, "s3 tier %s: bucket "
-					"\"%s\" is in region %s, not %s (add "
-					"&region=%s to the URL)", s->shown,
-					s->bucket, rq.bucket_region, s->region,
-					rq.bucket_region);
-		else if (error == 0 && (rq.status < 200 || rq.status >= 300))
-			error = status_fail(s, &rq, "HEAD bucket");
-		arca_buf_free(&rq.small);
-		if (error < 0)
-			goto cleanup;
-	}
+	if (opts->lazy_connect)
+		s->probe_pending = 1;
+	else if ((error = probe_bucket(s, call_deadline(s))) < 0)
+		goto cleanup;
 	*out = &s->parent;
 	s = NULL;
 	error = 0;

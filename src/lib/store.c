@@ -39,6 +39,12 @@ typedef struct tier {
 	int in_op;
 	int op_skipped;
 	int64_t op_start;    /* CLOCK_MONOTONIC ms */
+	/* A configured tier is opened without connecting (open_remotes());
+	 * its first call stands for the open: when that fails (cannot be
+	 * reached, refused credentials, no such bucket) the handle goes on
+	 * without the tier, as it did when the open failed. */
+	int answered;        /* a call of this handle's got an answer */
+	int down;            /* the first call failed: skipped from now on */
 } tier;
 
 /* A configured remote tier (arca_store_remote_info()). */
@@ -175,8 +181,8 @@ static arca_backend *tier_call(tier *t)
 	if (t->remote && !t->in_op) {
 		t->in_op = 1;
 		t->op_start = arca__mono_ms();
-		t->op_skipped = t->breaker != NULL &&
-			!arca__breaker_allow(t->breaker);
+		t->op_skipped = t->down || (t->breaker != NULL &&
+			!arca__breaker_allow(t->breaker));
 	}
 	if (t->op_skipped)
 		return &skipped_backend;
@@ -209,6 +215,22 @@ static int op_end(tier *t, int rc)
 		return 1;
 	}
 	t->stats.time_ms += (uint64_t)(arca__mono_ms() - t->op_start);
+	/* The first call of a configured tier stands for its open (see
+	 * tier.answered): when the tier cannot be reached, does not answer
+	 * in time or refuses the handle, that is the handle's one warning
+	 * and the tier is not asked again. */
+	if (t->breaker != NULL && !t->answered) {
+		if (rc == ARCA_EUNAVAILABLE || rc == ARCA_ETIMEOUT ||
+		    rc == ARCA_EPERM || rc == ARCA_EINVAL) {
+			t->down = 1;
+			arca__log("%s; going on without this tier",
+					arca_errmsg());
+		} else {
+			/* Connected: a failed command (EIO) is the breaker's
+			 * to count, as after an open that worked. */
+			t->answered = 1;
+		}
+	}
 	if (t->breaker != NULL &&
 	    arca__breaker_result(t->breaker, breaker_failure(rc)))
 		t->stats.breaker_openings++;
@@ -460,7 +482,7 @@ static int open_remotes(arca_store *s, arca__tier_conf *confs, size_t n,
 		    arca__breaker_new(&r->breaker, arca__local_path(s->local),
 				shown, writable) < 0)
 			return arca__error(ARCA_ENOMEM, "out of memory");
-		if (!arca__breaker_allow(r->breaker)) {
+		if (!arca__breaker_may_allow(r->breaker)) {
 			/* Announced when it opened; quiet here, so that a
 			 * thousand short processes do not each say it. */
 			r->open_error = ARCA_EUNAVAILABLE;
@@ -469,15 +491,17 @@ static int open_remotes(arca_store *s, arca__tier_conf *confs, size_t n,
 			continue;
 		}
 		start = arca__mono_ms();
-		error = arca_store_add_tier_url(s, confs[i].url, &confs[i].opts);
+		/* Lazily: a process that tier 0 serves never waits for a
+		 * remote, however dead (bench/README.md, "Shared tiers").
+		 * What can be checked without the network is said here. */
+		error = arca__store_add_tier_url(s, confs[i].url,
+				&confs[i].opts, 1);
 		if (error == 0) {
 			tier *t = &s->tiers[s->n_tiers - 1];
 
 			r->tier = s->n_tiers - 1;
 			t->breaker = r->breaker;
 			t->stats.time_ms += (uint64_t)(arca__mono_ms() - start);
-			if (arca__breaker_result(r->breaker, 0))
-				t->stats.breaker_openings++;
 			continue;
 		}
 		if (error == ARCA_ENOMEM)

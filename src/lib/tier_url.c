@@ -112,6 +112,12 @@ static int url_scheme(char *out, size_t size, const char *url)
 int arca_store_add_tier_url(arca_store *store, const char *url,
 		const arca_tier_options *opts)
 {
+	return arca__store_add_tier_url(store, url, opts, 0);
+}
+
+int arca__store_add_tier_url(arca_store *store, const char *url,
+		const arca_tier_options *opts, int lazy)
+{
 	arca_tier_options tier_opts = ARCA_TIER_OPTIONS_INIT;
 	arca_redis_options redis_opts = ARCA_REDIS_OPTIONS_INIT;
 	arca_backend *backend = NULL;
@@ -137,6 +143,7 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 		/* The connection at open (AUTH, SELECT, PING) keeps to the
 		 * tier's deadline too. */
 		redis_opts.timeout_ms = tier_opts.timeout_ms;
+		redis_opts.lazy_connect = lazy;
 		if ((error = scheme[5] == '+' && scheme[6] == 'c' ?
 				arca_backend_redis_cluster_open(&backend, url,
 					&redis_opts) :
@@ -156,6 +163,7 @@ int arca_store_add_tier_url(arca_store *store, const char *url,
 		/* The bucket probe at open keeps to the tier's deadline too,
 		 * so a stalled endpoint costs the breaker one timeout. */
 		s3_opts.timeout_ms = tier_opts.timeout_ms;
+		s3_opts.lazy_connect = lazy;
 		if ((error = arca_backend_s3_open(&backend, url, &s3_opts)) < 0)
 			return error;
 		return arca_store_add_tier(store, backend, &tier_opts);

@@ -5,7 +5,18 @@
 #ifndef ARCA_TIER_URL_H
 #define ARCA_TIER_URL_H
 
+#include "arca/arca.h"
+
 #include <stddef.h>
+
+/*
+ * arca_store_add_tier_url() with lazy non-zero: the backend checks the
+ * URL and its credentials but does not connect (Redis) or probe the
+ * bucket (S3) until its first call, so a process served by tier 0 never
+ * waits for a remote (store.c's open_remotes()). Same returns.
+ */
+int arca__store_add_tier_url(arca_store *store, const char *url,
+		const arca_tier_options *opts, int lazy);
 
 /*
  * Write url into out (size bytes, always NUL-terminated, truncated if

@@ -176,9 +176,20 @@ rm -f out.txt
 ARCA_DIR=$STORE_C ARCA_TIERS="redis://user:s3cret@127.0.0.1:$DEAD bogus://x" \
 	run A "${RUN[@]}"
 check_rc "unusable__run_exit_0" 0
-assert_contains "unusable__warns_naming_tier" "$ERR" "127.0.0.1:$DEAD"
+# A hit in the local tier never asks the remote, so a dead one costs
+# nothing and says nothing; a malformed URL is said at open.
+assert_not_contains "unusable__hit_does_not_connect" "$ERR" "127.0.0.1:$DEAD"
 assert_contains "unusable__unknown_scheme_warned" "$ERR" 'unknown scheme "bogus"'
+# A miss asks it: one warning naming it, and the stage runs locally.
+mkdir -p "$TEST_TMP/machineU"
+rm -f out.txt
+ARCA_DIR=$TEST_TMP/machineU ARCA_TIERS="redis://user:s3cret@127.0.0.1:$DEAD bogus://x" \
+	run A "${RUN[@]}"
+check_rc "unusable__miss_exit_0" 0
+assert_contains "unusable__warns_naming_tier" "$ERR" "127.0.0.1:$DEAD"
+assert_eq "unusable__warned_once" 1 "$(printf '%s\n' "$ERR" | grep -c "127.0.0.1:$DEAD")"
 assert_not_contains "unusable__no_password" "$ERR" "s3cret"
+assert_files_eq "unusable__output_right" expected.txt out.txt
 
 # ---- push --all on A, pull KEY on B ---------------------------------
 redis-cli -p "$PORT1" flushall >/dev/null

@@ -116,36 +116,54 @@ static void test_remote__config_tiers_in_order_left_out_with_a_warning(
 
 	write_config(f->dir, cfg);
 	free(cfg);
+	/* Opened without connecting: the dead Redis tier is there, the
+	 * malformed one is left out with its warning at once. */
 	assert_int_equal(arca_store_open(&s, f->dir, NULL), 0);
-	assert_int_equal(arca_store_tier_count(s), 1);
+	assert_int_equal(arca_store_tier_count(s), 2);
 	assert_int_equal(arca_store_remote_count(s), 2);
+	assert_int_equal(f->n_lines, 1);
+	assert_non_null(strstr(f->lines[0], "unknown scheme"));
 	assert_int_equal(arca_store_remote_info(&r, s, 0), 0);
 	assert_non_null(strstr(r.url, "redis://alice@127.0.0.1:"));
 	assert_null(strstr(r.url, "s3cret"));
 	assert_non_null(strstr(r.source, "config.yaml:3"));
-	assert_int_equal(r.tier, 0);
-	assert_int_equal(r.open_error, ARCA_EUNAVAILABLE);
+	assert_int_equal(r.tier, 1);
+	assert_int_equal(r.open_error, 0);
 	assert_int_equal(r.opts.read_only, 1);
 	assert_int_equal(r.opts.timeout_ms, 250);
 	assert_int_equal(r.opts.max_blob_size, 64 * 1024);
 	assert_int_equal(r.opts.promote, 0);
-	assert_int_equal(r.totals.errors, 1);
+	assert_int_equal(r.totals.errors, 0);
 	assert_int_equal(arca_store_remote_info(&r, s, 1), 0);
 	assert_string_equal(r.url, "bogus://x");
 	assert_int_equal(r.open_error, ARCA_EINVAL);
 	assert_int_equal(arca_store_remote_info(&r, s, 2), ARCA_EINVAL);
-	/* One warning per tier, naming it without the password. */
-	assert_int_equal(f->n_lines, 2);
-	assert_non_null(strstr(f->lines[0], "127.0.0.1"));
-	assert_non_null(strstr(f->lines[0], "going on without this tier"));
-	assert_null(strstr(f->lines[0], "s3cret"));
-	assert_non_null(strstr(f->lines[1], "unknown scheme"));
-	/* The store works: tier 0 alone. */
+	/* The store works; tier 0's hit never asks the remote. */
 	{
-		arca_digest d;
+		arca_buf buf = ARCA_BUF_INIT;
+		arca_digest d, absent;
 
 		assert_int_equal(arca_blob_put(&d, s, "x", 1), 0);
+		assert_int_equal(arca_blob_get(&buf, s, &d), 0);
+		arca_buf_free(&buf);
+		assert_int_equal(f->n_lines, 1);
+		/* A miss asks it: the refused connect is the one warning,
+		 * naming the tier without the password. */
+		assert_int_equal(arca_digest_buffer(&absent, "y", 1), 0);
+		assert_int_equal(arca_blob_get(&buf, s, &absent),
+				ARCA_ENOTFOUND);
+		assert_int_equal(arca_blob_get(&buf, s, &absent),
+				ARCA_ENOTFOUND);
 	}
+	assert_int_equal(f->n_lines, 2);
+	assert_non_null(strstr(f->lines[1], "127.0.0.1"));
+	assert_non_null(strstr(f->lines[1], "going on without this tier"));
+	assert_null(strstr(f->lines[1], "s3cret"));
+	/* The failed first call stands for the open: the second miss
+	 * goes on without the tier. */
+	assert_int_equal(arca_store_remote_info(&r, s, 0), 0);
+	assert_int_equal(r.totals.errors, 1);
+	assert_int_equal(r.totals.skipped, 1);
 	arca_store_close(s);
 }
 
@@ -301,11 +319,18 @@ static void test_remote__config_set_keeps_the_tiers(void **state)
 	arca_store_close(s);
 }
 
-/* Open the store (the dead tier from config), return its breaker info. */
+/* Open the store (the dead tier from config), miss one blob in tier 0
+ * (so the remote is asked unless its breaker skips it), return the
+ * tier's breaker info. */
 static void open_once(remote_fixture *f, arca_remote_info *out,
 		arca_store **s)
 {
+	arca_buf buf = ARCA_BUF_INIT;
+	arca_digest absent;
+
 	assert_int_equal(arca_store_open(s, f->dir, NULL), 0);
+	assert_int_equal(arca_digest_buffer(&absent, "absent", 6), 0);
+	assert_int_equal(arca_blob_get(&buf, *s, &absent), ARCA_ENOTFOUND);
 	assert_int_equal(arca_store_remote_info(out, *s, 0), 0);
 }
 
@@ -319,10 +344,12 @@ static void test_remote__breaker_shared_through_the_store(void **state)
 
 	write_config(f->dir, cfg);
 	free(cfg);
-	/* Three refused connects, each a warning; the third opens it. */
+	/* Three refused connects (at the first call: opening does not
+	 * connect), each a warning; the third opens it. */
 	for (i = 1; i <= 3; i++) {
 		open_once(f, &r, &s);
-		assert_int_equal(r.open_error, ARCA_EUNAVAILABLE);
+		assert_int_equal(r.open_error, 0);
+		assert_int_equal(r.totals.errors, (uint64_t)i);
 		assert_int_equal(r.failures, (uint64_t)i);
 		arca_store_close(s);
 	}

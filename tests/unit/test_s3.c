@@ -1034,9 +1034,12 @@ static void test_s3__wrong_secret_is_refused(void **state)
 	    strstr(msg, WRONG_SECRET) != NULL || strstr(msg, SECRET) != NULL)
 		fail_msg("message \"%s\"", msg);
 
-	/* Signed writes are refused too (lazy: no probe at open). */
+	/* Signed writes are refused too (lazy: no probe at open; the
+	 * first call's probe is refused, then the PUT itself). */
 	opts.lazy_connect = 1;
 	assert_int_equal(arca_backend_s3_open(&b, f->url, &opts), 0);
+	assert_int_equal(b->blob_put(b, &d, "refused", 7), ARCA_EPERM);
+	assert_non_null(strstr(arca_errmsg(), "HEAD bucket"));
 	assert_int_equal(b->blob_put(b, &d, "refused", 7), ARCA_EPERM);
 	msg = arca_errmsg();
 	assert_non_null(strstr(msg, "SignatureDoesNotMatch"));
@@ -1258,6 +1261,9 @@ static void test_s3__server_error_is_eio(void **state)
 	opts.lazy_connect = 1;
 	assert_int_equal(arca_backend_s3_open(&b, url, &opts), 0);
 	assert_int_equal(arca_digest_buffer(&d, "x", 1), 0);
+	/* The first call owes the probe: its 500 is that call's. */
+	assert_int_equal(b->blob_stat(b, &d, NULL), ARCA_EIO);
+	assert_non_null(strstr(arca_errmsg(), "HEAD bucket: HTTP 500"));
 	assert_int_equal(b->blob_get(b, &d, mem_sink, &m), ARCA_EIO);
 	assert_int_equal(m.len, 0);
 	assert_non_null(strstr(arca_errmsg(), "HTTP 500 InternalError"));

@@ -109,7 +109,11 @@ typedef struct arca_s3_options {
 	 * the store gives no earlier deadline (arca_backend.deadline_ms);
 	 * 0: the default (10000). A large blob needs a larger value. */
 	unsigned int timeout_ms;
-	/* Non-zero: do not probe the bucket in arca_backend_s3_open(). */
+	/* Non-zero: do not probe the bucket in arca_backend_s3_open(); the
+	 * first call of the backend sends HeadBucket first and fails with
+	 * its outcome (a missing bucket is then ARCA_EINVAL, not a miss;
+	 * a server that did not answer leaves the probe to the next
+	 * call). */
 	int lazy_connect;
 	/* Version 2. Non-zero: store blobs as they are, never as zstd
 	 * frames (blobs stored compressed still read). The URL's
