@@ -136,7 +136,7 @@ static enum MHD_Result ac(srv_request *r)
 {
 	const srv_config *cfg = srv_get_config(r->srv);
 	arca_store *store;
-	arca_digest value;
+	arca_digest value, got;
 	uint64_t size;
 	int error;
 
@@ -150,6 +150,8 @@ static enum MHD_Result ac(srv_request *r)
 		return MHD_YES;
 	switch (r->method) {
 	case SRV_PUT:
+		if ((error = srv_body_finish(&r->body, &got)) < 0)
+			return srv_respond_error(r, error, "upload");
 		error = srv_keyed_put(store, &r->digest, r->kv_ns, NULL,
 				r->kv_key, &r->body);
 		if (error < 0)
@@ -167,17 +169,6 @@ static enum MHD_Result ac(srv_request *r)
 			return srv_respond_error(r, error, "ac");
 		return srv_respond_blob(r, store, &value);
 	}
-}
-
-static enum MHD_Result body_finished(srv_request *r)
-{
-	arca_digest got;
-	int error;
-
-	if (r->method == SRV_PUT &&
-			(error = srv_body_finish(&r->body, &got)) < 0)
-		return srv_respond_error(r, error, "upload");
-	return ac(r);
 }
 
 int srv_bazel_route(srv_request *r, enum MHD_Result *res)
@@ -223,7 +214,7 @@ int srv_bazel_route(srv_request *r, enum MHD_Result *res)
 		return 1;
 	}
 	r->route = "bazel.ac";
-	r->handler = body_finished;
+	r->handler = ac;
 	r->kv_ns = "bazel-ac";
 	memcpy(r->kv_key, last + 1, n_last + 1);
 	if (srv_keyed_key(&r->digest, r->kv_ns, NULL, r->kv_key) < 0)

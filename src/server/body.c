@@ -80,7 +80,7 @@ int srv_body_write(srv_body *b, const void *data, size_t len)
 	size_t left = len;
 	ssize_t n;
 
-	if (len > b->expected - b->received)
+	if (b->md == NULL || len > b->expected - b->received)
 		return ARCA_EINVAL;
 	if (EVP_DigestUpdate(b->md, data, len) != 1)
 		return ARCA_EIO;
@@ -107,7 +107,7 @@ int srv_body_finish(srv_body *b, arca_digest *out)
 {
 	unsigned int n = 0;
 
-	if (b->received != b->expected)
+	if (b->md == NULL || b->received != b->expected)
 		return ARCA_EINVAL;
 	if (EVP_DigestFinal_ex(b->md, out->bytes, &n) != 1 ||
 			n != sizeof(out->bytes))

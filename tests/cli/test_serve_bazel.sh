@@ -126,6 +126,10 @@ assert_eq "put__over_max_blob_size_413" 413 "$(code PUT "$U/cas/$(sha huge)" --d
 run "$ARCA" get "$(sha huge)" -o /dev/null
 check_rc "put__413_not_stored" 3
 
+assert_eq "put__zstd_415" 415 "$(code PUT "$U/ac/$(sha small)" -H 'Content-Encoding: zstd' --data-binary @small)"
+assert_eq "put__zstd_not_stored" 404 "$(code GET "$U/ac/$(sha small)")"
+assert_eq "put__status_405" 405 "$(code PUT "$U/status" --data-binary @small)"
+
 # ---- /status ------------------------------------------------------------
 st=$("${C[@]}" "$U/status")
 for f in CurrSize UncompressedSize ReservedSize MaxSize NumFiles ServerTime GitCommit GitTags NumGoroutines; do
@@ -161,6 +165,18 @@ assert_contains "log__line_per_request" "$(cat "$SRV_ERR")" "GET /cas/$d 200 in=
 stop_server TERM
 assert_eq "sigterm__idle_exit_0" 0 "$SRV_RC"
 assert_contains "sigterm__says_stopped" "$(cat "$SRV_ERR")" "arca serve: stopped"
+
+# ---- --read-only ----------------------------------------------------------
+start_server ro --store "$ARCA_DIR" --read-only || fail "ro__started"
+assert_eq "ro__get" 200 "$(code GET "$SRV_URL/cas/$d")"
+assert_files_eq "ro__get_bytes" big "$TEST_TMP/body"
+assert_eq "ro__put_405" 405 "$(code PUT "$SRV_URL/cas/$(sha tiny)" --data-binary @tiny)"
+hdr=$("${C[@]}" -D - -o /dev/null -X PUT --data-binary @tiny "$SRV_URL/ac/$key" | tr -d '\r')
+assert_contains "ro__allow_header" "$hdr" "Allow: GET, HEAD"
+run "$ARCA" get "$(sha tiny)" -o /dev/null
+check_rc "ro__not_stored" 3
+stop_server TERM
+assert_eq "ro__exit_0" 0 "$SRV_RC"
 
 # ---- 507: the store cannot make room --------------------------------------
 HOLDER=${ARCA_PIN_HOLDER:-}
