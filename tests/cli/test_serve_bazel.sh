@@ -160,6 +160,44 @@ assert_contains "abort__logged" "$(cat "$SRV_ERR")" "PUT /cas/$(sha slow) 0 "
 leftover=$(find "$ARCA_DIR/tmp" -type f ! -name 'pins-*' | wc -l)
 assert_eq "abort__no_temp_file" 0 "$leftover"
 
+# ---- parallel clients: one store handle per worker thread ------------------
+mkdir -p par
+for i in $(seq 1 16); do mkfile "par/b$i" $((150000 + i * 1000)); done
+for i in $(seq 1 16); do
+	(
+		f="par/b$i" dd=$(sha "par/b$i")
+		c1=$("${C[@]}" -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$f" "$U/cas/$dd")
+		c2=$("${C[@]}" -o "$f.got" -w '%{http_code}' "$U/cas/$dd")
+		c3=$("${C[@]}" -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$f" "$U/ac/$dd")
+		c4=$("${C[@]}" -o "$f.ac" -w '%{http_code}' "$U/ac/$dd")
+		echo "$c1 $c2 $c3 $c4" >"$f.codes"
+	) &
+	jobs_pids="${jobs_pids:-} $!"
+done
+# Only these: a bare `wait` would wait for the server too.
+for p in $jobs_pids; do wait "$p"; done
+ok=0
+for i in $(seq 1 16); do
+	[ "$(cat "par/b$i.codes")" = "200 200 200 200" ] &&
+		cmp -s "par/b$i" "par/b$i.got" && cmp -s "par/b$i" "par/b$i.ac" &&
+		ok=$((ok + 1))
+done
+assert_eq "parallel__16_clients_right_bytes" 16 "$ok"
+
+# ---- an idle connection is cut (--timeout) ---------------------------------
+MAIN_PID=$SRV_PID MAIN_ERR=$SRV_ERR
+start_server idle --store "$ARCA_DIR" --timeout 1s || fail "idle__started"
+port=${SRV_URL##*:}
+start=$(date +%s)
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /status HTTP/1.1\r\nHost: x\r\n' >&3   # never finished
+if timeout 10 cat <&3 >/dev/null; then pass "idle__closed_by_server"; else fail "idle__closed_by_server"; fi
+exec 3<&-
+took=$(( $(date +%s) - start ))
+if [ "$took" -le 5 ]; then pass "idle__within_timeout"; else fail "idle__within_timeout" "${took}s"; fi
+stop_server TERM
+SRV_PID=$MAIN_PID SRV_ERR=$MAIN_ERR SRV_URL=$U
+
 # ---- access log ---------------------------------------------------------
 assert_contains "log__line_per_request" "$(cat "$SRV_ERR")" "GET /cas/$d 200 in=0 out=300000 "
 stop_server TERM
