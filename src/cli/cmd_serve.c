@@ -66,9 +66,11 @@ static int parse_count(unsigned int *out, const char *text, const char *what,
 	errno = 0;
 	n = strtoul(text, &end, 10);
 	if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 ||
-			n == 0 || n > max)
-		return cli_usage_error("serve", "%s '%s': expected a number "
-				"from 1 to %lu", what, text, max);
+			n == 0 || n > max) {
+		cli_usage_error("serve", "%s '%s': expected a number from 1 "
+				"to %lu", what, text, max);
+		return -1;
+	}
 	*out = (unsigned int)n;
 	return 0;
 }

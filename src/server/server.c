@@ -181,8 +181,10 @@ enum MHD_Result srv_respond_error(srv_request *r, int code, const char *what)
 		arca_strerror(code);
 
 	switch (code) {
-	case ARCA_ENOTFOUND:
 	case ARCA_ECORRUPT: /* quarantined: a miss, never wrong bytes */
+		srv_log_msg("%s %s: %s", r->method_name, r->path, detail);
+		/* fall through */
+	case ARCA_ENOTFOUND:
 		return srv_respond_text(r, MHD_HTTP_NOT_FOUND,
 				"%s: not found", what);
 	case ARCA_EFULL:

@@ -32,10 +32,22 @@ wait_reserved() { # until /status says an upload is being received (10 s)
 	[ "$(status_field ReservedSize)" != "0" ]
 }
 
+# ---- usage -------------------------------------------------------------
+run timeout 20 "$ARCA" serve --listen nonsense
+check_rc "usage__bad_listen_exit_2" 2
+assert_contains "usage__bad_listen_says_what" "$ERR" "--listen 'nonsense'"
+run timeout 20 "$ARCA" serve --threads 0
+check_rc "usage__bad_threads_exit_2" 2
+run timeout 20 "$ARCA" serve --bogus
+check_rc "usage__unknown_option_exit_2" 2
+
 fresh_store
 start_server main --store "$ARCA_DIR" --max-blob-size 1M || { fail "started"; finish; }
 pass "started__prints_bound_port"
 U=$SRV_URL
+run timeout 20 "$ARCA" serve --store "$ARCA_DIR" --listen "127.0.0.1:${U##*:}"
+check_rc "usage__port_in_use_exit_5" 5
+assert_contains "usage__port_in_use_says_address" "$ERR" "cannot listen on 127.0.0.1:${U##*:}"
 
 # ---- CAS ----------------------------------------------------------------
 mkfile small 1000        # inline in the index
