@@ -74,6 +74,34 @@ for layout in subdirs flat bazel; do
 	assert_eq "${layout}__exit_0" 0 "$SRV_RC"
 done
 
+# ---- the routes with curl ---------------------------------------------------
+fresh_store
+start_server curl --store "$ARCA_DIR" || fail "curl__started"
+C=(curl -s --max-time 30)
+code() { local m=$1 u=$2; shift 2; "${C[@]}" -o "$TEST_TMP/body" -w '%{http_code}' -X "$m" "$@" "$u"; }
+printf 'a ccache result entry\n' >entry
+k=0123456789abcdefghijklmnopqrstuvv          # 33 chars of [0-9a-v]
+assert_eq "curl__put_subdirs" 200 "$(code PUT "$SRV_URL/cc/${k:0:2}/${k:2}" --data-binary @entry)"
+assert_eq "curl__get_subdirs" 200 "$(code GET "$SRV_URL/cc/${k:0:2}/${k:2}")"
+assert_files_eq "curl__subdirs_bytes" entry "$TEST_TMP/body"
+assert_eq "curl__flat_same_entry" 200 "$(code GET "$SRV_URL/cc/$k")"
+assert_files_eq "curl__flat_bytes" entry "$TEST_TMP/body"
+assert_eq "curl__other_path_other_cache" 404 "$(code GET "$SRV_URL/other/$k")"
+assert_eq "curl__root_path_other_cache" 404 "$(code GET "$SRV_URL/$k")"
+hdr=$("${C[@]}" -I "$SRV_URL/cc/$k" | tr -d '\r')
+assert_contains "curl__head_length" "$hdr" "Content-Length: $(stat -c %s entry)"
+# A key whose first two characters are "ac" is ccache's, not bazel's AC.
+a=ac23456789abcdefghijklmnopqrstuvv
+assert_eq "curl__ac_subdir_is_ccache" 200 "$(code PUT "$SRV_URL/cc/ac/${a:2}" --data-binary @entry)"
+assert_eq "curl__ac_subdir_get" 200 "$(code GET "$SRV_URL/cc/ac/${a:2}")"
+assert_files_eq "curl__ac_subdir_bytes" entry "$TEST_TMP/body"
+assert_eq "curl__delete" 204 "$(code DELETE "$SRV_URL/cc/$k")"
+assert_eq "curl__deleted_404" 404 "$(code GET "$SRV_URL/cc/${k:0:2}/${k:2}")"
+assert_eq "curl__delete_missing_404" 404 "$(code DELETE "$SRV_URL/cc/$k")"
+assert_eq "curl__key_out_of_alphabet_404" 404 "$(code GET "$SRV_URL/cc/${k%?}z")"
+assert_eq "curl__traversal_400" 400 "$(code GET "$SRV_URL/cc/../${k}" --path-as-is)"
+stop_server TERM
+
 # (A value's verification at GET, a damaged blob being a miss, is in
 # test_serve_bazel.sh: ccache's entries are small enough to live inside
 # the index, where no file can be damaged by hand.)
