@@ -903,6 +903,30 @@ int arca_blob_write_fd(arca_store *store, const arca_digest *digest, int fd);
 int arca_blob_stat(uint64_t *size_out, arca_store *store,
 		const arca_digest *digest);
 
+/**
+ * Open a blob stored as a file in tier 0 for reading, verified, so that
+ * a server can hand the descriptor to the kernel (sendfile(2)) instead
+ * of copying the bytes. The whole file is re-hashed before the
+ * descriptor is returned (which also brings it into the page cache); on
+ * a mismatch it is quarantined as by arca_blob_get(). The name may be
+ * unlinked later by eviction: the descriptor keeps reading the same,
+ * verified bytes (file blobs are never written in place). The read
+ * counts as a use for the LRU order.
+ *
+ * @param[out] fd_out    a descriptor opened O_RDONLY | O_CLOEXEC at
+ *                       offset 0, which the caller closes; -1 when the
+ *                       blob exists but is not a file of tier 0 (inline
+ *                       in the index, or only in a later tier): read it
+ *                       with arca_blob_get() or arca_blob_write_fd().
+ * @param[out] size_out  the blob's size in bytes; may be NULL.
+ * @param[in]  store     open store.
+ * @param[in]  digest    the blob's digest.
+ * @return 0; ARCA_ENOTFOUND; ARCA_ECORRUPT; ARCA_EIO; ARCA_ENOMEM;
+ *         ARCA_EINVAL (a NULL argument).
+ */
+int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
+		const arca_digest *digest);
+
 /* ------------------------------------------------------------------ */
 /* Action keys                                                          */
 /* ------------------------------------------------------------------ */

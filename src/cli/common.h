@@ -87,6 +87,7 @@ extern const cli_command cli_cmd_gc;
 extern const cli_command cli_cmd_remote;
 extern const cli_command cli_cmd_push;
 extern const cli_command cli_cmd_pull;
+extern const cli_command cli_cmd_serve;
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {

@@ -27,6 +27,7 @@ static const cli_command *commands[] = {
 	&cli_cmd_remote,
 	&cli_cmd_push,
 	&cli_cmd_pull,
+	&cli_cmd_serve,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

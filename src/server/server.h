@@ -1,0 +1,180 @@
+/*
+ * arca serve — the cache server's internal interface (src/server/).
+ *
+ * One module a file: server.c (libmicrohttpd setup, per-thread store
+ * handles, path checks, routing, responses, shutdown), body.c (the
+ * upload sink), keyed.c (opaque values under a client's key), bazel.c
+ * (bazel-remote's HTTP cache protocol and /status), ccache.c (ccache's
+ * HTTP storage layouts), access_log.c. Like the CLI, the server is a
+ * client of the public API only (include/arca/); it never includes
+ * src/lib/ headers. docs/server.md documents every route.
+ */
+#ifndef ARCA_SERVER_H
+#define ARCA_SERVER_H
+
+#include "arca/arca.h"
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SRV_MAX_LISTEN 8
+/* Longest request path accepted (bytes, without the query). */
+#define SRV_MAX_PATH 1024
+/* Bodies up to this many bytes are kept in memory, larger ones go to an
+ * unlinked temporary file in the store's tmp/. */
+#define SRV_BODY_MEM_MAX ((uint64_t)64 * 1024)
+#define SRV_DEFAULT_MAX_BLOB_SIZE ((uint64_t)1 << 30)   /* 1 GiB */
+#define SRV_DEFAULT_LISTEN "127.0.0.1:8080"  /* bazel-remote's HTTP port */
+
+#if defined(__GNUC__)
+#define SRV_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SRV_PRINTF(f, a)
+#endif
+
+/* What `arca serve` was asked to do (filled by src/cli/cmd_serve.c). */
+typedef struct srv_config {
+	const char *listen[SRV_MAX_LISTEN];  /* "ADDR:PORT", "[V6]:PORT" */
+	size_t n_listen;
+	const char *store_dir;     /* resolved store directory */
+	arca_options opts;         /* options every handle is opened with */
+	int read_only;             /* refuse PUT and DELETE (405) */
+	const char *access_log;    /* file, or NULL: stderr */
+	uint64_t max_blob_size;    /* bytes; a larger PUT is 413 */
+	unsigned int threads;      /* MHD thread pool size per address */
+	unsigned int max_connections;
+	unsigned int conn_timeout_s;   /* idle connection cut after this */
+	size_t conn_memory_limit;      /* bytes per connection (headers) */
+	uint64_t shutdown_timeout_ms;  /* in-flight requests' bound */
+} srv_config;
+
+/* Run the server until SIGTERM or SIGINT; returns a CLI exit code. */
+int srv_run(const srv_config *cfg);
+
+/* ---- the upload sink (body.c) ----------------------------------------- */
+
+typedef struct srv_body {
+	EVP_MD_CTX *md;
+	int fd;                    /* temp file, -1 while in memory */
+	unsigned char *mem;        /* small bodies */
+	size_t mem_len;
+	uint64_t expected;         /* Content-Length */
+	uint64_t received;
+	char proc_path[40];        /* /proc/self/fd/N of the temp file */
+} srv_body;
+
+#define SRV_BODY_INIT { NULL, -1, NULL, 0, 0, 0, { 0 } }
+
+/* Start receiving expected bytes; large bodies go to an unlinked file
+ * in tmp_dir. 0 or ARCA_E* (EFULL, EIO, ENOMEM). */
+int srv_body_begin(srv_body *b, const char *tmp_dir, uint64_t expected);
+/* Append and hash bytes; ARCA_EINVAL past expected. */
+int srv_body_write(srv_body *b, const void *data, size_t len);
+/* The SHA-256 of what was received (once every byte has arrived). */
+int srv_body_finish(srv_body *b, arca_digest *out);
+/* Store the received bytes as a blob; its digest through out. */
+int srv_body_store(arca_digest *out, srv_body *b, arca_store *store);
+/* Release memory and the temp file (nothing is left behind). */
+void srv_body_free(srv_body *b);
+
+/* ---- requests (server.c) ---------------------------------------------- */
+
+typedef enum srv_method {
+	SRV_GET, SRV_HEAD, SRV_PUT, SRV_DELETE, SRV_OTHER
+} srv_method;
+
+typedef struct srv_server srv_server;
+typedef struct srv_request srv_request;
+
+/* A route's handler: called once, when the whole body (if any) is in.
+ * It answers through srv_respond_*() and returns their result. */
+typedef enum MHD_Result (*srv_handler)(srv_request *r);
+
+struct srv_request {
+	srv_server *srv;
+	struct MHD_Connection *conn;
+	srv_method method;
+	char method_name[16];
+	char path[SRV_MAX_PATH + 1];   /* checked, or sanitised for the log */
+	uint64_t start_ns;             /* CLOCK_MONOTONIC */
+	int status;                    /* answered status, 0 before */
+	uint64_t bytes_in, bytes_out;
+	/* What the route matched. */
+	srv_handler handler;
+	const char *route;             /* "bazel.cas", "ccache", ... */
+	arca_digest digest;            /* CAS digest, or keyed value's key */
+	const char *kv_ns;             /* keyed value: name space (stage) */
+	char kv_prefix[SRV_MAX_PATH + 1];  /* ccache's PATH, "" for bazel */
+	char kv_key[72];               /* the client's key as in the path */
+	int has_body;                  /* a PUT whose body is being read */
+	srv_body body;
+	int body_error;                /* ARCA_E* met while receiving */
+	int in_flight;                 /* counted in the server's in-flight */
+};
+
+/* The calling thread's store handle, opened on first use; NULL after
+ * answering 503 itself when it cannot be opened. */
+arca_store *srv_store(srv_request *r);
+/* The server's configuration. */
+const srv_config *srv_get_config(const srv_server *srv);
+/* Bytes of PUT bodies being received now (bazel-remote's ReservedSize). */
+uint64_t srv_reserved_bytes(const srv_server *srv);
+
+/* Answer with a one-line text/plain body ("arca serve: ..."). */
+enum MHD_Result srv_respond_text(srv_request *r, unsigned int status,
+		const char *fmt, ...) SRV_PRINTF(3, 4);
+/* Answer with bytes (copied) of the given Content-Type. */
+enum MHD_Result srv_respond_bytes(srv_request *r, unsigned int status,
+		const void *data, size_t len, const char *content_type);
+/* Answer a library failure: 404, 507, 503 or 500 by its code. */
+enum MHD_Result srv_respond_error(srv_request *r, int code,
+		const char *what);
+/* GET: the blob's bytes (sendfile for file blobs, verified); HEAD: its
+ * Content-Length only. 404 on a miss. */
+enum MHD_Result srv_respond_blob(srv_request *r, arca_store *store,
+		const arca_digest *digest);
+/* 405 with an Allow header. */
+enum MHD_Result srv_respond_method(srv_request *r, const char *allow);
+
+/* ---- keyed values (keyed.c) ------------------------------------------- */
+
+/*
+ * Opaque values under a client's key (bazel-remote's AC, ccache's
+ * entries): an action entry whose manifest has one output, "value",
+ * the blob of the bytes. The action key is SHA-256(ns NUL [prefix NUL]
+ * key), which cannot equal an arca action key (those hash an encoding
+ * that starts "arca-action\0", docs/action-key.md).
+ */
+int srv_keyed_key(arca_digest *out, const char *ns, const char *prefix,
+		const char *key);
+/* Store the request's received body under akey (stage ns). */
+int srv_keyed_put(arca_store *store, const arca_digest *akey,
+		const char *ns, const char *prefix, const char *key,
+		srv_body *body);
+/* The value's blob digest and size. ARCA_ENOTFOUND on a miss. */
+int srv_keyed_get(arca_digest *value, uint64_t *size, arca_store *store,
+		const arca_digest *akey);
+int srv_keyed_remove(arca_store *store, const arca_digest *akey);
+
+/* ---- protocols --------------------------------------------------------- */
+
+/* bazel.c: "/status", or /[INSTANCE/](ac|cas)/<sha256>. 1 when the path
+ * is the protocol's (r->handler set, or answered 400 already: then *res
+ * holds the result), 0 when it is not. */
+int srv_bazel_route(srv_request *r, enum MHD_Result *res);
+/* ccache.c: /[PREFIX/]XX/REST (subdirs) or /[PREFIX/]KEY (flat). */
+int srv_ccache_route(srv_request *r, enum MHD_Result *res);
+
+/* ---- access log (access_log.c) ------------------------------------------ */
+
+int srv_log_open(const char *path);
+void srv_log_close(void);
+/* One line: time, client, method, path, status, bytes in and out, ms. */
+void srv_log_request(const srv_request *r, const char *note);
+/* A server message ("arca serve: ...") on stderr. */
+void srv_log_msg(const char *fmt, ...) SRV_PRINTF(1, 2);
+
+#endif
