@@ -153,4 +153,124 @@ for c in http-500:errors http-503:errors http-500:data:errors \
 	assert_files_eq "${name}__tier0_bytes_right" expected.txt out.txt
 done
 
+
+# ---- the breaker: the proxy stalling, 20 hits from tier 0 -------------
+# A hit from tier 0 asks the bucket nothing, but each run's store open
+# checks it (HeadBucket, bounded by timeout_ms): that call is what the
+# stalled proxy holds, and what the breaker spares.
+STORE=$TEST_TMP/breaker
+tier_config "$STORE" "$PURL" "$TIMEOUT_MS"
+echo pass >"$MODE"
+rm -f out.txt
+ARCA_DIR=$STORE run A "${RUN[@]}"
+check_rc "breaker__first_run_exit_0" 0
+base=$(runs)
+export ARCA_DIR=$STORE
+# The processes' own time, the proxy passing: the baseline.
+t0=$(ms_now)
+for i in $(seq 20); do A "${RUN[@]}" >/dev/null 2>&1; done
+t1=$(ms_now)
+baseline=$((t1 - t0))
+echo http-stall >"$MODE"
+rm -f "$MODE.log"
+ok=0
+: >"$TEST_TMP/stalled.err"
+t0=$(ms_now)
+for i in $(seq 20); do
+	A "${RUN[@]}" >/dev/null 2>>"$TEST_TMP/stalled.err" && ok=$((ok + 1))
+done
+t1=$(ms_now)
+elapsed=$((t1 - t0))
+assert_eq "breaker__20_runs_exit_0" 20 "$ok"
+assert_eq "breaker__all_hits_from_tier_0" "$base" "$(runs)"
+assert_files_eq "breaker__output_intact" expected.txt out.txt
+# Without the breaker each run waits one timeout: 20 x 300 ms = 6 s of
+# added delay. With it, 3 timeouts (its threshold) in total: the added
+# delay must stay under 8 timeouts (room for a loaded machine or a
+# sanitizer build), far from 20.
+added=$((elapsed - baseline))
+echo "# 20 runs: $baseline ms passing, $elapsed ms stalled (+$added ms)"
+if [ "$added" -lt $((8 * TIMEOUT_MS)) ]; then
+	pass "breaker__bounded_delay (+$added ms < $((8 * TIMEOUT_MS)) ms)"
+else
+	fail "breaker__bounded_delay" "20 runs added $added ms"
+fi
+# And the three timeouts were waited out, each bounded by timeout_ms.
+if [ "$elapsed" -ge $((3 * TIMEOUT_MS)) ]; then
+	pass "breaker__three_timeouts_waited ($elapsed ms >= $((3 * TIMEOUT_MS)) ms)"
+else
+	fail "breaker__three_timeouts_waited" "20 runs took $elapsed ms"
+fi
+assert_eq "breaker__three_calls_stalled" 3 "$(calls http-stall)"
+assert_contains "breaker__state_file_open" "$(cat "$STORE"/tiers/*.state)" \
+	"breaker open"
+assert_eq "breaker__opened_once_on_stderr" 1 \
+	"$(grep -c 'circuit breaker open after 3 consecutive' "$TEST_TMP/stalled.err")"
+assert_eq "breaker__three_timeouts_warned" 3 \
+	"$(grep -c 'going on without this tier' "$TEST_TMP/stalled.err")"
+run A stats --json
+assert_eq "breaker__stats_count_opening" 1 "$(tier_field breaker_openings)"
+assert_eq "breaker__stats_count_timeouts" 3 "$(tier_field timeouts)"
+# 17 runs skipped it, and so did this stats call's own handle.
+assert_eq "breaker__stats_count_skipped" 18 "$(tier_field skipped)"
+unset ARCA_DIR
+echo pass >"$MODE"
+
+# ---- the server killed in the middle of a pipeline --------------------
+# Its own server (the first one serves the proxy); a stage of the
+# pipeline SIGKILLs it by PID, the next stages and their write-through
+# meet a refused connection.
+start_s3 killed
+KILLED_PID=$S3_PID
+export KILLED_PID
+mkdir -p pipe && cd pipe || exit 2
+head -c 3000 /dev/urandom | base64 >in.txt
+cat >arca.yaml <<'EOY'
+stages:
+  first:
+    cmd: tr a-z A-Z <in.txt >first.out
+    deps: [in.txt]
+    outs: [first.out]
+  killer:
+    cmd: kill -9 "$KILLED_PID"; sleep 0.2; cat first.out first.out >second.out
+    deps: [first.out]
+    outs: [second.out]
+  last:
+    cmd: cat second.out >last.out; echo done >>last.out
+    deps: [second.out]
+    outs: [last.out]
+EOY
+tr a-z A-Z <in.txt >expected.first
+cat expected.first expected.first >expected.second
+{ cat expected.second; echo done; } >expected.last
+S=$TEST_TMP/killed_store
+tier_config "$S" "$(url "$S3_PORT")" "$TIMEOUT_MS"
+t0=$(ms_now)
+ARCA_DIR=$S run A repro
+t1=$(ms_now)
+check_rc "killed_mid_pipeline__exit_0" 0
+echo "# pipeline with the server killed: $((t1 - t0)) ms"
+kill -0 "$KILLED_PID" 2>/dev/null &&
+	fail "killed_mid_pipeline__server_dead" "pid $KILLED_PID alive" ||
+	pass "killed_mid_pipeline__server_dead"
+for f in first second last; do
+	assert_files_eq "killed_mid_pipeline__${f}_output_right" \
+		"expected.$f" "$f.out"
+done
+ARCA_DIR=$S run A verify
+check_rc "killed_mid_pipeline__tier0_verifies" 0
+ARCA_DIR=$S run A stats --json
+e=$(tier_field errors) t=$(tier_field timeouts)
+if [ $((${e:-0} + ${t:-0})) -ge 1 ]; then
+	pass "killed_mid_pipeline__counted (errors $e, timeouts $t)"
+else
+	fail "killed_mid_pipeline__counted" "$OUT"
+fi
+# The next run: every stage from tier 0, the dead server left out.
+rm -f first.out second.out last.out
+ARCA_DIR=$S run A repro
+check_rc "killed_mid_pipeline__rerun_exit_0" 0
+assert_files_eq "killed_mid_pipeline__rerun_restored" expected.last last.out
+cd ..
+
 finish
