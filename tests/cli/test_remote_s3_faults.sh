@@ -50,6 +50,9 @@ start_s3() { # NAME: a server on DIR/NAME, its port in S3_PORT, pid S3_PID
 }
 url() { echo "s3://team/arca?endpoint=http://127.0.0.1:$1&region=us-east-1"; }
 A() { timeout 60 "$ARCA" "$@"; }
+# A run that meets a stall: seconds at most, however loaded the machine,
+# so a call the tier's timeout_ms failed to bound fails the case quickly.
+AS() { timeout 10 "$ARCA" "$@"; }
 
 start_s3 s3data
 MODE="$TEST_TMP/proxy.mode"
@@ -126,7 +129,7 @@ while IFS=/ read -r mode figures want_err <&3; do
 	echo "$mode" >"$MODE"
 	rm -f out.txt "$MODE.log"
 	t0=$(ms_now)
-	ARCA_DIR=$S run A "${RUN[@]}"
+	ARCA_DIR=$S run AS "${RUN[@]}"
 	t1=$(ms_now)
 	check_rc "${name}__run_exit_0" 0
 	n=$((n + 1))
@@ -190,7 +193,9 @@ ok=0
 : >"$TEST_TMP/stalled.err"
 t0=$(ms_now)
 for i in $(seq 20); do
-	A "${RUN[@]}" >/dev/null 2>>"$TEST_TMP/stalled.err" && ok=$((ok + 1))
+	AS "${RUN[@]}" >/dev/null 2>>"$TEST_TMP/stalled.err" && ok=$((ok + 1))
+	# Unbounded stalls: the case has failed, spare the rest.
+	[ $(($(ms_now) - t0)) -lt 30000 ] || break
 done
 t1=$(ms_now)
 elapsed=$((t1 - t0))
