@@ -116,7 +116,9 @@ n=1
 #    (before and after the action's lease) and the write-through's first
 #    PUT fail, which opens the breaker: three counted, no other call made;
 #  - a body cut halfway (Content-Length promised more) is an error, each
-#    of the two lookups; the write-through's answers have no body;
+#    of the two lookups (the entry's body cut; with a 4096-byte threshold
+#    the entry arrives whole and the blob, 8 KiB, is cut); the
+#    write-through's answers have no body;
 #  - flipped bytes: corrupt, each lookup (the entry's with a 16-byte
 #    threshold; with 4096 the entry arrives intact and the blob, 8 KiB,
 #    does not).
@@ -152,6 +154,9 @@ while IFS=/ read -r mode figures want_err <&3; do
 	assert_eq "${name}__counted (errors timeouts corrupt)" "$figures" "$got"
 	ARCA_DIR=$S run A verify
 	check_rc "${name}__tier0_verifies" 0
+	# Nothing of a cut or flipped blob left behind (pin records aside).
+	assert_eq "${name}__no_temp_left" 0 "$(find "$S/tmp" -type f \
+		! -name 'pins-*' ! -name 'restore-*' 2>/dev/null | wc -l | tr -d ' ')"
 	# What tier 0 holds is the right output: restored from it alone.
 	rm -f out.txt
 	ARCA_DIR=$S run A --no-remote "${RUN[@]}"
@@ -165,6 +170,7 @@ http-500:data/3 0 0/$BREAKER
 http-503:data/3 0 0/$BREAKER
 http-stall:data/0 3 0/$BREAKER
 http-cut/2 0 0/stored upper
+http-cut:4096/2 0 0/stored upper
 flip-stream:16/0 0 2/stored upper
 flip-stream:4096/0 0 2/stored upper
 EOC

@@ -43,6 +43,10 @@ runs:
          for HTTP: forward like flip-stream, but of the first answer with
          a body send the head and only half of the body, then close the
          connection (the Content-Length promised more)
+  http-cut:N
+         the same for the first answer whose body is larger than N bytes
+         (smaller ones pass: http-cut:4096 lets a small action entry
+         through and cuts the blob it names)
 
 The HTTP modes (flip-stream, flip-stream:N, http-*) are chosen when the
 connection's first request arrives and hold for the whole connection; the
@@ -85,18 +89,18 @@ def header(head, name):
     return None
 
 
-def stream(client, upstream, first, name, flip_min=FLIP_MIN, cut=False):
+def stream(client, upstream, first, name, min_body=FLIP_MIN, cut=False):
     """flip-stream and http-cut: two pumps over one HTTP/1.1 connection.
 
-    Flips the middle byte of every answer's body longer than flip_min
-    bytes or, with cut, sends only the first half of the first answer's
-    body and closes both connections.
+    Flips the middle byte of every answer's body longer than min_body
+    bytes or, with cut, sends only the first half of the first such body
+    and closes both connections.
     """
     methods = []  # of the requests sent, oldest first
 
     def down():
         buf = b""
-        body_left, flip_at, raw, cut_left = 0, -1, False, 0
+        body_left, flip_at, raw, cut_left, cutting = 0, -1, False, 0, False
         try:
             while True:
                 data = upstream.recv(65536)
@@ -108,7 +112,7 @@ def stream(client, upstream, first, name, flip_min=FLIP_MIN, cut=False):
                 out = bytearray()
                 buf += data
                 while buf:
-                    if body_left > 0 and cut:
+                    if body_left > 0 and cutting:
                         out += buf[:cut_left]
                         cut_left -= len(buf[:cut_left])
                         if cut_left <= 0:
@@ -144,8 +148,9 @@ def stream(client, upstream, first, name, flip_min=FLIP_MIN, cut=False):
                         buf = b""
                         break
                     body_left = int(header(head, b"content-length"))
-                    flip_at = body_left // 2 if body_left > flip_min else -1
-                    cut_left = body_left // 2
+                    big = body_left > min_body
+                    flip_at = body_left // 2 if big and not cut else -1
+                    cutting, cut_left = cut and big, body_left // 2
                 client.sendall(bytes(out))
         except (OSError, ValueError, IndexError):
             pass
@@ -280,10 +285,12 @@ def serve(client):
             if first and m.startswith("flip-stream"):
                 _, _, n = m.partition(":")
                 stream(client, upstream, data, m,
-                       flip_min=int(n) if n else FLIP_MIN)
+                       min_body=int(n) if n else FLIP_MIN)
                 break
-            if first and m == "http-cut":
-                stream(client, upstream, data, m, cut=True)
+            if first and m.startswith("http-cut"):
+                _, _, n = m.partition(":")
+                stream(client, upstream, data, m, min_body=int(n or 0),
+                       cut=True)
                 break
             if first and m.partition(":")[0] in ("http-500", "http-503",
                                                    "http-stall"):
