@@ -143,6 +143,8 @@ while IFS=/ read -r mode figures want_err <&3; do
 		fail "${name}__fault_reached" "no call in $mode"
 	fi
 	assert_contains "${name}__stderr" "$ERR" "$want_err"
+	# A failed write-through is the tier's, not the action's: cached.
+	assert_not_contains "${name}__cached" "$ERR" "could not cache"
 	case $mode in *:data)
 		assert_eq "${name}__lookups_faulted" 2 "$(calls "$mode" GET)"
 		assert_eq "${name}__write_through_faulted" 1 "$(calls "$mode" PUT)"
@@ -273,6 +275,8 @@ t0=$(ms_now)
 ARCA_DIR=$S run A repro
 t1=$(ms_now)
 check_rc "killed_mid_pipeline__exit_0" 0
+assert_not_contains "killed_mid_pipeline__every_stage_cached" "$ERR" \
+	"not cached"
 echo "# pipeline with the server killed: $((t1 - t0)) ms"
 kill -0 "$KILLED_PID" 2>/dev/null &&
 	fail "killed_mid_pipeline__server_dead" "pid $KILLED_PID alive" ||
