@@ -42,7 +42,8 @@ runs:
   http-cut
          for HTTP: forward like flip-stream, but of the first answer with
          a body send the head and only half of the body, then close the
-         connection (the Content-Length promised more)
+         connection (the Content-Length promised more; the client's next
+         connection, in the same mode, is cut in the same way)
   http-cut:N
          the same for the first answer whose body is larger than N bytes
          (smaller ones pass: http-cut:4096 lets a small action entry
