@@ -20,13 +20,45 @@ runs:
          read: forward both ways as streams, following the requests and
          answers (Content-Length framing, 1xx, HEAD), and flip the middle
          byte of the body of every answer larger than 1 MiB (a large
-         blob arrives wrong, every time; small answers pass). Chosen when
-         the connection's first request arrives; the other modes are read
-         per chunk and assume one reply per request (Redis).
+         blob arrives wrong, every time; small answers pass).
+  flip-stream:N
+         the same with a threshold of N bytes: the middle byte of every
+         answer's body larger than N bytes is flipped (flip-stream:16
+         flips a small blob's or manifest's bytes too)
+  http-500
+         for HTTP: read every request (its Content-Length body too, unless
+         it waits for 100-continue) and answer it with 500 Internal Server
+         Error and an S3 XML error body (<Error><Code>InternalError</Code>
+         ...), Content-Length set, without forwarding it
+  http-503
+         the same with 503 Slow Down (<Code>SlowDown</Code>)
+  http-stall
+         for HTTP: accept and read the requests, never answer; hold the
+         socket until the client closes it (the client's timeout decides)
+  http-500:data, http-503:data, http-stall:data
+         the same for every request but a HeadBucket (HEAD /BUCKET, the
+         S3 tier's check at open), which is forwarded and answered: the
+         fault reaches the tier's lookups and writes, not its open
+  http-cut
+         for HTTP: forward like flip-stream, but of the first answer with
+         a body send the head and only half of the body, then close the
+         connection (the Content-Length promised more; the client's next
+         connection, in the same mode, is cut in the same way)
+  http-cut:N
+         the same for the first answer whose body is larger than N bytes
+         (smaller ones pass: http-cut:4096 lets a small action entry
+         through and cuts the blob it names)
+
+The HTTP modes (flip-stream, flip-stream:N, http-*) are chosen when the
+connection's first request arrives and hold for the whole connection; the
+other modes are read per chunk and assume one reply per request (Redis).
 
 Every request that reaches the proxy outside the connection's handshake
 appends one line "MODE" to MODE_FILE.log, so a test can count the calls
-that were made (and those a circuit breaker skipped).
+that were made (and those a circuit breaker skipped); for flip-stream and
+http-cut one line per chunk of requests read (a request, or several
+pipelined); for http-500, http-503 and http-stall one line "MODE METHOD"
+per request faulted (a write-through is a PUT).
 """
 import socket
 import sys
@@ -58,13 +90,18 @@ def header(head, name):
     return None
 
 
-def stream(client, upstream, first):
-    """flip-stream: two pumps over one HTTP/1.1 connection."""
+def stream(client, upstream, first, name, min_body=FLIP_MIN, cut=False):
+    """flip-stream and http-cut: two pumps over one HTTP/1.1 connection.
+
+    Flips the middle byte of every answer's body longer than min_body
+    bytes or, with cut, sends only the first half of the first such body
+    and closes both connections.
+    """
     methods = []  # of the requests sent, oldest first
 
     def down():
         buf = b""
-        body_left, flip_at, raw = 0, -1, False
+        body_left, flip_at, raw, cut_left, cutting = 0, -1, False, 0, False
         try:
             while True:
                 data = upstream.recv(65536)
@@ -76,6 +113,14 @@ def stream(client, upstream, first):
                 out = bytearray()
                 buf += data
                 while buf:
+                    if body_left > 0 and cutting:
+                        out += buf[:cut_left]
+                        cut_left -= len(buf[:cut_left])
+                        if cut_left <= 0:
+                            client.sendall(bytes(out))
+                            return
+                        buf = b""
+                        continue
                     if body_left > 0:
                         chunk = bytearray(buf[:body_left])
                         if 0 <= flip_at < len(chunk):
@@ -104,15 +149,22 @@ def stream(client, upstream, first):
                         buf = b""
                         break
                     body_left = int(header(head, b"content-length"))
-                    flip_at = body_left // 2 if body_left > FLIP_MIN else -1
+                    big = body_left > min_body
+                    flip_at = body_left // 2 if big and not cut else -1
+                    cutting, cut_left = cut and big, body_left // 2
                 client.sendall(bytes(out))
         except (OSError, ValueError, IndexError):
             pass
         finally:
             try:
-                client.shutdown(socket.SHUT_WR)
+                client.shutdown(socket.SHUT_RDWR if cut else socket.SHUT_WR)
             except OSError:
                 pass
+            if cut:
+                try:
+                    upstream.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     pump = threading.Thread(target=down, daemon=True)
     pump.start()
@@ -121,7 +173,7 @@ def stream(client, upstream, first):
     try:
         while data:
             with open(mode_file + ".log", "a") as log:
-                log.write("flip-stream\n")
+                log.write(name + "\n")
             rest = data
             while rest:  # note each request's method before it is sent
                 if req_left > 0:
@@ -145,6 +197,79 @@ def stream(client, upstream, first):
     pump.join(30)
 
 
+ANSWERS = {
+    "http-500": (b"500 Internal Server Error", b"InternalError",
+                 b"We encountered an internal error. Please try again."),
+    "http-503": (b"503 Slow Down", b"SlowDown",
+                 b"Please reduce your request rate."),
+}
+
+
+def head_bucket(head):
+    """Whether a request is a HeadBucket: HEAD of the path /BUCKET."""
+    method, _, rest = head.partition(b" ")
+    path = rest.split(b" ", 1)[0].split(b"?", 1)[0].strip(b"/")
+    return method == b"HEAD" and path and b"/" not in path
+
+
+def answer_all(client, upstream, first, name):
+    """http-500, http-503, http-stall[:data]: answer each request here.
+
+    With :data, a HeadBucket is forwarded and its answer (a head, no body)
+    sent back; every other request gets the fault, never forwarded.
+    """
+    fault, _, data_only = name.partition(":")
+    buf = first
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        while end < 0:
+            data = client.recv(65536)
+            if not data:
+                return
+            buf += data
+            end = buf.find(b"\r\n\r\n")
+        head, buf = buf[:end + 4], buf[end + 4:]
+        if data_only and head_bucket(head):
+            upstream.sendall(head)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                data = upstream.recv(65536)
+                if not data:
+                    return
+                got += data
+            client.sendall(got)
+            continue
+        with open(mode_file + ".log", "a") as log:
+            log.write(name + " " + head.split(b" ", 1)[0].decode() + "\n")
+        if fault == "http-stall":
+            while client.recv(65536):
+                pass
+            return
+        # A client waiting for 100-continue sends no body: answer at once
+        # and close, as S3 does (RFC 9110 10.1.1).
+        expect = (header(head, b"expect") or b"").lower() == b"100-continue"
+        left = 0 if expect else int(header(head, b"content-length") or 0)
+        while len(buf) < left:
+            data = client.recv(65536)
+            if not data:
+                return
+            buf += data
+        buf = buf[left:]
+        status, code, message = ANSWERS[fault]
+        body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' +
+                code + b"</Code><Message>" + message +
+                b"</Message><RequestId>fault-proxy</RequestId></Error>")
+        reply = (b"HTTP/1.1 " + status + b"\r\n"
+                 b"Content-Type: application/xml\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n" +
+                 (b"Connection: close\r\n" if expect else b"") + b"\r\n")
+        if head.split(b" ", 1)[0] != b"HEAD":
+            reply += body
+        client.sendall(reply)
+        if expect:
+            return
+
+
 def serve(client):
     try:
         upstream = socket.create_connection(("127.0.0.1", target_port))
@@ -158,8 +283,19 @@ def serve(client):
             if not data:
                 break
             m = mode()
-            if first and m == "flip-stream":
-                stream(client, upstream, data)
+            if first and m.startswith("flip-stream"):
+                _, _, n = m.partition(":")
+                stream(client, upstream, data, m,
+                       min_body=int(n) if n else FLIP_MIN)
+                break
+            if first and m.startswith("http-cut"):
+                _, _, n = m.partition(":")
+                stream(client, upstream, data, m, min_body=int(n or 0),
+                       cut=True)
+                break
+            if first and m.partition(":")[0] in ("http-500", "http-503",
+                                                   "http-stall"):
+                answer_all(client, upstream, data, m)
                 break
             first = False
             if not handshake(data):
