@@ -866,7 +866,10 @@ int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest);
  * recorded in the store's tmp/, and the next open of the store removes it
  * if its writer died (docs/cli.md, "Restore temp files"). The file is not fsynced (the store's copy is the durable one):
  * after a power cut it may be missing or truncated, and running the stage
- * again restores it.
+ * again restores it. A path naming a character device or a FIFO
+ * (/dev/null, a named pipe) is written into, as by arca_blob_write_fd(),
+ * never replaced; one naming a directory or another non-regular file is
+ * ARCA_EINVAL.
  *
  * @param[in] store   open store.
  * @param[in] digest  the blob's digest.
@@ -874,6 +877,7 @@ int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest);
  * @param[in] mode    permission bits for the file (e.g. 0644).
  * @return 0; ARCA_ENOTFOUND; ARCA_ECORRUPT (quarantined as for
  *         arca_blob_get()); ARCA_EPERM (destination not writable);
+ *         ARCA_EINVAL (path is a directory, a socket, a block device);
  *         ARCA_EFULL; ARCA_EIO; ARCA_ENOMEM.
  */
 int arca_blob_get_file(arca_store *store, const arca_digest *digest,

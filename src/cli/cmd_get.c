@@ -103,7 +103,7 @@ static int get_main(int argc, char **argv, cli_global *g)
 			cli_lib_error(error, "blob %s… to '%s'", short_hex, output);
 		else
 			cli_lib_error(error, "blob %s…", short_hex);
-		rc = CLI_EXIT_STORE;
+		rc = cli_exit_code(error);
 		goto cleanup;
 	}
 

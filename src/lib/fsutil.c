@@ -366,8 +366,18 @@ int arca__pubfile_open(arca__pubfile *pf, const char *path,
 int arca__pubfile_publish(arca__pubfile *pf, const char *path)
 {
 	char proc[64], *name = NULL;
+	struct stat st;
 	int tries, saved;
 
+	/* A rename replaces whatever path names: never a device, a FIFO or
+	 * a socket (run as root, `-o /dev/null` would replace the system's
+	 * /dev/null with a regular file), never a directory. A symbolic
+	 * link is replaced, not followed, as before. */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !S_ISLNK(st.st_mode)) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EEXIST;
+		return -1;
+	}
 	if (pf->tmp == NULL) {
 		/* Named for two system calls: linkat(2) cannot replace. */
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pf->fd);

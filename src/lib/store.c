@@ -1200,13 +1200,38 @@ int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
 			fd_sink_rewind, 0);
 }
 
+/* arca_blob_get_file() onto a character device or a FIFO (/dev/null,
+ * /dev/stdout, a named pipe): written into, as a shell's redirection
+ * does, never replaced. */
+static int blob_get_into(arca_store *store, const arca_digest *digest,
+		const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	int error;
+
+	if (fd < 0)
+		return arca__error_errno(errno, "cannot open", path);
+	error = arca_blob_write_fd(store, digest, fd);
+	if (close(fd) != 0 && error == 0)
+		error = arca__error_errno(errno, "cannot write", path);
+	return error;
+}
+
 int arca_blob_get_file(arca_store *store, const arca_digest *digest,
 		const char *path, unsigned int mode)
 {
 	arca__pubfile pf = ARCA__PUBFILE_INIT;
 	char *note_dir = NULL;
+	struct stat st;
 	int error;
 
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
+			return blob_get_into(store, digest, path);
+		return arca__error(ARCA_EINVAL, "%s: not a regular file%s",
+				path, S_ISDIR(st.st_mode) ?
+				" (a directory)" : "");
+	}
 	if ((note_dir = arca__path_join(arca_store_path(store), "tmp")) ==
 			NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");

@@ -23,6 +23,31 @@ for f in small.txt empty.txt big.bin; do
 done
 
 big=$(sha256sum big.bin | cut -d' ' -f1)
+# -o onto what is not a regular file: a device or a FIFO is written into
+# (as `> PATH` would), never replaced by a rename (as root, -o /dev/null
+# once replaced the system's /dev/null with a regular file); a directory
+# is refused and left as it was.
+if [ "$(id -u)" = 0 ] && mknod "$TEST_TMP/null" c 1 3 2>/dev/null; then
+	run "$ARCA" get "$big" -o "$TEST_TMP/null"
+	check_rc "blob__get_o_device_exit_0" 0
+	assert_eq "blob__get_o_device_still_a_device" 1 \
+		"$([ -c "$TEST_TMP/null" ] && echo 1)"
+else
+	echo "ok - blob__get_o_device__skipped (not root: cannot mknod)"
+fi
+mkfifo "$TEST_TMP/fifo"
+cat "$TEST_TMP/fifo" >from_fifo.bin &
+run timeout 20 "$ARCA" get "$big" -o "$TEST_TMP/fifo"
+wait
+check_rc "blob__get_o_fifo_exit_0" 0
+assert_eq "blob__get_o_fifo_still_a_fifo" 1 "$([ -p "$TEST_TMP/fifo" ] && echo 1)"
+assert_files_eq "blob__get_o_fifo_bytes" big.bin from_fifo.bin
+mkdir -p adir
+run "$ARCA" get "$big" -o adir
+check_rc "blob__get_o_directory_exit_2" 2
+assert_contains "blob__get_o_directory_named" "$(cat "$ERR_FILE")" "adir: not a regular file"
+assert_eq "blob__get_o_directory_left" 1 "$([ -d adir ] && echo 1)"
+
 if [ -n "$(blob_file "$big")" ]; then pass "blob__big_is_a_file"; else fail "blob__big_is_a_file" "no blobs/ file"; fi
 small=$(sha256sum small.txt | cut -d' ' -f1)
 if [ -z "$(blob_file "$small")" ]; then pass "blob__small_is_inline"; else fail "blob__small_is_inline" "found a blobs/ file"; fi
