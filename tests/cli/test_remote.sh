@@ -6,43 +6,13 @@
 # stalled (SIGSTOPped) server; a fault-injecting proxy (errors, cut
 # replies, flipped bytes).
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 	echo "ok - remote__skipped (no redis-server)"
 	finish
 fi
-HELPERS="${ARCA_SRC:-$(dirname "$0")/../..}/tests/helpers"
 unset ARCA_TIERS
-
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-PIDS=()
-REDIS_PID=
-start_redis() {
-	PORT=$(free_port)
-	redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no >"$TEST_TMP/redis.$PORT.log" 2>&1 &
-	REDIS_PID=$!
-	PIDS+=("$REDIS_PID")
-	for _ in $(seq 100); do
-		redis-cli -p "$PORT" ping >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	echo "could not start redis-server" >&2
-	exit 2
-}
-stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -CONT "$p" 2>/dev/null
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	cleanup_test_tmp
-}
-trap stop_all EXIT
 # Every command is bounded: a hang fails the test instead of the suite.
 A() { timeout 60 "$ARCA" "$@"; }
 

@@ -8,40 +8,17 @@
 # Redis (error replies, replies cut halfway, flipped bytes): each case a
 # completed run, a counted error, no wrong bytes in tier 0.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null ||
    [ ! -x /usr/bin/python3 ]; then
 	echo "ok - remote_faults__skipped (no redis-server or python3)"
 	finish
 fi
-HELPERS="${ARCA_SRC:-$(dirname "$0")/../..}/tests/helpers"
 unset ARCA_TIERS ARCA_TEST_NOW
-
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-PIDS=()
-stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -CONT "$p" 2>/dev/null
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	cleanup_test_tmp
-}
-trap stop_all EXIT
 A() { timeout 60 "$ARCA" "$@"; }
 
-PORT=$(free_port)
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-	--daemonize no >"$TEST_TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-for _ in $(seq 100); do
-	redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
-	sleep 0.05
-done
+start_redis
 URL="redis://127.0.0.1:$PORT"
 
 cat >stage.sh <<'EOS'
@@ -207,10 +184,8 @@ ls "$STORE"/tiers/ | grep -q tmp && fail "parallel__no_temp_left" "$(ls "$STORE"
 # ---- a fault-injecting proxy ----------------------------------------
 MODE="$TEST_TMP/proxy.mode"
 echo pass >"$MODE"
-/usr/bin/python3 "$HELPERS/fault_proxy.py" "$TEST_TMP/proxy.port" "$PORT" "$MODE" &
-PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$TEST_TMP/proxy.port" ] && break; sleep 0.05; done
-PURL="redis://127.0.0.1:$(cat "$TEST_TMP/proxy.port")"
+start_proxy "$PORT" "$MODE"
+PURL="redis://127.0.0.1:$PROXY_PORT"
 # The entry is in Redis (machine A wrote it through directly).
 redis-cli -p "$PORT" flushall >/dev/null
 SEED=$TEST_TMP/seed
@@ -279,15 +254,10 @@ assert_not_contains "breaker_reset__still_closed" "$(cat "$S"/tiers/*.state)" \
 	"breaker open"
 
 # ---- Redis killed in the middle of a pipeline -------------------------
-PORT3=$(free_port)
-redis-server --port "$PORT3" --bind 127.0.0.1 --save '' --appendonly no \
-	--daemonize no >"$TEST_TMP/redis3.log" 2>&1 &
-KILLED_PID=$!
-PIDS+=("$KILLED_PID")
-for _ in $(seq 100); do
-	redis-cli -p "$PORT3" ping >/dev/null 2>&1 && break
-	sleep 0.05
-done
+FIRST_PORT=$PORT FIRST_PID=$REDIS_PID
+start_redis
+PORT3=$PORT KILLED_PID=$REDIS_PID
+PORT=$FIRST_PORT REDIS_PID=$FIRST_PID
 export KILLED_PID
 mkdir -p pipe && cd pipe
 echo "pipeline input" >in.txt

@@ -5,6 +5,7 @@
 # one missing stage compute it once, through the Redis lease. With Redis
 # killed, the local lease alone still makes one process compute.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 	echo "ok - remote_lease__skipped (no redis-server)"
@@ -12,26 +13,9 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 fi
 unset ARCA_TIERS
 
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
-PORT=$(free_port)
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-	--daemonize no >"$TEST_TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-stop_all() {
-	[ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
-	wait 2>/dev/null
-	cleanup_test_tmp
-}
-trap stop_all EXIT
-for _ in $(seq 100); do
-	redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
-	sleep 0.05
-done
-redis-cli -p "$PORT" ping >/dev/null 2>&1 || { echo "could not start redis-server" >&2; exit 2; }
+start_redis
 
 STORE_A="$TEST_TMP/machineA"
 STORE_B="$TEST_TMP/machineB"

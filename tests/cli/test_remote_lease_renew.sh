@@ -14,7 +14,8 @@
 # Pass/fail never depends on how late a process starts: the waiter is
 # started while the holder is known to be computing (its count line is
 # written, its lease is in Redis) and has over 2.5 s of it left.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 	echo "ok - remote_lease_renew__skipped (no redis-server)"
@@ -23,34 +24,19 @@ fi
 unset ARCA_TIERS
 export ARCA_TEST_XLEASE_TTL_MS=1200
 
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
-PORT=$(free_port)
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-	--daemonize no >"$TEST_TMP/redis.log" 2>&1 &
-REDIS_PID=$!
+start_redis
 HOLDER_PID=
 CMD_PIDS="$TEST_TMP/cmd_pids"
-stop_all() {
+on_exit() {
 	local p
 	[ -n "$HOLDER_PID" ] && kill -9 "$HOLDER_PID" 2>/dev/null
 	if [ -f "$CMD_PIDS" ]; then
 		for p in $(cat "$CMD_PIDS"); do kill -9 "$p" 2>/dev/null; done
 	fi
-	[ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
-	wait 2>/dev/null
-	cleanup_test_tmp
 }
-trap stop_all EXIT
 rcli() { redis-cli -p "$PORT" "$@"; }
-for _ in $(seq 100); do
-	rcli ping >/dev/null 2>&1 && break
-	sleep 0.05
-done
-rcli ping >/dev/null 2>&1 || { echo "could not start redis-server" >&2; exit 2; }
 
 STORE_A="$TEST_TMP/machineA"
 STORE_B="$TEST_TMP/machineB"

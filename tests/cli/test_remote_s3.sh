@@ -5,10 +5,9 @@
 # stage restored on the second without running; a wrong secret is a
 # warning and the local tier alone for run, a failure of remote test.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 
-SRC="${ARCA_SRC:-$(dirname "$0")/../..}"
-if ! command -v node >/dev/null ||
-   [ ! -d "$SRC/tests/s3/node_modules/@20minutes/s3rver" ]; then
+if ! have_s3_server; then
 	echo "ok - remote_s3__skipped (no node or tests/s3/node_modules: run scripts/bootstrap)"
 	finish
 fi
@@ -17,18 +16,8 @@ export AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials
 export S3_TEST_ACCESS_KEY=AKIATESTWIRING S3_TEST_SECRET=wiring-secret-1
 export AWS_ACCESS_KEY_ID=$S3_TEST_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_TEST_SECRET
 
-mkdir -p "$TEST_TMP/s3data"
-node "$SRC/tests/s3/server.js" "$TEST_TMP/s3data" "$TEST_TMP/s3.port" team \
-	>"$TEST_TMP/s3.log" 2>&1 &
-S3_PID=$!
-stop_all() {
-	kill "$S3_PID" 2>/dev/null
-	wait 2>/dev/null
-	cleanup_test_tmp
-}
-trap stop_all EXIT
-for _ in $(seq 300); do [ -s "$TEST_TMP/s3.port" ] && break; sleep 0.05; done
-URL="s3://team/arca?endpoint=http://127.0.0.1:$(cat "$TEST_TMP/s3.port")&region=us-east-1"
+start_s3 team
+URL="s3://team/arca?endpoint=http://127.0.0.1:$S3_PORT&region=us-east-1"
 A() { timeout 60 "$ARCA" "$@"; }
 
 cat >stage.sh <<'EOS'

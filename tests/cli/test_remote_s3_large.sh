@@ -11,13 +11,10 @@
 #  - the blob's bytes flipped on the way (tests/helpers/fault_proxy.py
 #    flip-stream): a miss counted as corrupt, nothing promoted, nothing
 #    left in tmp/; the stage runner computes instead and exits 0.
-. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}"
+. "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 
-SRC="${ARCA_SRC:-$(dirname "$0")/../..}"
-HELPERS="$SRC/tests/helpers"
-if ! command -v node >/dev/null ||
-   [ ! -d "$SRC/tests/s3/node_modules/@20minutes/s3rver" ] ||
-   [ ! -x /usr/bin/time ]; then
+if ! have_s3_server || [ ! -x /usr/bin/time ]; then
 	echo "ok - remote_s3_large__skipped (no node, tests/s3/node_modules or /usr/bin/time: run scripts/bootstrap)"
 	finish
 fi
@@ -28,26 +25,10 @@ export AWS_ACCESS_KEY_ID=$S3_TEST_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_TEST_SECR
 MIB=${ARCA_LARGE_MIB:-128}
 LIMIT_KIB=$((64 * 1024))
 
-PIDS=()
-mkdir -p "$TEST_TMP/s3data"
-node "$SRC/tests/s3/server.js" "$TEST_TMP/s3data" "$TEST_TMP/s3.port" team \
-	>"$TEST_TMP/s3.log" 2>&1 &
-PIDS+=("$!")
+start_s3 team
 MODE="$TEST_TMP/proxy.mode"
 echo flip-stream >"$MODE"
-stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	cleanup_test_tmp
-}
-trap stop_all EXIT
-for _ in $(seq 300); do [ -s "$TEST_TMP/s3.port" ] && break; sleep 0.05; done
-S3_PORT=$(cat "$TEST_TMP/s3.port")
-/usr/bin/python3 "$HELPERS/fault_proxy.py" "$TEST_TMP/proxy.port" "$S3_PORT" \
-	"$MODE" &
-PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$TEST_TMP/proxy.port" ] && break; sleep 0.05; done
+start_proxy "$S3_PORT" "$MODE"
 url() { echo "s3://team/arca?endpoint=http://127.0.0.1:$1&region=us-east-1"; }
 for m in A B C; do
 	mkdir -p "$TEST_TMP/$m"

@@ -25,6 +25,7 @@
 # shellcheck disable=SC2317  # stop_all runs from the EXIT trap
 # shellcheck source=../lib.sh
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+. "$(dirname "$0")/../servers.sh" || exit 2
 # The stand-ins below are written into $TEST_TMP/bin: never without it.
 if [ -z "${TEST_TMP:-}" ] || [ ! -d "$TEST_TMP" ]; then
 	echo "lib.sh did not make TEST_TMP" >&2
@@ -47,37 +48,12 @@ export S3_TEST_ACCESS_KEY=AKIATESTSHARED S3_TEST_SECRET=shared-e2e-secret-1
 export AWS_ACCESS_KEY_ID=$S3_TEST_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_TEST_SECRET
 FFMPEG=$(command -v ffmpeg)
 
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # ---- the servers ------------------------------------------------------
-PIDS=()
-stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	cleanup_test_tmp
-}
-trap stop_all EXIT
-
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-	--daemonize no >"$TEST_TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-mkdir -p "$TEST_TMP/s3data"
-node "$SRC/tests/s3/server.js" "$TEST_TMP/s3data" "$TEST_TMP/s3.port" team \
-	>"$TEST_TMP/s3.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 200); do
-	redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && [ -s "$TEST_TMP/s3.port" ] && break
-	sleep 0.05
-done
-redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || { echo "cannot start redis-server" >&2; exit 2; }
-[ -s "$TEST_TMP/s3.port" ] || { echo "cannot start the S3 test server" >&2; exit 2; }
+start_redis
+REDIS_PORT=$PORT
+start_s3 team
 RURL="redis://127.0.0.1:$REDIS_PORT"
-SURL="s3://team/arca?endpoint=http://127.0.0.1:$(cat "$TEST_TMP/s3.port")&region=us-east-1"
+SURL="s3://team/arca?endpoint=http://127.0.0.1:$S3_PORT&region=us-east-1"
 rcli() { timeout 10 redis-cli -p "$REDIS_PORT" "$@"; }
 s3_requests() { wc -l <"$TEST_TMP/s3.log" | tr -d ' '; }
 redis_connections() { rcli info stats | sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'; }
