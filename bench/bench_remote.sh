@@ -227,7 +227,7 @@ redis_round() {
 # round gets it into an empty store.
 s3_put() { # NAME URL FILE: prints the digest
   local w=$work/s3writer.$1 d
-  store_config "$w" "$2" "    timeout_ms: 10000"
+  store_config "$w" "$2" "    timeout_ms: 120000"
   d=$(A --store "$w" put "$3") || die "arca put to $2 failed"
   rm -rf "$w"
   curl -sS -f -I --aws-sigv4 "aws:amz:us-east-1:s3" \
@@ -241,7 +241,7 @@ s3_put() { # NAME URL FILE: prints the digest
 s3_arca_get() { # SYSTEM URL DIGEST PROMOTE FILE
   local r=$work/s3reader fig
   rm -rf "$r" "$work/out.bin"
-  store_config "$r" "$2" "    timeout_ms: 10000
+  store_config "$r" "$2" "    timeout_ms: 120000
     promote: $4"
   fig=$(timed "$arca" --store "$r" get "$3" -o "$work/out.bin")
   cmp -s "$5" "$work/out.bin" || die "$1: arca get wrote other bytes"
