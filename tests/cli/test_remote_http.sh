@@ -104,13 +104,21 @@ assert_contains "remote_test__bad_instance_says_why" "$OUT$ERR" "instance"
 # ---- push --all on E, pull on F -----------------------------------------
 machine E
 machine F
-RUN2=(run --stage lower --in in.txt --out out-2.txt -- ./stage.sh 2)
+# Bytes no other machine made: push has blobs to send.
+cat >stage2.sh <<'EOS'
+#!/bin/sh
+echo "run 2" >>"$COUNT"
+{ echo "made on E only"; cat in.txt; } >out-2.txt
+EOS
+chmod +x stage2.sh
+RUN2=(run --stage lower --in in.txt --out out-2.txt -- ./stage2.sh)
 on E --no-remote "${RUN2[@]}"
 check_rc "push__e_local_run_exit_0" 0
 before=$(runs)
 on E push --all
 check_rc "push__exit_0" 0
 assert_contains "push__counts" "$OUT" "1 entries pushed"
+assert_not_contains "push__sent_blobs" "$OUT" " 0 blobs sent"
 on E push --all
 assert_contains "push__second_sends_no_blob" "$OUT" "0 blobs sent"
 KEY=$(ARCA_DIR=$TEST_TMP/E "$ARCA" ls --json | sed -n 's/.*"key": "\([0-9a-f]\{64\}\)".*/\1/p' | head -1)
