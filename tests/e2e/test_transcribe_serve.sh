@@ -18,9 +18,10 @@
 # set, exit 1 instead of running the real tool. Every machine uses the
 # same stand-ins (a stage's key holds the digest of the tool PATH
 # resolves), and A's log shows they are really in the way.
-# shellcheck source=../lib.sh
 SERVE_LIB=$(cd "$(dirname "$0")/.." && pwd)/serve_lib.sh
+# shellcheck source=../lib.sh
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
+# shellcheck source=../serve_lib.sh
 . "$SERVE_LIB"
 if [ -z "${TEST_TMP:-}" ] || [ ! -d "$TEST_TMP" ]; then
 	echo "lib.sh did not make TEST_TMP" >&2

@@ -44,7 +44,7 @@
  * size, exactly that many bytes. Uploads are sent as they are unless the
  * server speaks /v1 and compression is on (?compress=1 or
  * opts->compress), then as one zstd frame with `Content-Encoding: zstd`
- * when that is smaller. Off by default until arca serve accepts it.
+ * when that is smaller. Off by default (docs/tiers.md, "Compression").
  */
 #ifndef ARCA_SYS_HTTP_H
 #define ARCA_SYS_HTTP_H
