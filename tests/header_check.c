@@ -7,6 +7,7 @@
 #include "arca/sys/redis.h"
 #include "arca/sys/redis_cluster.h"
 #include "arca/sys/s3.h"
+#include "arca/sys/http.h"
 
 int arca_header_check(void);
 int arca_header_check(void)

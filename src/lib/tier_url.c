@@ -1,6 +1,7 @@
 /*
  * Tier URLs: arca_store_add_tier_url() opens the backend a URL's scheme
- * names (redis://, redis+unix://, redis+cluster://, s3://) and adds it
+ * names (redis://, redis+unix://, redis+cluster://, s3://, http://,
+ * https://) and adds it
  * as a tier; and the redaction of passwords from URLs for every message
  * that names a tier.
  */
@@ -11,12 +12,14 @@
 #include "arca/sys/redis.h"
 #include "arca/sys/redis_cluster.h"
 #include "arca/sys/s3.h"
+#include "arca/sys/http.h"
 
 #include <curl/curl.h>
 #include <string.h>
 #include <strings.h>
 
-#define SUPPORTED_SCHEMES "redis://, redis+unix://, redis+cluster://, s3://"
+#define SUPPORTED_SCHEMES "redis://, redis+unix://, redis+cluster://, s3://, " \
+	"http://, https://"
 
 typedef struct outbuf {
 	char *p;
@@ -165,6 +168,17 @@ int arca__store_add_tier_url(arca_store *store, const char *url,
 		s3_opts.timeout_ms = tier_opts.timeout_ms;
 		s3_opts.lazy_connect = lazy;
 		if ((error = arca_backend_s3_open(&backend, url, &s3_opts)) < 0)
+			return error;
+		return arca_store_add_tier(store, backend, &tier_opts);
+	}
+	if (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) {
+		arca_http_options http_opts = ARCA_HTTP_OPTIONS_INIT;
+
+		/* The first request keeps to the tier's deadline too. */
+		http_opts.timeout_ms = tier_opts.timeout_ms;
+		http_opts.lazy_connect = lazy;
+		if ((error = arca_backend_http_open(&backend, url,
+				&http_opts)) < 0)
 			return error;
 		return arca_store_add_tier(store, backend, &tier_opts);
 	}
