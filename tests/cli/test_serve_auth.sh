@@ -112,6 +112,8 @@ assert_eq "auth__basic_get_200" 200 "$(code GET "$U/cas/$d2" -u "alice:$PASS")"
 assert_files_eq "auth__basic_get_bytes" blob2 "$TEST_TMP/body"
 assert_eq "auth__basic_wrong_password_401" 401 "$(code GET "$U/cas/$d2" -u "alice:${PASS}x")"
 assert_eq "auth__basic_unknown_user_401" 401 "$(code GET "$U/cas/$d2" -u "bob:$PASS")"
+# A failure is not remembered as a success: the same wrong password twice.
+assert_eq "auth__basic_wrong_twice_401" 401 "$(code GET "$U/cas/$d2" -u "alice:${PASS}x")"
 # After a wrong password the right one still works (the cache of good
 # checks is not poisoned), many times over (cached: no bcrypt each).
 ok=0
