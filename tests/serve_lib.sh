@@ -6,7 +6,8 @@
 #                                if still running), its stderr in
 #                                $TEST_TMP/NAME.err; waits (at most 10 s)
 #                                for the bound address and sets SRV_PID
-#                                and SRV_URL (http://127.0.0.1:PORT).
+#                                and SRV_URL (http://127.0.0.1:PORT, or
+#                                https:// when it serves TLS).
 #                                Returns 1 if it did not come up.
 #   stop_server [SIGNAL]         send SIGNAL (default TERM) to $SRV_PID and
 #                                wait for it; sets SRV_RC.
@@ -36,7 +37,7 @@ start_server() {
 	disown $!
 	SRV_PIDS="$SRV_PIDS $SRV_PID"
 	while [ $n -lt 200 ]; do
-		port=$(sed -n 's|^arca serve: listening on http://127\.0\.0\.1:\([0-9][0-9]*\)$|\1|p' \
+		port=$(sed -n 's|^arca serve: listening on https\{0,1\}://127\.0\.0\.1:\([0-9][0-9]*\)$|\1|p' \
 			"$SRV_ERR" | head -n1)
 		[ -n "$port" ] && break
 		kill -0 "$SRV_PID" 2>/dev/null || break
@@ -49,6 +50,10 @@ start_server() {
 		return 1
 	fi
 	SRV_URL="http://127.0.0.1:$port"
+	# With --tls-cert the server says https://.
+	grep -q '^arca serve: listening on https://' "$SRV_ERR" &&
+		SRV_URL="https://127.0.0.1:$port"
+	return 0
 }
 
 stop_server() {

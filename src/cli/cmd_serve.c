@@ -21,6 +21,9 @@ static void usage(FILE *out)
 		"                  [--read-only] [--access-log FILE]\n"
 		"                  [--threads N] [--max-connections N]\n"
 		"                  [--timeout DURATION] [--shutdown-timeout DURATION]\n"
+		"                  [--auth FILE [--allow-unauthenticated-reads]]\n"
+		"                  [--tls-cert FILE --tls-key FILE]\n"
+		"                  [--max-connections-per-ip N]\n"
 		"\n"
 		"Serve the store over HTTP/1.1 to clients of bazel-remote's HTTP\n"
 		"cache protocol (/[INSTANCE/]cas/SHA256, /[INSTANCE/]ac/SHA256,\n"
@@ -43,14 +46,30 @@ static void usage(FILE *out)
 		"  --threads N            worker threads per address (default 8)\n"
 		"  --max-connections N    concurrent connections per address\n"
 		"                         (default 1024)\n"
-		"  --timeout DURATION     an idle connection is closed after it\n"
-		"                         (default 60s)\n"
+		"  --max-connections-per-ip N\n"
+		"                         concurrent connections from one client\n"
+		"                         address (default: no limit of its own)\n"
+		"  --timeout DURATION     an idle connection is closed after it, and\n"
+		"                         so is one whose request headers take\n"
+		"                         longer (default 60s)\n"
 		"  --shutdown-timeout DURATION\n"
 		"                         on SIGTERM/SIGINT, how long requests in\n"
 		"                         flight may take to finish (default 10s)\n"
+		"  --auth FILE            credentials, one a line: 'bearer TOKEN\n"
+		"                         read|write' or an htpasswd line USER:HASH\n"
+		"                         (bcrypt, htpasswd -B; may write). Other\n"
+		"                         requests are 401, a read credential writing\n"
+		"                         is 403; /healthz and /readyz stay open\n"
+		"  --allow-unauthenticated-reads\n"
+		"                         with --auth: GET, HEAD and POST\n"
+		"                         /v1/blobs:missing need no credentials\n"
+		"  --tls-cert FILE, --tls-key FILE\n"
+		"                         serve HTTPS (PEM certificate and its\n"
+		"                         unencrypted key)\n"
 		"\n"
-		"Exit status: 0 after SIGTERM or SIGINT; 2 usage error; 5 the store\n"
-		"cannot be opened or an address cannot be bound.\n"
+		"Exit status: 0 after SIGTERM or SIGINT; 2 usage error (also a bad\n"
+		"--auth line, named FILE:LINE, or a bad certificate or key); 5 the\n"
+		"store cannot be opened or an address cannot be bound.\n"
 		"\n"
 		"Example:\n"
 		"  arca serve --listen 0.0.0.0:8080 --store /var/cache/arca --max-size 50G\n"
@@ -80,7 +99,8 @@ static int serve_main(int argc, char **argv, cli_global *g)
 	enum {
 		OPT_LISTEN = 0x200, OPT_MAX_SIZE, OPT_MAX_BLOB, OPT_READ_ONLY,
 		OPT_ACCESS_LOG, OPT_THREADS, OPT_MAX_CONN, OPT_TIMEOUT,
-		OPT_SHUTDOWN
+		OPT_SHUTDOWN, OPT_AUTH, OPT_UNAUTH_READS, OPT_TLS_CERT,
+		OPT_TLS_KEY, OPT_PER_IP
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -92,6 +112,12 @@ static int serve_main(int argc, char **argv, cli_global *g)
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN },
+		{ "auth", required_argument, NULL, OPT_AUTH },
+		{ "allow-unauthenticated-reads", no_argument, NULL,
+			OPT_UNAUTH_READS },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "max-connections-per-ip", required_argument, NULL, OPT_PER_IP },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
@@ -163,6 +189,23 @@ static int serve_main(int argc, char **argv, cli_global *g)
 						optarg);
 			cfg.shutdown_timeout_ms = v;
 			break;
+		case OPT_AUTH:
+			cfg.auth_file = optarg;
+			break;
+		case OPT_UNAUTH_READS:
+			cfg.allow_unauthenticated_reads = 1;
+			break;
+		case OPT_TLS_CERT:
+			cfg.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			cfg.tls_key = optarg;
+			break;
+		case OPT_PER_IP:
+			if (parse_count(&cfg.max_conn_per_ip, optarg,
+					"--max-connections-per-ip", 65536) < 0)
+				return CLI_EXIT_USAGE;
+			break;
 		case CLI_OPT_TIER:
 		case CLI_OPT_NO_REMOTE:
 			if (cli_tier_option(g, c, optarg) < 0)
@@ -183,6 +226,12 @@ static int serve_main(int argc, char **argv, cli_global *g)
 				argv[optind]);
 	if (cfg.n_listen == 0)
 		cfg.listen[cfg.n_listen++] = SRV_DEFAULT_LISTEN;
+	if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL))
+		return cli_usage_error("serve", "--tls-cert and --tls-key go "
+				"together");
+	if (cfg.allow_unauthenticated_reads && cfg.auth_file == NULL)
+		return cli_usage_error("serve", "--allow-unauthenticated-reads "
+				"needs --auth");
 	if (g->store_dir != NULL) {
 		if (g->store_dir[0] == '\0')
 			return cli_usage_error("serve", "--store: empty "

@@ -46,6 +46,9 @@ struct srv_server {
 	size_t n_daemons;
 	atomic_long in_flight;
 	atomic_ullong reserved;
+	srv_auth *auth;            /* --auth, or NULL */
+	srv_deadline *deadline;    /* the request-header deadline */
+	char *tls_cert, *tls_key;  /* PEM texts, or NULL */
 	/* Every handle opened by a pool thread, closed at the end. */
 	pthread_mutex_t stores_lock;
 	arca_store **stores;
@@ -320,6 +323,83 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *uri)
 	return strlen(uri);
 }
 
+/* ---- authorisation ---------------------------------------------------- */
+
+/*
+ * Checked on a request's first call, once its headers are in and before
+ * routing or reading any body: a refused PUT is answered at once, and
+ * libmicrohttpd then closes the connection without reading the body
+ * (MHD_queue_response on a request in MHD_CONNECTION_HEADERS_PROCESSED:
+ * "response was queued early, refuse to read body", connection.c).
+ * Probes (/healthz, /readyz) are open; GET and HEAD and the batch
+ * question POST /v1/blobs:missing are reads; everything else writes.
+ */
+static int is_probe(const char *path)
+{
+	return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0;
+}
+
+static int is_read(const srv_request *r, const char *path)
+{
+	size_t n = strlen(path), m = strlen("/v1/blobs:missing");
+
+	if (r->method == SRV_GET || r->method == SRV_HEAD)
+		return 1;
+	return strcmp(r->method_name, "POST") == 0 && n >= m &&
+		strcmp(path + n - m, "/v1/blobs:missing") == 0;
+}
+
+/* RFC 9110 11.6.1: both schemes this server takes, one challenge each. */
+#define SRV_CHALLENGE "Bearer realm=\"arca\", Basic realm=\"arca\""
+
+static enum MHD_Result respond_unauthorised(srv_request *r, const char *why)
+{
+	struct MHD_Response *resp;
+	char text[160];
+
+	snprintf(text, sizeof(text), "arca serve: %s\n", why);
+	resp = MHD_create_response_from_buffer(strlen(text), text,
+			MHD_RESPMEM_MUST_COPY);
+	if (resp != NULL) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				SRV_CHALLENGE);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; charset=utf-8");
+	}
+	return queue(r, MHD_HTTP_UNAUTHORIZED, resp, strlen(text));
+}
+
+/* 1 when the request was answered (401, 403), 0 when it may go on. */
+static int authorise(srv_request *r, const char *path, enum MHD_Result *res)
+{
+	srv_server *srv = r->srv;
+	srv_cred cred;
+	int read;
+
+	if (srv->auth == NULL || is_probe(path))
+		return 0;
+	read = is_read(r, path);
+	cred = srv_auth_check(srv->auth, r->conn);
+	if (cred == SRV_CRED_ABSENT && read &&
+			srv->cfg->allow_unauthenticated_reads)
+		return 0;
+	if (cred == SRV_CRED_ABSENT) {
+		*res = respond_unauthorised(r, "authentication required");
+		return 1;
+	}
+	if (cred == SRV_CRED_INVALID) {
+		*res = respond_unauthorised(r, "wrong credentials");
+		return 1;
+	}
+	if (!read && cred != SRV_CRED_WRITE) {
+		*res = srv_respond_text(r, MHD_HTTP_FORBIDDEN,
+				"%s %s: the credentials may read, not write",
+				r->method_name, r->path);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- the request cycle ------------------------------------------------ */
 
 static srv_method parse_method(const char *m)
@@ -413,12 +493,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		r->in_flight = 1;
 		atomic_fetch_add(&srv->in_flight, 1);
 		*con_cls = r;
+		srv_deadline_headers_in(srv->deadline, conn);
 		if ((why = check_path(url)) != NULL) {
 			sanitise(r->path, sizeof(r->path), url);
 			return srv_respond_text(r, MHD_HTTP_BAD_REQUEST,
 					"%s: %s", r->path, why);
 		}
 		snprintf(r->path, sizeof(r->path), "%s", url);
+		if (authorise(r, url, &res))
+			return res;
 		if (!srv_bazel_route(r, &res) && !srv_ccache_route(r, &res))
 			return srv_respond_text(r, MHD_HTTP_NOT_FOUND,
 					"%s: no such route", r->path);
@@ -461,7 +544,7 @@ static void completed(void *cls, struct MHD_Connection *conn,
 	srv_request *r = *con_cls;
 	const char *note = NULL;
 
-	(void)conn;
+	srv_deadline_request_done(srv->deadline, conn);
 	if (r == NULL)
 		return;
 	switch (toe) {
@@ -560,12 +643,27 @@ static struct MHD_Daemon *start_daemon(srv_server *srv,
 	const srv_config *cfg = srv->cfg;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
 		MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tls[3] = {
+		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL }
+	};
 
 	if (sa->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (srv->tls_cert != NULL) {
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+			srv->tls_cert };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+			srv->tls_key };
+	}
 	/* The logger first, so that MHD reports nothing through its own. */
 	return MHD_start_daemon(flags, 0, NULL, NULL, handle, srv,
 			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			MHD_OPTION_ARRAY, tls,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conn_per_ip,
+			MHD_OPTION_NOTIFY_CONNECTION, srv_deadline_notify,
+			srv->deadline,
 			MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
 			MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
 			MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
@@ -577,7 +675,8 @@ static struct MHD_Daemon *start_daemon(srv_server *srv,
 			MHD_OPTION_END);
 }
 
-static void print_bound(struct MHD_Daemon *d, const struct sockaddr_storage *sa)
+static void print_bound(struct MHD_Daemon *d, const struct sockaddr_storage *sa,
+		const char *scheme)
 {
 	const union MHD_DaemonInfo *info;
 	char host[INET6_ADDRSTRLEN];
@@ -589,13 +688,13 @@ static void print_bound(struct MHD_Daemon *d, const struct sockaddr_storage *sa)
 	if (sa->ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
 				host, sizeof(host));
-		fprintf(stderr, "arca serve: listening on http://[%s]:%u\n",
-				host, port);
+		fprintf(stderr, "arca serve: listening on %s://[%s]:%u\n",
+				scheme, host, port);
 	} else {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
 				host, sizeof(host));
-		fprintf(stderr, "arca serve: listening on http://%s:%u\n",
-				host, port);
+		fprintf(stderr, "arca serve: listening on %s://%s:%u\n",
+				scheme, host, port);
 	}
 	fflush(stderr);
 }
@@ -625,16 +724,42 @@ int srv_run(const srv_config *cfg)
 			return 2;
 		}
 	}
+	/* Credentials and certificates are checked before anything else
+	 * is opened: a bad line is a usage error (exit 2). */
+	if (cfg->auth_file != NULL &&
+			srv_auth_load(&srv.auth, cfg->auth_file) < 0)
+		return 2;
+	if (cfg->tls_cert != NULL) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			srv_log_msg("--tls-cert: this libmicrohttpd is built "
+					"without TLS (GnuTLS) support");
+			rc = 2;
+			goto stop;
+		}
+		if (srv_tls_load(&srv.tls_cert, &srv.tls_key, cfg->tls_cert,
+				cfg->tls_key) < 0) {
+			rc = 2;
+			goto stop;
+		}
+	}
+	if (srv_deadline_start(&srv.deadline, cfg->conn_timeout_s) < 0) {
+		srv_log_msg("cannot start the header deadline watchdog");
+		rc = 5;
+		goto stop;
+	}
 	/* The store opens (or is created) before any client connects. */
 	if ((error = arca_store_open(&check, cfg->store_dir, &cfg->opts)) < 0) {
 		srv_log_msg("store %s: %s", cfg->store_dir,
 				arca_errmsg()[0] ? arca_errmsg() :
 				arca_strerror(error));
-		return 5;
+		rc = 5;
+		goto stop;
 	}
 	arca_store_close(check);
-	if (srv_log_open(cfg->access_log) < 0)
-		return 5;
+	if (srv_log_open(cfg->access_log) < 0) {
+		rc = 5;
+		goto stop;
+	}
 	/* Blocked before the pool threads start, so that they inherit the
 	 * mask and the signals reach sigwait() below only. */
 	sigemptyset(&sigs);
@@ -646,13 +771,15 @@ int srv_run(const srv_config *cfg)
 		struct MHD_Daemon *d = start_daemon(&srv, &addrs[i]);
 
 		if (d == NULL) {
-			srv_log_msg("cannot listen on %s: %s", cfg->listen[i],
+			srv_log_msg("cannot listen on %s%s: %s", cfg->listen[i],
+					srv.tls_cert ? " (or GnuTLS refused "
+					"--tls-cert/--tls-key)" : "",
 					strerror(errno));
 			rc = 5;
 			goto stop;
 		}
 		srv.daemons[srv.n_daemons++] = d;
-		print_bound(d, &addrs[i]);
+		print_bound(d, &addrs[i], srv.tls_cert ? "https" : "http");
 	}
 	while (sigwait(&sigs, &sig) != 0)
 		;
@@ -683,6 +810,10 @@ stop:
 		arca_store_close(srv.stores[i]);
 	free(srv.stores);
 	pthread_mutex_destroy(&srv.stores_lock);
+	srv_deadline_stop(srv.deadline);
+	srv_auth_free(srv.auth);
+	srv_tls_free(srv.tls_cert);
+	srv_tls_free(srv.tls_key);
 	if (rc == 0)
 		srv_log_msg("stopped");
 	srv_log_close();

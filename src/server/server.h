@@ -49,6 +49,12 @@ typedef struct srv_config {
 	unsigned int conn_timeout_s;   /* idle connection cut after this */
 	size_t conn_memory_limit;      /* bytes per connection (headers) */
 	uint64_t shutdown_timeout_ms;  /* in-flight requests' bound */
+	/* Security (docs/server.md "Authentication", "TLS", "Limits"). */
+	const char *auth_file;     /* --auth FILE, or NULL: no auth */
+	int allow_unauthenticated_reads;
+	const char *tls_cert;      /* PEM files, both or neither */
+	const char *tls_key;
+	unsigned int max_conn_per_ip;  /* 0: no per-address limit */
 } srv_config;
 
 /* Run the server until SIGTERM or SIGINT; returns a CLI exit code. */
@@ -138,6 +144,52 @@ enum MHD_Result srv_respond_blob(srv_request *r, arca_store *store,
 		const arca_digest *digest);
 /* 405 with an Allow header. */
 enum MHD_Result srv_respond_method(srv_request *r, const char *allow);
+
+/* ---- authentication (auth.c) ------------------------------------------ */
+
+/* What a request's Authorization header grants. */
+typedef enum srv_cred {
+	SRV_CRED_ABSENT = 0,   /* no Authorization header */
+	SRV_CRED_INVALID,      /* one that matches no credential */
+	SRV_CRED_READ,         /* a read token */
+	SRV_CRED_WRITE         /* a write token or an htpasswd user */
+} srv_cred;
+
+typedef struct srv_auth srv_auth;
+
+/* Read --auth FILE. 0, or -1 after a one-line message ("FILE:LINE: ..."
+ * for a malformed line; never the token or hash itself). */
+int srv_auth_load(srv_auth **out, const char *path);
+void srv_auth_free(srv_auth *a);
+/* Check the connection's Authorization header (Bearer or Basic);
+ * thread-safe. */
+srv_cred srv_auth_check(srv_auth *a, struct MHD_Connection *conn);
+
+/* ---- TLS (tls.c) ------------------------------------------------------- */
+
+/* Read and check the PEM certificate and key (the key must be the
+ * certificate's). 0 and both PEM texts (free with srv_tls_free), or -1
+ * after a one-line message. */
+int srv_tls_load(char **cert, char **key, const char *cert_path,
+		const char *key_path);
+/* Wipe and free a PEM text; NULL is fine. */
+void srv_tls_free(char *pem);
+
+/* ---- request-header deadline (deadline.c) ------------------------------ */
+
+typedef struct srv_deadline srv_deadline;
+
+/* Start the watchdog that cuts connections whose request headers take
+ * longer than limit_s seconds. 0 or ARCA_ENOMEM. */
+int srv_deadline_start(srv_deadline **out, unsigned int limit_s);
+/* Stop it (after the daemons are stopped); NULL is fine. */
+void srv_deadline_stop(srv_deadline *d);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls: the srv_deadline). */
+void srv_deadline_notify(void *cls, struct MHD_Connection *conn,
+		void **socket_context, enum MHD_ConnectionNotificationCode code);
+/* A request's headers are in / a request is finished (NULL d: no-op). */
+void srv_deadline_headers_in(srv_deadline *d, struct MHD_Connection *conn);
+void srv_deadline_request_done(srv_deadline *d, struct MHD_Connection *conn);
 
 /* ---- keyed values (keyed.c) ------------------------------------------- */
 
