@@ -82,12 +82,12 @@ assert_eq "breaker__20_hits_exit_0" 20 "$ok"
 assert_eq "breaker__hits_from_tier_0" "$base" "$(runs)"
 assert_files_eq "breaker__hit_output_intact" expected.txt out.txt
 assert_not_contains "breaker__hits_say_nothing" "$(cat "$TEST_TMP/stalled_hits.err")" "warning"
-# Not one timeout between them (room for a loaded machine).
-if [ "$added" -lt "$TIMEOUT_MS" ]; then
-	pass "breaker__hits_wait_for_no_remote (+$added ms < $TIMEOUT_MS ms)"
-else
-	fail "breaker__hits_wait_for_no_remote" "20 hits added $added ms"
-fi
+# Not one call between them: no timeout, no error, no time counted
+# (the wall time above is for information: a loaded machine moves it).
+run A stats --json
+assert_eq "breaker__hits_no_timeout" 0 "$(tier_field timeouts)"
+assert_eq "breaker__hits_no_error" 0 "$(tier_field errors)"
+assert_eq "breaker__hits_no_breaker_state" "" "$(cat "$STORE"/tiers/*.state 2>/dev/null | grep -E '^failures [1-9]')"
 ok=0
 : >"$TEST_TMP/stalled.err"
 t0=$(ms_now)
