@@ -36,7 +36,8 @@ extern const unsigned char srv_dashboard_html[];
 extern const size_t srv_dashboard_html_len;
 
 #define MAX_RECENT 1000
-#define PROBE_SIZE 4096
+#define PROBE_SIZE 4096                   /* bytes, at least */
+#define PROBE_MAX ((uint64_t)16 << 20)    /* larger thresholds: inline */
 #define PROBE_TAG "arca-serve-readyz-probe"
 
 /* ---- request counters ------------------------------------------------- */
@@ -208,19 +209,24 @@ static enum MHD_Result healthz(srv_request *r)
 
 /*
  * Ready when this thread's handle opens and takes a write: a probe blob
- * of PROBE_SIZE bytes, new each time (a put of content already stored
- * succeeds even on a full store, so a fixed probe would prove nothing
- * after the first), then tagged and removed with arca_store_clear(). A
- * server started --read-only cannot write: never ready.
+ * one byte over the inline threshold, so that it is a file blob (a
+ * temp file, fsync, rename: what a full or read-only disk refuses; small
+ * blobs go into the index unchecked against the limit), new each time
+ * (a put of content already stored succeeds even on a full store), then
+ * tagged and removed with arca_store_clear(). A server started
+ * --read-only cannot write: never ready.
  */
 static enum MHD_Result readyz(srv_request *r)
 {
 	static atomic_ullong seq;
-	unsigned char probe[PROBE_SIZE];
+	unsigned char *probe = NULL;
 	arca_clear_filter filter;
+	arca_store_info info;
 	arca_digest d;
 	arca_store *store;
 	struct timespec ts;
+	size_t size = PROBE_SIZE;
+	enum MHD_Result res;
 	int error;
 
 	if ((store = srv_store(r)) == NULL)
@@ -229,23 +235,37 @@ static enum MHD_Result readyz(srv_request *r)
 		return srv_respond_text(r, MHD_HTTP_SERVICE_UNAVAILABLE,
 				"not ready: the store is opened read-only "
 				"(--read-only)");
+	if ((error = arca_store_get_info(&info, store)) < 0)
+		return srv_respond_text(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+				"not ready: the index cannot be read: %s",
+				arca_errmsg()[0] ? arca_errmsg() :
+				arca_strerror(error));
+	if (info.inline_threshold < PROBE_MAX && info.inline_threshold >= size)
+		size = (size_t)info.inline_threshold + 1;
+	if ((probe = calloc(1, size)) == NULL)
+		return srv_respond_error(r, ARCA_ENOMEM, "readyz");
 	clock_gettime(CLOCK_REALTIME, &ts);
-	memset(probe, 0, sizeof(probe));
-	snprintf((char *)probe, sizeof(probe), "arca serve readiness probe "
+	snprintf((char *)probe, size, "arca serve readiness probe "
 			"%lld.%09ld %llu\n", (long long)ts.tv_sec, ts.tv_nsec,
 			(unsigned long long)atomic_fetch_add(&seq, 1));
-	if ((error = arca_blob_put(&d, store, probe, sizeof(probe))) < 0)
-		return srv_respond_text(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-				"not ready: a %d-byte probe write failed: %s",
-				PROBE_SIZE, arca_errmsg()[0] ? arca_errmsg() :
+	if ((error = arca_blob_put(&d, store, probe, size)) < 0) {
+		res = srv_respond_text(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+				"not ready: a %zu-byte probe write failed: %s",
+				size, arca_errmsg()[0] ? arca_errmsg() :
 				arca_strerror(error));
+		goto cleanup;
+	}
 	/* Best effort: what is left is an unreferenced blob, evictable. */
 	memset(&filter, 0, sizeof(filter));
 	filter.tag = PROBE_TAG;
 	if (arca_blob_tag(store, &d, PROBE_TAG) == 0)
 		(void)arca_store_clear(NULL, NULL, store, &filter);
-	return srv_respond_bytes(r, MHD_HTTP_OK, "ready\n", 6,
+	res = srv_respond_bytes(r, MHD_HTTP_OK, "ready\n", 6,
 			"text/plain; charset=utf-8");
+
+cleanup:
+	free(probe);
+	return res;
 }
 
 static enum MHD_Result stats(srv_request *r)
