@@ -172,6 +172,9 @@ s1=$(value m1.parsed 'arca_store_size_bytes{}')
 s2=$(value m2.parsed 'arca_store_size_bytes{}')
 assert_eq "metrics__size_moved" 1000 "$((s2 - s1))"
 stop_server TERM
+# Under ASan a leak or an error makes the exit status non-zero.
+assert_eq "stop__exit_0" 0 "$SRV_RC"
+assert_not_contains "stop__no_sanitizer_report" "$(cat "$SRV_ERR")" "runtime error"
 
 # ---- a tier's breaker gauge -------------------------------------------------
 start_server tier --store "$ARCA_DIR" --tier 'redis://127.0.0.1:1' || fail "tier__started"
