@@ -1627,6 +1627,32 @@ typedef int (*arca_day_stats_cb)(const arca_day_stats *stats, void *ctx);
 int arca_stats_days(arca_store *store, unsigned int days,
 		arca_day_stats_cb cb, void *ctx);
 
+/**
+ * The statistics as one JSON document, the text `arca stats --json`
+ * prints (without its final newline) and arca serve answers on
+ * GET /v1/stats, so both say the same bytes. Indented by two spaces,
+ * keys in this order:
+ *  - days 0: {"overall": {...}, "stages": [{"stage": NAME, ...}, ...],
+ *    "tiers": [{"url": ..., "breaker": "closed|open|half-open", ...}]};
+ *    each counter object has hits, misses, errors, hit_rate (a fraction,
+ *    null when there was no lookup), bytes_read, bytes_written, saved_ms
+ *    (arca_stats); stages in name order; tiers as arca_store_remote_info()
+ *    reports them (every process's totals).
+ *  - days N > 0: {"days": [{"date": "YYYY-MM-DD", hits, misses, errors,
+ *    evictions, bytes_read, bytes_written, bytes_evicted, saved_ms}]}, one
+ *    object per UTC day of the last N with any activity, oldest first
+ *    (arca_stats_days()).
+ * docs/cli.md ("arca stats") documents the fields.
+ *
+ * @param[out] out    the UTF-8 text, NUL-terminated; the caller frees it
+ *                    with arca_buf_free(). Empty on failure.
+ * @param[in]  store  open store.
+ * @param[in]  days   0, or the number of days (1 to 36500).
+ * @return 0; ARCA_EINVAL (NULL argument, days over 36500); ARCA_ENOMEM;
+ *         ARCA_EIO.
+ */
+int arca_stats_json(arca_buf *out, arca_store *store, unsigned int days);
+
 /* ------------------------------------------------------------------ */
 /* Progress                                                             */
 /* ------------------------------------------------------------------ */

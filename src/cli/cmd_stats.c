@@ -81,64 +81,23 @@ static double hit_rate(const arca_stats *s)
 	return lookups ? (double)s->hits / (double)lookups : -1.0;
 }
 
-static json_t *stats_json(const arca_stats *s)
+/* --json: the library's text (arca_stats_json(), also GET /v1/stats). */
+static int print_json(arca_store *store, unsigned int days)
 {
-	json_t *obj = json_object();
-	double rate = hit_rate(s);
-	int err = 0;
+	arca_buf text = ARCA_BUF_INIT;
+	int error, rc = CLI_EXIT_OK;
 
-	if (obj == NULL)
-		return NULL;
-	if (s->stage != NULL)
-		err |= cli_json_set(obj, "stage", json_string(s->stage));
-	err |= cli_json_set(obj, "hits", cli_json_u64(s->hits));
-	err |= cli_json_set(obj, "misses", cli_json_u64(s->misses));
-	err |= cli_json_set(obj, "errors", cli_json_u64(s->errors));
-	err |= cli_json_set(obj, "hit_rate",
-			rate < 0 ? json_null() : json_real(rate));
-	err |= cli_json_set(obj, "bytes_read", cli_json_u64(s->bytes_read));
-	err |= cli_json_set(obj, "bytes_written", cli_json_u64(s->bytes_written));
-	err |= cli_json_set(obj, "saved_ms", cli_json_u64(s->saved_ms));
-	if (err != 0) {
-		json_decref(obj);
-		return NULL;
+	if ((error = arca_stats_json(&text, store, days)) < 0) {
+		cli_lib_error(error, "stats");
+		return cli_exit_code(error);
 	}
-	return obj;
-}
-
-static int print_json(const stats_list *l, arca_store *store)
-{
-	json_t *root = json_object(), *stages = json_array();
-	arca_stats zero;
-	size_t i;
-	int err = 0, have_overall = 0;
-
-	memset(&zero, 0, sizeof(zero));
-	if (root == NULL || stages == NULL) {
-		json_decref(root);
-		json_decref(stages);
-		return cli_json_print(NULL);
+	if (fwrite(text.data, 1, text.size, stdout) != text.size ||
+	    fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
+		cli_error("stdout: %s", strerror(errno));
+		rc = CLI_EXIT_STORE;
 	}
-	for (i = 0; i < l->n; i++) {
-		if (l->rows[i].stage == NULL && !have_overall) {
-			err |= cli_json_set(root, "overall", stats_json(&l->rows[i].s));
-			have_overall = 1;
-		} else if (l->rows[i].stage != NULL) {
-			json_t *row = stats_json(&l->rows[i].s);
-
-			if (row == NULL || json_array_append_new(stages, row) < 0)
-				err = -1;
-		}
-	}
-	if (!have_overall)
-		err |= cli_json_set(root, "overall", stats_json(&zero));
-	err |= cli_json_set(root, "stages", stages);
-	err |= cli_json_set(root, "tiers", cli_tiers_json(store));
-	if (err != 0) {
-		json_decref(root);
-		root = NULL;
-	}
-	return cli_json_print(root);
+	arca_buf_free(&text);
+	return rc;
 }
 
 static void format_row(const arca_stats *s, const char *name, int name_w)
@@ -193,46 +152,16 @@ static int print_text(const stats_list *l)
 }
 
 /* --days: one row per day, printed as they come (oldest first). */
-typedef struct days_out {
-	int json;
-	json_t *days;
-	int err;
-} days_out;
-
 static int day_row(const arca_day_stats *s, void *ctx)
 {
-	days_out *d = ctx;
 	time_t t = (time_t)(s->day * 86400);
 	struct tm tm;
 	char date[16], rd[32], wr[32], ev[32], saved[32];
 
+	(void)ctx;
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
 		snprintf(date, sizeof(date), "?");
-	if (d->json) {
-		json_t *o = json_object();
-		int err = o == NULL;
-
-		if (o != NULL) {
-			err |= cli_json_set(o, "date", json_string(date));
-			err |= cli_json_set(o, "hits", cli_json_u64(s->hits));
-			err |= cli_json_set(o, "misses", cli_json_u64(s->misses));
-			err |= cli_json_set(o, "errors", cli_json_u64(s->errors));
-			err |= cli_json_set(o, "evictions",
-					cli_json_u64(s->evictions));
-			err |= cli_json_set(o, "bytes_read",
-					cli_json_u64(s->bytes_read));
-			err |= cli_json_set(o, "bytes_written",
-					cli_json_u64(s->bytes_written));
-			err |= cli_json_set(o, "bytes_evicted",
-					cli_json_u64(s->bytes_evicted));
-			err |= cli_json_set(o, "saved_ms",
-					cli_json_u64(s->saved_ms));
-		}
-		if (err || json_array_append_new(d->days, o) < 0)
-			d->err = 1;
-		return 0;
-	}
 	cli_human_size(rd, sizeof(rd), s->bytes_read);
 	cli_human_size(wr, sizeof(wr), s->bytes_written);
 	cli_human_size(ev, sizeof(ev), s->bytes_evicted);
@@ -244,31 +173,16 @@ static int day_row(const arca_day_stats *s, void *ctx)
 	return 0;
 }
 
-static int print_days(arca_store *store, unsigned int days, int json)
+static int print_days(arca_store *store, unsigned int days)
 {
-	days_out d = { json, NULL, 0 };
 	int error;
 
-	if (json && (d.days = json_array()) == NULL)
-		return cli_json_print(NULL);
-	if (!json)
-		printf("%-10s  %8s  %8s  %9s  %10s  %10s  %10s  %10s\n", "DATE",
-				"HITS", "MISSES", "EVICTIONS", "READ", "WRITTEN",
-				"EVICTED", "SAVED");
-	if ((error = arca_stats_days(store, days, day_row, &d)) < 0) {
-		json_decref(d.days);
+	printf("%-10s  %8s  %8s  %9s  %10s  %10s  %10s  %10s\n", "DATE",
+			"HITS", "MISSES", "EVICTIONS", "READ", "WRITTEN",
+			"EVICTED", "SAVED");
+	if ((error = arca_stats_days(store, days, day_row, NULL)) < 0) {
 		cli_lib_error(error, "stats");
 		return cli_exit_code(error);
-	}
-	if (json) {
-		json_t *root = json_object();
-
-		if (d.err || root == NULL ||
-		    cli_json_set(root, "days", d.days) < 0) {
-			json_decref(root);
-			return cli_json_print(NULL);
-		}
-		return cli_json_print(root);
 	}
 	if (fflush(stdout) == EOF) {
 		cli_error("stdout: %s", strerror(errno));
@@ -322,8 +236,12 @@ static int stats_main(int argc, char **argv, cli_global *g)
 	}
 	if (cli_open_store(&store, g) != 0)
 		return CLI_EXIT_STORE;
+	if (json) {
+		rc = print_json(store, (unsigned int)days);
+		goto cleanup;
+	}
 	if (days > 0) {
-		rc = print_days(store, (unsigned int)days, json);
+		rc = print_days(store, (unsigned int)days);
 		goto cleanup;
 	}
 
@@ -336,9 +254,7 @@ static int stats_main(int argc, char **argv, cli_global *g)
 		cli_lib_error(error, "stats");
 		goto cleanup;
 	}
-	if (json) {
-		rc = print_json(&list, store);
-	} else if ((rc = print_text(&list)) == CLI_EXIT_OK &&
+	if ((rc = print_text(&list)) == CLI_EXIT_OK &&
 			arca_store_remote_count(store) > 0) {
 		printf("\n");
 		cli_tiers_print(store, 0);

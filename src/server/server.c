@@ -500,9 +500,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 					"%s: %s", r->path, why);
 		}
 		snprintf(r->path, sizeof(r->path), "%s", url);
+<<<<<<< HEAD
 		if (authorise(r, url, &res))
 			return res;
 		if (!srv_bazel_route(r, &res) && !srv_ccache_route(r, &res))
+=======
+		if (!srv_ops_route(r, &res) && !srv_bazel_route(r, &res) &&
+				!srv_ccache_route(r, &res))
+>>>>>>> serve-ops
 			return srv_respond_text(r, MHD_HTTP_NOT_FOUND,
 					"%s: no such route", r->path);
 		if (r->status != 0 || r->handler == NULL)
@@ -567,6 +572,7 @@ static void completed(void *cls, struct MHD_Connection *conn,
 			r->method != SRV_HEAD)
 		r->bytes_out = 0; /* not known to have been sent */
 	srv_log_request(r, note);
+	srv_metrics_count(r);
 	if (r->has_body)
 		atomic_fetch_sub(&srv->reserved,
 				(unsigned long long)r->body.expected);

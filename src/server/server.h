@@ -5,7 +5,8 @@
  * handles, path checks, routing, responses, shutdown), body.c (the
  * upload sink), keyed.c (opaque values under a client's key), bazel.c
  * (bazel-remote's HTTP cache protocol and /status), ccache.c (ccache's
- * HTTP storage layouts), access_log.c. Like the CLI, the server is a
+ * HTTP storage layouts), ops.c (/healthz, /readyz, /metrics, /v1/stats,
+ * the dashboard), access_log.c. Like the CLI, the server is a
  * client of the public API only (include/arca/); it never includes
  * src/lib/ headers. docs/server.md documents every route.
  */
@@ -219,6 +220,13 @@ int srv_keyed_remove(arca_store *store, const arca_digest *akey);
 int srv_bazel_route(srv_request *r, enum MHD_Result *res);
 /* ccache.c: /[PREFIX/]XX/REST (subdirs) or /[PREFIX/]KEY (flat). */
 int srv_ccache_route(srv_request *r, enum MHD_Result *res);
+
+/* ops.c: /healthz, /readyz, /metrics, /, /[INSTANCE/]v1/stats and
+ * GET /[INSTANCE/]v1/actions?recent=N; first in the routing chain. */
+int srv_ops_route(srv_request *r, enum MHD_Result *res);
+/* ops.c: count a finished request for /metrics (route, status, bytes);
+ * called once per request by server.c. Thread-safe (C11 atomics). */
+void srv_metrics_count(const srv_request *r);
 
 /* ---- access log (access_log.c) ------------------------------------------ */
 
