@@ -459,9 +459,9 @@ static void test_evict__clear_by_tag_and_prefix(void **state)
 	fixture_store *f = *state;
 	const char *tags[] = { "nightly" };
 	arca_put_options po = ARCA_PUT_OPTIONS_INIT;
-	arca_clear_filter by_tag = { 0, NULL, NULL, "nightly", 0, NULL };
-	arca_clear_filter by_prefix = { 0, NULL, NULL, NULL, 0, NULL };
-	arca_clear_filter two = { 1, NULL, NULL, "nightly", 0, NULL };
+	arca_clear_filter by_tag = { 0, NULL, NULL, "nightly", 0, NULL, NULL, NULL };
+	arca_clear_filter by_prefix = { 0, NULL, NULL, NULL, 0, NULL, NULL, NULL };
+	arca_clear_filter two = { 1, NULL, NULL, "nightly", 0, NULL, NULL, NULL };
 	arca_digest a, b, c;
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	uint64_t n = 0;
