@@ -8,7 +8,7 @@
  *                            answer is another representation, so it gets
  *                            the weak W/"<hex>" (§8.8.3: codings differ).
  *   Cache-Control: public, max-age=31536000, immutable
- *                            RFC 9111 §5.2.2.5 (public), §5.2.2.1
+ *                            RFC 9111 §5.2.2.9 (public), §5.2.2.1
  *                            (max-age), RFC 8246 (immutable).
  *   Vary: Accept-Encoding    §12.5.5: the answer depends on it.
  *   Accept-Ranges: bytes     §14.3.
@@ -180,7 +180,7 @@ static enum range_kind parse_range(uint64_t *first, uint64_t *last,
 	if (*skip_ows(p) == '\0') {
 		b = UINT64_MAX;
 	} else if (parse_pos(&b, p, &e) < 0 || *skip_ows(e) != '\0' || b < a) {
-		return RANGE_NONE; /* last-pos < first-pos: invalid (§14.1.1) */
+		return RANGE_NONE; /* last-pos < first-pos: invalid (§14.1.2) */
 	}
 	if (a >= size)
 		return RANGE_UNSATISFIABLE;
