@@ -1242,6 +1242,12 @@ typedef struct arca_clear_filter {
 	                             * seconds ago (> 0) */
 	const char *key_prefix;     /* actions whose key starts with these hex
 	                             * characters (1 to 64) */
+	/* Called once for every action key removed, after the batch that
+	 * removed it has committed (so a key reported is gone for good);
+	 * key is valid during the call only. NULL: not called. Keeps
+	 * `arca serve`'s DELETE /v1/actions able to say what went. */
+	void (*on_removed)(const arca_digest *key, void *ctx);
+	void *on_removed_ctx;       /* passed through to on_removed */
 } arca_clear_filter;
 
 /**
@@ -1260,8 +1266,12 @@ typedef struct arca_clear_filter {
  * @param[out] n_removed  number of actions removed (by the committed
  *                        batches, also on failure); may be NULL.
  * @param[out] bytes_freed  bytes of blobs removed (likewise); may be NULL.
+ * @param[in]  filter     the criterion; filter->on_removed, if set, hears
+ *                        each removed action key as its batch commits
+ *                        (also those of batches committed before a
+ *                        failure).
  * @return 0; ARCA_EINVAL (no or several criteria); ARCA_EPERM; ARCA_EBUSY;
- *         ARCA_EIO.
+ *         ARCA_EIO; ARCA_ENOMEM (the keys for on_removed).
  */
 int arca_store_clear(uint64_t *n_removed, uint64_t *bytes_freed,
 		arca_store *store, const arca_clear_filter *filter);

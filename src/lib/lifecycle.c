@@ -199,9 +199,10 @@ static int lifecycle_clear_once(arca__local *l, uint64_t *n_removed,
 	if (f->tag != NULL) {
 		/* The tagged actions, then the tagged blobs no action
 		 * references any more. */
-		if ((error = arca__remove_batched(l, &n, &bytes, "SELECT key "
-				"FROM action_tags WHERE tag = ?3 AND key > ?1 "
-				"ORDER BY key LIMIT ?2", bind_text3, f->tag, 0)) == 0)
+		if ((error = arca__remove_batched_cb(l, &n, &bytes, "SELECT "
+				"key FROM action_tags WHERE tag = ?3 AND key > ?1 "
+				"ORDER BY key LIMIT ?2", bind_text3, f->tag, 0,
+				f->on_removed, f->on_removed_ctx)) == 0)
 			error = arca__remove_batched(l, &none, &bytes, "SELECT "
 					"digest FROM blob_tags WHERE tag = ?3 AND "
 					"digest > ?1 ORDER BY digest LIMIT ?2",
@@ -210,16 +211,18 @@ static int lifecycle_clear_once(arca__local *l, uint64_t *n_removed,
 		/* Every row selected is removed: each batch starts again
 		 * from the oldest (actions_lru, no sort). */
 		cutoff = arca__now() - f->older_than_s;
-		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
-				"actions WHERE last_access < ?3 ORDER BY "
-				"last_access LIMIT ?2", bind_int3, &cutoff, 0);
+		error = arca__remove_batched_cb(l, &n, &bytes, "SELECT key "
+				"FROM actions WHERE last_access < ?3 ORDER BY "
+				"last_access LIMIT ?2", bind_int3, &cutoff, 0,
+				f->on_removed, f->on_removed_ctx);
 	} else if ((error = arca__hex_prefix_bound(&range[0], f->key_prefix,
 			'0')) == 0 &&
 		   (error = arca__hex_prefix_bound(&range[1], f->key_prefix,
 			'f')) == 0) {
-		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
-				"actions WHERE key BETWEEN ?3 AND ?4 AND key > ?1 "
-				"ORDER BY key LIMIT ?2", bind_range3, range, 0);
+		error = arca__remove_batched_cb(l, &n, &bytes, "SELECT key "
+				"FROM actions WHERE key BETWEEN ?3 AND ?4 AND key > "
+				"?1 ORDER BY key LIMIT ?2", bind_range3, range, 0,
+				f->on_removed, f->on_removed_ctx);
 	}
 	if (n_removed)
 		*n_removed = n;
@@ -293,7 +296,7 @@ static int gc_unreferenced(arca__local *l, arca_gc_report *rep)
 		"(SELECT 1 FROM action_refs AS r WHERE r.digest = b.digest) AND "
 		"NOT EXISTS (SELECT 1 FROM urls AS u WHERE u.digest = b.digest)";
 	arca__digest_list cands = { NULL, 0, 0 }, pins = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0, NULL };
 	sqlite3_stmt *sel = NULL, *top = NULL;
 	sqlite3_int64 last = 0, max_rowid = 0;
 	uint64_t found = 0;

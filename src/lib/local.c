@@ -591,6 +591,10 @@ int arca__remove_actions(arca__local *l, arca__removal *r, const arca__digest_li
 				&found)) < 0)
 			goto cleanup;
 		r->actions += (uint64_t)found;
+		if (found && r->keys_out != NULL &&
+		    (error = arca__digest_list_push(r->keys_out,
+				keys->items[i].bytes)) < 0)
+			goto cleanup;
 	}
 	error = arca__free_unreferenced(l, r, &refs);
 cleanup:
@@ -640,16 +644,29 @@ int arca__remove_batched(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes, const char *sql, arca__bind_fn bind,
 		const void *ctx, int blobs)
 {
-	arca__digest_list keys = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	return arca__remove_batched_cb(l, n_removed, bytes, sql, bind, ctx,
+			blobs, NULL, NULL);
+}
+
+int arca__remove_batched_cb(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes, const char *sql, arca__bind_fn bind,
+		const void *ctx, int blobs,
+		void (*on_removed)(const arca_digest *, void *), void *cb_ctx)
+{
+	arca__digest_list keys = { NULL, 0, 0 }, gone = { NULL, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0, NULL };
 	arca_digest last;
 	sqlite3_stmt *st = NULL;
 	arca__batch b;
+	size_t i;
 	int error, rc, started = 0, done = 0;
 
+	if (on_removed != NULL && !blobs)
+		r.keys_out = &gone;
 	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
 	while (!done) {
+		gone.n = 0;
 		if ((error = arca__batch_begin(l, &b)) < 0)
 			goto cleanup;
 		do {
@@ -690,6 +707,8 @@ int arca__remove_batched(arca__local *l, uint64_t *n_removed,
 		*bytes += r.bytes;
 		r.actions = r.bytes = 0;
 		arca__removal_finish(l, &r, 1);
+		for (i = 0; i < gone.n; i++)
+			on_removed(&gone.items[i], cb_ctx);
 		if (!done)
 			arca__batch_pause();
 	}
@@ -699,6 +718,7 @@ cleanup:
 		arca__tx_rollback(l);
 	arca__removal_finish(l, &r, 0);
 	arca__digest_list_free(&keys);
+	arca__digest_list_free(&gone);
 	return error;
 }
 
@@ -710,7 +730,7 @@ cleanup:
 static int drop_blob_and_dependents(arca__local *l, const arca_digest *d)
 {
 	arca__digest_list keys = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0, NULL };
 	char path[PATH_MAX];
 	int error;
 
@@ -1471,7 +1491,7 @@ static int local_ac_put2(arca_backend *b, const arca_digest *key,
 {
 	arca__local *l = local_of(b);
 	arca__digest_list old_refs = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0, NULL };
 	sqlite3_stmt *ins = NULL, *ref = NULL, *inp = NULL, *has = NULL;
 	uint64_t size = m->stdout_size + m->stderr_size;
 	int64_t now = arca__now();
@@ -1582,7 +1602,7 @@ static int local_ac_put(arca_backend *b, const arca_digest *key,
 static int ac_remove_once(arca__local *l, const arca_digest *key)
 {
 	arca__digest_list keys = { NULL, 0, 0 };
-	arca__removal r = { { NULL, 0, 0 }, 0, 0 };
+	arca__removal r = { { NULL, 0, 0 }, 0, 0, NULL };
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int error;
 
@@ -1778,14 +1798,15 @@ cleanup:
  * keeps its blobs), but no batch leaves an action without a blob it
  * references.
  */
-static int clear_all(arca__local *l, uint64_t *n_removed, uint64_t *bytes)
+static int clear_all(arca__local *l, uint64_t *n_removed, uint64_t *bytes,
+		const arca_clear_filter *f)
 {
 	uint64_t none = 0;
 	int error;
 
-	if ((error = arca__remove_batched(l, n_removed, bytes, "SELECT key "
+	if ((error = arca__remove_batched_cb(l, n_removed, bytes, "SELECT key "
 			"FROM actions WHERE key > ?1 ORDER BY key LIMIT ?2", NULL,
-			NULL, 0)) < 0 ||
+			NULL, 0, f->on_removed, f->on_removed_ctx)) < 0 ||
 	    (error = delete_urls(l)) < 0)
 		return error;
 	/* Rows of no action (none, unless the index was damaged). */
@@ -1819,16 +1840,18 @@ static int clear_once(arca__local *l, uint64_t *n_removed,
 	/* In batches (arca__remove_batched): what each committed stays
 	 * removed, also when a later one fails. */
 	if (filter->all)
-		error = clear_all(l, &n, &bytes);
+		error = clear_all(l, &n, &bytes, filter);
 	else if (filter->stage)
-		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
-				"actions WHERE stage = ?3 AND key > ?1 ORDER BY key "
-				"LIMIT ?2", bind_text3, filter->stage, 0);
+		error = arca__remove_batched_cb(l, &n, &bytes, "SELECT key "
+				"FROM actions WHERE stage = ?3 AND key > ?1 ORDER "
+				"BY key LIMIT ?2", bind_text3, filter->stage, 0,
+				filter->on_removed, filter->on_removed_ctx);
 	else
-		error = arca__remove_batched(l, &n, &bytes, "SELECT key FROM "
-				"action_inputs WHERE digest = ?3 AND key > ?1 "
+		error = arca__remove_batched_cb(l, &n, &bytes, "SELECT key "
+				"FROM action_inputs WHERE digest = ?3 AND key > ?1 "
 				"ORDER BY key LIMIT ?2", bind_digest3,
-				filter->input->bytes, 0);
+				filter->input->bytes, 0, filter->on_removed,
+				filter->on_removed_ctx);
 	if (n_removed)
 		*n_removed = n;
 	if (bytes_freed)

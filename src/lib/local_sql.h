@@ -113,6 +113,8 @@ typedef struct arca__removal {
 	arca__digest_list files;
 	uint64_t bytes;
 	uint64_t actions;
+	/* Non-NULL: arca__remove_actions() appends each key it removed. */
+	arca__digest_list *keys_out;
 } arca__removal;
 
 /* Note a blob file to unlink once the removal commits (pinned first, so
@@ -173,6 +175,12 @@ typedef void (*arca__bind_fn)(sqlite3_stmt *st, const void *ctx);
 int arca__remove_batched(arca__local *l, uint64_t *n_removed,
 		uint64_t *bytes, const char *sql, arca__bind_fn bind,
 		const void *ctx, int blobs);
+/* The same, calling on_removed(key, cb_ctx) for each action removed once
+ * its batch has committed (arca_clear_filter.on_removed); NULL: none. */
+int arca__remove_batched_cb(arca__local *l, uint64_t *n_removed,
+		uint64_t *bytes, const char *sql, arca__bind_fn bind,
+		const void *ctx, int blobs,
+		void (*on_removed)(const arca_digest *, void *), void *cb_ctx);
 
 /*
  * Last-access bookkeeping (evict.c). A hit or a blob read is noted in

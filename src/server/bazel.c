@@ -112,7 +112,8 @@ static enum MHD_Result cas(srv_request *r)
 	if ((store = srv_store(r)) == NULL)
 		return MHD_YES;
 	if (r->method != SRV_PUT)
-		return srv_respond_blob(r, store, &r->digest);
+		/* ETag, If-None-Match, Range, zstd: http_sem.c. */
+		return srv_respond_cas_blob(r, store, &r->digest);
 	if ((error = srv_body_finish(&r->body, &got)) < 0)
 		return srv_respond_error(r, error, "upload");
 	if (!arca_digest_equal(&got, &r->digest)) {

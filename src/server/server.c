@@ -16,7 +16,8 @@
  * the store: MHD_OPTION_UNESCAPE_CALLBACK is a no-op, so a '%' (and
  * with it %2e%2e, %2f and %00) is refused with 400 instead of being
  * decoded into "..", "/" or NUL; so are "." and ".." segments, empty
- * segments, bytes outside [A-Za-z0-9._~-/] and paths over SRV_MAX_PATH.
+ * segments, bytes outside [A-Za-z0-9._~-/:] (':' for /v1/blobs:missing)
+ * and paths over SRV_MAX_PATH.
  *
  * Shutdown (SIGTERM, SIGINT): the listening sockets are closed
  * (MHD_quiesce_daemon), requests in flight get shutdown_timeout_ms to
@@ -123,6 +124,8 @@ static enum MHD_Result queue(srv_request *r, unsigned int status,
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Server", "arca/" ARCA_VERSION_STRING);
+	/* The http:// tier picks the /v1 API by this header (docs/server.md). */
+	MHD_add_response_header(resp, "X-Arca-Api", "1");
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	if (ret == MHD_YES) {
@@ -130,6 +133,12 @@ static enum MHD_Result queue(srv_request *r, unsigned int status,
 		r->bytes_out = r->method == SRV_HEAD ? 0 : body_bytes;
 	}
 	return ret;
+}
+
+enum MHD_Result srv_queue(srv_request *r, unsigned int status,
+		struct MHD_Response *resp, uint64_t body_bytes)
+{
+	return queue(r, status, resp, body_bytes);
 }
 
 enum MHD_Result srv_respond_bytes(srv_request *r, unsigned int status,
@@ -299,7 +308,7 @@ static const char *check_path(const char *path)
 			return "percent-encoded path";
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '~' || c == '-' || c == '/'))
+		      c == '~' || c == '-' || c == '/' || c == ':'))
 			return "character not allowed in path";
 	}
 	for (seg = path + 1; ; ) {
@@ -433,11 +442,12 @@ static enum MHD_Result start_body(srv_request *r)
 		/* bazel-remote needs the size up front too ("PUT without
 		 * Content-Length", server/http.go); RFC 9110 15.5.12. */
 		return srv_respond_text(r, MHD_HTTP_LENGTH_REQUIRED,
-				"PUT needs a Content-Length");
+				"%s needs a Content-Length", r->method_name);
 	}
 	ce = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 			MHD_HTTP_HEADER_CONTENT_ENCODING);
-	if (ce != NULL && strcmp(ce, "identity") != 0) {
+	if (ce != NULL && strcmp(ce, "identity") != 0 &&
+			!(r->accept_zstd && strcmp(ce, "zstd") == 0)) {
 		/* Not yet: bazel-remote's zstd PUTs (README). Refused rather
 		 * than stored as the compressed bytes; RFC 9110 15.5.16. */
 		return srv_respond_text(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -448,11 +458,13 @@ static enum MHD_Result start_body(srv_request *r)
 	if (cl[0] < '0' || cl[0] > '9' || *end != '\0' || errno != 0)
 		return srv_respond_text(r, MHD_HTTP_BAD_REQUEST,
 				"bad Content-Length");
-	if ((uint64_t)n > cfg->max_blob_size)
+	if ((uint64_t)n > (r->body_limit ? r->body_limit :
+			cfg->max_blob_size))
 		return srv_respond_text(r, MHD_HTTP_CONTENT_TOO_LARGE,
 				"body of %llu bytes is over the limit of %llu "
-				"bytes (--max-blob-size)", n,
-				(unsigned long long)cfg->max_blob_size);
+				"bytes%s", n, (unsigned long long)(r->body_limit ?
+				r->body_limit : cfg->max_blob_size),
+				r->body_limit ? "" : " (--max-blob-size)");
 	if ((store = srv_store(r)) == NULL)
 		return MHD_YES;
 	if ((tmp_dir = malloc(strlen(arca_store_path(store)) + 8)) == NULL)
@@ -500,14 +512,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 					"%s: %s", r->path, why);
 		}
 		snprintf(r->path, sizeof(r->path), "%s", url);
-<<<<<<< HEAD
 		if (authorise(r, url, &res))
 			return res;
-		if (!srv_bazel_route(r, &res) && !srv_ccache_route(r, &res))
-=======
-		if (!srv_ops_route(r, &res) && !srv_bazel_route(r, &res) &&
+		/* ops first: it takes /v1/stats and /v1/actions?recent=,
+		 * which v1.c would answer 404. */
+		if (!srv_ops_route(r, &res) && !srv_v1_route(r, &res) &&
+				!srv_bazel_route(r, &res) &&
 				!srv_ccache_route(r, &res))
->>>>>>> serve-ops
 			return srv_respond_text(r, MHD_HTTP_NOT_FOUND,
 					"%s: no such route", r->path);
 		if (r->status != 0 || r->handler == NULL)
@@ -517,7 +528,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		if (r->method == SRV_PUT && (srv->cfg->read_only ||
 				strcmp(r->route, "bazel.status") == 0))
 			return r->handler(r);
-		if (r->method == SRV_PUT)
+		if (r->method == SRV_PUT || r->read_body)
 			return start_body(r);
 		return MHD_YES;
 	}

@@ -5,8 +5,10 @@
  * handles, path checks, routing, responses, shutdown), body.c (the
  * upload sink), keyed.c (opaque values under a client's key), bazel.c
  * (bazel-remote's HTTP cache protocol and /status), ccache.c (ccache's
- * HTTP storage layouts), ops.c (/healthz, /readyz, /metrics, /v1/stats,
- * the dashboard), access_log.c. Like the CLI, the server is a
+ * HTTP storage layouts), v1.c (arca's /v1 REST API), http_sem.c (RFC
+ * 9110 validators, ranges, zstd on CAS blobs), ops.c (/healthz,
+ * /readyz, /metrics, /v1/stats, the dashboard), auth.c, tls.c,
+ * deadline.c, access_log.c. Like the CLI, the server is a
  * client of the public API only (include/arca/); it never includes
  * src/lib/ headers. docs/server.md documents every route.
  */
@@ -117,6 +119,10 @@ struct srv_request {
 	char kv_prefix[SRV_MAX_PATH + 1];  /* ccache's PATH, "" for bazel */
 	char kv_key[72];               /* the client's key as in the path */
 	int has_body;                  /* a PUT whose body is being read */
+	/* Set by a route (v1.c) before the body is read: */
+	int read_body;                 /* read a non-PUT's body too (POST) */
+	int accept_zstd;               /* Content-Encoding: zstd accepted */
+	uint64_t body_limit;           /* bytes on the wire; 0: --max-blob-size */
 	srv_body body;
 	int body_error;                /* ARCA_E* met while receiving */
 	int in_flight;                 /* counted in the server's in-flight */
@@ -145,6 +151,30 @@ enum MHD_Result srv_respond_blob(srv_request *r, arca_store *store,
 		const arca_digest *digest);
 /* 405 with an Allow header. */
 enum MHD_Result srv_respond_method(srv_request *r, const char *allow);
+/* Queue resp (destroyed here; NULL is MHD_NO) with the headers every
+ * response carries (Server, X-Arca-Api); body_bytes for the log. */
+enum MHD_Result srv_queue(srv_request *r, unsigned int status,
+		struct MHD_Response *resp, uint64_t body_bytes);
+
+/* ---- HTTP semantics of content-addressed blobs (http_sem.c) ----------- */
+
+/*
+ * GET or HEAD of a CAS blob (/v1/blobs/, bazel's /cas/) with RFC 9110's
+ * validators, conditional requests, ranges and content coding: ETag,
+ * Cache-Control immutable, If-None-Match -> 304, Range -> 206 / 416,
+ * Accept-Encoding: zstd -> a zstd stream. 404 on a miss.
+ */
+enum MHD_Result srv_respond_cas_blob(srv_request *r, arca_store *store,
+		const arca_digest *digest);
+/* Decode the zstd frame(s) received in `in` into `out` (begun here in
+ * tmp_dir, hashed as it is written), at most limit decoded bytes. 0;
+ * ARCA_EINVAL (not zstd, truncated: *why says), ARCA_EFULL (over limit:
+ * *why says), or another ARCA_E* (I/O). */
+int srv_zstd_decode_body(srv_body *out, srv_body *in, const char *tmp_dir,
+		uint64_t limit, const char **why);
+/* Read a received body (memory or temp file) whole into memory:
+ * *data malloc'd, NUL-terminated. 0; ARCA_ENOMEM; ARCA_EIO. */
+int srv_body_read_all(char **data, size_t *len, srv_body *b);
 
 /* ---- authentication (auth.c) ------------------------------------------ */
 
@@ -218,6 +248,8 @@ int srv_keyed_remove(arca_store *store, const arca_digest *akey);
  * is the protocol's (r->handler set, or answered 400 already: then *res
  * holds the result), 0 when it is not. */
 int srv_bazel_route(srv_request *r, enum MHD_Result *res);
+/* v1.c: arca's own REST API, /[INSTANCE/]v1/...; first in the chain. */
+int srv_v1_route(srv_request *r, enum MHD_Result *res);
 /* ccache.c: /[PREFIX/]XX/REST (subdirs) or /[PREFIX/]KEY (flat). */
 int srv_ccache_route(srv_request *r, enum MHD_Result *res);
 

@@ -358,10 +358,10 @@ static void test_ac__clear_by_stage_input_and_all(void **state)
 	fixture_store *f = *state;
 	arca_digest in;
 	uint64_t n = 0, bytes = 0;
-	arca_clear_filter by_stage = { 0, "transcribe", NULL, NULL, 0, NULL };
-	arca_clear_filter by_input = { 0, NULL, &in, NULL, 0, NULL };
-	arca_clear_filter all = { 1, NULL, NULL, NULL, 0, NULL };
-	arca_clear_filter none = { 0, NULL, NULL, NULL, 0, NULL };
+	arca_clear_filter by_stage = { 0, "transcribe", NULL, NULL, 0, NULL, NULL, NULL };
+	arca_clear_filter by_input = { 0, NULL, &in, NULL, 0, NULL, NULL, NULL };
+	arca_clear_filter all = { 1, NULL, NULL, NULL, 0, NULL, NULL, NULL };
+	arca_clear_filter none = { 0, NULL, NULL, NULL, 0, NULL, NULL, NULL };
 	arca_store_info info;
 
 	record(f->store, "transcode", "a.flac", "a.wav", NULL);
@@ -406,7 +406,7 @@ static void test_ac__clear_by_stage_input_and_all(void **state)
 static void test_ac__clear_keeps_shared_blobs(void **state)
 {
 	fixture_store *f = *state;
-	arca_clear_filter by_stage = { 0, "one", NULL, NULL, 0, NULL };
+	arca_clear_filter by_stage = { 0, "one", NULL, NULL, 0, NULL, NULL, NULL };
 	arca_digest key, out;
 	arca_buf buf = ARCA_BUF_INIT;
 	arca_manifest *m = NULL;

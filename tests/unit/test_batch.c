@@ -168,7 +168,7 @@ static void test_batch__evict_across_batches_keeps_lru_and_stats(void **state)
 static void test_batch__clear_all_across_batches(void **state)
 {
 	fixture_store *f = *state;
-	arca_clear_filter all = { 1, NULL, NULL, NULL, 0, NULL };
+	arca_clear_filter all = { 1, NULL, NULL, NULL, 0, NULL, NULL, NULL };
 	arca_digest *keys = fill(f, "s", 0), loose;
 	uint64_t usage, after, n = 0, freed = 0;
 	sqlite3 *db;
@@ -194,7 +194,7 @@ static void test_batch__clear_all_across_batches(void **state)
 static void test_batch__clear_stage_across_batches(void **state)
 {
 	fixture_store *f = *state;
-	arca_clear_filter by_stage = { 0, "a", NULL, NULL, 0, NULL };
+	arca_clear_filter by_stage = { 0, "a", NULL, NULL, 0, NULL, NULL, NULL };
 	arca_digest *keys = fill(f, "a", 0), other;
 	uint64_t n = 0, freed = 0;
 

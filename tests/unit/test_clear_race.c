@@ -29,7 +29,7 @@ static double now_s(void)
 /* The clearing process: clear --all until killed. */
 static void clear_forever(const char *dir)
 {
-	arca_clear_filter all = { 1, NULL, NULL, NULL, 0, NULL };
+	arca_clear_filter all = { 1, NULL, NULL, NULL, 0, NULL, NULL, NULL };
 	arca_store *s = NULL;
 
 	if (arca_store_open(&s, dir, NULL) != 0)

@@ -454,33 +454,58 @@ static void test_evict__ttl_expiry_and_gc(void **state)
 	arca_set_clock(NULL, NULL);
 }
 
+/* arca_clear_filter.on_removed: the keys removed, one call each. */
+typedef struct removed_log {
+	arca_digest keys[4];
+	size_t n;
+} removed_log;
+
+static void log_removed(const arca_digest *key, void *ctx)
+{
+	removed_log *l = ctx;
+
+	if (l->n < 4)
+		l->keys[l->n] = *key;
+	l->n++;
+}
+
 static void test_evict__clear_by_tag_and_prefix(void **state)
 {
 	fixture_store *f = *state;
 	const char *tags[] = { "nightly" };
 	arca_put_options po = ARCA_PUT_OPTIONS_INIT;
-	arca_clear_filter by_tag = { 0, NULL, NULL, "nightly", 0, NULL };
-	arca_clear_filter by_prefix = { 0, NULL, NULL, NULL, 0, NULL };
-	arca_clear_filter two = { 1, NULL, NULL, "nightly", 0, NULL };
+	arca_clear_filter by_tag = { 0, NULL, NULL, "nightly", 0, NULL, NULL, NULL };
+	arca_clear_filter by_prefix = { 0, NULL, NULL, NULL, 0, NULL, NULL, NULL };
+	arca_clear_filter two = { 1, NULL, NULL, "nightly", 0, NULL, NULL, NULL };
 	arca_digest a, b, c;
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	uint64_t n = 0;
+	removed_log log = { { { { 0 } } }, 0 };
 
 	po.tags = tags;
 	po.n_tags = 1;
 	a = record_ex(f->store, "s", 1, NULL, &po);
 	b = record(f->store, 2);
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &two), ARCA_EINVAL);
+	by_tag.on_removed = log_removed;
+	by_tag.on_removed_ctx = &log;
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &by_tag), 0);
 	assert_int_equal(n, 1);
+	assert_int_equal(log.n, 1);
+	assert_true(arca_digest_equal(&log.keys[0], &a));
 	assert_false(fixture_action_present(f->store, &a));
 	assert_true(fixture_action_present(f->store, &b));
 	arca_digest_to_hex(hex, &b);
 	hex[6] = '\0';
 	by_prefix.key_prefix = hex;
 	c = record(f->store, 3);
+	log.n = 0;
+	by_prefix.on_removed = log_removed;
+	by_prefix.on_removed_ctx = &log;
 	assert_int_equal(arca_store_clear(&n, NULL, f->store, &by_prefix), 0);
 	assert_int_equal(n, 1);
+	assert_int_equal(log.n, 1);
+	assert_true(arca_digest_equal(&log.keys[0], &b));
 	assert_false(fixture_action_present(f->store, &b));
 	assert_true(fixture_action_present(f->store, &c));
 }
