@@ -2239,6 +2239,7 @@ static void local_free(arca_backend *b)
 	arca__pins_close(l);
 	arca__local_db_close(l);
 	arca__hasher_free(l->hasher);
+	free(l->verified);
 	free(l->repair_reason);
 	free(l->repair_moved_to);
 	free(l->repair_message);
