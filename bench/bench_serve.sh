@@ -15,16 +15,20 @@
 #      target <= 1.3x the local put.
 # nginx runs as the calling user with its own prefix, pid and log files
 # (daemon off; worker_processes 2 = the machine's cores, sendfile on), arca
-# serve with --threads 2; both on free 127.0.0.1 ports, killed by PID.
+# serve with --threads 2; both write an access log line per request to a
+# file of the work dir (nginx's default, arca's --access-log), both on
+# free 127.0.0.1 ports, killed by PID.
 #
 # Usage: bench/bench_serve.sh [BUILD_DIR]
 #   BUILD_DIR  holds arca (default: $ARCA_BUILD, else the directory of
 #              $ARCA, else <repo>/build)
 # Environment:
 #   REPEAT=3            rounds (each runs every part)
-#   SMALL_FILES=1000    4 KiB blobs
+#   SMALL_FILES=500     4 KiB blobs
 #   WRK_THREADS=2 WRK_CONNS=16 WRK_SECONDS=5
 #   BIG_MIB=256
+#   BIG_TURNS=5 PUT_TURNS=3  GETs and PUTs per side and round, alternated
+#                       (a round's figure is their median)
 #   ARCA_BENCH_WORK     work directory, kept (default: a fresh one under
 #                       ${TMPDIR:-/tmp}, removed at the end); needs about
 #                       4 x BIG_MIB of space
@@ -45,17 +49,19 @@ else
   build=$repo/build
 fi
 REPEAT=${REPEAT:-3}
-SMALL_FILES=${SMALL_FILES:-1000}
+SMALL_FILES=${SMALL_FILES:-500}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-16}
 WRK_SECONDS=${WRK_SECONDS:-5}
 BIG_MIB=${BIG_MIB:-256}
+BIG_TURNS=${BIG_TURNS:-5}
+PUT_TURNS=${PUT_TURNS:-3}
 
 die() { echo "bench_serve.sh: $*" >&2; exit 1; }
 build=$(cd "$build" 2>/dev/null && pwd) || die "no build directory $build"
 arca=$build/arca
 [[ -x $arca ]] || die "no $arca: build first (make build)"
-for v in REPEAT SMALL_FILES WRK_THREADS WRK_CONNS WRK_SECONDS BIG_MIB; do
+for v in REPEAT SMALL_FILES WRK_THREADS WRK_CONNS WRK_SECONDS BIG_MIB BIG_TURNS PUT_TURNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -110,7 +116,7 @@ start_arca() {
   local port
   port=$(free_port)
   "$arca" serve --store "$1" --listen "127.0.0.1:$port" --threads 2 \
-    --access-log /dev/null 2>>"$work/serve.log" &
+    --access-log "$work/serve-access.log" 2>>"$work/serve.log" &
   ARCA_PID=$!
   PIDS+=("$ARCA_PID")
   ARCA_URL=http://127.0.0.1:$port
@@ -136,7 +142,7 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log $work/nginx/logs/access.log;
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -171,6 +177,8 @@ wrk_rps() {
   fi
   awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out"
 }
+
+med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 curl_time() { # curl args... -> seconds
   curl -sS -f -o /dev/null -w '%{time_total}\n' "$@"
@@ -241,24 +249,38 @@ EOF
     echo "## round $round"
     a_rps=$(wrk_rps "$GET_URL")
     n_rps=$(wrk_rps "$NGINX_URL")
-    a_get=$(curl_time "$GET_URL/cas/$big")
-    n_get=$(curl_time "$NGINX_URL/cas/$big")
+    # Alternated, BIG_TURNS times each, the median of each side: the
+    # machine is shared, and the load of others moves by the second.
+    ag=() ng=()
+    for ((t = 0; t < BIG_TURNS; t++)); do
+      ag+=("$(curl_time "$GET_URL/cas/$big")")
+      ng+=("$(curl_time "$NGINX_URL/cas/$big")")
+    done
+    a_get=$(med "${ag[@]}")
+    n_get=$(med "${ng[@]}")
     # For information: the first GET of a server just started (the blob
     # is hashed before it is sent).
     start_arca "$work/store"
     c_get=$(curl_time "$ARCA_URL/cas/$big")
     stop_pid "$ARCA_PID"
-    # PUT into a fresh store (content already stored skips the copy).
+    # PUT into a fresh store (content already stored skips the copy),
+    # alternated with the local put likewise.
+    ap=() lp=()
+    for ((t = 0; t < PUT_TURNS; t++)); do
+      rm -rf "$work/put-store" "$work/local-store"
+      start_arca "$work/put-store"
+      sync
+      ap+=("$(curl_time -T "$work/big.bin" "$ARCA_URL/cas/$big")")
+      stop_pid "$ARCA_PID"
+      sync
+      t0=$(date +%s.%N)
+      "$arca" --store "$work/local-store" put "$work/big.bin" >/dev/null
+      t1=$(date +%s.%N)
+      lp+=("$(echo "$t1 - $t0" | bc)")
+    done
     rm -rf "$work/put-store" "$work/local-store"
-    start_arca "$work/put-store"
-    a_put=$(curl_time -T "$work/big.bin" "$ARCA_URL/cas/$big")
-    stop_pid "$ARCA_PID"
-    sync
-    t0=$(date +%s.%N)
-    "$arca" --store "$work/local-store" put "$work/big.bin" >/dev/null
-    t1=$(date +%s.%N)
-    l_put=$(echo "$t1 - $t0" | bc)
-    rm -rf "$work/put-store" "$work/local-store"
+    a_put=$(med "${ap[@]}")
+    l_put=$(med "${lp[@]}")
     printf '%s\n' "arca small_rps=$a_rps" "nginx small_rps=$n_rps" \
       "arca big_get_s=$a_get" "nginx big_get_s=$n_get" \
       "arca big_get_first_s=$c_get" \
