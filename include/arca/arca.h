@@ -906,9 +906,14 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
 /**
  * Open a blob stored as a file in tier 0 for reading, verified, so that
  * a server can hand the descriptor to the kernel (sendfile(2)) instead
- * of copying the bytes. The whole file is re-hashed before the
- * descriptor is returned (which also brings it into the page cache); on
- * a mismatch it is quarantined as by arca_blob_get(). The name may be
+ * of copying the bytes. The whole file is hashed before the descriptor
+ * is returned (which also brings it into the page cache); on a mismatch
+ * it is quarantined as by arca_blob_get(). Exception: within 10 minutes
+ * of a hash by this handle of the very same file (same device, inode,
+ * size, mtime and ctime to the nanosecond, the file then at least 2 s
+ * old), it is not hashed again: no change through the file system
+ * leaves that identity as it was (docs/server.md, "Performance", has
+ * the argument and its limits). The name may be
  * unlinked later by eviction: the descriptor keeps reading the same,
  * verified bytes (file blobs are never written in place). The read
  * counts as a use for the LRU order.
