@@ -38,6 +38,10 @@
 /* Start writeback every so many bytes, so that the commit's fsync has
  * little left to wait for (as local_blob_put_fd does). */
 #define WRITEBACK_CHUNK (8u << 20)
+/* Pieces are gathered into writes of this size: an HTTP server hands
+ * over a body in pieces of its read buffer (a few KiB to 64 KiB), and
+ * a write(2) per piece costs more than the copy. */
+#define GATHER (1u << 20)
 
 enum { W_OPEN, W_DONE };
 
@@ -48,6 +52,8 @@ struct arca_blob_writer {
 	unsigned char *head;   /* bytes while at most inline_threshold */
 	size_t head_len, head_alloc;
 	int fd;                /* the temp file, -1 while in memory */
+	unsigned char *gather; /* GATHER bytes once the file exists */
+	size_t gather_len;     /* bytes in gather, not yet in the file */
 	char *tmp_path;        /* its name, NULL while unnamed (O_TMPFILE) */
 	uint64_t total, flushed;
 	int state;
@@ -112,29 +118,61 @@ static int keep(arca_blob_writer *w, const void *data, size_t len)
 	return 0;
 }
 
-static int spill(arca_blob_writer *w, const void *data, size_t len)
+/* Write the gathered bytes to the temp file. */
+static int flush(arca_blob_writer *w)
 {
 	const char *what = w->tmp_path ? w->tmp_path : w->l->tmp_dir;
+	uint64_t written;
+	int error;
+
+	if (w->gather_len == 0)
+		return 0;
+	if ((error = arca__write_all(w->fd, w->gather, w->gather_len,
+			what)) < 0)
+		return error;
+	w->gather_len = 0;
+	written = w->total; /* every byte received is in the file now */
+	if (written - w->flushed >= WRITEBACK_CHUNK) {
+		/* Advisory: its failure is ignored. */
+		(void)sync_file_range(w->fd, (off64_t)w->flushed,
+				(off64_t)(written - w->flushed),
+				SYNC_FILE_RANGE_WRITE);
+		w->flushed = written;
+	}
+	return 0;
+}
+
+/* Past the inline threshold: the bytes go to the temp file, gathered
+ * into writes of GATHER bytes. w->total does not count data yet. */
+static int spill(arca_blob_writer *w, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t n;
 	int error;
 
 	if (w->fd < 0) {
+		if ((w->gather = malloc(GATHER)) == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
 		if ((error = open_temp(w)) < 0)
 			return error;
+		/* The head is at most inline_threshold, up to 64 MiB. */
 		if (w->head_len > 0 && (error = arca__write_all(w->fd,
-				w->head, w->head_len, what)) < 0)
+				w->head, w->head_len, w->tmp_path ?
+				w->tmp_path : w->l->tmp_dir)) < 0)
 			return error;
 		free(w->head);
 		w->head = NULL;
 		w->head_len = w->head_alloc = 0;
 	}
-	if ((error = arca__write_all(w->fd, data, len, what)) < 0)
-		return error;
-	if (w->total + len - w->flushed >= WRITEBACK_CHUNK) {
-		/* Advisory: its failure is ignored. */
-		(void)sync_file_range(w->fd, (off64_t)w->flushed,
-				(off64_t)(w->total + len - w->flushed),
-				SYNC_FILE_RANGE_WRITE);
-		w->flushed = w->total + len;
+	while (len > 0) {
+		n = GATHER - w->gather_len < len ? GATHER - w->gather_len : len;
+		memcpy(w->gather + w->gather_len, p, n);
+		w->gather_len += n;
+		w->total += n;
+		p += n;
+		len -= n;
+		if (w->gather_len == GATHER && (error = flush(w)) < 0)
+			return error;
 	}
 	return 0;
 }
@@ -155,11 +193,12 @@ int arca_blob_writer_write(arca_blob_writer *w, const void *data,
 	if ((error = arca__hasher_update(w->h, data, len)) < 0)
 		goto failed;
 	error = w->fd < 0 ? keep(w, data, len) : 1;
-	if (error == 1)
+	if (error == 0)
+		w->total += len;
+	else if (error == 1)
 		error = spill(w, data, len);
 	if (error < 0)
 		goto failed;
-	w->total += len;
 	return 0;
 failed:
 	w->state = W_DONE;
@@ -230,7 +269,8 @@ int arca_blob_writer_commit(arca_digest *out, uint64_t *size_out,
 			error = arca__error(ARCA_EIO, "blob writer: the "
 					"store hashed other bytes");
 	} else {
-		if (w->tmp_path == NULL && (error = name_temp(w)) < 0) {
+		if ((error = flush(w)) < 0 ||
+		    (w->tmp_path == NULL && (error = name_temp(w)) < 0)) {
 			arca__store_blob_stored(w->store, &d, w->total, error);
 			return error;
 		}
@@ -256,6 +296,7 @@ void arca_blob_writer_free(arca_blob_writer *w)
 		close(w->fd);
 	free(w->tmp_path);
 	free(w->head);
+	free(w->gather);
 	arca__hasher_free(w->h);
 	free(w);
 }
