@@ -15,7 +15,7 @@ command -v curl >/dev/null || { fail "curl_installed"; finish; }
 [ -f "$FT" ] || { fail "libfaketime_installed (package faketime)"; finish; }
 REAL_ARCA=$ARCA
 ARCA=$TEST_TMP/arca-ahead
-printf '#!/bin/sh\nLD_PRELOAD=%s FAKETIME=+60s exec %s "$@"\n' "$FT" \
+printf '#!/bin/sh\nASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 LD_PRELOAD=%s FAKETIME=+60s exec %s "$@"\n' "$FT" \
 	"$REAL_ARCA" >"$ARCA"
 chmod +x "$ARCA"
 C=(curl -s --max-time 30)
