@@ -17,6 +17,7 @@
 #                   depend on its file system (tmpfs makes fsync free).
 #   ARCA_BENCH_STRICT=1  exit 1 when a target is missed
 #   ARCA_BENCH_REMOTE=0  leave out the shared tiers (bench/bench_remote.sh)
+#   ARCA_BENCH_SERVE=0   leave out arca serve vs nginx (bench/bench_serve.sh)
 # The whole output is also saved as bench/out/run-<date>.txt.
 set -euo pipefail
 
@@ -111,6 +112,19 @@ main() {
     rm -rf "$work/remote" "$work/remote.txt"
   fi
 
+  # arca serve against nginx and the local put (bench_serve.sh): the same
+  # arrangement as the shared tiers; "skipped" without nginx or wrk.
+  serve_misses=0
+  if [[ ${ARCA_BENCH_SERVE:-1} != 0 ]]; then
+    echo "## arca serve (bench/bench_serve.sh)"
+    BENCH_SERVE_NO_LOG=1 ARCA_BENCH_STRICT=0 ARCA_BENCH_WORK=$work/serve \
+      "$repo/bench/bench_serve.sh" "$build" | tee "$work/serve.txt" ||
+      die "bench_serve.sh failed"
+    serve_misses=$(sed -n 's/^\([0-9][0-9]*\) target(s) missed$/\1/p' "$work/serve.txt")
+    remote_misses=$((remote_misses + ${serve_misses:-0}))
+    rm -rf "$work/serve" "$work/serve.txt"
+  fi
+
   # results.txt: "<round> <system> key=value ...". Medians per system and key,
   # in the order the figures first appeared; then the ratios.
   awk -v rounds="$REPEAT" -v strict="${ARCA_BENCH_STRICT:-0}" \
@@ -187,7 +201,7 @@ main() {
     ratio("W1 get  arca/sqlite_raw", "small_get_us", "arca", "sqlite_raw", "")
     ratio("W1 put  arca/sqlite_raw", "small_put_us", "arca", "sqlite_raw", "")
     if (remote_misses > 0)
-      printf "%d target(s) of the shared tiers missed (above)\n", remote_misses
+      printf "%d target(s) of the shared tiers and arca serve missed (above)\n", remote_misses
     misses += remote_misses
     printf "\n%s\n", misses ? misses " target(s) missed" : "all targets met"
     exit (strict && misses) ? 3 : 0

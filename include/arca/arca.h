@@ -910,9 +910,14 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
 /**
  * Open a blob stored as a file in tier 0 for reading, verified, so that
  * a server can hand the descriptor to the kernel (sendfile(2)) instead
- * of copying the bytes. The whole file is re-hashed before the
- * descriptor is returned (which also brings it into the page cache); on
- * a mismatch it is quarantined as by arca_blob_get(). The name may be
+ * of copying the bytes. The whole file is hashed before the descriptor
+ * is returned (which also brings it into the page cache); on a mismatch
+ * it is quarantined as by arca_blob_get(). Exception: within 10 minutes
+ * of a hash by this handle of the very same file (same device, inode,
+ * size, mtime and ctime to the nanosecond, the file then at least 2 s
+ * old), it is not hashed again: no change through the file system
+ * leaves that identity as it was (docs/server.md, "Performance", has
+ * the argument and its limits). The name may be
  * unlinked later by eviction: the descriptor keeps reading the same,
  * verified bytes (file blobs are never written in place). The read
  * counts as a use for the LRU order.
@@ -930,6 +935,73 @@ int arca_blob_stat(uint64_t *size_out, arca_store *store,
  */
 int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 		const arca_digest *digest);
+
+/**
+ * A blob written in pieces (a network upload): the store hashes the bytes
+ * as they are written and, at commit, stores what it hashed. The bytes go
+ * to memory while they are at most inline_threshold, then to a temporary
+ * file of the store's tmp/ that has no name (O_TMPFILE; where the file
+ * system lacks it, a flock'ed temp file that the next open of the store
+ * removes if its writer died); the commit fsyncs that file and renames it
+ * into blobs/ as arca_blob_put_file() does, without a second copy or a
+ * second hash. Until the commit nothing is visible: a writer freed, or a
+ * process killed, mid-write leaves no blob and no index row.
+ *
+ * A writer belongs to one store handle and, like it, to one thread at a
+ * time; other calls on the handle may come between its writes.
+ */
+typedef struct arca_blob_writer arca_blob_writer;
+
+/**
+ * Start a blob writer.
+ *
+ * @param[out] out    the writer, freed with arca_blob_writer_free().
+ * @param[in]  store  open, writable store.
+ * @return 0; ARCA_EPERM (read-only store); ARCA_EFATAL; ARCA_EFULL or
+ *         ARCA_EIO (the temp file cannot be created); ARCA_ENOMEM;
+ *         ARCA_EINVAL (a NULL argument).
+ */
+int arca_blob_writer_open(arca_blob_writer **out, arca_store *store);
+
+/**
+ * Append bytes to the blob being written, hashing them.
+ *
+ * @param[in] w     an open writer, not committed.
+ * @param[in] data  bytes; may be NULL when len is 0.
+ * @param[in] len   number of bytes.
+ * @return 0; ARCA_EFULL (no space for the temp file); ARCA_EIO;
+ *         ARCA_ENOMEM; ARCA_EINVAL (committed or failed writer). After a
+ *         failure the writer only accepts arca_blob_writer_free().
+ */
+int arca_blob_writer_write(arca_blob_writer *w, const void *data,
+		size_t len);
+
+/**
+ * Store what was written as a blob: the digest is the one the store
+ * computed over the written bytes. With expected (may be NULL) the blob
+ * is stored only if that digest equals it (a client's claimed digest is
+ * checked, never trusted). Pins, the size limit (ARCA_EFULL), write-
+ * through to later tiers and automatic eviction as arca_blob_put_file().
+ * A writer commits once; free it afterwards in any case.
+ *
+ * @param[out] out       the digest of the written bytes, also on
+ *                       ARCA_ECORRUPT; may be NULL.
+ * @param[out] size_out  bytes written; may be NULL.
+ * @param[in]  w         the writer.
+ * @param[in]  expected  the digest the bytes must have, or NULL.
+ * @return 0; ARCA_ECORRUPT (the bytes hash to another digest than
+ *         expected: nothing stored); ARCA_EFULL; ARCA_EPERM; ARCA_EFATAL;
+ *         ARCA_EBUSY; ARCA_EIO; ARCA_ENOMEM; ARCA_EINVAL (committed or
+ *         failed writer).
+ */
+int arca_blob_writer_commit(arca_digest *out, uint64_t *size_out,
+		arca_blob_writer *w, const arca_digest *expected);
+
+/**
+ * Free a writer; an uncommitted one is abandoned and its temp file
+ * removed. Accepts NULL.
+ */
+void arca_blob_writer_free(arca_blob_writer *w);
 
 /* ------------------------------------------------------------------ */
 /* Action keys                                                          */

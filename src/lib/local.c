@@ -1423,6 +1423,37 @@ cleanup:
 	return error;
 }
 
+/*
+ * Publish a temp file whose bytes the caller hashed as it wrote them to
+ * d (blob_writer.c): the tail of local_blob_put_fd, for a writer that
+ * is not a descriptor to read. Pinned first; content already stored is
+ * only marked used (the copy is not needed); else the file is made
+ * read-only, fsynced and renamed into blobs/ under the write lock with
+ * the size check, as every new file blob is. tmp_path is renamed or
+ * unlinked on return, whatever the outcome.
+ */
+int arca__local_publish_tmp(arca__local *l, const arca_digest *d,
+		uint64_t size, int fd, const char *tmp_path)
+{
+	int error, renamed = 0;
+
+	if ((error = arca__writable(l)) < 0)
+		goto cleanup;
+	arca__pin(l, d);
+	error = have_file_blob(l, d) ?
+		upsert_present(l, d, size, NULL) : ARCA_ENOTFOUND;
+	if (error == ARCA_ENOTFOUND) {
+		if ((error = prepare_file(l, fd, tmp_path, d)) == 0 &&
+		    (error = commit_file_row(l, d, size, tmp_path)) == 0)
+			renamed = 1;
+	}
+cleanup:
+	if (!renamed)
+		unlink(tmp_path);
+	arca__pin_put_done(l);
+	return error;
+}
+
 /* ---- the action cache ----------------------------------------------- */
 
 static int ac_get_once(arca_backend *b, const arca_digest *key,
@@ -2231,6 +2262,7 @@ static void local_free(arca_backend *b)
 	arca__pins_close(l);
 	arca__local_db_close(l);
 	arca__hasher_free(l->hasher);
+	free(l->verified);
 	free(l->repair_reason);
 	free(l->repair_moved_to);
 	free(l->repair_message);

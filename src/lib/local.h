@@ -59,6 +59,24 @@ int arca__access_apply(arca__local *l);
 int arca__local_open_blob_file(arca__local *l, const arca_digest *d,
 		int *fd_out);
 
+/*
+ * Publish tmp_path, a complete temp file in tmp/ (open at fd) whose
+ * bytes hash to d, as file blob d of size bytes (blob_writer.c): pinned,
+ * fsynced, renamed into blobs/ and its row committed, or only marked
+ * used when d is stored already. tmp_path is renamed or unlinked on
+ * return. As a file blob put: ARCA_EFULL, ARCA_EPERM, ARCA_EFATAL,
+ * ARCA_EIO.
+ */
+int arca__local_publish_tmp(arca__local *l, const arca_digest *d,
+		uint64_t size, int fd, const char *tmp_path);
+
+/* After tier 0 stored blob d (size bytes) outside store.c's puts
+ * (blob_writer.c): counted in tier 0's stats (error: the put's outcome),
+ * and on success written through to the writable tiers and followed by
+ * automatic eviction, as arca_blob_put_file() does. */
+void arca__store_blob_stored(arca_store *store, const arca_digest *d,
+		uint64_t size, int error);
+
 /* Remove a blob's index row (and file) with every action that refers to
  * it, without quarantining it: used when a referenced blob is missing. */
 int arca__local_drop_blob(arca__local *l, const arca_digest *digest);

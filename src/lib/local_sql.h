@@ -47,6 +47,9 @@ struct arca__local {
 	int pin_fd;
 	size_t pin_n;
 	unsigned int pin_hold;
+	/* blob_open.c: the file blobs this handle verified lately (their
+	 * file's identity when hashed); NULL until the first. */
+	struct arca__verified *verified;
 	/* The store this is tier 0 of (store.c), for eviction's lease
 	 * checks from the put path. */
 	arca_store *store;

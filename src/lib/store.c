@@ -1152,6 +1152,17 @@ int arca_blob_put_file(arca_digest *out, uint64_t *size_out,
 	return 0;
 }
 
+void arca__store_blob_stored(arca_store *store, const arca_digest *d,
+		uint64_t size, int error)
+{
+	count_put(&store->tiers[0], error);
+	if (error < 0)
+		return;
+	if (has_writable_tier(store))
+		write_through_blob(store, d, NULL, size);
+	arca__store_evict_auto(store);
+}
+
 int arca_blob_get(arca_buf *out, arca_store *store, const arca_digest *digest)
 {
 	mem_sink m = { ARCA_BUF_INIT, 0 };

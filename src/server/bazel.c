@@ -94,7 +94,7 @@ static enum MHD_Result cas(srv_request *r)
 {
 	const srv_config *cfg = srv_get_config(r->srv);
 	arca_store *store;
-	arca_digest got, stored;
+	arca_digest got;
 	char hex[ARCA_DIGEST_HEXLEN + 1];
 	int error;
 
@@ -114,9 +114,8 @@ static enum MHD_Result cas(srv_request *r)
 	if (r->method != SRV_PUT)
 		/* ETag, If-None-Match, Range, zstd: http_sem.c. */
 		return srv_respond_cas_blob(r, store, &r->digest);
-	if ((error = srv_body_finish(&r->body, &got)) < 0)
-		return srv_respond_error(r, error, "upload");
-	if (!arca_digest_equal(&got, &r->digest)) {
+	error = srv_body_commit(&got, &r->body, store, &r->digest);
+	if (error == ARCA_ECORRUPT) {
 		char ghex[ARCA_DIGEST_HEXLEN + 1];
 
 		/* Nothing is stored. bazel-remote answers 500 here (its
@@ -126,10 +125,10 @@ static enum MHD_Result cas(srv_request *r)
 		return srv_respond_text(r, MHD_HTTP_BAD_REQUEST,
 				"cas/%s: the body's SHA-256 is %s", hex, ghex);
 	}
-	if ((error = srv_body_store(&stored, &r->body, store)) < 0)
+	if (error == ARCA_EINVAL)
+		return srv_respond_error(r, error, "upload");
+	if (error < 0)
 		return srv_respond_error(r, error, "cas");
-	if (!arca_digest_equal(&stored, &r->digest))
-		return srv_respond_error(r, ARCA_EIO, "cas");
 	return srv_respond_bytes(r, MHD_HTTP_OK, "", 0, NULL);
 }
 

@@ -6,6 +6,13 @@
  * The file has no name from the start (O_TMPFILE, else mkstemp and an
  * immediate unlink), so a client that disconnects, a shutdown or a
  * crash leaves nothing behind: closing the descriptor frees it.
+ *
+ * A large CAS body goes to an arca_blob_writer instead: the store hashes
+ * it as it arrives into its own unnamed temp file and, at the commit,
+ * checks that digest against the one in the path and publishes that very
+ * file (no second copy, no second hash; docs/server.md, "Performance").
+ * Keyed values (ac/, ccache) keep the temp file of their own: their put
+ * may have to store the bytes again (keyed.c).
  */
 #include "server.h"
 
@@ -54,10 +61,13 @@ static int open_unnamed(const char *dir)
 	return fd;
 }
 
-int srv_body_begin(srv_body *b, const char *tmp_dir, uint64_t expected)
+int srv_body_begin(srv_body *b, arca_store *store, const char *tmp_dir,
+		uint64_t expected, int blob)
 {
 	b->expected = expected;
 	b->received = 0;
+	if (blob && expected > SRV_BODY_MEM_MAX)
+		return arca_blob_writer_open(&b->writer, store);
 	if ((b->md = EVP_MD_CTX_new()) == NULL)
 		return ARCA_ENOMEM;
 	if (EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
@@ -80,7 +90,16 @@ int srv_body_write(srv_body *b, const void *data, size_t len)
 	size_t left = len;
 	ssize_t n;
 
-	if (b->md == NULL || len > b->expected - b->received)
+	if (len > b->expected - b->received)
+		return ARCA_EINVAL;
+	if (b->writer != NULL) {
+		int error = arca_blob_writer_write(b->writer, data, len);
+
+		if (error == 0)
+			b->received += len;
+		return error;
+	}
+	if (b->md == NULL)
 		return ARCA_EINVAL;
 	if (EVP_DigestUpdate(b->md, data, len) != 1)
 		return ARCA_EIO;
@@ -123,8 +142,30 @@ int srv_body_store(arca_digest *out, srv_body *b, arca_store *store)
 	return arca_blob_put_file(out, NULL, store, b->proc_path);
 }
 
+int srv_body_commit(arca_digest *got, srv_body *b, arca_store *store,
+		const arca_digest *expected)
+{
+	arca_digest stored;
+	int error;
+
+	if (b->received != b->expected)
+		return ARCA_EINVAL;
+	if (b->writer != NULL)
+		return arca_blob_writer_commit(got, NULL, b->writer, expected);
+	if ((error = srv_body_finish(b, got)) < 0)
+		return error;
+	if (!arca_digest_equal(got, expected))
+		return ARCA_ECORRUPT;
+	if ((error = srv_body_store(&stored, b, store)) < 0)
+		return error;
+	return arca_digest_equal(&stored, expected) ? 0 : ARCA_EIO;
+}
+
 void srv_body_free(srv_body *b)
 {
+	/* An uncommitted writer leaves nothing: its file has no name. */
+	arca_blob_writer_free(b->writer);
+	b->writer = NULL;
 	EVP_MD_CTX_free(b->md);
 	b->md = NULL;
 	if (b->fd >= 0)

@@ -474,7 +474,7 @@ int srv_zstd_decode_body(srv_body *out, srv_body *in, const char *tmp_dir,
 	*why = NULL;
 	/* The decoded size is not known up front (a frame need not record
 	 * it): the sink is begun for the bound and closed at what came. */
-	if ((error = srv_body_begin(out, tmp_dir, limit)) < 0)
+	if ((error = srv_body_begin(out, NULL, tmp_dir, limit, 0)) < 0)
 		goto cleanup;
 	if ((d = ZSTD_createDCtx()) == NULL || (obuf = malloc(osize)) == NULL ||
 			(in->fd >= 0 && (ibuf = malloc(isize)) == NULL)) {

@@ -470,7 +470,8 @@ static enum MHD_Result start_body(srv_request *r)
 	if ((tmp_dir = malloc(strlen(arca_store_path(store)) + 8)) == NULL)
 		return srv_respond_error(r, ARCA_ENOMEM, "upload");
 	sprintf(tmp_dir, "%s/tmp", arca_store_path(store));
-	error = srv_body_begin(&r->body, tmp_dir, (uint64_t)n);
+	error = srv_body_begin(&r->body, store, tmp_dir, (uint64_t)n,
+			strcmp(r->route, "bazel.cas") == 0);
 	free(tmp_dir);
 	if (error < 0)
 		return srv_respond_error(r, error, "upload");

@@ -66,26 +66,36 @@ int srv_run(const srv_config *cfg);
 /* ---- the upload sink (body.c) ----------------------------------------- */
 
 typedef struct srv_body {
-	EVP_MD_CTX *md;
+	EVP_MD_CTX *md;            /* hashes what is kept (not a writer's) */
 	int fd;                    /* temp file, -1 while in memory */
 	unsigned char *mem;        /* small bodies */
 	size_t mem_len;
 	uint64_t expected;         /* Content-Length */
 	uint64_t received;
 	char proc_path[40];        /* /proc/self/fd/N of the temp file */
+	arca_blob_writer *writer;  /* a large CAS body, straight to the store */
 } srv_body;
 
-#define SRV_BODY_INIT { NULL, -1, NULL, 0, 0, 0, { 0 } }
+#define SRV_BODY_INIT { NULL, -1, NULL, 0, 0, 0, { 0 }, NULL }
 
 /* Start receiving expected bytes; large bodies go to an unlinked file
- * in tmp_dir. 0 or ARCA_E* (EFULL, EIO, ENOMEM). */
-int srv_body_begin(srv_body *b, const char *tmp_dir, uint64_t expected);
+ * in tmp_dir, or, with blob set, to a blob writer of store (the store
+ * hashes them as they arrive and publishes that file at commit: one copy,
+ * one hash). 0 or ARCA_E* (EFULL, EIO, ENOMEM, EPERM). */
+int srv_body_begin(srv_body *b, arca_store *store, const char *tmp_dir,
+		uint64_t expected, int blob);
 /* Append and hash bytes; ARCA_EINVAL past expected. */
 int srv_body_write(srv_body *b, const void *data, size_t len);
-/* The SHA-256 of what was received (once every byte has arrived). */
+/* The SHA-256 of what was received (once every byte has arrived); not
+ * for a body begun with blob (see srv_body_commit). */
 int srv_body_finish(srv_body *b, arca_digest *out);
 /* Store the received bytes as a blob; its digest through out. */
 int srv_body_store(arca_digest *out, srv_body *b, arca_store *store);
+/* Store the received bytes as the blob expected, and only if they hash
+ * to it: *got is their digest; ARCA_ECORRUPT (nothing stored) when it is
+ * not expected, ARCA_EINVAL when bytes are missing. */
+int srv_body_commit(arca_digest *got, srv_body *b, arca_store *store,
+		const arca_digest *expected);
 /* Release memory and the temp file (nothing is left behind). */
 void srv_body_free(srv_body *b);
 
