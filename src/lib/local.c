@@ -232,6 +232,23 @@ int arca__sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql)
 {
 	int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
 
+	if (rc == SQLITE_ERROR) {
+		/* arca's statements are fixed and the schema was checked to
+		 * be the one they are written for: one SQLite cannot prepare
+		 * ("no such column") means the schema text itself is damaged
+		 * (a flipped byte in sqlite_master), repaired like any other
+		 * damage. */
+		char why[512];
+
+		snprintf(why, sizeof(why), "the schema does not match its "
+				"version: %s", sqlite3_errmsg(l->db));
+		arca__index_note_damage(l, why);
+		return arca__error(ARCA_EIO, "%s/index.db: the index is "
+				"damaged: %s (%s)%s", l->dir, why, sql,
+				l->opts.read_only ? "; open the store read-write "
+				"to repair it" : "; it is rebuilt from the blob "
+				"files at the next open");
+	}
 	return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
 }
 
