@@ -594,10 +594,12 @@ static void renew_stop(renewer *r)
 }
 
 /* How long a flight has waited for its leases, local and cross-host:
- * bounded as a whole by one lock timeout from the flight's start. */
+ * bounded as a whole by one lock timeout from its first wait (the
+ * lookups before it are not waiting: a slow one must not shorten the
+ * wait the caller asked for). */
 typedef struct flight_wait {
-	uint64_t start;          /* the flight's start, CLOCK_MONOTONIC ms */
-	uint64_t began;          /* when it began to wait */
+	uint64_t start;          /* the first wait, CLOCK_MONOTONIC ms */
+	uint64_t began;          /* the same (what on_timeout reports) */
 	unsigned int timeout_ms;
 	int waiting;             /* on_wait was called */
 } flight_wait;
@@ -608,7 +610,7 @@ static void wait_begin(flight_wait *w, const arca__flight *f)
 	if (w->waiting)
 		return;
 	w->waiting = 1;
-	w->began = monotonic_ms();
+	w->began = w->start = monotonic_ms();
 	if (f->on_wait != NULL)
 		f->on_wait(f->hook_ctx);
 }
@@ -635,7 +637,7 @@ static unsigned int wait_left(const flight_wait *w)
  *
  * The wait shares the lock timeout with the wait for the local lease
  * before it: both together end at most lock_timeout_ms after the
- * flight's start (w), not one timeout each.
+ * flight's first wait (w), not one timeout each.
  *
  * The lease's TTL (XLEASE_TTL_MS) is renewed every third of it while the
  * holder computes (renew_start()), so a long computation keeps it; the
