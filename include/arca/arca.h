@@ -1755,6 +1755,38 @@ typedef void (*arca_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
 		const char *path, arca_progress_fn fn, void *ctx);
 
+/** Flags of arca_store_digest_file(). */
+enum {
+	/* Read the file even when the stat cache holds a digest for it
+	 * (`--rehash`); the fresh digest replaces the cached one. */
+	ARCA_DIGEST_REHASH = 1u << 0
+};
+
+/**
+ * arca_digest_file_progress() through the store's stat cache: a file
+ * whose stat data (device, inode, size, mtime, ctime) matches what the
+ * cache recorded when it last hashed the file reuses that digest without
+ * reading the file (git's index and DVC's state database do the same).
+ * See docs/store.md, "Stat cache", for what is recorded and when an entry
+ * is not trusted (the racy case of git's Documentation/technical/
+ * racy-git.txt). ARCA_NO_STAT_CACHE=1 in the environment turns the cache
+ * off: every call reads the file.
+ *
+ * @param[out] out       the digest.
+ * @param[out] size_out  the file's size in bytes; may be NULL.
+ * @param[in]  store     the store whose cache is used; NULL reads the file
+ *                       (no cache).
+ * @param[in]  path      the file (borrowed).
+ * @param[in]  flags     ARCA_DIGEST_* flags, or 0.
+ * @param[in]  fn        progress callback while reading; may be NULL.
+ * @param[in]  ctx       its context.
+ * @return 0, or ARCA_ENOTFOUND, ARCA_EPERM, ARCA_EINVAL (not a regular
+ *         file), ARCA_EIO (also: the file changed while it was read).
+ */
+int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
+		arca_store *store, const char *path, unsigned int flags,
+		arca_progress_fn fn, void *ctx);
+
 /* ------------------------------------------------------------------ */
 /* URL inputs                                                           */
 /* ------------------------------------------------------------------ */
