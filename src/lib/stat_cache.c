@@ -8,6 +8,7 @@
  */
 
 #include "internal.h"
+#include "stat_cache.h"
 
 int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
 		arca_store *store, const char *path, unsigned int flags,
@@ -16,4 +17,21 @@ int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
 	(void)store;
 	(void)flags;
 	return arca_digest_file_progress(out, size_out, path, fn, ctx);
+}
+
+int arca__stat_cache_lookup(arca_store *store, const struct stat *st,
+		arca_digest *out)
+{
+	(void)store;
+	(void)st;
+	(void)out;
+	return 0;
+}
+
+void arca__stat_cache_record(arca_store *store, const struct stat *st,
+		const arca_digest *d)
+{
+	(void)store;
+	(void)st;
+	(void)d;
 }
