@@ -2,6 +2,10 @@
  * arca serve — the cache server (src/server/): bazel-remote's HTTP cache
  * protocol and ccache's HTTP storage over an ordinary arca store.
  * docs/server.md has every route; this file only reads the options.
+ *
+ * It is compiled into arca-serve, its own executable, which `arca serve`
+ * runs (serve_exec.c): libmicrohttpd and its TLS stack are then loaded by
+ * the server alone, not by every arca command (docs/server.md, "arca-serve").
  */
 #include "common.h"
 #include "../server/server.h"
@@ -13,68 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: arca serve [--listen ADDR:PORT]... [--store DIR]\n"
-		"                  [--max-size SIZE] [--max-blob-size SIZE]\n"
-		"                  [--read-only] [--access-log FILE]\n"
-		"                  [--threads N] [--max-connections N]\n"
-		"                  [--timeout DURATION] [--shutdown-timeout DURATION]\n"
-		"                  [--auth FILE [--allow-unauthenticated-reads]]\n"
-		"                  [--tls-cert FILE --tls-key FILE]\n"
-		"                  [--max-connections-per-ip N]\n"
-		"\n"
-		"Serve the store over HTTP/1.1 to clients of bazel-remote's HTTP\n"
-		"cache protocol (/[INSTANCE/]cas/SHA256, /[INSTANCE/]ac/SHA256,\n"
-		"/status) and of ccache's HTTP storage (remote_storage =\n"
-		"http://HOST:PORT/PATH|layout=subdirs|flat|bazel). See docs/server.md.\n"
-		"\n"
-		"  --listen ADDR:PORT     address to listen on, numeric, repeatable\n"
-		"                         (default " SRV_DEFAULT_LISTEN ", bazel-remote's\n"
-		"                         port); port 0 picks a free one. Each bound\n"
-		"                         address is printed on stderr:\n"
-		"                         'arca serve: listening on http://ADDR:PORT'\n"
-		"  --store DIR            the store (default $ARCA_DIR, else the XDG\n"
-		"                         cache directory); created on first use\n"
-		"  --max-size SIZE        the store's limit (LRU eviction past it; a\n"
-		"                         PUT that cannot fit is 507)\n"
-		"  --max-blob-size SIZE   largest PUT body (default 1G); larger is 413\n"
-		"  --read-only            refuse PUT and DELETE (405)\n"
-		"  --access-log FILE      one line per request to FILE (appended)\n"
-		"                         instead of stderr\n"
-		"  --threads N            worker threads per address (default 8)\n"
-		"  --max-connections N    concurrent connections per address\n"
-		"                         (default 1024)\n"
-		"  --max-connections-per-ip N\n"
-		"                         concurrent connections from one client\n"
-		"                         address (default: no limit of its own)\n"
-		"  --timeout DURATION     an idle connection is closed after it, and\n"
-		"                         so is one whose request headers take\n"
-		"                         longer (default 60s)\n"
-		"  --shutdown-timeout DURATION\n"
-		"                         on SIGTERM/SIGINT, how long requests in\n"
-		"                         flight may take to finish (default 10s)\n"
-		"  --auth FILE            credentials, one a line: 'bearer TOKEN\n"
-		"                         read|write' or an htpasswd line USER:HASH\n"
-		"                         (bcrypt, htpasswd -B; may write). Other\n"
-		"                         requests are 401, a read credential writing\n"
-		"                         is 403; /healthz and /readyz stay open\n"
-		"  --allow-unauthenticated-reads\n"
-		"                         with --auth: GET, HEAD and POST\n"
-		"                         /v1/blobs:missing need no credentials\n"
-		"  --tls-cert FILE, --tls-key FILE\n"
-		"                         serve HTTPS (PEM certificate and its\n"
-		"                         unencrypted key)\n"
-		"\n"
-		"Exit status: 0 after SIGTERM or SIGINT; 2 usage error (also a bad\n"
-		"--auth line, named FILE:LINE, or a bad certificate or key); 5 the\n"
-		"store cannot be opened or an address cannot be bound.\n"
-		"\n"
-		"Example:\n"
-		"  arca serve --listen 0.0.0.0:8080 --store /var/cache/arca --max-size 50G\n"
-		"  CCACHE_REMOTE_STORAGE='http://HOST:8080/ccache' ccache gcc -c x.c\n");
-}
 
 static int parse_count(unsigned int *out, const char *text, const char *what,
 		unsigned long max)
@@ -215,7 +157,7 @@ static int serve_main(int argc, char **argv, cli_global *g)
 			g->store_dir = optarg;
 			break;
 		case CLI_OPT_HELP:
-			usage(stdout);
+			cli_serve_usage(stdout);
 			return CLI_EXIT_OK;
 		default:
 			return cli_bad_option("serve", c, argv);
@@ -272,7 +214,7 @@ static int serve_main(int argc, char **argv, cli_global *g)
 	return rc;
 }
 
+/* In arca-serve; the arca binary's `serve` is serve_exec.c's. */
 const cli_command cli_cmd_serve = {
-	"serve", "serve the store over HTTP (bazel-remote, ccache)",
-	serve_main, usage
+	"serve", CLI_SERVE_SUMMARY, serve_main, cli_serve_usage
 };

@@ -70,6 +70,17 @@ typedef struct cli_command {
 	void (*usage)(FILE *out);
 } cli_command;
 
+/* `arca serve`: its one-line summary and usage text (serve_usage.c). */
+#define CLI_SERVE_SUMMARY "serve the store over HTTP (bazel-remote, ccache)"
+void cli_serve_usage(FILE *out);
+
+/*
+ * The argument vector main() was given, for a command that runs another
+ * executable with it (serve_exec.c). Set by main() before dispatch.
+ */
+extern int cli_argc;
+extern char **cli_argv;
+
 extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_put;
 extern const cli_command cli_cmd_get;
@@ -88,6 +99,7 @@ extern const cli_command cli_cmd_remote;
 extern const cli_command cli_cmd_push;
 extern const cli_command cli_cmd_pull;
 extern const cli_command cli_cmd_serve;
+extern const cli_command cli_cmd_serve_exec;  /* runs arca-serve */
 
 /* Long-option values shared by every subcommand's getopt_long table. */
 enum {

@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef ARCA_CLI_SERVE_ONLY
+/* arca-serve: the server alone (serve_exec.c runs it for `arca serve`). */
+static const cli_command *commands[] = {
+	&cli_cmd_serve,
+};
+#else
 static const cli_command *commands[] = {
 	&cli_cmd_run,
 	&cli_cmd_put,
@@ -27,8 +33,9 @@ static const cli_command *commands[] = {
 	&cli_cmd_remote,
 	&cli_cmd_push,
 	&cli_cmd_pull,
-	&cli_cmd_serve,
+	&cli_cmd_serve_exec,
 };
+#endif
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -119,6 +126,8 @@ int main(int argc, char **argv)
 	int c;
 
 	memset(&g, 0, sizeof(g));
+	cli_argc = argc;
+	cli_argv = argv;
 	opterr = 0;
 	/* '+': stop at the command name; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {

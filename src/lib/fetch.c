@@ -15,11 +15,11 @@
  * the response headers (curl_easy_header()); arca only reads values.
  */
 #include "internal.h"
+#include "lazy_lib.h"
 
 #include "fsutil.h"
 #include "local.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -35,21 +35,10 @@
 
 /* ---- libcurl global state ---------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
+/* libcurl is loaded at the first fetch (lazy_lib.h). */
 static int curl_ready(void)
 {
-	if (pthread_once(&curl_once, curl_init_once) != 0 ||
-	    curl_init_result != CURLE_OK)
-		return arca__error(ARCA_EIO, "cannot initialise libcurl: %s",
-				curl_easy_strerror(curl_init_result));
-	return 0;
+	return arca__curl_load();
 }
 
 /* ---- one transfer ------------------------------------------------------ */
@@ -176,6 +165,8 @@ static int parse_url(char **out, const char *url)
 	int error = 0;
 
 	*out = NULL;
+	if ((error = curl_ready()) < 0)
+		return error;
 	if ((u = curl_url()) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	if ((uc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) {

@@ -13,6 +13,7 @@
  * request of the call through CURLOPT_TIMEOUT_MS, as in s3.c.
  */
 #include "internal.h"
+#include "lazy_lib.h"
 #include "fsutil.h"
 #include "tier_url.h"
 #include "ac_entry.h"
@@ -21,7 +22,6 @@
 #include "arca/sys/backend.h"
 #include "arca/sys/http.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <zstd.h>
 
@@ -103,14 +103,6 @@ typedef struct request {
 	int has_length;
 	int api_v1;                /* X-Arca-Api: 1 */
 } request;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -1611,9 +1603,8 @@ int arca_backend_http_open(arca_backend **out, const char *url,
 		return arca__error(ARCA_EINVAL, "arca_http_options version %u "
 				"is not supported (expected %u)",
 				opts->version, ARCA_HTTP_OPTIONS_VERSION);
-	if (pthread_once(&curl_once, curl_init_once) != 0 ||
-	    curl_init_result != CURLE_OK)
-		return arca__error(ARCA_EIO, "libcurl initialisation failed");
+	if ((error = arca__curl_load()) < 0)
+		return error;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	arca__url_redact(h->shown, sizeof(h->shown), url);

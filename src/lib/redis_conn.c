@@ -10,10 +10,10 @@
  * calls is found with a non-blocking peek and replaced before it is used.
  */
 #include "internal.h"
+#include "lazy_lib.h"
 #include "redis_conn.h"
 #include "tier_url.h"
 
-#include <curl/curl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -527,6 +527,8 @@ int arca__redis_parse_url(arca__redis_addr *a, const char *shown,
 				"URL");
 		goto cleanup;
 	}
+	if ((error = arca__curl_load()) < 0)
+		goto cleanup;
 	if ((u = curl_url()) == NULL) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;

@@ -21,6 +21,7 @@
  * call through CURLOPT_TIMEOUT_MS.
  */
 #include "internal.h"
+#include "lazy_lib.h"
 #include "fsutil.h"
 #include "tier_url.h"
 #include "ac_entry.h"
@@ -29,10 +30,7 @@
 #include "arca/sys/backend.h"
 #include "arca/sys/s3.h"
 
-#include <curl/curl.h>
 #include <ini.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <zstd.h>
 
 #include <errno.h>
@@ -140,15 +138,6 @@ typedef struct request {
 	uint64_t content_length;
 	int has_length;
 } request;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-	xmlInitParser();
-}
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -2167,9 +2156,8 @@ int arca_backend_s3_open(arca_backend **out, const char *url,
 		return arca__error(ARCA_EINVAL, "arca_s3_options version %u is "
 				"not supported (expected 1 or %u)",
 				opts->version, ARCA_S3_OPTIONS_VERSION);
-	if (pthread_once(&curl_once, curl_init_once) != 0 ||
-	    curl_init_result != CURLE_OK)
-		return arca__error(ARCA_EIO, "libcurl initialisation failed");
+	if ((error = arca__curl_load()) < 0 || (error = arca__xml_load()) < 0)
+		return error;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
 	arca__url_redact(s->shown, sizeof(s->shown), url);

@@ -6,6 +6,7 @@
  * that names a tier.
  */
 #include "internal.h"
+#include "lazy_lib.h"
 #include "tier_url.h"
 
 #include "arca/sys/backend.h"
@@ -14,7 +15,6 @@
 #include "arca/sys/s3.h"
 #include "arca/sys/http.h"
 
-#include <curl/curl.h>
 #include <string.h>
 #include <strings.h>
 
@@ -194,6 +194,8 @@ int arca__url_query_each(const char *query, const char *tier,
 	char *value = NULL;
 	int value_len = 0, error = 0;
 
+	if (*p != '\0' && (error = arca__curl_load()) < 0)
+		return error;
 	while (*p) {
 		size_t n = strcspn(p, "&"), name_len = strcspn(p, "=");
 

@@ -16,6 +16,19 @@ check test -x "$work/prefix/bin/arca"
 check test -f "$libdir/pkgconfig/arca.pc"
 check test -e "$libdir/libarca.so"
 check test -f "$libdir/libarca.a"
+# The server is its own executable in libexec, found by the installed
+# arca (src/cli/serve_exec.c), also when the prefix is moved.
+check test -x "$work/prefix/libexec/arca/arca-serve"
+mv "$work/prefix" "$work/moved"
+check sh -c "'$work/moved/bin/arca' serve --help | grep -q 'Usage: arca serve'"
+mv "$work/moved" "$work/prefix"
+# A command that needs no remote tier starts without libcurl, libxml2 or
+# libmicrohttpd (src/lib/lazy_lib.h): none is a NEEDED entry of arca or
+# libarca.so; arca-serve does need libmicrohttpd.
+for f in "$work/prefix/bin/arca" "$libdir/libarca.so"; do
+	check sh -c "! readelf -d '$f' | grep -E 'NEEDED.*(libcurl|libxml2|libmicrohttpd)'"
+done
+check sh -c "readelf -d '$work/prefix/libexec/arca/arca-serve' | grep -q 'NEEDED.*libmicrohttpd'"
 
 cat > "$work/hello.c" <<'C'
 #include <arca/arca.h>
