@@ -2,7 +2,7 @@
  * bench_exec — the wall time of a command, run RUNS times as a process
  * of its own (bench/bench_hit.sh).
  *
- * Usage: bench_exec [-n RUNS] [-w WARMUP] [-C DIR] [-u FILE]... [-v]
+ * Usage: bench_exec [-n RUNS] [-w WARMUP] [-C DIR] [-u FILE]... [-s] [-v]
  *                   -- CMD [ARG...]
  *
  *   -n RUNS    timed runs (default 20)
@@ -10,6 +10,8 @@
  *   -C DIR     change to DIR first (every run starts there)
  *   -u FILE    unlink FILE before every run, outside the timing (missing
  *              is fine); repeatable, at most 16
+ *   -s         sync() before every run, outside the timing, so that no run
+ *              pays for the writeback of the one before it
  *   -v         leave CMD's stdout and stderr alone (default: /dev/null)
  *
  * Each run is posix_spawnp() of CMD then waitpid(), timed with
@@ -88,7 +90,7 @@ static int cmp_u64(const void *a, const void *b)
 
 /* One run of argv: the nanoseconds from spawn to reaped exit. */
 static uint64_t run_once(char **argv, const posix_spawn_file_actions_t *fa,
-		char **unlinks, int nunlink)
+		char **unlinks, int nunlink, int do_sync)
 {
 	uint64_t t0, t1;
 	pid_t pid;
@@ -97,6 +99,8 @@ static uint64_t run_once(char **argv, const posix_spawn_file_actions_t *fa,
 	for (i = 0; i < nunlink; i++)
 		if (unlink(unlinks[i]) != 0 && errno != ENOENT)
 			die("unlink %s: %s", unlinks[i], strerror(errno));
+	if (do_sync)
+		sync();
 	t0 = now_ns();
 	rc = posix_spawnp(&pid, argv[0], fa, NULL, argv, environ);
 	if (rc != 0)
@@ -120,9 +124,9 @@ int main(int argc, char **argv)
 	const char *dir = NULL;
 	uint64_t *ns, median;
 	long runs = 20, warmup = 1, i;
-	int nunlink = 0, verbose = 0, opt, rc;
+	int nunlink = 0, verbose = 0, do_sync = 0, opt, rc;
 
-	while ((opt = getopt(argc, argv, "+n:w:C:u:v")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:w:C:u:sv")) != -1) {
 		switch (opt) {
 		case 'n':
 			runs = parse_count(optarg, "-n", 1);
@@ -138,12 +142,15 @@ int main(int argc, char **argv)
 				die("-u: at most %d files", MAX_UNLINK);
 			unlinks[nunlink++] = optarg;
 			break;
+		case 's':
+			do_sync = 1;
+			break;
 		case 'v':
 			verbose = 1;
 			break;
 		default:
 			fputs("usage: bench_exec [-n RUNS] [-w WARMUP] [-C DIR] "
-			      "[-u FILE]... [-v] -- CMD [ARG...]\n", stderr);
+			      "[-u FILE]... [-s] [-v] -- CMD [ARG...]\n", stderr);
 			return 2;
 		}
 	}
@@ -169,9 +176,9 @@ int main(int argc, char **argv)
 	if (!ns)
 		die("out of memory");
 	for (i = 0; i < warmup; i++)
-		(void)run_once(argv, &fa, unlinks, nunlink);
+		(void)run_once(argv, &fa, unlinks, nunlink, do_sync);
 	for (i = 0; i < runs; i++)
-		ns[i] = run_once(argv, &fa, unlinks, nunlink);
+		ns[i] = run_once(argv, &fa, unlinks, nunlink, do_sync);
 	posix_spawn_file_actions_destroy(&fa);
 
 	qsort(ns, (size_t)runs, sizeof(*ns), cmp_u64);
