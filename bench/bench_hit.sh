@@ -404,7 +404,7 @@ EOF
   function ratio(label, key, a, b, target,    ka, kb, x, ok, r, s) {
     ka = a SUBSEP key; kb = b SUBSEP key
     if (!(ka in med) || !(kb in med) || med[kb] == 0) {
-      printf "%-44s %9s\n", label, "n/a"; misses++; return
+      printf "%-46s %9s\n", label, "n/a"; misses++; return
     }
     x = med[ka] / med[kb]
     ok = x <= target
@@ -413,24 +413,24 @@ EOF
     for (r = 1; r <= rounds; r++)
       if (per_round[r SUBSEP kb] != 0)
         s = s sprintf(" %.2f", per_round[r SUBSEP ka] / per_round[r SUBSEP kb])
-    printf "%-44s %8.2fx  target <= %.2fx %s (rounds:%s)\n", label, x, target,
+    printf "%-46s %8.2fx  target <= %.2fx %s (rounds:%s)\n", label, x, target,
       ok ? "PASS" : "MISS", s
   }
   function absolute(label, key, target,    k, x, ok, r, s) {
     k = "arca" SUBSEP key
-    if (!(k in med)) { printf "%-44s %9s\n", label, "n/a"; misses++; return }
+    if (!(k in med)) { printf "%-46s %9s\n", label, "n/a"; misses++; return }
     x = med[k]
     ok = x <= target
     if (!ok) misses++
     s = ""
     for (r = 1; r <= rounds; r++)
       s = s sprintf(" %.1f", per_round[r SUBSEP k])
-    printf "%-44s %6.1f ms  target <= %d ms %s (rounds:%s)\n", label, x, target,
+    printf "%-46s %6.1f ms  target <= %d ms %s (rounds:%s)\n", label, x, target,
       ok ? "PASS" : "MISS", s
   }
   function info(label, sys, key,    k) {
     k = sys SUBSEP key
-    if (k in med) printf "%-44s %6.1f ms\n", label, med[k]
+    if (k in med) printf "%-46s %6.1f ms\n", label, med[k]
   }
   END {
     printf "\n## medians of %d rounds (ms)\n", rounds
@@ -444,16 +444,16 @@ EOF
     ratio("small compile hit, arca/ccache direct", "small_hit_ms", "arca", "ccache", 1.0)
     absolute(sprintf("%d MiB stage hit, output unchanged", big_mib), "big_unchanged_ms", 10)
     if (xfs_reason != "") {
-      printf "%-44s %9s  target <= 10 ms (%s)\n",
+      printf "%-46s %9s  target <= 10 ms (%s)\n",
         sprintf("%d MiB stage hit, reflinked (XFS)", big_mib), "n/a", xfs_reason
       if (xfs_reason ~ /^feature missing/) misses++
     } else {
       absolute(sprintf("%d MiB stage hit, reflinked (XFS)", big_mib), "big_reflink_ms", 10)
-      printf "%-44s (%s)\n", "", reflink_note
+      printf "%-46s (%s)\n", "", reflink_note
     }
     ratio(sprintf("%d MiB hit, output deleted / cp||sha256", big_mib), "big_deleted_ms",
       "arca", "cp+sha256", 1.2)
-    printf "%-44s (%s)\n", "", copy_note
+    printf "%-46s (%s)\n", "", copy_note
     absolute(sprintf("status of a warm pipeline, %d MiB inputs", status_mib), "status_ms", 20)
     print "W2 get / put (0.8x diskcache, 1.5x cp+sync_clean): bench/run.sh"
     print "# for information"
@@ -467,7 +467,7 @@ EOF
     if (has_rehash)
       info("arca status --rehash", "arca", "status_rehash_ms")
     else
-      printf "%-44s %9s (feature missing)\n", "arca status --rehash", "n/a"
+      printf "%-46s %9s (feature missing)\n", "arca status --rehash", "n/a"
     printf "\n%s\n", misses ? misses " target(s) missed" : "all targets met"
     exit (strict && misses) ? 3 : 0
   }' "$results"
