@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1209,6 +1210,148 @@ int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
 	 * hit, which moves only the action in the LRU (evict.c). */
 	return blob_get_tiered(store, digest, fd_sink_write, &sink,
 			fd_sink_rewind, 0);
+}
+
+/* The words of a demanded link mode that cannot be done here. */
+static int link_refused(const char *what, arca_link_mode mode, int err)
+{
+	const char *why;
+
+	switch (err) {
+	case EXDEV:
+		why = mode == ARCA_LINK_HARDLINK ? "the store is on another "
+			"file system" : "the store is on another file system, "
+			"and clones stay within one";
+		break;
+	case EMLINK:
+		why = "the store's file has too many links already";
+		break;
+	default:
+		why = strerror(err);
+	}
+	return arca__error(ARCA_EINVAL, "output '%s': link %s: not possible "
+			"here (%s); use link: copy or auto", what,
+			arca_link_mode_name(mode), why);
+}
+
+/* FICLONE's answers for "these files cannot share extents". */
+static int no_reflink(int err)
+{
+	return err == EOPNOTSUPP || err == EXDEV || err == EINVAL ||
+		err == ENOTTY || err == ENOSYS || err == EBADF ||
+		err == ETXTBSY || err == EPERM;
+}
+
+int arca__blob_materialise(arca__materialised *out, arca_store *store,
+		const arca_digest *d, arca__pubfile *pf, const char *path,
+		const char *note_dir, arca_link_mode mode, const char *what)
+{
+	char bpath[PATH_MAX], *target = NULL;
+	char msg[1024];
+	fd_sink sink;
+	struct stat bst;
+	int bfd = -1, error;
+
+	out->used = ARCA_LINK_COPY;
+	out->note = "";
+	out->blob_fd = -1;
+	if (mode == ARCA_LINK_DEFAULT) {
+		arca_options so;
+
+		mode = arca_store_get_options(&so, store) == 0 ?
+			(arca_link_mode)so.link : ARCA_LINK_AUTO;
+		if (mode == ARCA_LINK_DEFAULT)
+			mode = ARCA_LINK_AUTO;
+	}
+	if (arca__pubfile_open(pf, path, note_dir) < 0)
+		return arca__error(arca__errno_code(errno), "output '%s': "
+				"cannot create a temporary file next to it: %s",
+				what, strerror(errno));
+	sink.fd = pf->fd;
+	sink.what = what;
+	/* Verified first, whatever the mode: nothing reaches the output
+	 * (or links to the store's file) unless its bytes are d's. */
+	error = arca__local_blob_get_file(store->local, d, fd_sink_write,
+			&sink, &bfd, bpath);
+	count_lookup(&store->tiers[0], error);
+	if (error == ARCA_ENOTFOUND || error == ARCA_ECORRUPT) {
+		int local = error;
+
+		if (store->n_tiers == 1 || fd_sink_rewind(&sink) < 0)
+			return error;
+		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+		/* Through the tiers: tier 0 misses again, a remote tier may
+		 * have it (and it is promoted). Written, as ever. */
+		error = blob_get_tiered(store, d, fd_sink_write, &sink,
+				fd_sink_rewind, 0);
+		if (error == ARCA_ENOTFOUND && local == ARCA_ECORRUPT)
+			return arca__error(ARCA_ECORRUPT, "%s", msg);
+		if (error == 0)
+			out->note = " (from a remote tier)";
+		return error;
+	}
+	if (error < 0)
+		return error;
+	if (bfd < 0) {
+		out->note = " (inline blob)";
+		return 0;
+	}
+	out->blob_fd = bfd;
+	if (fstat(bfd, &bst) != 0)
+		return arca__error_errno(errno, "cannot stat blob", bpath);
+
+	switch (mode) {
+	case ARCA_LINK_AUTO:
+	case ARCA_LINK_REFLINK:
+		if (getenv("ARCA_NO_REFLINK") == NULL &&
+		    arca__reflink(pf->fd, bfd) == 0) {
+			out->used = ARCA_LINK_REFLINK;
+			return 0;
+		}
+		if (getenv("ARCA_NO_REFLINK") != NULL)
+			errno = EOPNOTSUPP;
+		if (!no_reflink(errno))
+			return arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot clone %s: %s", what, bpath,
+					strerror(errno));
+		if (mode == ARCA_LINK_REFLINK)
+			return link_refused(what, mode, errno);
+		out->note = " (reflink not supported here)";
+		/* fall through */
+	case ARCA_LINK_COPY:
+		if (arca__copy_fd(pf->fd, bfd, (uint64_t)bst.st_size) < 0)
+			return arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot copy %s: %s", what, bpath,
+					strerror(errno));
+		out->used = ARCA_LINK_COPY;
+		return 0;
+	case ARCA_LINK_HARDLINK:
+	case ARCA_LINK_SYMLINK:
+		break;
+	default:
+		return arca__error(ARCA_EINVAL, "output '%s': link mode %u is "
+				"not one of arca_link_mode's", what,
+				(unsigned int)mode);
+	}
+	arca__pubfile_discard(pf);
+	if (mode == ARCA_LINK_SYMLINK &&
+	    (target = realpath(bpath, NULL)) == NULL)
+		return arca__error_errno(errno, "cannot resolve blob", bpath);
+	error = arca__pubfile_open_link(pf, target != NULL ? target : bpath,
+			path, note_dir, mode == ARCA_LINK_SYMLINK);
+	if (error < 0) {
+		int err = errno;
+
+		free(target);
+		if (err == EXDEV || err == EPERM || err == EMLINK ||
+		    err == EOPNOTSUPP || err == ENOSYS)
+			return link_refused(what, mode, err);
+		return arca__error(arca__errno_code(err), "output '%s': cannot "
+				"link to %s: %s", what, bpath, strerror(err));
+	}
+	free(target);
+	out->used = mode;
+	return 0;
 }
 
 /* arca_blob_get_file() onto a character device or a FIFO (/dev/null,
