@@ -179,16 +179,13 @@ enum {
 	ARCA_OPT_LOCK_TIMEOUT = 1u << 3,
 	ARCA_OPT_DEFAULT_TTL = 1u << 4,
 	ARCA_OPT_DISK_RESERVE = 1u << 5,   /* (version 4) */
-	ARCA_OPT_ALL = 0x3fu,
+	ARCA_OPT_LINK = 1u << 8,           /* (version 6) */
+	ARCA_OPT_ALL = 0x13fu,
 	/* (Version 5.) arca_options.tiers replaces the configured remote
 	 * tiers (ARCA_TIERS, config.yaml's tiers:); with n_tiers 0: the
 	 * local tier alone. Not a policy field: not in ARCA_OPT_ALL, never
 	 * set by arca_options_resolve(). */
-	ARCA_OPT_TIERS = 1u << 6,
-	/* (Version 6.) arca_options.link is the caller's even when it
-	 * equals the default. Not in ARCA_OPT_ALL (a field older structs do
-	 * not have); arca_options_resolve() sets it in the result. */
-	ARCA_OPT_LINK = 1u << 8
+	ARCA_OPT_TIERS = 1u << 6
 };
 
 /**

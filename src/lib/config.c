@@ -960,9 +960,9 @@ static unsigned int caller_given(const arca_options *opts)
 	if (opts->default_ttl_s != d.default_ttl_s)
 		given |= ARCA_OPT_DEFAULT_TTL;
 	/* link is past the end of a struct older than version 6. */
-	if (opts->version >= 6 && ((opts->given & ARCA_OPT_LINK) ||
-			(opts->link != d.link &&
-			 opts->link != ARCA_LINK_DEFAULT)))
+	if (opts->version < 6)
+		given &= ~(unsigned int)ARCA_OPT_LINK;
+	else if (opts->link != d.link && opts->link != ARCA_LINK_DEFAULT)
 		given |= ARCA_OPT_LINK;
 	return given;
 }
@@ -1036,7 +1036,7 @@ int arca_options_resolve(arca_options *out, const char *dir,
 				"than 0 and at most a day", r.lock_timeout_ms);
 		goto cleanup;
 	}
-	r.given = ARCA_OPT_ALL | ARCA_OPT_LINK;
+	r.given = ARCA_OPT_ALL;
 	*out = r;
 cleanup:
 	free(default_dir);
@@ -1050,7 +1050,7 @@ int arca_store_get_options(arca_options *out, const arca_store *store)
 
 	*out = l->opts;
 	out->version = ARCA_OPTIONS_VERSION;
-	out->given = ARCA_OPT_ALL | ARCA_OPT_LINK;
+	out->given = ARCA_OPT_ALL;
 	return 0;
 }
 

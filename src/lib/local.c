@@ -2155,7 +2155,7 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		goto cleanup;
 	for (i = 0; i < all.n; i++) {
 		char where[PATH_MAX + 16];
-		read_info ri;
+		read_info ri = { 0, 0, NULL, NULL };
 		int rc;
 
 		rc = blob_read(l, &all.items[i], NULL, NULL, &ri);
