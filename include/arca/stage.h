@@ -428,6 +428,15 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  * holding the outputs' locks (see arca_stage_run()), so a hit never
  * replaces a file another run is writing and about to store.
  *
+ * How each output is materialised is the spec's link (else the store's,
+ * arca_options.link): a clone, a kernel copy, the bytes written (inline
+ * blobs, blobs from a remote tier), or a hard or symbolic link to the
+ * store's read-only file; the blob is verified before any of them. An
+ * output whose file already has the recorded size, digest (from the
+ * stat cache, else by reading it) and mode bits is left alone: nothing is
+ * written there. One ARCA_STAGE_EVENT_RESTORED per output says which.
+ * After a rename the output's stat data is recorded in the stat cache.
+ *
  * @param[in] st  a prepared stage (with a store).
  * @param[in] m   its manifest (arca_stage_lookup()); borrowed.
  * @return 0; ARCA_ECORRUPT or ARCA_ENOTFOUND when the entry cannot serve
@@ -435,7 +444,9 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  *         it and recompute; ARCA_EPERM, ARCA_EFULL, ARCA_EIO, ARCA_ENOMEM
  *         when an output could not be written (arca_errmsg() names it,
  *         "output 'x': ..."); ARCA_EINVAL (no store; an output's place is
- *         now a directory, or its parent a file); ARCA_ETIMEOUT when an
+ *         now a directory, or its parent a file; a demanded link mode the
+ *         file system cannot do, "output 'x': link hardlink: not possible
+ *         here (...)"); ARCA_ETIMEOUT when an
  *         output's lock was still held after the lock timeout.
  */
 int arca_stage_restore(arca_stage *st, const arca_manifest *m);
