@@ -930,6 +930,10 @@ typedef struct read_info {
 	 * left open here (read-only; the path in path, PATH_MAX bytes). */
 	int *fd_out;
 	char *path;
+	/* With fd_out: called with the file once open, before it is
+	 * hashed (may be NULL). */
+	void (*opened)(void *ctx, int fd);
+	void *opened_ctx;
 } read_info;
 
 static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
@@ -941,7 +945,7 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	uint64_t size;
 	int error = 0, rc, fd = -1, is_inline;
 
-	read_info unused = { 0, 0, NULL, NULL };
+	read_info unused = { 0, 0, NULL, NULL, NULL, NULL };
 
 	if (ri == NULL)
 		ri = &unused;
@@ -1032,6 +1036,8 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		return arca__error_errno(err, "cannot open blob", path);
 	}
 	if (ri->fd_out != NULL) {
+		if (ri->opened != NULL)
+			ri->opened(ri->opened_ctx, fd);
 		if ((error = blob_read_fd(l, d, fd, path, size, NULL,
 				NULL)) == 0) {
 			*ri->fd_out = fd;
@@ -1073,10 +1079,11 @@ static int local_blob_get(arca_backend *b, const arca_digest *digest,
 }
 
 int arca__local_blob_get_file(arca__local *l, const arca_digest *d,
-		arca_sink_fn sink, void *ctx, int *fd_out, char *path)
+		arca_sink_fn sink, void *ctx, int *fd_out, char *path,
+		void (*opened)(void *ctx, int fd), void *opened_ctx)
 {
 	unsigned int seen = l->damage_seen;
-	read_info ri = { 0, 0, fd_out, path };
+	read_info ri = { 0, 0, fd_out, path, opened, opened_ctx };
 	int error;
 
 	*fd_out = -1;
@@ -2155,7 +2162,7 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		goto cleanup;
 	for (i = 0; i < all.n; i++) {
 		char where[PATH_MAX + 16];
-		read_info ri = { 0, 0, NULL, NULL };
+		read_info ri = { 0, 0, NULL, NULL, NULL, NULL };
 		int rc;
 
 		rc = blob_read(l, &all.items[i], NULL, NULL, &ri);

@@ -65,11 +65,15 @@ int arca__local_open_blob_file(arca__local *l, const arca_digest *d,
  * file blob is verified (its file hashed; a mismatch quarantines it and
  * drops the blob: ARCA_ECORRUPT) but not streamed: *fd_out is its file,
  * open read-only at its end (the caller closes it), and path (PATH_MAX
- * bytes) its name in blobs/. Errors as blob_get (ARCA_ENOTFOUND,
- * ARCA_ECORRUPT, ARCA_EIO, ...).
+ * bytes) its name in blobs/. opened (may be NULL) is called with the
+ * file's descriptor once it is open, before it is hashed, so that the
+ * caller can start copying it meanwhile (the copy must not be used
+ * unless this returns 0; fd is closed on error). Errors as blob_get
+ * (ARCA_ENOTFOUND, ARCA_ECORRUPT, ARCA_EIO, ...).
  */
 int arca__local_blob_get_file(arca__local *l, const arca_digest *d,
-		arca_sink_fn sink, void *ctx, int *fd_out, char *path);
+		arca_sink_fn sink, void *ctx, int *fd_out, char *path,
+		void (*opened)(void *ctx, int fd), void *opened_ctx);
 
 /*
  * Publish tmp_path, a complete temp file in tmp/ (open at fd) whose
