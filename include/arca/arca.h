@@ -164,7 +164,7 @@ typedef struct arca_store arca_store;
 /** A tier's implementation: see include/arca/sys/backend.h. */
 typedef struct arca_backend arca_backend;
 
-#define ARCA_OPTIONS_VERSION 5
+#define ARCA_OPTIONS_VERSION 6
 #define ARCA_DEFAULT_INLINE_THRESHOLD (100 * 1024)
 #define ARCA_DEFAULT_BUSY_TIMEOUT_MS 30000
 
@@ -179,7 +179,8 @@ enum {
 	ARCA_OPT_LOCK_TIMEOUT = 1u << 3,
 	ARCA_OPT_DEFAULT_TTL = 1u << 4,
 	ARCA_OPT_DISK_RESERVE = 1u << 5,   /* (version 4) */
-	ARCA_OPT_ALL = 0x3fu,
+	ARCA_OPT_LINK = 1u << 8,           /* (version 6) */
+	ARCA_OPT_ALL = 0x13fu,
 	/* (Version 5.) arca_options.tiers replaces the configured remote
 	 * tiers (ARCA_TIERS, config.yaml's tiers:); with n_tiers 0: the
 	 * local tier alone. Not a policy field: not in ARCA_OPT_ALL, never
@@ -188,28 +189,79 @@ enum {
 };
 
 /**
+ * How a hit materialises an output held as a file blob in the local
+ * store (arca_options.link, arca_stage_spec.link; config.yaml `link:`,
+ * ARCA_LINK, `arca run --link`). DVC's cache.type is the model
+ * (https://dvc.org/doc/user-guide/project-structure/configuration#cache,
+ * and DVC's "Large Dataset Optimization" page on file link types).
+ * Blobs kept inline in the index (at most inline_threshold bytes) and
+ * blobs fetched from a remote tier are always written (copy). Every mode
+ * verifies the blob's digest before anything reaches the output.
+ */
+typedef enum arca_link_mode {
+	/* arca_stage_spec.link only: the store's setting. In arca_options
+	 * it reads as ARCA_LINK_AUTO. */
+	ARCA_LINK_DEFAULT = 0,
+	/* reflink, else copy, silently (the default). */
+	ARCA_LINK_AUTO = 1,
+	/* A copy-on-write clone, ioctl(FICLONE) (XFS, Btrfs): no bytes
+	 * copied, the output an independent file. Where the file system
+	 * cannot clone (another file system, ext4, tmpfs): an error. */
+	ARCA_LINK_REFLINK = 2,
+	/* The bytes copied by the kernel (copy_file_range(2); read and
+	 * write where it cannot): an independent file. */
+	ARCA_LINK_COPY = 3,
+	/* A hard link to the store's file: the output is that file, mode
+	 * 0444 (read-only; an edit fails with EACCES, rm then write is
+	 * fine). Only on the store's file system: an error elsewhere. */
+	ARCA_LINK_HARDLINK = 4,
+	/* A symbolic link to the store's file (absolute path). Dangling
+	 * once the blob is evicted or cleared. */
+	ARCA_LINK_SYMLINK = 5
+} arca_link_mode;
+
+/**
+ * The mode named name: "auto", "reflink", "copy", "hardlink" or
+ * "symlink" (the words of config.yaml's `link:`).
+ *
+ * @param[out] out   the mode.
+ * @param[in]  name  the word.
+ * @return 0; ARCA_EINVAL (another word; arca_errmsg() lists them).
+ */
+int arca_link_mode_parse(arca_link_mode *out, const char *name);
+
+/**
+ * The word for mode ("auto", "reflink", "copy", "hardlink", "symlink";
+ * "default" for ARCA_LINK_DEFAULT, "?" for anything else). Static.
+ */
+const char *arca_link_mode_name(arca_link_mode mode);
+
+/**
  * Options for arca_store_open(). Initialise with ARCA_OPTIONS_INIT;
  * fields are only ever appended.
  *
  * Store policy. inline_threshold, max_size, low_watermark_pct,
- * lock_timeout_ms, default_ttl_s and disk_reserve are the store's policy. Each one is
+ * lock_timeout_ms, default_ttl_s, disk_reserve and link are the store's
+ * policy. Each one is
  * taken from the first of these that sets it (highest precedence first):
  *
- *  1. the caller: with a version 3, 4 or 5 struct, a field whose bit is in
+ *  1. the caller: with a version 3 to 6 struct, a field whose bit is in
  *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a version
  *     3 struct has no disk_reserve: ARCA_OPT_DISK_RESERVE is ignored
- *     there); a version 1 or 2 struct gives every field it contains (as
+ *     there, nor does a struct older than 6 have link); a version 1 or 2
+ *     struct gives every field it contains (as
  *     before version 3);
  *  2. the environment: ARCA_INLINE_THRESHOLD, ARCA_MAX_SIZE,
- *     ARCA_LOCK_TIMEOUT, ARCA_TTL, ARCA_DISK_RESERVE (when set and
+ *     ARCA_LOCK_TIMEOUT, ARCA_TTL, ARCA_DISK_RESERVE, ARCA_LINK (when set and
  *     non-empty; sizes and
  *     durations as arca_parse_size() and arca_parse_duration_ms() read
  *     them; a bare number of ARCA_LOCK_TIMEOUT or ARCA_TTL is seconds);
  *  3. a config file: DIR/config.yaml of the store if it exists, else
  *     ${XDG_CONFIG_HOME:-$HOME/.config}/arca/config.yaml, a YAML mapping
  *     with the keys inline_threshold, max_size, low_watermark (percent,
- *     1..100, optionally with "%"), lock_timeout, ttl and disk_reserve
- *     (a size, or "auto") (docs/cli.md,
+ *     1..100, optionally with "%"), lock_timeout, ttl, disk_reserve
+ *     (a size, or "auto") and link (auto, reflink, copy, hardlink,
+ *     symlink; version 6) (docs/cli.md,
  *     "Configuration"); an unknown key is an error;
  *  4. the defaults of ARCA_OPTIONS_INIT.
  *
@@ -258,6 +310,13 @@ typedef struct arca_options {
 	 * call only. See "Remote tiers" at arca_store_open(). */
 	const char *const *tiers;
 	size_t n_tiers;
+	/* (Version 6.) How hits materialise outputs that are file blobs
+	 * (arca_link_mode; ARCA_LINK_DEFAULT reads as ARCA_LINK_AUTO): a
+	 * policy field, from the caller (a value other than ARCA_LINK_AUTO,
+	 * or ARCA_OPT_LINK in given), else ARCA_LINK, else config.yaml's
+	 * `link:`, else auto. The stage runner applies it to stages whose
+	 * spec does not say (arca_stage_spec.link). */
+	unsigned int link;
 } arca_options;
 
 #define ARCA_DEFAULT_MAX_SIZE ((uint64_t)10 << 30)   /* 10 GiB */
@@ -270,7 +329,8 @@ typedef struct arca_options {
 	{ ARCA_OPTIONS_VERSION, ARCA_DEFAULT_INLINE_THRESHOLD, \
 	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0, ARCA_DEFAULT_MAX_SIZE, \
 	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS, \
-	  ARCA_DEFAULT_TTL_S, 0, ARCA_DISK_RESERVE_AUTO, NULL, 0 }
+	  ARCA_DEFAULT_TTL_S, 0, ARCA_DISK_RESERVE_AUTO, NULL, 0, \
+	  ARCA_LINK_AUTO }
 
 /**
  * The options arca_store_open(dir, opts) would apply: the caller's
@@ -316,7 +376,7 @@ int arca_store_get_options(arca_options *out, const arca_store *store);
  *
  * @param[in] dir    store directory (must exist).
  * @param[in] key    max_size, low_watermark, inline_threshold,
- *                   lock_timeout, ttl or disk_reserve.
+ *                   lock_timeout, ttl, disk_reserve or link.
  * @param[in] value  the value as written in the file ("10G", "7d").
  * @return 0; ARCA_EINVAL (unknown key, bad value, or the existing file
  *         is malformed: arca_errmsg() names file and line); ARCA_ENOTFOUND

@@ -90,6 +90,8 @@ typedef struct arca_pipeline_stage {
 	int optional;          /* 1 for `optional: true` */
 	int cache;             /* 0 for `cache: false` (always runs), else 1 */
 	int64_t ttl_s;         /* `ttl:` in seconds; -1: none */
+	unsigned int link;     /* `link:` (an arca_link_mode); 0
+	                          (ARCA_LINK_DEFAULT): not set, the store's */
 } arca_pipeline_stage;
 
 /** A parsed pipeline file. */

@@ -129,7 +129,17 @@ typedef enum arca_stage_event_kind {
 	 * command runs without the cache (no lookup, nothing stored), as
 	 * with ARCA_STAGE_NO_CACHE. message says what stdin is: "a pipe",
 	 * "a socket", "a regular file" or "a device". */
-	ARCA_STAGE_EVENT_STDIN_UNCACHED = 17
+	ARCA_STAGE_EVENT_STDIN_UNCACHED = 17,
+	/* A hit put the declared output path in place (one event per
+	 * output, after all are in place, before ARCA_STAGE_EVENT_HIT):
+	 * link is how (ARCA_LINK_REFLINK, _COPY, _HARDLINK or _SYMLINK;
+	 * ARCA_LINK_DEFAULT when the file there already had the recorded
+	 * digest and mode and was left alone), message says it in words:
+	 * "reflink", "copy", "hardlink", "symlink" or "unchanged", with
+	 * " (reflink not supported here)" after "copy" when auto fell back,
+	 * " (inline blob)" or " (from a remote tier)" when no link could
+	 * apply. */
+	ARCA_STAGE_EVENT_RESTORED = 18
 } arca_stage_event_kind;
 
 /**
@@ -151,6 +161,7 @@ typedef struct arca_stage_event {
 	                               output (as declared, normalised) */
 	int code;                   /* the ARCA_E* code of a *_FAILED event */
 	const char *message;        /* its detail ("" when none) */
+	arca_link_mode link;        /* RESTORED: how (see there) */
 } arca_stage_event;
 
 /**
@@ -164,10 +175,11 @@ typedef void (*arca_stage_event_fn)(void *ctx, const arca_stage_event *ev);
 
 /*
  * The spec's version. 2 added stdin_fd (and ARCA_STAGE_STDIN_INPUT); 3
- * added optional_inputs. A spec of an older version is still accepted:
- * version 1 has stdin_fd 0, versions 1 and 2 no optional inputs.
+ * added optional_inputs; 4 link. A spec of an older version is still
+ * accepted: version 1 has stdin_fd 0, versions 1 and 2 no optional
+ * inputs, versions 1 to 3 the store's link mode.
  */
-#define ARCA_STAGE_SPEC_VERSION 3
+#define ARCA_STAGE_SPEC_VERSION 4
 
 /** Flags of arca_stage_spec. */
 enum {
@@ -295,12 +307,23 @@ typedef struct arca_stage_spec {
 	 * inputs and optional_inputs, present or absent (ARCA_EEXISTS). */
 	const arca_stage_input *optional_inputs;
 	size_t n_optional_inputs;
+	/* Version 4. How a hit materialises the outputs that are file blobs
+	 * of the local store (an arca_link_mode): ARCA_LINK_DEFAULT (the
+	 * default) takes the store's (arca_options.link: ARCA_LINK,
+	 * config.yaml's `link:`, else auto). A mode the file system cannot
+	 * do falls back to copy under ARCA_LINK_AUTO; demanded explicitly
+	 * (reflink, hardlink, symlink) it fails the restore with ARCA_EINVAL
+	 * naming the output and the mode ("output 'x': link hardlink: not
+	 * possible here (the store is on another file system); use link:
+	 * copy or auto"), and nothing is changed. See
+	 * arca_stage_restore(). */
+	unsigned int link;
 } arca_stage_spec;
 
 #define ARCA_STAGE_SPEC_INIT \
 	{ ARCA_STAGE_SPEC_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, \
 	  NULL, 0, NULL, 0, NULL, NULL, 0, NULL, 0, 0, NULL, -1, 0, 1, 2, \
-	  NULL, NULL, NULL, NULL, 0, 0, NULL, 0 }
+	  NULL, NULL, NULL, NULL, 0, 0, NULL, 0, ARCA_LINK_DEFAULT }
 
 /**
  * Why arca_stage_prepare() or arca_stage_run() failed, beyond the code:
@@ -405,6 +428,15 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  * holding the outputs' locks (see arca_stage_run()), so a hit never
  * replaces a file another run is writing and about to store.
  *
+ * How each output is materialised is the spec's link (else the store's,
+ * arca_options.link): a clone, a kernel copy, the bytes written (inline
+ * blobs, blobs from a remote tier), or a hard or symbolic link to the
+ * store's read-only file; the blob is verified before any of them. An
+ * output whose file already has the recorded size, digest (from the
+ * stat cache, else by reading it) and mode bits is left alone: nothing is
+ * written there. One ARCA_STAGE_EVENT_RESTORED per output says which.
+ * After a rename the output's stat data is recorded in the stat cache.
+ *
  * @param[in] st  a prepared stage (with a store).
  * @param[in] m   its manifest (arca_stage_lookup()); borrowed.
  * @return 0; ARCA_ECORRUPT or ARCA_ENOTFOUND when the entry cannot serve
@@ -412,7 +444,9 @@ int arca_stage_lookup(arca_manifest **out, arca_stage *st);
  *         it and recompute; ARCA_EPERM, ARCA_EFULL, ARCA_EIO, ARCA_ENOMEM
  *         when an output could not be written (arca_errmsg() names it,
  *         "output 'x': ..."); ARCA_EINVAL (no store; an output's place is
- *         now a directory, or its parent a file); ARCA_ETIMEOUT when an
+ *         now a directory, or its parent a file; a demanded link mode the
+ *         file system cannot do, "output 'x': link hardlink: not possible
+ *         here (...)"); ARCA_ETIMEOUT when an
  *         output's lock was still held after the lock timeout.
  */
 int arca_stage_restore(arca_stage *st, const arca_manifest *m);

@@ -29,6 +29,7 @@ typedef struct repro_opts {
 	int dry_run;
 	int no_stale;
 	int pull;
+	int verbose;
 } repro_opts;
 
 /* What the event printer needs; the run's event_ctx. */
@@ -44,6 +45,7 @@ static void usage(FILE *out)
 		"                  [--force STAGE]... [--no-cache | --refresh]\n"
 		"                  [--dry-run] [--no-stale] [--lock-timeout SECS]\n"
 		"                  [--pull] [--tier URL]... [--no-remote]\n"
+		"                  [--link MODE] [-v]\n"
 		"                  [--store DIR]\n"
 		"\n"
 		"Run the stages of the pipeline FILE (default arca.yaml) in\n"
@@ -77,6 +79,11 @@ static void usage(FILE *out)
 		"  --lock-timeout SECS  wait at most SECS for another process\n"
 		"                     computing the same stage, then run it anyway\n"
 		"                     (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
+		"  --link MODE        how hits put outputs in place: auto, reflink,\n"
+		"                     copy, hardlink or symlink, for stages without\n"
+		"                     a link: of their own (default: $ARCA_LINK,\n"
+		"                     else link in config.yaml, else auto)\n"
+		"  -v, --verbose      also say how each output of a hit was restored\n"
 		"  --store DIR        the store directory\n"
 		"  -h, --help         print this help\n"
 		"\n"
@@ -116,7 +123,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 	enum {
 		OPT_PARAMS = 'P', OPT_FORCE = 0x200, OPT_NO_CACHE, OPT_REFRESH,
 		OPT_DRY_RUN, OPT_NO_STALE, OPT_LOCK_TIMEOUT = 0x280,
-		OPT_PULL = 0x2a0
+		OPT_PULL = 0x2a0, OPT_LINK
 	};
 	static const struct option longopts[] = {
 		{ "param", required_argument, NULL, 'p' },
@@ -127,6 +134,8 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "no-stale", no_argument, NULL, OPT_NO_STALE },
 		{ "pull", no_argument, NULL, OPT_PULL },
+		{ "link", required_argument, NULL, OPT_LINK },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		CLI_TIER_LONGOPTS,
@@ -141,7 +150,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		cli_error("repro: %s", strerror(ENOMEM));
 		return CLI_EXIT_STORE;
 	}
-	while ((c = getopt_long(argc, argv, ":p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:hv", longopts, NULL)) != -1) {
 		if ((r = cli_repro_param_option(&o->base, "repro", c,
 				optarg)) != 0) {
 			if (r < 0)
@@ -166,6 +175,13 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 			break;
 		case OPT_PULL:
 			o->pull = 1;
+			break;
+		case OPT_LINK:
+			if (cli_parse_link(&g->link, optarg) < 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'v':
+			o->verbose = 1;
 			break;
 		case OPT_LOCK_TIMEOUT:
 			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
@@ -406,6 +422,7 @@ static int repro_main(int argc, char **argv, cli_global *g)
 	memset(&params, 0, sizeof(params));
 	if ((rc = parse_opts(&o, argc, argv, g)) >= 0)
 		goto cleanup;
+	ui.runner.verbose = o.verbose;
 	if ((rc = cli_repro_load(&p, &params, &o.base)) != 0)
 		goto cleanup;
 	cli_repro_run_options(&ro, &params);

@@ -33,6 +33,7 @@ typedef struct run_opts {
 	uint64_t max_age_s;       /* --max-age; 0: any age */
 	const char **tags;        /* --tag */
 	size_t n_tags;
+	int verbose;              /* -v */
 } run_opts;
 
 static void usage(FILE *out)
@@ -72,6 +73,12 @@ static void usage(FILE *out)
 		"  --lock-timeout SECS  on a miss another process is computing, wait\n"
 		"                       at most SECS for it, then run CMD anyway\n"
 		"                       (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
+		"  --link MODE          how a hit puts outputs in place: auto (reflink,\n"
+		"                       else copy; the default), reflink, copy,\n"
+		"                       hardlink or symlink (read-only links to the\n"
+		"                       store's file); default: $ARCA_LINK, else link\n"
+		"                       in config.yaml\n"
+		"  -v, --verbose        also say how each output of a hit was restored\n"
 		"  --store DIR          the store directory\n"
 		"  -h, --help           print this help\n"
 		"\n"
@@ -126,7 +133,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		OPT_ENV, OPT_TOOL_VERSION, OPT_NO_CACHE, OPT_REFRESH,
 		OPT_LOCK_TIMEOUT = 0x280,
 		OPT_TTL = 0x2a0, OPT_MAX_AGE, OPT_TAG,
-		OPT_STDIN_IN = 0x2c0
+		OPT_STDIN_IN = 0x2c0, OPT_LINK
 	};
 	static const struct option longopts[] = {
 		{ "stage", required_argument, NULL, OPT_STAGE },
@@ -143,6 +150,8 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "max-age", required_argument, NULL, OPT_MAX_AGE },
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "stdin-in", no_argument, NULL, OPT_STDIN_IN },
+		{ "link", required_argument, NULL, OPT_LINK },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
@@ -163,7 +172,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		return run_enomem();
 
 	/* '+': the first non-option word is CMD; its options are its own. */
-	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hv", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STAGE:
 			o->stage = optarg;
@@ -194,6 +203,13 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 			break;
 		case OPT_STDIN_IN:
 			o->stdin_in = 1;
+			break;
+		case OPT_LINK:
+			if (cli_parse_link(&g->link, optarg) < 0)
+				return CLI_RUN_EXIT_ARCA;
+			break;
+		case 'v':
+			o->verbose = 1;
 			break;
 		case OPT_LOCK_TIMEOUT:
 			if (cli_parse_lock_timeout(&g->lock_timeout_ms, optarg,
@@ -417,6 +433,7 @@ static int run_main(int argc, char **argv, cli_global *g)
 	}
 	/* --ttl, else the configured default (read with the store). */
 	runner.no_cache = o.no_cache;
+	runner.verbose = o.verbose;
 	spec.event = cli_runner_event;
 	spec.event_ctx = &runner;
 	if ((error = arca_stage_prepare(&st, &failure, store, &spec)) < 0) {

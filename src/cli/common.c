@@ -127,6 +127,19 @@ int cli_parse_lock_timeout(unsigned int *ms, const char *text,
 	return 0;
 }
 
+int cli_parse_link(unsigned int *mode, const char *text)
+{
+	arca_link_mode m;
+
+	if (arca_link_mode_parse(&m, text) < 0) {
+		cli_error("--link '%s': expected auto, reflink, copy, hardlink "
+				"or symlink", text);
+		return -1;
+	}
+	*mode = (unsigned int)m;
+	return 0;
+}
+
 const char *cli_escape(char *buf, size_t len, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -238,6 +251,10 @@ int cli_open_store(arca_store **out, const cli_global *g)
 	if (g->lock_timeout_ms != 0) {
 		opts.lock_timeout_ms = g->lock_timeout_ms;
 		opts.given |= ARCA_OPT_LOCK_TIMEOUT;
+	}
+	if (g->link != 0) {
+		opts.link = g->link;
+		opts.given |= ARCA_OPT_LINK;
 	}
 	/* Resolved first so that a bad (or unreadable) setting is told
 	 * apart from a store that cannot be opened: a usage error, whatever

@@ -49,6 +49,9 @@ typedef struct cli_global {
 	/* --lock-timeout of run/repro, in ms; 0: not given (then
 	 * ARCA_LOCK_TIMEOUT, else the library's default). */
 	unsigned int lock_timeout_ms;
+	/* --link MODE of run/repro (an arca_link_mode); 0: not given (then
+	 * ARCA_LINK, config.yaml's link:, else auto). */
+	unsigned int link;
 	/* --tier URL (repeatable): these remote tiers instead of
 	 * ARCA_TIERS's or config.yaml's. */
 	const char *tiers[CLI_MAX_TIERS];
@@ -181,6 +184,13 @@ int cli_open_store(arca_store **out, const cli_global *g);
  */
 int cli_parse_lock_timeout(unsigned int *ms, const char *text,
 		const char *what);
+
+/*
+ * --link MODE of run/repro into *mode (an arca_link_mode): auto,
+ * reflink, copy, hardlink or symlink. A bad word prints one line naming
+ * the option and returns -1; 0 otherwise.
+ */
+int cli_parse_link(unsigned int *mode, const char *text);
 
 /*
  * Human forms: sizes in binary units ("512 B", "1.2 MiB"), durations

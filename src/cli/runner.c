@@ -90,6 +90,11 @@ void cli_runner_event(void *ctx, const arca_stage_event *ev)
 		cli_warn("cannot remove the entry for %s %s: %s", ev->stage,
 				key8, ev->message);
 		break;
+	case ARCA_STAGE_EVENT_RESTORED:
+		if (r != NULL && r->verbose)
+			cli_error("restored %s of %s: %s", ev->path, ev->stage,
+					ev->message);
+		break;
 	case ARCA_STAGE_EVENT_STATS_FAILED:
 		cli_warn("stats: %s", ev->message);
 		break;

@@ -2,6 +2,7 @@
  * The CLI side of the stage runner (arca_stage_*, include/arca/stage.h)
  * shared by `arca run` and `arca repro`: the lines the runner's events
  * print ("arca: miss STAGE KEY8", "arca: hit STAGE KEY8 (saved 1.2 s)",
+ * with -v "arca: restored OUT of STAGE: reflink",
  * "arca: stored ...", the lease waits, failures), signal forwarding to the
  * command, and the exit codes. docs/cli.md describes the behaviour.
  */
@@ -13,6 +14,7 @@
 /* What the event printer needs to know; the spec's event_ctx. */
 typedef struct cli_runner {
 	int no_cache;   /* --no-cache / cache: false: no "failed" line */
+	int verbose;    /* -v: also how each output of a hit was restored */
 } cli_runner;
 
 /*

@@ -14,6 +14,8 @@
  *   ttl: 7d                # default time to live of stage results
  *   disk_reserve: 1G       # file system bytes puts leave free (space.c);
  *                          # auto: 5%, at most 256M; 0: max_size only
+ *   link: auto             # how hits materialise outputs (arca_link_mode):
+ *                          # auto, reflink, copy, hardlink or symlink
  *   tiers:                 # remote tiers, in order (store.c opens them)
  *     - url: redis://cache.example:6379/0
  *       mode: read-write   # or read-only
@@ -165,16 +167,46 @@ bad:
 			text ? text : "(null)");
 }
 
+/* ---- link modes ---------------------------------------------------- */
+
+static const char *const link_names[] = {
+	"default", "auto", "reflink", "copy", "hardlink", "symlink"
+};
+
+int arca_link_mode_parse(arca_link_mode *out, const char *name)
+{
+	size_t i;
+
+	/* "default" is the spec's absence of a setting, not a word. */
+	for (i = ARCA_LINK_AUTO; name != NULL &&
+			i < sizeof(link_names) / sizeof(*link_names); i++) {
+		if (strcmp(name, link_names[i]) == 0) {
+			*out = (arca_link_mode)i;
+			return 0;
+		}
+	}
+	return arca__error(ARCA_EINVAL, "link mode '%s': expected auto, "
+			"reflink, copy, hardlink or symlink",
+			name ? name : "(null)");
+}
+
+const char *arca_link_mode_name(arca_link_mode mode)
+{
+	if ((unsigned int)mode < sizeof(link_names) / sizeof(*link_names))
+		return link_names[mode];
+	return "?";
+}
+
 /* ---- the config file ----------------------------------------------------- */
 
 static const char *const known_keys[] = {
 	"max_size", "low_watermark", "inline_threshold", "lock_timeout", "ttl",
-	"disk_reserve", "tiers"
+	"disk_reserve", "link", "tiers"
 };
 #define N_KNOWN_KEYS (sizeof(known_keys) / sizeof(*known_keys))
 #define KNOWN_KEYS_TEXT \
 	"max_size, low_watermark, inline_threshold, lock_timeout, ttl, " \
-	"disk_reserve, tiers"
+	"disk_reserve, link, tiers"
 
 struct kvseq;
 
@@ -459,6 +491,17 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 					SIZE_HINT ", or auto");
 		o->disk_reserve = v;
 		*set |= ARCA_OPT_DISK_RESERVE;
+		return 0;
+	}
+	if (strcmp(key, "link") == 0) {
+		arca_link_mode m;
+
+		if (arca_link_mode_parse(&m, value) < 0)
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value), "expected auto, "
+					"reflink, copy, hardlink or symlink");
+		o->link = (unsigned int)m;
+		*set |= ARCA_OPT_LINK;
 		return 0;
 	}
 	if (strcmp(key, "low_watermark") == 0) {
@@ -871,7 +914,8 @@ static int load_env(arca_options *o, unsigned int *set)
 		{ "ARCA_INLINE_THRESHOLD", "inline_threshold" },
 		{ "ARCA_LOCK_TIMEOUT", "lock_timeout" },
 		{ "ARCA_TTL", "ttl" },
-		{ "ARCA_DISK_RESERVE", "disk_reserve" }
+		{ "ARCA_DISK_RESERVE", "disk_reserve" },
+		{ "ARCA_LINK", "link" }
 	};
 	size_t i;
 	int error;
@@ -915,6 +959,11 @@ static unsigned int caller_given(const arca_options *opts)
 		given |= ARCA_OPT_LOCK_TIMEOUT;
 	if (opts->default_ttl_s != d.default_ttl_s)
 		given |= ARCA_OPT_DEFAULT_TTL;
+	/* link is past the end of a struct older than version 6. */
+	if (opts->version < 6)
+		given &= ~(unsigned int)ARCA_OPT_LINK;
+	else if (opts->link != d.link && opts->link != ARCA_LINK_DEFAULT)
+		given |= ARCA_OPT_LINK;
 	return given;
 }
 
@@ -961,6 +1010,15 @@ int arca_options_resolve(arca_options *out, const char *dir,
 		/* caller_given() leaves the bit out of older, shorter structs. */
 		if (given & ARCA_OPT_DISK_RESERVE)
 			r.disk_reserve = opts->disk_reserve;
+		if (given & ARCA_OPT_LINK)
+			r.link = opts->link;
+	}
+	if (r.link == ARCA_LINK_DEFAULT)
+		r.link = ARCA_LINK_AUTO;
+	if (r.link > ARCA_LINK_SYMLINK) {
+		error = arca__error(ARCA_EINVAL, "link mode %u is not one of "
+				"arca_link_mode's", r.link);
+		goto cleanup;
 	}
 	if (r.low_watermark_pct < 1 || r.low_watermark_pct > 100) {
 		error = arca__error(ARCA_EINVAL, "low watermark %u%% is not "

@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/fs.h> /* FICLONE */
 
 char *arca__path_join(const char *a, const char *b)
 {
@@ -225,7 +228,10 @@ static void sweep_recorded(int fd)
 	if (strlen(buf) != (size_t)n)
 		return;
 	base = strrchr(buf, '/') + 1;
-	if (is_temp_name(base) && lstat(buf, &st) == 0 && S_ISREG(st.st_mode))
+	/* A link (link: hardlink or symlink) goes as a file does: unlinking
+	 * either kind leaves the store's file alone. */
+	if (is_temp_name(base) && lstat(buf, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
 		unlink(buf);
 }
 
@@ -258,10 +264,14 @@ static char *make_temp_name(const char *path)
 	return tmp;
 }
 
-/* The fallback: a named temp file, recorded first in note_dir. */
+/* The fallback: a named temp file, recorded first in note_dir. With
+ * target: the temp name is a hard link (symbolic: a symbolic link) to
+ * target instead, and pf->fd stays -1. */
 static int pubfile_open_named(arca__pubfile *pf, const char *path,
-		const char *note_dir)
+		const char *note_dir, const char *target, int symbolic)
 {
+	int made = 0;
+
 	char *dir = NULL, *real = NULL, *abs = NULL;
 	int tries, saved;
 
@@ -291,14 +301,18 @@ static int pubfile_open_named(arca__pubfile *pf, const char *path,
 					(ssize_t)strlen(abs))
 				goto fail;
 		}
-		pf->fd = open(pf->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-				0600);
-		if (pf->fd >= 0)
+		if (target != NULL)
+			made = (symbolic ? symlink(target, pf->tmp) :
+					link(target, pf->tmp)) == 0;
+		else
+			made = (pf->fd = open(pf->tmp, O_WRONLY | O_CREAT |
+					O_EXCL | O_CLOEXEC, 0600)) >= 0;
+		if (made)
 			break;
 		if (errno != EEXIST)
 			goto fail;
 	}
-	if (pf->fd < 0) {
+	if (!made) {
 		errno = EEXIST;
 		goto fail;
 	}
@@ -360,10 +374,24 @@ int arca__pubfile_open(arca__pubfile *pf, const char *path,
 	(void)fd;
 #endif
 	free(dir);
-	return pubfile_open_named(pf, path, note_dir);
+	return pubfile_open_named(pf, path, note_dir, NULL, 0);
+}
+
+int arca__pubfile_open_link(arca__pubfile *pf, const char *target,
+		const char *path, const char *note_dir, int symbolic)
+{
+	pf->fd = pf->note_fd = -1;
+	pf->tmp = pf->note = NULL;
+	return pubfile_open_named(pf, path, note_dir, target, symbolic);
 }
 
 int arca__pubfile_publish(arca__pubfile *pf, const char *path)
+{
+	return arca__pubfile_publish_stat(pf, path, NULL);
+}
+
+int arca__pubfile_publish_stat(arca__pubfile *pf, const char *path,
+		struct stat *st_out)
 {
 	char proc[64], *name = NULL;
 	struct stat st;
@@ -415,6 +443,12 @@ int arca__pubfile_publish(arca__pubfile *pf, const char *path)
 		free(pf->tmp);
 		pf->tmp = NULL;
 	}
+	if (pf->fd < 0)
+		return 0;
+	/* After the rename (which changes the inode's ctime), before
+	 * anyone else can have the file open through its name. */
+	if (st_out != NULL && fstat(pf->fd, st_out) != 0)
+		memset(st_out, 0, sizeof(*st_out));
 	saved = close(pf->fd);
 	pf->fd = -1;
 	return saved;
@@ -423,6 +457,85 @@ fail:
 	free(name);
 	errno = saved;
 	return -1;
+}
+
+int arca__reflink(int dst_fd, int src_fd)
+{
+#ifdef FICLONE
+	return ioctl(dst_fd, FICLONE, src_fd);
+#else
+	(void)dst_fd;
+	(void)src_fd;
+	errno = EOPNOTSUPP;
+	return -1;
+#endif
+}
+
+/* Bytes from..size of src to dst at the same offsets, by read and
+ * write. */
+static int copy_rw(int dst_fd, int src_fd, uint64_t from, uint64_t size)
+{
+	char buf[1 << 16];
+	uint64_t off = from;
+
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ?
+			(size_t)(size - off) : sizeof(buf);
+		ssize_t n = pread(src_fd, buf, want, (off_t)off);
+		size_t done = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			/* Shorter than said: the caller compares sizes. */
+			errno = EIO;
+			return -1;
+		}
+		while (done < (size_t)n) {
+			ssize_t w = pwrite(dst_fd, buf + done, (size_t)n - done,
+					(off_t)(off + done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -1;
+			done += (size_t)w;
+		}
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int arca__copy_fd(int dst_fd, int src_fd, uint64_t size)
+{
+	loff_t in = 0, out = 0;
+
+	/* ARCA_NO_COPY_FILE_RANGE forces read and write (to test them). */
+	while (getenv("ARCA_NO_COPY_FILE_RANGE") == NULL &&
+	       (uint64_t)in < size) {
+		size_t want = size - (uint64_t)in > (1u << 30) ?
+			(1u << 30) : (size_t)(size - (uint64_t)in);
+		ssize_t n = copy_file_range(src_fd, &in, dst_fd, &out, want, 0);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		/* Not between these files (another file system before Linux
+		 * 5.3, a file system without it, an old kernel): the rest by
+		 * read and write. */
+		if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+		    errno == EINVAL)
+			break;
+		return -1;
+	}
+	return copy_rw(dst_fd, src_fd, (uint64_t)in, size);
 }
 
 void arca__pubfile_discard(arca__pubfile *pf)

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* malloc'd "a/b"; NULL on allocation failure. */
@@ -72,9 +73,34 @@ typedef struct arca__pubfile {
 int arca__pubfile_open(arca__pubfile *pf, const char *path,
 		const char *note_dir);
 
+/* Open pf as a link to be published at path: a hard link (symbolic: a
+ * symbolic link) to target under the temp name ".NAME.arca-XXXXXX"
+ * beside path, recorded in note_dir as the fallback's temp files are;
+ * pf->fd stays -1. -1 with errno set (link(2)'s EXDEV, EPERM, EMLINK;
+ * symlink(2)'s errors). */
+int arca__pubfile_open_link(arca__pubfile *pf, const char *target,
+		const char *path, const char *note_dir, int symbolic);
+
 /* Give pf's bytes the name path (replacing any file there) and close
  * it; -1 with errno set. pf must still be discarded. */
 int arca__pubfile_publish(arca__pubfile *pf, const char *path);
+
+/* arca__pubfile_publish(), and *st_out (may be NULL) the file's stat
+ * data taken through its descriptor after the rename (zeroed when fstat
+ * fails; untouched when pf has no descriptor: a link). */
+int arca__pubfile_publish_stat(arca__pubfile *pf, const char *path,
+		struct stat *st_out);
+
+/* ioctl(FICLONE): dst_fd's content becomes a copy-on-write clone of
+ * src_fd's. 0, or -1 with errno (EOPNOTSUPP, EXDEV, EINVAL, ENOTTY
+ * where the file system cannot). */
+int arca__reflink(int dst_fd, int src_fd);
+
+/* The first size bytes of src_fd to dst_fd, both from offset 0, by
+ * copy_file_range(2), or by pread/pwrite where the kernel cannot
+ * (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL); $ARCA_NO_COPY_FILE_RANGE forces
+ * the latter. 0, or -1 with errno (EIO: src_fd ended early). */
+int arca__copy_fd(int dst_fd, int src_fd, uint64_t size);
 
 /* Close pf and remove its temp file and record, if any. Accepts a pf
  * that was never opened or already published. */

@@ -62,6 +62,37 @@ int64_t arca__mono_ms(void);
 int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
 		int fd, const char *what);
 
+/* What arca__blob_materialise() did. */
+typedef struct arca__materialised {
+	arca_link_mode used;   /* REFLINK, COPY, HARDLINK or SYMLINK */
+	const char *note;      /* static: "", " (reflink not supported
+	                          here)", " (inline blob)", " (from a remote
+	                          tier)" */
+	int blob_fd;           /* the store's file, read-only, or -1: the
+	                          caller closes it */
+} arca__materialised;
+
+struct arca__pubfile;
+
+/*
+ * Blob d, verified, made ready to be published at path (what names the
+ * output in messages) by arca__pubfile_publish(pf, path): pf is opened
+ * here (note_dir as arca__pubfile_open()'s) as a temp file that holds
+ * the bytes (a clone of the store's file, a kernel copy, or the bytes
+ * written) or, for hardlink and symlink, as a link to the store's file.
+ * mode ARCA_LINK_DEFAULT is the store's setting. Only a file blob of
+ * tier 0 can be linked or cloned; inline blobs and blobs from remote
+ * tiers are written. auto falls back to copy where the file system
+ * cannot clone; a demanded mode that cannot be done is ARCA_EINVAL
+ * ("output 'x': link hardlink: not possible here (...); use link: copy
+ * or auto"). Else as arca__blob_get_fd(). pf must be discarded by the
+ * caller in every case; out->blob_fd closed.
+ */
+int arca__blob_materialise(arca__materialised *out, arca_store *store,
+		const arca_digest *d, struct arca__pubfile *pf,
+		const char *path, const char *note_dir, arca_link_mode mode,
+		const char *what);
+
 /*
  * Keep the blobs this handle puts pinned (pin.h) until the matching
  * release, which comes after the action naming them is committed (or

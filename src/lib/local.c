@@ -865,6 +865,60 @@ static void fix_blob_size(arca__local *l, const arca_digest *d,
 }
 
 /*
+ * Hash the file of blob d, open at fd (path names it in messages; size:
+ * its row's), from where fd is to its end, passing the bytes to sink
+ * (NULL: verify only). A mismatch quarantines the file and drops the blob
+ * with every action that refers to it: ARCA_ECORRUPT. fd stays open.
+ */
+static int blob_read_fd(arca__local *l, const arca_digest *d, int fd,
+		const char *path, uint64_t size, arca_sink_fn sink, void *ctx)
+{
+	char hex[ARCA_DIGEST_HEXLEN + 1];
+	arca_digest actual;
+	uint64_t total = 0;
+	int error = 0;
+
+	if ((error = arca__hasher_reset(l->hasher)) < 0)
+		return error;
+	for (;;) {
+		ssize_t n = read(fd, l->iobuf, IO_CHUNK);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			error = arca__error_errno(errno, "cannot read blob", path);
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if ((error = arca__hasher_update(l->hasher, l->iobuf,
+				(size_t)n)) < 0)
+			goto cleanup;
+		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0)
+			goto cleanup;
+	}
+	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
+		goto cleanup;
+	if (arca_digest_equal(&actual, d)) {
+		if (total != size)
+			fix_blob_size(l, d, size, total);
+	} else {
+		arca__local_quarantine_file(l, d);
+		if (arca__writable(l) == 0)
+			drop_blob_and_dependents(l, d);
+		arca_digest_to_hex(hex, d);
+		error = arca__error(ARCA_ECORRUPT,
+				"blob %s in %s: digest mismatch; quarantined",
+				hex, path);
+	}
+cleanup:
+	if (error < 0)
+		(void)arca__hasher_reset(l->hasher);
+	return error;
+}
+
+/*
  * Stream blob d to sink, verifying it. *where (may be NULL) is set to a
  * A corrupt blob is quarantined and dropped; a row whose file is missing
  * is dropped. ri (may be NULL) says which of these happened.
@@ -872,6 +926,14 @@ static void fix_blob_size(arca__local *l, const arca_digest *d,
 typedef struct read_info {
 	int missing;   /* the index row named a file that is gone */
 	int is_inline; /* the blob lives in the index */
+	/* Non-NULL: a file blob is verified, not streamed, and its file
+	 * left open here (read-only; the path in path, PATH_MAX bytes). */
+	int *fd_out;
+	char *path;
+	/* With fd_out: called with the file once open, before it is
+	 * hashed (may be NULL). */
+	void (*opened)(void *ctx, int fd);
+	void *opened_ctx;
 } read_info;
 
 static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
@@ -880,10 +942,10 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 	char hex[ARCA_DIGEST_HEXLEN + 1], path[PATH_MAX];
 	sqlite3_stmt *st = l->st_blob_get;
 	arca_digest actual;
-	uint64_t size, total = 0;
+	uint64_t size;
 	int error = 0, rc, fd = -1, is_inline;
 
-	read_info unused;
+	read_info unused = { 0, 0, NULL, NULL, NULL, NULL };
 
 	if (ri == NULL)
 		ri = &unused;
@@ -973,45 +1035,19 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		}
 		return arca__error_errno(err, "cannot open blob", path);
 	}
-	for (;;) {
-		ssize_t n = read(fd, l->iobuf, IO_CHUNK);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			error = arca__error_errno(errno, "cannot read blob", path);
-			goto cleanup;
+	if (ri->fd_out != NULL) {
+		if (ri->opened != NULL)
+			ri->opened(ri->opened_ctx, fd);
+		if ((error = blob_read_fd(l, d, fd, path, size, NULL,
+				NULL)) == 0) {
+			*ri->fd_out = fd;
+			snprintf(ri->path, PATH_MAX, "%s", path);
+			return 0;
 		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if ((error = arca__hasher_update(l->hasher, l->iobuf,
-				(size_t)n)) < 0)
-			goto cleanup;
-		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0)
-			goto cleanup;
-	}
-	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
-		goto cleanup;
-	if (arca_digest_equal(&actual, d)) {
-		if (total != size)
-			fix_blob_size(l, d, size, total);
 	} else {
-		close(fd);
-		fd = -1;
-		arca__local_quarantine_file(l, d);
-		if (arca__writable(l) == 0)
-			drop_blob_and_dependents(l, d);
-		arca_digest_to_hex(hex, d);
-		error = arca__error(ARCA_ECORRUPT,
-				"blob %s in %s: digest mismatch; quarantined",
-				hex, path);
+		error = blob_read_fd(l, d, fd, path, size, sink, ctx);
 	}
-cleanup:
-	if (error < 0)
-		(void)arca__hasher_reset(l->hasher);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return error;
 }
 
@@ -1039,6 +1075,22 @@ static int local_blob_get(arca_backend *b, const arca_digest *digest,
 	/* The index lookup comes before any byte reaches sink. */
 	if (repaired_for_retry(l, error, seen))
 		error = blob_read(l, digest, sink, ctx, NULL);
+	return error;
+}
+
+int arca__local_blob_get_file(arca__local *l, const arca_digest *d,
+		arca_sink_fn sink, void *ctx, int *fd_out, char *path,
+		void (*opened)(void *ctx, int fd), void *opened_ctx)
+{
+	unsigned int seen = l->damage_seen;
+	read_info ri = { 0, 0, fd_out, path, opened, opened_ctx };
+	int error;
+
+	*fd_out = -1;
+	path[0] = '\0';
+	error = blob_read(l, d, sink, ctx, &ri);
+	if (repaired_for_retry(l, error, seen))
+		error = blob_read(l, d, sink, ctx, &ri);
 	return error;
 }
 
@@ -2110,7 +2162,7 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		goto cleanup;
 	for (i = 0; i < all.n; i++) {
 		char where[PATH_MAX + 16];
-		read_info ri;
+		read_info ri = { 0, 0, NULL, NULL, NULL, NULL };
 		int rc;
 
 		rc = blob_read(l, &all.items[i], NULL, NULL, &ri);

@@ -60,6 +60,22 @@ int arca__local_open_blob_file(arca__local *l, const arca_digest *d,
 		int *fd_out);
 
 /*
+ * Blob d of tier 0 for a restore that may link its file: an inline blob
+ * is verified and streamed to sink, as blob_get does (*fd_out -1); a
+ * file blob is verified (its file hashed; a mismatch quarantines it and
+ * drops the blob: ARCA_ECORRUPT) but not streamed: *fd_out is its file,
+ * open read-only at its end (the caller closes it), and path (PATH_MAX
+ * bytes) its name in blobs/. opened (may be NULL) is called with the
+ * file's descriptor once it is open, before it is hashed, so that the
+ * caller can start copying it meanwhile (the copy must not be used
+ * unless this returns 0; fd is closed on error). Errors as blob_get
+ * (ARCA_ENOTFOUND, ARCA_ECORRUPT, ARCA_EIO, ...).
+ */
+int arca__local_blob_get_file(arca__local *l, const arca_digest *d,
+		arca_sink_fn sink, void *ctx, int *fd_out, char *path,
+		void (*opened)(void *ctx, int fd), void *opened_ctx);
+
+/*
  * Publish tmp_path, a complete temp file in tmp/ (open at fd) whose
  * bytes hash to d, as file blob d of size bytes (blob_writer.c): pinned,
  * fsynced, renamed into blobs/ and its row committed, or only marked

@@ -1232,9 +1232,23 @@ static int parse_stage(parse_ctx *c, arca_pipeline_stage *st, const node *k,
 			snprintf(what, sizeof(what), "'ttl' of stage '%s'",
 					shows(&a, st->name));
 			r = get_duration(&st->ttl_s, c, val, what);
+		} else if (strcmp(kn, "link") == 0) {
+			char *word = NULL;
+			arca_link_mode m;
+
+			snprintf(what, sizeof(what), "'link' of stage '%s'",
+					shows(&a, st->name));
+			r = get_string(&word, c, val, what);
+			if (r == 0 && arca_link_mode_parse(&m, word) < 0)
+				r = fail(c, val->line, "%s '%s': expected auto, "
+						"reflink, copy, hardlink or symlink",
+						what, shows(&b, word));
+			if (r == 0)
+				st->link = (unsigned int)m;
+			free(word);
 		} else {
 			r = fail(c, key->line,
-					"unknown key '%s' in stage '%s' (expected cmd, deps, outs, params, env, tool_version, optional, cache or ttl)",
+					"unknown key '%s' in stage '%s' (expected cmd, deps, outs, params, env, tool_version, optional, cache, ttl or link)",
 					show(&a, key->str, key->len),
 					shows(&b, st->name));
 		}

@@ -1033,6 +1033,8 @@ static int build_stage(built *b, const prun *r, const arca_pipeline_stage *def,
 	spec->workdir = p->dir;
 	/* `ttl:` of the stage, else the store's default. */
 	spec->ttl_s = def->ttl_s > 0 ? (uint64_t)def->ttl_s : 0;
+	/* `link:` of the stage, else the store's. */
+	spec->link = def->link;
 	spec->stdout_fd = r->opts->stdout_fd;
 	spec->stderr_fd = r->opts->stderr_fd;
 	spec->stdin_fd = r->opts->stdin_fd;

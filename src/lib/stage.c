@@ -22,6 +22,7 @@
 #include "lease.h"
 #include "spawn.h"
 #include "fsutil.h"
+#include "stat_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -687,8 +688,10 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 	st->stdin_tmp_fd = -1;
 	/* An older spec ends before the fields of later versions: copy what
 	 * it has (the rest of st->spec is zero: no optional inputs). */
-	if (spec->version >= 3) {
+	if (spec->version >= 4) {
 		st->spec = *spec;
+	} else if (spec->version == 3) {
+		memcpy(&st->spec, spec, offsetof(arca_stage_spec, link));
 	} else if (spec->version == 2) {
 		memcpy(&st->spec, spec, offsetof(arca_stage_spec,
 				optional_inputs));
@@ -698,6 +701,13 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 	}
 	st->spec.version = ARCA_STAGE_SPEC_VERSION;
 	st->store = store;
+	if (st->spec.link > ARCA_LINK_SYMLINK) {
+		error = set_failure(failure, ARCA_STAGE_FAILURE_SPEC,
+				arca__error(ARCA_EINVAL, "stage '%s': link mode %u "
+				"is not one of arca_link_mode's", spec->stage,
+				st->spec.link));
+		goto cleanup;
+	}
 	/* Store policy: without a TTL of its own, a result takes the store's
 	 * default (config.yaml `ttl`, ARCA_TTL), whoever runs the stage. */
 	if (st->spec.ttl_s == 0 && store != NULL) {
@@ -1054,6 +1064,63 @@ static int stale(int error)
 }
 
 /*
+ * The output at path already holds what mo records (a regular file of
+ * its size and digest, with its mode bits; under link: hardlink a file
+ * with other links and no write bit, under link: symlink a symbolic link
+ * to such a file), so a hit leaves it alone: nothing is written, its
+ * inode and mtime stay. The digest comes from the stat cache when it
+ * knows the file; else the file is read (as verifying the blob would
+ * read as many bytes), which records it for the next hit.
+ */
+static int output_unchanged(arca_stage *st, const arca_manifest_output *mo,
+		const char *path, arca_link_mode mode)
+{
+	struct stat sb;
+	arca_digest d;
+	uint64_t size = 0;
+
+	if (lstat(path, &sb) != 0)
+		return 0;
+	if (S_ISLNK(sb.st_mode)) {
+		if (mode != ARCA_LINK_SYMLINK || stat(path, &sb) != 0)
+			return 0;
+	} else if (mode == ARCA_LINK_SYMLINK) {
+		return 0;
+	}
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != mo->size)
+		return 0;
+	if (mode == ARCA_LINK_HARDLINK || mode == ARCA_LINK_SYMLINK) {
+		/* The store's file (or a link like it): read-only. */
+		if ((sb.st_mode & 0222) != 0 ||
+		    (mode == ARCA_LINK_HARDLINK && sb.st_nlink < 2))
+			return 0;
+	} else if ((sb.st_mode & 07777) != (mo->mode & 07777)) {
+		return 0;
+	}
+	if (arca__stat_cache_lookup(st->store, &sb, &d))
+		return arca_digest_equal(&d, &mo->digest);
+	if (arca_store_digest_file(&d, &size, st->store, path, 0, NULL,
+			NULL) < 0) {
+		arca__error_clear();
+		return 0;
+	}
+	return size == mo->size && arca_digest_equal(&d, &mo->digest);
+}
+
+/* The link mode of the stage: its spec's, else the store's. */
+static arca_link_mode stage_link(const arca_stage *st)
+{
+	arca_options so;
+
+	if (st->spec.link != ARCA_LINK_DEFAULT)
+		return (arca_link_mode)st->spec.link;
+	if (arca_store_get_options(&so, st->store) == 0 &&
+	    so.link != ARCA_LINK_DEFAULT)
+		return (arca_link_mode)so.link;
+	return ARCA_LINK_AUTO;
+}
+
+/*
  * arca_stage_restore() without the statistics: *bytes_out gets the bytes
  * restored (outputs and streams).
  */
@@ -1062,9 +1129,11 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 {
 	const size_t n = st->spec.n_outputs;
 	arca__pubfile *temps = NULL;
+	arca__materialised *how = NULL;
 	char **paths = NULL, *note_dir = NULL;
 	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
 	out_locks locks = { NULL, 0 };
+	arca_link_mode mode;
 	uint64_t bytes = 0;
 	size_t i;
 	int error;
@@ -1073,15 +1142,19 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 	if (st->store == NULL)
 		return arca__error(ARCA_EINVAL, "stage '%s': no store",
 				st->spec.stage);
+	mode = stage_link(st);
 	temps = calloc(n + 1, sizeof(*temps));
+	how = calloc(n + 1, sizeof(*how));
 	paths = calloc(n + 1, sizeof(*paths));
 	note_dir = arca__path_join(arca_store_path(st->store), "tmp");
-	if (temps == NULL || paths == NULL || note_dir == NULL) {
+	if (temps == NULL || how == NULL || paths == NULL || note_dir == NULL) {
 		error = arca__error(ARCA_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		temps[i].fd = temps[i].note_fd = -1;
+		how[i].blob_fd = -1;
+	}
 	for (i = 0; i < n; i++) {
 		const char *path = st->outputs[i];
 		const arca_manifest_output *mo = find_output(m, path);
@@ -1095,6 +1168,11 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 			error = arca__error(ARCA_ENOMEM, "out of memory");
 			goto cleanup;
 		}
+		if (output_unchanged(st, mo, paths[i], mode)) {
+			how[i].used = ARCA_LINK_DEFAULT;
+			how[i].note = "";
+			continue;
+		}
 		if (arca__mkdir_parents(paths[i]) < 0) {
 			error = arca__error(arca__errno_code(errno), "output '%s': "
 					"cannot create its directory: %s", path,
@@ -1104,18 +1182,16 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 		/* Unnamed until the rename where the file system allows,
 		 * else recorded in tmp/ (arca__pubfile): a killed restore
 		 * leaves nothing in the working directory. */
-		if (arca__pubfile_open(&temps[i], paths[i], note_dir) < 0) {
-			error = arca__error(arca__errno_code(errno), "output '%s': "
-					"cannot create a temporary file next to it: %s",
-					path, strerror(errno));
-			goto cleanup;
-		}
-		error = arca__blob_get_fd(st->store, &mo->digest, temps[i].fd,
-				path);
-		if (error == 0 && fchmod(temps[i].fd, mo->mode & 07777) != 0)
+		error = arca__blob_materialise(&how[i], st->store, &mo->digest,
+				&temps[i], paths[i], note_dir, mode, path);
+		/* A link has the store's file's mode (0444). */
+		if (error == 0 && temps[i].fd >= 0 &&
+		    fchmod(temps[i].fd, mo->mode & 07777) != 0)
 			error = arca__error_errno(errno, "cannot chmod", path);
 		if (error < 0) {
-			wrap_error(error, "output '%s'", path);
+			/* Messages of the link modes name the output. */
+			if (strncmp(arca_errmsg(), "output '", 8) != 0)
+				wrap_error(error, "output '%s'", path);
 			goto cleanup;
 		}
 		bytes += mo->size;
@@ -1133,12 +1209,41 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 	if ((error = lock_outputs(&locks, st)) < 0)
 		goto cleanup;
 	for (i = 0; i < n; i++) {
-		if (arca__pubfile_publish(&temps[i], paths[i]) < 0) {
+		const arca_manifest_output *mo;
+		struct stat sb;
+
+		if (how[i].used == ARCA_LINK_DEFAULT)
+			continue;
+		memset(&sb, 0, sizeof(sb));
+		if (arca__pubfile_publish_stat(&temps[i], paths[i], &sb) < 0) {
 			error = arca__error(arca__errno_code(errno), "output '%s': "
 					"%s", st->outputs[i], strerror(errno));
 			goto cleanup;
 		}
 		arca__pubfile_discard(&temps[i]);
+		/* So that the next hit leaves it alone (output_unchanged()):
+		 * the written file's stat data, or the store's file that a
+		 * link leads to. */
+		if (how[i].blob_fd >= 0 && (how[i].used == ARCA_LINK_HARDLINK ||
+		    how[i].used == ARCA_LINK_SYMLINK) &&
+		    fstat(how[i].blob_fd, &sb) != 0)
+			memset(&sb, 0, sizeof(sb));
+		mo = find_output(m, st->outputs[i]);
+		if (sb.st_ino != 0 && mo != NULL)
+			arca__stat_cache_record(st->store, &sb, &mo->digest);
+	}
+	for (i = 0; i < n; i++) {
+		arca_stage_event ev;
+		char word[96];
+
+		event_init(&ev, st, ARCA_STAGE_EVENT_RESTORED);
+		ev.path = st->outputs[i];
+		ev.link = how[i].used;
+		snprintf(word, sizeof(word), "%s%s",
+				how[i].used == ARCA_LINK_DEFAULT ? "unchanged" :
+				arca_link_mode_name(how[i].used), how[i].note);
+		ev.message = word;
+		emit(st, &ev);
 	}
 	bytes += out_buf.size + err_buf.size;
 	arca_buf_free(&st->out_buf);
@@ -1157,11 +1262,16 @@ cleanup:
 	if (temps != NULL)
 		for (i = 0; i < n; i++)
 			arca__pubfile_discard(&temps[i]);
+	if (how != NULL)
+		for (i = 0; i < n; i++)
+			if (how[i].blob_fd >= 0)
+				close(how[i].blob_fd);
 	free(note_dir);
 	if (paths != NULL)
 		for (i = 0; i < n; i++)
 			free(paths[i]);
 	free(temps);
+	free(how);
 	free(paths);
 	arca_buf_free(&out_buf);
 	arca_buf_free(&err_buf);

@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1209,6 +1211,231 @@ int arca__blob_get_fd(arca_store *store, const arca_digest *digest,
 	 * hit, which moves only the action in the LRU (evict.c). */
 	return blob_get_tiered(store, digest, fd_sink_write, &sink,
 			fd_sink_rewind, 0);
+}
+
+/* The words of a demanded link mode that cannot be done here. */
+static int link_refused(const char *what, arca_link_mode mode, int err)
+{
+	const char *why;
+
+	switch (err) {
+	case EXDEV:
+		why = mode == ARCA_LINK_HARDLINK ? "the store is on another "
+			"file system" : "the store is on another file system, "
+			"and clones stay within one";
+		break;
+	case EMLINK:
+		why = "the store's file has too many links already";
+		break;
+	default:
+		why = strerror(err);
+	}
+	return arca__error(ARCA_EINVAL, "output '%s': link %s: not possible "
+			"here (%s); use link: copy or auto", what,
+			arca_link_mode_name(mode), why);
+}
+
+/* FICLONE's answers for "these files cannot share extents". */
+static int no_reflink(int err)
+{
+	return err == EOPNOTSUPP || err == EXDEV || err == EINVAL ||
+		err == ENOTTY || err == ENOSYS || err == EBADF ||
+		err == ETXTBSY || err == EPERM;
+}
+
+/*
+ * link: copy of a file blob, run while the blob is verified so that a
+ * restore costs the slower of the hash and the copy, not their sum. The
+ * thread works on descriptors of its own (dups), so that neither a
+ * failed verification closing the blob's nor a discarded temp file
+ * pulls one from under it; its copy is used only once the blob proved
+ * intact and the thread is joined.
+ */
+typedef struct copy_job {
+	int dst, src;          /* dups, closed by the thread */
+	uint64_t size;
+	int err;               /* errno of a failed copy, else 0 */
+	int started, done;
+	pthread_t thread;
+} copy_job;
+
+static void *copy_main(void *arg)
+{
+	copy_job *j = arg;
+
+	j->err = arca__copy_fd(j->dst, j->src, j->size) < 0 ? errno : 0;
+	close(j->dst);
+	close(j->src);
+	return NULL;
+}
+
+typedef struct copy_start {
+	int dst;               /* the temp file */
+	copy_job *job;
+} copy_start;
+
+/* arca__local_blob_get_file()'s opened callback. A job that cannot be
+ * started leaves the copy to after the verification. */
+static void copy_begin(void *ctx, int fd)
+{
+	copy_start *cs = ctx;
+	copy_job *j = cs->job;
+	struct stat st;
+
+	if (j->started || fstat(fd, &st) != 0)
+		return;
+	j->size = (uint64_t)st.st_size;
+	j->err = 0;
+	if ((j->src = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return;
+	if ((j->dst = fcntl(cs->dst, F_DUPFD_CLOEXEC, 0)) < 0) {
+		close(j->src);
+		return;
+	}
+	if (pthread_create(&j->thread, NULL, copy_main, j) != 0) {
+		close(j->src);
+		close(j->dst);
+		return;
+	}
+	j->started = 1;
+}
+
+static void copy_join(copy_job *j)
+{
+	if (j->started && !j->done) {
+		(void)pthread_join(j->thread, NULL);
+		j->done = 1;
+	}
+}
+
+int arca__blob_materialise(arca__materialised *out, arca_store *store,
+		const arca_digest *d, arca__pubfile *pf, const char *path,
+		const char *note_dir, arca_link_mode mode, const char *what)
+{
+	char bpath[PATH_MAX], *target = NULL;
+	char msg[1024];
+	fd_sink sink;
+	struct stat bst;
+	copy_job job;
+	copy_start cs;
+	int bfd = -1, error;
+
+	out->used = ARCA_LINK_COPY;
+	out->note = "";
+	out->blob_fd = -1;
+	if (mode == ARCA_LINK_DEFAULT) {
+		arca_options so;
+
+		mode = arca_store_get_options(&so, store) == 0 ?
+			(arca_link_mode)so.link : ARCA_LINK_AUTO;
+		if (mode == ARCA_LINK_DEFAULT)
+			mode = ARCA_LINK_AUTO;
+	}
+	if (arca__pubfile_open(pf, path, note_dir) < 0)
+		return arca__error(arca__errno_code(errno), "output '%s': "
+				"cannot create a temporary file next to it: %s",
+				what, strerror(errno));
+	sink.fd = pf->fd;
+	sink.what = what;
+	memset(&job, 0, sizeof(job));
+	cs.dst = pf->fd;
+	cs.job = &job;
+	/* Verified first, whatever the mode: nothing reaches the output
+	 * (or links to the store's file) unless its bytes are d's. A copy
+	 * runs while the hash does; it is published only if they agree. */
+	error = arca__local_blob_get_file(store->local, d, fd_sink_write,
+			&sink, &bfd, bpath, mode == ARCA_LINK_COPY &&
+			getenv("ARCA_SERIAL_COPY") == NULL ? copy_begin : NULL,
+			&cs);
+	copy_join(&job);
+	count_lookup(&store->tiers[0], error);
+	if (error == ARCA_ENOTFOUND || error == ARCA_ECORRUPT) {
+		int local = error;
+
+		if (store->n_tiers == 1 || fd_sink_rewind(&sink) < 0)
+			return error;
+		snprintf(msg, sizeof(msg), "%s", arca_errmsg());
+		/* Through the tiers: tier 0 misses again, a remote tier may
+		 * have it (and it is promoted). Written, as ever. */
+		error = blob_get_tiered(store, d, fd_sink_write, &sink,
+				fd_sink_rewind, 0);
+		if (error == ARCA_ENOTFOUND && local == ARCA_ECORRUPT)
+			return arca__error(ARCA_ECORRUPT, "%s", msg);
+		if (error == 0)
+			out->note = " (from a remote tier)";
+		return error;
+	}
+	if (error < 0)
+		return error;
+	if (bfd < 0) {
+		out->note = " (inline blob)";
+		return 0;
+	}
+	out->blob_fd = bfd;
+	if (fstat(bfd, &bst) != 0)
+		return arca__error_errno(errno, "cannot stat blob", bpath);
+
+	switch (mode) {
+	case ARCA_LINK_AUTO:
+	case ARCA_LINK_REFLINK:
+		if (getenv("ARCA_NO_REFLINK") == NULL &&
+		    arca__reflink(pf->fd, bfd) == 0) {
+			out->used = ARCA_LINK_REFLINK;
+			return 0;
+		}
+		if (getenv("ARCA_NO_REFLINK") != NULL)
+			errno = EOPNOTSUPP;
+		if (!no_reflink(errno))
+			return arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot clone %s: %s", what, bpath,
+					strerror(errno));
+		if (mode == ARCA_LINK_REFLINK)
+			return link_refused(what, mode, errno);
+		out->note = " (reflink not supported here)";
+		/* fall through */
+	case ARCA_LINK_COPY:
+		if (job.started && job.size == (uint64_t)bst.st_size &&
+		    job.err == 0) {
+			out->used = ARCA_LINK_COPY;
+			return 0;
+		}
+		/* Not started, or failed: once more, in this thread (a
+		 * failure says so). */
+		if (job.started && ftruncate(pf->fd, 0) != 0)
+			return arca__error_errno(errno, "cannot truncate", what);
+		if (arca__copy_fd(pf->fd, bfd, (uint64_t)bst.st_size) < 0)
+			return arca__error(arca__errno_code(errno), "output '%s': "
+					"cannot copy %s: %s", what, bpath,
+					strerror(errno));
+		out->used = ARCA_LINK_COPY;
+		return 0;
+	case ARCA_LINK_HARDLINK:
+	case ARCA_LINK_SYMLINK:
+		break;
+	default:
+		return arca__error(ARCA_EINVAL, "output '%s': link mode %u is "
+				"not one of arca_link_mode's", what,
+				(unsigned int)mode);
+	}
+	arca__pubfile_discard(pf);
+	if (mode == ARCA_LINK_SYMLINK &&
+	    (target = realpath(bpath, NULL)) == NULL)
+		return arca__error_errno(errno, "cannot resolve blob", bpath);
+	error = arca__pubfile_open_link(pf, target != NULL ? target : bpath,
+			path, note_dir, mode == ARCA_LINK_SYMLINK);
+	if (error < 0) {
+		int err = errno;
+
+		free(target);
+		if (err == EXDEV || err == EPERM || err == EMLINK ||
+		    err == EOPNOTSUPP || err == ENOSYS)
+			return link_refused(what, mode, err);
+		return arca__error(arca__errno_code(err), "output '%s': cannot "
+				"link to %s: %s", what, bpath, strerror(err));
+	}
+	free(target);
+	out->used = mode;
+	return 0;
 }
 
 /* arca_blob_get_file() onto a character device or a FIFO (/dev/null,
