@@ -40,6 +40,7 @@ static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
 static void curl_init_once(void)
 {
+	arca__openssl_load_config();
 	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 

@@ -473,7 +473,10 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 		error = arca_action_set_tool(action, ARCA_TOOL_VERSION,
 				o->tool_version);
 	} else {
-		if ((error = arca_digest_file(&d, NULL, tool)) < 0) {
+		/* Through the stat cache: an unchanged executable is not
+		 * read again (a compiler driver is larger than most inputs). */
+		if ((error = arca_store_digest_file(&d, NULL, st->store, tool,
+				0, NULL, NULL)) < 0) {
 			error = arca__error(error, "command '%s': cannot read it to "
 					"identify the tool (%s); use --tool-version",
 					tool, file_detail(error));
