@@ -81,4 +81,22 @@ echo 'int h(void) { return 3; }' >w.c
 run env ARCA_TRACE=1 "$ARCA" run --in w.c --out w.o -- cc -O2 -c w.c -o w.o
 assert_eq "hitpath__trace_miss_line" 1 "$(printf '%s\n' "$ERR" | grep -cE '^arca: trace: open [0-9.]+ ms, key [0-9.]+ ms, lookup [0-9.]+ ms, run [0-9.]+ ms, total [0-9.]+ ms$')"
 
+# ---- arca repro -v: a trace line per stage ----------------------------------
+echo hello >in.txt
+cat >arca.yaml <<'YAML'
+stages:
+  up:
+    cmd: tr a-z A-Z <in.txt >up.out
+    deps: [in.txt]
+    outs: [up.out]
+    tool_version: "1"
+YAML
+run "$ARCA" repro -v
+check_rc "hitpath__repro_ran_exit_0" 0
+assert_eq "hitpath__repro_trace_ran" 1 "$(printf '%s\n' "$ERR" | grep -cE '^arca: trace: stage up: key [0-9.]+ ms, lookup [0-9.]+ ms, run [0-9.]+ ms, total [0-9.]+ ms$')"
+run env ARCA_TRACE=1 "$ARCA" repro
+assert_eq "hitpath__repro_trace_hit" 1 "$(printf '%s\n' "$ERR" | grep -cE '^arca: trace: stage up: key [0-9.]+ ms, lookup [0-9.]+ ms, verify [0-9.]+ ms, restore [0-9.]+ ms, total [0-9.]+ ms$')"
+run "$ARCA" repro
+assert_not_contains "hitpath__repro_no_trace_by_default" "$ERR" "arca: trace:"
+
 finish
