@@ -192,9 +192,12 @@ int arca__remove_batched_cb(arca__local *l, uint64_t *n_removed,
 		void (*on_removed)(const arca_digest *, void *), void *cb_ctx);
 
 /*
- * Last-access bookkeeping (evict.c). A hit or a blob read is noted in
- * memory and written in one transaction when 256 are pending, 2 s after
- * the oldest, and at close: a hit costs no write transaction of its own.
+ * Last-access bookkeeping (evict.c). A hit, a blob read or a statistics
+ * event (arca_stats_record()) is noted in memory and written in one
+ * transaction when 256 are pending, 2 s after the oldest, and at close: a
+ * hit costs no write transaction of its own, and those commits are never
+ * checkpointed (synced) by a handle that made no other (local.c,
+ * "Checkpoints"): a power cut can lose the last of them, never an entry.
  */
 /* (arca__access_note_blob and arca__access_apply: local.h.) */
 /* Add an event to the pending statistics of stage (written with the
