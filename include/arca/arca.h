@@ -1448,7 +1448,11 @@ typedef enum arca_event {
 
 /**
  * Add one event to the stage's counters (today's row; the day is the UTC
- * date).
+ * date). The counts are batched with the handle's access notes: written
+ * in one transaction, not synced, when 256 notes are pending, 2 s after
+ * the oldest, before arca_stats_list() / arca_stats_days() on this handle,
+ * and at arca_store_close(); a power cut can lose the last few
+ * (docs/cli.md, "What a hit writes").
  *
  * @param[in] store    open store.
  * @param[in] stage    stage name.

@@ -120,6 +120,9 @@ typedef struct arca_pipeline_stage_report {
 	 * or it is forced, else ALWAYS; arca_pipeline_status() reports it
 	 * ALWAYS. */
 	int always;
+	/* HIT, RAN, DEGRADED, FAILED: where the stage spent its time
+	 * (arca_stage_get_timings()); zero when it was not prepared. */
+	arca_stage_timings timings;
 } arca_pipeline_stage_report;
 
 /** The result of arca_pipeline_run() or arca_pipeline_status(). */

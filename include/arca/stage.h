@@ -642,6 +642,42 @@ int arca_stage_find_command(char **out, const char *cmd, const char *dir);
  */
 int arca_stage_normalize_path(char **out, const char *path);
 
+/**
+ * Where a stage spent its time, in nanoseconds of CLOCK_MONOTONIC
+ * (clock_gettime(2)), for `arca run -v` and ARCA_TRACE=1. Fields are only
+ * ever appended.
+ */
+typedef struct arca_stage_timings {
+	/* arca_stage_prepare(): the working directory, hashing the inputs
+	 * and the tool (or taking their digests from the stat cache), and
+	 * computing the action key. */
+	uint64_t key_ns;
+	/* arca_stage_run(): looking the key up; on a miss also taking the
+	 * key's lease and waiting for another holder. */
+	uint64_t lookup_ns;
+	/* A hit: reading the outputs' and streams' blobs and checking their
+	 * digests (outputs are copied into their temporary files as they
+	 * are read). */
+	uint64_t verify_ns;
+	/* A hit: the rest of serving it: the temporary files, the output
+	 * locks, the renames into place and replaying stdout and stderr. */
+	uint64_t restore_ns;
+	/* A miss: running the command and storing its result. */
+	uint64_t run_ns;
+	/* key_ns plus the whole arca_stage_run() call. */
+	uint64_t total_ns;
+} arca_stage_timings;
+
+/**
+ * The timings of the stage's arca_stage_prepare() and of its last
+ * arca_stage_run() (the run fields are 0 before one). A stage that was
+ * recomputed after a stale hit adds both attempts' lookups.
+ *
+ * @param[out] out  the timings.
+ * @param[in]  st   a prepared stage.
+ */
+void arca_stage_get_timings(arca_stage_timings *out, const arca_stage *st);
+
 #ifdef __cplusplus
 }
 #endif

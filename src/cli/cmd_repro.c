@@ -29,14 +29,34 @@ typedef struct repro_opts {
 	int dry_run;
 	int no_stale;
 	int pull;
-	int verbose;
+	int verbose;              /* -v: restores and the trace line */
 } repro_opts;
 
 /* What the event printer needs; the run's event_ctx. */
 typedef struct repro_ui {
 	cli_runner runner;        /* the stage runner's lines (runner.h) */
 	int status;               /* the exit status of the failed stage */
+	int trace;                /* -v, ARCA_TRACE=1: a trace line a stage */
 } repro_ui;
+
+/* The trace line of a stage that hit or ran (docs/cli.md, "Tracing a
+ * run"). */
+static void print_trace(const char *name, const arca_pipeline_stage_report *sr)
+{
+	const arca_stage_timings *t = &sr->timings;
+
+	if (sr->result.outcome == ARCA_STAGE_HIT)
+		fprintf(stderr, "arca: trace: stage %s: key %.1f ms, lookup %.1f "
+				"ms, verify %.1f ms, restore %.1f ms, total %.1f ms\n",
+				name, t->key_ns / 1e6, t->lookup_ns / 1e6,
+				t->verify_ns / 1e6, t->restore_ns / 1e6,
+				t->total_ns / 1e6);
+	else
+		fprintf(stderr, "arca: trace: stage %s: key %.1f ms, lookup %.1f "
+				"ms, run %.1f ms, total %.1f ms\n", name,
+				t->key_ns / 1e6, t->lookup_ns / 1e6,
+				t->run_ns / 1e6, t->total_ns / 1e6);
+}
 
 static void usage(FILE *out)
 {
@@ -85,6 +105,8 @@ static void usage(FILE *out)
 		"                     else link in config.yaml, else auto)\n"
 		"  -v, --verbose      also say how each output of a hit was restored\n"
 		"  --store DIR        the store directory\n"
+		"  -v, --verbose      print where each stage that hit or ran spent\n"
+		"                     its time (also ARCA_TRACE=1)\n"
 		"  -h, --help         print this help\n"
 		"\n"
 		"Exit status: 0 when every stage succeeded or only optional stages\n"
@@ -333,6 +355,8 @@ static void on_event(void *ctx, const arca_pipeline_event *ev)
 	case ARCA_PIPELINE_EVENT_HIT:
 		cli_human_duration(dur, sizeof(dur), sr->result.duration_ms);
 		cli_error("stage %s: hit (saved %s)", name, dur);
+		if (ui->trace)
+			print_trace(name, sr);
 		break;
 	case ARCA_PIPELINE_EVENT_RAN:
 		cli_human_duration(dur, sizeof(dur), sr->result.duration_ms);
@@ -344,6 +368,8 @@ static void on_event(void *ctx, const arca_pipeline_event *ev)
 					sr->result.outcome == ARCA_STAGE_STORED ? "" :
 					sr->result.outcome == ARCA_STAGE_RAN ?
 					" (--no-cache)" : " (not cached)");
+		if (ui->trace)
+			print_trace(name, sr);
 		break;
 	case ARCA_PIPELINE_EVENT_DEGRADED:
 		cli_error("stage %s: degraded: optional stage failed (exit %d)",
@@ -437,6 +463,12 @@ static int repro_main(int argc, char **argv, cli_global *g)
 	ro.lock_timeout_ms = g->lock_timeout_ms;
 	ro.event = on_event;
 	ro.event_ctx = &ui;
+	{
+		const char *e = getenv("ARCA_TRACE");
+
+		ui.trace = o.verbose || (e != NULL && e[0] != '\0' &&
+				strcmp(e, "0") != 0);
+	}
 	ro.stage_run = run_with_signals;
 	/* Everything is checked before the store is opened. */
 	if ((rc = cli_repro_check(p, &ro, &o.base)) != 0)

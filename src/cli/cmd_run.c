@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct run_opts {
 	const char *stage;
@@ -33,7 +34,7 @@ typedef struct run_opts {
 	uint64_t max_age_s;       /* --max-age; 0: any age */
 	const char **tags;        /* --tag */
 	size_t n_tags;
-	int verbose;              /* -v */
+	int verbose;              /* -v: restores and the trace line */
 } run_opts;
 
 static void usage(FILE *out)
@@ -80,6 +81,10 @@ static void usage(FILE *out)
 		"                       in config.yaml\n"
 		"  -v, --verbose        also say how each output of a hit was restored\n"
 		"  --store DIR          the store directory\n"
+		"  -v, --verbose        print where the run spent its time (also\n"
+		"                       ARCA_TRACE=1): \"arca: trace: open .. ms,\n"
+		"                       key .. ms, lookup .. ms, verify .. ms,\n"
+		"                       restore .. ms, total .. ms\" on a hit\n"
 		"  -h, --help           print this help\n"
 		"\n"
 		"Declared outputs left from an earlier run are removed before CMD\n"
@@ -404,6 +409,50 @@ static void free_params(arca_stage_param *params, size_t n)
 /* arca run                                                                */
 /* --------------------------------------------------------------------- */
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/*
+ * -v or ARCA_TRACE=1: one line on stderr saying where the run spent its
+ * time (docs/cli.md, "Tracing a run"), open_ns being the store's opening.
+ */
+static void print_trace(const arca_stage *st, const arca_stage_result *r,
+		uint64_t open_ns)
+{
+	arca_stage_timings t;
+
+	arca_stage_get_timings(&t, st);
+	if (r->outcome == ARCA_STAGE_HIT)
+		fprintf(stderr, "arca: trace: open %.1f ms, key %.1f ms, lookup "
+				"%.1f ms, verify %.1f ms, restore %.1f ms, total "
+				"%.1f ms\n", ms(open_ns), ms(t.key_ns),
+				ms(t.lookup_ns), ms(t.verify_ns), ms(t.restore_ns),
+				ms(open_ns + t.total_ns));
+	else
+		fprintf(stderr, "arca: trace: open %.1f ms, key %.1f ms, lookup "
+				"%.1f ms, run %.1f ms, total %.1f ms\n",
+				ms(open_ns), ms(t.key_ns), ms(t.lookup_ns),
+				ms(t.run_ns), ms(open_ns + t.total_ns));
+}
+
+static int trace_wanted(const run_opts *o)
+{
+	const char *e = getenv("ARCA_TRACE");
+
+	return o->verbose || (e != NULL && e[0] != '\0' &&
+			strcmp(e, "0") != 0);
+}
+
 static int run_main(int argc, char **argv, cli_global *g)
 {
 	run_opts o;
@@ -416,6 +465,7 @@ static int run_main(int argc, char **argv, cli_global *g)
 	arca_store *store = NULL;
 	cli_runner runner;
 	const char *stage;
+	uint64_t open_ns = 0;
 	int error, rc;
 
 	g->use_tiers = 1;
@@ -427,10 +477,12 @@ static int run_main(int argc, char **argv, cli_global *g)
 		goto cleanup;
 	/* --no-cache does not open the store: it works where the store is
 	 * unusable. */
+	open_ns = mono_ns();
 	if (!o.no_cache && cli_open_store(&store, g) != 0) {
 		rc = CLI_RUN_EXIT_ARCA;
 		goto cleanup;
 	}
+	open_ns = mono_ns() - open_ns;
 	/* --ttl, else the configured default (read with the store). */
 	runner.no_cache = o.no_cache;
 	runner.verbose = o.verbose;
@@ -445,6 +497,8 @@ static int run_main(int argc, char **argv, cli_global *g)
 		goto cleanup;
 	}
 	rc = cli_runner_status(&result);
+	if (trace_wanted(&o))
+		print_trace(st, &result, open_ns);
 
 cleanup:
 	arca_stage_free(st);

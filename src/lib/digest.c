@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/conf.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 struct arca__hasher {
@@ -21,15 +24,47 @@ struct arca__hasher {
  * which costs more than hashing 1 KiB; an explicitly fetched EVP_MD is
  * reused (OpenSSL 3.0 crypto(7), "PERFORMANCE" and "Explicit fetching").
  * Kept for the life of the process.
+ *
+ * OpenSSL is initialised first, once, with OPENSSL_INIT_NO_LOAD_CONFIG
+ * (OPENSSL_init_crypto(3)): otherwise the first EVP call initialises it
+ * with OPENSSL_INIT_LOAD_CONFIG and reads and parses openssl.cnf
+ * (config(5)), which a digest does not need and which costs a cache hit
+ * more than its own hashing (EVP_DigestInit_ex() looks for an ENGINE,
+ * which loads the configuration even for a digest fetched from a private
+ * OSSL_LIB_CTX). That choice is process-wide, so the code that does need
+ * the configuration, TLS through libcurl for remote tiers, loads it
+ * explicitly: arca__openssl_load_config().
  */
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static const EVP_MD *sha256_md;
 
 static void sha256_fetch(void)
 {
-	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	EVP_MD *md;
 
+	/* Ignored (returns 1) when OpenSSL was initialised already, by an
+	 * embedding program or an earlier arca__openssl_load_config(). */
+	(void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+	md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	sha256_md = md != NULL ? md : EVP_sha256();
+}
+
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void config_load(void)
+{
+	/* What OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG) would have
+	 * loaded: the file $OPENSSL_CONF or the default one, its
+	 * "openssl_conf" section (CONF_modules_load_file(3)). Errors are
+	 * ignored, as OpenSSL's own loading ignores them. */
+	(void)CONF_modules_load_file(NULL, NULL, CONF_MFLAGS_DEFAULT_SECTION |
+			CONF_MFLAGS_IGNORE_MISSING_FILE);
+	ERR_clear_error();
+}
+
+void arca__openssl_load_config(void)
+{
+	(void)pthread_once(&config_once, config_load);
 }
 
 static const EVP_MD *sha256(void)

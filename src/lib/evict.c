@@ -39,9 +39,18 @@
 #define ACCESS_CLOSE_WAIT_MS 250
 #define BLOB_TOUCH_RESOLUTION_S 60
 
+/* Statistics of one stage and day not yet written (arca_stats_record()). */
+struct pending_stat {
+	int64_t day;              /* UTC days since the epoch */
+	char *stage;
+	uint64_t hits, misses, errors, bytes_read, bytes_written, saved_ms;
+};
+
 struct arca__access {
 	arca__digest_list keys;   /* action hits */
 	arca__digest_list blobs;  /* blob reads */
+	struct pending_stat *stats;
+	size_t n_stats, cap_stats;
 	uint64_t first_ms;        /* monotonic time of the oldest note */
 };
 
@@ -83,6 +92,22 @@ static int access_get(arca__local *l, struct arca__access **out)
 	return 0;
 }
 
+static size_t access_pending(const struct arca__access *a)
+{
+	return a == NULL ? 0 : a->keys.n + a->blobs.n + a->n_stats;
+}
+
+/* After a note: write the batch when it is full or old enough. */
+static int access_noted(arca__local *l)
+{
+	struct arca__access *a = l->access;
+
+	if (access_pending(a) >= ACCESS_BATCH ||
+			mono_ms() - a->first_ms >= ACCESS_DELAY_MS)
+		return arca__access_flush(l);
+	return 0;
+}
+
 static int access_note(arca__local *l, int is_key, const arca_digest *d)
 {
 	struct arca__access *a = NULL;
@@ -92,15 +117,69 @@ static int access_note(arca__local *l, int is_key, const arca_digest *d)
 		return 0;
 	if ((error = access_get(l, &a)) < 0)
 		return error;
-	if (a->keys.n + a->blobs.n == 0)
+	if (access_pending(a) == 0)
 		a->first_ms = mono_ms();
 	if ((error = arca__digest_list_push(is_key ? &a->keys : &a->blobs,
 			d->bytes)) < 0)
 		return error;
-	if (a->keys.n + a->blobs.n >= ACCESS_BATCH ||
-			mono_ms() - a->first_ms >= ACCESS_DELAY_MS)
-		return arca__access_flush(l);
-	return 0;
+	return access_noted(l);
+}
+
+int arca__access_note_stats(arca__local *l, const char *stage,
+		arca_event event, uint64_t bytes, uint64_t saved_ms)
+{
+	struct arca__access *a = NULL;
+	struct pending_stat *p = NULL;
+	int64_t day = arca__now() / 86400;
+	size_t i;
+	int error;
+
+	if ((error = access_get(l, &a)) < 0)
+		return error;
+	for (i = 0; i < a->n_stats && p == NULL; i++)
+		if (a->stats[i].day == day &&
+				strcmp(a->stats[i].stage, stage) == 0)
+			p = &a->stats[i];
+	if (p == NULL) {
+		if (a->n_stats == a->cap_stats) {
+			size_t cap = a->cap_stats ? a->cap_stats * 2 : 4;
+			struct pending_stat *grown = realloc(a->stats,
+					cap * sizeof(*grown));
+
+			if (grown == NULL)
+				return arca__error(ARCA_ENOMEM, "out of memory");
+			a->stats = grown;
+			a->cap_stats = cap;
+		}
+		p = &a->stats[a->n_stats];
+		memset(p, 0, sizeof(*p));
+		if ((p->stage = arca__strdup(stage)) == NULL)
+			return arca__error(ARCA_ENOMEM, "out of memory");
+		p->day = day;
+		if (access_pending(a) == 0)
+			a->first_ms = mono_ms();
+		a->n_stats++;
+	}
+	p->hits += event == ARCA_EVENT_HIT;
+	p->misses += event == ARCA_EVENT_MISS;
+	p->errors += event == ARCA_EVENT_ERROR;
+	if (event == ARCA_EVENT_HIT)
+		p->bytes_read += bytes;
+	if (event == ARCA_EVENT_MISS)
+		p->bytes_written += bytes;
+	p->saved_ms += saved_ms;
+	return access_noted(l);
+}
+
+static void access_clear(struct arca__access *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n_stats; i++)
+		free(a->stats[i].stage);
+	a->keys.n = a->blobs.n = a->n_stats = 0;
 }
 
 int arca__local_touch(arca__local *l, const arca_digest *key)
@@ -113,22 +192,17 @@ int arca__access_note_blob(arca__local *l, const arca_digest *digest)
 	return access_note(l, 0, digest);
 }
 
-int arca__access_flush(arca__local *l)
+/*
+ * Write the pending notes and statistics, in a write transaction the
+ * caller holds (with l->bookkeeping set).
+ */
+static int access_write(arca__local *l, struct arca__access *a)
 {
-	struct arca__access *a = l->access;
-	sqlite3_stmt *hit = NULL, *blob = NULL;
+	sqlite3_stmt *hit = NULL, *blob = NULL, *stat = NULL;
 	int64_t now = arca__now();
 	size_t i;
-	int error;
+	int error, rc;
 
-	if (a == NULL || a->keys.n + a->blobs.n == 0)
-		return 0;
-	if (l->opts.read_only || l->fatal) {
-		error = 0;
-		goto done;
-	}
-	if ((error = arca__tx_begin(l)) < 0)
-		goto done;
 	/*
 	 * A hit is appended to access_log, not written into its action's row:
 	 * an append costs the same in a store of any size, where updating a
@@ -145,14 +219,21 @@ int arca__access_flush(arca__local *l)
 			"key) VALUES(?1, ?2)")) < 0 ||
 	    (error = arca__sql_prepare(l, &blob, "UPDATE blobs SET "
 			"last_access = ?1 WHERE digest = ?2 AND "
-			"+last_access < ?1 - ?3")) < 0)
+			"+last_access < ?1 - ?3")) < 0 ||
+	    (error = arca__sql_prepare(l, &stat, "INSERT INTO stats(day, stage,"
+			" hits, misses, errors, bytes_read, bytes_written, "
+			"saved_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+			"ON CONFLICT(day, stage) DO UPDATE SET "
+			"hits = hits + ?3, misses = misses + ?4, "
+			"errors = errors + ?5, bytes_read = bytes_read + ?6, "
+			"bytes_written = bytes_written + ?7, "
+			"saved_ms = saved_ms + ?8")) < 0)
 		goto cleanup;
 	for (i = 0; i < a->keys.n + a->blobs.n; i++) {
 		int is_key = i < a->keys.n;
 		const arca_digest *d = is_key ? &a->keys.items[i] :
 			&a->blobs.items[i - a->keys.n];
 		sqlite3_stmt *st = is_key ? hit : blob;
-		int rc;
 
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, now);
@@ -165,14 +246,49 @@ int arca__access_flush(arca__local *l)
 			goto cleanup;
 		}
 	}
-	error = arca__tx_commit(l);
+	for (i = 0; i < a->n_stats; i++) {
+		const struct pending_stat *p = &a->stats[i];
+
+		sqlite3_reset(stat);
+		sqlite3_bind_int64(stat, 1, (sqlite3_int64)p->day);
+		sqlite3_bind_text(stat, 2, p->stage, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stat, 3, (sqlite3_int64)p->hits);
+		sqlite3_bind_int64(stat, 4, (sqlite3_int64)p->misses);
+		sqlite3_bind_int64(stat, 5, (sqlite3_int64)p->errors);
+		sqlite3_bind_int64(stat, 6, (sqlite3_int64)p->bytes_read);
+		sqlite3_bind_int64(stat, 7, (sqlite3_int64)p->bytes_written);
+		sqlite3_bind_int64(stat, 8, (sqlite3_int64)p->saved_ms);
+		if ((rc = sqlite3_step(stat)) != SQLITE_DONE) {
+			error = arca__sql_error(l, rc, "recording stats");
+			goto cleanup;
+		}
+	}
+	error = 0;
 cleanup:
 	sqlite3_finalize(hit);
 	sqlite3_finalize(blob);
+	sqlite3_finalize(stat);
+	return error;
+}
+
+int arca__access_flush(arca__local *l)
+{
+	struct arca__access *a = l->access;
+	int error = 0;
+
+	if (access_pending(a) == 0)
+		return 0;
+	if (l->opts.read_only || l->fatal)
+		goto done;
+	l->bookkeeping = 1;
+	if ((error = arca__tx_begin(l)) == 0 &&
+	    (error = access_write(l, a)) == 0)
+		error = arca__tx_commit(l);
 	if (error < 0)
 		arca__tx_rollback(l);
+	l->bookkeeping = 0;
 done:
-	a->keys.n = a->blobs.n = 0;
+	access_clear(a);
 	return error;
 }
 
@@ -191,6 +307,53 @@ static int64_t access_log_rows(arca__local *l)
 	return n;
 }
 
+static const char fold_sql[] = "UPDATE actions SET "
+	"last_access = max(actions.last_access, a.t), "
+	"hits = actions.hits + a.n FROM (SELECT key, max(t) AS t, "
+	"count(*) AS n FROM access_log WHERE rowid < ?1 GROUP BY key) "
+	"AS a WHERE actions.key = a.key";
+
+/*
+ * Fold the window of ACCESS_FOLD_ROWS rowids from the lowest in the
+ * log, in a write transaction the caller holds; *more: rows are left.
+ */
+static int fold_window(arca__local *l, int *more)
+{
+	sqlite3_stmt *low = NULL, *fold = NULL, *del = NULL;
+	sqlite3_int64 end;
+	int error, rc;
+
+	*more = 0;
+	if ((error = arca__sql_prepare(l, &low, "SELECT min(rowid) FROM "
+			"access_log")) < 0 ||
+	    (error = arca__sql_prepare(l, &fold, fold_sql)) < 0 ||
+	    (error = arca__sql_prepare(l, &del, "DELETE FROM access_log "
+			"WHERE rowid < ?1")) < 0)
+		goto cleanup;
+	if ((rc = sqlite3_step(low)) != SQLITE_ROW) {
+		error = arca__sql_error(l, rc, "reading the hit log");
+		goto cleanup;
+	}
+	if (sqlite3_column_type(low, 0) == SQLITE_NULL)
+		goto cleanup;
+	end = sqlite3_column_int64(low, 0) + ACCESS_FOLD_ROWS;
+	sqlite3_reset(low);
+	sqlite3_bind_int64(fold, 1, end);
+	sqlite3_bind_int64(del, 1, end);
+	if ((rc = sqlite3_step(fold)) != SQLITE_DONE ||
+	    (rc = sqlite3_step(del)) != SQLITE_DONE ||
+	    (rc = sqlite3_step(low)) != SQLITE_ROW) {
+		error = arca__sql_error(l, rc, "applying the hit log");
+		goto cleanup;
+	}
+	*more = sqlite3_column_type(low, 0) != SQLITE_NULL;
+cleanup:
+	sqlite3_finalize(low);
+	sqlite3_finalize(fold);
+	sqlite3_finalize(del);
+	return error;
+}
+
 /*
  * The log is folded in windows of ACCESS_FOLD_ROWS rowids, one write
  * transaction each (a batch, local_sql.h): a long log never holds the
@@ -198,91 +361,80 @@ static int64_t access_log_rows(arca__local *l)
  */
 int arca__access_apply(arca__local *l)
 {
-	static const char fold_sql[] = "UPDATE actions SET "
-		"last_access = max(actions.last_access, a.t), "
-		"hits = actions.hits + a.n FROM (SELECT key, max(t) AS t, "
-		"count(*) AS n FROM access_log WHERE rowid < ?1 GROUP BY key) "
-		"AS a WHERE actions.key = a.key";
-	sqlite3_stmt *low = NULL, *fold = NULL, *del = NULL;
-	int error, rc;
+	int error, more = 1;
 
 	if ((error = arca__access_flush(l)) < 0)
 		return error;
 	if (l->opts.read_only || l->fatal || access_log_rows(l) == 0)
 		return 0;
-	if ((error = arca__sql_prepare(l, &low, "SELECT min(rowid) FROM "
-			"access_log")) < 0 ||
-	    (error = arca__sql_prepare(l, &fold, fold_sql)) < 0 ||
-	    (error = arca__sql_prepare(l, &del, "DELETE FROM access_log "
-			"WHERE rowid < ?1")) < 0)
-		goto cleanup;
-	for (;;) {
-		sqlite3_int64 end;
-		int more;
-
-		if ((error = arca__tx_begin(l)) < 0)
-			goto cleanup;
-		if ((rc = sqlite3_step(low)) != SQLITE_ROW) {
-			error = arca__sql_error(l, rc, "reading the hit log");
-			goto cleanup;
-		}
-		more = sqlite3_column_type(low, 0) != SQLITE_NULL;
-		end = sqlite3_column_int64(low, 0) + ACCESS_FOLD_ROWS;
-		sqlite3_reset(low);
-		if (more) {
-			sqlite3_bind_int64(fold, 1, end);
-			sqlite3_bind_int64(del, 1, end);
-			if ((rc = sqlite3_step(fold)) != SQLITE_DONE ||
-			    (sqlite3_reset(fold),
-			     rc = sqlite3_step(del)) != SQLITE_DONE ||
-			    (sqlite3_reset(del),
-			     rc = sqlite3_step(low)) != SQLITE_ROW) {
-				error = arca__sql_error(l, rc,
-						"applying the hit log");
-				goto cleanup;
-			}
-			more = sqlite3_column_type(low, 0) != SQLITE_NULL;
-			sqlite3_reset(low);
-		}
-		if ((error = arca__tx_commit(l)) < 0 || !more)
-			goto cleanup;
-		arca__batch_pause();
+	while (more) {
+		l->bookkeeping = 1;
+		if ((error = arca__tx_begin(l)) == 0 &&
+		    (error = fold_window(l, &more)) == 0)
+			error = arca__tx_commit(l);
+		if (error < 0)
+			arca__tx_rollback(l);
+		l->bookkeeping = 0;
+		if (error < 0)
+			return error;
+		if (more)
+			arca__batch_pause();
 	}
-cleanup:
-	sqlite3_finalize(low);
-	sqlite3_finalize(fold);
-	sqlite3_finalize(del);
-	if (error < 0)
-		arca__tx_rollback(l);
-	return error;
+	return 0;
 }
 
 /*
- * A closing handle writes its pending hits, waiting for the lock at most
- * ACCESS_CLOSE_WAIT_MS (about one batch of a long eviction, clear or gc
- * of another process; past it the hits are dropped: they only order the
- * LRU), and folds a short log only if the lock is free right away.
+ * A closing handle writes its pending hits and statistics, waiting for
+ * the lock at most ACCESS_CLOSE_WAIT_MS (about one batch of a long
+ * eviction, clear or gc of another process; past it they are dropped:
+ * they only order the LRU and count), and folds a short log in the same
+ * transaction: a CLI run that hit commits once, and that commit is not
+ * synced (local.c, "Checkpoints"). With nothing pending, a short log left
+ * by others is folded only if the lock is free right away.
  */
 void arca__access_close(arca__local *l)
 {
+	struct arca__access *a = l->access;
 	unsigned int limit = l->busy_limit_ms;
+	int64_t rows;
+	int more = 0, error;
 
+	if (l->opts.read_only || l->fatal) {
+		access_clear(a);
+		return;
+	}
+	if (access_pending(a) == 0) {
+		if (access_log_rows(l) <= ACCESS_APPLY_AT_CLOSE) {
+			l->busy_limit_ms = 0;
+			(void)arca__access_apply(l);
+			l->busy_limit_ms = limit;
+		}
+		return;
+	}
+	rows = access_log_rows(l) + (int64_t)a->keys.n;
 	if (l->busy_limit_ms > ACCESS_CLOSE_WAIT_MS)
 		l->busy_limit_ms = ACCESS_CLOSE_WAIT_MS;
-	if (arca__access_flush(l) == 0 && !l->opts.read_only && !l->fatal &&
-			access_log_rows(l) <= ACCESS_APPLY_AT_CLOSE) {
-		l->busy_limit_ms = 0;
-		(void)arca__access_apply(l);
-	}
+	l->bookkeeping = 1;
+	if ((error = arca__tx_begin(l)) == 0 &&
+	    (error = access_write(l, a)) == 0 &&
+	    (rows > ACCESS_APPLY_AT_CLOSE ||
+	     (error = fold_window(l, &more)) == 0))
+		error = arca__tx_commit(l);
+	if (error < 0)
+		arca__tx_rollback(l);
+	l->bookkeeping = 0;
 	l->busy_limit_ms = limit;
+	access_clear(a);
 }
 
 void arca__access_free(arca__local *l)
 {
 	if (l->access == NULL)
 		return;
+	access_clear(l->access);
 	arca__digest_list_free(&l->access->keys);
 	arca__digest_list_free(&l->access->blobs);
+	free(l->access->stats);
 	free(l->access);
 	l->access = NULL;
 }

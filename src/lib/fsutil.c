@@ -38,6 +38,10 @@ int arca__mkdir_p(const char *path)
 
 	if (copy == NULL)
 		return arca__error(ARCA_ENOMEM, "out of memory");
+	/* The common case, an existing directory (every open of a store
+	 * checks four): one stat(2), not a mkdir(2) per component. */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		goto cleanup;
 	for (p = copy + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;

@@ -44,6 +44,12 @@ int arca__hasher_final(arca__hasher *h, arca_digest *out);
 /* Start over, dropping whatever was hashed since the last final. */
 int arca__hasher_reset(arca__hasher *h);
 void arca__hasher_free(arca__hasher *h);
+/*
+ * Load OpenSSL's configuration (openssl.cnf, or $OPENSSL_CONF) once, for
+ * TLS: digest.c initialises OpenSSL without it (a digest does not need
+ * it). Call before curl_global_init().
+ */
+void arca__openssl_load_config(void);
 
 /*
  * Wall-clock time in seconds since the epoch: arca_set_clock()'s function,

@@ -69,6 +69,8 @@ static void curl_once(void)
 	if (curl_lib.result < 0)
 		return;
 	memcpy(&arca__curl_api, slots, sizeof(slots));
+	/* TLS reads openssl.cnf; digests alone do not (digest.c). */
+	arca__openssl_load_config();
 	if ((rc = arca__curl_api.curl_global_init(CURL_GLOBAL_DEFAULT)) !=
 	    CURLE_OK) {
 		snprintf(curl_lib.why, sizeof(curl_lib.why),

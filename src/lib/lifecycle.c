@@ -509,6 +509,7 @@ int arca_stats_days(arca_store *store, unsigned int days,
 
 	if (days == 0)
 		return arca__error(ARCA_EINVAL, "stats: at least one day");
+	(void)arca__access_flush(l);   /* this handle's pending counts */
 	if ((error = arca__sql_prepare(l, &st, "SELECT day, sum(hits), "
 			"sum(misses), sum(errors), sum(evictions), "
 			"sum(bytes_evicted), sum(bytes_read), sum(bytes_written), "

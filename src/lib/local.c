@@ -2021,8 +2021,7 @@ int arca__local_info(arca__local *l, arca_store_info *out)
 int arca__local_stats_record(arca__local *l, const char *stage,
 		arca_event event, uint64_t bytes, uint64_t saved_ms)
 {
-	sqlite3_stmt *st = NULL;
-	int error, rc;
+	int error;
 
 	if ((error = arca__writable(l)) < 0)
 		return error;
@@ -2030,29 +2029,9 @@ int arca__local_stats_record(arca__local *l, const char *stage,
 			event != ARCA_EVENT_MISS && event != ARCA_EVENT_ERROR))
 		return arca__error(ARCA_EINVAL, "stats: a stage and an event "
 				"are required");
-	if ((error = arca__sql_prepare(l, &st, "INSERT INTO stats(day, stage, hits,"
-			" misses, errors, bytes_read, bytes_written, saved_ms) "
-			"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-			"ON CONFLICT(day, stage) DO UPDATE SET "
-			"hits = hits + ?3, misses = misses + ?4, "
-			"errors = errors + ?5, bytes_read = bytes_read + ?6, "
-			"bytes_written = bytes_written + ?7, "
-			"saved_ms = saved_ms + ?8")) < 0)
-		return error;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(arca__now() / 86400));
-	sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, event == ARCA_EVENT_HIT);
-	sqlite3_bind_int(st, 4, event == ARCA_EVENT_MISS);
-	sqlite3_bind_int(st, 5, event == ARCA_EVENT_ERROR);
-	sqlite3_bind_int64(st, 6, event == ARCA_EVENT_HIT ?
-			(sqlite3_int64)bytes : 0);
-	sqlite3_bind_int64(st, 7, event == ARCA_EVENT_MISS ?
-			(sqlite3_int64)bytes : 0);
-	sqlite3_bind_int64(st, 8, (sqlite3_int64)saved_ms);
-	rc = sqlite3_step(st);
-	error = rc == SQLITE_DONE ? 0 : arca__sql_error(l, rc, "recording stats");
-	sqlite3_finalize(st);
-	return error;
+	/* Batched with the access notes (evict.c): a hit's count costs no
+	 * write transaction of its own. */
+	return arca__access_note_stats(l, stage, event, bytes, saved_ms);
 }
 
 static void stats_from_row(arca_stats *s, sqlite3_stmt *st, int first)
@@ -2076,6 +2055,10 @@ int arca__local_stats_list(arca__local *l, arca_stats_cb cb, void *ctx)
 	arca_stats s;
 	int error, rc;
 
+	/* This handle's pending counts first (best effort: a flush that
+	 * fails drops them, as at close; the listing shows what is
+	 * written). */
+	(void)arca__access_flush(l);
 	snprintf(sql, sizeof(sql), "SELECT %s FROM stats", sums);
 	if ((error = arca__sql_prepare(l, &st, sql)) < 0)
 		return error;
@@ -2595,6 +2578,49 @@ static int busy_wait(void *ctx, int n)
 	return 1;
 }
 
+/*
+ * Checkpoints. In WAL mode with synchronous=NORMAL a commit appends to
+ * index.db-wal and syncs nothing; the fsyncs happen when a checkpoint
+ * copies the WAL back into index.db (sync of the WAL, then of index.db;
+ * sqlite.org/wal.html), by default after a commit that takes the WAL past
+ * 1000 pages and when the last connection closes. A hit writes only
+ * bookkeeping: access notes, hit counts and statistics (evict.c). Losing
+ * them to a power cut is harmless: an entry's LRU position is a little
+ * older than it should be and a few hits are not counted; never is an
+ * entry lost or a wrong one served, since that bookkeeping is never what
+ * makes an entry valid. So a handle whose commits were all bookkeeping
+ * closes without a checkpoint (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE) and its
+ * commits checkpoint only once the WAL is past BOOKKEEPING_CKPT_PAGES
+ * (so a long run of hits alone cannot grow the WAL without bound): a hit
+ * performs no fsync. A handle that committed anything else (a put, a
+ * removal, an eviction, a repair) checkpoints at close even when other
+ * connections are open (a passive checkpoint: the WAL is synced and
+ * copied as far as readers allow), so that its work is on disk when it
+ * closes whoever closes last.
+ */
+#define DEFAULT_CKPT_PAGES 1000
+#define BOOKKEEPING_CKPT_PAGES 4000
+
+static int commit_hook(void *ctx)
+{
+	arca__local *l = ctx;
+
+	if (!l->bookkeeping)
+		l->durable_writes = 1;
+	return 0;
+}
+
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	arca__local *l = ctx;
+
+	if (pages >= (l->bookkeeping ? BOOKKEEPING_CKPT_PAGES :
+			DEFAULT_CKPT_PAGES))
+		(void)sqlite3_wal_checkpoint_v2(db, name,
+				SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 void arca__local_db_close(arca__local *l)
 {
 	arca__access_free(l);
@@ -2604,6 +2630,14 @@ void arca__local_db_close(arca__local *l)
 	sqlite3_finalize(l->st_ac_get);
 	l->st_blob_get = l->st_blob_stat = l->st_blob_insert = NULL;
 	l->st_ac_get = NULL;
+	if (l->db && !l->opts.read_only) {
+		if (l->durable_writes)
+			(void)sqlite3_wal_checkpoint_v2(l->db, NULL,
+					SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		else
+			(void)sqlite3_db_config(l->db,
+					SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	}
 	if (l->db)
 		sqlite3_close_v2(l->db);
 	l->db = NULL;
@@ -2632,6 +2666,9 @@ int arca__local_db_open(arca__local *l)
 		return arca__sql_error(l, rc, "opening the index");
 	l->busy_limit_ms = l->opts.busy_timeout_ms;
 	sqlite3_busy_handler(l->db, busy_wait, l);
+	/* See "Checkpoints" above. */
+	sqlite3_commit_hook(l->db, commit_hook, l);
+	sqlite3_wal_hook(l->db, wal_hook, l);
 	sqlite3_extended_result_codes(l->db, 1);
 	/* Keep index.db-wal and -shm when the last handle closes, so that
 	 * opening the store on a full disk needs no new space (the wal-index

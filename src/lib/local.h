@@ -37,9 +37,12 @@ void arca__local_repair_info(const arca__local *l, arca_index_repair *out);
 int arca__local_touch(arca__local *l, const arca_digest *key);
 
 /*
- * Last-access bookkeeping (evict.c). A hit or a blob read is noted in
- * memory and written in one transaction when 256 are pending, 2 s after
- * the oldest, and at close: a hit costs no write transaction of its own.
+ * Last-access bookkeeping (evict.c). A hit, a blob read or a statistics
+ * event (arca_stats_record()) is noted in memory and written in one
+ * transaction when 256 are pending, 2 s after the oldest, and at close: a
+ * hit costs no write transaction of its own, and those commits are never
+ * checkpointed (synced) by a handle that made no other (local.c,
+ * "Checkpoints"): a power cut can lose the last of them, never an entry.
  */
 int arca__access_note_blob(arca__local *l, const arca_digest *digest);
 /* Flush, then fold access_log into actions.last_access / hits: before

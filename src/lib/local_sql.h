@@ -38,8 +38,14 @@ struct arca__local {
 	 * wait began (arca__mono_ms()). */
 	unsigned int busy_limit_ms;
 	int64_t busy_since_ms;
-	/* evict.c: hits and blob reads not yet written to the index. */
+	/* evict.c: hits, blob reads and statistics not yet written to the
+	 * index. bookkeeping is set while they are written (and while the
+	 * hit log is folded): such commits are best-effort and checkpoint
+	 * lazily (local.c, "Checkpoints"); durable_writes is set by any other
+	 * commit of this handle, and makes its close checkpoint. */
 	struct arca__access *access;
+	int bookkeeping;
+	int durable_writes;
 	/* pin.c: this handle's pin record (tmp/pins-*, flock'ed while
 	 * open; NULL until the first put), the pins in it, and the holds
 	 * that keep them past the put that made them. */
@@ -186,11 +192,18 @@ int arca__remove_batched_cb(arca__local *l, uint64_t *n_removed,
 		void (*on_removed)(const arca_digest *, void *), void *cb_ctx);
 
 /*
- * Last-access bookkeeping (evict.c). A hit or a blob read is noted in
- * memory and written in one transaction when 256 are pending, 2 s after
- * the oldest, and at close: a hit costs no write transaction of its own.
+ * Last-access bookkeeping (evict.c). A hit, a blob read or a statistics
+ * event (arca_stats_record()) is noted in memory and written in one
+ * transaction when 256 are pending, 2 s after the oldest, and at close: a
+ * hit costs no write transaction of its own, and those commits are never
+ * checkpointed (synced) by a handle that made no other (local.c,
+ * "Checkpoints"): a power cut can lose the last of them, never an entry.
  */
 /* (arca__access_note_blob and arca__access_apply: local.h.) */
+/* Add an event to the pending statistics of stage (written with the
+ * access notes, in the same transaction). */
+int arca__access_note_stats(arca__local *l, const char *stage,
+		arca_event event, uint64_t bytes, uint64_t saved_ms);
 /* Write what is pending; errors are recorded but the notes are dropped. */
 int arca__access_flush(arca__local *l);
 /* At close: flush, and apply too while the log is short. */

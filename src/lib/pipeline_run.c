@@ -1853,6 +1853,8 @@ static int run_stage(prun *r, arca_pipeline_stage_report *sr, int forced)
 			detail(msg, sizeof(msg), error);
 	}
 	sr->result = res;
+	if (st != NULL)
+		arca_stage_get_timings(&sr->timings, st);
 	sr->code = error < 0 ? error : 0;
 	sr->failure = error < 0 ? failure : ARCA_STAGE_FAILURE_NONE;
 	if ((sr->message = arca__strdup(msg)) == NULL) {

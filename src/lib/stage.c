@@ -55,7 +55,18 @@ struct arca_stage {
 	int stdin_tmp_fd;
 	char *stdin_path;
 	arca_digest stdin_digest;
+	/* Where the last prepare and run spent their time (ns). */
+	arca_stage_timings t;
 };
+
+/* CLOCK_MONOTONIC in ns: the timings of arca_stage_get_timings(). */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- errors --------------------------------------------------------- */
 
@@ -474,7 +485,10 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 		error = arca_action_set_tool(action, ARCA_TOOL_VERSION,
 				o->tool_version);
 	} else {
-		if ((error = arca_digest_file(&d, NULL, tool)) < 0) {
+		/* Through the stat cache: an unchanged executable is not
+		 * read again (a compiler driver is larger than most inputs). */
+		if ((error = arca_store_digest_file(&d, NULL, st->store, tool,
+				0, NULL, NULL)) < 0) {
 			error = arca__error(error, "command '%s': cannot read it to "
 					"identify the tool (%s); use --tool-version",
 					tool, file_detail(error));
@@ -708,6 +722,7 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 				st->spec.link));
 		goto cleanup;
 	}
+	st->t.key_ns = mono_ns();
 	/* Store policy: without a TTL of its own, a result takes the store's
 	 * default (config.yaml `ttl`, ARCA_TTL), whoever runs the stage. */
 	if (st->spec.ttl_s == 0 && store != NULL) {
@@ -769,6 +784,7 @@ int arca_stage_prepare(arca_stage **out, arca_stage_failure *failure,
 		goto cleanup;
 	error = build_action(failure, st, spec->tool_version != NULL ? NULL :
 			tool != NULL ? tool : st->cmd_path);
+	st->t.key_ns = mono_ns() - st->t.key_ns;
 
 cleanup:
 	free(tool);
@@ -1134,7 +1150,7 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 	arca_buf out_buf = ARCA_BUF_INIT, err_buf = ARCA_BUF_INIT;
 	out_locks locks = { NULL, 0 };
 	arca_link_mode mode;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, t0;
 	size_t i;
 	int error;
 
@@ -1182,8 +1198,10 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 		/* Unnamed until the rename where the file system allows,
 		 * else recorded in tmp/ (arca__pubfile): a killed restore
 		 * leaves nothing in the working directory. */
+		t0 = mono_ns();
 		error = arca__blob_materialise(&how[i], st->store, &mo->digest,
 				&temps[i], paths[i], note_dir, mode, path);
+		st->t.verify_ns += mono_ns() - t0;
 		/* A link has the store's file's mode (0444). */
 		if (error == 0 && temps[i].fd >= 0 &&
 		    fchmod(temps[i].fd, mo->mode & 07777) != 0)
@@ -1197,9 +1215,11 @@ static int restore_impl(uint64_t *bytes_out, arca_stage *st,
 		bytes += mo->size;
 	}
 
+	t0 = mono_ns();
 	error = arca_blob_get(&out_buf, st->store, &m->stdout_digest);
 	if (error == 0)
 		error = arca_blob_get(&err_buf, st->store, &m->stderr_digest);
+	st->t.verify_ns += mono_ns() - t0;
 	if (error < 0) {
 		wrap_error(error, "captured output");
 		goto cleanup;
@@ -1525,6 +1545,7 @@ typedef struct run_ctx {
 	int ran;                   /* the command ran */
 	arca_stage_outcome outcome;
 	int error;                 /* with ARCA_STAGE_ERROR */
+	uint64_t run_ns;           /* in compute_run(): running and storing */
 } run_ctx;
 
 static void on_started(void *ctx, long pid)
@@ -1631,7 +1652,7 @@ static int open_stdin(int *fd_out, int *owned, const arca_stage *st)
 
 /* The compute callback of the single flight: run the command, store its
  * blobs, hand back the manifest (stored by arca__single_flight()). */
-static int compute_run(arca_manifest **out, void *vctx)
+static int compute_run_impl(arca_manifest **out, void *vctx)
 {
 	run_ctx *c = vctx;
 	arca_stage *st = c->st;
@@ -1739,6 +1760,17 @@ cleanup:
 }
 
 /* ---- single-flight hooks ------------------------------------------------- */
+
+/* The miss: compute_run_impl(), timed (arca_stage_timings' run_ns). */
+static int compute_run(arca_manifest **out, void *vctx)
+{
+	run_ctx *c = vctx;
+	uint64_t t0 = mono_ns();
+	int error = compute_run_impl(out, vctx);
+
+	c->run_ns += mono_ns() - t0;
+	return error;
+}
 
 static void on_wait(void *ctx)
 {
@@ -1851,9 +1883,10 @@ static int serve_hit(arca_stage_result *res, arca_stage *st,
 		const arca_manifest *m)
 {
 	arca_stage_event ev;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, t0 = mono_ns();
 	int error;
 
+	st->t.verify_ns = 0;
 	error = restore_impl(&bytes, st, m);
 	if (stale(error)) {
 		int corrupt = error == ARCA_ECORRUPT;
@@ -1877,6 +1910,7 @@ static int serve_hit(arca_stage_result *res, arca_stage *st,
 		return error;
 	}
 	(void)arca_stage_replay(st, m);
+	st->t.restore_ns = mono_ns() - t0 - st->t.verify_ns;
 	event_init(&ev, st, ARCA_STAGE_EVENT_HIT);
 	ev.duration_ms = m->duration_ms;
 	ev.exit_status = m->exit_status;
@@ -1894,8 +1928,11 @@ int arca_stage_run(arca_stage_result *out, arca_stage *st)
 	arca_manifest *m = NULL;
 	arca_stage_event ev;
 	run_ctx c;
+	uint64_t start = mono_ns(), t0;
 	int computed = 0, attempt, error;
 
+	st->t.lookup_ns = st->t.verify_ns = st->t.restore_ns = 0;
+	st->t.run_ns = 0;
 	memset(out, 0, sizeof(*out));
 	out->outcome = ARCA_STAGE_ERROR;
 	out->key = st->key;
@@ -1933,8 +1970,13 @@ int arca_stage_run(arca_stage_result *out, arca_stage *st)
 		c.st = st;
 		c.res = out;
 		c.outcome = ARCA_STAGE_ERROR;
+		t0 = mono_ns();
 		error = arca__single_flight(&m, &computed, st->store, &st->key,
 				compute_run, &c, &f);
+		/* The lookup, and on a miss the lease too (the run is
+		 * counted apart). */
+		st->t.lookup_ns += mono_ns() - t0 - c.run_ns;
+		st->t.run_ns += c.run_ns;
 		if (!computed) {
 			if (error < 0) {
 				out->failure = ARCA_STAGE_FAILURE_SYSTEM;
@@ -1977,5 +2019,11 @@ cleanup:
 	arca_manifest_free(m);
 	if (out->outcome == ARCA_STAGE_ERROR)
 		out->exit_status = 0;
+	st->t.total_ns = st->t.key_ns + (mono_ns() - start);
 	return error;
+}
+
+void arca_stage_get_timings(arca_stage_timings *out, const arca_stage *st)
+{
+	*out = st->t;
 }
