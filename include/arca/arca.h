@@ -1450,6 +1450,8 @@ typedef void (*arca_verify_cb)(const arca_digest *digest, const char *where,
  * together with the actions that reference them, and reported to cb. A
  * blob whose bytes hash to its digest is intact even when its index row
  * disagrees (a damaged size or inline flag): the row is corrected.
+ * Every blob is re-hashed whatever arca_options.verify says; under
+ * ARCA_VERIFY_STAMP an intact large file blob gets its stamp recorded.
  *
  * @param[out] n_checked  blobs checked; may be NULL.
  * @param[out] n_corrupt  blobs found corrupt or missing; may be NULL.
