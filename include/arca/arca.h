@@ -179,8 +179,10 @@ enum {
 	ARCA_OPT_LOCK_TIMEOUT = 1u << 3,
 	ARCA_OPT_DEFAULT_TTL = 1u << 4,
 	ARCA_OPT_DISK_RESERVE = 1u << 5,   /* (version 4) */
-	ARCA_OPT_LINK = 1u << 8,           /* (version 6) */
-	ARCA_OPT_ALL = 0x13fu,
+	ARCA_OPT_VERIFY = 1u << 7,         /* (version 6) */
+	ARCA_OPT_VERIFY_STAMP_MIN = 1u << 8, /* (version 6) */
+	ARCA_OPT_LINK = 1u << 9,           /* (version 6) */
+	ARCA_OPT_ALL = 0x3bfu,
 	/* (Version 5.) arca_options.tiers replaces the configured remote
 	 * tiers (ARCA_TIERS, config.yaml's tiers:); with n_tiers 0: the
 	 * local tier alone. Not a policy field: not in ARCA_OPT_ALL, never
@@ -241,18 +243,19 @@ const char *arca_link_mode_name(arca_link_mode mode);
  * fields are only ever appended.
  *
  * Store policy. inline_threshold, max_size, low_watermark_pct,
- * lock_timeout_ms, default_ttl_s, disk_reserve and link are the store's
- * policy. Each one is
+ * lock_timeout_ms, default_ttl_s, disk_reserve, link, verify and
+ * verify_stamp_min are the store's policy. Each one is
  * taken from the first of these that sets it (highest precedence first):
  *
  *  1. the caller: with a version 3 to 6 struct, a field whose bit is in
- *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a version
- *     3 struct has no disk_reserve: ARCA_OPT_DISK_RESERVE is ignored
- *     there, nor does a struct older than 6 have link); a version 1 or 2
- *     struct gives every field it contains (as
- *     before version 3);
+ *     `given` or whose value differs from ARCA_OPTIONS_INIT's (a field
+ *     past the end of an older struct is not read and its bit ignored:
+ *     disk_reserve before version 4, link, verify and
+ *     verify_stamp_min before version 6); a version 1 or 2 struct gives every field it
+ *     contains (as before version 3);
  *  2. the environment: ARCA_INLINE_THRESHOLD, ARCA_MAX_SIZE,
- *     ARCA_LOCK_TIMEOUT, ARCA_TTL, ARCA_DISK_RESERVE, ARCA_LINK (when set and
+ *     ARCA_LOCK_TIMEOUT, ARCA_TTL, ARCA_DISK_RESERVE, ARCA_LINK, ARCA_VERIFY,
+ *     ARCA_VERIFY_STAMP_MIN (when set and
  *     non-empty; sizes and
  *     durations as arca_parse_size() and arca_parse_duration_ms() read
  *     them; a bare number of ARCA_LOCK_TIMEOUT or ARCA_TTL is seconds);
@@ -260,8 +263,9 @@ const char *arca_link_mode_name(arca_link_mode mode);
  *     ${XDG_CONFIG_HOME:-$HOME/.config}/arca/config.yaml, a YAML mapping
  *     with the keys inline_threshold, max_size, low_watermark (percent,
  *     1..100, optionally with "%"), lock_timeout, ttl, disk_reserve
- *     (a size, or "auto") and link (auto, reflink, copy, hardlink,
- *     symlink; version 6) (docs/cli.md,
+ *     (a size, or "auto"), link (auto, reflink, copy, hardlink,
+ *     symlink), verify ("always" or "stamp") and
+ *     verify_stamp_min (a size) (docs/cli.md,
  *     "Configuration"); an unknown key is an error;
  *  4. the defaults of ARCA_OPTIONS_INIT.
  *
@@ -317,7 +321,21 @@ typedef struct arca_options {
 	 * `link:`, else auto. The stage runner applies it to stages whose
 	 * spec does not say (arca_stage_spec.link). */
 	unsigned int link;
+	/* (Version 6.) How reads verify file blobs of at least
+	 * verify_stamp_min bytes: ARCA_VERIFY_ALWAYS (every read re-hashes
+	 * every byte) or ARCA_VERIFY_STAMP (a read re-hashes only when the
+	 * blob file's stat data differs from the stamp recorded at its last
+	 * full verification; arca_store_verify() re-hashes regardless).
+	 * Smaller blobs and inline blobs are always re-hashed. What each
+	 * guarantees against which fault: docs/cli.md, "Verification". */
+	unsigned int verify;
+	/* (Version 6.) In bytes; at least 1. */
+	uint64_t verify_stamp_min;
 } arca_options;
+
+#define ARCA_VERIFY_ALWAYS 0u
+#define ARCA_VERIFY_STAMP 1u
+#define ARCA_DEFAULT_VERIFY_STAMP_MIN ((uint64_t)64 << 20) /* 64 MiB */
 
 #define ARCA_DEFAULT_MAX_SIZE ((uint64_t)10 << 30)   /* 10 GiB */
 #define ARCA_DEFAULT_LOW_WATERMARK_PCT 90
@@ -330,7 +348,7 @@ typedef struct arca_options {
 	  ARCA_DEFAULT_BUSY_TIMEOUT_MS, 0, ARCA_DEFAULT_MAX_SIZE, \
 	  ARCA_DEFAULT_LOW_WATERMARK_PCT, ARCA_DEFAULT_LOCK_TIMEOUT_MS, \
 	  ARCA_DEFAULT_TTL_S, 0, ARCA_DISK_RESERVE_AUTO, NULL, 0, \
-	  ARCA_LINK_AUTO }
+	  ARCA_LINK_AUTO, ARCA_VERIFY_ALWAYS, ARCA_DEFAULT_VERIFY_STAMP_MIN }
 
 /**
  * The options arca_store_open(dir, opts) would apply: the caller's
@@ -376,7 +394,8 @@ int arca_store_get_options(arca_options *out, const arca_store *store);
  *
  * @param[in] dir    store directory (must exist).
  * @param[in] key    max_size, low_watermark, inline_threshold,
- *                   lock_timeout, ttl, disk_reserve or link.
+ *                   lock_timeout, ttl, disk_reserve, link, verify or
+ *                   verify_stamp_min.
  * @param[in] value  the value as written in the file ("10G", "7d").
  * @return 0; ARCA_EINVAL (unknown key, bad value, or the existing file
  *         is malformed: arca_errmsg() names file and line); ARCA_ENOTFOUND
@@ -1492,6 +1511,8 @@ typedef void (*arca_verify_cb)(const arca_digest *digest, const char *where,
  * together with the actions that reference them, and reported to cb. A
  * blob whose bytes hash to its digest is intact even when its index row
  * disagrees (a damaged size or inline flag): the row is corrected.
+ * Every blob is re-hashed whatever arca_options.verify says; under
+ * ARCA_VERIFY_STAMP an intact large file blob gets its stamp recorded.
  *
  * @param[out] n_checked  blobs checked; may be NULL.
  * @param[out] n_corrupt  blobs found corrupt or missing; may be NULL.

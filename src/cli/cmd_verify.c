@@ -20,6 +20,11 @@ static void usage(FILE *out)
 		"'checked N blobs, M corrupt' follows, with ', index rebuilt'\n"
 		"after a repair.\n"
 		"\n"
+		"Every blob is re-hashed also under 'verify: stamp', whose reads\n"
+		"skip the hash of large blobs whose file's stat data is unchanged:\n"
+		"a fault beneath the file system that leaves the stat data alone\n"
+		"(a media error) is found here (docs/cli.md, \"Verification\").\n"
+		"\n"
 		"Exit status: 0 index and blobs intact; 1 corruption found (and\n"
 		"quarantined) or the index repaired; 2 usage error; 5 store error.\n");
 }

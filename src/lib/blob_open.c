@@ -22,6 +22,10 @@
  * the raw device): the bound on the trust, `arca verify`, and the
  * clients' own digest checks (Bazel's --remote_verify_downloads) are
  * for that. docs/server.md, "Performance", has the measurements.
+ *
+ * Under verify: stamp a large blob's stamp in the index (local.c) is
+ * trusted as well, by every handle and across restarts, and recorded
+ * here after a hash that found the file intact.
  */
 #include "internal.h"
 #include "fsutil.h"
@@ -166,7 +170,7 @@ int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 	char *path = NULL;
 	arca_digest got;
 	struct stat st;
-	struct timespec seen;
+	struct timespec seen, t0;
 	uint64_t size = 0;
 	arca__local *l;
 	int fd = -1, devnull, error;
@@ -193,6 +197,7 @@ int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 		error = 0;
 		goto cleanup;
 	}
+	arca__stamp_clock(&t0);
 	if (fstat(fd, &st) != 0) {
 		error = arca__error_errno(errno, "cannot stat", path);
 		goto cleanup;
@@ -206,6 +211,11 @@ int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 	seen.tv_sec -= VERIFIED_MARGIN_S;
 	l = arca__store_local(store);
 	if (verified_lately(l, digest, &st))
+		goto verified;
+	/* verify: stamp: the stamp of the last full verification, kept in
+	 * the index across handles (local.c, "verify: stamp"). */
+	if (arca__stamp_applies(l, (uint64_t)st.st_size) &&
+	    arca__stamp_matches(l, digest, &st))
 		goto verified;
 	if ((error = hash_fd(&got, fd, path)) < 0)
 		goto cleanup;
@@ -227,6 +237,8 @@ int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 	/* The identity the file had before it was hashed: a change
 	 * during the hash shows as another identity at the next open. */
 	note_verified(l, digest, &st, &seen);
+	if (arca__stamp_applies(l, (uint64_t)st.st_size))
+		arca__stamp_record(l, digest, &st, &t0);
 verified:
 	/* A read counts for the LRU order as arca_blob_get()'s does. */
 	(void)arca__access_note_blob(l, digest);

@@ -16,6 +16,9 @@
  *                          # auto: 5%, at most 256M; 0: max_size only
  *   link: auto             # how hits materialise outputs (arca_link_mode):
  *                          # auto, reflink, copy, hardlink or symlink
+ *   verify: always         # or stamp: large file blobs are re-hashed
+ *                          # only when their stat data changed
+ *   verify_stamp_min: 64M  # the size from which stamp applies
  *   tiers:                 # remote tiers, in order (store.c opens them)
  *     - url: redis://cache.example:6379/0
  *       mode: read-write   # or read-only
@@ -201,12 +204,12 @@ const char *arca_link_mode_name(arca_link_mode mode)
 
 static const char *const known_keys[] = {
 	"max_size", "low_watermark", "inline_threshold", "lock_timeout", "ttl",
-	"disk_reserve", "link", "tiers"
+	"disk_reserve", "link", "verify", "verify_stamp_min", "tiers"
 };
 #define N_KNOWN_KEYS (sizeof(known_keys) / sizeof(*known_keys))
 #define KNOWN_KEYS_TEXT \
 	"max_size, low_watermark, inline_threshold, lock_timeout, ttl, " \
-	"disk_reserve, link, tiers"
+	"disk_reserve, link, verify, verify_stamp_min, tiers"
 
 struct kvseq;
 
@@ -502,6 +505,27 @@ static int apply_setting(arca_options *o, unsigned int *set, const char *key,
 					"reflink, copy, hardlink or symlink");
 		o->link = (unsigned int)m;
 		*set |= ARCA_OPT_LINK;
+		return 0;
+	}
+	if (strcmp(key, "verify") == 0) {
+		if (strcmp(value, "always") == 0)
+			o->verify = ARCA_VERIFY_ALWAYS;
+		else if (strcmp(value, "stamp") == 0)
+			o->verify = ARCA_VERIFY_STAMP;
+		else
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value),
+					"expected always or stamp");
+		*set |= ARCA_OPT_VERIFY;
+		return 0;
+	}
+	if (strcmp(key, "verify_stamp_min") == 0) {
+		if (arca_parse_size(&v, value) < 0 || v == 0)
+			return arca__error(ARCA_EINVAL, QUOTE_FMT, where,
+					show(shown, value),
+					SIZE_HINT ", more than 0");
+		o->verify_stamp_min = v;
+		*set |= ARCA_OPT_VERIFY_STAMP_MIN;
 		return 0;
 	}
 	if (strcmp(key, "low_watermark") == 0) {
@@ -915,7 +939,9 @@ static int load_env(arca_options *o, unsigned int *set)
 		{ "ARCA_LOCK_TIMEOUT", "lock_timeout" },
 		{ "ARCA_TTL", "ttl" },
 		{ "ARCA_DISK_RESERVE", "disk_reserve" },
-		{ "ARCA_LINK", "link" }
+		{ "ARCA_LINK", "link" },
+		{ "ARCA_VERIFY", "verify" },
+		{ "ARCA_VERIFY_STAMP_MIN", "verify_stamp_min" }
 	};
 	size_t i;
 	int error;
@@ -949,6 +975,16 @@ static unsigned int caller_given(const arca_options *opts)
 		given &= ~(unsigned int)ARCA_OPT_DISK_RESERVE;
 	else if (opts->disk_reserve != d.disk_reserve)
 		given |= ARCA_OPT_DISK_RESERVE;
+	/* verify and verify_stamp_min are past the end before version 6. */
+	if (opts->version < 6) {
+		given &= ~(unsigned int)(ARCA_OPT_VERIFY |
+				ARCA_OPT_VERIFY_STAMP_MIN);
+	} else {
+		if (opts->verify != d.verify)
+			given |= ARCA_OPT_VERIFY;
+		if (opts->verify_stamp_min != d.verify_stamp_min)
+			given |= ARCA_OPT_VERIFY_STAMP_MIN;
+	}
 	if (opts->inline_threshold != d.inline_threshold)
 		given |= ARCA_OPT_INLINE_THRESHOLD;
 	if (opts->max_size != d.max_size)
@@ -1010,6 +1046,10 @@ int arca_options_resolve(arca_options *out, const char *dir,
 		/* caller_given() leaves the bit out of older, shorter structs. */
 		if (given & ARCA_OPT_DISK_RESERVE)
 			r.disk_reserve = opts->disk_reserve;
+		if (given & ARCA_OPT_VERIFY)
+			r.verify = opts->verify;
+		if (given & ARCA_OPT_VERIFY_STAMP_MIN)
+			r.verify_stamp_min = opts->verify_stamp_min;
 		if (given & ARCA_OPT_LINK)
 			r.link = opts->link;
 	}
@@ -1018,6 +1058,17 @@ int arca_options_resolve(arca_options *out, const char *dir,
 	if (r.link > ARCA_LINK_SYMLINK) {
 		error = arca__error(ARCA_EINVAL, "link mode %u is not one of "
 				"arca_link_mode's", r.link);
+		goto cleanup;
+	}
+	if (r.verify != ARCA_VERIFY_ALWAYS && r.verify != ARCA_VERIFY_STAMP) {
+		error = arca__error(ARCA_EINVAL, "verify %u is not "
+				"ARCA_VERIFY_ALWAYS or ARCA_VERIFY_STAMP",
+				r.verify);
+		goto cleanup;
+	}
+	if (r.verify_stamp_min == 0) {
+		error = arca__error(ARCA_EINVAL, "verify_stamp_min is 0 "
+				"(expected at least 1 byte)");
 		goto cleanup;
 	}
 	if (r.low_watermark_pct < 1 || r.low_watermark_pct > 100) {

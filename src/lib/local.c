@@ -18,12 +18,15 @@
  *
  * Invariants: an index row for a file blob is committed only after the
  * file is durable (temp file fsynced, renamed, directory fsynced); a row is
- * deleted before its file is unlinked; every read re-hashes the bytes.
+ * deleted before its file is unlinked; every read re-hashes the bytes,
+ * except, under verify: stamp, a large file blob whose file's stat data is
+ * the stamp recorded at its last full verification ("verify: stamp" below).
  */
 #include "local.h"
 #include "local_sql.h"
 
 #include "fsutil.h"
+#include "hash_pipe.h"
 #include "internal.h"
 #include "pin.h"
 #include "space.h"
@@ -42,7 +45,7 @@
 #include <sqlite3.h>
 
 /* Version 1 is created by schema_sql; migrations[] take it to the latest. */
-#define SCHEMA_VERSION "4"
+#define SCHEMA_VERSION "5"
 #define IO_CHUNK (1u << 20)
 #define WRITEBACK_CHUNK (8u << 20)
 #define MAX_INLINE_THRESHOLD (64u << 20)
@@ -139,6 +142,11 @@ static const char *const migrations[] = {
 	"CREATE TABLE IF NOT EXISTS access_log("
 	"  key BLOB NOT NULL, t INTEGER NOT NULL);"
 	"UPDATE meta SET value = '4' WHERE name = 'schema';",
+	/* 5: verify: stamp ("verify: stamp" below): the stat data of a file
+	 * blob's file at its last full verification, "dev ino size
+	 * mtime_ns ctime_ns"; NULL: none (every read re-hashes). */
+	"ALTER TABLE blobs ADD COLUMN stamp TEXT;"
+	"UPDATE meta SET value = '5' WHERE name = 'schema';",
 };
 
 
@@ -819,6 +827,119 @@ void arca__local_quarantine_file(arca__local *l, const arca_digest *d)
 		unlink(from);
 }
 
+/* ---- verify: stamp ------------------------------------------------- */
+
+/*
+ * Under verify: stamp, a file blob of at least verify_stamp_min bytes
+ * keeps in its row (blobs.stamp) the stat data its file had when a read
+ * last hashed all of it and found it intact: "dev ino size mtime_ns
+ * ctime_ns". A read whose fstat gives the same text trusts the bytes
+ * without hashing them; any other text (the file was rewritten,
+ * truncated, replaced, touched, chmod'ed: each sets ctime at least) hashes
+ * them again. arca_store_verify() always hashes. What this does not see:
+ * docs/cli.md, "Verification".
+ *
+ * Racy stamps (git's Documentation/technical/racy-git.txt): the stat
+ * data is taken before the hash, after t0, a reading of the coarse
+ * clock the kernel stamps file times from. A change after that fstat is
+ * stamped at t0 or later, so it shows as another ctime only when the
+ * file's ctime (and mtime) are older than t0; a file changed so recently
+ * is not stamped (its next read hashes again). Where times look coarser
+ * than a millisecond (tv_nsec a multiple of 10^6: FAT, exFAT, old ext),
+ * they must be 2 s older. For the same reason a put does not stamp: its
+ * file was changed (renamed) a moment ago; the first read that hashes it
+ * later does.
+ */
+#define STAMP_LEN 112
+#define STAMP_COARSE_MARGIN_NS 2000000000LL
+
+int arca__stamp_applies(const arca__local *l, uint64_t size)
+{
+	return l->opts.verify == ARCA_VERIFY_STAMP &&
+		size >= l->opts.verify_stamp_min;
+}
+
+static void stamp_format(char out[STAMP_LEN], const struct stat *st)
+{
+	snprintf(out, STAMP_LEN, "%llu %llu %llu %lld %lld",
+			(unsigned long long)st->st_dev,
+			(unsigned long long)st->st_ino,
+			(unsigned long long)st->st_size,
+			(long long)st->st_mtim.tv_sec * 1000000000LL +
+			st->st_mtim.tv_nsec,
+			(long long)st->st_ctim.tv_sec * 1000000000LL +
+			st->st_ctim.tv_nsec);
+}
+
+void arca__stamp_clock(struct timespec *t0)
+{
+	if (clock_gettime(CLOCK_REALTIME_COARSE, t0) != 0) {
+		t0->tv_sec = 0; /* every stamp racy: none recorded */
+		t0->tv_nsec = 0;
+	}
+}
+
+static long long ts_ns(const struct timespec *t)
+{
+	return (long long)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static int stamp_racy(const struct stat *st, const struct timespec *t0)
+{
+	long long margin = st->st_ctim.tv_nsec % 1000000 == 0 ?
+		STAMP_COARSE_MARGIN_NS : 0;
+
+	return !(ts_ns(&st->st_ctim) + margin < ts_ns(t0) &&
+		ts_ns(&st->st_mtim) + margin < ts_ns(t0));
+}
+
+int arca__stamp_matches(arca__local *l, const arca_digest *d,
+		const struct stat *st)
+{
+	sqlite3_stmt *q = NULL;
+	char now[STAMP_LEN];
+	int match = 0;
+
+	if (arca__sql_prepare(l, &q, "SELECT stamp FROM blobs WHERE "
+			"digest = ? AND inline = 0") < 0) {
+		arca__error_clear(); /* no stamp known: the read hashes */
+		return 0;
+	}
+	stamp_format(now, st);
+	if (arca__step_digest(q, d) == SQLITE_ROW &&
+	    sqlite3_column_type(q, 0) == SQLITE_TEXT)
+		match = strcmp((const char *)sqlite3_column_text(q, 0),
+				now) == 0;
+	sqlite3_finalize(q);
+	return match;
+}
+
+void arca__stamp_record(arca__local *l, const arca_digest *d,
+		const struct stat *st, const struct timespec *t0)
+{
+	sqlite3_stmt *q = NULL;
+	char now[STAMP_LEN];
+
+	if (stamp_racy(st, t0) || arca__writable(l) != 0) {
+		arca__error_clear();
+		return;
+	}
+	if (arca__stamp_matches(l, d, st))
+		return; /* recorded already: no write */
+	stamp_format(now, st);
+	/* Best effort, as fix_blob_size: a stamp not written only means
+	 * the next read hashes again. */
+	if (arca__sql_prepare(l, &q, "UPDATE blobs SET stamp = ?2 WHERE "
+			"digest = ?1 AND inline = 0") < 0) {
+		arca__error_clear();
+		return;
+	}
+	sqlite3_bind_blob(q, 1, d->bytes, ARCA_DIGEST_SIZE, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, now, -1, SQLITE_TRANSIENT);
+	(void)sqlite3_step(q);
+	sqlite3_finalize(q);
+}
+
 /* ---- reading blobs -------------------------------------------------- */
 
 /*
@@ -871,18 +992,44 @@ static void fix_blob_size(arca__local *l, const arca_digest *d,
  * with every action that refers to it: ARCA_ECORRUPT. fd stays open.
  */
 static int blob_read_fd(arca__local *l, const arca_digest *d, int fd,
-		const char *path, uint64_t size, arca_sink_fn sink, void *ctx)
+		const char *path, uint64_t size, arca_sink_fn sink, void *ctx,
+		int full)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1];
+	arca__hash_pipe *pipe = NULL;
 	arca_digest actual;
+	struct stat fst;
+	struct timespec t0;
 	uint64_t total = 0;
-	int error = 0;
+	int error = 0, stamped = 0, trusted = 0;
 
 	if ((error = arca__hasher_reset(l->hasher)) < 0)
 		return error;
+	/* verify: stamp. The stat data comes before the hash (see
+	 * arca__stamp_record()); full (arca_store_verify) hashes whatever
+	 * the stamp says. */
+	if (arca__stamp_applies(l, size)) {
+		arca__stamp_clock(&t0);
+		stamped = fstat(fd, &fst) == 0;
+		trusted = stamped && !full && arca__stamp_matches(l, d, &fst);
+	}
+	/* A large blob is hashed on a second thread while this one reads
+	 * and hands the bytes to sink (hash_pipe.h). */
+	if (!trusted && size >= ARCA__HASH_PIPE_MIN &&
+	    arca__hash_pipe_start(&pipe, l->hasher) < 0)
+		arca__error_clear(); /* no thread: hashed here */
 	for (;;) {
-		ssize_t n = read(fd, l->iobuf, IO_CHUNK);
+		unsigned char *buf = l->iobuf;
+		size_t cap = IO_CHUNK;
+		ssize_t n;
 
+		/* Trusted and nothing to hand the bytes to: no read at all. */
+		if (trusted && sink == NULL)
+			break;
+		if (pipe != NULL &&
+		    (error = arca__hash_pipe_buf(pipe, &buf, &cap)) < 0)
+			goto cleanup;
+		n = read(fd, buf, cap);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -892,17 +1039,32 @@ static int blob_read_fd(arca__local *l, const arca_digest *d, int fd,
 		if (n == 0)
 			break;
 		total += (uint64_t)n;
-		if ((error = arca__hasher_update(l->hasher, l->iobuf,
+		if (!trusted && (error = pipe != NULL ?
+				arca__hash_pipe_push(pipe, (size_t)n) :
+				arca__hasher_update(l->hasher, buf,
 				(size_t)n)) < 0)
 			goto cleanup;
-		if (sink && (error = sink(ctx, l->iobuf, (size_t)n)) < 0)
+		if (sink && (error = sink(ctx, buf, (size_t)n)) < 0)
 			goto cleanup;
 	}
-	if ((error = arca__hasher_final(l->hasher, &actual)) < 0)
+	if (trusted) {
+		actual = *d; /* the stamp stands for the hash */
+		if (sink == NULL)
+			total = size;
+	} else if (pipe != NULL) {
+		error = arca__hash_pipe_finish(pipe, &actual);
+		arca__hash_pipe_free(pipe);
+		pipe = NULL;
+		if (error < 0)
+			goto cleanup;
+	} else if ((error = arca__hasher_final(l->hasher, &actual)) < 0) {
 		goto cleanup;
+	}
 	if (arca_digest_equal(&actual, d)) {
 		if (total != size)
 			fix_blob_size(l, d, size, total);
+		else if (stamped && !trusted)
+			arca__stamp_record(l, d, &fst, &t0);
 	} else {
 		arca__local_quarantine_file(l, d);
 		if (arca__writable(l) == 0)
@@ -913,6 +1075,7 @@ static int blob_read_fd(arca__local *l, const arca_digest *d, int fd,
 				hex, path);
 	}
 cleanup:
+	arca__hash_pipe_free(pipe); /* joined before the hasher is reset */
 	if (error < 0)
 		(void)arca__hasher_reset(l->hasher);
 	return error;
@@ -937,7 +1100,7 @@ typedef struct read_info {
 } read_info;
 
 static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
-		void *ctx, read_info *ri)
+		void *ctx, read_info *ri, int full)
 {
 	char hex[ARCA_DIGEST_HEXLEN + 1], path[PATH_MAX];
 	sqlite3_stmt *st = l->st_blob_get;
@@ -1039,13 +1202,13 @@ static int blob_read(arca__local *l, const arca_digest *d, arca_sink_fn sink,
 		if (ri->opened != NULL)
 			ri->opened(ri->opened_ctx, fd);
 		if ((error = blob_read_fd(l, d, fd, path, size, NULL,
-				NULL)) == 0) {
+				NULL, full)) == 0) {
 			*ri->fd_out = fd;
 			snprintf(ri->path, PATH_MAX, "%s", path);
 			return 0;
 		}
 	} else {
-		error = blob_read_fd(l, d, fd, path, size, sink, ctx);
+		error = blob_read_fd(l, d, fd, path, size, sink, ctx, full);
 	}
 	close(fd);
 	return error;
@@ -1070,11 +1233,11 @@ static int local_blob_get(arca_backend *b, const arca_digest *digest,
 {
 	arca__local *l = local_of(b);
 	unsigned int seen = l->damage_seen;
-	int error = blob_read(l, digest, sink, ctx, NULL);
+	int error = blob_read(l, digest, sink, ctx, NULL, 0);
 
 	/* The index lookup comes before any byte reaches sink. */
 	if (repaired_for_retry(l, error, seen))
-		error = blob_read(l, digest, sink, ctx, NULL);
+		error = blob_read(l, digest, sink, ctx, NULL, 0);
 	return error;
 }
 
@@ -1088,9 +1251,9 @@ int arca__local_blob_get_file(arca__local *l, const arca_digest *d,
 
 	*fd_out = -1;
 	path[0] = '\0';
-	error = blob_read(l, d, sink, ctx, &ri);
+	error = blob_read(l, d, sink, ctx, &ri, 0);
 	if (repaired_for_retry(l, error, seen))
-		error = blob_read(l, d, sink, ctx, &ri);
+		error = blob_read(l, d, sink, ctx, &ri, 0);
 	return error;
 }
 
@@ -1394,8 +1557,10 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	char *tmp_path = NULL;
 	uint64_t total, flushed = 0;
 	arca_digest d;
+	arca__hash_pipe *pipe = NULL;
+	struct stat src_st;
 	ssize_t n;
-	int error, fd = -1, full = 0;
+	int error, fd = -1, full = 0, src_big, no_pipe = 0;
 	char full_msg[1024];
 
 	if ((error = arca__writable(l)) < 0 ||
@@ -1427,8 +1592,24 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 	    (error = spill(&fd, &tmp_path, &full, full_msg, sizeof(full_msg),
 			head, (size_t)n)) < 0)
 		goto cleanup;
+	src_big = fstat(src, &src_st) == 0 && S_ISREG(src_st.st_mode) &&
+		(uint64_t)src_st.st_size >= ARCA__HASH_PIPE_MIN;
 	for (;;) {
-		n = read(src, l->iobuf, IO_CHUNK);
+		unsigned char *buf = l->iobuf;
+		size_t cap = IO_CHUNK;
+
+		/* A large blob is hashed on a second thread while this one
+		 * reads and writes (hash_pipe.h); without a thread, here. */
+		if (pipe == NULL && !no_pipe &&
+		    (src_big || total >= ARCA__HASH_PIPE_MIN) &&
+		    arca__hash_pipe_start(&pipe, l->hasher) < 0) {
+			arca__error_clear();
+			no_pipe = 1;
+		}
+		if (pipe != NULL &&
+		    (error = arca__hash_pipe_buf(pipe, &buf, &cap)) < 0)
+			goto cleanup;
+		n = read(src, buf, cap);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1438,10 +1619,12 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 		if (n == 0)
 			break;
 		total += (uint64_t)n;
-		if ((error = arca__hasher_update(l->hasher, l->iobuf,
+		if ((error = pipe != NULL ?
+				arca__hash_pipe_push(pipe, (size_t)n) :
+				arca__hasher_update(l->hasher, buf,
 				(size_t)n)) < 0 ||
 		    (error = spill(&fd, &tmp_path, &full, full_msg,
-				sizeof(full_msg), l->iobuf, (size_t)n)) < 0)
+				sizeof(full_msg), buf, (size_t)n)) < 0)
 			goto cleanup;
 		/* Start writeback as we go so the final fsync has little left
 		 * to wait for; advisory, so its failure is ignored. */
@@ -1452,8 +1635,15 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 			flushed = total;
 		}
 	}
-	if ((error = arca__hasher_final(l->hasher, &d)) < 0)
+	if (pipe != NULL) {
+		error = arca__hash_pipe_finish(pipe, &d);
+		arca__hash_pipe_free(pipe);
+		pipe = NULL;
+		if (error < 0)
+			goto cleanup;
+	} else if ((error = arca__hasher_final(l->hasher, &d)) < 0) {
 		goto cleanup;
+	}
 	arca__pin(l, &d);
 	/* Stored already: the copy (complete or given up on a full disk) is
 	 * not needed, unless a concurrent removal takes the file meanwhile. */
@@ -1478,6 +1668,7 @@ static int local_blob_put_fd(arca_backend *b, arca_digest *out,
 		*size_out = total;
 	error = 0;
 cleanup:
+	arca__hash_pipe_free(pipe); /* joined before the hasher is reset */
 	if (error < 0) {
 		arca__hasher_final(l->hasher, &d); /* reset for reuse */
 		if (tmp_path)
@@ -2148,7 +2339,7 @@ int arca__local_verify(arca__local *l, uint64_t *n_checked,
 		read_info ri = { 0, 0, NULL, NULL, NULL, NULL };
 		int rc;
 
-		rc = blob_read(l, &all.items[i], NULL, NULL, &ri);
+		rc = blob_read(l, &all.items[i], NULL, NULL, &ri, 1);
 		if (rc == ARCA_ENOTFOUND && !ri.missing)
 			continue; /* dropped meanwhile with a corrupt peer */
 		checked++;

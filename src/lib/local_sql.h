@@ -230,6 +230,22 @@ int arca__put_fits(arca__local *l, uint64_t size);
 int arca__apply_put_options(arca__local *l, const arca_digest *key,
 		const arca_put_options *opts);
 
+/* ---- verify: stamp (local.c) ----------------------------------------- */
+
+struct stat;
+struct timespec;
+/* Whether a file blob of size bytes is read under verify: stamp. */
+int arca__stamp_applies(const arca__local *l, uint64_t size);
+/* t0 for arca__stamp_record(): read before the fstat of the stamp. */
+void arca__stamp_clock(struct timespec *t0);
+/* 1 when d's row holds st (its file's fstat now) as its stamp. */
+int arca__stamp_matches(arca__local *l, const arca_digest *d,
+		const struct stat *st);
+/* After a hash of d's whole file found it intact: record st (taken after
+ * t0, before the hash) as its stamp unless racy. Best effort. */
+void arca__stamp_record(arca__local *l, const arca_digest *d,
+		const struct stat *st, const struct timespec *t0);
+
 /* ---- index damage and repair (repair.c) ---------------------------- */
 
 /* Open index.db and prepare the handle's statements (local.c); closing

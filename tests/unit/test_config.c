@@ -420,6 +420,56 @@ static void test_config__disk_reserve(void **state)
 	assert_int_equal(o.disk_reserve, 2 << 20);
 }
 
+/* verify and verify_stamp_min (issue 11): from file, environment or a
+ * version 6 struct; an older struct does not have the fields. */
+static void test_config__verify(void **state)
+{
+	config_fixture *f = *state;
+	arca_options opts = ARCA_OPTIONS_INIT, o;
+
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_int_equal(o.verify, ARCA_VERIFY_ALWAYS);
+	assert_int_equal(o.verify_stamp_min, (uint64_t)64 << 20);
+	write_config(f->dir, "verify: stamp\nverify_stamp_min: 1G\n");
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_int_equal(o.verify, ARCA_VERIFY_STAMP);
+	assert_int_equal(o.verify_stamp_min, (uint64_t)1 << 30);
+	setenv("ARCA_VERIFY", "always", 1);
+	setenv("ARCA_VERIFY_STAMP_MIN", "8M", 1);
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), 0);
+	assert_int_equal(o.verify, ARCA_VERIFY_ALWAYS);
+	assert_int_equal(o.verify_stamp_min, (uint64_t)8 << 20);
+	setenv("ARCA_VERIFY", "sometimes", 1);
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), ARCA_EINVAL);
+	assert_non_null(strstr(arca_errmsg(), "ARCA_VERIFY='sometimes'"));
+	assert_non_null(strstr(arca_errmsg(), "always or stamp"));
+	unsetenv("ARCA_VERIFY");
+	setenv("ARCA_VERIFY_STAMP_MIN", "0", 1);
+	assert_int_equal(arca_options_resolve(&o, f->dir, NULL), ARCA_EINVAL);
+	unsetenv("ARCA_VERIFY_STAMP_MIN");
+	/* The caller's version 6 fields win over the file... */
+	opts.verify = ARCA_VERIFY_ALWAYS;
+	opts.given = ARCA_OPT_VERIFY;
+	opts.verify_stamp_min = 4096;
+	assert_int_equal(arca_options_resolve(&o, f->dir, &opts), 0);
+	assert_int_equal(o.verify, ARCA_VERIFY_ALWAYS);
+	assert_int_equal(o.verify_stamp_min, 4096);
+	/* ...a version 5 struct has none: the file's, even with every bit. */
+	opts.version = 5;
+	opts.given = ARCA_OPT_ALL;
+	assert_int_equal(arca_options_resolve(&o, f->dir, &opts), 0);
+	assert_int_equal(o.verify, ARCA_VERIFY_STAMP);
+	assert_int_equal(o.verify_stamp_min, (uint64_t)1 << 30);
+	opts.version = ARCA_OPTIONS_VERSION;
+	opts.verify = 7;
+	assert_int_equal(arca_options_resolve(&o, f->dir, &opts), ARCA_EINVAL);
+	assert_int_equal(arca_config_set(f->dir, "verify", "always"), 0);
+	assert_int_equal(arca_config_set(f->dir, "verify", "never"),
+			ARCA_EINVAL);
+	open_effective(&o, f->dir, NULL);
+	assert_int_equal(o.verify, ARCA_VERIFY_ALWAYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +501,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 				test_config__set_binds_later_openers, setup,
 				teardown),
+		cmocka_unit_test_setup_teardown(test_config__verify,
+				setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config__disk_reserve,
 				setup, teardown),
 		cmocka_unit_test(test_config__parse_duration),
