@@ -44,7 +44,7 @@ static void usage(FILE *out)
 		"                  [--force STAGE]... [--no-cache | --refresh]\n"
 		"                  [--dry-run] [--no-stale] [--lock-timeout SECS]\n"
 		"                  [--pull] [--tier URL]... [--no-remote]\n"
-		"                  [--store DIR]\n"
+		"                  [--store DIR] [--rehash]\n"
 		"\n"
 		"Run the stages of the pipeline FILE (default arca.yaml) in\n"
 		"dependency order, each cached as 'arca run' caches one command:\n"
@@ -77,6 +77,8 @@ static void usage(FILE *out)
 		"  --lock-timeout SECS  wait at most SECS for another process\n"
 		"                     computing the same stage, then run it anyway\n"
 		"                     (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
+		"  --rehash           read every input file (and tool) again instead\n"
+		"                     of trusting the stat cache (docs/store.md)\n"
 		"  --store DIR        the store directory\n"
 		"  -h, --help         print this help\n"
 		"\n"
@@ -129,6 +131,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "pull", no_argument, NULL, OPT_PULL },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_REHASH_LONGOPT,
 		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }

@@ -72,6 +72,7 @@ static void usage(FILE *out)
 		"  --lock-timeout SECS  on a miss another process is computing, wait\n"
 		"                       at most SECS for it, then run CMD anyway\n"
 		"                       (default: $ARCA_LOCK_TIMEOUT, else 600)\n"
+		CLI_REHASH_HELP
 		"  --store DIR          the store directory\n"
 		"  -h, --help           print this help\n"
 		"\n"
@@ -144,6 +145,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "stdin-in", no_argument, NULL, OPT_STDIN_IN },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_REHASH_LONGOPT,
 		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }

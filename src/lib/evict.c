@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "pin.h"
 #include "space.h"
+#include "stat_cache.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -121,7 +122,8 @@ int arca__access_flush(arca__local *l)
 	size_t i;
 	int error;
 
-	if (a == NULL || a->keys.n + a->blobs.n == 0)
+	if ((a == NULL || a->keys.n + a->blobs.n == 0) &&
+	    !arca__stat_cache_pending(l))
 		return 0;
 	if (l->opts.read_only || l->fatal) {
 		error = 0;
@@ -129,6 +131,10 @@ int arca__access_flush(arca__local *l)
 	}
 	if ((error = arca__tx_begin(l)) < 0)
 		goto done;
+	/* The stat cache's records and LRU moves (stat_cache.c) ride in
+	 * this transaction: they never cost one of their own. */
+	if ((error = arca__stat_cache_flush_tx(l)) < 0)
+		goto cleanup;
 	/*
 	 * A hit is appended to access_log, not written into its action's row:
 	 * an append costs the same in a store of any size, where updating a
@@ -147,7 +153,7 @@ int arca__access_flush(arca__local *l)
 			"last_access = ?1 WHERE digest = ?2 AND "
 			"+last_access < ?1 - ?3")) < 0)
 		goto cleanup;
-	for (i = 0; i < a->keys.n + a->blobs.n; i++) {
+	for (i = 0; a != NULL && i < a->keys.n + a->blobs.n; i++) {
 		int is_key = i < a->keys.n;
 		const arca_digest *d = is_key ? &a->keys.items[i] :
 			&a->blobs.items[i - a->keys.n];
@@ -172,7 +178,8 @@ cleanup:
 	if (error < 0)
 		arca__tx_rollback(l);
 done:
-	a->keys.n = a->blobs.n = 0;
+	if (a != NULL)
+		a->keys.n = a->blobs.n = 0;
 	return error;
 }
 

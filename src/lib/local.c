@@ -27,6 +27,7 @@
 #include "internal.h"
 #include "pin.h"
 #include "space.h"
+#include "stat_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,7 +43,7 @@
 #include <sqlite3.h>
 
 /* Version 1 is created by schema_sql; migrations[] take it to the latest. */
-#define SCHEMA_VERSION "4"
+#define SCHEMA_VERSION "5"
 #define IO_CHUNK (1u << 20)
 #define WRITEBACK_CHUNK (8u << 20)
 #define MAX_INLINE_THRESHOLD (64u << 20)
@@ -139,6 +140,27 @@ static const char *const migrations[] = {
 	"CREATE TABLE IF NOT EXISTS access_log("
 	"  key BLOB NOT NULL, t INTEGER NOT NULL);"
 	"UPDATE meta SET value = '4' WHERE name = 'schema';",
+	/* 5: the stat cache (stat_cache.c): a file's digest by its device
+	 * and inode while its size, mtime and ctime (ns) are unchanged;
+	 * recorded_ns, when that stat data was taken (the racy test of
+	 * git's racy-git.txt); last_used (s) orders pruning, the row count
+	 * kept in meta by triggers so that the bound costs no scan. */
+	"CREATE TABLE IF NOT EXISTS stat_cache("
+	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	"  ctime_ns INTEGER NOT NULL, digest BLOB NOT NULL,"
+	"  recorded_ns INTEGER NOT NULL, last_used INTEGER NOT NULL,"
+	"  PRIMARY KEY(dev, ino)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS stat_cache_lru ON stat_cache(last_used);"
+	"INSERT OR REPLACE INTO meta(name, value) VALUES('stat_cache_rows',"
+	"  (SELECT count(*) FROM stat_cache));"
+	"CREATE TRIGGER IF NOT EXISTS stat_cache_count_insert AFTER INSERT ON "
+	"  stat_cache BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+	"  WHERE name = 'stat_cache_rows'; END;"
+	"CREATE TRIGGER IF NOT EXISTS stat_cache_count_delete AFTER DELETE ON "
+	"  stat_cache BEGIN UPDATE meta SET value = CAST(value AS INTEGER) - 1"
+	"  WHERE name = 'stat_cache_rows'; END;"
+	"UPDATE meta SET value = '5' WHERE name = 'schema';",
 };
 
 
@@ -2546,6 +2568,7 @@ static int busy_wait(void *ctx, int n)
 void arca__local_db_close(arca__local *l)
 {
 	arca__access_free(l);
+	arca__stat_cache_free(l);
 	sqlite3_finalize(l->st_blob_get);
 	sqlite3_finalize(l->st_blob_stat);
 	sqlite3_finalize(l->st_blob_insert);
