@@ -484,11 +484,11 @@ int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
 	if (out == NULL || path == NULL)
 		return arca__error(ARCA_EINVAL, "arca_store_digest_file: NULL "
 				"argument");
-	if (store != NULL && !cache_disabled()) {
-		c = store_cache(store);
-		if (c != NULL)
-			flags |= c->flags;
-	}
+	/* Off (ARCA_NO_STAT_CACHE): every file is read, and counted. */
+	if (store != NULL && (c = store_cache(store)) != NULL)
+		flags |= c->flags;
+	if (cache_disabled())
+		flags |= ARCA_DIGEST_REHASH;
 	/* Anything but a regular file is refused before it is opened (a
 	 * FIFO without a writer would block the open); a hit costs this
 	 * one stat. */
