@@ -12,6 +12,9 @@
  */
 #include "fixture.h"
 
+#include "arca/pipeline.h"
+#include "arca/pipeline_run.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -450,6 +453,54 @@ static void test_stat_cache__stage_prepare_reads_nothing(void **state)
 	free(path);
 }
 
+/* arca status of a warm pipeline reads no file content: after a run,
+ * arca_pipeline_status() hashes its 2 MiB dep and its tool through the
+ * cache, reading nothing. */
+static void test_stat_cache__warm_status_reads_nothing(void **state)
+{
+	fixture_store *f = *state;
+	static const char yaml[] =
+		"stages:\n"
+		"  copy:\n"
+		"    cmd: [cp, big.bin, out.bin]\n"
+		"    deps: [big.bin]\n"
+		"    outs: [out.bin]\n";
+	arca_pipeline_run_options opts = ARCA_PIPELINE_RUN_OPTIONS_INIT;
+	arca_pipeline_report *rep = NULL;
+	arca_pipeline *p = NULL;
+	char *file = fixture_path("%s/arca.yaml", f->dir);
+	char *big = fixture_path("%s/big.bin", f->dir);
+	size_t n = 2u << 20;
+	unsigned char *bytes = malloc(n);
+	uint64_t before;
+	size_t i;
+
+	assert_non_null(bytes);
+	for (i = 0; i < n; i++)
+		bytes[i] = (unsigned char)(i * 31 + 7);
+	fixture_write_file(big, bytes, n);
+	fixture_write_file(file, yaml, strlen(yaml));
+	clock_ahead();
+	assert_int_equal(arca_pipeline_load(&p, file), 0);
+	assert_int_equal(arca_pipeline_run(&rep, f->store, p, &opts), 0);
+	assert_int_equal(rep->n_failed, 0);
+	arca_pipeline_report_free(rep);
+	rep = NULL;
+	assert_true(stats_of(f->store).bytes_hashed >= n);
+	reopen(f);
+	before = stats_of(f->store).bytes_hashed;
+	assert_int_equal(arca_pipeline_status(&rep, f->store, p, &opts), 0);
+	assert_int_equal(rep->n_stages, 1);
+	assert_int_equal(rep->stages[0].state, ARCA_PIPELINE_STATE_UP_TO_DATE);
+	assert_int_equal(stats_of(f->store).bytes_hashed, before);
+	assert_true(stats_of(f->store).hits >= 2); /* big.bin and cp */
+	arca_pipeline_report_free(rep);
+	arca_pipeline_free(p);
+	free(bytes);
+	free(big);
+	free(file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +524,9 @@ int main(void)
 			test_stat_cache__changed_while_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_stat_cache__stage_prepare_reads_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stat_cache__warm_status_reads_nothing, setup,
 			teardown),
 	};
 
