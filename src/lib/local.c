@@ -2300,6 +2300,7 @@ static void local_free(arca_backend *b)
 		arca__access_close(l);
 	arca__pins_close(l);
 	arca__local_db_close(l);
+	arca__stat_cache_free(l);
 	arca__hasher_free(l->hasher);
 	free(l->verified);
 	free(l->repair_reason);
@@ -2568,7 +2569,7 @@ static int busy_wait(void *ctx, int n)
 void arca__local_db_close(arca__local *l)
 {
 	arca__access_free(l);
-	arca__stat_cache_free(l);
+	arca__stat_cache_db_closed(l);
 	sqlite3_finalize(l->st_blob_get);
 	sqlite3_finalize(l->st_blob_stat);
 	sqlite3_finalize(l->st_blob_insert);

@@ -388,6 +388,16 @@ cleanup:
 	return error;
 }
 
+void arca__stat_cache_db_closed(arca__local *l)
+{
+	struct arca__stat_cache *c = l->stat_cache;
+
+	if (c == NULL)
+		return;
+	sqlite3_finalize(c->st_get);
+	c->st_get = NULL;
+}
+
 void arca__stat_cache_free(arca__local *l)
 {
 	struct arca__stat_cache *c = l->stat_cache;

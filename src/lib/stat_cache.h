@@ -44,7 +44,10 @@ void arca__stat_cache_record_at(arca_store *store, const struct stat *st,
  * outcome. */
 int arca__stat_cache_pending(const arca__local *l);
 int arca__stat_cache_flush_tx(arca__local *l);
-/* When the index connection closes (local.c): pending records dropped. */
+/* When the index connection closes (local.c, also to reopen it after a
+ * repair): its statement finalized; records, flags and counters kept. */
+void arca__stat_cache_db_closed(arca__local *l);
+/* When the local store is freed (local.c). */
 void arca__stat_cache_free(arca__local *l);
 
 #endif
