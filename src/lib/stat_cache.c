@@ -156,7 +156,10 @@ static int entry_hits(struct arca__stat_cache *c, const sc_entry *e,
 static void note_touch(arca__local *l, struct arca__stat_cache *c,
 		const struct stat *st)
 {
-	if (l->opts.read_only)
+	/* Moves wait for the next write of the access notes (a lookup may
+	 * run inside a transaction, so it never writes itself); past a
+	 * batch's worth the LRU order is left coarser. */
+	if (l->opts.read_only || c->n_touch >= STAT_CACHE_BATCH)
 		return;
 	if (c->n_touch == c->cap_touch) {
 		size_t cap = c->cap_touch ? c->cap_touch * 2 : 16;
@@ -236,9 +239,10 @@ int arca__stat_cache_lookup(arca_store *store, const struct stat *st,
 	struct arca__stat_cache *c;
 
 	if (l == NULL || cache_disabled() || !S_ISREG(st->st_mode) ||
-	    (c = cache_get(l)) == NULL)
+	    (c = cache_get(l)) == NULL || !lookup_impl(l, c, st, out))
 		return 0;
-	return lookup_impl(l, c, st, out);
+	c->stats.hits++;
+	return 1;
 }
 
 void arca__stat_cache_record_at(arca_store *store, const struct stat *st,
