@@ -250,6 +250,27 @@ int arca__sql_exec(arca__local *l, const char *sql)
 	return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
 }
 
+/*
+ * arca__sql_exec() of arca's own fixed schema script on an index that
+ * exists: SQLITE_ERROR ("table meta has no column named value") means
+ * the schema text in sqlite_master is damaged, as in arca__sql_prepare().
+ */
+static int schema_exec(arca__local *l, const char *sql)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+	char why[512];
+
+	if (rc != SQLITE_ERROR)
+		return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
+	snprintf(why, sizeof(why), "the schema does not match its version: "
+			"%s", sqlite3_errmsg(l->db));
+	arca__index_note_damage(l, why);
+	return arca__error(ARCA_EIO, "%s/index.db: the index is damaged: %s%s",
+			l->dir, why, l->opts.read_only ? "; open the store "
+			"read-write to repair it" : "; it is rebuilt from the "
+			"blob files at the next open");
+}
+
 int arca__sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql)
 {
 	int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
@@ -2494,7 +2515,7 @@ static int init_db(arca__local *l)
 	if ((error = arca__sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
 	    (error = arca__tx_begin(l)) < 0)
 		return error;
-	if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
+	if ((error = schema_exec(l, schema_sql)) < 0 ||
 	    (error = migrate(l)) < 0 ||
 	    (error = set_header_version(l)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0) {
