@@ -1872,6 +1872,41 @@ int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
 		arca_store *store, const char *path, unsigned int flags,
 		arca_progress_fn fn, void *ctx);
 
+/**
+ * Flags added to every arca_store_digest_file() made through store,
+ * including the ones libarca makes for stage inputs, pipeline deps and
+ * tool executables (arca_stage_prepare()): ARCA_DIGEST_REHASH is what
+ * the CLI's `--rehash` sets. 0 restores the default.
+ *
+ * @param[in] store  open store.
+ * @param[in] flags  ARCA_DIGEST_* flags.
+ */
+void arca_store_set_digest_flags(arca_store *store, unsigned int flags);
+
+/** What the stat cache did through one store handle since it opened. */
+typedef struct arca_stat_cache_stats {
+	uint64_t hits;          /* digests reused without reading the file */
+	uint64_t misses;        /* reads of a file by arca_store_digest_file():
+	                           no entry, stat data changed, a racy entry,
+	                           ARCA_DIGEST_REHASH, or a re-read of a file
+	                           that changed while it was read */
+	uint64_t racy;          /* entries whose stat data matched but that
+	                           were not trusted (racy-git.txt) */
+	uint64_t bytes_hashed;  /* bytes read by those misses */
+	uint64_t recorded;      /* entries recorded (racy ones are not) */
+} arca_stat_cache_stats;
+
+/**
+ * The stat cache's counters of this handle (never written to the store;
+ * `arca run -v` prints them).
+ *
+ * @param[out] out    the counters.
+ * @param[in]  store  open store.
+ * @return 0; ARCA_EINVAL (NULL argument); ARCA_ENOMEM.
+ */
+int arca_store_stat_cache_stats(arca_stat_cache_stats *out,
+		arca_store *store);
+
 /* ------------------------------------------------------------------ */
 /* URL inputs                                                           */
 /* ------------------------------------------------------------------ */

@@ -10,7 +10,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: arca clear [--store DIR] (--all | --stage NAME | --input FILE |\n"
+		"Usage: arca clear [--store DIR] [--rehash] (--all | --stage NAME | --input FILE |\n"
 		"                  --tag T | --older-than DURATION | KEYPREFIX)\n"
 		"\n"
 		"Remove cached actions, and the blobs only they referenced:\n"
@@ -24,6 +24,8 @@ static void usage(FILE *out)
 		"                 DURATION (30s, 10m, 2h, 7d)\n"
 		"  KEYPREFIX      every action whose key starts with these hex digits\n"
 		"Exactly one of them. Prints how many entries and bytes were removed.\n"
+		"--rehash reads FILE even when the stat cache knows its digest\n"
+		"(docs/store.md, \"Stat cache\").\n"
 		"\n"
 		"Exit status: 0 (also when nothing matched); 2 usage error; 3 FILE\n"
 		"not found; 5 store error.\n");
@@ -39,6 +41,7 @@ static int clear_main(int argc, char **argv, cli_global *g)
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "older-than", required_argument, NULL, OPT_OLDER },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_REHASH_LONGOPT,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -113,25 +116,30 @@ static int clear_main(int argc, char **argv, cli_global *g)
 		cli_error("clear: --stage: empty stage name");
 		return CLI_EXIT_USAGE;
 	}
+	if (cli_open_store(&store, g) != 0)
+		return CLI_EXIT_STORE;
+	/* FILE is digested through the store's stat cache. */
 	if (input_path != NULL) {
-		error = arca_digest_file(&input, NULL, input_path);
+		error = arca_store_digest_file(&input, NULL, store,
+				input_path, 0, NULL, NULL);
 		if (error == ARCA_ENOTFOUND) {
 			cli_error("clear: input '%s': %s", input_path,
 					strerror(ENOENT));
-			return CLI_EXIT_NOTFOUND;
+			rc = CLI_EXIT_NOTFOUND;
+			goto cleanup;
 		}
 		if (error == ARCA_EINVAL) {
 			cli_error("clear: input '%s': not a regular file", input_path);
-			return CLI_EXIT_USAGE;
+			rc = CLI_EXIT_USAGE;
+			goto cleanup;
 		}
 		if (error < 0) {
 			cli_lib_error(error, "clear: input '%s'", input_path);
-			return CLI_EXIT_NOTFOUND;
+			rc = CLI_EXIT_NOTFOUND;
+			goto cleanup;
 		}
 		filter.input = &input;
 	}
-	if (cli_open_store(&store, g) != 0)
-		return CLI_EXIT_STORE;
 
 	if ((error = arca_store_clear(&n_removed, &bytes_freed, store,
 			&filter)) < 0) {

@@ -65,7 +65,7 @@ static void usage(FILE *out)
 		"                  [--force STAGE]... [--no-cache | --refresh]\n"
 		"                  [--dry-run] [--no-stale] [--lock-timeout SECS]\n"
 		"                  [--pull] [--tier URL]... [--no-remote]\n"
-		"                  [--link MODE] [-v]\n"
+		"                  [--link MODE] [-v] [--rehash]\n"
 		"                  [--store DIR]\n"
 		"\n"
 		"Run the stages of the pipeline FILE (default arca.yaml) in\n"
@@ -104,6 +104,8 @@ static void usage(FILE *out)
 		"                     a link: of their own (default: $ARCA_LINK,\n"
 		"                     else link in config.yaml, else auto)\n"
 		"  -v, --verbose      also say how each output of a hit was restored\n"
+		"  --rehash           read every input file (and tool) again instead\n"
+		"                     of trusting the stat cache (docs/store.md)\n"
 		"  --store DIR        the store directory\n"
 		"  -v, --verbose      print where each stage that hit or ran spent\n"
 		"                     its time (also ARCA_TRACE=1)\n"
@@ -160,6 +162,7 @@ static int parse_opts(repro_opts *o, int argc, char **argv, cli_global *g)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_REHASH_LONGOPT,
 		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }

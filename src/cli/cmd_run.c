@@ -80,6 +80,7 @@ static void usage(FILE *out)
 		"                       store's file); default: $ARCA_LINK, else link\n"
 		"                       in config.yaml\n"
 		"  -v, --verbose        also say how each output of a hit was restored\n"
+		CLI_REHASH_HELP
 		"  --store DIR          the store directory\n"
 		"  -v, --verbose        print where the run spent its time (also\n"
 		"                       ARCA_TRACE=1): \"arca: trace: open .. ms,\n"
@@ -158,6 +159,7 @@ static int parse_opts(run_opts *o, int argc, char **argv, cli_global *g)
 		{ "link", required_argument, NULL, OPT_LINK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_REHASH_LONGOPT,
 		CLI_TIER_LONGOPTS,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }

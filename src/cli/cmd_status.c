@@ -17,7 +17,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: arca status [FILE] [-p NAME=VALUE]... [--params FILE]\n"
-		"                   [--store DIR]\n"
+		"                   [--store DIR] [--rehash]\n"
 		"\n"
 		"For each stage of the pipeline FILE (default arca.yaml), in the\n"
 		"order 'arca repro' runs them: 'up to date' when its action key is\n"
@@ -33,6 +33,8 @@ static void usage(FILE *out)
 		"  -p, --param NAME=VALUE  set a param, as for arca repro\n"
 		"  --params FILE      a YAML mapping of params (default: params.yaml\n"
 		"                     beside the pipeline, when it exists)\n"
+		"  --rehash           read every input file (and tool) again instead\n"
+		"                     of trusting the stat cache (docs/store.md)\n"
 		"  --store DIR        the store directory\n"
 		"  -h, --help         print this help\n"
 		"\n"
@@ -78,6 +80,7 @@ static int status_main(int argc, char **argv, cli_global *g)
 		{ "param", required_argument, NULL, 'p' },
 		{ "params", required_argument, NULL, 'P' },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		CLI_REHASH_LONGOPT,
 		{ "help", no_argument, NULL, CLI_OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};

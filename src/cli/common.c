@@ -288,6 +288,8 @@ int cli_open_store(arca_store **out, const cli_global *g)
 				repair.repaired)
 			cli_warn("%s", repair.message);
 		warn_usage(*out);
+		if (g->rehash)
+			arca_store_set_digest_flags(*out, ARCA_DIGEST_REHASH);
 	}
 	free(dir);
 	return error < 0 ? -1 : 0;
@@ -416,6 +418,9 @@ int cli_common_option(int *rc, cli_global *g, const char *cmd, int c,
 	switch (c) {
 	case CLI_OPT_STORE:
 		g->store_dir = optarg;
+		return 1;
+	case CLI_OPT_REHASH:
+		g->rehash = 1;
 		return 1;
 	case CLI_OPT_HELP:
 		usage(stdout);

@@ -62,6 +62,9 @@ typedef struct cli_global {
 	 * get, put, rm, stats, push, pull, remote) before it opens the
 	 * store; the others open the local tier alone, never connecting. */
 	int use_tiers;
+	/* --rehash of run, repro, status and clear: read every file hashed,
+	 * whatever the stat cache holds (ARCA_DIGEST_REHASH on the store). */
+	int rehash;
 } cli_global;
 
 /* A subcommand: cmd_<name>.c defines one of these. */
@@ -109,6 +112,7 @@ enum {
 	CLI_OPT_STORE = 0x100,
 	CLI_OPT_TIER = 0x101,
 	CLI_OPT_NO_REMOTE = 0x102,
+	CLI_OPT_REHASH = 0x103,
 	CLI_OPT_HELP = 'h'
 };
 
@@ -116,6 +120,15 @@ enum {
 #define CLI_TIER_LONGOPTS \
 	{ "tier", required_argument, NULL, CLI_OPT_TIER }, \
 	{ "no-remote", no_argument, NULL, CLI_OPT_NO_REMOTE }
+
+/* The getopt_long entry of --rehash (commands that hash input files). */
+#define CLI_REHASH_LONGOPT \
+	{ "rehash", no_argument, NULL, CLI_OPT_REHASH }
+
+/* Its line in a command's --help. */
+#define CLI_REHASH_HELP \
+	"  --rehash             read every input file (and tool) again instead\n" \
+	"                       of trusting the stat cache (docs/store.md)\n"
 
 /*
  * Handle getopt_long()'s c when it is CLI_OPT_TIER or CLI_OPT_NO_REMOTE:
@@ -126,8 +139,8 @@ int cli_tier_option(cli_global *g, int c, const char *arg);
 
 /*
  * The options every command shares, for the default: branch of its
- * getopt_long() loop: --store DIR, --tier URL and --no-remote are taken
- * into g (returns 1: go on); --help prints usage to stdout and sets *rc to
+ * getopt_long() loop: --store DIR, --tier URL, --no-remote and --rehash
+ * are taken into g (returns 1: go on); --help prints usage to stdout and sets *rc to
  * CLI_EXIT_OK; a --tier too many or an option getopt_long() refused
  * (c '?' or ':') prints one line and sets *rc to CLI_EXIT_USAGE. Returns
  * 0 when the command should return *rc.

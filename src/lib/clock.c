@@ -33,6 +33,17 @@ int64_t arca__now(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t arca__now_ns(void)
+{
+	const char *env = getenv("ARCA_TEST_NOW");
+	struct timespec ts;
+
+	if (clock_fn != NULL || (env != NULL && *env != '\0') ||
+	    clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return arca__now() * 1000000000;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int64_t arca__mono_ms(void)
 {
 	struct timespec ts;

@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "pin.h"
 #include "space.h"
+#include "stat_cache.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -203,6 +204,12 @@ static int access_write(arca__local *l, struct arca__access *a)
 	size_t i;
 	int error, rc;
 
+	/* The stat cache's records and LRU moves (stat_cache.c) ride in
+	 * this transaction: they never cost one of their own. */
+	if ((error = arca__stat_cache_flush_tx(l)) < 0)
+		return error;
+	if (a == NULL)
+		return 0;
 	/*
 	 * A hit is appended to access_log, not written into its action's row:
 	 * an append costs the same in a store of any size, where updating a
@@ -229,7 +236,7 @@ static int access_write(arca__local *l, struct arca__access *a)
 			"bytes_written = bytes_written + ?7, "
 			"saved_ms = saved_ms + ?8")) < 0)
 		goto cleanup;
-	for (i = 0; i < a->keys.n + a->blobs.n; i++) {
+	for (i = 0; a != NULL && i < a->keys.n + a->blobs.n; i++) {
 		int is_key = i < a->keys.n;
 		const arca_digest *d = is_key ? &a->keys.items[i] :
 			&a->blobs.items[i - a->keys.n];
@@ -276,7 +283,7 @@ int arca__access_flush(arca__local *l)
 	struct arca__access *a = l->access;
 	int error = 0;
 
-	if (access_pending(a) == 0)
+	if (access_pending(a) == 0 && !arca__stat_cache_pending(l))
 		return 0;
 	if (l->opts.read_only || l->fatal)
 		goto done;

@@ -58,6 +58,10 @@ void arca__openssl_load_config(void);
  */
 int64_t arca__now(void);
 
+/* The same clock in nanoseconds: CLOCK_REALTIME's, or arca__now()'s
+ * seconds when the clock is replaced (arca_set_clock(), ARCA_TEST_NOW). */
+int64_t arca__now_ns(void);
+
 /* Milliseconds on CLOCK_MONOTONIC, for deadlines, timeouts and backoff
  * (never simulated). */
 int64_t arca__mono_ms(void);

@@ -30,6 +30,7 @@
 #include "internal.h"
 #include "pin.h"
 #include "space.h"
+#include "stat_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,7 +46,7 @@
 #include <sqlite3.h>
 
 /* Version 1 is created by schema_sql; migrations[] take it to the latest. */
-#define SCHEMA_VERSION "5"
+#define SCHEMA_VERSION "6"
 #define IO_CHUNK (1u << 20)
 #define WRITEBACK_CHUNK (8u << 20)
 #define MAX_INLINE_THRESHOLD (64u << 20)
@@ -147,6 +148,27 @@ static const char *const migrations[] = {
 	 * mtime_ns ctime_ns"; NULL: none (every read re-hashes). */
 	"ALTER TABLE blobs ADD COLUMN stamp TEXT;"
 	"UPDATE meta SET value = '5' WHERE name = 'schema';",
+	/* 6: the stat cache (stat_cache.c): a file's digest by its device
+	 * and inode while its size, mtime and ctime (ns) are unchanged;
+	 * recorded_ns, when that stat data was taken (the racy test of
+	 * git's racy-git.txt); last_used (s) orders pruning, the row count
+	 * kept in meta by triggers so that the bound costs no scan. */
+	"CREATE TABLE IF NOT EXISTS stat_cache("
+	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	"  ctime_ns INTEGER NOT NULL, digest BLOB NOT NULL,"
+	"  recorded_ns INTEGER NOT NULL, last_used INTEGER NOT NULL,"
+	"  PRIMARY KEY(dev, ino)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS stat_cache_lru ON stat_cache(last_used);"
+	"INSERT OR REPLACE INTO meta(name, value) VALUES('stat_cache_rows',"
+	"  (SELECT count(*) FROM stat_cache));"
+	"CREATE TRIGGER IF NOT EXISTS stat_cache_count_insert AFTER INSERT ON "
+	"  stat_cache BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+	"  WHERE name = 'stat_cache_rows'; END;"
+	"CREATE TRIGGER IF NOT EXISTS stat_cache_count_delete AFTER DELETE ON "
+	"  stat_cache BEGIN UPDATE meta SET value = CAST(value AS INTEGER) - 1"
+	"  WHERE name = 'stat_cache_rows'; END;"
+	"UPDATE meta SET value = '6' WHERE name = 'schema';",
 };
 
 
@@ -234,6 +256,27 @@ int arca__sql_exec(arca__local *l, const char *sql)
 	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
+}
+
+/*
+ * arca__sql_exec() of arca's own fixed schema script on an index that
+ * exists: SQLITE_ERROR ("table meta has no column named value") means
+ * the schema text in sqlite_master is damaged, as in arca__sql_prepare().
+ */
+static int schema_exec(arca__local *l, const char *sql)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+	char why[512];
+
+	if (rc != SQLITE_ERROR)
+		return rc == SQLITE_OK ? 0 : arca__sql_error(l, rc, sql);
+	snprintf(why, sizeof(why), "the schema does not match its version: "
+			"%s", sqlite3_errmsg(l->db));
+	arca__index_note_damage(l, why);
+	return arca__error(ARCA_EIO, "%s/index.db: the index is damaged: %s%s",
+			l->dir, why, l->opts.read_only ? "; open the store "
+			"read-write to repair it" : "; it is rebuilt from the "
+			"blob files at the next open");
 }
 
 int arca__sql_prepare(arca__local *l, sqlite3_stmt **st, const char *sql)
@@ -2504,6 +2547,7 @@ static void local_free(arca_backend *b)
 		arca__access_close(l);
 	arca__pins_close(l);
 	arca__local_db_close(l);
+	arca__stat_cache_free(l);
 	arca__hasher_free(l->hasher);
 	free(l->verified);
 	free(l->repair_reason);
@@ -2697,7 +2741,7 @@ static int init_db(arca__local *l)
 	if ((error = arca__sql_exec(l, "PRAGMA journal_mode=WAL")) < 0 ||
 	    (error = arca__tx_begin(l)) < 0)
 		return error;
-	if ((error = arca__sql_exec(l, schema_sql)) < 0 ||
+	if ((error = schema_exec(l, schema_sql)) < 0 ||
 	    (error = migrate(l)) < 0 ||
 	    (error = set_header_version(l)) < 0 ||
 	    (error = arca__tx_commit(l)) < 0) {
@@ -2815,6 +2859,7 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
 void arca__local_db_close(arca__local *l)
 {
 	arca__access_free(l);
+	arca__stat_cache_db_closed(l);
 	sqlite3_finalize(l->st_blob_get);
 	sqlite3_finalize(l->st_blob_stat);
 	sqlite3_finalize(l->st_blob_insert);

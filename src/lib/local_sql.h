@@ -46,6 +46,9 @@ struct arca__local {
 	struct arca__access *access;
 	int bookkeeping;
 	int durable_writes;
+	/* stat_cache.c: entries recorded, LRU moves not yet written, and
+	 * this handle's counters; NULL until the first use. */
+	struct arca__stat_cache *stat_cache;
 	/* pin.c: this handle's pin record (tmp/pins-*, flock'ed while
 	 * open; NULL until the first put), the pins in it, and the holds
 	 * that keep them past the put that made them. */

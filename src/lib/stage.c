@@ -243,14 +243,16 @@ int arca_stage_find_command(char **out, const char *cmd, const char *dir)
 /* ---- inputs ------------------------------------------------------------ */
 
 /*
- * Digest a regular file; arca_digest_file_progress() refuses anything
- * else before reading it (a FIFO cannot block). Returns ARCA_ENOTFOUND,
- * ARCA_EPERM, ARCA_EINVAL (not a regular file), ARCA_EIO.
+ * Digest a regular file through the store's stat cache (an unchanged
+ * file is not read: stat_cache.c); arca_store_digest_file() refuses
+ * anything else before reading it (a FIFO cannot block). Returns
+ * ARCA_ENOTFOUND, ARCA_EPERM, ARCA_EINVAL (not a regular file), ARCA_EIO
+ * (also: the file changed while it was read).
  */
-static int digest_input(arca_digest *out, const char *path,
-		arca_progress_fn fn, void *ctx)
+static int digest_input(arca_digest *out, arca_store *store,
+		const char *path, arca_progress_fn fn, void *ctx)
 {
-	return arca_digest_file_progress(out, NULL, path, fn, ctx);
+	return arca_store_digest_file(out, NULL, store, path, 0, fn, ctx);
 }
 
 /* ---- building the action ---------------------------------------------- */
@@ -336,8 +338,8 @@ static int add_input(arca_stage_failure *failure, arca_action *action,
 		/* Only "no such file" is absent: a file that is there but
 		 * cannot be read must not pass for one that is not. */
 		absent = optional && stat(path, &sb) < 0 && errno == ENOENT;
-		error = absent ? 0 : digest_input(&d, path, o->hash_progress,
-				o->hash_progress_ctx);
+		error = absent ? 0 : digest_input(&d, st->store, path,
+				o->hash_progress, o->hash_progress_ctx);
 		if (error < 0) {
 			error = arca__error(error, "input '%s': %s", in->path,
 					file_detail(error));
@@ -487,8 +489,8 @@ static int build_action(arca_stage_failure *failure, arca_stage *st,
 	} else {
 		/* Through the stat cache: an unchanged executable is not
 		 * read again (a compiler driver is larger than most inputs). */
-		if ((error = arca_store_digest_file(&d, NULL, st->store, tool,
-				0, NULL, NULL)) < 0) {
+		if ((error = digest_input(&d, st->store, tool, NULL,
+				NULL)) < 0) {
 			error = arca__error(error, "command '%s': cannot read it to "
 					"identify the tool (%s); use --tool-version",
 					tool, file_detail(error));
@@ -1376,7 +1378,8 @@ static int store_blobs(arca_manifest **out, uint64_t *bytes_out,
 	arca_manifest *m = NULL;
 	arca_digest d[2];
 	uint64_t size, sizes[2], bytes = 0;
-	struct stat sb;
+	struct stat sb, after;
+	int64_t taken_ns;
 	char *path = NULL;
 	size_t i;
 	int error, k;
@@ -1394,6 +1397,7 @@ static int store_blobs(arca_manifest **out, uint64_t *bytes_out,
 			error = arca__error(ARCA_ENOMEM, "out of memory");
 			goto cleanup;
 		}
+		taken_ns = arca__now_ns();
 		if (lstat(path, &sb) < 0) {
 			error = arca__error(arca__errno_code(errno),
 					"output '%s': %s", rel, strerror(errno));
@@ -1411,6 +1415,19 @@ static int store_blobs(arca_manifest **out, uint64_t *bytes_out,
 			wrap_error(error, "output '%s'", rel);
 			goto cleanup;
 		}
+		/* The output as the put read it, unchanged since the lstat
+		 * before it: its digest is known to the stat cache, from
+		 * the moment before that lstat (an output written just now
+		 * is racy then, and not recorded: stat_cache.c). */
+		if (lstat(path, &after) == 0 && after.st_ino == sb.st_ino &&
+		    after.st_dev == sb.st_dev && after.st_size == sb.st_size &&
+		    (uint64_t)after.st_size == size &&
+		    after.st_mtim.tv_sec == sb.st_mtim.tv_sec &&
+		    after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
+		    after.st_ctim.tv_sec == sb.st_ctim.tv_sec &&
+		    after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
+			arca__stat_cache_record_at(st->store, &after, &d[0],
+					taken_ns);
 		free(path);
 		path = NULL;
 		bytes += size;

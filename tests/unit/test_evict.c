@@ -395,7 +395,7 @@ static void test_evict__migration_from_v1_keeps_data(void **state)
 	db = fixture_index_open(dir);
 	assert_int_equal(fixture_index_int(db, "SELECT CAST(value AS INTEGER) "
 			"FROM meta "
-			"WHERE name = 'schema'"), 5);
+			"WHERE name = 'schema'"), 6);
 	assert_int_equal(fixture_index_int(db, "SELECT last_access FROM "
 			"blobs"), 5);
 	sqlite3_close(db);
