@@ -127,42 +127,6 @@ static void note_verified(arca__local *l, const arca_digest *d,
 		v->at_ms = 1;
 }
 
-/* Hash fd's whole content from offset 0 (pread: the offset stays 0). */
-static int hash_fd(arca_digest *out, int fd, const char *path)
-{
-	arca__hasher *h = NULL;
-	unsigned char *buf = NULL;
-	off_t off = 0;
-	ssize_t n;
-	int error;
-
-	if ((buf = malloc(1 << 17)) == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory");
-		goto cleanup;
-	}
-	if ((error = arca__hasher_new(&h)) < 0)
-		goto cleanup;
-	for (;;) {
-		n = pread(fd, buf, 1 << 17, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			error = arca__error_errno(errno, "cannot read", path);
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
-			goto cleanup;
-		off += n;
-	}
-	error = arca__hasher_final(h, out);
-cleanup:
-	arca__hasher_free(h);
-	free(buf);
-	return error;
-}
-
 int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 		const arca_digest *digest)
 {
@@ -217,7 +181,8 @@ int arca_blob_open(int *fd_out, uint64_t *size_out, arca_store *store,
 	if (arca__stamp_applies(l, (uint64_t)st.st_size) &&
 	    arca__stamp_matches(l, digest, &st))
 		goto verified;
-	if ((error = hash_fd(&got, fd, path)) < 0)
+	if ((error = arca__digest_fd(&got, NULL, fd, path, NULL, 1 << 17,
+			0, NULL, NULL)) < 0)
 		goto cleanup;
 	if (!arca_digest_equal(&got, digest)) {
 		/* The library's verified read quarantines it and says so. */

@@ -145,43 +145,22 @@ int arca_digest_file(arca_digest *out, uint64_t *size_out, const char *path)
 	return arca_digest_file_progress(out, size_out, path, NULL, NULL);
 }
 
-int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
-		const char *path, arca_progress_fn fn, void *ctx)
+int arca__digest_fd(arca_digest *out, uint64_t *total, int fd,
+		const char *path, unsigned char *buf, size_t bufsize,
+		uint64_t expect, arca_progress_fn fn, void *ctx)
 {
 	arca__hasher *h = NULL;
-	unsigned char *buf = NULL;
-	const size_t bufsize = 1 << 20;
-	uint64_t total = 0;
-	struct stat st;
-	int fd = -1, error;
+	unsigned char *own = NULL;
+	uint64_t done = 0;
 	ssize_t n;
+	int error;
 
-	/* Anything but a regular file is refused before it is read: the
-	 * stat, and O_NONBLOCK, because opening a FIFO without a writer would
-	 * block (no effect on a regular file's reads); fstat then checks what
-	 * was opened. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return arca__error(ARCA_EINVAL, "%s: not a regular file", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return arca__error_errno(errno, "cannot open", path);
-	if (fstat(fd, &st) != 0) {
-		error = arca__error_errno(errno, "cannot stat", path);
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
-		goto cleanup;
-	}
+	if (buf == NULL && (buf = own = malloc(bufsize)) == NULL)
+		return arca__error(ARCA_ENOMEM, "out of memory reading %s", path);
 	if ((error = arca__hasher_new(&h)) < 0)
 		goto cleanup;
-	buf = malloc(bufsize);
-	if (buf == NULL) {
-		error = arca__error(ARCA_ENOMEM, "out of memory reading %s", path);
-		goto cleanup;
-	}
 	for (;;) {
-		n = read(fd, buf, bufsize);
+		n = pread(fd, buf, bufsize, (off_t)done);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -192,20 +171,43 @@ int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
 			break;
 		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
 			goto cleanup;
-		total += (uint64_t)n;
+		done += (uint64_t)n;
 		if (fn)
-			fn(ctx, total, (uint64_t)st.st_size);
+			fn(ctx, done, expect);
 	}
 	if ((error = arca__hasher_final(h, out)) < 0)
 		goto cleanup;
-	if (size_out != NULL)
-		*size_out = total;
-	error = 0;
+	if (total != NULL)
+		*total = done;
 cleanup:
-	free(buf);
 	arca__hasher_free(h);
-	if (fd >= 0)
-		close(fd);
+	free(own);
+	return error;
+}
+
+int arca_digest_file_progress(arca_digest *out, uint64_t *size_out,
+		const char *path, arca_progress_fn fn, void *ctx)
+{
+	struct stat st;
+	int fd = -1, error;
+
+	/* Anything but a regular file is refused before it is read: the
+	 * stat, and O_NONBLOCK, because opening a FIFO without a writer would
+	 * block (no effect on a regular file's reads); fstat then checks what
+	 * was opened. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return arca__error_errno(errno, "cannot open", path);
+	if (fstat(fd, &st) != 0)
+		error = arca__error_errno(errno, "cannot stat", path);
+	else if (!S_ISREG(st.st_mode))
+		error = arca__error(ARCA_EINVAL, "%s: not a regular file", path);
+	else
+		error = arca__digest_fd(out, size_out, fd, path, NULL, 1 << 20,
+				(uint64_t)st.st_size, fn, ctx);
+	close(fd);
 	return error;
 }
 

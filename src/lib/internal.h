@@ -45,6 +45,16 @@ int arca__hasher_final(arca__hasher *h, arca_digest *out);
 int arca__hasher_reset(arca__hasher *h);
 void arca__hasher_free(arca__hasher *h);
 /*
+ * SHA-256 of what fd holds from offset 0 to its end, read with pread()
+ * (fd's offset is left alone) in chunks of bufsize bytes through buf
+ * (NULL: a buffer of its own). *total (may be NULL) gets the bytes read;
+ * fn (may be NULL) gets progress against expect. path names fd in
+ * messages. ARCA_EIO on a read error, ARCA_ENOMEM.
+ */
+int arca__digest_fd(arca_digest *out, uint64_t *total, int fd,
+		const char *path, unsigned char *buf, size_t bufsize,
+		uint64_t expect, arca_progress_fn fn, void *ctx);
+/*
  * Load OpenSSL's configuration (openssl.cnf, or $OPENSSL_CONF) once, for
  * TLS: digest.c initialises OpenSSL without it (a digest does not need
  * it). Call before curl_global_init().

@@ -448,42 +448,6 @@ static int changed(const struct stat *a, const struct stat *b)
 		ts_ns(&a->st_ctim) != ts_ns(&b->st_ctim);
 }
 
-/* Hash what fd holds from offset 0; *total gets the bytes read. */
-static int hash_fd(arca_digest *out, uint64_t *total, int fd,
-		const char *path, unsigned char *buf, uint64_t expect,
-		arca_progress_fn fn, void *ctx)
-{
-	arca__hasher *h = NULL;
-	off_t off = 0;
-	ssize_t n;
-	int error;
-
-	*total = 0;
-	if ((error = arca__hasher_new(&h)) < 0)
-		return error;
-	for (;;) {
-		n = pread(fd, buf, IO_CHUNK, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			error = arca__error_errno(errno, "cannot read", path);
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		if ((error = arca__hasher_update(h, buf, (size_t)n)) < 0)
-			goto cleanup;
-		off += n;
-		*total += (uint64_t)n;
-		if (fn)
-			fn(ctx, *total, expect);
-	}
-	error = arca__hasher_final(h, out);
-cleanup:
-	arca__hasher_free(h);
-	return error;
-}
-
 int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
 		arca_store *store, const char *path, unsigned int flags,
 		arca_progress_fn fn, void *ctx)
@@ -544,8 +508,8 @@ int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
 	 * is read once more; twice changed, it is refused, never recorded.
 	 */
 	for (attempt = 0;; attempt++) {
-		if ((error = hash_fd(out, &total, fd, path, buf,
-				(uint64_t)st.st_size, fn, ctx)) < 0)
+		if ((error = arca__digest_fd(out, &total, fd, path, buf,
+				IO_CHUNK, (uint64_t)st.st_size, fn, ctx)) < 0)
 			goto cleanup;
 		if (c != NULL) {
 			c->stats.misses++;
