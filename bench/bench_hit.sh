@@ -52,16 +52,7 @@
 # BENCH_HIT_NO_LOG=1 (run.sh, which saves its own).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ $# -ge 1 ]]; then
-  build=$1
-elif [[ -n ${ARCA_BUILD:-} ]]; then
-  build=$ARCA_BUILD
-elif [[ -n ${ARCA:-} ]]; then
-  build=$(dirname "$ARCA")
-else
-  build=$repo/build
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench_hit.sh "$@"
 REPEAT=${REPEAT:-5}
 HITS=${HITS:-20}
 BIG_HITS=${BIG_HITS:-3}
@@ -69,15 +60,9 @@ STATUS_HITS=${STATUS_HITS:-5}
 BIG_MIB=${BIG_MIB:-256}
 STATUS_FILES=${STATUS_FILES:-4}
 
-die() { echo "bench_hit.sh: $*" >&2; exit 1; }
-build=$(cd "$build" 2>/dev/null && pwd) || die "no build directory $build"
-arca=$build/arca
 bexec=$build/bench/bench_exec
-[[ -x $arca ]] || die "no $arca: build first (make build)"
 [[ -x $bexec ]] || die "no $bexec: build first (cmake --build $build)"
-for v in REPEAT HITS BIG_HITS STATUS_HITS BIG_MIB STATUS_FILES; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
-done
+bench_positive REPEAT HITS BIG_HITS STATUS_HITS BIG_MIB STATUS_FILES
 missing=()
 for cmd in gcc ccache openssl sha256sum python3 awk; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")

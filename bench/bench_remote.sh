@@ -36,16 +36,7 @@
 # which saves its own).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ $# -ge 1 ]]; then
-  build=$1
-elif [[ -n ${ARCA_BUILD:-} ]]; then
-  build=$ARCA_BUILD
-elif [[ -n ${ARCA:-} ]]; then
-  build=$(dirname "$ARCA")
-else
-  build=$repo/build
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench_remote.sh "$@"
 REPEAT=${REPEAT:-3}
 HITS=${HITS:-50000}
 CHUNKS=${CHUNKS:-5}
@@ -54,15 +45,9 @@ BIG_MIB=${BIG_MIB:-256}
 BREAKER_RUNS=${BREAKER_RUNS:-100}
 BREAKER_TIMEOUT_MS=${BREAKER_TIMEOUT_MS:-1000}
 
-die() { echo "bench_remote.sh: $*" >&2; exit 1; }
-build=$(cd "$build" 2>/dev/null && pwd) || die "no build directory $build"
-arca=$build/arca
 bench_remote=$build/bench/bench_remote
-[[ -x $arca && -x $bench_remote ]] ||
-  die "no $arca or $bench_remote: build first (make build)"
-for v in REPEAT HITS CHUNKS CLI_HITS BIG_MIB BREAKER_RUNS BREAKER_TIMEOUT_MS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
-done
+[[ -x $bench_remote ]] || die "no $bench_remote: build first (make build)"
+bench_positive REPEAT HITS CHUNKS CLI_HITS BIG_MIB BREAKER_RUNS BREAKER_TIMEOUT_MS
 missing=()
 for cmd in redis-server redis-cli redis-benchmark node curl bc awk python3; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")

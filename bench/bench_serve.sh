@@ -38,16 +38,7 @@
 # BENCH_SERVE_NO_LOG=1 (run.sh, which saves its own).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ $# -ge 1 ]]; then
-  build=$1
-elif [[ -n ${ARCA_BUILD:-} ]]; then
-  build=$ARCA_BUILD
-elif [[ -n ${ARCA:-} ]]; then
-  build=$(dirname "$ARCA")
-else
-  build=$repo/build
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench_serve.sh "$@"
 REPEAT=${REPEAT:-3}
 SMALL_FILES=${SMALL_FILES:-500}
 WRK_THREADS=${WRK_THREADS:-2}
@@ -57,13 +48,7 @@ BIG_MIB=${BIG_MIB:-256}
 BIG_TURNS=${BIG_TURNS:-5}
 PUT_TURNS=${PUT_TURNS:-3}
 
-die() { echo "bench_serve.sh: $*" >&2; exit 1; }
-build=$(cd "$build" 2>/dev/null && pwd) || die "no build directory $build"
-arca=$build/arca
-[[ -x $arca ]] || die "no $arca: build first (make build)"
-for v in REPEAT SMALL_FILES WRK_THREADS WRK_CONNS WRK_SECONDS BIG_MIB BIG_TURNS PUT_TURNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
-done
+bench_positive REPEAT SMALL_FILES WRK_THREADS WRK_CONNS WRK_SECONDS BIG_MIB BIG_TURNS PUT_TURNS
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 missing=()
 [[ -x $NGINX ]] || missing+=(nginx)

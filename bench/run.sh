@@ -22,27 +22,16 @@
 # The whole output is also saved as bench/out/run-<date>.txt.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ $# -ge 1 ]]; then
-  build=$1
-elif [[ -n ${ARCA_BUILD:-} ]]; then
-  build=$ARCA_BUILD
-elif [[ -n ${ARCA:-} ]]; then
-  build=$(dirname "$ARCA")
-else
-  build=$repo/build
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench/run.sh "$@"
 anchors=${ARCA_ANCHORS:-$repo/../shared/bench-anchors}
 REPEAT=${REPEAT:-3}
 export N=${N:-10000}
-
-die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 bench_store=$build/bench/bench_store
 [[ -x $bench_store ]] || die "no $bench_store: build first (make build, or cmake --build $build)"
 [[ -x $anchors/run.sh ]] || die "no anchors in $anchors (set ARCA_ANCHORS)"
 anchors=$(cd "$anchors" && pwd)
-[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive number"
+bench_positive REPEAT
 missing=()
 for cmd in cc node npm bc awk; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")

@@ -13,6 +13,14 @@ done
 run env REPEAT=0 bash "$src/bench/bench_hit.sh" "$(dirname "$ARCA")"
 check_rc "bench_scripts__hit_bad_repeat_exit_1" 1
 assert_contains "bench_scripts__hit_bad_repeat_named" "$ERR" "REPEAT must be a positive number"
+# Every script takes its build directory the same way (bench/lib.sh) and
+# names a missing one.
+for script in bench_hit bench_serve bench_remote run; do
+	run bash "$src/bench/$script.sh" "$PWD/no-such-build"
+	check_rc "bench_scripts__${script}_no_build_exit_1" 1
+	assert_contains "bench_scripts__${script}_no_build_named" "$ERR" \
+		"no build directory $PWD/no-such-build"
+done
 
 bexec=$(dirname "$ARCA")/bench/bench_exec
 if [ ! -x "$bexec" ]; then
