@@ -308,9 +308,35 @@ int arca__tx_begin(arca__local *l)
 	return arca__sql_exec(l, "BEGIN IMMEDIATE");
 }
 
+/*
+ * Start an emptied WAL again at once with a bookkeeping write (a count in
+ * meta('wal_restarts'); a write that changes no byte writes no frame): its first frame costs the WAL header
+ * and its sync (SQLite syncs a new WAL's header even with
+ * synchronous=NORMAL), paid here, by the handle that emptied the WAL,
+ * not by the next hit (local.c, "Checkpoints").
+ */
+static void wal_restart(arca__local *l)
+{
+	int was = l->bookkeeping;
+
+	if (!l->wal_emptied)
+		return;
+	l->wal_emptied = 0;
+	l->bookkeeping = 1;
+	(void)sqlite3_exec(l->db, "INSERT OR REPLACE INTO meta(name, value) "
+			"VALUES('wal_restarts', 1 + coalesce((SELECT CAST(value "
+			"AS INTEGER) FROM meta WHERE name = 'wal_restarts'), 0))",
+			NULL, NULL, NULL);
+	l->bookkeeping = was;
+}
+
 int arca__tx_commit(arca__local *l)
 {
-	return arca__sql_exec(l, "COMMIT");
+	int error = arca__sql_exec(l, "COMMIT");
+
+	if (error == 0)
+		wal_restart(l);
+	return error;
 }
 
 void arca__tx_rollback(arca__local *l)
@@ -2825,16 +2851,22 @@ static int busy_wait(void *ctx, int n)
  * entry lost or a wrong one served, since that bookkeeping is never what
  * makes an entry valid. So a handle whose commits were all bookkeeping
  * closes without a checkpoint (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE) and its
- * commits checkpoint only once the WAL is past BOOKKEEPING_CKPT_PAGES
- * (so a long run of hits alone cannot grow the WAL without bound): a hit
- * performs no fsync. A handle that committed anything else (a put, a
+ * commits checkpoint only once the WAL is past BOOKKEEPING_CKPT_PAGES:
+ * a hit performs no fsync of its own. That bound is small (64 pages,
+ * 256 KiB, about 16 hits of bookkeeping) because the WAL's length is paid
+ * at every open: the first connection to open index.db truncates the
+ * wal-index (-shm) and rebuilds it by reading and checksumming the whole
+ * WAL (sqlite.org/walformat.html, "Recovery"), and each `arca run` is a
+ * new process. With 4000 pages a run of hits grew the WAL to 16 MiB and
+ * the open from 2 ms to over 10 ms; with 64, one hit in about 16 pays a
+ * checkpoint (two fdatasync) and the open reads at most 256 KiB. A handle that committed anything else (a put, a
  * removal, an eviction, a repair) checkpoints at close even when other
  * connections are open (a passive checkpoint: the WAL is synced and
  * copied as far as readers allow), so that its work is on disk when it
  * closes whoever closes last.
  */
 #define DEFAULT_CKPT_PAGES 1000
-#define BOOKKEEPING_CKPT_PAGES 4000
+#define BOOKKEEPING_CKPT_PAGES 64
 
 static int commit_hook(void *ctx)
 {
@@ -2845,14 +2877,35 @@ static int commit_hook(void *ctx)
 	return 0;
 }
 
+/*
+ * Checkpoint the WAL and truncate it to zero bytes (TRUNCATE), not
+ * PASSIVE: a passive checkpoint leaves the frames in the file, and the
+ * next process's open recovers (reads and checksums) them all again and
+ * checkpoints them again. It does not wait for readers (busy limit 0): a
+ * WAL a reader holds gets the passive checkpoint (as far as the readers
+ * allow) and is truncated at a later commit or close.
+ */
+static void wal_truncate(arca__local *l, sqlite3 *db, const char *name)
+{
+	unsigned int limit = l->busy_limit_ms;
+
+	l->busy_limit_ms = 0;
+	if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE,
+			NULL, NULL) == SQLITE_OK)
+		l->wal_emptied = 1;
+	else
+		(void)sqlite3_wal_checkpoint_v2(db, name,
+				SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	l->busy_limit_ms = limit;
+}
+
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
 {
 	arca__local *l = ctx;
 
 	if (pages >= (l->bookkeeping ? BOOKKEEPING_CKPT_PAGES :
 			DEFAULT_CKPT_PAGES))
-		(void)sqlite3_wal_checkpoint_v2(db, name,
-				SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		wal_truncate(l, db, name);
 	return SQLITE_OK;
 }
 
@@ -2867,12 +2920,12 @@ void arca__local_db_close(arca__local *l)
 	l->st_blob_get = l->st_blob_stat = l->st_blob_insert = NULL;
 	l->st_ac_get = NULL;
 	if (l->db && !l->opts.read_only) {
-		if (l->durable_writes)
-			(void)sqlite3_wal_checkpoint_v2(l->db, NULL,
-					SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		else
-			(void)sqlite3_db_config(l->db,
-					SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		if (l->durable_writes) {
+			wal_truncate(l, l->db, NULL);
+			wal_restart(l);
+		}
+		(void)sqlite3_db_config(l->db,
+				SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	}
 	if (l->db)
 		sqlite3_close_v2(l->db);

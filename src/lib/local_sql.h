@@ -46,6 +46,9 @@ struct arca__local {
 	struct arca__access *access;
 	int bookkeeping;
 	int durable_writes;
+	/* wal_truncate() emptied the WAL: the next commit starts it again
+	 * (local.c, "Checkpoints"). */
+	int wal_emptied;
 	/* stat_cache.c: entries recorded, LRU moves not yet written, and
 	 * this handle's counters; NULL until the first use. */
 	struct arca__stat_cache *stat_cache;
