@@ -307,6 +307,9 @@ static int exercise(const char *dir, const corpus *c, unsigned trial)
 			0);
 	assert_int_equal(corrupt, 0);
 	assert_int_equal(arca_store_index_repair(&r, s), 0);
+	if (r.repaired)
+		fprintf(stderr, "trial %u: repaired again: %s\n", trial,
+				r.message);
 	assert_false(r.repaired);
 	arca_store_close(s);
 	return repaired;
