@@ -79,10 +79,10 @@ static void usage(FILE *out)
 		"                       hardlink or symlink (read-only links to the\n"
 		"                       store's file); default: $ARCA_LINK, else link\n"
 		"                       in config.yaml\n"
-		"  -v, --verbose        also say how each output of a hit was restored\n"
 		CLI_REHASH_HELP
 		"  --store DIR          the store directory\n"
-		"  -v, --verbose        print where the run spent its time (also\n"
+		"  -v, --verbose        say how each output of a hit was restored, and\n"
+		"                       print where the run spent its time (also\n"
 		"                       ARCA_TRACE=1): \"arca: trace: open .. ms,\n"
 		"                       key .. ms, lookup .. ms, verify .. ms,\n"
 		"                       restore .. ms, total .. ms\" on a hit\n"
