@@ -8,6 +8,8 @@ set -euo pipefail
 src=${ARCA_SRC:?ARCA_SRC: the source tree}
 libdir=${ARCA_LIB_DIR:?ARCA_LIB_DIR: the directory of libarca.so}
 py=/usr/bin/python3
+# The CLI of the same build, for tests that compare with `arca run`.
+export ARCA_BIN=${ARCA_BIN:-$libdir/arca}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$src/python/arca" "$src/python/arca_build.py" "$work/"
