@@ -1015,8 +1015,7 @@ class Stage:
             ofd = _fd(stdout, "stdout", 1)
             efd = _fd(stderr, "stderr", 2)
         try:
-            h = self.store._handle() if not no_cache else \
-                self.store._handle()
+            h = self.store._handle()
             st, _keep = self._prepare(h, argv, flags, ofd, efd)
             try:
                 r = ffi.new("arca_stage_result *")
