@@ -790,8 +790,8 @@ class Stage:
     params, secret_params: str -> str. env: names of environment
     variables in the key. outputs: declared output files, relative to
     workdir. tool: a version string (arca run --tool-version); None: the
-    digest of argv[0]'s executable, or of the Python interpreter
-    (sys.executable) for a stage without argv. ttl, max_age: seconds or
+    digest of argv[0]'s executable; for a stage without argv, the tool
+    version "python:" + the digest of the interpreter (sys.executable). ttl, max_age: seconds or
     a duration string ("7d"); ttl None: the store's default TTL. tags:
     attached to stored results (Store.clear(tag=...)). workdir: where
     inputs and outputs are and the command runs; None: the current
@@ -880,10 +880,14 @@ class Stage:
                     f"No such file or directory", os.fsdecode(full))
         if argv is not None:
             spec.argv = keep.strv(argv, nul=True)
-        elif self._tool is None:
-            spec.tool_path = keep.s(os.fsencode(sys.executable))
-        if self._tool is not None:
-            spec.tool_version = keep.s(self._tool)
+        tool = self._tool
+        if tool is None and argv is None:
+            # libarca needs a tool version for a stage without a command:
+            # the interpreter's digest stands for the executable's.
+            tool = ("python:" + self.store.digest_file(
+                sys.executable)).encode()
+        if tool is not None:
+            spec.tool_version = keep.s(tool)
 
         def inputs(items):
             arr = ffi.new("arca_stage_input[]", max(len(items), 1))
