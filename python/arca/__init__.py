@@ -742,7 +742,7 @@ class _Compute:
                 _check(lib.arca_blob_put_file(d, size, self.h, path))
                 self.bytes_stored += int(size[0])
                 _check(lib.arca_manifest_add_output(
-                    m, out, d, size[0], stt.st_mode & 0o7777))
+                    m, out, d, size[0], stt.st_mode & 0o777))
             if value is not None:
                 if isinstance(value, (bytes, bytearray, memoryview)):
                     data, name = bytes(value), _VALUE_BYTES
