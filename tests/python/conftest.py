@@ -10,6 +10,17 @@ import pytest
 import arca
 
 
+@pytest.fixture(autouse=True)
+def no_arca_environment(monkeypatch, tmp_path):
+    """The caller's ARCA_* settings (ARCA_DIR, ARCA_TIERS,
+    ARCA_LOCK_TIMEOUT, ...) are not the tests'."""
+    for name in list(os.environ):
+        if name.startswith("ARCA_") and name != "ARCA_BIN":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
 @pytest.fixture
 def store_dir(tmp_path):
     return str(tmp_path / "store")

@@ -1,12 +1,36 @@
-"""No leak of C objects: the resident set after 10,000 more put/get calls
-stays within a bound once warm. (tests/python/asan_leak.py does the same
-under AddressSanitizer's leak checker in the ARCA_SANITIZE build.)"""
+"""No leak of C objects: once warm, 10,000 more put/get calls (and 2,000
+stage lookups) leave the resident set and the C allocator's bytes in use
+(glibc mallinfo2: every arena, plus mmap'd chunks) within a bound.
+(tests/python/asan_leak.py does the same under AddressSanitizer's leak
+checker in the ARCA_SANITIZE build.)"""
+import ctypes
 import gc
 import os
 
-import arca
+import pytest
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+        "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+_libc = ctypes.CDLL(None)
+try:
+    _libc.mallinfo2.restype = _Mallinfo2
+except AttributeError:  # not glibc >= 2.33
+    _libc = None
+
+
+def c_heap():
+    """Bytes the C allocator has handed out and not had back."""
+    if _libc is None:
+        pytest.skip("no mallinfo2 (glibc >= 2.33)")
+    m = _libc.mallinfo2()
+    return m.uordblks + m.hblkhd
 
 
 def rss():
@@ -27,12 +51,13 @@ def test_put_get_rss_bounded(store):
     digest_big = store.put(big)
     churn(store, 2000, big, digest_big)          # warm-up
     gc.collect()
-    before = rss()
+    before, heap = rss(), c_heap()
     churn(store, 10_000, big, digest_big)
     gc.collect()
-    grown = rss() - before
-    # a leaked arca_buf per get is 64 KiB x 10,000 = 640 MB; a leaked
-    # digest or error string per call is still > 1 MB over 10,000 calls
+    grown, heap_grown = rss() - before, c_heap() - heap
+    # a leaked digest or error string per call is >= 320 KB of heap
+    assert heap_grown < 160 << 10, "C heap grew by %d bytes" % heap_grown
+    # a leaked arca_buf per get is 64 KiB x 10,000 = 640 MB
     assert grown < 8 << 20, "RSS grew by %d bytes" % grown
 
 
@@ -45,11 +70,13 @@ def test_stage_lookup_rss_bounded(store, work):
     for _ in range(300):
         assert st.lookup().stdout
     gc.collect()
-    before = rss()
+    before, heap = rss(), c_heap()
     for _ in range(2000):
         r = st.lookup()
         assert len(r.stdout) == 16 << 10
+    del r
     gc.collect()
-    grown = rss() - before
-    # a leaked manifest + stdout buffer per lookup is > 32 MB here
+    grown, heap_grown = rss() - before, c_heap() - heap
+    # a leaked manifest (or stage) per lookup is >= 2000 x 100 bytes
+    assert heap_grown < 100 << 10, "C heap grew by %d bytes" % heap_grown
     assert grown < 8 << 20, "RSS grew by %d bytes" % grown

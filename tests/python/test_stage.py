@@ -142,6 +142,7 @@ def test_get_or_compute(store, work):
     assert st.get_or_compute(fn) == {"answer": 42, "list": [1, "two"]}
     assert not st.computed and len(calls) == 1
     assert (work / "o.txt").read_text() == "computed"
+    assert sorted(os.listdir(work)) == ["o.txt"]  # the value is no file
     # the Store shorthand is the same entry
     assert store.get_or_compute("goc", fn, outputs=["o.txt"],
                                 params={"a": "1"},
