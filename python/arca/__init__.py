@@ -356,6 +356,29 @@ class Input:
 # ---------------------------------------------------------------------------
 # Store
 
+class _ThreadHandle:
+    """A thread's C handle, in the Store's threading.local: when the
+    thread ends its local is dropped and the handle closed (unless
+    close() or a fork took it first), so that short-lived threads do not
+    leave one open handle each."""
+
+    def __init__(self, h, handles, lock):
+        self.h, self.handles, self.lock = h, handles, lock
+        self.pid = os.getpid()
+
+    def __del__(self):
+        try:
+            if os.getpid() != self.pid:
+                return  # a forked child's copy: the parent's handle
+            with self.lock:
+                if self.h not in self.handles:
+                    return  # closed by Store.close()
+                self.handles.remove(self.h)
+            lib.arca_store_close(self.h)
+        except Exception:
+            pass
+
+
 class Store:
     """An arca store (arca_store_open()).
 
@@ -377,7 +400,7 @@ class Store:
     def __init__(self, path: Optional[PathLike] = None, *,
                  max_size: Union[int, str, None] = None,
                  tiers: Optional[Sequence[str]] = None):
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _ThreadHandle.__del__ may run under it
         self._keep = _Keep()
         self._dir = _path(path, "path") if path is not None else None
         opts = ffi.new("arca_options *")
@@ -420,17 +443,17 @@ class Store:
                     self._pid = os.getpid()
                     self._handles = []
                     self._local = threading.local()
-        h = getattr(self._local, "h", None)
-        if h is None:
+        t = getattr(self._local, "t", None)
+        if t is None:
             out = ffi.new("arca_store **")
             _check(lib.arca_store_open(
                 out, self._dir if self._dir is not None else ffi.NULL,
                 self._opts))
-            h = out[0]
+            t = _ThreadHandle(out[0], self._handles, self._lock)
             with self._lock:
-                self._handles.append(h)
-            self._local.h = h
-        return h
+                self._handles.append(t.h)
+            self._local.t = t
+        return t.h
 
     @property
     def path(self) -> str:
@@ -444,7 +467,9 @@ class Store:
             if self._closed:
                 return
             self._closed = True
-            handles, self._handles = self._handles, []
+            # emptied in place: the threads' _ThreadHandles share the list
+            handles = list(self._handles)
+            self._handles.clear()
             mine = os.getpid() == self._pid
         if mine:
             for h in handles:

@@ -14,6 +14,7 @@ import gc
 import os
 import sys
 import tempfile
+import threading
 
 import arca
 from arca._arca import ffi, lib
@@ -34,6 +35,16 @@ def main():
             s.get("0" * 64)
         except arca.NotFound:
             pass
+        # short-lived threads: each opens its own handle, closed when it
+        # ends or by close()
+        def worker(i):
+            assert s.get(s.put(b"thread %d" % i)) == b"thread %d" % i
+        threads = [threading.Thread(target=worker, args=(i,))
+                   for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         # stages: prepare, lookup, commit, get_or_compute, run
         if hasattr(s, "stage"):
             with open(os.path.join(work, "in.txt"), "w") as f:

@@ -80,3 +80,25 @@ def test_stage_lookup_rss_bounded(store, work):
     # a leaked manifest (or stage) per lookup is >= 2000 x 100 bytes
     assert heap_grown < 100 << 10, "C heap grew by %d bytes" % heap_grown
     assert grown < 8 << 20, "RSS grew by %d bytes" % grown
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_threads_that_end_release_their_handles(store):
+    """A Store used from short-lived threads (a thread per request) must
+    not keep one open C handle (SQLite connection, descriptors) per
+    thread that ever touched it until close()."""
+    import threading
+
+    store.put(b"main")
+    base = open_fds()
+    for i in range(100):
+        t = threading.Thread(target=store.put, args=(b"t%d" % i,))
+        t.start()
+        t.join()
+    gc.collect()
+    assert open_fds() - base < 10, "%d descriptors more after 100 threads" \
+        % (open_fds() - base)
+    assert store.get(store.put(b"main again")) == b"main again"
