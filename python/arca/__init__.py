@@ -9,8 +9,8 @@ documentation in include/arca/arca.h and include/arca/stage.h is the
 authority on behaviour.
 
 Threads. A Store opens one C handle (arca_store) per thread that uses it,
-lazily, and closes them all in close(): libarca handles are not shared
-between threads. cffi releases the GIL around every C call, so other
+lazily, closes a thread's handle when that thread ends, and the rest in
+close(): libarca handles are not shared between threads. cffi releases the GIL around every C call, so other
 Python threads run while a blob is hashed, a command runs or a lease is
 waited for. Single-flight (Stage.get_or_compute) works between threads of
 one process as between processes, because each handle takes its own
