@@ -1156,8 +1156,30 @@ class Stage:
                     return asyncio.run_coroutine_threadsafe(
                         wait(), loop).result()
                 return v
-        return await loop.run_in_executor(None, self.get_or_compute,
-                                          sync_fn)
+        # Not the loop's default executor: its workers are bounded, and a
+        # worker holding a lease while it waits for a coroutine that
+        # itself needs a worker (a nested aget_or_compute, to_thread)
+        # would deadlock once every worker waits. One thread per call
+        # (its C handle is closed when it ends).
+        fut = loop.create_future()
+
+        def settle(ok, v):
+            if not fut.done():
+                (fut.set_result if ok else fut.set_exception)(v)
+
+        def work():
+            try:
+                ok, v = True, self.get_or_compute(sync_fn)
+            except BaseException as e:
+                ok, v = False, e
+            try:
+                loop.call_soon_threadsafe(settle, ok, v)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+        threading.Thread(target=work, name="arca-aget_or_compute",
+                         daemon=True).start()
+        return await fut
 
     async def arun(self, argv: Optional[Sequence[str]] = None,
                    **kwargs) -> RunResult:

@@ -213,3 +213,43 @@ def test_arun_does_not_block_the_loop(store, work):
     t0 = time.monotonic()
     assert all(r.hit for r in asyncio.run(again()))
     assert time.monotonic() - t0 < 0.5
+
+
+NESTED = r"""
+import asyncio, sys
+import arca
+s = arca.Store(sys.argv[1], tiers=[])
+
+@s.cached()
+async def inner(i):
+    await asyncio.sleep(0.01)
+    return i
+
+@s.cached()
+async def outer(i):
+    # an async computation that itself needs the loop's executor
+    v = await inner(i)
+    return v + await asyncio.to_thread(lambda: 1)
+
+async def main():
+    # more tasks than any default executor has workers (min(32, cpus + 4))
+    return await asyncio.gather(*(outer(i) for i in range(40)))
+
+print(sum(asyncio.run(main())))
+"""
+
+
+def test_async_fn_needing_the_executor_does_not_deadlock(store_dir):
+    """An async def fn that awaits another cached call (or to_thread)
+    while 40 tasks run: the lease holders must not take every executor
+    worker and wait on coroutines that need one."""
+    import subprocess
+    import sys
+    try:
+        p = subprocess.run([sys.executable, "-c", NESTED, store_dir],
+                           capture_output=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: 40 nested async cached calls did not end "
+                    "in 20 s")
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout == b"%d\n" % (sum(range(40)) + 40)
