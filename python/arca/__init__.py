@@ -1136,9 +1136,9 @@ class Stage:
                       f"restored", Corrupt.code)
 
     async def aget_or_compute(self, fn: Callable[[], Any]) -> Any:
-        """get_or_compute() off the event loop (in the loop's default
-        executor; the wait for another holder's lease does not block the
-        loop). fn may be a plain function (run in the worker thread) or
+        """get_or_compute() off the event loop (in a thread of its own, not
+        the default executor; the wait for another holder's lease does not
+        block the loop). fn may be a plain function (run in the worker thread) or
         an async def function / one returning an awaitable (run on this
         loop while the worker holds the lease)."""
         loop = asyncio.get_running_loop()
