@@ -1129,7 +1129,15 @@ class Stage:
                     res = _result(m, self.store, not self.computed)
                 finally:
                     lib.arca_manifest_free(m)
-                return res.value()
+                try:
+                    return res.value()
+                except (Corrupt, NotFound):
+                    # the stored value's blob went bad (quarantined) or
+                    # away: a miss, as for a corrupt output
+                    if self.computed or attempt != 1:
+                        raise
+                    lib.arca_action_remove(h, lib.arca_stage_key(st))
+                    continue
             finally:
                 lib.arca_stage_free(st)
         raise Corrupt(f"stage {self.name}: the cached entry could not be "

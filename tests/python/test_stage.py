@@ -2,6 +2,7 @@
 as `arca run`; secrets never stored; the exceptions per error code."""
 import glob
 import hashlib
+import json
 import os
 import subprocess
 import uuid
@@ -361,13 +362,48 @@ def test_corrupt_output_blob_is_not_restored(store, store_dir, work):
                         recursive=True)
     flip_byte(blob)
     (work / "o.bin").unlink()
-    # never the corrupt bytes: a miss (recompute), or arca.Corrupt
-    try:
-        assert st.get_or_compute(fn) == "v"
-    except arca.Corrupt:
-        pass
-    if (work / "o.bin").exists():
-        assert (work / "o.bin").read_bytes() == payload
+    # never the corrupt bytes: a miss, recomputed
+    assert st.get_or_compute(fn) == "v" and st.computed
+    assert (work / "o.bin").read_bytes() == payload
+    (work / "o.bin").unlink()
+    assert st.lookup() is not None  # stored again, sound
+    assert (work / "o.bin").read_bytes() == payload
+
+
+def test_lookup_of_corrupt_output_is_a_miss(store, store_dir, work):
+    payload = os.urandom(300_000)
+    (work / "o.bin").write_bytes(payload)
+    st = store.stage("lco", outputs=["o.bin"], tool="v1", workdir=str(work))
+    st.commit()
+    d = hashlib.sha256(payload).hexdigest()
+    (blob,) = glob.glob(os.path.join(store_dir, "blobs", "**", d),
+                        recursive=True)
+    flip_byte(blob)
+    (work / "o.bin").unlink()
+    assert st.lookup() is None
+    assert not (work / "o.bin").exists()
+    assert store.verify()[1] == 0  # quarantined already
+
+
+def test_corrupt_value_blob_is_recomputed(store, store_dir):
+    """A stored value whose blob went bad is a miss, as a corrupt output
+    is: fn runs again, the caller never sees the corruption."""
+    value = "v" * 300_000  # a file blob, not inline
+    calls = []
+
+    def fn():
+        calls.append(1)
+        return value
+
+    st = store.stage("cv")
+    assert st.get_or_compute(fn) == value
+    d = hashlib.sha256(json.dumps(value).encode()).hexdigest()
+    (blob,) = glob.glob(os.path.join(store_dir, "blobs", "**", d),
+                        recursive=True)
+    flip_byte(blob)
+    assert st.get_or_compute(fn) == value
+    assert st.computed and len(calls) == 2
+    assert st.get_or_compute(fn) == value and not st.computed
 
 
 def test_full_tmpfs(tmp_path):
