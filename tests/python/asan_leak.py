@@ -64,6 +64,46 @@ def main():
             r = s.stage("asan-run", argv=["sh", "-c", "echo hi > r.txt"],
                         outputs=["r.txt"], workdir=work).run()
             assert r.ok
+            # error paths: each must free what it allocated
+            for _ in range(50):
+                def boom():
+                    raise ValueError("boom")
+                try:
+                    s.stage("asan-raise", workdir=work).get_or_compute(boom)
+                except ValueError:
+                    pass
+                try:
+                    s.stage("asan-noout", outputs=["never.txt"],
+                            workdir=work).get_or_compute(lambda: 1)
+                except FileNotFoundError:
+                    pass
+                try:
+                    s.stage("asan-nf", argv=["arca-no-such-cmd"],
+                            tool="v1", workdir=work).run()
+                except arca.NotFound:
+                    pass
+                s.stage("asan-fail", argv=["sh", "-c", "exit 3"],
+                        workdir=work).run()
+
+            @s.cached()
+            def cached_fn(x, path: arca.Input):
+                return [x]
+
+            for i in range(100):
+                assert cached_fn(i % 10, arca.Input(
+                    os.path.join(work, "in.txt"))) == [i % 10]
+            with open(os.path.join(work, "arca.yaml"), "w") as f:
+                f.write("stages:\n  a:\n    cmd: cat in.txt > a.txt\n"
+                        "    deps: [in.txt]\n    outs: [a.txt]\n"
+                        "  b:\n    cmd: exit 1\n    deps: [a.txt]\n")
+            p = arca.Pipeline(os.path.join(work, "arca.yaml"), store=s)
+            events = []
+            for _ in range(20):
+                p.run(progress=events.append, stdout=arca.DEVNULL,
+                      stderr=arca.DEVNULL)
+                p.status(progress=events.append)
+            assert events
+            del p
     if os.environ.get("ARCA_LEAK_SELFTEST") == "1":
         # a blob read and its arca_buf never freed (a missing
         # arca_buf_free in the binding would look like this)
