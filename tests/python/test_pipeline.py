@@ -164,3 +164,22 @@ def test_bad_pipeline_file(store, tmp_path):
     bad.write_text("stages:\n  x:\n    nocmd: 1\n")
     with pytest.raises(arca.Invalid, match="bad.yaml"):
         arca.Pipeline(str(bad), store=store)
+
+
+def test_python_run_then_arca_repro_hits(pipe, cli):
+    """The same stages, the same keys: `arca repro` restores what
+    Pipeline.run stored, and Python hits what `arca repro` stored."""
+    p, d = pipe
+    p.run()
+    (d / "a.txt").unlink()
+    (d / "b.txt").unlink()
+    cli("repro", str(d / "arca.yaml"), cwd=d)
+    assert runs(d, "first") == 1 and runs(d, "second") == 1
+    assert (d / "b.txt").read_text() == "input\n1\n" * 2
+    cli("repro", "-p", "n=5", str(d / "arca.yaml"), cwd=d)
+    assert runs(d, "first") == 2
+    (d / "b.txt").unlink()
+    r = p.run(params={"n": "5"})
+    assert states(r)["first"] == "hit" and states(r)["second"] == "hit"
+    assert runs(d, "first") == 2
+    assert (d / "b.txt").read_text() == "input\n5\n" * 2
