@@ -485,3 +485,22 @@ def test_missing_input_file(store, work):
     k = st.key
     (work / "absent.txt").write_text("now here")
     assert st.key != k
+
+
+def test_duplicate_input_name_exists(store, work):
+    (work / "a").write_text("a")
+    (work / "b").write_text("b")
+    with pytest.raises(arca.Exists, match="'n'") as e:
+        store.stage("dup", inputs=[("n", "a"), ("n", "b")], tool="v1",
+                    workdir=str(work)).key
+    assert e.value.code == -2
+
+
+def test_get_or_compute_output_not_written(store, work):
+    st = store.stage("nw", outputs=["promised.txt"], workdir=str(work))
+    with pytest.raises(FileNotFoundError, match="promised.txt"):
+        st.get_or_compute(lambda: {"v": 1})
+    assert st.lookup() is None
+    with pytest.raises(TypeError):  # not JSON-serialisable: nothing stored
+        store.stage("nj", workdir=str(work)).get_or_compute(lambda: object())
+    assert store.stage("nj", workdir=str(work)).lookup() is None
