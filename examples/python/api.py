@@ -139,6 +139,16 @@ class BackgroundWorker:
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.finished = time.time()
             return
+        finally:
+            # Each thread's handle batches its hit/miss counts (written at
+            # 256 notes, on its next call 2 s after the oldest, at close,
+            # or before a stats read on that handle): read the stats here,
+            # in the worker, so that GET /cache/stats (another thread's
+            # handle) counts this job.
+            try:
+                self.store.stats()
+            except arca.Error:
+                pass
         with self.lock:
             job.audio_digest = r.audio_digest
             job.result, job.format, job.degraded = r.output, r.kind, r.degraded
