@@ -4,8 +4,11 @@ background worker threads and the real tools on a 3 s clip (pytest).
 PocketSphinx runs 3 times in all: the first job, the two concurrent jobs on
 a fresh store (once for both), and the fresh retry.
 """
+import functools
+import http.server
 import shutil
 import tempfile
+import threading
 import time
 
 import pytest
@@ -93,6 +96,30 @@ def test_second_job_is_cached(tools, served):
     stats = client.get("/cache/stats").json()
     by_stage = {s["stage"]: s for s in stats["stages"]}
     assert by_stage["transcribe"]["hits"] >= 1 and by_stage["transcribe"]["misses"] == 1
+
+
+def test_url_job(tools, served):
+    """An http URL is fetched; the same bytes hit the file's entries."""
+    client, first, _ = served
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(tools.base))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        before = tools.runs
+        job = wait(client, submit(client, f"{url}/talk.wav"))
+        assert job["status"] == "done" and job["transcription_cached"] is True, job
+        assert open(job["result"]).read() == open(first["result"]).read()
+        assert tools.runs == before
+        job = wait(client, submit(client, f"{url}/missing.wav"))
+        assert job["status"] == "failed" and "404" in job["error"], job
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join()
 
 
 def test_bad_requests(served, tools):
