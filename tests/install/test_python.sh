@@ -18,7 +18,10 @@ trap 'rm -rf "$work"' EXIT
 pass=0 fail=0
 check() { if "$@"; then pass=$((pass + 1)); else echo "FAIL: $*"; fail=$((fail + 1)); fi; }
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+unset ARCA_INCLUDE_DIR ARCA_LIB_DIR ARCA_RPATH ARCA_VERSION
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
+# setup.py takes the version from CMakeLists.txt or from arca.h: the same.
+check test "$(sed -n 's/^#define ARCA_VERSION_STRING "\(.*\)"/\1/p' "$ARCA_SRC/include/arca/arca.h")" = "$version"
 
 # roundtrip STORE PKGDIR LIBDIR [VERSION]: with PYTHONPATH set by the
 # caller, `import arca` comes from PKGDIR, a put/get roundtrip works, and
