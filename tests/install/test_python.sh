@@ -53,9 +53,9 @@ roundtrip() { # PYTHONPATH STORE PKGDIR LIBDIR [VERSION]
 
 # (a) cmake --install into a prefix, then the prefix moved.
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
-libdir=$(dirname "$(ls "$work"/prefix/lib*/libarca.so "$work"/prefix/lib/*/libarca.so 2>/dev/null | head -1)")
+libdir=$(dirname "$(find "$work/prefix" -name libarca.so | head -1)")
 site="$work/prefix/lib/python3/dist-packages"
-ext=$(ls "$site"/arca/_arca*.so 2>/dev/null | head -1)
+ext=$(find "$site/arca" -name '_arca*.so' 2>/dev/null | head -1 || true)
 check test -f "$site/arca/__init__.py"
 check test -n "$ext"
 check test ! -e "$site/arca/_arca.c"
