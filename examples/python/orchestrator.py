@@ -235,7 +235,7 @@ class TranscriptionOrchestrator:
         except (arca.NotFound, arca.PermissionDenied) as exc:
             report.message = f"cannot run {argv[0]}: {exc}"
             return report
-        except arca.Error as exc:
+        except (arca.Error, OSError) as exc:
             report.message = str(exc)
             return report
         report.key = r.key or ""
@@ -457,8 +457,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"orchestrator.py: {exc}", file=sys.stderr)
         return 1
     except arca.Error as exc:
-        print(f"orchestrator.py: {a.store or os.environ.get('ARCA_DIR') or 'store'}: {exc}",
-              file=sys.stderr)
+        print(f"orchestrator.py: {exc}", file=sys.stderr)  # names the store
         return 1
 
 

@@ -124,6 +124,12 @@ def test_usage_errors(env):
     p = env.run(str(env.base / "missing.wav"), check=False)
     assert p.returncode == 1
     assert p.stderr.strip() == f"orchestrator.py: {env.base}/missing.wav: no such file"
+    (env.base / "noise.wav").write_text("not audio\n")
+    p = env.run(str(env.base / "noise.wav"), outdir="noise", check=False)
+    assert p.returncode == 1 and "transcode: failed " in p.stdout
+    assert p.stderr.startswith(f"orchestrator.py: transcode failed for {env.base}/noise.wav: "
+                               "exit status 1: "), p.stderr
+    assert os.listdir(env.base / "noise") == []
 
 
 def test_cache_clear_removes_that_audios_entries(env, cold):
