@@ -9,6 +9,7 @@ https://cffi.readthedocs.io/en/stable/overview.html
 import os
 import shlex
 import subprocess
+import sys
 
 from cffi import FFI
 
@@ -277,23 +278,58 @@ static void _arca_py_pipeline_options_init(arca_pipeline_run_options *o)
 """
 
 
+def _fail(msg):
+    raise SystemExit("arca_build.py: " + msg)
+
+
+def _pkg_config(*args):
+    try:
+        r = subprocess.run(["pkg-config", *args, "arca"],
+                           capture_output=True, text=True)
+    except FileNotFoundError:
+        _fail("pkg-config not found; install it, or set ARCA_INCLUDE_DIR "
+              "and ARCA_LIB_DIR to arca's include/ and libarca.so directory")
+    if r.returncode != 0:
+        _fail("pkg-config cannot find arca (arca.pc): set PKG_CONFIG_PATH "
+              "to <prefix>/lib/pkgconfig of an installed arca, or "
+              "ARCA_INCLUDE_DIR and ARCA_LIB_DIR to a build tree: "
+              + " ".join(r.stderr.split()))
+    return r.stdout
+
+
 def _flags():
+    """Compiler and linker flags of the extension, from the environment.
+
+    ARCA_INCLUDE_DIR + ARCA_LIB_DIR: a build tree (or any include/ and
+    directory of libarca.so); otherwise pkg-config's arca.pc (honours
+    PKG_CONFIG_PATH). The extension's RUNPATH is the library directory,
+    unless ARCA_RPATH (a ':'-separated list, may contain a literal
+    $ORIGIN, as `make install` uses) replaces it.
+    """
     inc = os.environ.get("ARCA_INCLUDE_DIR")
     lib = os.environ.get("ARCA_LIB_DIR")
-    if inc and lib:
-        return {"include_dirs": [inc], "library_dirs": [lib],
-                "runtime_library_dirs": [lib], "libraries": ["arca"]}
-    out = subprocess.run(["pkg-config", "--cflags", "--libs", "arca"],
-                         check=True, capture_output=True, text=True).stdout
-    flags = {"include_dirs": [], "library_dirs": [], "libraries": []}
-    for word in shlex.split(out):
-        if word.startswith("-I"):
-            flags["include_dirs"].append(word[2:])
-        elif word.startswith("-L"):
-            flags["library_dirs"].append(word[2:])
-        elif word.startswith("-l"):
-            flags["libraries"].append(word[2:])
-    flags["runtime_library_dirs"] = list(flags["library_dirs"])
+    if inc or lib:
+        if not (inc and lib):
+            _fail("set both ARCA_INCLUDE_DIR and ARCA_LIB_DIR, or neither "
+                  "(then pkg-config finds arca)")
+        if not os.path.isfile(os.path.join(inc, "arca", "arca.h")):
+            _fail("ARCA_INCLUDE_DIR=%s has no arca/arca.h" % inc)
+        flags = {"include_dirs": [inc], "library_dirs": [lib],
+                 "libraries": ["arca"]}
+    else:
+        flags = {"include_dirs": [], "library_dirs": [], "libraries": []}
+        for word in shlex.split(_pkg_config("--cflags", "--libs")):
+            if word.startswith("-I"):
+                flags["include_dirs"].append(os.path.normpath(word[2:]))
+            elif word.startswith("-L"):
+                flags["library_dirs"].append(os.path.normpath(word[2:]))
+            elif word.startswith("-l"):
+                flags["libraries"].append(word[2:])
+    rpath = os.environ.get("ARCA_RPATH")
+    if rpath is not None:
+        flags["runtime_library_dirs"] = [d for d in rpath.split(":") if d]
+    else:
+        flags["runtime_library_dirs"] = list(flags["library_dirs"])
     return flags
 
 
@@ -302,4 +338,8 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source("arca._arca", SOURCE, **_flags())
 
 if __name__ == "__main__":
-    ffibuilder.compile(verbose=False)
+    # python3 arca_build.py [OUTDIR]: writes OUTDIR/arca/_arca*.so
+    # (default: the current directory); setuptools' cffi_modules (setup.py)
+    # imports ffibuilder instead.
+    ffibuilder.compile(tmpdir=sys.argv[1] if len(sys.argv) > 1 else ".",
+                       verbose=False)

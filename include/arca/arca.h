@@ -1878,7 +1878,9 @@ int arca_store_digest_file(arca_digest *out, uint64_t *size_out,
  * tool executables (arca_stage_prepare()): ARCA_DIGEST_REHASH is what
  * the CLI's `--rehash` sets. 0 restores the default.
  *
- * @param[in] store  open store.
+ * @param[in] store  open store; NULL, or a store without a stat cache
+ *                   (ARCA_NO_STAT_CACHE=1), is accepted and nothing is
+ *                   set.
  * @param[in] flags  ARCA_DIGEST_* flags.
  */
 void arca_store_set_digest_flags(arca_store *store, unsigned int flags);

@@ -673,8 +673,9 @@ typedef struct arca_stage_timings {
  * arca_stage_run() (the run fields are 0 before one). A stage that was
  * recomputed after a stale hit adds both attempts' lookups.
  *
- * @param[out] out  the timings.
- * @param[in]  st   a prepared stage.
+ * @param[out] out  the timings; must not be NULL.
+ * @param[in]  st   a prepared stage; must not be NULL (there is no error
+ *                  return: the call reads st's fields).
  */
 void arca_stage_get_timings(arca_stage_timings *out, const arca_stage *st);
 

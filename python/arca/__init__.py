@@ -914,27 +914,21 @@ class Stage:
         if tool is not None:
             spec.tool_version = keep.s(tool)
 
-        def inputs(items):
-            arr = ffi.new("arca_stage_input[]", max(len(items), 1))
+        def pairs(ctype, second, items):
+            arr = ffi.new(ctype + "[]", max(len(items), 1))
             keep.refs.append(arr)
-            for i, (name, path) in enumerate(items):
-                arr[i].name = keep.s(name)
-                arr[i].path = keep.s(path)
-            return arr
-        spec.inputs, spec.n_inputs = inputs(self._inputs), len(self._inputs)
-        spec.optional_inputs = inputs(self._optional)
-        spec.n_optional_inputs = len(self._optional)
-
-        def params(items):
-            arr = ffi.new("arca_stage_param[]", max(len(items), 1))
-            keep.refs.append(arr)
-            for i, (k, v) in enumerate(items):
-                arr[i].name = keep.s(k)
-                arr[i].value = keep.s(v)
-            return arr
-        spec.params, spec.n_params = params(self._params), len(self._params)
-        spec.secret_params = params(self._secrets)
-        spec.n_secret_params = len(self._secrets)
+            for i, (a, b) in enumerate(items):
+                arr[i].name = keep.s(a)
+                setattr(arr[i], second, keep.s(b))
+            return arr, len(items)
+        spec.inputs, spec.n_inputs = pairs("arca_stage_input", "path",
+                                           self._inputs)
+        spec.optional_inputs, spec.n_optional_inputs = pairs(
+            "arca_stage_input", "path", self._optional)
+        spec.params, spec.n_params = pairs("arca_stage_param", "value",
+                                           self._params)
+        spec.secret_params, spec.n_secret_params = pairs(
+            "arca_stage_param", "value", self._secrets)
         spec.env, spec.n_env = keep.strv(self._env), len(self._env)
         spec.outputs = keep.strv(self._outputs)
         spec.n_outputs = len(self._outputs)
