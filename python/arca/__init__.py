@@ -27,6 +27,7 @@ import hashlib
 import inspect
 import json
 import os
+import queue
 import sys
 import tempfile
 import threading
@@ -379,6 +380,48 @@ class _ThreadHandle:
             pass
 
 
+class _Threads:
+    """The threads aget_or_compute() blocks in: an idle one is reused,
+    else a new one starts; never a fixed number, since a thread holding a
+    lease may wait for a coroutine that itself needs one (a nested
+    cached call). Idle threads end after IDLE_S seconds (their C handles
+    close with them). Reset in a forked child (the threads are not
+    there)."""
+
+    IDLE_S = 30.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle: List[queue.SimpleQueue] = []
+        self._pid = os.getpid()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._idle = os.getpid(), []
+            q = self._idle.pop() if self._idle else None
+        if q is None:
+            q = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(q,), daemon=True,
+                             name="arca-aget_or_compute").start()
+        q.put(job)
+
+    def _work(self, q: queue.SimpleQueue) -> None:
+        while True:
+            try:
+                job = q.get(timeout=self.IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if q in self._idle:
+                        self._idle.remove(q)
+                        return
+                continue  # taken by submit() just now: a job is coming
+            job()
+            del job
+            with self._lock:
+                self._idle.append(q)
+
+
 class Store:
     """An arca store (arca_store_open()).
 
@@ -400,7 +443,8 @@ class Store:
     def __init__(self, path: Optional[PathLike] = None, *,
                  max_size: Union[int, str, None] = None,
                  tiers: Optional[Sequence[str]] = None):
-        self._lock = threading.RLock()  # _ThreadHandle.__del__ may run under it
+        # reentrant: a _ThreadHandle.__del__ may run while it is held
+        self._lock = threading.RLock()
         self._keep = _Keep()
         self._dir = _path(path, "path") if path is not None else None
         opts = ffi.new("arca_options *")
@@ -430,6 +474,7 @@ class Store:
         self._handles: List[Any] = []
         self._pid = os.getpid()
         self._closed = False
+        self._threads = _Threads()
         self._handle()  # open now, so that a bad store raises here
 
     # Handles ---------------------------------------------------------
@@ -1138,8 +1183,8 @@ class Stage:
                       f"restored", Corrupt.code)
 
     async def aget_or_compute(self, fn: Callable[[], Any]) -> Any:
-        """get_or_compute() off the event loop (in a thread of its own, not
-        the default executor; the wait for another holder's lease does not
+        """get_or_compute() off the event loop (in one of the store's
+        threads, not the default executor's bounded pool; the wait for another holder's lease does not
         block the loop). fn may be a plain function (run in the worker thread) or
         an async def function / one returning an awaitable (run on this
         loop while the worker holds the lease)."""
@@ -1161,8 +1206,8 @@ class Stage:
         # Not the loop's default executor: its workers are bounded, and a
         # worker holding a lease while it waits for a coroutine that
         # itself needs a worker (a nested aget_or_compute, to_thread)
-        # would deadlock once every worker waits. One thread per call
-        # (its C handle is closed when it ends).
+        # would deadlock once every worker waits. The store's own threads
+        # (_Threads) grow as needed.
         fut = loop.create_future()
 
         def settle(ok, v):
@@ -1179,8 +1224,7 @@ class Stage:
             except RuntimeError:  # the loop closed meanwhile
                 pass
 
-        threading.Thread(target=work, name="arca-aget_or_compute",
-                         daemon=True).start()
+        self.store._threads.submit(work)
         return await fut
 
     async def arun(self, argv: Optional[Sequence[str]] = None,

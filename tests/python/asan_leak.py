@@ -9,18 +9,21 @@ still whole, after main() returned, then os._exit(0): what the interpreter leave
 exit is not ours. With ARCA_LEAK_SELFTEST=1 it leaks one arca_buf on
 purpose (an arca_buf never freed), to show the check would catch it (the wrapper expects failure).
 """
+import asyncio
 import ctypes
 import gc
 import os
 import sys
 import tempfile
 import threading
+import time
 
 import arca
 from arca._arca import ffi, lib
 
 
 def main():
+    arca._Threads.IDLE_S = 0.2  # aget_or_compute's idle threads end soon
     top = tempfile.mkdtemp(prefix="arca-asan-")
     work = os.path.join(top, "work")
     os.mkdir(work)
@@ -92,6 +95,25 @@ def main():
             for i in range(100):
                 assert cached_fn(i % 10, arca.Input(
                     os.path.join(work, "in.txt"))) == [i % 10]
+            @s.cached()
+            async def ainner(i):
+                return i
+
+            @s.cached()
+            async def aouter(i):
+                return await ainner(i) + 1
+
+            async def many():
+                return await asyncio.gather(*(
+                    aouter(i % 5) for i in range(40)))
+
+            assert asyncio.run(many()) == [i % 5 + 1 for i in range(40)]
+            # the idle worker threads end (closing their handles) before
+            # the check: LSan's stop-the-world is not for live threads
+            deadline = time.monotonic() + 20
+            while threading.active_count() > 1:
+                assert time.monotonic() < deadline, threading.enumerate()
+                time.sleep(0.05)
             with open(os.path.join(work, "arca.yaml"), "w") as f:
                 f.write("stages:\n  a:\n    cmd: cat in.txt > a.txt\n"
                         "    deps: [in.txt]\n    outs: [a.txt]\n"

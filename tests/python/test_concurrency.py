@@ -253,3 +253,28 @@ def test_async_fn_needing_the_executor_does_not_deadlock(store_dir):
                     "in 20 s")
     assert p.returncode == 0, p.stderr.decode()
     assert p.stdout == b"%d\n" % (sum(range(40)) + 40)
+
+
+def _child_aget(store, out):
+    v = asyncio.run(store.aget_or_compute("fork-aget", lambda: "child"))
+    with open(out, "w") as f:
+        f.write(v)
+
+
+def test_aget_or_compute_in_forked_child(store, tmp_path):
+    """The parent's idle worker threads do not exist in a forked child:
+    its aget_or_compute must start its own, not wait forever."""
+    assert asyncio.run(store.aget_or_compute("warm", lambda: 1)) == 1
+    time.sleep(0.2)  # its worker thread is idle by now
+    out = str(tmp_path / "child.txt")
+    p = multiprocessing.get_context("fork").Process(
+        target=_child_aget, args=(store, out))
+    p.start()
+    p.join(15)
+    if p.exitcode is None:
+        p.kill()
+        p.join()
+        pytest.fail("the forked child's aget_or_compute hung")
+    assert p.exitcode == 0
+    with open(out) as f:
+        assert f.read() == "child"
