@@ -504,3 +504,20 @@ def test_get_or_compute_output_not_written(store, work):
     with pytest.raises(TypeError):  # not JSON-serialisable: nothing stored
         store.stage("nj", workdir=str(work)).get_or_compute(lambda: object())
     assert store.stage("nj", workdir=str(work)).lookup() is None
+
+
+def test_store_options_errors(tmp_path):
+    with pytest.raises(arca.Invalid, match="bogus"):
+        arca.Store(str(tmp_path / "s"), max_size="bogus")
+    with pytest.raises(TypeError, match="max_size"):
+        arca.Store(str(tmp_path / "s"), max_size=True)
+    with pytest.raises(TypeError, match="tiers"):
+        arca.Store(str(tmp_path / "s"), tiers="http://127.0.0.1:1/")
+    with pytest.raises(TypeError, match="path"):
+        arca.Store(12)
+    with arca.Store(str(tmp_path / "small"), max_size=100_000,
+                    tiers=[]) as s:
+        with pytest.raises(arca.Full, match="limit") as e:
+            s.put(os.urandom(1_000_000))
+        assert e.value.code == -6
+        assert s.get(s.put(b"fits")) == b"fits"
