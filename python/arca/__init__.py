@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+from typing import (Any, Callable, Iterable, List, Mapping, Optional,
                     Sequence, Tuple, Union)
 
 from ._arca import ffi, lib
@@ -126,11 +126,6 @@ class PermissionDenied(Error):
 class NotStored(Error):
     """ARCA_ENOTSTORED: a tier declined to store something."""
     code = -13
-
-
-_BY_CODE = {cls.code: cls for cls in (
-    NotFound, Exists, Corrupt, Busy, Timeout, Full, IOError_, Invalid,
-    NoMemory, Unavailable, Fatal, PermissionDenied, NotStored)}
 
 
 _BY_CODE = {cls.code: cls for cls in (
