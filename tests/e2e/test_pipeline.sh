@@ -2,7 +2,8 @@
 # End to end: examples/transcribe/arca.yaml with `arca repro` on a real
 # recording served over HTTP by tests/http_server.py — cold, warm (no
 # request, every cached stage restored), degraded without a diarizer (exit 0,
-# no speakers), recovered (only diarize and format run); and the transcribe
+# no speakers), recovered (only diarize and format run), new speaker bounds
+# (a new diarize key), impossible bounds (degraded); and the transcribe
 # script on a URL.
 . "${ARCA_TEST_LIB:-$(dirname "$0")/../lib.sh}" || exit 2
 
@@ -38,7 +39,9 @@ check_rc "pipeline__cold_exit_0" 0
 assert_eq "pipeline__cold_every_stage_ran" "transcode transcribe diarize format " "$(stages_ran)"
 assert_eq "pipeline__cold_one_request" 1 "$(requests)"
 assert_contains "pipeline__cold_transcript_words" "$(cat pipeline/transcript.md)" "young man"
-assert_contains "pipeline__cold_speakers" "$(cat pipeline/transcript.md)" "**narrator**:"
+# The default diarizer, diarize-mfcc, finds the one reader of this clip.
+assert_contains "pipeline__cold_speakers" "$(cat pipeline/transcript.md)" "**speaker1**:"
+assert_not_contains "pipeline__cold_one_speaker" "$(cat pipeline/transcript.md)" "**speaker2**"
 cp pipeline/transcript.md cold.md
 
 rm -f pipeline/*.wav pipeline/*.txt pipeline/*.rttm pipeline/*.md pipeline/*.flac
@@ -55,7 +58,7 @@ run "$ARCA" repro -p host=$ARCA_TEST_HOST -p diarizer=none pipeline/arca.yaml
 check_rc "pipeline__degraded_exit_0" 0
 assert_contains "pipeline__degraded_named" "$ERR" "degraded (diarize)"
 assert_contains "pipeline__degraded_transcribe_hit" "$ERR" "arca: hit transcribe "
-assert_not_contains "pipeline__degraded_no_speakers" "$(cat pipeline/transcript.md)" "**narrator**"
+assert_not_contains "pipeline__degraded_no_speakers" "$(cat pipeline/transcript.md)" "**speaker"
 assert_contains "pipeline__degraded_still_words" "$(cat pipeline/transcript.md)" "young man"
 
 run "$ARCA" repro -p host=$ARCA_TEST_HOST pipeline/arca.yaml
@@ -71,6 +74,20 @@ run "$ARCA" repro -p host=$ARCA_TEST_HOST -p diarizer="$TEST_TMP/my-diarizer" pi
 check_rc "pipeline__new_diarizer_exit_0" 0
 assert_eq "pipeline__new_diarizer_only_diarize_and_format" "diarize format " "$(stages_ran)"
 
+# The speaker bounds are params of diarize: a new bound is a new key, and
+# only diarize (and format) compute.
+run "$ARCA" repro -p host=$ARCA_TEST_HOST -p max_speakers=1 pipeline/arca.yaml
+check_rc "pipeline__max_speakers_exit_0" 0
+assert_eq "pipeline__max_speakers_only_diarize_and_format" "diarize format " "$(stages_ran)"
+# Bounds that cannot hold: diarize fails, the run degrades, still exit 0.
+run "$ARCA" repro -p host=$ARCA_TEST_HOST -p min_speakers=3 -p max_speakers=2 pipeline/arca.yaml
+check_rc "pipeline__bad_bounds_exit_0" 0
+assert_contains "pipeline__bad_bounds_degraded" "$ERR" "degraded (diarize)"
+assert_contains "pipeline__bad_bounds_named" "$ERR" "--min-speakers 3 is above --max-speakers 2"
+assert_not_contains "pipeline__bad_bounds_no_speakers" "$(cat pipeline/transcript.md)" "**speaker"
+
+run "$ARCA" repro -p host=$ARCA_TEST_HOST pipeline/arca.yaml
+check_rc "pipeline__default_again_exit_0" 0
 run "$ARCA" status -p host=$ARCA_TEST_HOST pipeline/arca.yaml
 check_rc "pipeline__status_up_to_date_exit_0" 0
 
