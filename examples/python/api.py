@@ -13,7 +13,7 @@ ARCA_DIR (else arca's default). Two jobs for the same audio submitted at
 once compute each stage once: arca.Store keeps one C handle per thread, and
 a stage's lease makes the second worker wait for the first, then hit.
 Transcripts go to ARCA_API_RESULTS/JOB_ID/ (default ./results); the
-diarizer is ARCA_API_DIARIZER (default diarize-single). Jobs live in memory.
+diarizer is ARCA_API_DIARIZER (default diarize-mfcc). Jobs live in memory.
 """
 import os
 import queue

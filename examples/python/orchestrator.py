@@ -49,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # The reference pipeline's tools: examples/transcribe/ next to this directory.
 TOOLS_DIR = os.path.normpath(os.path.join(HERE, "..", "transcribe"))
 POCKETSPHINX_MODEL = "/usr/share/pocketsphinx/model/en-us"
-DEFAULT_DIARIZER = "diarize-single"
+DEFAULT_DIARIZER = "diarize-mfcc"
 
 
 class OrchestratorError(Exception):

@@ -2,6 +2,7 @@
 the clip, and a PATH directory whose pocketsphinx_continuous counts its
 runs (so a test can prove that a warm run skipped PocketSphinx)."""
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -53,6 +54,6 @@ def plain_hypothesis(words_md: str) -> str:
     words = []
     for line in words_md.splitlines():
         if line.startswith("- ["):
-            text = line.split("] ", 1)[1].replace("**narrator**: ", "")
+            text = re.sub(r"\*\*[^*]+\*\*: ", "", line.split("] ", 1)[1])
             words.extend(text.rstrip(".").lower().split())
     return " ".join(words)

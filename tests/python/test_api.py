@@ -80,7 +80,7 @@ def test_first_job_computes(tools, served):
     assert job["transcription_cached"] is False and job["diarization_cached"] is False
     assert job["format"] == "md" and job["result"].endswith(f"/{job['id']}/talk.md")
     md = open(job["result"]).read()
-    assert "**narrator**:" in md and plain_hypothesis(md).startswith("he was not")
+    assert "**speaker1**:" in md and plain_hypothesis(md).startswith("he was not")
     assert tools.runs == before + 1
 
 

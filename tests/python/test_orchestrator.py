@@ -1,5 +1,5 @@
 """examples/python/orchestrator.py on a real 3 s clip: ffmpeg, PocketSphinx,
-diarize-single and format-md, through its command line (pytest).
+diarize-mfcc and format-md, through its command line (pytest).
 
 The tests share one store, primed by a cold run (module fixture), and run in
 file order; the last one clears the audio's entries. PocketSphinx runs 3
@@ -65,7 +65,7 @@ def test_cold_run_computes_every_stage(env, cold):
     assert lines[-1] == f"wrote {env.base}/cold/talk.md"
     assert env.tools.runs == 1
     assert md.startswith("# Transcript: talk.wav\n")
-    assert "1 speaker turn" in md and "**narrator**:" in md
+    assert "1 speaker turn" in md and "**speaker1**:" in md
     # What PocketSphinx heard in this clip ("he was not an illness...").
     assert plain_hypothesis(md).startswith("he was not")
 
