@@ -1,6 +1,7 @@
 """Single flight: threads, processes and asyncio tasks on one key compute
 once; stage.arun keeps the event loop free."""
 import asyncio
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -60,30 +61,26 @@ def test_threads_different_keys_run_in_parallel(store):
     assert sorted(calls) == list(range(8))
 
 
+def _logged_compute(log, value):
+    """The computation: logs this process's pid (each line one call)."""
+    with open(log, "a") as f:
+        f.write("%d\n" % os.getpid())
+    time.sleep(0.3)
+    return value
+
+
 def _proc_compute(store_dir, log, barrier):
     """A process's body: spawn pickles it by name, so it lives here."""
     with arca.Store(store_dir, tiers=[]) as s:
         barrier.wait()
-
-        def fn():
-            with open(log, "a") as f:
-                f.write("%d\n" % os.getpid())
-            time.sleep(0.3)
-            return "shared"
-
+        fn = functools.partial(_logged_compute, log, "shared")
         assert s.get_or_compute("procs", fn, params={"k": "1"}) == "shared"
 
 
 def _proc_compute_inherited(store, log, barrier):
     """fork: the child uses the parent's Store object (it reopens)."""
     barrier.wait()
-
-    def fn():
-        with open(log, "a") as f:
-            f.write("%d\n" % os.getpid())
-        time.sleep(0.3)
-        return "inherited"
-
+    fn = functools.partial(_logged_compute, log, "inherited")
     assert store.get_or_compute("procs-inh", fn) == "inherited"
     store.put(b"child %d" % os.getpid())
 
