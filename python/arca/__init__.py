@@ -165,6 +165,10 @@ def _str(p) -> str:
         if p != ffi.NULL else None
 
 
+def _is_hex(s: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in s)
+
+
 def _path(value, what: str) -> bytes:
     try:
         return os.fsencode(value)
@@ -470,6 +474,7 @@ class Store:
         self._pid = os.getpid()
         self._closed = False
         self._threads = _Threads()
+        self._py_tool: Optional[bytes] = None
         self._handle()  # open now, so that a bad store raises here
 
     # Handles ---------------------------------------------------------
@@ -494,6 +499,14 @@ class Store:
                 self._handles.append(t.h)
             self._local.t = t
         return t.h
+
+    def _python_tool(self) -> bytes:
+        """The tool version of a stage without a command: "python:" + the
+        interpreter's digest, taken once per Store."""
+        if self._py_tool is None:
+            self._py_tool = ("python:" + self.digest_file(
+                sys.executable)).encode()
+        return self._py_tool
 
     @property
     def path(self) -> str:
@@ -634,7 +647,7 @@ class Store:
         elif stage is not None:
             f.stage = keep.s(_text(stage, "stage"))
         else:
-            if isinstance(input, str) and len(input) == 64 and all_hex(
+            if isinstance(input, str) and len(input) == 64 and _is_hex(
                     input) and not os.path.exists(input):
                 d = _digest(input, "input")
             else:
@@ -756,10 +769,6 @@ class Store:
             f, stage = stage, None
             return decorate(f)
         return decorate
-
-
-def all_hex(s: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in s)
 
 
 # ---------------------------------------------------------------------------
@@ -949,8 +958,7 @@ class Stage:
         if tool is None and argv is None:
             # libarca needs a tool version for a stage without a command:
             # the interpreter's digest stands for the executable's.
-            tool = ("python:" + self.store.digest_file(
-                sys.executable)).encode()
+            tool = self.store._python_tool()
         if tool is not None:
             spec.tool_version = keep.s(tool)
 

@@ -85,12 +85,13 @@ def _proc_compute_inherited(store, log, barrier):
     store.put(b"child %d" % os.getpid())
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_4_processes_one_key_compute_once(store_dir, tmp_path, method):
+def _four_processes_compute_once(method, target, first_arg, tmp_path):
+    """Start 4 processes of target(first_arg, log, barrier) at once; each
+    exits 0 and the computation they share ran once (one line in log)."""
     ctx = multiprocessing.get_context(method)
     log = str(tmp_path / "calls.log")
     barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=_proc_compute, args=(store_dir, log, barrier))
+    procs = [ctx.Process(target=target, args=(first_arg, log, barrier))
              for _ in range(4)]
     for p in procs:
         p.start()
@@ -99,22 +100,18 @@ def test_4_processes_one_key_compute_once(store_dir, tmp_path, method):
     assert [p.exitcode for p in procs] == [0] * 4
     with open(log) as f:
         assert len(f.read().splitlines()) == 1
+    return procs
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_4_processes_one_key_compute_once(store_dir, tmp_path, method):
+    _four_processes_compute_once(method, _proc_compute, store_dir, tmp_path)
 
 
 def test_forked_children_share_parent_store(store, tmp_path):
     store.put(b"parent first")  # the parent's handle is open before fork
-    ctx = multiprocessing.get_context("fork")
-    log = str(tmp_path / "calls.log")
-    barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=_proc_compute_inherited,
-                         args=(store, log, barrier)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0] * 4
-    with open(log) as f:
-        assert len(f.read().splitlines()) == 1
+    procs = _four_processes_compute_once("fork", _proc_compute_inherited,
+                                         store, tmp_path)
     # the parent's handle still works, and sees the children's work
     assert store.get_or_compute("procs-inh", lambda: "parent") == "inherited"
     for p in procs:
